@@ -1,0 +1,26 @@
+@{
+    RootModule           = 'ModuleCommunication.dll'
+    ModuleVersion        = '2.0.0'
+    GUID                 = 'e0f4871d-4238-414a-af13-bf0860629ace'
+    Author               = 'ModuleCommunication contributors'
+    Copyright            = '(c) ModuleCommunication contributors.'
+    Description          = 'Message hub for PowerShell modules, backed by a Rust core library.'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+    FormatsToProcess     = @('ModuleCommunication.Format.ps1xml')
+
+    # Explicit lists only (no wildcards): every exported cmdlet must have
+    # powershell/help/<Verb-Noun>.md, or build/New-MamlHelp.ps1 fails.
+    # Empty for now; filled in together with the cmdlets in powershell/src/.
+    CmdletsToExport      = @()
+    AliasesToExport      = @()
+
+    FunctionsToExport    = @()
+    VariablesToExport    = @()
+
+    PrivateData          = @{
+        PSData = @{
+            Tags = @('IPC', 'Messaging', 'PubSub')
+        }
+    }
+}
