@@ -11,9 +11,28 @@
 
     # Explicit lists only (no wildcards): every exported cmdlet must have
     # powershell/help/<Verb-Noun>.md, or build/New-MamlHelp.ps1 fails.
-    # Empty for now; filled in together with the cmdlets in powershell/src/.
-    CmdletsToExport      = @()
-    AliasesToExport      = @()
+    CmdletsToExport      = @(
+        'New-MessageChannel'
+        'Get-MessageChannels'
+        'Remove-MessageChannel'
+        'Publish-ModuleMessage'
+        'Register-ModuleMessageHandler'
+        'Unregister-ModuleMessageHandler'
+        'Get-MessageSubscriptions'
+        'Clear-MessageQueue'
+        'Wait-ModuleMessage'
+        'Start-MessageProcessor'
+        'Stop-MessageProcessor'
+        'Get-CommunicationConfiguration'
+        'Set-CommunicationConfiguration'
+        'Get-CommunicationMetrics'
+    )
+    AliasesToExport      = @(
+        'Send-ModuleMessage'
+        'Submit-ModuleMessage'
+        'Subscribe-ModuleMessage'
+        'Unsubscribe-ModuleMessage'
+    )
 
     FunctionsToExport    = @()
     VariablesToExport    = @()

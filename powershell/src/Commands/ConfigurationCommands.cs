@@ -1,0 +1,149 @@
+using System.Collections;
+using System.Collections.Generic;
+using System.Management.Automation;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
+using ModuleCommunication.Threading;
+
+namespace ModuleCommunication.Commands
+{
+    /// <summary>Get-CommunicationConfiguration: the hub's current settings.</summary>
+    [Cmdlet(VerbsCommon.Get, "CommunicationConfiguration")]
+    [OutputType(typeof(CommunicationConfiguration))]
+    public sealed class GetCommunicationConfigurationCommand : ModuleCommunicationCmdlet
+    {
+        /// <inheritdoc/>
+        protected override void EndProcessing()
+        {
+            try
+            {
+                WriteObject(Bus.GetConfiguration());
+            }
+            catch (ModuleCommunicationException e)
+            {
+                ThrowNativeError(e, null);
+            }
+        }
+    }
+
+    /// <summary>Set-CommunicationConfiguration: changes settings, all or nothing.</summary>
+    [Cmdlet(VerbsCommon.Set, "CommunicationConfiguration", SupportsShouldProcess = true, DefaultParameterSetName = ByName)]
+    [OutputType(typeof(CommunicationConfiguration))]
+    public sealed class SetCommunicationConfigurationCommand : ModuleCommunicationCmdlet
+    {
+        private const string ByName = "ByName";
+        private const string BySettings = "BySettings";
+
+        private static readonly Dictionary<string, string> s_keys = new(System.StringComparer.OrdinalIgnoreCase)
+        {
+            ["MaxMessageQueueSize"] = "maxMessageQueueSize",
+            ["ProcessorInterval"] = "processorInterval",
+            ["DefaultOverflowPolicy"] = "defaultOverflow",
+            ["BlockTimeoutMs"] = "blockTimeoutMs",
+            ["MaxEventHistory"] = "maxEventHistory",
+        };
+
+        /// <summary>Default queue capacity of new subscriptions.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        [ValidateRange(1, int.MaxValue)]
+        public long MaxMessageQueueSize { get; set; }
+
+        /// <summary>Milliseconds one default-handler drain may hold a runspace's thread.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        [ValidateRange(1, 60000)]
+        public long ProcessorInterval { get; set; }
+
+        /// <summary>Overflow policy of new subscriptions that do not choose one.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        public OverflowPolicy DefaultOverflowPolicy { get; set; }
+
+        /// <summary>Block policy wait, in milliseconds.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        [ValidateRange(1, int.MaxValue)]
+        public long BlockTimeoutMs { get; set; }
+
+        /// <summary>Events kept in history.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        [ValidateRange(1, int.MaxValue)]
+        public long MaxEventHistory { get; set; }
+
+        /// <summary>Settings as a hashtable, in the spec's $script:Configuration shape (unknown keys are errors).</summary>
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = BySettings)]
+        public Hashtable Settings { get; set; } = new();
+
+        /// <summary>Write the resulting configuration.</summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        /// <inheritdoc/>
+        protected override void EndProcessing()
+        {
+            var changes = new Dictionary<string, object>();
+            if (ParameterSetName == BySettings)
+            {
+                foreach (DictionaryEntry entry in Settings)
+                {
+                    string key = entry.Key?.ToString() ?? string.Empty;
+                    if (!s_keys.TryGetValue(key, out string? native))
+                    {
+                        ThrowTerminatingError(NewError("UnknownConfigurationSetting", ErrorCategory.InvalidArgument, key,
+                            $"'{key}' is not a setting of this version.", "Known settings: " + string.Join(", ", s_keys.Keys) + "."));
+                        return;
+                    }
+                    object? value = entry.Value is PSObject p ? p.BaseObject : entry.Value;
+                    changes[native] = value is System.Enum e ? e.ToString() : value ?? string.Empty;
+                }
+            }
+            else
+            {
+                foreach (KeyValuePair<string, string> kv in s_keys)
+                {
+                    if (!MyInvocation.BoundParameters.TryGetValue(kv.Key, out object? value)) continue;
+                    changes[kv.Value] = value is System.Enum e ? e.ToString() : value;
+                }
+            }
+            if (changes.Count == 0 || !ShouldProcess("communication configuration", "Set " + string.Join(", ", changes.Keys))) return;
+            try
+            {
+                Bus.SetConfiguration(changes);
+                CommunicationConfiguration now = Bus.GetConfiguration();
+                RunspaceDispatcher.BudgetMs = now.ProcessorInterval;
+                if (PassThru) WriteObject(now);
+            }
+            catch (ModuleCommunicationException e)
+            {
+                ThrowNativeError(e, changes);
+            }
+        }
+    }
+
+    /// <summary>Get-CommunicationMetrics: counters of the bus, its channels and subscriptions.</summary>
+    [Cmdlet(VerbsCommon.Get, "CommunicationMetrics")]
+    [OutputType(typeof(CommunicationMetrics))]
+    public sealed class GetCommunicationMetricsCommand : ModuleCommunicationCmdlet
+    {
+        /// <summary>Only this channel (name or -like pattern).</summary>
+        [Parameter(Position = 0)]
+        [SupportsWildcards]
+        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        public string? Channel { get; set; }
+
+        /// <inheritdoc/>
+        protected override void EndProcessing()
+        {
+            try
+            {
+                WriteObject(new CommunicationMetrics
+                {
+                    MessageBus = Bus.Stats(),
+                    Channels = Bus.ListChannels(Channel ?? "*").ToArray(),
+                    Subscriptions = Subscriptions.List(Channel).ToArray(),
+                });
+            }
+            catch (ModuleCommunicationException e)
+            {
+                ThrowNativeError(e, Channel);
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System;
+using System.Management.Automation;
+using ModuleCommunication.Native;
+
+namespace ModuleCommunication.Commands
+{
+    /// <summary>
+    /// Base of every cmdlet: turns native failures into ErrorRecords with a stable ErrorId
+    /// (the status name, e.g. ChannelNotFound), a precise category and the offending value
+    /// as target.
+    /// </summary>
+    public abstract class ModuleCommunicationCmdlet : PSCmdlet
+    {
+        /// <summary>A non-terminating error for one input.</summary>
+        protected void WriteNativeError(ModuleCommunicationException e, object? target)
+            => WriteError(ToErrorRecord(e, target));
+
+        /// <summary>A terminating error.</summary>
+        protected void ThrowNativeError(ModuleCommunicationException e, object? target)
+            => ThrowTerminatingError(ToErrorRecord(e, target));
+
+        /// <summary>An error of this layer (not from the native core).</summary>
+        protected ErrorRecord NewError(string errorId, ErrorCategory category, object? target, string message, string? recommendedAction = null)
+        {
+            var record = new ErrorRecord(new InvalidOperationException(message), errorId, category, target);
+            if (recommendedAction != null) record.ErrorDetails = new ErrorDetails(message) { RecommendedAction = recommendedAction };
+            return record;
+        }
+
+        internal static ErrorRecord ToErrorRecord(ModuleCommunicationException e, object? target)
+            => new(e, e.StatusName, CategoryOf((McStatus)e.Status), target);
+
+        private static ErrorCategory CategoryOf(McStatus status) => status switch
+        {
+            McStatus.ChannelNotFound or McStatus.SubscriptionNotFound => ErrorCategory.ObjectNotFound,
+            McStatus.ChannelExists => ErrorCategory.ResourceExists,
+            McStatus.NullArgument or McStatus.InvalidUtf8 or McStatus.InvalidJson or McStatus.InvalidArgument => ErrorCategory.InvalidArgument,
+            McStatus.QueueFull => ErrorCategory.LimitsExceeded,
+            McStatus.Timeout => ErrorCategory.OperationTimeout,
+            _ => ErrorCategory.NotSpecified,
+        };
+
+        /// <summary>-Force without -WhatIf skips the confirmation; otherwise ShouldProcess decides.</summary>
+        protected bool ShouldProceed(bool force, string target, string action)
+        {
+            bool whatIf = MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? w) && w is SwitchParameter s && s.IsPresent;
+            return (force && !whatIf) || ShouldProcess(target, action);
+        }
+
+        /// <summary>Milliseconds for native waits, from a TimeSpan given in seconds by users.</summary>
+        protected static uint ToMilliseconds(TimeSpan span)
+            => span <= TimeSpan.Zero ? 0u : span.TotalMilliseconds >= uint.MaxValue ? uint.MaxValue - 1 : (uint)span.TotalMilliseconds;
+    }
+}

@@ -1,0 +1,78 @@
+using System;
+using System.Management.Automation;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
+
+namespace ModuleCommunication.Commands
+{
+    /// <summary>
+    /// Publish-ModuleMessage (aliases Send-ModuleMessage, Submit-ModuleMessage): queues a
+    /// message for every matching subscription and returns its id at once.
+    /// </summary>
+    [Cmdlet(VerbsData.Publish, "ModuleMessage")]
+    [Alias("Send-ModuleMessage", "Submit-ModuleMessage")]
+    [OutputType(typeof(Guid))]
+    public sealed class PublishModuleMessageCommand : ModuleCommunicationCmdlet
+    {
+        /// <summary>An existing channel (see New-MessageChannel).</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        public string Channel { get; set; } = string.Empty;
+
+        /// <summary>What kind of message this is; subscribers may select on it.</summary>
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string MessageType { get; set; } = string.Empty;
+
+        /// <summary>The payload: any data (hashtables, arrays, numbers, strings, dates…).</summary>
+        [Parameter(Position = 2, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [AllowNull]
+        public object? Data { get; set; }
+
+        /// <summary>The publishing module's name.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        public string? SourceModule { get; set; }
+
+        /// <summary>Low, Normal (default), High or Critical.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        public MessagePriority Priority { get; set; } = MessagePriority.Normal;
+
+        /// <summary>Discard the message if not delivered within this time (seconds or a TimeSpan).</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Alias("TTL")]
+        [SecondsTransformation]
+        public TimeSpan TimeToLive { get; set; }
+
+        /// <summary>Ties related messages together (a request and its reply).</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        public string? CorrelationId { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            object? data = Data is PSObject p && p.BaseObject is not PSCustomObject ? p.BaseObject : Data;
+            TimeSpan? ttl = MyInvocation.BoundParameters.ContainsKey(nameof(TimeToLive)) ? TimeToLive : null;
+            if (ttl.HasValue && ttl.Value <= TimeSpan.Zero)
+            {
+                WriteError(NewError("InvalidTimeToLive", ErrorCategory.InvalidArgument, TimeToLive,
+                    $"TimeToLive must be positive; got {TimeToLive}.", "Give a number of seconds greater than 0, or leave -TimeToLive out."));
+                return;
+            }
+            try
+            {
+                (Guid id, ModuleCommunicationException? rejected) = Bus.Publish(Channel, MessageType, data, SourceModule, Priority, ttl, CorrelationId);
+                if (rejected != null) WriteNativeError(rejected, id);
+                WriteObject(id);
+            }
+            catch (ModuleCommunicationException e)
+            {
+                WriteNativeError(e, Channel);
+            }
+            catch (ArgumentException e)
+            {
+                WriteError(new ErrorRecord(e, "InvalidMessageData", ErrorCategory.InvalidData, Data));
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+namespace ModuleCommunication
+{
+    /// <summary>The hub's settings (Get-/Set-CommunicationConfiguration).</summary>
+    public sealed class CommunicationConfiguration
+    {
+        /// <summary>Default queue capacity of a subscription (channels may set their own with -MaxMessages).</summary>
+        public long MaxMessageQueueSize { get; init; }
+        /// <summary>Milliseconds a default-handler drain may hold the subscriber's thread before yielding.</summary>
+        public long ProcessorInterval { get; init; }
+        /// <summary>Overflow policy of subscriptions that do not choose one.</summary>
+        public OverflowPolicy DefaultOverflowPolicy { get; init; }
+        /// <summary>Milliseconds a publisher waits on a full queue under the Block policy.</summary>
+        public long BlockTimeoutMs { get; init; }
+        /// <summary>Events kept in history.</summary>
+        public long MaxEventHistory { get; init; }
+    }
+}

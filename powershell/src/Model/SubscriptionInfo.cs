@@ -1,0 +1,44 @@
+using System;
+
+namespace ModuleCommunication
+{
+    /// <summary>A subscription and its counters.</summary>
+    public sealed class SubscriptionInfo
+    {
+        /// <summary>Pass this to Unsubscribe-ModuleMessage.</summary>
+        public Guid SubscriptionId { get; init; }
+        /// <summary>Channel name or -like pattern.</summary>
+        public string Channel { get; init; } = string.Empty;
+        /// <summary>Message type name or -like pattern.</summary>
+        public string MessageType { get; init; } = "*";
+        /// <summary>Where the handler runs.</summary>
+        public HandlerMode Mode { get; init; }
+        /// <summary>Queue capacity.</summary>
+        public long MaxQueueSize { get; init; }
+        /// <summary>What a full queue does.</summary>
+        public OverflowPolicy OverflowPolicy { get; init; }
+        /// <summary>Only messages from this module, if set.</summary>
+        public string? SourceModule { get; init; }
+        /// <summary>Whether a -Filter script block decides per message.</summary>
+        public bool HasFilter { get; init; }
+        /// <summary>When it was created (local time).</summary>
+        public DateTime CreatedAt { get; init; }
+        /// <summary>Messages waiting in its queue now.</summary>
+        public long QueueLength { get; init; }
+        /// <summary>Messages its handler completed.</summary>
+        public long Delivered { get; init; }
+        /// <summary>Messages whose handler threw.</summary>
+        public long Failed { get; init; }
+        /// <summary>Messages its filter turned away.</summary>
+        public long Filtered { get; init; }
+        /// <summary>Messages that expired in its queue.</summary>
+        public long Expired { get; init; }
+        /// <summary>Messages lost to its full queue.</summary>
+        public long Dropped { get; init; }
+        /// <summary>The last handler error, if any.</summary>
+        public string? LastError { get; init; }
+
+        /// <summary>Alias of <see cref="Failed"/>: how many times the handler threw.</summary>
+        public long ErrorCount => Failed;
+    }
+}

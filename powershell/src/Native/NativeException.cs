@@ -1,0 +1,41 @@
+using System;
+
+namespace ModuleCommunication.Native
+{
+    /// <summary>A failed C ABI call: the status and the library's own explanation of it.</summary>
+    public sealed class ModuleCommunicationException : Exception
+    {
+        internal ModuleCommunicationException(uint status, string statusName, string message) : base(message)
+        {
+            Status = status;
+            StatusName = statusName;
+        }
+
+        /// <summary>The numeric mc_status.</summary>
+        public uint Status { get; }
+
+        /// <summary>The status name, e.g. ChannelNotFound; used as the ErrorId of error records.</summary>
+        public string StatusName { get; }
+    }
+
+    internal static unsafe class Status
+    {
+        /// <summary>Throws a <see cref="ModuleCommunicationException"/> carrying mc_last_error's text unless OK.</summary>
+        public static void Check(McStatus status)
+        {
+            if (status == McStatus.Ok) return;
+            throw ToException(status);
+        }
+
+        public static ModuleCommunicationException ToException(McStatus status)
+        {
+            string message = string.Empty;
+            if (NativeMethods.mc_last_error(out byte* text) == McStatus.Ok && text != null)
+            {
+                message = NativeString.Take(text);
+            }
+            if (message.Length == 0) message = $"The native library reported {status}.";
+            return new ModuleCommunicationException((uint)status, status.ToString(), message);
+        }
+    }
+}

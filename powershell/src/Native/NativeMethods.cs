@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+
+namespace ModuleCommunication.Native
+{
+    /// <summary>
+    /// The C ABI, one declaration per exported function. Strings go in as NUL-terminated
+    /// UTF-8, JSON as pointer + length; strings coming back are freed with mc_string_free
+    /// (see <see cref="NativeString"/>).
+    /// </summary>
+    internal static unsafe partial class NativeMethods
+    {
+        private const string Lib = "module_communication";
+
+        [LibraryImport(Lib)] internal static partial McStatus mc_hub_new(byte* configJson, nuint configLen, out nint hub);
+        [LibraryImport(Lib)] internal static partial void mc_hub_free(nint hub);
+        [LibraryImport(Lib)] internal static partial McStatus mc_last_error(out byte* message);
+        [LibraryImport(Lib)] internal static partial void mc_string_free(byte* s);
+
+        [LibraryImport(Lib)] internal static partial McStatus mc_config_get(HubHandle hub, out byte* json);
+        [LibraryImport(Lib)] internal static partial McStatus mc_config_set(HubHandle hub, byte* json, nuint len);
+
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_channel_create(HubHandle hub, string name, string? description, nuint maxMessages);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_channel_list(HubHandle hub, string? pattern, out byte* json);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_channel_remove(HubHandle hub, string name, out nuint cleared);
+
+        [LibraryImport(Lib)] internal static partial McStatus mc_publish(HubHandle hub, byte* messageJson, nuint len, out McId id);
+
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_subscribe_pull(HubHandle hub, byte* optionsJson, nuint len,
+            delegate* unmanaged[Cdecl]<nint, void> notify, nint userData, out McId id);
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_subscription_take(HubHandle hub, McId id, nuint maxMessages, uint timeoutMs,
+            out byte* json, out nuint len);
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_subscription_complete(HubHandle hub, McId id, McDeliveryReport* report);
+        [LibraryImport(Lib)] internal static partial McStatus mc_unsubscribe(HubHandle hub, McId id);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_subscription_list(HubHandle hub, string? channelPattern, out byte* json);
+
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_queue_clear(HubHandle hub, string channelPattern, out nuint cleared);
+        [LibraryImport(Lib)] internal static partial McStatus mc_processor_pause(HubHandle hub);
+        [LibraryImport(Lib)] internal static partial McStatus mc_processor_resume(HubHandle hub);
+        [LibraryImport(Lib)] internal static partial McStatus mc_processor_state(HubHandle hub, [MarshalAs(UnmanagedType.U1)] out bool running);
+        [LibraryImport(Lib)] internal static partial McStatus mc_wait_delivered(HubHandle hub, McId id, uint timeoutMs);
+        [LibraryImport(Lib)] internal static partial McStatus mc_wait_idle(HubHandle hub, uint timeoutMs);
+        [LibraryImport(Lib)] internal static partial McStatus mc_bus_stats(HubHandle hub, out byte* json);
+    }
+}

@@ -1,0 +1,143 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.Management.Automation;
+using System.Threading;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
+
+namespace ModuleCommunication.Threading
+{
+    /// <summary>
+    /// A -RunAsync subscription: a dedicated .NET thread takes batches from the native queue
+    /// and runs the handler, re-created from its text, in a pooled runspace. Messages of one
+    /// subscription are handled one after another, in delivery order; the subscriber's own
+    /// thread is never involved, so handlers run even while it is blocked.
+    /// </summary>
+    internal sealed class AsyncSubscription : HandlerSubscription
+    {
+        private const int BatchSize = 64;
+        private const uint TakeTimeoutMs = 250;
+
+        // Runs one batch in the pool runspace. Filter and handler are re-created from text,
+        // because a script block must never run outside the runspace that made it.
+        private const string BatchScript = @"
+param([string]$__mcId, [string]$__mcHandler, [string]$__mcFilter, [object[]]$__mcMessages, [object[]]$__mcArgs)
+[ModuleCommunication.Threading.AsyncSubscription]::EnterBatch($__mcId)
+try {
+    $__mcH = [scriptblock]::Create($__mcHandler)
+    $__mcF = if ($__mcFilter) { [scriptblock]::Create($__mcFilter) } else { $null }
+    foreach ($__mcM in $__mcMessages) {
+        try {
+            if ($null -ne $__mcF -and -not (& $__mcF $__mcM @__mcArgs)) { 'f'; continue }
+            $null = & $__mcH $__mcM @__mcArgs
+            'h'
+        } catch {
+            'e' + $_.ToString()
+        }
+    }
+} finally {
+    [ModuleCommunication.Threading.AsyncSubscription]::ExitBatch()
+}";
+
+        [ThreadStatic] private static string? t_currentBatch;
+
+        private readonly string _handlerText;
+        private readonly string? _filterText;
+        private readonly object[] _arguments;
+        private readonly Thread _worker;
+
+        public AsyncSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
+            : base(id, key, handler, filter)
+        {
+            _handlerText = handler.ToString();
+            _filterText = filter?.ToString();
+            _arguments = arguments;
+            _worker = new Thread(Run) { IsBackground = true, Name = "ModuleCommunication async " + id };
+        }
+
+        public override HandlerMode Mode => HandlerMode.RunAsync;
+
+        public void Start() => _worker.Start();
+
+        public override void OnNotify()
+        {
+            // The worker blocks in the native take, which wakes on its own.
+        }
+
+        /// <summary>Waits for the worker to finish its batch, unless called from inside that batch.</summary>
+        public override void Stop()
+        {
+            Removed = true;
+            if (t_currentBatch == Id.ToString("N") || Thread.CurrentThread == _worker) return;
+            _worker.Join();
+        }
+
+        /// <summary>Marks the pool thread as running this subscription's handler (see Stop).</summary>
+        public static void EnterBatch(string id) => t_currentBatch = id;
+
+        public static void ExitBatch() => t_currentBatch = null;
+
+        private void Run()
+        {
+            while (!Removed)
+            {
+                List<ModuleMessage> batch;
+                try
+                {
+                    batch = Bus.Take(Id, BatchSize, TakeTimeoutMs);
+                }
+                catch (ModuleCommunicationException)
+                {
+                    return; // unsubscribed
+                }
+                if (batch.Count == 0) continue;
+                RunBatch(batch);
+            }
+        }
+
+        private void RunBatch(List<ModuleMessage> batch)
+        {
+            int handled = 0, failed = 0, filtered = 0;
+            string? lastError = null;
+            try
+            {
+                using PowerShell ps = PowerShell.Create();
+                ps.RunspacePool = AsyncHandlerPool.Pool;
+                ps.AddScript(BatchScript, useLocalScope: true)
+                  .AddArgument(Id.ToString("N"))
+                  .AddArgument(_handlerText)
+                  .AddArgument(_filterText)
+                  .AddArgument(batch.ToArray())
+                  .AddArgument(_arguments);
+                Collection<PSObject> outcomes = ps.Invoke();
+                foreach (PSObject o in outcomes)
+                {
+                    string text = o?.BaseObject as string ?? string.Empty;
+                    if (text == "h") handled++;
+                    else if (text == "f") filtered++;
+                    else if (text.StartsWith('e')) { failed++; lastError = text.Substring(1); }
+                }
+                int missing = batch.Count - handled - filtered - failed;
+                if (missing > 0)
+                {
+                    failed += missing;
+                    lastError ??= "The -RunAsync handler batch stopped early.";
+                }
+            }
+            catch (Exception e)
+            {
+                failed = batch.Count - handled - filtered;
+                lastError = HandlerInvoker.Describe(e);
+            }
+            try
+            {
+                Bus.Complete(Id, handled, failed, filtered, lastError);
+            }
+            catch (ModuleCommunicationException)
+            {
+                // Unsubscribed meanwhile.
+            }
+        }
+    }
+}

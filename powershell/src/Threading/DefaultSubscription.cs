@@ -1,0 +1,34 @@
+using System;
+using System.Collections.Generic;
+using System.Management.Automation;
+
+namespace ModuleCommunication.Threading
+{
+    /// <summary>
+    /// A subscription whose handler runs in the subscriber's runspace, on that runspace's own
+    /// thread, through its <see cref="RunspaceDispatcher"/>.
+    /// </summary>
+    internal sealed class DefaultSubscription : HandlerSubscription
+    {
+        /// <summary>Messages taken from the native queue but not yet handled (budget ran out).</summary>
+        internal readonly Queue<ModuleMessage> Pending = new();
+        internal int Handled;
+        internal int Failed;
+        internal int Filtered;
+        internal string? LastError;
+
+        public DefaultSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, RunspaceDispatcher dispatcher)
+            : base(id, key, handler, filter)
+        {
+            Dispatcher = dispatcher;
+        }
+
+        public RunspaceDispatcher Dispatcher { get; }
+
+        public override HandlerMode Mode => HandlerMode.Default;
+
+        public override void OnNotify() => Dispatcher.Signal();
+
+        public override void Stop() => Dispatcher.Remove(this);
+    }
+}

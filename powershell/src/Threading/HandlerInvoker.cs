@@ -1,0 +1,42 @@
+using System;
+using System.Management.Automation;
+
+namespace ModuleCommunication.Threading
+{
+    /// <summary>Runs a filter and a handler for one message on the current (owner) thread.</summary>
+    internal static class HandlerInvoker
+    {
+        public enum Outcome { Handled, Filtered, Failed }
+
+        public static Outcome Invoke(ScriptBlock handler, ScriptBlock? filter, object message, out string? error)
+        {
+            error = null;
+            try
+            {
+                if (filter != null && !LanguagePrimitives.IsTrue(filter.InvokeReturnAsIs(message)))
+                {
+                    return Outcome.Filtered;
+                }
+                handler.InvokeReturnAsIs(message);
+                return Outcome.Handled;
+            }
+            catch (PipelineStoppedException)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                error = Describe(e);
+                return Outcome.Failed;
+            }
+        }
+
+        public static string Describe(Exception e)
+        {
+            Exception inner = e is MethodInvocationException && e.InnerException != null ? e.InnerException : e;
+            return inner is RuntimeException r && r.ErrorRecord != null
+                ? r.ErrorRecord.ToString()
+                : inner.Message;
+        }
+    }
+}

@@ -1,0 +1,245 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Threading;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
+
+namespace ModuleCommunication.Threading
+{
+    /// <summary>
+    /// Runs default handlers in the runspace that subscribed, on its own pipeline thread.
+    ///
+    /// Native notifications only set a flag and raise ONE engine event per batch; PowerShell
+    /// runs the event's action (a call to <see cref="Drain"/>) at its next checkpoint (a
+    /// command call, a loop iteration, the end of a pipeline), and the drain then runs every
+    /// waiting handler within the ProcessorInterval budget. Wait-ModuleMessage drains directly
+    /// (a pump), which is the full-throughput path. See docs/threading.md.
+    /// </summary>
+    internal sealed class RunspaceDispatcher
+    {
+        private const int BatchSize = 256;
+        private static readonly ConcurrentDictionary<Guid, RunspaceDispatcher> s_byRunspace = new();
+        private static long s_budgetMs = 100;
+
+        [ThreadStatic] private static bool t_draining;
+
+        private readonly Runspace _owner;
+        private readonly PSEventManager _events;
+        private readonly string _sourceIdentifier;
+        private readonly object _gate = new();
+        private readonly List<DefaultSubscription> _subscriptions = new();
+        private readonly AutoResetEvent _wake = new(false);
+        private PSEventSubscriber? _engineSubscriber;
+        private int _signalled;
+
+        private RunspaceDispatcher(Runspace owner, PSEventManager events)
+        {
+            _owner = owner;
+            _events = events;
+            _sourceIdentifier = "ModuleCommunication.Dispatch." + owner.InstanceId.ToString("N");
+        }
+
+        /// <summary>The milliseconds one drain may hold the thread (ProcessorInterval).</summary>
+        public static long BudgetMs
+        {
+            get => Interlocked.Read(ref s_budgetMs);
+            set => Interlocked.Exchange(ref s_budgetMs, Math.Max(1, value));
+        }
+
+        /// <summary>The dispatcher of the calling cmdlet's runspace, created on first use.</summary>
+        public static RunspaceDispatcher ForCurrentRunspace(PSCmdlet cmdlet)
+        {
+            Runspace owner = Runspace.DefaultRunspace
+                ?? throw new InvalidOperationException("There is no runspace on this thread to deliver messages to.");
+            return s_byRunspace.GetOrAdd(owner.InstanceId, _ =>
+            {
+                var dispatcher = new RunspaceDispatcher(owner, cmdlet.Events);
+                dispatcher.Attach();
+                return dispatcher;
+            });
+        }
+
+        /// <summary>The dispatcher of the current runspace, if it has one.</summary>
+        public static RunspaceDispatcher? Current
+            => Runspace.DefaultRunspace is Runspace r && s_byRunspace.TryGetValue(r.InstanceId, out RunspaceDispatcher? d) ? d : null;
+
+        private void Attach()
+        {
+            // The action is one call into C#; it emits nothing and never throws, so the hidden
+            // event job it runs in never grows (supportEvent: true keeps it out of Get-Job).
+            ScriptBlock action = ScriptBlock.Create(
+                "[ModuleCommunication.Threading.RunspaceDispatcher]::Drain('" + _owner.InstanceId.ToString("N") + "')");
+            _engineSubscriber = _events.SubscribeEvent(null, null, _sourceIdentifier, null, action, true, false);
+            _owner.StateChanged += OnOwnerStateChanged;
+        }
+
+        public void Add(DefaultSubscription subscription)
+        {
+            lock (_gate) _subscriptions.Add(subscription);
+        }
+
+        public void Remove(DefaultSubscription subscription)
+        {
+            lock (_gate) _subscriptions.Remove(subscription);
+        }
+
+        /// <summary>Any thread: asks the owner to drain at its next checkpoint.</summary>
+        public void Signal()
+        {
+            _wake.Set();
+            if (Interlocked.Exchange(ref _signalled, 1) == 0)
+            {
+                // The 4-argument overload queues to the thread pool and returns at once.
+                _events.GenerateEvent(_sourceIdentifier, null, Array.Empty<object>(), null);
+            }
+        }
+
+        /// <summary>The engine event's action. Runs on the owner's pipeline thread.</summary>
+        public static void Drain(string runspaceId)
+        {
+            try
+            {
+                if (!Guid.TryParseExact(runspaceId, "N", out Guid id)) return;
+                if (!s_byRunspace.TryGetValue(id, out RunspaceDispatcher? dispatcher)) return;
+                if (Runspace.DefaultRunspace != dispatcher._owner) return;
+                if (!dispatcher.DrainAvailable(out _))
+                {
+                    // Budget used up with work left: come back at the next checkpoint.
+                    Interlocked.Exchange(ref dispatcher._signalled, 0);
+                    dispatcher.Signal();
+                }
+            }
+            catch (PipelineStoppedException)
+            {
+                throw;
+            }
+            catch
+            {
+                // Never let an exception into the event job; handler errors are already counted.
+            }
+        }
+
+        /// <summary>
+        /// Runs waiting handlers on this thread until the queues are empty or the budget is
+        /// spent. Returns true when everything waiting was handled. Re-entrant calls (a handler
+        /// calling a pump cmdlet) return at once.
+        /// </summary>
+        public bool DrainAvailable(out int handledCount)
+        {
+            handledCount = 0;
+            if (t_draining) return true;
+            t_draining = true;
+            try
+            {
+                Volatile.Write(ref _signalled, 0);
+                long deadline = Stopwatch.GetTimestamp() + BudgetMs * Stopwatch.Frequency / 1000;
+                DefaultSubscription[] subscriptions;
+                lock (_gate) subscriptions = _subscriptions.ToArray();
+                bool complete = true;
+                foreach (DefaultSubscription subscription in subscriptions)
+                {
+                    if (!DrainOne(subscription, deadline, ref handledCount)) complete = false;
+                }
+                return complete;
+            }
+            finally
+            {
+                t_draining = false;
+            }
+        }
+
+        private static bool DrainOne(DefaultSubscription s, long deadline, ref int handledCount)
+        {
+            while (!s.Removed)
+            {
+                if (s.Pending.Count == 0)
+                {
+                    List<ModuleMessage> batch;
+                    try
+                    {
+                        batch = Bus.Take(s.Id, BatchSize, 0);
+                    }
+                    catch (ModuleCommunicationException)
+                    {
+                        return true; // unsubscribed meanwhile
+                    }
+                    if (batch.Count == 0) return true;
+                    foreach (ModuleMessage m in batch) s.Pending.Enqueue(m);
+                }
+
+                while (s.Pending.Count > 0)
+                {
+                    if (s.Removed) return true;
+                    ModuleMessage message = s.Pending.Dequeue();
+                    HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out string? error);
+                    switch (outcome)
+                    {
+                        case HandlerInvoker.Outcome.Handled: s.Handled++; break;
+                        case HandlerInvoker.Outcome.Filtered: s.Filtered++; break;
+                        default: s.Failed++; s.LastError = error; break;
+                    }
+                    handledCount++;
+                    if (Stopwatch.GetTimestamp() > deadline && s.Pending.Count > 0) return false;
+                }
+
+                ReportCompleted(s);
+                if (Stopwatch.GetTimestamp() > deadline) return false;
+            }
+            return true;
+        }
+
+        private static void ReportCompleted(DefaultSubscription s)
+        {
+            try
+            {
+                Bus.Complete(s.Id, s.Handled, s.Failed, s.Filtered, s.LastError);
+            }
+            catch (ModuleCommunicationException)
+            {
+                // Unsubscribed meanwhile: nothing left to report to.
+            }
+            s.Handled = s.Failed = s.Filtered = 0;
+            s.LastError = null;
+        }
+
+        /// <summary>
+        /// Pumps this runspace's handlers until <paramref name="done"/> holds or the timeout
+        /// passes. Only call on the owner's thread (a cmdlet of the owner runspace).
+        /// </summary>
+        public bool Pump(Func<bool> done, TimeSpan timeout, Func<bool> stopping)
+        {
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                DrainAvailable(out _);
+                if (done()) return true;
+                if (stopping()) return false;
+                TimeSpan left = timeout - clock.Elapsed;
+                if (left <= TimeSpan.Zero) return false;
+                // Woken by our own notifications at once; the 20 ms slice re-checks conditions
+                // that other runspaces or native subscribers complete.
+                _wake.WaitOne(left < TimeSpan.FromMilliseconds(20) ? left : TimeSpan.FromMilliseconds(20));
+            }
+        }
+
+        private void OnOwnerStateChanged(object? sender, RunspaceStateEventArgs e)
+        {
+            RunspaceState state = e.RunspaceStateInfo.State;
+            if (state != RunspaceState.Closing && state != RunspaceState.Closed && state != RunspaceState.Broken) return;
+            if (!s_byRunspace.TryRemove(_owner.InstanceId, out _)) return;
+            _owner.StateChanged -= OnOwnerStateChanged;
+            DefaultSubscription[] subscriptions;
+            lock (_gate) subscriptions = _subscriptions.ToArray();
+            foreach (DefaultSubscription s in subscriptions)
+            {
+                SubscriptionRegistry.Remove(s);
+                try { Bus.Unsubscribe(s.Id); } catch (ModuleCommunicationException) { }
+            }
+            lock (_gate) _subscriptions.Clear();
+        }
+    }
+}
