@@ -1,0 +1,233 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+}
+
+Describe 'Delivery order, expiry and full queues' {
+    BeforeEach {
+        Reset-Bus
+        New-MessageChannel -Name 'Q' | Out-Null
+        $script:order = [System.Collections.Generic.List[string]]::new()
+    }
+    AfterAll { Reset-Bus }
+
+    It 'delivers higher priorities first and keeps publish order within a priority' {
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:order.Add($m.Data) } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        $ids = @(
+            Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'low-1' -Priority Low
+            Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'normal-1'
+            Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'critical-1' -Priority Critical
+            Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'high-1' -Priority High
+            Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'normal-2' -Priority Normal
+            Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'critical-2' -Priority Critical
+        )
+        Start-MessageProcessor | Out-Null
+        $ids | Wait-ModuleMessage -Timeout 10
+        $script:order | Should -Be @('critical-1', 'critical-2', 'high-1', 'normal-1', 'normal-2', 'low-1')
+    }
+
+    It 'never delivers an expired message, and counts it' {
+        $sub = Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:order.Add($m.Data) }
+        Stop-MessageProcessor | Out-Null
+        $publishedAt = [datetime]::UtcNow
+        $expiring = Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'short' -TimeToLive 0.05
+        $lasting = Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'long' -TimeToLive ([timespan]::FromMinutes(5))
+        # Resume only once the short message is older than its 50 ms time to live.
+        Wait-Until { ([datetime]::UtcNow - $publishedAt).TotalMilliseconds -gt 100 } -TimeoutSeconds 2 | Should -BeTrue
+        Start-MessageProcessor | Out-Null
+        $expiring, $lasting | Wait-ModuleMessage -Timeout 10
+        $script:order | Should -Be @('long')
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).Expired | Should -Be 1
+        (Get-MessageChannels -Name 'Q').Expired | Should -Be 1
+    }
+
+    It 'rejects a TimeToLive that is not positive' {
+        { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -TimeToLive 0 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidTimeToLive,ModuleCommunication.Commands.PublishModuleMessageCommand'
+    }
+
+    It 'drops the oldest message of a full queue by default, and counts every loss' {
+        $sub = Subscribe-ModuleMessage -Channel 'Q' -MaxQueueSize 3 -Handler { param($m) $script:order.Add($m.Data) }
+        Stop-MessageProcessor | Out-Null
+        1..5 | ForEach-Object { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data "m$_" } | Out-Null
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).QueueLength | Should -Be 3
+        Start-MessageProcessor | Out-Null
+        Wait-ModuleMessage -Timeout 10
+        $script:order | Should -Be @('m3', 'm4', 'm5')
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).Dropped | Should -Be 2
+    }
+
+    It 'drops the newest message under DropNewest' {
+        $sub = Subscribe-ModuleMessage -Channel 'Q' -MaxQueueSize 2 -OverflowPolicy DropNewest -Handler { param($m) $script:order.Add($m.Data) }
+        Stop-MessageProcessor | Out-Null
+        1..4 | ForEach-Object { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data "m$_" } | Out-Null
+        Start-MessageProcessor | Out-Null
+        Wait-ModuleMessage -Timeout 10
+        $script:order | Should -Be @('m1', 'm2')
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).Dropped | Should -Be 2
+    }
+
+    It 'tells the publisher under Reject, while other subscribers still get the message' {
+        $strict = Subscribe-ModuleMessage -Channel 'Q' -MaxQueueSize 1 -OverflowPolicy Reject -Handler { }
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:order.Add($m.Data) } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'first' | Out-Null
+        $id = Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'second' -ErrorVariable rejected -ErrorAction SilentlyContinue
+        $id | Should -BeOfType ([guid])
+        $rejected[0].FullyQualifiedErrorId | Should -Be 'QueueFull,ModuleCommunication.Commands.PublishModuleMessageCommand'
+        Start-MessageProcessor | Out-Null
+        Wait-ModuleMessage -Timeout 10
+        $script:order | Should -Be @('first', 'second')
+        (Get-MessageSubscriptions -SubscriptionId $strict.SubscriptionId).Dropped | Should -Be 1
+    }
+
+    It 'discards queued messages with Clear-MessageQueue -Force and reports how many' {
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:order.Add($m.Data) } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        1..4 | ForEach-Object { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data $_ } | Out-Null
+        $r = Clear-MessageQueue -Channel 'Q' -Force
+        $r.Success | Should -BeTrue
+        $r.ClearedCount | Should -Be 4
+        Start-MessageProcessor | Out-Null
+        Wait-ModuleMessage -Timeout 10
+        $script:order.Count | Should -Be 0
+    }
+
+    It 'keeps the queue with Clear-MessageQueue -WhatIf' {
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        Publish-ModuleMessage -Channel 'Q' -MessageType 'T' | Out-Null
+        Clear-MessageQueue -Channel 'Q' -Force -WhatIf
+        (Get-MessageChannels -Name 'Q').QueueLength | Should -Be 1
+    }
+}
+
+Describe 'Start-/Stop-MessageProcessor and Wait-ModuleMessage' {
+    BeforeEach {
+        Reset-Bus
+        New-MessageChannel -Name 'P' | Out-Null
+        $script:handled = 0
+    }
+    AfterAll { Reset-Bus }
+
+    It 'pauses delivery while publishing still queues, and resumes it' {
+        Subscribe-ModuleMessage -Channel 'P' -Handler { $script:handled++ } | Out-Null
+        (Stop-MessageProcessor).Running | Should -BeFalse
+        $id = Publish-ModuleMessage -Channel 'P' -MessageType 'T'
+        Wait-ModuleMessage -MessageId $id -Timeout 0.3 -ErrorAction SilentlyContinue -ErrorVariable timedOut
+        $timedOut[0].FullyQualifiedErrorId | Should -Be 'MessageDeliveryTimeout,ModuleCommunication.Commands.WaitModuleMessageCommand'
+        $script:handled | Should -Be 0
+        (Start-MessageProcessor).Running | Should -BeTrue
+        Wait-ModuleMessage -MessageId $id -Timeout 10
+        $script:handled | Should -Be 1
+    }
+
+    It 'drains the queues before pausing when given -Timeout' {
+        Subscribe-ModuleMessage -Channel 'P' -Handler { $script:handled++ } | Out-Null
+        1..20 | ForEach-Object { Publish-ModuleMessage -Channel 'P' -MessageType 'T' -Data $_ } | Out-Null
+        $status = Stop-MessageProcessor -Timeout 10
+        $status.Drained | Should -BeTrue
+        $status.QueueLength | Should -Be 0
+        $script:handled | Should -Be 20
+    }
+
+    It 'reports each message''s delivery with -PassThru' {
+        Subscribe-ModuleMessage -Channel 'P' -Handler { } | Out-Null
+        $status = Publish-ModuleMessage -Channel 'P' -MessageType 'T' | Wait-ModuleMessage -PassThru -Timeout 10
+        $status.Delivered | Should -BeTrue
+        $status.MessageId | Should -BeOfType ([guid])
+    }
+}
+
+Describe 'Subscriptions' {
+    BeforeEach {
+        Reset-Bus
+        New-MessageChannel -Name 'S' | Out-Null
+    }
+    AfterAll { Reset-Bus }
+
+    It 'returns a typed subscription with its id and settings' {
+        $s = Subscribe-ModuleMessage -Channel 'S' -MessageType 'T*' -Handler { } -MaxQueueSize 50 -OverflowPolicy DropNewest
+        $s | Should -BeOfType ([ModuleCommunication.SubscriptionInfo])
+        $s.SubscriptionId | Should -BeOfType ([guid])
+        $s.Channel | Should -Be 'S'
+        $s.MessageType | Should -Be 'T*'
+        $s.MaxQueueSize | Should -Be 50
+        $s.OverflowPolicy | Should -Be 'DropNewest'
+        $s.Mode | Should -Be 'Default'
+    }
+
+    It 'takes the channel''s MaxMessages as queue size' {
+        New-MessageChannel -Name 'Small' -MaxMessages 7 | Out-Null
+        (Subscribe-ModuleMessage -Channel 'Small' -Handler { }).MaxQueueSize | Should -Be 7
+    }
+
+    It 'stops delivery after Unsubscribe-ModuleMessage' {
+        $script:handled = 0
+        $s = Subscribe-ModuleMessage -Channel 'S' -Handler { $script:handled++ }
+        ($s | Unsubscribe-ModuleMessage).Success | Should -BeTrue
+        Publish-ModuleMessage -Channel 'S' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
+        $script:handled | Should -Be 0
+        Get-MessageSubscriptions | Should -BeNullOrEmpty
+    }
+
+    It 'reports an unknown subscription id' {
+        { Unsubscribe-ModuleMessage -SubscriptionId ([guid]::NewGuid()) -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SubscriptionNotFound,ModuleCommunication.Commands.UnregisterModuleMessageHandlerCommand'
+    }
+
+    It 'lists subscriptions of one channel with -Channel' {
+        New-MessageChannel -Name 'Other' | Out-Null
+        $mine = Subscribe-ModuleMessage -Channel 'S' -Handler { }
+        Subscribe-ModuleMessage -Channel 'Other' -Handler { } | Out-Null
+        (Get-MessageSubscriptions -Channel 'S').SubscriptionId | Should -Be $mine.SubscriptionId
+    }
+
+    It 'is also called Register-ModuleMessageHandler / Unsubscribe-ModuleMessage' {
+        (Get-Command Subscribe-ModuleMessage).ResolvedCommand.Name | Should -Be 'Register-ModuleMessageHandler'
+        (Get-Command Unsubscribe-ModuleMessage).ResolvedCommand.Name | Should -Be 'Unregister-ModuleMessageHandler'
+    }
+}
+
+Describe 'Configuration and metrics' {
+    BeforeEach { Reset-Bus }
+    AfterAll {
+        Set-CommunicationConfiguration -MaxMessageQueueSize 10000 -ProcessorInterval 100 -DefaultOverflowPolicy DropOldest
+        Reset-Bus
+    }
+
+    It 'shows the spec''s settings with their defaults' {
+        $c = Get-CommunicationConfiguration
+        $c | Should -BeOfType ([ModuleCommunication.CommunicationConfiguration])
+        $c.MaxMessageQueueSize | Should -Be 10000
+        $c.MaxEventHistory | Should -Be 1000
+        $c.DefaultOverflowPolicy | Should -Be 'DropOldest'
+    }
+
+    It 'changes settings that new subscriptions then use' {
+        Set-CommunicationConfiguration -MaxMessageQueueSize 20000 -DefaultOverflowPolicy DropNewest
+        New-MessageChannel -Name 'C' | Out-Null
+        $s = Subscribe-ModuleMessage -Channel 'C' -Handler { }
+        $s.MaxQueueSize | Should -Be 20000
+        $s.OverflowPolicy | Should -Be 'DropNewest'
+    }
+
+    It 'takes the spec''s hashtable shape and refuses unknown keys, changing nothing' {
+        Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = 5000; ProcessorInterval = 50 }
+        (Get-CommunicationConfiguration).ProcessorInterval | Should -Be 50
+        { Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = 1; NoSuchSetting = 1 } } |
+            Should -Throw -ErrorId 'UnknownConfigurationSetting,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
+        (Get-CommunicationConfiguration).MaxMessageQueueSize | Should -Be 5000
+    }
+
+    It 'counts published, delivered and queued messages' {
+        New-MessageChannel -Name 'M' | Out-Null
+        Subscribe-ModuleMessage -Channel 'M' -Handler { } | Out-Null
+        1..3 | ForEach-Object { Publish-ModuleMessage -Channel 'M' -MessageType 'T' } | Wait-ModuleMessage -Timeout 10
+        $m = Get-CommunicationMetrics -Channel 'M'
+        $m.MessageBus.TotalChannels | Should -Be 1
+        $m.Channels[0].Published | Should -Be 3
+        $m.Channels[0].Delivered | Should -Be 3
+        $m.Channels[0].QueueLength | Should -Be 0
+    }
+}

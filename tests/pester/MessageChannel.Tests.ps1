@@ -1,0 +1,95 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+}
+
+Describe 'New-MessageChannel' {
+    BeforeEach { Reset-Bus }
+
+    It 'creates a channel and returns it with its settings' {
+        $c = New-MessageChannel -Name 'Configuration' -Description 'Configuration updates' -MaxMessages 1000
+        $c | Should -BeOfType ([ModuleCommunication.ChannelInfo])
+        $c.Name | Should -Be 'Configuration'
+        $c.Description | Should -Be 'Configuration updates'
+        $c.MaxMessages | Should -Be 1000
+    }
+
+    It 'refuses a second channel of the same name, whatever its case, and keeps the first' {
+        New-MessageChannel -Name 'Configuration' -Description 'first' | Out-Null
+        { New-MessageChannel -Name 'CONFIGURATION' -Description 'second' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ChannelExists,ModuleCommunication.Commands.NewMessageChannelCommand'
+        (Get-MessageChannels -Name 'configuration').Description | Should -Be 'first'
+    }
+
+    It 'rejects a name with wildcard characters, naming it' {
+        { New-MessageChannel -Name 'Bad*Name' -ErrorAction Stop } | Should -Throw '*Bad`*Name*'
+        Get-MessageChannels | Should -BeNullOrEmpty
+    }
+
+    It 'creates nothing with -WhatIf' {
+        New-MessageChannel -Name 'Ghost' -WhatIf
+        Get-MessageChannels | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Get-MessageChannels' {
+    BeforeAll {
+        Reset-Bus
+        'Config.A', 'Config.B', 'Lab' | ForEach-Object { New-MessageChannel -Name $_ | Out-Null }
+    }
+    AfterAll { Reset-Bus }
+
+    It 'lists every channel sorted by name' {
+        (Get-MessageChannels).Name | Should -Be @('Config.A', 'Config.B', 'Lab')
+    }
+
+    It 'filters with -like wildcards, case-insensitively' {
+        (Get-MessageChannels -Name 'config*').Name | Should -Be @('Config.A', 'Config.B')
+        (Get-MessageChannels -Name 'CONFIG.[a]').Name | Should -Be 'Config.A'
+    }
+
+    It 'reports a missing literal name as ChannelNotFound' {
+        { Get-MessageChannels -Name 'Nope' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ChannelNotFound,ModuleCommunication.Commands.GetMessageChannelsCommand'
+    }
+
+    It 'offers channel names for tab completion' {
+        $line = 'Publish-ModuleMessage -Channel Conf'
+        $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+        $completion.CompletionMatches.CompletionText | Should -Be @('Config.A', 'Config.B')
+    }
+}
+
+Describe 'Remove-MessageChannel' {
+    BeforeEach { Reset-Bus }
+
+    It 'removes a channel and reports success' {
+        New-MessageChannel -Name 'Temp' | Out-Null
+        $r = Remove-MessageChannel -Name 'temp'
+        $r.Success | Should -BeTrue
+        $r.Name | Should -Be 'Temp'
+        Get-MessageChannels | Should -BeNullOrEmpty
+    }
+
+    It 'keeps the channel with -WhatIf' {
+        New-MessageChannel -Name 'Temp' | Out-Null
+        Remove-MessageChannel -Name 'Temp' -WhatIf
+        (Get-MessageChannels).Name | Should -Be 'Temp'
+    }
+
+    It 'refuses to discard queued messages without -Force, and discards them with it' {
+        New-MessageChannel -Name 'Busy' | Out-Null
+        Stop-MessageProcessor | Out-Null
+        $sub = Subscribe-ModuleMessage -Channel 'Busy' -Handler { }
+        1..3 | ForEach-Object { Publish-ModuleMessage -Channel 'Busy' -MessageType 'T' -Data $_ } | Out-Null
+        { Remove-MessageChannel -Name 'Busy' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ChannelHasQueuedMessages,ModuleCommunication.Commands.RemoveMessageChannelCommand'
+        (Get-MessageChannels -Name 'Busy').QueueLength | Should -Be 3
+        (Remove-MessageChannel -Name 'Busy' -Force).ClearedCount | Should -Be 3
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).QueueLength | Should -Be 0
+    }
+
+    It 'reports a missing channel as ChannelNotFound' {
+        { Remove-MessageChannel -Name 'Nope' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ChannelNotFound,ModuleCommunication.Commands.RemoveMessageChannelCommand'
+    }
+}

@@ -1,0 +1,251 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+}
+
+Describe 'Publish-ModuleMessage' {
+    BeforeEach {
+        Reset-Bus
+        New-MessageChannel -Name 'Configuration' | Out-Null
+    }
+
+    It 'returns the message id at once, as a Guid' {
+        $id = Publish-ModuleMessage -Channel 'Configuration' -MessageType 'ConfigChanged' -Data @{ Module = 'LabRunner' } -SourceModule 'ConfigurationCore' -Priority 'High'
+        $id | Should -BeOfType ([guid])
+        $id | Should -Not -Be ([guid]::Empty)
+    }
+
+    It 'is also called Send-ModuleMessage and Submit-ModuleMessage' {
+        (Get-Command Send-ModuleMessage).ResolvedCommand.Name | Should -Be 'Publish-ModuleMessage'
+        (Get-Command Submit-ModuleMessage).ResolvedCommand.Name | Should -Be 'Publish-ModuleMessage'
+        Send-ModuleMessage -Channel 'Configuration' -MessageType 'Changed' -Data @{ Setting = 'Value' } -Priority 'High' | Should -BeOfType ([guid])
+    }
+
+    It 'tells the user to create a missing channel' {
+        { Publish-ModuleMessage -Channel 'Nowhere' -MessageType 'T' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ChannelNotFound,ModuleCommunication.Commands.PublishModuleMessageCommand'
+        { Publish-ModuleMessage -Channel 'Nowhere' -MessageType 'T' -ErrorAction Stop } | Should -Throw '*New-MessageChannel*'
+    }
+
+    It 'rejects an unknown priority before publishing' {
+        { Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T' -Priority 'Urgent' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError*'
+        (Get-MessageChannels -Name 'Configuration').Published | Should -Be 0
+    }
+
+    It 'publishes each piped value as the data of one message' {
+        $got = [System.Collections.Generic.List[object]]::new()
+        Subscribe-ModuleMessage -Channel 'Configuration' -Handler { param($Message) $got.Add($Message.Data) } | Out-Null
+        $ids = 1..5 | Publish-ModuleMessage -Channel 'Configuration' -MessageType 'Number'
+        $ids | Wait-ModuleMessage -Timeout 10
+        $got | Should -Be @(1, 2, 3, 4, 5)
+    }
+}
+
+Describe 'Default handlers run in the subscriber''s runspace' {
+    BeforeEach {
+        Reset-Bus
+        New-MessageChannel -Name 'Configuration' | Out-Null
+    }
+
+    It 'sets a $script: variable that a Start-Sleep polling loop then sees' {
+        $script:seen = $null
+        Subscribe-ModuleMessage -Channel 'Configuration' -MessageType 'ConfigChanged' -Handler {
+            param($Message)
+            $script:seen = "$($Message.Data.Module).$($Message.Data.Setting) = $($Message.Data.NewValue)"
+        } | Out-Null
+        Publish-ModuleMessage -Channel 'Configuration' -MessageType 'ConfigChanged' -Data @{ Module = 'LabRunner'; Setting = 'MaxJobs'; NewValue = 10 } | Out-Null
+        for ($i = 0; $i -lt 50 -and $null -eq $script:seen; $i++) { Start-Sleep -Milliseconds 100 }
+        $script:seen | Should -Be 'LabRunner.MaxJobs = 10'
+    }
+
+    It 'runs on the subscriber''s own thread' {
+        $script:handlerThread = $null
+        Subscribe-ModuleMessage -Channel 'Configuration' -Handler { $script:handlerThread = [Environment]::CurrentManagedThreadId } | Out-Null
+        Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
+        $script:handlerThread | Should -Be ([Environment]::CurrentManagedThreadId)
+    }
+
+    It 'keeps delivering to other handlers when one throws, and counts the error on its subscription' {
+        $script:good = 0
+        $bad = Subscribe-ModuleMessage -Channel 'Configuration' -Handler { throw 'handler exploded' }
+        $good = Subscribe-ModuleMessage -Channel 'Configuration' -Handler { $script:good++ }
+        1..3 | ForEach-Object { Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T' -Data $_ } | Wait-ModuleMessage -Timeout 10
+        $script:good | Should -Be 3
+        $badInfo = Get-MessageSubscriptions -SubscriptionId $bad.SubscriptionId
+        $badInfo.Failed | Should -Be 3
+        $badInfo.LastError | Should -BeLike '*handler exploded*'
+        (Get-MessageSubscriptions -SubscriptionId $good.SubscriptionId).Failed | Should -Be 0
+        (Get-MessageChannels -Name 'Configuration').Failed | Should -Be 3
+    }
+
+    It 'delivers all of 10,000 messages published in a loop' {
+        $script:count = 0
+        $sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler { $script:count++ }
+        for ($i = 0; $i -lt 10000; $i++) {
+            $null = Publish-ModuleMessage -Channel 'Configuration' -MessageType 'Tick' -Data $i
+        }
+        Wait-ModuleMessage -Timeout 60
+        $script:count | Should -Be 10000
+        $info = Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId
+        $info.Delivered | Should -Be 10000
+        $info.Dropped | Should -Be 0
+    }
+
+    It 'lets a handler publish and subscribe without deadlock' {
+        New-MessageChannel -Name 'Replies' | Out-Null
+        $script:reply = $null
+        $script:innerSubscription = $null
+        Subscribe-ModuleMessage -Channel 'Configuration' -MessageType 'Request' -Handler {
+            param($Message)
+            $script:innerSubscription = Subscribe-ModuleMessage -Channel 'Replies' -Handler { param($m) $script:reply = $m.Data }
+            Publish-ModuleMessage -Channel 'Replies' -MessageType 'Reply' -Data "re: $($Message.Data)" -CorrelationId $Message.Id.ToString() | Out-Null
+        } | Out-Null
+        Publish-ModuleMessage -Channel 'Configuration' -MessageType 'Request' -Data 'ping' | Out-Null
+        Wait-Until { $null -ne $script:reply } | Should -BeTrue
+        $script:reply | Should -Be 're: ping'
+        $script:innerSubscription.SubscriptionId | Should -BeOfType ([guid])
+    }
+
+    It 'calls the handler only for messages its filter accepts, and counts the others as filtered' {
+        $script:modules = [System.Collections.Generic.List[string]]::new()
+        $sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {
+            param($Message)
+            $script:modules.Add($Message.Data.Module)
+        } -Filter {
+            param($Message)
+            $Message.Data.Module -eq 'LabRunner'
+        }
+        'LabRunner', 'BackupTool', 'LabRunner' | ForEach-Object {
+            Publish-ModuleMessage -Channel 'Configuration' -MessageType 'ConfigChanged' -Data @{ Module = $_ }
+        } | Wait-ModuleMessage -Timeout 10
+        $script:modules | Should -Be @('LabRunner', 'LabRunner')
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).Filtered | Should -Be 1
+    }
+
+    It 'selects by message type with -like wildcards, case-insensitively' {
+        $script:types = [System.Collections.Generic.List[string]]::new()
+        Subscribe-ModuleMessage -Channel 'CONFIG*' -MessageType 'config*' -Handler { param($m) $script:types.Add($m.MessageType) } | Out-Null
+        'ConfigChanged', 'Other', 'ConfigRemoved' | ForEach-Object {
+            Publish-ModuleMessage -Channel 'configuration' -MessageType $_
+        } | Wait-ModuleMessage -Timeout 10
+        $script:types | Should -Be @('ConfigChanged', 'ConfigRemoved')
+    }
+
+    It 'selects by source module' {
+        $script:sources = [System.Collections.Generic.List[string]]::new()
+        Subscribe-ModuleMessage -Channel 'Configuration' -SourceModule 'Lab*' -Handler { param($m) $script:sources.Add($m.SourceModule) } | Out-Null
+        'LabRunner', 'BackupTool' | ForEach-Object {
+            Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T' -SourceModule $_
+        } | Wait-ModuleMessage -Timeout 10
+        $script:sources | Should -Be @('LabRunner')
+    }
+
+    It 'warns when subscribing to a channel that does not exist yet, then delivers once it does' {
+        $script:late = $null
+        Subscribe-ModuleMessage -Channel 'Later' -Handler { param($m) $script:late = $m.Data } -WarningVariable warnings -WarningAction SilentlyContinue | Out-Null
+        $warnings | Should -BeLike '*New-MessageChannel*'
+        New-MessageChannel -Name 'Later' | Out-Null
+        Publish-ModuleMessage -Channel 'Later' -MessageType 'T' -Data 'arrived' | Wait-ModuleMessage -Timeout 10
+        $script:late | Should -Be 'arrived'
+    }
+}
+
+Describe '-RunAsync handlers' {
+    BeforeEach {
+        Reset-Bus
+        New-MessageChannel -Name 'Work' | Out-Null
+    }
+
+    It 'run while the subscriber''s thread is blocked in [Threading.Thread]::Sleep' {
+        $log = [System.Collections.Concurrent.ConcurrentQueue[datetime]]::new()
+        Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList (, $log) -Handler {
+            param($Message, $log)
+            $log.Enqueue([datetime]::UtcNow)
+        } | Out-Null
+        Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Out-Null
+        $blockedUntil = [datetime]::UtcNow.AddMilliseconds(2000)
+        [Threading.Thread]::Sleep(2000)
+        $log.Count | Should -Be 1
+        $handledAt = $null
+        $log.TryPeek([ref] $handledAt) | Should -BeTrue
+        $handledAt | Should -BeLessThan $blockedUntil
+    }
+
+    It 'run on another thread, in order, and count failures' {
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        $sub = Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList (, $seen) -Handler {
+            param($Message, $seen)
+            if ($Message.Data -eq 3) { throw 'three is bad' }
+            $seen.Enqueue(@($Message.Data, [Environment]::CurrentManagedThreadId))
+        }
+        1..5 | ForEach-Object { Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' -Data $_ } | Wait-ModuleMessage -Timeout 30
+        $items = $seen.ToArray()
+        ($items | ForEach-Object { $_[0] }) | Should -Be @(1, 2, 4, 5)
+        $items | ForEach-Object { $_[1] | Should -Not -Be ([Environment]::CurrentManagedThreadId) }
+        $info = Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId
+        $info.Mode | Should -Be 'RunAsync'
+        $info.Failed | Should -Be 1
+        $info.LastError | Should -BeLike '*three is bad*'
+    }
+
+    It 'refuses -ArgumentList without -RunAsync' {
+        { Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList 1 } |
+            Should -Throw -ErrorId 'ArgumentListNeedsRunAsync,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'
+    }
+}
+
+Describe 'Data arrives as it was published' {
+    BeforeAll {
+        Reset-Bus
+        New-MessageChannel -Name 'Data' | Out-Null
+        $script:received = $null
+        Subscribe-ModuleMessage -Channel 'Data' -Handler { param($m) $script:received = $m.Data } | Out-Null
+        $script:when = [datetime]::new(2026, 11, 27, 6, 30, 15, 123, [DateTimeKind]::Utc)
+        $script:sent = @{
+            Nested  = @{ Level2 = @{ Level3 = 'deep' } }
+            Int     = 42
+            Long    = 5000000000
+            Double  = 2.5
+            Whole   = 3.0
+            Bool    = $true
+            Array   = @(1, 'two', 3.5, @(4, 5))
+            Text    = 'Grüße, 日本語 ✓'
+            When    = $script:when
+            Nothing = $null
+        }
+        Publish-ModuleMessage -Channel 'Data' -MessageType 'Fidelity' -Data $script:sent | Wait-ModuleMessage -Timeout 10
+    }
+    AfterAll { Reset-Bus }
+
+    It 'keeps nested hashtables as hashtables' {
+        $script:received | Should -BeOfType ([hashtable])
+        $script:received.Nested.Level2 | Should -BeOfType ([hashtable])
+        $script:received.Nested.Level2.Level3 | Should -Be 'deep'
+    }
+    It 'keeps integers, longs and doubles apart' {
+        $script:received.Int | Should -BeOfType ([int])
+        $script:received.Int | Should -Be 42
+        $script:received.Long | Should -BeOfType ([long])
+        $script:received.Double | Should -BeOfType ([double])
+        $script:received.Whole | Should -BeOfType ([double])
+        $script:received.Whole | Should -Be 3.0
+    }
+    It 'keeps booleans and nulls' {
+        $script:received.Bool | Should -BeTrue
+        $script:received.Bool | Should -BeOfType ([bool])
+        $script:received.ContainsKey('Nothing') | Should -BeTrue
+        $script:received.Nothing | Should -BeNullOrEmpty
+    }
+    It 'keeps arrays, including nested ones' {
+        $script:received.Array.Count | Should -Be 4
+        $script:received.Array[1] | Should -Be 'two'
+        $script:received.Array[3] | Should -Be @(4, 5)
+    }
+    It 'keeps non-ASCII text' {
+        $script:received.Text | Should -BeExactly 'Grüße, 日本語 ✓'
+    }
+    It 'keeps DateTime as DateTime, to the millisecond and kind' {
+        $script:received.When | Should -BeOfType ([datetime])
+        $script:received.When | Should -Be $script:when
+        $script:received.When.Kind | Should -Be 'Utc'
+    }
+}

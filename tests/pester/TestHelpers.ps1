@@ -1,0 +1,27 @@
+# Dot-sourced by the *.Tests.ps1 files: imports the built module and offers helpers
+# that wait for a condition with a timeout (never a bare sleep).
+
+$script:ModuleManifest = Join-Path $PSScriptRoot '../../artifacts/module/ModuleCommunication/ModuleCommunication.psd1'
+Import-Module $script:ModuleManifest -Force
+
+# Polls $Condition every 50 ms (each loop iteration is also a checkpoint at which default
+# handlers run) until it is true or $TimeoutSeconds pass; returns whether it became true.
+function Wait-Until {
+    param([scriptblock] $Condition, [double] $TimeoutSeconds = 5)
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if (& $Condition) { return $true }
+        Start-Sleep -Milliseconds 50
+    }
+    return [bool](& $Condition)
+}
+
+# A channel name no other test uses.
+function New-TestChannelName { 'Test-' + [guid]::NewGuid().ToString('N').Substring(0, 12) }
+
+# Removes every subscription and channel, so tests do not see each other's state.
+function Reset-Bus {
+    Start-MessageProcessor | Out-Null
+    Get-MessageSubscriptions | Unsubscribe-ModuleMessage | Out-Null
+    Get-MessageChannels | Remove-MessageChannel -Force | Out-Null
+}
