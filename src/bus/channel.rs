@@ -1,0 +1,77 @@
+//! Channels: named, case-insensitive destinations with counters.
+
+use serde::Serialize;
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// Counters of one channel. Each counts per subscription that received (or lost) a
+/// message of the channel, except `published`, which counts publishes.
+#[derive(Default)]
+pub(crate) struct ChannelCounters {
+    pub published: AtomicU64,
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub expired: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+pub(crate) struct Channel {
+    /// The name as created (display form).
+    pub name: String,
+    /// The folded name, the map key.
+    pub key: String,
+    pub description: Option<String>,
+    /// 0 = follow the configuration's `maxMessageQueueSize`.
+    pub max_messages: usize,
+    pub created_at_ms: i64,
+    pub counters: ChannelCounters,
+}
+
+/// One channel, as listed by [`Hub::channels`](crate::Hub::channels).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelInfo {
+    /// The name as created.
+    pub name: String,
+    /// The description, if any.
+    pub description: Option<String>,
+    /// Capacity that subscriptions to exactly this channel get by default (the
+    /// configuration's `maxMessageQueueSize` when the channel was created with 0).
+    pub max_messages: usize,
+    /// When the channel was created (ms since the Unix epoch; ISO 8601 in JSON).
+    #[serde(rename = "createdAt", serialize_with = "crate::time_fmt::serialize_ms")]
+    pub created_at_ms: i64,
+    /// Subscriptions whose channel pattern matches this channel.
+    pub subscriptions: usize,
+    /// Messages published to the channel.
+    pub published: u64,
+    /// Deliveries of its messages that handlers completed successfully.
+    pub delivered: u64,
+    /// Deliveries whose handler failed.
+    pub failed: u64,
+    /// Copies that expired before they could be delivered.
+    pub expired: u64,
+    /// Copies lost to full queues.
+    pub dropped: u64,
+    /// Copies of its messages waiting in subscription queues.
+    pub queue_length: usize,
+}
+
+impl Channel {
+    pub(crate) fn info(&self, default_max: usize, subscriptions: usize, queue_length: usize) -> ChannelInfo {
+        let c = &self.counters;
+        ChannelInfo {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            max_messages: if self.max_messages == 0 { default_max } else { self.max_messages },
+            created_at_ms: self.created_at_ms,
+            subscriptions,
+            published: c.published.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            expired: c.expired.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            queue_length,
+        }
+    }
+}

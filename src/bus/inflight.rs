@@ -1,0 +1,80 @@
+//! Delivery tracking: which messages still wait in (or are being handled from) some
+//! subscription queue. Sharded so that concurrent publishers do not meet on one lock.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crate::bus::message::Envelope;
+use crate::id::MessageId;
+use crate::sync::{Condvar, Mutex, Ordering};
+
+const SHARDS: usize = 16;
+
+#[derive(Default)]
+struct ShardState {
+    ids: HashSet<MessageId>,
+    waiters: usize,
+}
+
+#[derive(Default)]
+struct Shard {
+    state: Mutex<ShardState>,
+    changed: Condvar,
+}
+
+pub(crate) struct Inflight {
+    shards: [Shard; SHARDS],
+}
+
+impl Inflight {
+    pub fn new() -> Self {
+        Inflight { shards: Default::default() }
+    }
+
+    fn shard(&self, id: MessageId) -> &Shard {
+        // v4 UUIDs are random in their last byte.
+        &self.shards[id.as_bytes()[15] as usize % SHARDS]
+    }
+
+    /// Starts tracking `env`, which is about to be offered to `routes` queues.
+    pub fn begin(&self, env: &Envelope, routes: usize) {
+        debug_assert!(routes > 0);
+        env.pending.store(routes, Ordering::Release);
+        self.shard(env.id()).state.lock().ids.insert(env.id());
+    }
+
+    /// One queue is done with `env` (handled, failed, filtered, expired, dropped or
+    /// cleared). The last one makes the message delivered.
+    pub fn complete(&self, env: &Envelope) {
+        if env.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let shard = self.shard(env.id());
+            let mut st = shard.state.lock();
+            st.ids.remove(&env.id());
+            if st.waiters > 0 {
+                shard.changed.notify_all();
+            }
+        }
+    }
+
+    /// Waits until `id` is no longer in flight. `false` when `deadline` came first.
+    pub fn wait(&self, id: MessageId, deadline: Instant) -> bool {
+        let shard = self.shard(id);
+        let mut st = shard.state.lock();
+        st.waiters += 1;
+        let delivered = loop {
+            if !st.ids.contains(&id) {
+                break true;
+            }
+            if shard.changed.wait_until(&mut st, deadline).timed_out() {
+                break !st.ids.contains(&id);
+            }
+        };
+        st.waiters -= 1;
+        delivered
+    }
+
+    /// How many messages are in flight.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.state.lock().ids.len()).sum()
+    }
+}

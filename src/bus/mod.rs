@@ -1,0 +1,451 @@
+//! The message bus: channels, publishing, subscriptions and delivery tracking.
+
+mod channel;
+mod inflight;
+mod message;
+mod queue;
+mod subscription;
+
+use std::collections::HashMap;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use channel::ChannelInfo;
+pub use message::{Envelope, Priority, PublishRequest};
+pub use queue::OverflowPolicy;
+pub use subscription::{
+    DeliveryMode, DeliveryReport, PullNotify, PushHandler, SubscriptionInfo, SubscriptionOptions,
+};
+
+use crate::error::Error;
+use crate::hub::Context;
+use crate::id::{MessageId, SubscriptionId};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, RwLock};
+use crate::wildcard::{fold, has_wildcard_chars, Pattern};
+use channel::Channel;
+use inflight::Inflight;
+use message::check_name;
+pub(crate) use subscription::panic_message;
+use subscription::{Offer, SubCounters, Subscription};
+
+/// Totals of the bus, as returned by [`Hub::bus_stats`](crate::Hub::bus_stats).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BusStats {
+    /// Number of channels.
+    pub channels: usize,
+    /// Number of subscriptions.
+    pub subscriptions: usize,
+    /// Messages published.
+    pub published: u64,
+    /// Deliveries handled successfully (over all subscriptions, including removed ones).
+    pub delivered: u64,
+    /// Deliveries whose handler failed.
+    pub failed: u64,
+    /// Deliveries filtered out by subscribers.
+    pub filtered: u64,
+    /// Copies that expired before delivery.
+    pub expired: u64,
+    /// Copies lost to full queues.
+    pub dropped: u64,
+    /// Messages waiting in subscription queues.
+    pub queue_length: usize,
+    /// Whether the processor hands messages out (false while paused).
+    pub running: bool,
+}
+
+#[derive(Default)]
+struct SubTable {
+    /// In subscription order; replaced (copy-on-write) on every change so publishers can
+    /// route from a snapshot without holding the lock.
+    list: Arc<Vec<Arc<Subscription>>>,
+    by_id: HashMap<SubscriptionId, Arc<Subscription>>,
+}
+
+/// State shared by the bus front end and its push workers.
+pub(crate) struct Shared {
+    pub ctx: Arc<Context>,
+    pub channels: RwLock<HashMap<String, Arc<Channel>>>,
+    subs: RwLock<SubTable>,
+    pub inflight: Inflight,
+    pub running: AtomicBool,
+    published: AtomicU64,
+    retired: SubCounters,
+    idle_lock: Mutex<()>,
+    idle_changed: Condvar,
+    idle_waiters: AtomicUsize,
+}
+
+impl Shared {
+    /// Tells `wait_idle` callers that some queue may have become idle.
+    pub fn notify_idle(&self) {
+        if self.idle_waiters.load(Ordering::SeqCst) > 0 {
+            let _g = self.idle_lock.lock();
+            self.idle_changed.notify_all();
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Arc<Subscription>>> {
+        Arc::clone(&self.subs.read().list)
+    }
+
+    fn find(&self, id: SubscriptionId) -> Result<Arc<Subscription>, Error> {
+        self.subs.read().by_id.get(&id).cloned().ok_or(Error::SubscriptionNotFound { id })
+    }
+
+    fn all_idle(&self) -> bool {
+        self.snapshot().iter().all(|s| s.lock().is_idle())
+    }
+}
+
+/// The message bus of one hub.
+pub(crate) struct Bus {
+    shared: Arc<Shared>,
+}
+
+fn timeout_deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+}
+
+impl Bus {
+    pub fn new(ctx: Arc<Context>) -> Bus {
+        Bus {
+            shared: Arc::new(Shared {
+                ctx,
+                channels: RwLock::new(HashMap::new()),
+                subs: RwLock::new(SubTable::default()),
+                inflight: Inflight::new(),
+                running: AtomicBool::new(true),
+                published: AtomicU64::new(0),
+                retired: SubCounters::default(),
+                idle_lock: Mutex::new(()),
+                idle_changed: Condvar::new(),
+                idle_waiters: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn create_channel(&self, name: &str, description: Option<&str>, max_messages: usize) -> Result<(), Error> {
+        check_name("channel name", name)?;
+        if has_wildcard_chars(name) {
+            return Err(Error::invalid(
+                "channel name",
+                name,
+                "channel names cannot contain the wildcard characters * ? [ ] or `; choose a plain name",
+            ));
+        }
+        if max_messages > subscription::MAX_CAPACITY {
+            return Err(Error::invalid(
+                "maxMessages",
+                max_messages,
+                format!("use at most {}, or 0 for the configuration default", subscription::MAX_CAPACITY),
+            ));
+        }
+        let key = fold(name);
+        let mut channels = self.shared.channels.write();
+        if let Some(existing) = channels.get(&key) {
+            return Err(Error::ChannelExists { name: name.to_owned(), existing: existing.name.clone() });
+        }
+        channels.insert(
+            key.clone(),
+            Arc::new(Channel {
+                name: name.to_owned(),
+                key,
+                description: description.map(str::to_owned),
+                max_messages,
+                created_at_ms: self.shared.ctx.clock.now_ms(),
+                counters: Default::default(),
+            }),
+        );
+        Ok(())
+    }
+
+    pub fn channels(&self, pattern: Option<&str>) -> Result<Vec<ChannelInfo>, Error> {
+        let pattern = pattern.map(|p| Pattern::new(p).map_err(|r| Error::invalid("pattern", p, r))).transpose()?;
+        let mut selected: Vec<Arc<Channel>> = self
+            .shared
+            .channels
+            .read()
+            .values()
+            .filter(|c| pattern.as_ref().map_or(true, |p| p.is_match_folded(&c.key)))
+            .cloned()
+            .collect();
+        selected.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.name.cmp(&b.name)));
+        let subs = self.shared.snapshot();
+        let mut queued: HashMap<*const Channel, usize> = HashMap::new();
+        for s in subs.iter() {
+            for e in s.lock().queue.iter() {
+                *queued.entry(Arc::as_ptr(&e.channel)).or_default() += 1;
+            }
+        }
+        let default_max = self.shared.ctx.config.read().max_message_queue_size;
+        Ok(selected
+            .iter()
+            .map(|c| {
+                let n = subs.iter().filter(|s| s.channel.is_match_folded(&c.key)).count();
+                c.info(default_max, n, queued.get(&Arc::as_ptr(c)).copied().unwrap_or(0))
+            })
+            .collect())
+    }
+
+    pub fn remove_channel(&self, name: &str) -> Result<usize, Error> {
+        let removed = self
+            .shared
+            .channels
+            .write()
+            .remove(&fold(name))
+            .ok_or_else(|| Error::ChannelNotFound { name: name.to_owned() })?;
+        Ok(self.clear_where(|e| Arc::ptr_eq(&e.channel, &removed)))
+    }
+
+    pub fn clear_queue(&self, channel_pattern: &str) -> Result<usize, Error> {
+        let p = Pattern::new(channel_pattern).map_err(|r| Error::invalid("channel pattern", channel_pattern, r))?;
+        Ok(self.clear_where(|e| p.is_match_folded(&e.channel.key)))
+    }
+
+    fn clear_where(&self, mut remove: impl FnMut(&Arc<Envelope>) -> bool) -> usize {
+        self.shared.snapshot().iter().map(|s| s.clear_where(&self.shared, &mut remove)).sum()
+    }
+
+    pub fn publish(&self, req: PublishRequest) -> Result<MessageId, Error> {
+        req.validate()?;
+        let channel = self
+            .shared
+            .channels
+            .read()
+            .get(&fold(&req.channel))
+            .cloned()
+            .ok_or_else(|| Error::ChannelNotFound { name: req.channel.clone() })?;
+        let id = MessageId::new_v4();
+        let env = Arc::new(Envelope::build(id, Arc::clone(&channel), req, self.shared.ctx.clock.now_ms()));
+        channel.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.shared.published.fetch_add(1, Ordering::Relaxed);
+
+        let subs = self.shared.snapshot();
+        let routes: Vec<&Arc<Subscription>> = subs.iter().filter(|s| s.accepts(&env)).collect();
+        if routes.is_empty() {
+            return Ok(id);
+        }
+        self.shared.inflight.begin(&env, routes.len());
+        let mut rejected = 0;
+        for sub in routes {
+            match sub.offer(&self.shared, &env) {
+                Offer::Queued => {}
+                Offer::Rejected => {
+                    rejected += 1;
+                    self.shared.inflight.complete(&env);
+                }
+                Offer::Dropped | Offer::Closed => self.shared.inflight.complete(&env),
+            }
+        }
+        if rejected > 0 {
+            return Err(Error::QueueFull { message_id: id, rejected });
+        }
+        Ok(id)
+    }
+
+    fn insert(&self, sub: Arc<Subscription>) {
+        let mut table = self.shared.subs.write();
+        let mut list: Vec<Arc<Subscription>> = table.list.as_ref().clone();
+        list.push(Arc::clone(&sub));
+        table.list = Arc::new(list);
+        table.by_id.insert(sub.id, sub);
+    }
+
+    pub fn subscribe_push(&self, opts: SubscriptionOptions, handler: PushHandler) -> Result<SubscriptionId, Error> {
+        let sub = Arc::new(Subscription::build(&self.shared, opts, DeliveryMode::Push, None)?);
+        {
+            // Hold the slot while spawning so an unsubscribe racing with us finds the handle.
+            let mut slot = sub.worker.lock();
+            let (worker_sub, shared) = (Arc::clone(&sub), Arc::clone(&self.shared));
+            let name = format!("mc-push-{}", &sub.id.to_string()[..8]);
+            let handle = thread::Builder::new()
+                .name(name)
+                .spawn(move || worker_sub.run_push_worker(shared, handler))
+                .map_err(|e| Error::Internal { message: format!("could not start a push worker thread: {e}") })?;
+            *slot = Some(handle);
+        }
+        let id = sub.id;
+        self.insert(sub);
+        Ok(id)
+    }
+
+    pub fn subscribe_pull(&self, opts: SubscriptionOptions, notify: Option<PullNotify>) -> Result<SubscriptionId, Error> {
+        let sub = Arc::new(Subscription::build(&self.shared, opts, DeliveryMode::Pull, notify)?);
+        let id = sub.id;
+        self.insert(sub);
+        Ok(id)
+    }
+
+    fn find_pull(&self, id: SubscriptionId, operation: &str) -> Result<Arc<Subscription>, Error> {
+        let sub = self.shared.find(id)?;
+        if sub.mode != DeliveryMode::Pull {
+            return Err(Error::invalid(
+                "subscription",
+                id,
+                format!("it is a push subscription (a worker calls its handler); {operation} is only for pull subscriptions"),
+            ));
+        }
+        Ok(sub)
+    }
+
+    pub fn take(&self, id: SubscriptionId, max: usize, timeout: Duration) -> Result<Vec<Arc<Envelope>>, Error> {
+        if max == 0 {
+            return Err(Error::invalid("max_messages", 0, "take at least 1 message"));
+        }
+        let sub = self.find_pull(id, "take")?;
+        sub.take(&self.shared, max, timeout_deadline(timeout))
+    }
+
+    pub fn complete(&self, id: SubscriptionId, report: DeliveryReport) -> Result<(), Error> {
+        self.find_pull(id, "complete")?.complete(&self.shared, report)
+    }
+
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), Error> {
+        let sub = {
+            let mut table = self.shared.subs.write();
+            let sub = table.by_id.remove(&id).ok_or(Error::SubscriptionNotFound { id })?;
+            let list: Vec<Arc<Subscription>> = table.list.iter().filter(|s| s.id != id).cloned().collect();
+            table.list = Arc::new(list);
+            sub
+        };
+        self.shut_down(&sub);
+        self.shared.notify_idle();
+        Ok(())
+    }
+
+    /// Closes `sub`, waits for its worker (unless called from that worker), and folds its
+    /// counters into the bus totals.
+    fn shut_down(&self, sub: &Subscription) {
+        sub.close(&self.shared);
+        let handle = sub.worker.lock().take();
+        if let Some(handle) = handle {
+            if handle.thread().id() != thread::current().id() {
+                // The worker catches handler panics, so it cannot end with one.
+                let _ = handle.join();
+            }
+            // From the worker itself: dropping the handle detaches it; the worker sees
+            // `closed` and returns as soon as the current handler call ends.
+        }
+        self.shared.retired.add(&sub.counters);
+    }
+
+    pub fn subscriptions(&self, channel_pattern: Option<&str>) -> Result<Vec<SubscriptionInfo>, Error> {
+        let filter = channel_pattern
+            .map(|p| Pattern::new(p).map_err(|r| Error::invalid("channel pattern", p, r)))
+            .transpose()?;
+        Ok(self
+            .shared
+            .snapshot()
+            .iter()
+            .filter(|s| match &filter {
+                None => true,
+                Some(f) => {
+                    f.is_match(s.channel.as_str()) || f.literal().map_or(false, |lit| s.channel.is_match(lit))
+                }
+            })
+            .map(|s| s.info())
+            .collect())
+    }
+
+    pub fn pause(&self) {
+        self.shared.running.store(false, Ordering::SeqCst);
+    }
+
+    pub fn resume(&self) {
+        self.shared.running.store(true, Ordering::SeqCst);
+        for s in self.shared.snapshot().iter() {
+            s.wake();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.shared.running.load(Ordering::SeqCst)
+    }
+
+    pub fn wait_delivered(&self, id: MessageId, timeout: Duration) -> Result<(), Error> {
+        if self.shared.inflight.wait(id, timeout_deadline(timeout)) {
+            Ok(())
+        } else {
+            Err(Error::Timeout {
+                operation: format!("delivery of message {id}"),
+                timeout_ms: timeout.as_millis().min(u64::MAX as u128) as u64,
+            })
+        }
+    }
+
+    pub fn wait_idle(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = timeout_deadline(timeout);
+        let shared = &self.shared;
+        let mut guard = shared.idle_lock.lock();
+        shared.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        let idle = loop {
+            if shared.all_idle() {
+                break true;
+            }
+            if shared.idle_changed.wait_until(&mut guard, deadline).timed_out() {
+                break shared.all_idle();
+            }
+        };
+        shared.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        if idle {
+            Ok(())
+        } else {
+            Err(Error::Timeout {
+                operation: "waiting for every subscription queue to drain".to_owned(),
+                timeout_ms: timeout.as_millis().min(u64::MAX as u128) as u64,
+            })
+        }
+    }
+
+    pub fn stats(&self) -> BusStats {
+        let subs = self.shared.snapshot();
+        let totals = SubCounters::default();
+        totals.add(&self.shared.retired);
+        let mut queue_length = 0;
+        for s in subs.iter() {
+            totals.add(&s.counters);
+            queue_length += s.lock().queue.len();
+        }
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BusStats {
+            channels: self.shared.channels.read().len(),
+            subscriptions: subs.len(),
+            published: load(&self.shared.published),
+            delivered: load(&totals.delivered),
+            failed: load(&totals.failed),
+            filtered: load(&totals.filtered),
+            expired: load(&totals.expired),
+            dropped: load(&totals.dropped),
+            queue_length,
+            running: self.is_running(),
+        }
+    }
+
+    /// Messages still in flight (queued or being handled somewhere).
+    pub fn in_flight(&self) -> usize {
+        self.shared.inflight.len()
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let subs: Vec<Arc<Subscription>> = {
+            let mut table = self.shared.subs.write();
+            table.by_id.clear();
+            std::mem::take(&mut table.list).as_ref().clone()
+        };
+        // Close every subscription first, so no worker waits on a queue that a later
+        // shutdown would have closed; then wait for the workers.
+        for sub in &subs {
+            sub.close(&self.shared);
+        }
+        for sub in &subs {
+            self.shut_down(sub);
+        }
+        self.shared.notify_idle();
+    }
+}

@@ -1,0 +1,628 @@
+//! Subscriptions: a pattern pair, a bounded queue, counters, and either a push worker
+//! thread or a pull consumer.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bus::message::{check_name, Envelope};
+use crate::bus::queue::{Lanes, OverflowPolicy};
+use crate::bus::Shared;
+use crate::error::Error;
+use crate::id::SubscriptionId;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::wildcard::{fold, Pattern};
+
+/// A push handler: called on the subscription's worker thread with each message; returns
+/// `false` when handling failed.
+pub type PushHandler = Box<dyn FnMut(&Envelope) -> bool + Send + 'static>;
+
+/// A pull notifier: called on the publishing thread when a message arrives and the
+/// notifier is armed (see [`Hub::subscribe_pull`](crate::Hub::subscribe_pull)).
+pub type PullNotify = Box<dyn Fn() + Send + Sync + 'static>;
+
+/// How a subscription receives its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum DeliveryMode {
+    /// A library worker thread calls a handler.
+    Push,
+    /// The subscriber takes batches itself.
+    Pull,
+}
+
+/// What to subscribe to, and how the queue behaves. Unset values come from the channel
+/// and the hub's [`Config`](crate::Config) at subscribe time.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubscriptionOptions {
+    /// Channel name or `-like` pattern (`Config*`). Required.
+    pub channel: String,
+    /// Message type name or pattern; `None` means `*`.
+    #[serde(default)]
+    pub message_type: Option<String>,
+    /// Queue capacity; `None` means the literal channel's `max_messages`, or the
+    /// configuration's `max_message_queue_size`.
+    #[serde(default)]
+    pub capacity: Option<usize>,
+    /// Overflow policy; `None` means the configuration's `default_overflow`.
+    #[serde(default)]
+    pub overflow: Option<String>,
+    /// How long a `Block` publisher waits, in ms; `None` means the configuration's.
+    #[serde(default)]
+    pub block_timeout_ms: Option<u64>,
+    /// Only messages from this source module (compared case-insensitively).
+    #[serde(default)]
+    pub source_module: Option<String>,
+}
+
+const OPTIONS_EXPECTED: &str =
+    r#"{"channel":"Config*","messageType":"*","capacity":1000,"overflow":"DropOldest","blockTimeoutMs":1000}"#;
+
+impl SubscriptionOptions {
+    /// Options for the channel name or pattern `channel`, everything else by default.
+    pub fn new(channel: impl Into<String>) -> Self {
+        SubscriptionOptions { channel: channel.into(), ..Default::default() }
+    }
+
+    /// Parses the C ABI's subscription options object.
+    pub fn from_json(json: &str) -> Result<Self, Error> {
+        serde_json::from_str(json).map_err(|e| Error::InvalidJson {
+            what: "subscription options",
+            detail: e.to_string(),
+            expected: OPTIONS_EXPECTED,
+        })
+    }
+
+    /// Sets the message type name or pattern.
+    pub fn message_type(mut self, pattern: impl Into<String>) -> Self {
+        self.message_type = Some(pattern.into());
+        self
+    }
+
+    /// Sets the queue capacity (at least 1).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Sets the overflow policy.
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = Some(policy.as_str().to_owned());
+        self
+    }
+
+    /// Sets the `Block` timeout in ms.
+    pub fn block_timeout_ms(mut self, ms: u64) -> Self {
+        self.block_timeout_ms = Some(ms);
+        self
+    }
+
+    /// Accepts only messages whose source module is `module`.
+    pub fn source_module(mut self, module: impl Into<String>) -> Self {
+        self.source_module = Some(module.into());
+        self
+    }
+}
+
+/// What a pull subscriber did with the messages handed out by its earlier takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Handled successfully (counted as delivered).
+    pub handled: usize,
+    /// Handling failed.
+    pub failed: usize,
+    /// Skipped by the subscriber's own filter.
+    pub filtered: usize,
+    /// The last failure's message, kept as the subscription's `lastError`.
+    pub last_error: Option<String>,
+}
+
+/// One subscription, as listed by [`Hub::subscriptions`](crate::Hub::subscriptions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionInfo {
+    /// The id.
+    pub id: SubscriptionId,
+    /// Channel name or pattern.
+    pub channel: String,
+    /// Message type name or pattern.
+    pub message_type: String,
+    /// Push or pull.
+    pub mode: DeliveryMode,
+    /// Queue capacity.
+    pub capacity: usize,
+    /// Overflow policy.
+    pub overflow: OverflowPolicy,
+    /// `Block` timeout in ms.
+    pub block_timeout_ms: u64,
+    /// Source module filter.
+    pub source_module: Option<String>,
+    /// When it was created (ms since the Unix epoch; ISO 8601 in JSON).
+    #[serde(rename = "createdAt", serialize_with = "crate::time_fmt::serialize_ms")]
+    pub created_at_ms: i64,
+    /// Messages waiting in its queue.
+    pub queue_length: usize,
+    /// Messages handled successfully.
+    pub delivered: u64,
+    /// Messages whose handling failed.
+    pub failed: u64,
+    /// Messages the subscriber filtered out.
+    pub filtered: u64,
+    /// Messages that expired in its queue.
+    pub expired: u64,
+    /// Messages lost to its full queue.
+    pub dropped: u64,
+    /// The last handler failure.
+    pub last_error: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct SubCounters {
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub filtered: AtomicU64,
+    pub expired: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+impl SubCounters {
+    pub fn add(&self, other: &SubCounters) {
+        for (mine, theirs) in self.fields().into_iter().zip(other.fields()) {
+            mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    fn fields(&self) -> [&AtomicU64; 5] {
+        [&self.delivered, &self.failed, &self.filtered, &self.expired, &self.dropped]
+    }
+}
+
+pub(crate) struct State {
+    pub queue: Lanes<Arc<Envelope>>,
+    /// Push: messages taken by the worker and not yet completed (0 or 1).
+    pub in_hand: usize,
+    /// Pull: messages handed out by takes and not yet completed.
+    pub handed_out: Vec<Arc<Envelope>>,
+    pub closed: bool,
+}
+
+impl State {
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.in_hand == 0 && self.handed_out.is_empty()
+    }
+}
+
+/// The result of offering a message to a subscription.
+pub(crate) enum Offer {
+    Queued,
+    Dropped,
+    Rejected,
+    Closed,
+}
+
+pub(crate) struct Subscription {
+    pub id: SubscriptionId,
+    pub channel: Pattern,
+    pub message_type: Pattern,
+    pub source_module: Option<String>,
+    source_module_key: Option<String>,
+    pub capacity: usize,
+    pub overflow: OverflowPolicy,
+    pub block_timeout_ms: u64,
+    pub mode: DeliveryMode,
+    pub created_at_ms: i64,
+    state: Mutex<State>,
+    not_empty: Condvar,
+    not_full: Condvar,
+    pub counters: SubCounters,
+    last_error: Mutex<Option<String>>,
+    notify: Option<PullNotify>,
+    notify_armed: AtomicBool,
+    pub worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+pub(crate) const MAX_CAPACITY: usize = 100_000_000;
+pub(crate) const MAX_BLOCK_TIMEOUT_MS: u64 = 3_600_000;
+
+impl Subscription {
+    /// Validates `opts` and builds the subscription (not yet routed, no worker yet).
+    pub fn build(
+        shared: &Shared,
+        opts: SubscriptionOptions,
+        mode: DeliveryMode,
+        notify: Option<PullNotify>,
+    ) -> Result<Subscription, Error> {
+        if opts.channel.is_empty() {
+            return Err(Error::invalid("channel", "", "give a channel name or a pattern such as 'Config*'"));
+        }
+        let channel = Pattern::new(&opts.channel).map_err(|r| Error::invalid("channel", &opts.channel, r))?;
+        let mt_text = opts.message_type.as_deref().unwrap_or("*");
+        if mt_text.is_empty() {
+            return Err(Error::invalid("messageType", "", "give a message type, a pattern, or '*' for all"));
+        }
+        let message_type = Pattern::new(mt_text).map_err(|r| Error::invalid("messageType", mt_text, r))?;
+        if let Some(m) = &opts.source_module {
+            check_name("sourceModule", m)?;
+        }
+        let config = shared.ctx.config.read().clone();
+        let capacity = match opts.capacity {
+            Some(0) => return Err(Error::invalid("capacity", 0, "a queue needs room for at least 1 message")),
+            Some(c) if c > MAX_CAPACITY => {
+                return Err(Error::invalid("capacity", c, format!("use at most {MAX_CAPACITY}")))
+            }
+            Some(c) => c,
+            None => channel
+                .literal()
+                .and_then(|name| shared.channels.read().get(&fold(name)).map(|c| c.max_messages))
+                .filter(|&m| m > 0)
+                .unwrap_or(config.max_message_queue_size),
+        };
+        let overflow = match opts.overflow.as_deref() {
+            None => config.default_overflow,
+            Some(text) => text.parse()?,
+        };
+        let block_timeout_ms = opts.block_timeout_ms.unwrap_or(config.block_timeout_ms);
+        if block_timeout_ms > MAX_BLOCK_TIMEOUT_MS {
+            return Err(Error::invalid(
+                "blockTimeoutMs",
+                block_timeout_ms,
+                format!("use at most {MAX_BLOCK_TIMEOUT_MS} ms"),
+            ));
+        }
+        Ok(Subscription {
+            id: SubscriptionId::new_v4(),
+            channel,
+            message_type,
+            source_module_key: opts.source_module.as_deref().map(fold),
+            source_module: opts.source_module,
+            capacity,
+            overflow,
+            block_timeout_ms,
+            mode,
+            created_at_ms: shared.ctx.clock.now_ms(),
+            state: Mutex::new(State { queue: Lanes::new(), in_hand: 0, handed_out: Vec::new(), closed: false }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+            counters: SubCounters::default(),
+            last_error: Mutex::new(None),
+            notify,
+            notify_armed: AtomicBool::new(true),
+            worker: Mutex::new(None),
+        })
+    }
+
+    /// Whether a message should be routed to this subscription.
+    pub fn accepts(&self, env: &Envelope) -> bool {
+        self.channel.is_match_folded(&env.channel.key)
+            && self.message_type.is_match_folded(&env.message_type_key)
+            && match &self.source_module_key {
+                None => true,
+                Some(want) => env.source_module_key.as_deref() == Some(want.as_str()),
+            }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
+    fn count_dropped(&self, env: &Envelope) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        env.channel.counters.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_expired(&self, env: &Envelope) {
+        self.counters.expired.fetch_add(1, Ordering::Relaxed);
+        env.channel.counters.expired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn set_last_error(&self, message: String) {
+        *self.last_error.lock() = Some(message);
+    }
+
+    /// Offers `env` to the queue, applying the overflow policy. Counts losses; the caller
+    /// completes `env` for delivery tracking unless it was queued.
+    pub fn offer(&self, shared: &Shared, env: &Arc<Envelope>) -> Offer {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Offer::Closed;
+        }
+        let mut evicted = None;
+        if st.queue.len() >= self.capacity {
+            match self.overflow {
+                OverflowPolicy::DropOldest => match st.queue.evict_for(env.priority()) {
+                    Some(old) => evicted = Some(old),
+                    None => {
+                        drop(st);
+                        self.count_dropped(env);
+                        return Offer::Dropped;
+                    }
+                },
+                OverflowPolicy::DropNewest => {
+                    drop(st);
+                    self.count_dropped(env);
+                    return Offer::Dropped;
+                }
+                OverflowPolicy::Reject => {
+                    drop(st);
+                    self.count_dropped(env);
+                    return Offer::Rejected;
+                }
+                OverflowPolicy::Block => {
+                    let deadline = Instant::now() + Duration::from_millis(self.block_timeout_ms);
+                    while st.queue.len() >= self.capacity && !st.closed {
+                        if self.not_full.wait_until(&mut st, deadline).timed_out() {
+                            break;
+                        }
+                    }
+                    if st.closed {
+                        return Offer::Closed;
+                    }
+                    if st.queue.len() >= self.capacity {
+                        drop(st);
+                        self.count_dropped(env);
+                        return Offer::Dropped;
+                    }
+                }
+            }
+        }
+        st.queue.push(env.priority(), Arc::clone(env));
+        debug_assert!(st.queue.len() <= self.capacity);
+        drop(st);
+        self.not_empty.notify_one();
+        if let Some(old) = evicted {
+            self.count_dropped(&old);
+            shared.inflight.complete(&old);
+        }
+        if let Some(notify) = &self.notify {
+            if self.notify_armed.load(Ordering::Acquire) && self.notify_armed.swap(false, Ordering::AcqRel) {
+                // A notifier that panics must not take the publisher down with it.
+                let _ = catch_unwind(AssertUnwindSafe(notify));
+            }
+        }
+        Offer::Queued
+    }
+
+    /// Pull: hands out up to `max` unexpired messages, waiting until `deadline` for one.
+    pub fn take(&self, shared: &Shared, max: usize, deadline: Instant) -> Result<Vec<Arc<Envelope>>, Error> {
+        let mut batch = Vec::new();
+        let mut expired = Vec::new();
+        let mut st = self.state.lock();
+        loop {
+            if st.closed {
+                break;
+            }
+            if shared.running.load(Ordering::Acquire) && !st.queue.is_empty() {
+                let now = shared.ctx.clock.now_ms();
+                while batch.len() < max {
+                    match st.queue.pop() {
+                        Some(e) if e.is_expired_at(now) => expired.push(e),
+                        Some(e) => batch.push(e),
+                        None => break,
+                    }
+                }
+                if !batch.is_empty() {
+                    break;
+                }
+            }
+            if self.not_empty.wait_until(&mut st, deadline).timed_out() {
+                // One last look, in case the wake-up and the timeout coincided.
+                if !st.closed && shared.running.load(Ordering::Acquire) && !st.queue.is_empty() {
+                    continue;
+                }
+                break;
+            }
+        }
+        let closed = st.closed;
+        st.handed_out.extend(batch.iter().cloned());
+        self.notify_armed.store(true, Ordering::Release);
+        let idle = st.is_idle();
+        drop(st);
+        self.wake_publishers(batch.len() + expired.len());
+        for e in &expired {
+            self.count_expired(e);
+            shared.inflight.complete(e);
+        }
+        if idle && !expired.is_empty() {
+            shared.notify_idle();
+        }
+        if closed {
+            for e in &batch {
+                shared.inflight.complete(e);
+            }
+            return Err(Error::SubscriptionNotFound { id: self.id });
+        }
+        Ok(batch)
+    }
+
+    /// Pull: completes every message handed out by earlier takes.
+    pub fn complete(&self, shared: &Shared, report: DeliveryReport) -> Result<(), Error> {
+        let mut st = self.state.lock();
+        let total = report.handled.saturating_add(report.failed).saturating_add(report.filtered);
+        if total > st.handed_out.len() {
+            return Err(Error::invalid(
+                "delivery report",
+                format!("handled {} + failed {} + filtered {}", report.handled, report.failed, report.filtered),
+                format!(
+                    "only {} message(s) were handed out since the last report; report at most that many",
+                    st.handed_out.len()
+                ),
+            ));
+        }
+        let handed = std::mem::take(&mut st.handed_out);
+        let idle = st.is_idle();
+        drop(st);
+        let c = &self.counters;
+        c.delivered.fetch_add(report.handled as u64, Ordering::Relaxed);
+        c.failed.fetch_add(report.failed as u64, Ordering::Relaxed);
+        c.filtered.fetch_add(report.filtered as u64, Ordering::Relaxed);
+        // The report has totals only; attribute them to channels in hand-out order.
+        for (i, e) in handed.iter().enumerate() {
+            if i < report.handled {
+                e.channel.counters.delivered.fetch_add(1, Ordering::Relaxed);
+            } else if i < report.handled + report.failed {
+                e.channel.counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(msg) = report.last_error {
+            self.set_last_error(msg);
+        }
+        for e in &handed {
+            shared.inflight.complete(e);
+        }
+        if idle {
+            shared.notify_idle();
+        }
+        Ok(())
+    }
+
+    fn wake_publishers(&self, freed: usize) {
+        if self.overflow != OverflowPolicy::Block {
+            return;
+        }
+        match freed {
+            0 => {}
+            1 => {
+                self.not_full.notify_one();
+            }
+            _ => {
+                self.not_full.notify_all();
+            }
+        }
+    }
+
+    /// Removes queued messages for which `remove` is true; completes them (not a loss).
+    pub fn clear_where(&self, shared: &Shared, remove: impl FnMut(&Arc<Envelope>) -> bool) -> usize {
+        let mut removed = Vec::new();
+        let mut st = self.state.lock();
+        st.queue.extract(remove, &mut removed);
+        let idle = st.is_idle();
+        drop(st);
+        self.wake_publishers(removed.len());
+        for e in &removed {
+            shared.inflight.complete(e);
+        }
+        if idle && !removed.is_empty() {
+            shared.notify_idle();
+        }
+        removed.len()
+    }
+
+    /// Stops the subscription: no more queuing, hand-outs or handler calls after the
+    /// current one. Queued and handed-out messages are completed (cleared, not lost).
+    /// `false` if it was closed already.
+    pub fn close(&self, shared: &Shared) -> bool {
+        let mut removed = Vec::new();
+        let mut st = self.state.lock();
+        if st.closed {
+            return false;
+        }
+        st.closed = true;
+        st.queue.drain_all(&mut removed);
+        removed.append(&mut st.handed_out);
+        drop(st);
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        for e in &removed {
+            shared.inflight.complete(e);
+        }
+        true
+    }
+
+    /// Wakes a waiting worker or taker (after a resume).
+    pub fn wake(&self) {
+        let _st = self.state.lock();
+        self.not_empty.notify_all();
+    }
+
+    pub fn info(&self) -> SubscriptionInfo {
+        let queue_length = self.state.lock().queue.len();
+        let c = &self.counters;
+        SubscriptionInfo {
+            id: self.id,
+            channel: self.channel.as_str().to_owned(),
+            message_type: self.message_type.as_str().to_owned(),
+            mode: self.mode,
+            capacity: self.capacity,
+            overflow: self.overflow,
+            block_timeout_ms: self.block_timeout_ms,
+            source_module: self.source_module.clone(),
+            created_at_ms: self.created_at_ms,
+            queue_length,
+            delivered: c.delivered.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            filtered: c.filtered.load(Ordering::Relaxed),
+            expired: c.expired.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            last_error: self.last_error.lock().clone(),
+        }
+    }
+
+    /// The push worker's loop: waits on the queue's condvar (no polling), calls the
+    /// handler one message at a time, and exits when the subscription is closed.
+    pub fn run_push_worker(self: Arc<Self>, shared: Arc<Shared>, mut handler: PushHandler) {
+        loop {
+            let env = {
+                let mut st = self.state.lock();
+                loop {
+                    if st.closed {
+                        return;
+                    }
+                    if shared.running.load(Ordering::Acquire) {
+                        if let Some(env) = st.queue.pop() {
+                            st.in_hand += 1;
+                            break env;
+                        }
+                    }
+                    self.not_empty.wait(&mut st);
+                }
+            };
+            self.wake_publishers(1);
+            if env.is_expired_at(shared.ctx.clock.now_ms()) {
+                self.count_expired(&env);
+            } else {
+                match catch_unwind(AssertUnwindSafe(|| handler(&env))) {
+                    Ok(true) => {
+                        self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                        env.channel.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(false) => {
+                        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        env.channel.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        self.set_last_error(format!("handler reported a failure for message {}", env.id()));
+                    }
+                    Err(payload) => {
+                        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        env.channel.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        self.set_last_error(format!(
+                            "handler panicked: {} (message {})",
+                            panic_message(payload.as_ref()),
+                            env.id()
+                        ));
+                    }
+                }
+            }
+            let idle = {
+                let mut st = self.state.lock();
+                st.in_hand -= 1;
+                st.is_idle()
+            };
+            shared.inflight.complete(&env);
+            if idle {
+                shared.notify_idle();
+            }
+        }
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-text panic payload".to_owned()
+    }
+}

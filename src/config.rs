@@ -1,0 +1,190 @@
+//! Hub configuration: defaults, validation and the partial JSON update used by
+//! `Set-CommunicationConfiguration` / `mc_config_set`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::bus::OverflowPolicy;
+use crate::error::Error;
+
+/// Settings of one hub. Changes apply to what is created afterwards: a new
+/// `max_message_queue_size`, `default_overflow` or `block_timeout_ms` is used by
+/// subscriptions created later, and existing subscriptions keep what they were given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    /// Capacity of a subscription's queue when neither the subscription nor its (literal)
+    /// channel says otherwise. JSON `maxMessageQueueSize`, 1 ..= 100,000,000; default 10,000.
+    pub max_message_queue_size: usize,
+    /// Kept for compatibility with the scripts of version 1 and 2 (`ProcessorInterval`).
+    /// Delivery is event-driven, so this value changes nothing. JSON `processorInterval`,
+    /// 1 ..= 3,600,000 ms; default 100.
+    #[serde(rename = "processorInterval")]
+    pub processor_interval_ms: u64,
+    /// Overflow policy of subscriptions that do not choose one. JSON `defaultOverflow`;
+    /// default `DropOldest`.
+    pub default_overflow: OverflowPolicy,
+    /// How long a publisher waits on a full `Block` queue when the subscription does not
+    /// say. JSON `blockTimeoutMs`, 0 ..= 3,600,000; default 1,000.
+    pub block_timeout_ms: u64,
+    /// How many events the event history keeps. JSON `maxEventHistory`,
+    /// 0 ..= 10,000,000; default 1,000.
+    pub max_event_history: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_message_queue_size: 10_000,
+            processor_interval_ms: 100,
+            default_overflow: OverflowPolicy::DropOldest,
+            block_timeout_ms: 1_000,
+            max_event_history: 1_000,
+        }
+    }
+}
+
+const KEYS: &str = "maxMessageQueueSize, processorInterval, defaultOverflow, blockTimeoutMs, maxEventHistory";
+const EXPECTED: &str = r#"{"maxMessageQueueSize":10000,"blockTimeoutMs":1000}"#;
+
+impl Config {
+    /// Checks every value against its allowed range.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_range("maxMessageQueueSize", self.max_message_queue_size as u64, 1, 100_000_000)?;
+        check_range("processorInterval", self.processor_interval_ms, 1, 3_600_000)?;
+        check_range("blockTimeoutMs", self.block_timeout_ms, 0, 3_600_000)?;
+        check_range("maxEventHistory", self.max_event_history as u64, 0, 10_000_000)?;
+        Ok(())
+    }
+
+    /// The configuration as the JSON object of the C ABI.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a Config always serializes")
+    }
+
+    /// A copy of `self` with the keys of the JSON object `json` applied. Keys compare
+    /// case-insensitively (`MaxMessageQueueSize` works too). An unknown key or a bad value
+    /// is an error naming it, and `self` is not changed.
+    pub fn merged_with_json(&self, json: &str) -> Result<Config, Error> {
+        let value: Value = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
+            what: "configuration",
+            detail: e.to_string(),
+            expected: EXPECTED,
+        })?;
+        let Value::Object(map) = value else {
+            return Err(Error::InvalidJson {
+                what: "configuration",
+                detail: format!("found {}, not an object", kind(&value)),
+                expected: EXPECTED,
+            });
+        };
+        let mut next = self.clone();
+        for (key, value) in &map {
+            match key.to_ascii_lowercase().as_str() {
+                "maxmessagequeuesize" => next.max_message_queue_size = integer(key, value)? as usize,
+                "processorinterval" => next.processor_interval_ms = integer(key, value)?,
+                "blocktimeoutms" => next.block_timeout_ms = integer(key, value)?,
+                "maxeventhistory" => next.max_event_history = integer(key, value)? as usize,
+                "defaultoverflow" => {
+                    let text = value.as_str().ok_or_else(|| {
+                        Error::invalid(key, value, "use one of \"DropOldest\", \"DropNewest\", \"Reject\", \"Block\"")
+                    })?;
+                    next.default_overflow = OverflowPolicy::parse(text).map_err(|_| {
+                        Error::invalid(key, text, "use one of DropOldest, DropNewest, Reject, Block")
+                    })?;
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        "configuration key",
+                        key,
+                        format!("unknown setting; the settings are {KEYS}"),
+                    ))
+                }
+            }
+        }
+        next.validate()?;
+        Ok(next)
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn integer(key: &str, value: &Value) -> Result<u64, Error> {
+    value
+        .as_u64()
+        .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e15).map(|f| f as u64))
+        .ok_or_else(|| Error::invalid(key, value, "use a whole number that is zero or more"))
+}
+
+fn check_range(key: &str, v: u64, lo: u64, hi: u64) -> Result<(), Error> {
+    if v < lo || v > hi {
+        return Err(Error::invalid(key, v, format!("use a value from {lo} to {hi}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serialize_as_the_contract_says() {
+        assert_eq!(
+            Config::default().to_json(),
+            r#"{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest","blockTimeoutMs":1000,"maxEventHistory":1000}"#
+        );
+    }
+
+    #[test]
+    fn partial_update_changes_only_given_keys() {
+        let c = Config::default()
+            .merged_with_json(r#"{"MaxMessageQueueSize":20000,"defaultOverflow":"block"}"#)
+            .unwrap();
+        assert_eq!(c.max_message_queue_size, 20_000);
+        assert_eq!(c.default_overflow, OverflowPolicy::Block);
+        assert_eq!(c.block_timeout_ms, 1_000);
+    }
+
+    #[test]
+    fn unknown_key_is_named_and_nothing_changes() {
+        let base = Config::default();
+        let err = base.merged_with_json(r#"{"blockTimeoutMs":5,"bogus":1}"#).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }));
+        assert!(err.to_string().contains("'bogus'"), "{err}");
+        assert_eq!(base, Config::default());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            (r#"{"maxMessageQueueSize":0}"#, "maxMessageQueueSize"),
+            (r#"{"maxMessageQueueSize":-5}"#, "maxMessageQueueSize"),
+            (r#"{"maxMessageQueueSize":"ten"}"#, "maxMessageQueueSize"),
+            (r#"{"processorInterval":0}"#, "processorInterval"),
+            (r#"{"defaultOverflow":"Sometimes"}"#, "defaultOverflow"),
+            (r#"{"blockTimeoutMs":1.5}"#, "blockTimeoutMs"),
+        ];
+        for (json, key) in cases {
+            let err = Config::default().merged_with_json(json).unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument { .. }), "{json}: {err:?}");
+            assert!(err.to_string().contains(key), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn non_object_json_is_invalid_json() {
+        for json in ["[1]", "nope", "", "{"] {
+            let err = Config::default().merged_with_json(json).unwrap_err();
+            assert!(matches!(err, Error::InvalidJson { .. }), "{json}: {err:?}");
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The C ABI (`include/module_communication.h`, contract in `docs/c-abi.md`).
+//!
+//! The only place in the crate with `extern "C"`. Every function:
+//! - returns an [`mc_status`] and writes its out-parameters only on `MC_STATUS_OK`;
+//! - runs inside one panic-catching boundary (a panic becomes `MC_STATUS_PANIC`);
+//! - on failure leaves a message for the calling thread, read with [`mc_last_error`].
+//!
+//! The header is generated from this module with cbindgen (see `cbindgen.toml`), so the
+//! doc comments here are the C documentation.
+
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)]
+
+mod boundary;
+mod bus;
+
+pub use self::bus::*;
+
+use std::ffi::CString;
+use std::os::raw::{c_char, c_void};
+
+use self::boundary::{arg_ref, arg_text, into_c_string, out_arg, run, FfiError};
+use crate::hub::Hub;
+
+/// Result of every `mc_` function. Values are explicit and never reused.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum mc_status {
+    /// Success.
+    Ok = 0,
+    /// A required pointer was NULL.
+    NullArgument = 1,
+    /// A text argument was not valid UTF-8.
+    InvalidUtf8 = 2,
+    /// A JSON argument did not parse or had the wrong shape.
+    InvalidJson = 3,
+    /// A value is out of range (empty name, zero capacity, bad priority, unknown key…).
+    InvalidArgument = 4,
+    /// No channel of that name; create it with `mc_channel_create`.
+    ChannelNotFound = 5,
+    /// A channel of that name (compared case-insensitively) exists already.
+    ChannelExists = 6,
+    /// No subscription with that id (never existed, or unsubscribed).
+    SubscriptionNotFound = 7,
+    /// A subscription with the `Reject` policy refused the message; the others got it.
+    QueueFull = 8,
+    /// The wait ended before the condition held.
+    Timeout = 9,
+    /// A bug inside the library was caught; the hub is still usable.
+    Panic = 10,
+    /// Reserved.
+    BufferTooSmall = 11,
+}
+
+/// A message or subscription id: a UUID as 16 bytes in RFC 4122 (big-endian) order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct mc_id {
+    /// The UUID's bytes, most significant first.
+    pub bytes: [u8; 16],
+}
+
+/// What a pull subscriber did with the messages handed out by its earlier takes
+/// (see `mc_subscription_complete`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct mc_delivery_report {
+    /// Messages handled successfully (counted as delivered).
+    pub handled: usize,
+    /// Messages whose handling failed.
+    pub failed: usize,
+    /// Messages the subscriber's own filter skipped.
+    pub filtered: usize,
+    /// The last failure's message, NUL-terminated UTF-8, or NULL. Borrowed for the
+    /// duration of the call; the library copies it.
+    pub last_error: *const c_char,
+}
+
+/// Push handler. Called on the subscription's own library worker thread with one
+/// message's JSON (`len` bytes, also NUL-terminated), valid only during the call.
+/// `user_data` is the pointer given to `mc_subscribe`, passed through untouched.
+/// Return `true` when the message was handled, `false` to count it as failed.
+/// Never called concurrently with itself; it may call any `mc_` function (including
+/// publish, and unsubscribe of its own id). It must not unwind (throw) into the library.
+pub type mc_message_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, message_json: *const c_char, len: usize) -> bool>;
+
+/// Pull notifier. Called on the publishing thread (inside `mc_publish`) when a message
+/// arrives for a pull subscription that has been taken from since the last notification.
+/// `user_data` is the pointer given to `mc_subscribe_pull`. It must only signal (set an
+/// event, post to a queue) and return; it must not call `mc_` functions of the same hub.
+pub type mc_notify_callback = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
+/// An opaque hub: channels, subscriptions and delivery tracking. Created by
+/// `mc_hub_new`, freed by `mc_hub_free`. Every function may be called on it from any
+/// thread concurrently.
+pub struct mc_hub {
+    hub: Hub,
+}
+
+/// A caller's `user_data` pointer, carried to library threads.
+#[derive(Clone, Copy)]
+pub(crate) struct UserData(*mut c_void);
+
+impl UserData {
+    pub(crate) fn get(self) -> *mut c_void {
+        self.0
+    }
+}
+
+// SAFETY: the library never dereferences `user_data`; it only hands it back to the
+// caller's own callback. The registration functions document that the callback runs on
+// library threads, so passing the pointer there is what the caller asked for.
+unsafe impl Send for UserData {}
+// SAFETY: as above; the pointer is only copied, never dereferenced by the library.
+unsafe impl Sync for UserData {}
+
+/// Borrows the hub behind a C handle.
+///
+/// # Safety
+/// `hub` must be NULL or a live pointer from `mc_hub_new`.
+pub(crate) unsafe fn hub_ref<'a>(hub: *const mc_hub) -> Result<&'a Hub, FfiError> {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { arg_ref(hub, "hub") }.map(|h| &h.hub)
+}
+
+/// Creates a hub.
+///
+/// `config_json` (nullable) is a partial configuration object, `config_len` bytes of UTF-8
+/// JSON, applied over the defaults (see `mc_config_set`); NULL means all defaults and
+/// `config_len` is ignored. It is borrowed for the duration of the call.
+/// On success `*out_hub` receives the hub. The caller owns the hub and frees it with
+/// `mc_hub_free`.
+#[no_mangle]
+pub unsafe extern "C" fn mc_hub_new(config_json: *const c_char, config_len: usize, out_hub: *mut *mut mc_hub) -> mc_status {
+    run("mc_hub_new", || {
+        let out_hub = out_arg(out_hub, "out_hub")?;
+        let hub = Hub::new();
+        if !config_json.is_null() {
+            // SAFETY: the caller passes `config_len` readable bytes at `config_json`.
+            let json = unsafe { arg_text(config_json, config_len, "config_json") }?;
+            hub.update_config_json(json)?;
+        }
+        let raw = Box::into_raw(Box::new(mc_hub { hub }));
+        // SAFETY: `out_hub` was checked non-NULL and the caller guarantees it is writable.
+        unsafe { out_hub.write(raw) };
+        Ok(())
+    })
+}
+
+/// Frees a hub: closes every subscription, waits for push callbacks that are running to
+/// return, and discards queued messages. `mc_hub_free(NULL)` does nothing.
+///
+/// `hub` is consumed: it must come from `mc_hub_new`, must not be used afterwards, and no
+/// other thread may be using it. Do not call it from a push callback of the same hub.
+#[no_mangle]
+pub unsafe extern "C" fn mc_hub_free(hub: *mut mc_hub) {
+    if hub.is_null() {
+        return;
+    }
+    let _ = run("mc_hub_free", || {
+        // SAFETY: `hub` came from `Box::into_raw` in `mc_hub_new` and the caller hands
+        // over ownership; it is freed exactly once here.
+        drop(unsafe { Box::from_raw(hub) });
+        Ok(())
+    });
+}
+
+/// Copies the message explaining the calling thread's last failed `mc_` call into
+/// `*out_message`, or writes NULL when the last call succeeded. Each `mc_` call (except
+/// this one and `mc_string_free`) clears the message when it starts.
+///
+/// The caller owns the returned string and frees it with `mc_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn mc_last_error(out_message: *mut *mut c_char) -> mc_status {
+    if out_message.is_null() {
+        return mc_status::NullArgument;
+    }
+    let text = boundary::last_error();
+    let ptr = match text.map(CString::new) {
+        None => std::ptr::null_mut(),
+        Some(Ok(c)) => c.into_raw(),
+        Some(Err(_)) => std::ptr::null_mut(),
+    };
+    // SAFETY: checked non-NULL above; the caller guarantees it is writable.
+    unsafe { out_message.write(ptr) };
+    mc_status::Ok
+}
+
+/// Frees a string returned by this library. `mc_string_free(NULL)` does nothing.
+///
+/// `s` is consumed: it must be a string this library returned and must not be used
+/// afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn mc_string_free(s: *mut c_char) {
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: every string the library returns comes from `CString::into_raw`, and the
+    // caller hands it back exactly once.
+    drop(unsafe { CString::from_raw(s) });
+}
+
+/// Writes the hub's configuration as JSON to `*out_json`:
+/// `{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest",
+/// "blockTimeoutMs":1000,"maxEventHistory":1000}`.
+///
+/// `hub` is borrowed for the duration of the call.
+/// The caller owns the returned string and frees it with `mc_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn mc_config_get(hub: *const mc_hub, out_json: *mut *mut c_char) -> mc_status {
+    run("mc_config_get", || {
+        // SAFETY: the caller passes a live hub or NULL.
+        let hub = unsafe { hub_ref(hub) }?;
+        let out_json = out_arg(out_json, "out_json")?;
+        let text = into_c_string(hub.config().to_json())?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { out_json.write(text) };
+        Ok(())
+    })
+}
+
+/// Merges a partial configuration object (`len` bytes of UTF-8 JSON, any subset of the
+/// keys of `mc_config_get`; keys compare case-insensitively). An unknown key or a bad
+/// value fails with `MC_STATUS_INVALID_ARGUMENT` naming it, and nothing is changed.
+/// New values apply to subscriptions created afterwards.
+///
+/// `hub` is borrowed for the duration of the call. `json` is borrowed for the duration of
+/// the call.
+#[no_mangle]
+pub unsafe extern "C" fn mc_config_set(hub: *const mc_hub, json: *const c_char, len: usize) -> mc_status {
+    run("mc_config_set", || {
+        // SAFETY: the caller passes a live hub or NULL.
+        let hub = unsafe { hub_ref(hub) }?;
+        // SAFETY: the caller passes `len` readable bytes at `json`.
+        let json = unsafe { arg_text(json, len, "json") }?;
+        hub.update_config_json(json)?;
+        Ok(())
+    })
+}
