@@ -402,6 +402,30 @@ Describe 'DataCodec containers' {
         $decoded.Inner.B | Should -Be 2
     }
 
+    It 'unwraps values that cmdlets wrapped in PSObject' {
+        $value = @{ When = Get-Date; Number = Write-Output 5; Long = Write-Output 5L; Items = Write-Output 'a', 'b' }
+        $decoded = Invoke-RoundTrip $value
+        $decoded | Should -BeOfType [hashtable]
+        $decoded.When | Should -BeOfType [datetime]
+        $decoded.When | Should -Be $value.When
+        $decoded.Number | Should -BeOfType [int]
+        $decoded.Number | Should -Be 5
+        $decoded.Long | Should -BeOfType [long]
+        $decoded.Long | Should -Be 5
+        Should -ActualValue $decoded.Items -BeOfType [object[]]
+        $decoded.Items | Should -Be @('a', 'b')
+    }
+
+    It 'sends a switch as a bool and DBNull as null' {
+        $encoded = [ModuleCommunication.Serialization.DataCodec]::Encode([ordered]@{ Switch = [switch]$true; Missing = [DBNull]::Value })
+        $encoded.Item1 | Should -BeExactly '{"Switch":true,"Missing":null}'
+        $decoded = [ModuleCommunication.Serialization.DataCodec]::Decode($encoded.Item1, $encoded.Item2)
+        $decoded.Switch | Should -BeOfType [bool]
+        $decoded.Switch | Should -BeTrue
+        $decoded.Contains('Missing') | Should -BeTrue
+        $decoded.Missing | Should -BeNullOrEmpty
+    }
+
     It 'sends other dictionaries and collections as hashtables and arrays' {
         $dictionary = [System.Collections.Generic.Dictionary[string, int]]::new()
         $dictionary['one'] = 1
@@ -481,6 +505,11 @@ Describe 'DataCodec depth limit' {
         $inner | Should -BeOfType [ArgumentException]
         $inner.Message | Should -BeLike '*$.Self.Self.Self*'
         $inner.Message | Should -BeLike '*cycle*'
+
+        # The failure leaves nothing behind for the next message on this thread.
+        $encoded = [ModuleCommunication.Serialization.DataCodec]::Encode(@{ After = [long]1 })
+        $encoded.Item1 | Should -BeExactly '{"After":1}'
+        $encoded.Item2 | Should -BeExactly '[[["After"],"long"]]'
     }
 }
 
