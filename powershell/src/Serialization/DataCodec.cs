@@ -95,10 +95,15 @@ public static partial class DataCodec
         Indented = false,
     };
 
+    /// <summary>
+    /// The deepest nesting <see cref="Decode"/> parses: twice <see cref="MaxDepth"/>, headroom
+    /// for data written by other (C) producers.
+    /// </summary>
+    public const int MaxReadDepth = MaxDepth * 2;
+
     private static readonly JsonDocumentOptions s_readOptions = new JsonDocumentOptions
     {
-        // Headroom above MaxDepth for data written by other (C) producers.
-        MaxDepth = MaxDepth * 2,
+        MaxDepth = MaxReadDepth,
     };
 
     [ThreadStatic]
@@ -214,7 +219,7 @@ public static partial class DataCodec
     /// <param name="typeHints">The hints array as JSON text, or null/empty for none.</param>
     /// <returns>The rebuilt value.</returns>
     /// <exception cref="JsonException"><paramref name="json"/> or <paramref name="typeHints"/>
-    /// is not valid JSON.</exception>
+    /// is not valid JSON, or is nested deeper than <see cref="MaxReadDepth"/>.</exception>
     public static object? Decode(string json, string? typeHints)
     {
         ArgumentNullException.ThrowIfNull(json);
