@@ -434,7 +434,10 @@ $manifest = if ((Test-Path -LiteralPath $ModulePath -PathType Container)) {
 }
 else { (Resolve-Path -LiteralPath $ModulePath).ProviderPath }
 if (-not $manifest) { throw "No module manifest (.psd1) in '$ModulePath'." }
-$HelpSource = (Resolve-Path -LiteralPath $HelpSource -ErrorAction SilentlyContinue).ProviderPath ?? $HelpSource
+$HelpSource = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($HelpSource)
+if (-not (Test-Path -LiteralPath $HelpSource -PathType Container)) {
+    Write-Warning "help folder '$HelpSource' does not exist: every cmdlet will be reported as missing its help file"
+}
 
 $module = Import-Module -Name $manifest -Force -PassThru -ErrorAction Stop
 $rootModule = (Import-PowerShellDataFile -LiteralPath $manifest).RootModule
