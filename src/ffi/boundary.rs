@@ -158,3 +158,25 @@ pub(crate) fn into_c_string(text: String) -> FfiResult<*mut c_char> {
         .map(CString::into_raw)
         .map_err(|_| FfiError::new(mc_status::Panic, "the library produced text with a NUL byte; please report it"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_mc_status_panic_with_a_message() {
+        let status = run("mc_test", || panic!("deliberate"));
+        assert_eq!(status, mc_status::Panic);
+        let msg = last_error().unwrap();
+        assert!(msg.starts_with("mc_test: a bug inside the library was caught (deliberate)"), "{msg}");
+        assert_eq!(run("mc_test", || Ok(())), mc_status::Ok);
+        assert_eq!(last_error(), None);
+    }
+
+    #[test]
+    fn errors_map_to_their_status_and_keep_the_text() {
+        let status = run("mc_test", || Err(Error::ChannelNotFound { name: "X".into() }.into()));
+        assert_eq!(status, mc_status::ChannelNotFound);
+        assert!(last_error().unwrap().contains("channel 'X' does not exist"));
+    }
+}

@@ -1,0 +1,743 @@
+//! Semantics of the bus, one behaviour per test (see docs/c-abi.md, "Semantics").
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::{eventually, LONG};
+use module_communication::{
+    Config, DeliveryReport, Error, Hub, ManualClock, OverflowPolicy, Priority, PublishRequest, SubscriptionOptions,
+};
+
+fn hub_with(channels: &[&str]) -> Hub {
+    let hub = Hub::new();
+    for c in channels {
+        hub.create_channel(c, None, 0).unwrap();
+    }
+    hub
+}
+
+fn msg(channel: &str, data: &str) -> PublishRequest {
+    PublishRequest::new(channel, "Test").data_json(data).unwrap()
+}
+
+fn datas(batch: &[Arc<module_communication::Envelope>]) -> Vec<String> {
+    batch.iter().map(|e| e.data_json().unwrap().to_owned()).collect()
+}
+
+// ----- channels and names ---------------------------------------------------------------
+
+#[test]
+fn publishing_to_a_missing_channel_names_it_and_says_how_to_create_it() {
+    let hub = Hub::new();
+    let err = hub.publish(PublishRequest::new("Foo", "Bar")).unwrap_err();
+    assert_eq!(err, Error::ChannelNotFound { name: "Foo".into() });
+    assert_eq!(
+        err.to_string(),
+        "channel 'Foo' does not exist; create it with New-MessageChannel (mc_channel_create) first"
+    );
+}
+
+#[test]
+fn channel_names_compare_case_insensitively_and_keep_their_display_name() {
+    let hub = Hub::new();
+    hub.create_channel("Configuration", Some("Configuration updates"), 1000).unwrap();
+    let err = hub.create_channel("CONFIGURATION", None, 0).unwrap_err();
+    assert!(matches!(err, Error::ChannelExists { .. }), "{err:?}");
+    assert!(err.to_string().contains("'Configuration'"), "{err}");
+
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("configuration"), None).unwrap();
+    hub.publish(PublishRequest::new("cOnFiGuRaTiOn", "x")).unwrap();
+    let batch = hub.take(sub, 10, Duration::ZERO).unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].channel(), "Configuration");
+    let list = hub.channels(None).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "Configuration");
+    assert_eq!(list[0].description.as_deref(), Some("Configuration updates"));
+    assert_eq!(list[0].max_messages, 1000);
+}
+
+#[test]
+fn bad_channel_names_are_refused_with_the_reason() {
+    let hub = Hub::new();
+    let long = "x".repeat(257);
+    for bad in ["", "Conf*", "a?b", "[x]", "a`b", "tab\there", long.as_str()] {
+        let err = hub.create_channel(bad, None, 0).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{bad:?}: {err:?}");
+    }
+    hub.create_channel(&"x".repeat(256), None, 0).unwrap();
+    hub.create_channel("Lab.Step-1 (ü)", None, 0).unwrap();
+}
+
+#[test]
+fn channels_are_listed_sorted_by_name_and_filtered_by_pattern() {
+    let hub = hub_with(&["beta", "Alpha", "Gamma", "alphabet"]);
+    let names: Vec<String> = hub.channels(None).unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["Alpha", "alphabet", "beta", "Gamma"]);
+    let names: Vec<String> = hub.channels(Some("ALPHA*")).unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["Alpha", "alphabet"]);
+    assert!(matches!(hub.channels(Some("[oops")), Err(Error::InvalidArgument { .. })));
+}
+
+// ----- routing ----------------------------------------------------------------------------
+
+#[test]
+fn wildcard_patterns_route_by_channel_message_type_and_source_module() {
+    let hub = hub_with(&["Configuration", "ConfigBackup", "Logs"]);
+    let all_config = hub.subscribe_pull(SubscriptionOptions::new("Config*"), None).unwrap();
+    let changed = hub.subscribe_pull(SubscriptionOptions::new("*").message_type("*changed"), None).unwrap();
+    let from_core =
+        hub.subscribe_pull(SubscriptionOptions::new("*").source_module("configurationcore"), None).unwrap();
+
+    hub.publish(PublishRequest::new("Configuration", "ConfigChanged").source_module("ConfigurationCore")).unwrap();
+    hub.publish(PublishRequest::new("ConfigBackup", "Saved")).unwrap();
+    hub.publish(PublishRequest::new("Logs", "LineChanged").source_module("Other")).unwrap();
+
+    let types = |id| -> Vec<String> {
+        hub.take(id, 10, Duration::ZERO).unwrap().iter().map(|e| e.message_type().to_owned()).collect()
+    };
+    assert_eq!(types(all_config), ["ConfigChanged", "Saved"]);
+    assert_eq!(types(changed), ["ConfigChanged", "LineChanged"]);
+    assert_eq!(types(from_core), ["ConfigChanged"]);
+}
+
+#[test]
+fn a_message_with_no_matching_subscription_is_delivered_at_once() {
+    let hub = hub_with(&["Quiet"]);
+    let id = hub.publish(PublishRequest::new("Quiet", "x")).unwrap();
+    hub.wait_delivered(id, Duration::ZERO).unwrap();
+    assert_eq!(hub.bus_stats().published, 1);
+}
+
+// ----- ordering ---------------------------------------------------------------------------
+
+#[test]
+fn takes_return_critical_before_high_before_normal_before_low_and_fifo_within_a_lane() {
+    let hub = hub_with(&["P"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("P"), None).unwrap();
+    let plan = [
+        (Priority::Low, "l1"),
+        (Priority::Normal, "n1"),
+        (Priority::Critical, "c1"),
+        (Priority::High, "h1"),
+        (Priority::Low, "l2"),
+        (Priority::Normal, "n2"),
+        (Priority::Critical, "c2"),
+        (Priority::High, "h2"),
+    ];
+    for (p, d) in plan {
+        hub.publish(msg("P", &format!("\"{d}\"")).priority(p)).unwrap();
+    }
+    let got = datas(&hub.take(sub, 100, Duration::ZERO).unwrap());
+    assert_eq!(got, ["\"c1\"", "\"c2\"", "\"h1\"", "\"h2\"", "\"n1\"", "\"n2\"", "\"l1\"", "\"l2\""]);
+}
+
+#[test]
+fn push_handler_sees_one_publishers_messages_in_publish_order() {
+    let hub = hub_with(&["Seq"]);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    hub.subscribe_push(SubscriptionOptions::new("Seq"), move |e| {
+        s.lock().unwrap().push(e.data_json().unwrap().parse::<u32>().unwrap());
+        true
+    })
+    .unwrap();
+    for i in 0..1000 {
+        hub.publish(msg("Seq", &i.to_string())).unwrap();
+    }
+    hub.wait_idle(LONG).unwrap();
+    assert_eq!(*seen.lock().unwrap(), (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn take_hands_out_at_most_max_and_keeps_the_rest() {
+    let hub = hub_with(&["T"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("T"), None).unwrap();
+    for i in 0..5 {
+        hub.publish(msg("T", &i.to_string())).unwrap();
+    }
+    assert_eq!(datas(&hub.take(sub, 2, Duration::ZERO).unwrap()), ["0", "1"]);
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["2", "3", "4"]);
+    assert!(hub.take(sub, 10, Duration::ZERO).unwrap().is_empty());
+    assert!(matches!(hub.take(sub, 0, Duration::ZERO), Err(Error::InvalidArgument { .. })));
+}
+
+#[test]
+fn take_waits_for_a_message_published_by_another_thread() {
+    let hub = Arc::new(hub_with(&["W"]));
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("W"), None).unwrap();
+    let h = Arc::clone(&hub);
+    let publisher = std::thread::spawn(move || h.publish(msg("W", "1")).unwrap());
+    let batch = hub.take(sub, 10, LONG).unwrap();
+    assert_eq!(datas(&batch), ["1"]);
+    publisher.join().unwrap();
+}
+
+// ----- overflow ---------------------------------------------------------------------------
+
+fn full_queue(policy: OverflowPolicy) -> (Hub, module_communication::SubscriptionId) {
+    let hub = hub_with(&["Q"]);
+    let sub = hub
+        .subscribe_pull(SubscriptionOptions::new("Q").capacity(3).overflow(policy).block_timeout_ms(20), None)
+        .unwrap();
+    for i in 0..3 {
+        hub.publish(msg("Q", &i.to_string())).unwrap();
+    }
+    (hub, sub)
+}
+
+fn dropped(hub: &Hub) -> u64 {
+    hub.subscriptions(None).unwrap()[0].dropped
+}
+
+#[test]
+fn full_queue_drops_oldest_and_counts_it() {
+    let (hub, sub) = full_queue(OverflowPolicy::DropOldest);
+    hub.publish(msg("Q", "3")).unwrap();
+    hub.publish(msg("Q", "4")).unwrap();
+    assert_eq!(dropped(&hub), 2);
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["2", "3", "4"]);
+}
+
+#[test]
+fn drop_oldest_never_evicts_a_higher_priority_message_for_a_lower_one() {
+    let hub = hub_with(&["Q"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("Q").capacity(2), None).unwrap();
+    hub.publish(msg("Q", "\"h\"").priority(Priority::High)).unwrap();
+    hub.publish(msg("Q", "\"n\"")).unwrap();
+    hub.publish(msg("Q", "\"l\"").priority(Priority::Low)).unwrap(); // everything outranks it: dropped
+    hub.publish(msg("Q", "\"c\"").priority(Priority::Critical)).unwrap(); // evicts "n"
+    assert_eq!(dropped(&hub), 2);
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["\"c\"", "\"h\""]);
+}
+
+#[test]
+fn full_queue_drops_newest_and_counts_it() {
+    let (hub, sub) = full_queue(OverflowPolicy::DropNewest);
+    let id = hub.publish(msg("Q", "3")).unwrap();
+    assert_eq!(dropped(&hub), 1);
+    hub.wait_delivered(id, Duration::ZERO).unwrap();
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["0", "1", "2"]);
+}
+
+#[test]
+fn full_reject_queue_reports_queue_full_with_the_id_and_others_still_receive() {
+    let (hub, sub) = full_queue(OverflowPolicy::Reject);
+    let other = hub.subscribe_pull(SubscriptionOptions::new("Q"), None).unwrap();
+    let err = hub.publish(msg("Q", "3")).unwrap_err();
+    let Error::QueueFull { message_id, rejected } = err else { panic!("{err:?}") };
+    assert_eq!(rejected, 1);
+    let got = hub.take(other, 10, Duration::ZERO).unwrap();
+    assert_eq!(got[0].id(), message_id);
+    assert_eq!(dropped(&hub), 1);
+    assert_eq!(hub.take(sub, 10, Duration::ZERO).unwrap().len(), 3);
+}
+
+#[test]
+fn full_block_queue_waits_its_timeout_then_drops_the_new_message() {
+    let (hub, sub) = full_queue(OverflowPolicy::Block);
+    let started = std::time::Instant::now();
+    hub.publish(msg("Q", "3")).unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(20));
+    assert_eq!(dropped(&hub), 1);
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["0", "1", "2"]);
+}
+
+#[test]
+fn full_block_queue_lets_the_publisher_continue_as_soon_as_there_is_room() {
+    let hub = Arc::new(hub_with(&["Q"]));
+    let sub = hub
+        .subscribe_pull(
+            SubscriptionOptions::new("Q").capacity(1).overflow(OverflowPolicy::Block).block_timeout_ms(60_000),
+            None,
+        )
+        .unwrap();
+    hub.publish(msg("Q", "0")).unwrap();
+    let h = Arc::clone(&hub);
+    let publisher = std::thread::spawn(move || h.publish(msg("Q", "1")).unwrap());
+    assert_eq!(datas(&hub.take(sub, 1, LONG).unwrap()), ["0"]);
+    assert_eq!(datas(&hub.take(sub, 1, LONG).unwrap()), ["1"]);
+    publisher.join().unwrap();
+    assert_eq!(dropped(&hub), 0);
+}
+
+#[test]
+fn unsubscribing_releases_a_publisher_blocked_on_that_queue() {
+    let hub = Arc::new(hub_with(&["Q"]));
+    let sub = hub
+        .subscribe_pull(
+            SubscriptionOptions::new("Q").capacity(1).overflow(OverflowPolicy::Block).block_timeout_ms(600_000),
+            None,
+        )
+        .unwrap();
+    hub.publish(msg("Q", "0")).unwrap();
+    let h = Arc::clone(&hub);
+    let publisher = std::thread::spawn(move || h.publish(msg("Q", "1")));
+    // The publisher blocks (or has not started yet); either way unsubscribe must free it.
+    hub.unsubscribe(sub).unwrap();
+    let id = publisher.join().unwrap().unwrap();
+    hub.wait_delivered(id, Duration::ZERO).unwrap();
+}
+
+// ----- expiry -----------------------------------------------------------------------------
+
+#[test]
+fn expired_message_is_never_taken_and_is_counted() {
+    let clock = Arc::new(ManualClock::new(1_795_759_200_000));
+    let hub = Hub::with_clock(clock.clone());
+    hub.create_channel("E", None, 0).unwrap();
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("E"), None).unwrap();
+    let short = hub.publish(msg("E", "\"short\"").ttl_ms(1_000)).unwrap();
+    hub.publish(msg("E", "\"long\"").ttl_ms(10_000)).unwrap();
+    hub.publish(msg("E", "\"forever\"")).unwrap();
+    clock.advance(1_000);
+    let got = hub.take(sub, 10, Duration::ZERO).unwrap();
+    assert_eq!(datas(&got), ["\"long\"", "\"forever\""]);
+    assert_eq!(got[0].expires_at_ms(), Some(1_795_759_210_000));
+    assert!(got[0].to_json().contains(r#""timestamp":"2026-11-27T06:00:00.000Z","expiresAt":"2026-11-27T06:00:10.000Z""#));
+    let info = &hub.subscriptions(None).unwrap()[0];
+    assert_eq!(info.expired, 1);
+    assert_eq!(hub.channels(None).unwrap()[0].expired, 1);
+    hub.wait_delivered(short, Duration::ZERO).unwrap();
+}
+
+#[test]
+fn expired_message_is_never_passed_to_a_push_handler_and_is_counted() {
+    let clock = Arc::new(ManualClock::new(0));
+    let hub = Hub::with_clock(clock.clone());
+    hub.create_channel("E", None, 0).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    hub.subscribe_push(SubscriptionOptions::new("E"), move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+        true
+    })
+    .unwrap();
+    hub.pause();
+    let id = hub.publish(msg("E", "1").ttl_ms(5)).unwrap();
+    clock.advance(5);
+    hub.resume();
+    hub.wait_delivered(id, LONG).unwrap();
+    hub.wait_idle(LONG).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let info = &hub.subscriptions(None).unwrap()[0];
+    assert_eq!((info.expired, info.delivered), (1, 0));
+    assert_eq!(hub.bus_stats().expired, 1);
+}
+
+#[test]
+fn zero_ttl_is_refused() {
+    let hub = hub_with(&["E"]);
+    let err = hub.publish(msg("E", "1").ttl_ms(0)).unwrap_err();
+    assert!(err.to_string().contains("ttlMs"), "{err}");
+}
+
+// ----- push handlers ----------------------------------------------------------------------
+
+#[test]
+fn panicking_handler_is_contained_counted_and_the_bus_keeps_working() {
+    let hub = hub_with(&["P"]);
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&handled);
+    hub.subscribe_push(SubscriptionOptions::new("P"), move |e| {
+        if e.data_json() == Some("\"boom\"") {
+            panic!("boom");
+        }
+        h.fetch_add(1, Ordering::SeqCst);
+        true
+    })
+    .unwrap();
+    hub.publish(msg("P", "1")).unwrap();
+    hub.publish(msg("P", "\"boom\"")).unwrap();
+    let last = hub.publish(msg("P", "2")).unwrap();
+    hub.wait_delivered(last, LONG).unwrap();
+    assert_eq!(handled.load(Ordering::SeqCst), 2);
+    let info = &hub.subscriptions(None).unwrap()[0];
+    assert_eq!((info.delivered, info.failed), (2, 1));
+    assert!(info.last_error.as_deref().unwrap().starts_with("handler panicked: boom"), "{:?}", info.last_error);
+    assert_eq!(hub.channels(None).unwrap()[0].failed, 1);
+}
+
+#[test]
+fn handler_returning_false_is_counted_as_failed() {
+    let hub = hub_with(&["F"]);
+    hub.subscribe_push(SubscriptionOptions::new("F"), |_| false).unwrap();
+    let id = hub.publish(msg("F", "1")).unwrap();
+    hub.wait_delivered(id, LONG).unwrap();
+    hub.wait_idle(LONG).unwrap();
+    let info = &hub.subscriptions(None).unwrap()[0];
+    assert_eq!((info.delivered, info.failed), (0, 1));
+    assert!(info.last_error.is_some());
+}
+
+#[test]
+fn unsubscribe_returns_only_after_its_handler_can_no_longer_be_called() {
+    let hub = Arc::new(hub_with(&["U"]));
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let unsubscribed = Arc::new(AtomicBool::new(false));
+    let called_after_unsubscribe = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (u, late, c) = (Arc::clone(&unsubscribed), Arc::clone(&called_after_unsubscribe), Arc::clone(&calls));
+    let sub = hub
+        .subscribe_push(SubscriptionOptions::new("U"), move |_| {
+            if u.load(Ordering::SeqCst) {
+                late.store(true, Ordering::SeqCst);
+            }
+            c.fetch_add(1, Ordering::SeqCst);
+            let _ = entered_tx.send(());
+            let _ = release_rx.lock().unwrap().recv();
+            if u.load(Ordering::SeqCst) {
+                late.store(true, Ordering::SeqCst);
+            }
+            true
+        })
+        .unwrap();
+    hub.publish(msg("U", "1")).unwrap();
+    hub.publish(msg("U", "2")).unwrap();
+    entered_rx.recv().unwrap(); // the handler is inside its first call
+
+    let h = Arc::clone(&hub);
+    let u = Arc::clone(&unsubscribed);
+    let unsubscriber = std::thread::spawn(move || {
+        h.unsubscribe(sub).unwrap();
+        u.store(true, Ordering::SeqCst);
+    });
+    // Give the unsubscriber a moment to start waiting; the assertions below hold for every
+    // interleaving, the pause only makes the interesting one likely.
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!unsubscribed.load(Ordering::SeqCst), "unsubscribe returned while the handler was running");
+    release_tx.send(()).unwrap();
+    drop(release_tx); // a second call, if any, would not block
+    unsubscriber.join().unwrap();
+
+    hub.publish(msg("U", "3")).unwrap();
+    assert!(!called_after_unsubscribe.load(Ordering::SeqCst));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the queued second message was cleared, not handled");
+    assert!(matches!(hub.unsubscribe(sub), Err(Error::SubscriptionNotFound { .. })));
+    hub.wait_idle(LONG).unwrap();
+}
+
+#[test]
+fn a_handler_may_unsubscribe_itself_and_is_not_called_again() {
+    let hub = Arc::new(hub_with(&["S"]));
+    let own_id = Arc::new(OnceLock::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (h, id_slot, c) = (Arc::downgrade(&hub), Arc::clone(&own_id), Arc::clone(&calls));
+    let sub = hub
+        .subscribe_push(SubscriptionOptions::new("S"), move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            let hub = h.upgrade().expect("hub alive");
+            hub.unsubscribe(*id_slot.get().expect("id set")).unwrap();
+            true
+        })
+        .unwrap();
+    own_id.set(sub).unwrap();
+    hub.publish(msg("S", "1")).unwrap();
+    hub.publish(msg("S", "2")).unwrap();
+    assert!(eventually(LONG, || hub.subscriptions(None).unwrap().is_empty()));
+    hub.wait_idle(LONG).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_handler_may_publish_to_the_bus() {
+    let hub = Arc::new(hub_with(&["In", "Out"]));
+    let h = Arc::downgrade(&hub);
+    hub.subscribe_push(SubscriptionOptions::new("In"), move |e| {
+        let hub = h.upgrade().unwrap();
+        hub.publish(msg("Out", e.data_json().unwrap())).is_ok()
+    })
+    .unwrap();
+    let out = hub.subscribe_pull(SubscriptionOptions::new("Out"), None).unwrap();
+    hub.publish(msg("In", "42")).unwrap();
+    assert_eq!(datas(&hub.take(out, 1, LONG).unwrap()), ["42"]);
+}
+
+#[test]
+fn dropping_the_hub_stops_workers_and_discards_queued_messages() {
+    let hub = hub_with(&["D"]);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    hub.subscribe_push(SubscriptionOptions::new("D"), move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+        true
+    })
+    .unwrap();
+    hub.pause();
+    for i in 0..10 {
+        hub.publish(msg("D", &i.to_string())).unwrap();
+    }
+    drop(hub);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+// ----- pull -------------------------------------------------------------------------------
+
+#[test]
+fn pull_notifier_fires_once_until_the_next_take() {
+    let hub = hub_with(&["N"]);
+    let fired = Arc::new(AtomicUsize::new(0));
+    let f = Arc::clone(&fired);
+    let sub = hub
+        .subscribe_pull(
+            SubscriptionOptions::new("N"),
+            Some(Box::new(move || {
+                f.fetch_add(1, Ordering::SeqCst);
+            })),
+        )
+        .unwrap();
+    hub.publish(msg("N", "1")).unwrap();
+    hub.publish(msg("N", "2")).unwrap();
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    hub.take(sub, 10, Duration::ZERO).unwrap();
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    hub.publish(msg("N", "3")).unwrap();
+    hub.publish(msg("N", "4")).unwrap();
+    assert_eq!(fired.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn complete_adds_the_report_and_finishes_delivery() {
+    let hub = hub_with(&["C"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("C"), None).unwrap();
+    let ids: Vec<_> = (0..4).map(|i| hub.publish(msg("C", &i.to_string())).unwrap()).collect();
+    assert_eq!(hub.take(sub, 10, Duration::ZERO).unwrap().len(), 4);
+    assert!(matches!(hub.wait_delivered(ids[0], Duration::ZERO), Err(Error::Timeout { .. })));
+    let too_many = DeliveryReport { handled: 5, ..Default::default() };
+    assert!(matches!(hub.complete(sub, too_many), Err(Error::InvalidArgument { .. })));
+    hub.complete(sub, DeliveryReport { handled: 2, failed: 1, filtered: 1, last_error: Some("bad".into()) }).unwrap();
+    for id in ids {
+        hub.wait_delivered(id, Duration::ZERO).unwrap();
+    }
+    let info = &hub.subscriptions(None).unwrap()[0];
+    assert_eq!((info.delivered, info.failed, info.filtered), (2, 1, 1));
+    assert_eq!(info.last_error.as_deref(), Some("bad"));
+    let ch = &hub.channels(None).unwrap()[0];
+    assert_eq!((ch.delivered, ch.failed), (2, 1));
+    hub.wait_idle(Duration::ZERO).unwrap();
+}
+
+#[test]
+fn take_and_complete_refuse_push_subscriptions_and_unknown_ids() {
+    let hub = hub_with(&["X"]);
+    let push = hub.subscribe_push(SubscriptionOptions::new("X"), |_| true).unwrap();
+    assert!(matches!(hub.take(push, 1, Duration::ZERO), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(hub.complete(push, DeliveryReport::default()), Err(Error::InvalidArgument { .. })));
+    let unknown = module_communication::SubscriptionId::new_v4();
+    assert_eq!(hub.take(unknown, 1, Duration::ZERO).unwrap_err(), Error::SubscriptionNotFound { id: unknown });
+    assert_eq!(hub.unsubscribe(unknown).unwrap_err(), Error::SubscriptionNotFound { id: unknown });
+}
+
+// ----- delivery tracking, pause, clear, remove ----------------------------------------------
+
+#[test]
+fn wait_delivered_waits_for_every_subscription_and_knows_unknown_ids() {
+    let hub = hub_with(&["W"]);
+    let a = hub.subscribe_pull(SubscriptionOptions::new("W"), None).unwrap();
+    let b = hub.subscribe_pull(SubscriptionOptions::new("w*"), None).unwrap();
+    let id = hub.publish(msg("W", "1")).unwrap();
+    hub.take(a, 1, Duration::ZERO).unwrap();
+    hub.complete(a, DeliveryReport { handled: 1, ..Default::default() }).unwrap();
+    let err = hub.wait_delivered(id, Duration::from_millis(1)).unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }));
+    assert!(err.to_string().contains(&id.to_string()), "{err}");
+    hub.take(b, 1, Duration::ZERO).unwrap();
+    hub.complete(b, DeliveryReport { handled: 1, ..Default::default() }).unwrap();
+    hub.wait_delivered(id, Duration::ZERO).unwrap();
+    hub.wait_delivered(module_communication::MessageId::new_v4(), Duration::ZERO).unwrap();
+}
+
+#[test]
+fn pause_stops_hand_outs_but_not_publishing_and_resume_restarts_them() {
+    let hub = hub_with(&["P"]);
+    let pull = hub.subscribe_pull(SubscriptionOptions::new("P"), None).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    hub.subscribe_push(SubscriptionOptions::new("P"), move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+        true
+    })
+    .unwrap();
+    hub.pause();
+    assert!(!hub.is_running());
+    assert!(!hub.bus_stats().running);
+    let id = hub.publish(msg("P", "1")).unwrap();
+    assert!(hub.take(pull, 10, Duration::from_millis(5)).unwrap().is_empty());
+    assert!(matches!(hub.wait_delivered(id, Duration::from_millis(20)), Err(Error::Timeout { .. })));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(hub.bus_stats().queue_length, 2);
+    hub.resume();
+    assert!(hub.is_running());
+    assert_eq!(hub.take(pull, 10, LONG).unwrap().len(), 1);
+    assert!(eventually(LONG, || calls.load(Ordering::SeqCst) == 1));
+}
+
+#[test]
+fn clear_queue_removes_matching_channels_messages_without_counting_them_as_dropped() {
+    let hub = hub_with(&["Alpha", "Beta"]);
+    let a = hub.subscribe_pull(SubscriptionOptions::new("*"), None).unwrap();
+    let b = hub.subscribe_pull(SubscriptionOptions::new("Alpha"), None).unwrap();
+    let first = hub.publish(msg("Alpha", "1")).unwrap();
+    hub.publish(msg("Alpha", "2")).unwrap();
+    hub.publish(msg("Beta", "3")).unwrap();
+    assert_eq!(hub.clear_queue("al*").unwrap(), 4);
+    hub.wait_delivered(first, Duration::ZERO).unwrap();
+    assert_eq!(datas(&hub.take(a, 10, Duration::ZERO).unwrap()), ["3"]);
+    assert!(hub.take(b, 10, Duration::ZERO).unwrap().is_empty());
+    assert_eq!(hub.bus_stats().dropped, 0);
+}
+
+#[test]
+fn remove_channel_clears_its_messages_and_later_publishes_fail() {
+    let hub = hub_with(&["Gone", "Stays"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("*"), None).unwrap();
+    hub.publish(msg("Gone", "1")).unwrap();
+    hub.publish(msg("Stays", "2")).unwrap();
+    assert_eq!(hub.remove_channel("GONE").unwrap(), 1);
+    assert!(matches!(hub.publish(msg("Gone", "3")), Err(Error::ChannelNotFound { .. })));
+    assert!(matches!(hub.remove_channel("Gone"), Err(Error::ChannelNotFound { .. })));
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["2"]);
+    assert_eq!(hub.subscriptions(None).unwrap().len(), 1, "subscriptions stay");
+}
+
+#[test]
+fn unsubscribe_clears_queued_messages_for_delivery_tracking() {
+    let hub = hub_with(&["U"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("U"), None).unwrap();
+    let id = hub.publish(msg("U", "1")).unwrap();
+    let handed = hub.publish(msg("U", "2")).unwrap();
+    hub.take(sub, 1, Duration::ZERO).unwrap();
+    hub.unsubscribe(sub).unwrap();
+    hub.wait_delivered(id, Duration::ZERO).unwrap();
+    hub.wait_delivered(handed, Duration::ZERO).unwrap();
+    hub.wait_idle(Duration::ZERO).unwrap();
+    assert_eq!(hub.in_flight(), 0);
+}
+
+// ----- capacity and configuration -----------------------------------------------------------
+
+#[test]
+fn capacity_defaults_to_the_literal_channels_max_messages_else_the_configuration() {
+    let hub = Hub::new();
+    hub.create_channel("Small", None, 5).unwrap();
+    hub.create_channel("Default", None, 0).unwrap();
+    hub.subscribe_pull(SubscriptionOptions::new("small"), None).unwrap();
+    hub.subscribe_pull(SubscriptionOptions::new("Default"), None).unwrap();
+    hub.subscribe_pull(SubscriptionOptions::new("Sm*"), None).unwrap();
+    hub.subscribe_pull(SubscriptionOptions::new("NotYetCreated"), None).unwrap();
+    hub.subscribe_pull(SubscriptionOptions::new("Small").capacity(7), None).unwrap();
+    let caps: Vec<usize> = hub.subscriptions(None).unwrap().iter().map(|s| s.capacity).collect();
+    assert_eq!(caps, [5, 10_000, 10_000, 10_000, 7]);
+    assert!(matches!(
+        hub.subscribe_pull(SubscriptionOptions::new("Small").capacity(0), None),
+        Err(Error::InvalidArgument { .. })
+    ));
+}
+
+#[test]
+fn configuration_changes_apply_to_subscriptions_created_afterwards() {
+    let hub = hub_with(&["C"]);
+    hub.subscribe_pull(SubscriptionOptions::new("C"), None).unwrap();
+    hub.update_config_json(r#"{"maxMessageQueueSize":20000,"defaultOverflow":"Reject","blockTimeoutMs":5}"#)
+        .unwrap();
+    hub.subscribe_pull(SubscriptionOptions::new("C"), None).unwrap();
+    let subs = hub.subscriptions(None).unwrap();
+    assert_eq!((subs[0].capacity, subs[0].overflow, subs[0].block_timeout_ms), (10_000, OverflowPolicy::DropOldest, 1_000));
+    assert_eq!((subs[1].capacity, subs[1].overflow, subs[1].block_timeout_ms), (20_000, OverflowPolicy::Reject, 5));
+    assert_eq!(hub.channels(None).unwrap()[0].max_messages, 20_000);
+
+    let before = hub.config();
+    let err = hub.update_config_json(r#"{"maxEventHistory":5,"nope":1}"#).unwrap_err();
+    assert!(err.to_string().contains("'nope'"), "{err}");
+    assert_eq!(hub.config(), before, "nothing changed");
+    assert!(hub.set_config(Config { max_message_queue_size: 0, ..Config::default() }).is_err());
+}
+
+// ----- JSON -------------------------------------------------------------------------------
+
+#[test]
+fn published_json_is_parsed_strictly_and_data_is_delivered_verbatim() {
+    let hub = hub_with(&["J"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("J"), None).unwrap();
+    let data = r#"{"b" : [1, 2.50, "x"],"a":{"nested":true}, "big":12345678901234567890}"#;
+    let json = format!(
+        r#"{{"channel":"j","messageType":"ConfigChanged","data":{data},"sourceModule":"Core","priority":"high","ttlMs":60000,"correlationId":"c-1","typeHints":{{"a":"Hashtable"}}}}"#
+    );
+    let id = hub.publish_json(&json).unwrap();
+    let got = hub.take(sub, 1, Duration::ZERO).unwrap();
+    let e = &got[0];
+    assert_eq!(e.data_json(), Some(data));
+    assert_eq!(e.priority(), Priority::High);
+    assert_eq!(e.source_module(), Some("Core"));
+    assert_eq!(e.correlation_id(), Some("c-1"));
+    assert_eq!(e.type_hints_json(), Some(r#"{"a":"Hashtable"}"#));
+    let v: serde_json::Value = serde_json::from_str(e.to_json()).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut want = ["id", "channel", "messageType", "data", "sourceModule", "priority", "timestamp", "expiresAt", "correlationId", "typeHints"];
+    want.sort_unstable();
+    assert_eq!(keys, want);
+    assert_eq!(v["id"], id.to_string());
+    assert_eq!(v["channel"], "J");
+    assert_eq!(v["priority"], "High");
+    assert!(e.to_json().contains(data), "data is embedded byte for byte");
+
+    for bad in ["", "{", "[]", r#"{"channel":"J"}"#, r#"{"channel":"J","messageType":"T","extra":1}"#, r#"{"channel":1,"messageType":"T"}"#] {
+        assert!(matches!(hub.publish_json(bad), Err(Error::InvalidJson { .. })), "{bad}");
+    }
+    let err = hub.publish_json(r#"{"channel":"J","messageType":"T","priority":"Urgent"}"#).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }));
+    assert!(err.to_string().contains("'Urgent'"));
+    assert!(matches!(hub.publish_json(r#"{"channel":"J","messageType":""}"#), Err(Error::InvalidArgument { .. })));
+}
+
+#[test]
+fn listings_have_exactly_the_documented_keys() {
+    let hub = hub_with(&["K"]);
+    hub.subscribe_pull(SubscriptionOptions::new("K"), None).unwrap();
+    let keys = |v: serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let sorted = |k: &[&str]| -> Vec<String> {
+        let mut k: Vec<String> = k.iter().map(|s| s.to_string()).collect();
+        k.sort();
+        k
+    };
+    let ch = serde_json::to_value(&hub.channels(None).unwrap()[0]).unwrap();
+    assert_eq!(
+        keys(ch.clone()),
+        sorted(&["name", "description", "maxMessages", "createdAt", "subscriptions", "published", "delivered", "expired", "dropped", "failed", "queueLength"])
+    );
+    assert!(ch["createdAt"].as_str().unwrap().ends_with('Z'));
+    let sub = serde_json::to_value(&hub.subscriptions(None).unwrap()[0]).unwrap();
+    assert_eq!(
+        keys(sub.clone()),
+        sorted(&["id", "channel", "messageType", "mode", "capacity", "overflow", "blockTimeoutMs", "sourceModule", "createdAt", "queueLength", "delivered", "failed", "filtered", "expired", "dropped", "lastError"])
+    );
+    assert_eq!(sub["mode"], "Pull");
+    assert_eq!(sub["overflow"], "DropOldest");
+    assert_eq!(sub["messageType"], "*");
+    let stats = serde_json::to_value(hub.bus_stats()).unwrap();
+    assert_eq!(
+        keys(stats),
+        sorted(&["channels", "subscriptions", "published", "delivered", "failed", "filtered", "expired", "dropped", "queueLength", "running"])
+    );
+}
+
+#[test]
+fn hubs_in_one_process_are_independent() {
+    let a = hub_with(&["Same"]);
+    let b = hub_with(&["Same"]);
+    let sa = a.subscribe_pull(SubscriptionOptions::new("Same"), None).unwrap();
+    let sb = b.subscribe_pull(SubscriptionOptions::new("Same"), None).unwrap();
+    a.publish(msg("Same", "1")).unwrap();
+    assert_eq!(a.take(sa, 10, Duration::ZERO).unwrap().len(), 1);
+    assert!(b.take(sb, 10, Duration::ZERO).unwrap().is_empty());
+    assert!(matches!(b.take(sa, 1, Duration::ZERO), Err(Error::SubscriptionNotFound { .. })));
+}

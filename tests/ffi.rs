@@ -1,0 +1,396 @@
+//! The C ABI called from Rust: statuses, out-parameters, last-error text, callbacks.
+
+use std::ffi::{c_void, CStr, CString};
+use std::os::raw::c_char;
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use module_communication::ffi::*;
+
+struct Guard(*mut mc_hub);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from mc_hub_new and is freed once.
+        unsafe { mc_hub_free(self.0) };
+    }
+}
+
+fn new_hub() -> Guard {
+    let mut hub = ptr::null_mut();
+    // SAFETY: valid out-pointer; NULL config means defaults.
+    assert_eq!(unsafe { mc_hub_new(ptr::null(), 0, &mut hub) }, mc_status::Ok);
+    assert!(!hub.is_null());
+    Guard(hub)
+}
+
+fn last_error() -> Option<String> {
+    let mut p = ptr::null_mut();
+    // SAFETY: valid out-pointer; the string is freed below.
+    assert_eq!(unsafe { mc_last_error(&mut p) }, mc_status::Ok);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the library returned a NUL-terminated string that we own.
+    let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned();
+    // SAFETY: freed once.
+    unsafe { mc_string_free(p) };
+    Some(s)
+}
+
+/// Takes a returned string and frees it.
+fn take_string(p: *mut c_char) -> String {
+    assert!(!p.is_null());
+    // SAFETY: returned by the library, NUL-terminated, owned by us.
+    let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned();
+    // SAFETY: freed once.
+    unsafe { mc_string_free(p) };
+    s
+}
+
+fn create_channel(hub: &Guard, name: &str) {
+    let name = CString::new(name).unwrap();
+    // SAFETY: live hub, valid C strings.
+    assert_eq!(unsafe { mc_channel_create(hub.0, name.as_ptr(), ptr::null(), 0) }, mc_status::Ok);
+}
+
+fn publish(hub: &Guard, json: &str) -> (mc_status, mc_id) {
+    let mut id = mc_id { bytes: [0xAA; 16] };
+    // SAFETY: live hub, `json.len()` readable bytes, valid out-pointer.
+    let st = unsafe { mc_publish(hub.0, json.as_ptr().cast(), json.len(), &mut id) };
+    (st, id)
+}
+
+fn subscribe_pull(hub: &Guard, options: &str) -> mc_id {
+    let mut id = mc_id::default();
+    // SAFETY: live hub, readable options, no notifier, valid out-pointer.
+    let st = unsafe { mc_subscribe_pull(hub.0, options.as_ptr().cast(), options.len(), None, ptr::null_mut(), &mut id) };
+    assert_eq!(st, mc_status::Ok, "{:?}", last_error());
+    id
+}
+
+fn take(hub: &Guard, id: mc_id, max: usize, timeout_ms: u32) -> (mc_status, Option<String>) {
+    let mut out = ptr::null_mut();
+    let mut len = usize::MAX;
+    // SAFETY: live hub, valid out-pointers.
+    let st = unsafe { mc_subscription_take(hub.0, id, max, timeout_ms, &mut out, &mut len) };
+    if st != mc_status::Ok {
+        assert!(out.is_null(), "out-parameters are written only on success");
+        assert_eq!(len, usize::MAX);
+        return (st, None);
+    }
+    let text = take_string(out);
+    assert_eq!(text.len(), len);
+    (st, Some(text))
+}
+
+#[test]
+fn null_arguments_give_null_argument_and_name_the_parameter() {
+    let hub = new_hub();
+    let mut out = ptr::null_mut();
+    // SAFETY: deliberately NULL hub.
+    assert_eq!(unsafe { mc_config_get(ptr::null(), &mut out) }, mc_status::NullArgument);
+    assert!(out.is_null());
+    assert!(last_error().unwrap().contains("`hub` is NULL"));
+    // SAFETY: deliberately NULL out-parameter.
+    assert_eq!(unsafe { mc_config_get(hub.0, ptr::null_mut()) }, mc_status::NullArgument);
+    assert!(last_error().unwrap().contains("`out_json`"));
+    // SAFETY: deliberately NULL name.
+    assert_eq!(unsafe { mc_channel_create(hub.0, ptr::null(), ptr::null(), 0) }, mc_status::NullArgument);
+    assert!(last_error().unwrap().contains("`name`"));
+    // SAFETY: deliberately NULL callback.
+    let opts = r#"{"channel":"x"}"#;
+    let mut id = mc_id::default();
+    let st = unsafe { mc_subscribe(hub.0, opts.as_ptr().cast(), opts.len(), None, ptr::null_mut(), &mut id) };
+    assert_eq!(st, mc_status::NullArgument);
+    assert!(last_error().unwrap().contains("`callback`"));
+    // SAFETY: deliberately NULL out-pointer.
+    assert_eq!(unsafe { mc_last_error(ptr::null_mut()) }, mc_status::NullArgument);
+    // SAFETY: NULL is documented as a no-op for both.
+    unsafe {
+        mc_hub_free(ptr::null_mut());
+        mc_string_free(ptr::null_mut());
+    }
+}
+
+#[test]
+fn a_successful_call_clears_the_last_error() {
+    let hub = new_hub();
+    let (st, _) = publish(&hub, r#"{"channel":"Nope","messageType":"T"}"#);
+    assert_eq!(st, mc_status::ChannelNotFound);
+    assert_eq!(
+        last_error().unwrap(),
+        "mc_publish: channel 'Nope' does not exist; create it with New-MessageChannel (mc_channel_create) first"
+    );
+    let mut running = false;
+    // SAFETY: live hub, valid out-pointer.
+    assert_eq!(unsafe { mc_processor_state(hub.0, &mut running) }, mc_status::Ok);
+    assert!(running);
+    assert_eq!(last_error(), None);
+}
+
+#[test]
+fn invalid_utf8_gives_invalid_utf8() {
+    let hub = new_hub();
+    let bad = b"Bad\xff\xfeName\0";
+    // SAFETY: NUL-terminated bytes.
+    let st = unsafe { mc_channel_create(hub.0, bad.as_ptr().cast(), ptr::null(), 0) };
+    assert_eq!(st, mc_status::InvalidUtf8);
+    assert!(last_error().unwrap().contains("`name` is not valid UTF-8"));
+    let json = b"{\"channel\":\"\xc3\x28\",\"messageType\":\"T\"}";
+    let mut id = mc_id::default();
+    // SAFETY: `json.len()` readable bytes.
+    let st = unsafe { mc_publish(hub.0, json.as_ptr().cast(), json.len(), &mut id) };
+    assert_eq!(st, mc_status::InvalidUtf8);
+}
+
+#[test]
+fn invalid_json_gives_invalid_json_and_bad_values_invalid_argument() {
+    let hub = new_hub();
+    create_channel(&hub, "C");
+    for bad in ["", "{", "null", r#"{"channel":"C"}"#, r#"{"channel":"C","messageType":"T","nope":1}"#] {
+        let (st, id) = publish(&hub, bad);
+        assert_eq!(st, mc_status::InvalidJson, "{bad}");
+        assert_eq!(id.bytes, [0xAA; 16], "out_id untouched on failure");
+    }
+    let (st, _) = publish(&hub, r#"{"channel":"C","messageType":"T","priority":"Soon"}"#);
+    assert_eq!(st, mc_status::InvalidArgument);
+    let cfg = r#"{"maxMessageQueueSize":0}"#;
+    // SAFETY: live hub, readable bytes.
+    assert_eq!(unsafe { mc_config_set(hub.0, cfg.as_ptr().cast(), cfg.len()) }, mc_status::InvalidArgument);
+    assert!(last_error().unwrap().contains("maxMessageQueueSize"));
+    let cfg = "[1,2]";
+    // SAFETY: live hub, readable bytes.
+    assert_eq!(unsafe { mc_config_set(hub.0, cfg.as_ptr().cast(), cfg.len()) }, mc_status::InvalidJson);
+    let opts = r#"{"channel":"C","overflow":"Sometimes"}"#;
+    let mut id = mc_id::default();
+    // SAFETY: live hub, readable options.
+    let st = unsafe { mc_subscribe_pull(hub.0, opts.as_ptr().cast(), opts.len(), None, ptr::null_mut(), &mut id) };
+    assert_eq!(st, mc_status::InvalidArgument);
+}
+
+#[test]
+fn hub_new_applies_the_configuration_and_config_get_returns_it() {
+    let cfg = r#"{"maxMessageQueueSize":123}"#;
+    let mut hub = ptr::null_mut();
+    // SAFETY: readable config, valid out-pointer.
+    assert_eq!(unsafe { mc_hub_new(cfg.as_ptr().cast(), cfg.len(), &mut hub) }, mc_status::Ok);
+    let hub = Guard(hub);
+    let mut out = ptr::null_mut();
+    // SAFETY: live hub, valid out-pointer.
+    assert_eq!(unsafe { mc_config_get(hub.0, &mut out) }, mc_status::Ok);
+    assert!(take_string(out).contains(r#""maxMessageQueueSize":123"#));
+
+    let bad = r#"{"bogus":1}"#;
+    let mut never = ptr::null_mut();
+    // SAFETY: readable config, valid out-pointer.
+    assert_eq!(unsafe { mc_hub_new(bad.as_ptr().cast(), bad.len(), &mut never) }, mc_status::InvalidArgument);
+    assert!(never.is_null());
+}
+
+#[test]
+fn unknown_subscription_id_gives_subscription_not_found() {
+    let hub = new_hub();
+    let unknown = mc_id { bytes: [7; 16] };
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_unsubscribe(hub.0, unknown) }, mc_status::SubscriptionNotFound);
+    assert!(last_error().unwrap().contains("07070707-0707-0707-0707-070707070707"));
+    assert_eq!(take(&hub, unknown, 1, 0).0, mc_status::SubscriptionNotFound);
+    let report = mc_delivery_report { handled: 0, failed: 0, filtered: 0, last_error: ptr::null() };
+    // SAFETY: live hub, readable report.
+    assert_eq!(unsafe { mc_subscription_complete(hub.0, unknown, &report) }, mc_status::SubscriptionNotFound);
+}
+
+#[test]
+fn pull_round_trip_take_complete_and_wait_delivered() {
+    let hub = new_hub();
+    create_channel(&hub, "Configuration");
+    let sub = subscribe_pull(&hub, r#"{"channel":"config*","capacity":10}"#);
+    let (st, id) = publish(&hub, r#"{"channel":"Configuration","messageType":"ConfigChanged","data":{"Setting":"MaxJobs"},"priority":"High"}"#);
+    assert_eq!(st, mc_status::Ok);
+    let (st, json) = take(&hub, sub, 10, 1000);
+    assert_eq!(st, mc_status::Ok);
+    let v: serde_json::Value = serde_json::from_str(&json.unwrap()).unwrap();
+    let expected_id = uuid_text(&id);
+    assert_eq!(v[0]["id"], expected_id);
+    assert_eq!(v[0]["data"]["Setting"], "MaxJobs");
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_wait_delivered(hub.0, id, 0) }, mc_status::Timeout);
+    let err = CString::new("oops").unwrap();
+    let report = mc_delivery_report { handled: 0, failed: 1, filtered: 0, last_error: err.as_ptr() };
+    // SAFETY: live hub, readable report.
+    assert_eq!(unsafe { mc_subscription_complete(hub.0, sub, &report) }, mc_status::Ok);
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_wait_delivered(hub.0, id, 0) }, mc_status::Ok);
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_wait_idle(hub.0, 0) }, mc_status::Ok);
+    let (st, json) = take(&hub, sub, 10, 0);
+    assert_eq!((st, json.as_deref()), (mc_status::Ok, Some("[]")));
+
+    let mut out = ptr::null_mut();
+    // SAFETY: live hub, NULL pattern lists all, valid out-pointer.
+    assert_eq!(unsafe { mc_subscription_list(hub.0, ptr::null(), &mut out) }, mc_status::Ok);
+    let subs: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
+    assert_eq!(subs[0]["id"], uuid_text(&sub));
+    assert_eq!(subs[0]["failed"], 1);
+    assert_eq!(subs[0]["lastError"], "oops");
+    // SAFETY: live hub, valid out-pointer.
+    assert_eq!(unsafe { mc_bus_stats(hub.0, &mut out) }, mc_status::Ok);
+    let stats: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
+    assert_eq!(stats["published"], 1);
+    // SAFETY: live hub, NULL pattern, valid out-pointer.
+    assert_eq!(unsafe { mc_channel_list(hub.0, ptr::null(), &mut out) }, mc_status::Ok);
+    let chans: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
+    assert_eq!(chans[0]["name"], "Configuration");
+}
+
+fn uuid_text(id: &mc_id) -> String {
+    let h: String = id.bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+#[test]
+fn reject_policy_returns_queue_full_and_still_writes_the_id() {
+    let hub = new_hub();
+    create_channel(&hub, "R");
+    let sub = subscribe_pull(&hub, r#"{"channel":"R","capacity":1,"overflow":"Reject"}"#);
+    assert_eq!(publish(&hub, r#"{"channel":"R","messageType":"T"}"#).0, mc_status::Ok);
+    let (st, id) = publish(&hub, r#"{"channel":"R","messageType":"T"}"#);
+    assert_eq!(st, mc_status::QueueFull);
+    assert_ne!(id.bytes, [0xAA; 16]);
+    assert!(last_error().unwrap().contains(&uuid_text(&id)));
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_wait_delivered(hub.0, id, 0) }, mc_status::Ok);
+    let _ = sub;
+}
+
+struct Counter {
+    calls: AtomicUsize,
+    bytes_ok: AtomicUsize,
+}
+
+unsafe extern "C" fn on_message(user_data: *mut c_void, json: *const c_char, len: usize) -> bool {
+    // SAFETY: user_data is the &Counter passed at subscribe, alive for the test.
+    let counter = unsafe { &*(user_data as *const Counter) };
+    // SAFETY: the library passes `len` readable bytes followed by a NUL.
+    let text = unsafe { std::slice::from_raw_parts(json.cast::<u8>(), len + 1) };
+    if text[len] == 0 && serde_json::from_slice::<serde_json::Value>(&text[..len]).is_ok() {
+        counter.bytes_ok.fetch_add(1, Ordering::SeqCst);
+    }
+    counter.calls.fetch_add(1, Ordering::SeqCst) % 2 == 0
+}
+
+unsafe extern "C" fn on_notify(user_data: *mut c_void) {
+    // SAFETY: user_data is the &AtomicUsize passed at subscribe.
+    unsafe { &*(user_data as *const AtomicUsize) }.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn push_callback_gets_nul_terminated_json_and_user_data_and_false_counts_as_failed() {
+    let hub = new_hub();
+    create_channel(&hub, "Push");
+    let counter = Counter { calls: AtomicUsize::new(0), bytes_ok: AtomicUsize::new(0) };
+    let opts = r#"{"channel":"Push"}"#;
+    let mut sub = mc_id::default();
+    // SAFETY: live hub, readable options, callback and user_data valid until unsubscribe.
+    let st = unsafe {
+        mc_subscribe(hub.0, opts.as_ptr().cast(), opts.len(), Some(on_message), &counter as *const Counter as *mut c_void, &mut sub)
+    };
+    assert_eq!(st, mc_status::Ok);
+    let mut last = mc_id::default();
+    for _ in 0..4 {
+        last = publish(&hub, r#"{"channel":"Push","messageType":"T","data":[1,2]}"#).1;
+    }
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_wait_delivered(hub.0, last, 30_000) }, mc_status::Ok);
+    // SAFETY: live hub; after this returns the callback is never called again.
+    assert_eq!(unsafe { mc_unsubscribe(hub.0, sub) }, mc_status::Ok);
+    assert_eq!(counter.calls.load(Ordering::SeqCst), 4);
+    assert_eq!(counter.bytes_ok.load(Ordering::SeqCst), 4);
+    let mut out = ptr::null_mut();
+    // SAFETY: live hub, valid out-pointer.
+    assert_eq!(unsafe { mc_bus_stats(hub.0, &mut out) }, mc_status::Ok);
+    let stats: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
+    assert_eq!((stats["delivered"].as_u64(), stats["failed"].as_u64()), (Some(2), Some(2)));
+}
+
+#[test]
+fn pull_notify_is_called_with_user_data() {
+    let hub = new_hub();
+    create_channel(&hub, "N");
+    let fired = AtomicUsize::new(0);
+    let opts = r#"{"channel":"N"}"#;
+    let mut sub = mc_id::default();
+    // SAFETY: live hub, readable options, notify and user_data valid until the hub is freed.
+    let st = unsafe {
+        mc_subscribe_pull(hub.0, opts.as_ptr().cast(), opts.len(), Some(on_notify), &fired as *const AtomicUsize as *mut c_void, &mut sub)
+    };
+    assert_eq!(st, mc_status::Ok);
+    publish(&hub, r#"{"channel":"N","messageType":"T"}"#);
+    publish(&hub, r#"{"channel":"N","messageType":"T"}"#);
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    take(&hub, sub, 10, 0);
+    publish(&hub, r#"{"channel":"N","messageType":"T"}"#);
+    assert_eq!(fired.load(Ordering::SeqCst), 2);
+    drop(hub); // frees the hub before `fired` goes away
+}
+
+#[test]
+fn channel_remove_and_queue_clear_report_counts_and_accept_null_out() {
+    let hub = new_hub();
+    create_channel(&hub, "A");
+    create_channel(&hub, "B");
+    subscribe_pull(&hub, r#"{"channel":"*"}"#);
+    publish(&hub, r#"{"channel":"A","messageType":"T"}"#);
+    publish(&hub, r#"{"channel":"B","messageType":"T"}"#);
+    publish(&hub, r#"{"channel":"B","messageType":"T"}"#);
+    let a = CString::new("a").unwrap();
+    let b = CString::new("B*").unwrap();
+    let mut cleared = 99usize;
+    // SAFETY: live hub, valid strings and out-pointer.
+    assert_eq!(unsafe { mc_queue_clear(hub.0, b.as_ptr(), &mut cleared) }, mc_status::Ok);
+    assert_eq!(cleared, 2);
+    // SAFETY: live hub, valid string, NULL out allowed.
+    assert_eq!(unsafe { mc_channel_remove(hub.0, a.as_ptr(), ptr::null_mut()) }, mc_status::Ok);
+    // SAFETY: live hub, valid string and out-pointer.
+    assert_eq!(unsafe { mc_channel_remove(hub.0, a.as_ptr(), &mut cleared) }, mc_status::ChannelNotFound);
+    assert_eq!(cleared, 2, "untouched on failure");
+}
+
+#[test]
+fn pause_and_resume_are_reported_by_processor_state() {
+    let hub = new_hub();
+    let mut running = true;
+    // SAFETY: live hub, valid out-pointers.
+    unsafe {
+        assert_eq!(mc_processor_pause(hub.0), mc_status::Ok);
+        assert_eq!(mc_processor_state(hub.0, &mut running), mc_status::Ok);
+        assert!(!running);
+        assert_eq!(mc_processor_resume(hub.0), mc_status::Ok);
+        assert_eq!(mc_processor_state(hub.0, &mut running), mc_status::Ok);
+        assert!(running);
+    }
+}
+
+#[test]
+fn status_values_are_the_documented_numbers() {
+    let table = [
+        (mc_status::Ok, 0),
+        (mc_status::NullArgument, 1),
+        (mc_status::InvalidUtf8, 2),
+        (mc_status::InvalidJson, 3),
+        (mc_status::InvalidArgument, 4),
+        (mc_status::ChannelNotFound, 5),
+        (mc_status::ChannelExists, 6),
+        (mc_status::SubscriptionNotFound, 7),
+        (mc_status::QueueFull, 8),
+        (mc_status::Timeout, 9),
+        (mc_status::Panic, 10),
+        (mc_status::BufferTooSmall, 11),
+    ];
+    for (status, value) in table {
+        assert_eq!(status as u32, value);
+    }
+    assert_eq!(std::mem::size_of::<mc_status>(), 4);
+    assert_eq!(std::mem::size_of::<mc_id>(), 16);
+}
