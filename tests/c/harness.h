@@ -33,7 +33,6 @@
 static int harness_tests_passed;
 static int harness_tests_failed;
 static int harness_checks_failed_in_test;
-static const char *harness_current_test = "(none)";
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 static inline int64_t harness_now_ms(void) {
@@ -136,7 +135,6 @@ static inline const char *harness_last_error(void) {
 
 #define RUN_TEST(fn)                                                                               \
     do {                                                                                           \
-        harness_current_test = #fn;                                                                \
         harness_checks_failed_in_test = 0;                                                         \
         fn();                                                                                      \
         if (harness_checks_failed_in_test == 0) {                                                  \
