@@ -139,6 +139,10 @@ impl Hub {
     /// priority order, never concurrently with itself. `false` from the handler, or a
     /// panic, counts as a failure (the panic is contained). The handler may call the hub,
     /// including publishing and unsubscribing its own subscription.
+    ///
+    /// A handler that needs the hub should hold a `Weak<Hub>`: the worker owns the
+    /// handler until the subscription ends, so an `Arc<Hub>` inside it would keep the hub
+    /// (and the worker) alive forever.
     pub fn subscribe_push<F>(&self, options: SubscriptionOptions, handler: F) -> Result<SubscriptionId, Error>
     where
         F: FnMut(&Envelope) -> bool + Send + 'static,

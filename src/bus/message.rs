@@ -400,7 +400,7 @@ impl Envelope {
 
     /// Whether the message has expired at `now_ms`.
     pub fn is_expired_at(&self, now_ms: i64) -> bool {
-        self.expires_at_ms.map_or(false, |e| e <= now_ms)
+        self.expires_at_ms.is_some_and(|e| e <= now_ms)
     }
 }
 

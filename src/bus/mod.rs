@@ -344,7 +344,7 @@ impl Bus {
             .filter(|s| match &filter {
                 None => true,
                 Some(f) => {
-                    f.is_match(s.channel.as_str()) || f.literal().map_or(false, |lit| s.channel.is_match(lit))
+                    f.is_match(s.channel.as_str()) || f.literal().is_some_and(|lit| s.channel.is_match(lit))
                 }
             })
             .map(|s| s.info())

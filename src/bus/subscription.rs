@@ -34,27 +34,49 @@ pub enum DeliveryMode {
 
 /// What to subscribe to, and how the queue behaves. Unset values come from the channel
 /// and the hub's [`Config`](crate::Config) at subscribe time.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+///
+/// ```
+/// use module_communication::{OverflowPolicy, SubscriptionOptions};
+/// let opts = SubscriptionOptions::new("Config*")
+///     .message_type("*Changed")
+///     .capacity(1_000)
+///     .overflow(OverflowPolicy::Block)
+///     .block_timeout_ms(250);
+/// assert_eq!(opts.capacity, Some(1_000));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SubscriptionOptions {
     /// Channel name or `-like` pattern (`Config*`). Required.
     pub channel: String,
     /// Message type name or pattern; `None` means `*`.
-    #[serde(default)]
     pub message_type: Option<String>,
     /// Queue capacity; `None` means the literal channel's `max_messages`, or the
     /// configuration's `max_message_queue_size`.
-    #[serde(default)]
     pub capacity: Option<usize>,
     /// Overflow policy; `None` means the configuration's `default_overflow`.
-    #[serde(default)]
-    pub overflow: Option<String>,
+    pub overflow: Option<OverflowPolicy>,
     /// How long a `Block` publisher waits, in ms; `None` means the configuration's.
-    #[serde(default)]
     pub block_timeout_ms: Option<u64>,
     /// Only messages from this source module (compared case-insensitively).
-    #[serde(default)]
     pub source_module: Option<String>,
+}
+
+/// The JSON form of [`SubscriptionOptions`]; the overflow name is checked after parsing
+/// so that a bad name is an invalid argument, not invalid JSON.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct WireOptions {
+    channel: String,
+    #[serde(default)]
+    message_type: Option<String>,
+    #[serde(default)]
+    capacity: Option<usize>,
+    #[serde(default)]
+    overflow: Option<String>,
+    #[serde(default)]
+    block_timeout_ms: Option<u64>,
+    #[serde(default)]
+    source_module: Option<String>,
 }
 
 const OPTIONS_EXPECTED: &str =
@@ -66,12 +88,21 @@ impl SubscriptionOptions {
         SubscriptionOptions { channel: channel.into(), ..Default::default() }
     }
 
-    /// Parses the C ABI's subscription options object.
+    /// Parses the C ABI's subscription options object (camelCase keys, unknown keys
+    /// rejected, `overflow` names compared case-insensitively).
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        serde_json::from_str(json).map_err(|e| Error::InvalidJson {
+        let wire: WireOptions = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
             what: "subscription options",
             detail: e.to_string(),
             expected: OPTIONS_EXPECTED,
+        })?;
+        Ok(SubscriptionOptions {
+            channel: wire.channel,
+            message_type: wire.message_type,
+            capacity: wire.capacity,
+            overflow: wire.overflow.as_deref().map(str::parse).transpose()?,
+            block_timeout_ms: wire.block_timeout_ms,
+            source_module: wire.source_module,
         })
     }
 
@@ -89,7 +120,7 @@ impl SubscriptionOptions {
 
     /// Sets the overflow policy.
     pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
-        self.overflow = Some(policy.as_str().to_owned());
+        self.overflow = Some(policy);
         self
     }
 
@@ -259,10 +290,7 @@ impl Subscription {
                 .filter(|&m| m > 0)
                 .unwrap_or(config.max_message_queue_size),
         };
-        let overflow = match opts.overflow.as_deref() {
-            None => config.default_overflow,
-            Some(text) => text.parse()?,
-        };
+        let overflow = opts.overflow.unwrap_or(config.default_overflow);
         let block_timeout_ms = opts.block_timeout_ms.unwrap_or(config.block_timeout_ms);
         if block_timeout_ms > MAX_BLOCK_TIMEOUT_MS {
             return Err(Error::invalid(

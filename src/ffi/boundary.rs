@@ -12,7 +12,7 @@ use crate::bus::panic_message;
 use crate::error::Error;
 
 thread_local! {
-    static LAST_ERROR: RefCell<Option<String>> = RefCell::new(None);
+    static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// A failure on its way out through the C ABI.
@@ -42,8 +42,6 @@ impl From<Error> for FfiError {
             Error::QueueFull { .. } => mc_status::QueueFull,
             Error::Timeout { .. } => mc_status::Timeout,
             Error::Internal { .. } => mc_status::Panic,
-            #[allow(unreachable_patterns)]
-            _ => mc_status::Panic,
         };
         FfiError { status, message: e.to_string() }
     }
