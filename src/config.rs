@@ -74,7 +74,7 @@ impl Config {
         let Value::Object(map) = value else {
             return Err(Error::InvalidJson {
                 what: "configuration",
-                detail: format!("found {}, not an object", kind(&value)),
+                detail: format!("found {}, not an object", crate::bus::json_kind(&value)),
                 expected: EXPECTED,
             });
         };
@@ -104,17 +104,6 @@ impl Config {
         }
         next.validate()?;
         Ok(next)
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

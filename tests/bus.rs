@@ -686,13 +686,25 @@ fn published_json_is_parsed_strictly_and_data_is_delivered_verbatim() {
     assert_eq!(v["priority"], "High");
     assert!(e.to_json().contains(data), "data is embedded byte for byte");
 
-    for bad in ["", "{", "[]", r#"{"channel":"J"}"#, r#"{"channel":"J","messageType":"T","extra":1}"#, r#"{"channel":1,"messageType":"T"}"#] {
+    for bad in ["", "  ", "{", "[]", r#"["J","T"]"#, "\"J\"", r#"{"channel":"J"}"#, r#"{"channel":"J","messageType":"T","extra":1}"#, r#"{"channel":1,"messageType":"T"}"#] {
         assert!(matches!(hub.publish_json(bad), Err(Error::InvalidJson { .. })), "{bad}");
     }
     let err = hub.publish_json(r#"{"channel":"J","messageType":"T","priority":"Urgent"}"#).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }));
     assert!(err.to_string().contains("'Urgent'"));
     assert!(matches!(hub.publish_json(r#"{"channel":"J","messageType":""}"#), Err(Error::InvalidArgument { .. })));
+}
+
+#[test]
+fn subscription_options_json_must_be_an_object_with_known_keys() {
+    for bad in [r#"["J"]"#, r#"["J","*"]"#, "null", r#"{"channel":"J","extra":1}"#, r#"{"channel":"J","capacity":-1}"#] {
+        let err = SubscriptionOptions::from_json(bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidJson { .. }), "{bad}: {err:?}");
+    }
+    let err = SubscriptionOptions::from_json(r#"{"channel":"J","overflow":"Sometimes"}"#).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    let opts = SubscriptionOptions::from_json(r#" {"channel":"J","overflow":"block","blockTimeoutMs":5}"#).unwrap();
+    assert_eq!(opts.overflow, Some(OverflowPolicy::Block));
 }
 
 #[test]

@@ -128,6 +128,37 @@ struct WireMessage {
     type_hints: Option<Box<RawValue>>,
 }
 
+/// Parses a JSON object into `T`. Serde would also accept a JSON array for a struct
+/// (fields by position); the C ABI promises objects, so anything else is refused.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(
+    json: &str,
+    what: &'static str,
+    expected: &'static str,
+) -> Result<T, Error> {
+    let invalid = |detail: String| Error::InvalidJson { what, detail, expected };
+    match json.trim_start().chars().next() {
+        Some('{') => serde_json::from_str(json).map_err(|e| invalid(e.to_string())),
+        Some(_) => Err(invalid(format!(
+            "found {}, not an object",
+            serde_json::from_str::<serde_json::Value>(json).map_or("malformed JSON", |v| json_kind(&v))
+        ))),
+        None => Err(invalid("the text is empty".to_owned())),
+    }
+}
+
+/// "an array", "a string", … for messages.
+pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 fn raw_json(what: &'static str, text: &str) -> Result<Box<RawValue>, Error> {
     serde_json::from_str::<Box<RawValue>>(text).map_err(|e| Error::InvalidJson {
         what,
@@ -154,11 +185,7 @@ impl PublishRequest {
 
     /// Parses the C ABI's message object (camelCase keys, unknown keys rejected).
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        let wire: WireMessage = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
-            what: "message",
-            detail: e.to_string(),
-            expected: MESSAGE_EXPECTED,
-        })?;
+        let wire: WireMessage = parse_object(json, "message", MESSAGE_EXPECTED)?;
         let priority = match wire.priority.as_deref() {
             None => Priority::Normal,
             Some(p) => p.parse()?,

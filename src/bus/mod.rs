@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use channel::ChannelInfo;
+pub(crate) use message::json_kind;
 pub use message::{Envelope, Priority, PublishRequest};
 pub use queue::OverflowPolicy;
 pub use subscription::{

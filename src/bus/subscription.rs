@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bus::message::{check_name, Envelope};
+use crate::bus::message::{check_name, parse_object, Envelope};
 use crate::bus::queue::{Lanes, OverflowPolicy};
 use crate::bus::Shared;
 use crate::error::Error;
@@ -91,11 +91,7 @@ impl SubscriptionOptions {
     /// Parses the C ABI's subscription options object (camelCase keys, unknown keys
     /// rejected, `overflow` names compared case-insensitively).
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        let wire: WireOptions = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
-            what: "subscription options",
-            detail: e.to_string(),
-            expected: OPTIONS_EXPECTED,
-        })?;
+        let wire: WireOptions = parse_object(json, "subscription options", OPTIONS_EXPECTED)?;
         Ok(SubscriptionOptions {
             channel: wire.channel,
             message_type: wire.message_type,

@@ -50,6 +50,9 @@ impl From<Error> for FfiError {
 pub(crate) type FfiResult<T = ()> = Result<T, FfiError>;
 
 fn set_last_error(message: Option<String>) {
+    // A NUL inside an offending value (JSON "\u0000") must not cost the caller the
+    // explanation, since C reads the message as a NUL-terminated string.
+    let message = message.map(|m| if m.contains('\0') { m.replace('\0', "\\u0000") } else { m });
     // `try_with`: during thread teardown the slot may be gone; then there is nowhere to
     // keep the message, and that is fine.
     let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = message);
@@ -169,6 +172,13 @@ mod tests {
         assert!(msg.starts_with("mc_test: a bug inside the library was caught (deliberate)"), "{msg}");
         assert_eq!(run("mc_test", || Ok(())), mc_status::Ok);
         assert_eq!(last_error(), None);
+    }
+
+    #[test]
+    fn a_nul_in_the_message_is_escaped_so_c_can_read_it() {
+        let status = run("mc_test", || Err(Error::ChannelNotFound { name: "a\0b".into() }.into()));
+        assert_eq!(status, mc_status::ChannelNotFound);
+        assert!(last_error().unwrap().contains("channel 'a\\u0000b'"));
     }
 
     #[test]
