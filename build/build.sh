@@ -14,13 +14,14 @@
 # reported, the module folder is still assembled (so the test layers can run), and the script
 # exits non-zero at the end.
 set -uo pipefail
+# shellcheck source=build/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 fix_header=0
 for arg in "$@"; do
     case "$arg" in
         --fix-header) fix_header=1 ;;
-        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build/build.sh: unknown argument '$arg'" >&2; exit 2 ;;
     esac
 done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced; the variables are used by the sourcing scripts
 # Shared by the scripts in build/ (sourced, not run). Bash only.
 #
 # Sets MC_ROOT (the repository root) and cds there, exports a quiet .NET/PowerShell

@@ -2,6 +2,7 @@
 # build/demo.sh [ARGS...] — build the module (build/build.sh), then run examples/demo.ps1 in
 # pwsh 7.6.9 (the local dotnet tool). ARGS are passed to the demo script.
 set -uo pipefail
+# shellcheck source=build/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 build/build.sh

@@ -14,6 +14,7 @@
 # at all, counts as 1 failed. Exit status is non-zero if anything failed or nothing passed.
 # Logs: artifacts/logs/; JUnit XML from Pester: artifacts/test-results/.
 set -uo pipefail
+# shellcheck source=build/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 layers=",${MC_TEST_LAYERS:-rust,c,pester},"
