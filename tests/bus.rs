@@ -442,6 +442,8 @@ fn a_handler_may_unsubscribe_itself_and_is_not_called_again() {
     assert!(eventually(LONG, || hub.subscriptions(None).unwrap().is_empty()));
     hub.wait_idle(LONG).unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Its last call is still counted in the bus totals once the worker has exited.
+    assert!(eventually(LONG, || hub.bus_stats().delivered == 1));
 }
 
 #[test]

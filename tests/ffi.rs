@@ -394,3 +394,58 @@ fn status_values_are_the_documented_numbers() {
     assert_eq!(std::mem::size_of::<mc_status>(), 4);
     assert_eq!(std::mem::size_of::<mc_id>(), 16);
 }
+
+struct SelfUnsubscribe {
+    hub: *const mc_hub,
+    id: std::sync::Mutex<Option<mc_id>>,
+    calls: AtomicUsize,
+    status: std::sync::Mutex<Option<mc_status>>,
+}
+
+unsafe extern "C" fn unsubscribe_myself(user_data: *mut c_void, _json: *const c_char, _len: usize) -> bool {
+    // SAFETY: user_data is the &SelfUnsubscribe passed at subscribe, alive for the test.
+    let state = unsafe { &*(user_data as *const SelfUnsubscribe) };
+    state.calls.fetch_add(1, Ordering::SeqCst);
+    if let Some(id) = *state.id.lock().unwrap() {
+        // SAFETY: the hub outlives the subscription; unsubscribing from the callback is allowed.
+        let st = unsafe { mc_unsubscribe(state.hub, id) };
+        *state.status.lock().unwrap() = Some(st);
+    }
+    true
+}
+
+#[test]
+fn a_callback_may_unsubscribe_its_own_id() {
+    let hub = new_hub();
+    create_channel(&hub, "Self");
+    let state = SelfUnsubscribe {
+        hub: hub.0,
+        id: std::sync::Mutex::new(None),
+        calls: AtomicUsize::new(0),
+        status: std::sync::Mutex::new(None),
+    };
+    // Pause so the id is known before the first call.
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_processor_pause(hub.0) }, mc_status::Ok);
+    let opts = r#"{"channel":"Self"}"#;
+    let mut sub = mc_id::default();
+    // SAFETY: live hub, readable options, callback and user_data valid until the hub is freed.
+    let st = unsafe {
+        mc_subscribe(hub.0, opts.as_ptr().cast(), opts.len(), Some(unsubscribe_myself), &state as *const SelfUnsubscribe as *mut c_void, &mut sub)
+    };
+    assert_eq!(st, mc_status::Ok);
+    *state.id.lock().unwrap() = Some(sub);
+    publish(&hub, r#"{"channel":"Self","messageType":"T"}"#);
+    publish(&hub, r#"{"channel":"Self","messageType":"T"}"#);
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_processor_resume(hub.0) }, mc_status::Ok);
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_wait_idle(hub.0, 30_000) }, mc_status::Ok);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state.status.lock().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(*state.status.lock().unwrap(), Some(mc_status::Ok));
+    assert_eq!(state.calls.load(Ordering::SeqCst), 1, "not called again after unsubscribing itself");
+    drop(hub); // joins nothing: the worker has detached and exits on its own
+}

@@ -73,7 +73,8 @@ pub(crate) struct Shared {
     pub inflight: Inflight,
     pub running: AtomicBool,
     published: AtomicU64,
-    retired: SubCounters,
+    /// Counters of subscriptions that are gone, so bus totals never go down.
+    pub retired: SubCounters,
     idle_lock: Mutex<()>,
     idle_changed: Condvar,
     idle_waiters: AtomicUsize,
@@ -323,15 +324,20 @@ impl Bus {
     fn shut_down(&self, sub: &Subscription) {
         sub.close(&self.shared);
         let handle = sub.worker.lock().take();
-        if let Some(handle) = handle {
-            if handle.thread().id() != thread::current().id() {
+        match handle {
+            Some(handle) if handle.thread().id() == thread::current().id() => {
+                // From the worker itself: dropping the handle detaches it; the worker sees
+                // `closed` as soon as the current handler call ends, counts that call, and
+                // then folds its counters into the totals itself.
+                sub.retire_on_exit.store(true, Ordering::SeqCst);
+            }
+            Some(handle) => {
                 // The worker catches handler panics, so it cannot end with one.
                 let _ = handle.join();
+                self.shared.retired.add(&sub.counters);
             }
-            // From the worker itself: dropping the handle detaches it; the worker sees
-            // `closed` and returns as soon as the current handler call ends.
+            None => self.shared.retired.add(&sub.counters),
         }
-        self.shared.retired.add(&sub.counters);
     }
 
     pub fn subscriptions(&self, channel_pattern: Option<&str>) -> Result<Vec<SubscriptionInfo>, Error> {

@@ -248,6 +248,9 @@ pub(crate) struct Subscription {
     notify: Option<PullNotify>,
     notify_armed: AtomicBool,
     pub worker: Mutex<Option<JoinHandle<()>>>,
+    /// Set when the worker unsubscribed itself: it then adds its counters to the bus
+    /// totals when it exits, after counting its last call.
+    pub retire_on_exit: AtomicBool,
 }
 
 pub(crate) const MAX_CAPACITY: usize = 100_000_000;
@@ -314,6 +317,7 @@ impl Subscription {
             notify,
             notify_armed: AtomicBool::new(true),
             worker: Mutex::new(None),
+            retire_on_exit: AtomicBool::new(false),
         })
     }
 
@@ -592,6 +596,9 @@ impl Subscription {
                 let mut spins = 0;
                 loop {
                     if st.closed {
+                        if self.retire_on_exit.load(Ordering::SeqCst) {
+                            shared.retired.add(&self.counters);
+                        }
                         return;
                     }
                     if shared.running.load(Ordering::Acquire) {
