@@ -277,7 +277,9 @@ mc_status mc_subscribe(const struct mc_hub *hub,
  * message is queued and the notifier is armed. It starts armed, each call disarms it,
  * and each take re-arms it, so it is called at most once between two takes. After a
  * notification, take until a take returns fewer messages than asked for. It must only
- * signal and return, and must not call `mc_` functions of this hub.
+ * signal and return, and must not call `mc_` functions of this hub. Once
+ * `mc_unsubscribe` of this id (or `mc_hub_free`) has returned, `notify` is not running
+ * and is never called again.
  *
  * `hub` is borrowed for the duration of the call. `options_json` is borrowed for the
  * duration of the call. `user_data` is not dereferenced by the library; it is passed to

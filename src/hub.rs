@@ -156,8 +156,10 @@ impl Hub {
     /// `notify`, if given, is called on the publishing thread when a message is queued
     /// while the notifier is armed. It starts armed, is disarmed by the call, and is
     /// re-armed by every take: at most one call between two takes. It must only signal
-    /// and return. After a notification, take until a take returns fewer messages than
-    /// asked for.
+    /// and return (calling [`Hub::unsubscribe`] from it deadlocks). After a notification,
+    /// take until a take returns fewer messages than asked for. Once `unsubscribe` (or
+    /// dropping the hub) has returned, the notifier is not running and is never called
+    /// again.
     pub fn subscribe_pull(
         &self,
         options: SubscriptionOptions,

@@ -755,3 +755,43 @@ fn hubs_in_one_process_are_independent() {
     assert!(b.take(sb, 10, Duration::ZERO).unwrap().is_empty());
     assert!(matches!(b.take(sa, 1, Duration::ZERO), Err(Error::SubscriptionNotFound { .. })));
 }
+
+#[test]
+fn unsubscribe_returns_only_after_a_running_pull_notifier_has_returned() {
+    let hub = Arc::new(hub_with(&["N"]));
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let unsubscribed = Arc::new(AtomicBool::new(false));
+    let ran_after = Arc::new(AtomicBool::new(false));
+    let (u, late) = (Arc::clone(&unsubscribed), Arc::clone(&ran_after));
+    let entered_tx = Mutex::new(entered_tx);
+    let sub = hub
+        .subscribe_pull(
+            SubscriptionOptions::new("N"),
+            Some(Box::new(move || {
+                let _ = entered_tx.lock().unwrap().send(());
+                let _ = release_rx.lock().unwrap().recv();
+                if u.load(Ordering::SeqCst) {
+                    late.store(true, Ordering::SeqCst);
+                }
+            })),
+        )
+        .unwrap();
+    let h = Arc::clone(&hub);
+    let publisher = std::thread::spawn(move || h.publish(msg("N", "1")).unwrap());
+    entered_rx.recv().unwrap(); // the notifier runs on the publishing thread
+    let h = Arc::clone(&hub);
+    let u = Arc::clone(&unsubscribed);
+    let unsubscriber = std::thread::spawn(move || {
+        h.unsubscribe(sub).unwrap();
+        u.store(true, Ordering::SeqCst);
+    });
+    // As above: the pause only makes the interesting interleaving likely.
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!unsubscribed.load(Ordering::SeqCst), "unsubscribe returned while the notifier ran");
+    release_tx.send(()).unwrap();
+    unsubscriber.join().unwrap();
+    publisher.join().unwrap();
+    assert!(!ran_after.load(Ordering::SeqCst));
+}

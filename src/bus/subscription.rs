@@ -12,7 +12,7 @@ use crate::bus::queue::{Lanes, OverflowPolicy};
 use crate::bus::Shared;
 use crate::error::Error;
 use crate::id::SubscriptionId;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard, Ordering, RwLock};
 use crate::wildcard::{fold, Pattern};
 
 /// A push handler: called on the subscription's worker thread with each message; returns
@@ -247,6 +247,8 @@ pub(crate) struct Subscription {
     last_error: Mutex<Option<String>>,
     notify: Option<PullNotify>,
     notify_armed: AtomicBool,
+    /// `true` once closed; read-locked around each notifier call.
+    notify_gate: RwLock<bool>,
     pub worker: Mutex<Option<JoinHandle<()>>>,
     /// Set when the worker unsubscribed itself: it then adds its counters to the bus
     /// totals when it exits, after counting its last call.
@@ -316,6 +318,7 @@ impl Subscription {
             last_error: Mutex::new(None),
             notify,
             notify_armed: AtomicBool::new(true),
+            notify_gate: RwLock::new(false),
             worker: Mutex::new(None),
             retire_on_exit: AtomicBool::new(false),
         })
@@ -405,8 +408,13 @@ impl Subscription {
         }
         if let Some(notify) = &self.notify {
             if self.notify_armed.load(Ordering::Acquire) && self.notify_armed.swap(false, Ordering::AcqRel) {
-                // A notifier that panics must not take the publisher down with it.
-                let _ = catch_unwind(AssertUnwindSafe(notify));
+                // Shared with other notifying publishers; `close` takes it exclusively, so
+                // once the subscription is closed no notifier call is running or will run.
+                let closed = self.notify_gate.read();
+                if !*closed {
+                    // A notifier that panics must not take the publisher down with it.
+                    let _ = catch_unwind(AssertUnwindSafe(notify));
+                }
             }
         }
         Offer::Queued
@@ -552,6 +560,8 @@ impl Subscription {
         drop(st);
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        // Wait for notifier calls in progress on publishing threads; none starts after.
+        *self.notify_gate.write() = true;
         for e in &removed {
             shared.inflight.complete(e);
         }
