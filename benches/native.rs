@@ -2,8 +2,9 @@
 //! same run.
 //!
 //! Run with `build/cargo.sh bench --bench native` (release profile). Settings:
-//! `MC_BENCH_N` messages per case (default 200,000), `MC_BENCH_REPS` measured runs per case
-//! (default 3; the median is reported, after one warm-up run).
+//! `MC_BENCH_N` messages per case (default 200,000), `MC_BENCH_REPS` measured rounds
+//! (default 5). Each round runs every case once, interleaved, after one warm-up round; the
+//! best time of each case is reported, since load from other processes only slows a run.
 //!
 //! Cases, each timed from the first send until every receiver has counted every message:
 //! - raw crossbeam 1 -> 1: one thread sends `String`s (the same JSON text the bus cases
@@ -195,11 +196,19 @@ fn ours(n: usize, payload: &str, subscribers: usize) -> Duration {
 
 // ----- measuring and reporting -----------------------------------------------------------------
 
-fn median_of(reps: usize, mut run: impl FnMut() -> Duration) -> Duration {
-    black_box(run()); // warm-up: thread start-up, allocator, page faults
-    let mut times: Vec<Duration> = (0..reps).map(|_| run()).collect();
-    times.sort();
-    times[times.len() / 2]
+/// Runs every case once per round, interleaved so that load from other processes falls on
+/// all of them alike, after one warm-up round; returns each case's best time.
+fn best_of(rounds: usize, cases: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Duration> {
+    for case in cases.iter_mut() {
+        black_box(case()); // warm-up: thread start-up, allocator, page faults
+    }
+    let mut best = vec![Duration::MAX; cases.len()];
+    for _ in 0..rounds {
+        for (case, best) in cases.iter_mut().zip(best.iter_mut()) {
+            *best = (*best).min(case());
+        }
+    }
+    best
 }
 
 fn per_second(n: usize, d: Duration) -> f64 {
@@ -218,25 +227,31 @@ fn row(case: &str, n: usize, receivers: usize, d: Duration) {
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
     let n = env_usize("MC_BENCH_N", 200_000);
-    let reps = env_usize("MC_BENCH_REPS", 3).max(1);
+    let reps = env_usize("MC_BENCH_REPS", 5).max(1);
     let payload = message_json();
     let cores = thread::available_parallelism().map_or(1, |c| c.get());
     println!(
-        "native bench: {n} messages of {} bytes per case, median of {reps} runs after a warm-up, {cores} cores",
+        "native bench: {n} messages of {} bytes per case, best of {reps} interleaved rounds after a warm-up, {cores} cores",
         payload.len()
     );
     println!();
     println!("{:<32} {:>9} {:>10} {:>14} {:>14}", "case", "messages", "ms", "messages/s", "deliveries/s");
 
-    let raw_1 = median_of(reps, || raw_one_to_one(n, &payload));
+    let times = best_of(
+        reps,
+        &mut [
+            &mut || raw_one_to_one(n, &payload),
+            &mut || ours(n, &payload, 1),
+            &mut || ours(n, &payload, 0),
+            &mut || raw_fan_out(n, &payload),
+            &mut || ours(n, &payload, FANOUT),
+        ],
+    );
+    let [raw_1, ours_1, ours_0, raw_8, ours_8] = times[..] else { unreachable!("five cases") };
     row("raw crossbeam 1 -> 1", n, 1, raw_1);
-    let ours_1 = median_of(reps, || ours(n, &payload, 1));
     row("mc_publish 1 -> 1 push", n, 1, ours_1);
-    let ours_0 = median_of(reps, || ours(n, &payload, 0));
     row("mc_publish 1 -> 0 (reference)", n, 0, ours_0);
-    let raw_8 = median_of(reps, || raw_fan_out(n, &payload));
     row(&format!("raw crossbeam 1 -> {FANOUT}"), n, FANOUT, raw_8);
-    let ours_8 = median_of(reps, || ours(n, &payload, FANOUT));
     row(&format!("mc_publish 1 -> {FANOUT} push"), n, FANOUT, ours_8);
 
     println!();
