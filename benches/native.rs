@@ -41,7 +41,9 @@ const FANOUT: usize = 8;
 
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name} must be a positive integer, not '{v}'")),
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a positive integer, not '{v}'")),
         Err(_) => default,
     }
 }
@@ -66,7 +68,8 @@ fn raw_one_to_one(n: usize, payload: &str) -> Duration {
     });
     let start = Instant::now();
     for _ in 0..n {
-        tx.send(payload.to_owned()).expect("the receiver lives until the sender is dropped");
+        tx.send(payload.to_owned())
+            .expect("the receiver lives until the sender is dropped");
     }
     drop(tx);
     let received = consumer.join().expect("consumer thread");
@@ -94,7 +97,8 @@ fn raw_fan_out(n: usize, payload: &str) -> Duration {
     for _ in 0..n {
         let msg = Arc::new(payload.to_owned());
         for tx in &senders {
-            tx.send(Arc::clone(&msg)).expect("the receivers live until the senders are dropped");
+            tx.send(Arc::clone(&msg))
+                .expect("the receivers live until the senders are dropped");
         }
     }
     drop(senders);
@@ -150,7 +154,10 @@ fn ours(n: usize, payload: &str, subscribers: usize) -> Duration {
     check(unsafe { mc_hub_new(ptr::null(), 0, &mut raw) }, "mc_hub_new");
     let hub = Hub(raw);
     // SAFETY: a live hub and NUL-terminated names.
-    check(unsafe { mc_channel_create(hub.0, b"Bench\0".as_ptr().cast(), ptr::null(), 0) }, "mc_channel_create");
+    check(
+        unsafe { mc_channel_create(hub.0, b"Bench\0".as_ptr().cast(), ptr::null(), 0) },
+        "mc_channel_create",
+    );
 
     // Room for every message: the bench measures delivery, not the overflow policy.
     let options = format!(r#"{{"channel":"Bench","capacity":{}}}"#, n.max(1));
@@ -161,7 +168,16 @@ fn ours(n: usize, payload: &str, subscribers: usize) -> Duration {
         // SAFETY: a live hub, `options.len()` readable bytes, a callback with the documented
         // signature, user_data valid until the hub is freed, and a valid out-pointer.
         check(
-            unsafe { mc_subscribe(hub.0, options.as_ptr().cast(), options.len(), Some(count_message), user_data, &mut id) },
+            unsafe {
+                mc_subscribe(
+                    hub.0,
+                    options.as_ptr().cast(),
+                    options.len(),
+                    Some(count_message),
+                    user_data,
+                    &mut id,
+                )
+            },
             "mc_subscribe",
         );
     }
@@ -180,7 +196,11 @@ fn ours(n: usize, payload: &str, subscribers: usize) -> Duration {
     let elapsed = start.elapsed();
 
     for (i, counter) in counters.iter().enumerate() {
-        assert_eq!(counter.load(Ordering::Relaxed), n as u64, "subscriber {i} of {subscribers} lost messages");
+        assert_eq!(
+            counter.load(Ordering::Relaxed),
+            n as u64,
+            "subscriber {i} of {subscribers} lost messages"
+        );
     }
     let mut stats: *mut c_char = ptr::null_mut();
     // SAFETY: a live hub and a valid out-pointer; the string is freed below.
@@ -235,7 +255,10 @@ fn main() {
         payload.len()
     );
     println!();
-    println!("{:<32} {:>9} {:>10} {:>14} {:>14}", "case", "messages", "ms", "messages/s", "deliveries/s");
+    println!(
+        "{:<32} {:>9} {:>10} {:>14} {:>14}",
+        "case", "messages", "ms", "messages/s", "deliveries/s"
+    );
 
     let times = best_of(
         reps,
@@ -247,7 +270,9 @@ fn main() {
             &mut || ours(n, &payload, FANOUT),
         ],
     );
-    let [raw_1, ours_1, ours_0, raw_8, ours_8] = times[..] else { unreachable!("five cases") };
+    let [raw_1, ours_1, ours_0, raw_8, ours_8] = times[..] else {
+        unreachable!("five cases")
+    };
     row("raw crossbeam 1 -> 1", n, 1, raw_1);
     row("mc_publish 1 -> 1 push", n, 1, ours_1);
     row("mc_publish 1 -> 0 (reference)", n, 0, ours_0);
