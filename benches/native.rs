@@ -15,7 +15,6 @@
 //!   subscriptions whose C callbacks count, then `mc_wait_idle`. Everything a C program
 //!   pays is included: the FFI boundary, JSON parsing, routing, the queue, the worker
 //!   thread and the callback.
-//!
 //! - mc_* 1 -> 0: the same publishes with no subscription, for reference (the publisher's
 //!   own cost: FFI boundary, JSON parsing, id and envelope); no ratio.
 //!
