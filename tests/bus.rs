@@ -91,6 +91,8 @@ fn wildcard_patterns_route_by_channel_message_type_and_source_module() {
     let changed = hub.subscribe_pull(SubscriptionOptions::new("*").message_type("*changed"), None).unwrap();
     let from_core =
         hub.subscribe_pull(SubscriptionOptions::new("*").source_module("configurationcore"), None).unwrap();
+    let from_config_modules =
+        hub.subscribe_pull(SubscriptionOptions::new("*").source_module("Config*"), None).unwrap();
 
     hub.publish(PublishRequest::new("Configuration", "ConfigChanged").source_module("ConfigurationCore")).unwrap();
     hub.publish(PublishRequest::new("ConfigBackup", "Saved")).unwrap();
@@ -102,6 +104,7 @@ fn wildcard_patterns_route_by_channel_message_type_and_source_module() {
     assert_eq!(types(all_config), ["ConfigChanged", "Saved"]);
     assert_eq!(types(changed), ["ConfigChanged", "LineChanged"]);
     assert_eq!(types(from_core), ["ConfigChanged"]);
+    assert_eq!(types(from_config_modules), ["ConfigChanged"]);
 }
 
 #[test]

@@ -234,7 +234,8 @@ pub(crate) struct Subscription {
     pub channel: Pattern,
     pub message_type: Pattern,
     pub source_module: Option<String>,
-    source_module_key: Option<String>,
+    /// `-like` pattern over the publisher's sourceModule, like channel and message type.
+    source_module_pattern: Option<Pattern>,
     pub capacity: usize,
     pub overflow: OverflowPolicy,
     pub block_timeout_ms: u64,
@@ -275,9 +276,13 @@ impl Subscription {
             return Err(Error::invalid("messageType", "", "give a message type, a pattern, or '*' for all"));
         }
         let message_type = Pattern::new(mt_text).map_err(|r| Error::invalid("messageType", mt_text, r))?;
-        if let Some(m) = &opts.source_module {
-            check_name("sourceModule", m)?;
-        }
+        let source_module_pattern = match &opts.source_module {
+            Some(m) => {
+                check_name("sourceModule", m)?;
+                Some(Pattern::new(m).map_err(|r| Error::invalid("sourceModule", m, r))?)
+            }
+            None => None,
+        };
         let config = shared.ctx.config.read().clone();
         let capacity = match opts.capacity {
             Some(0) => return Err(Error::invalid("capacity", 0, "a queue needs room for at least 1 message")),
@@ -304,7 +309,7 @@ impl Subscription {
             id: SubscriptionId::new_v4(),
             channel,
             message_type,
-            source_module_key: opts.source_module.as_deref().map(fold),
+            source_module_pattern,
             source_module: opts.source_module,
             capacity,
             overflow,
@@ -328,9 +333,9 @@ impl Subscription {
     pub fn accepts(&self, env: &Envelope) -> bool {
         self.channel.is_match_folded(&env.channel.key)
             && self.message_type.is_match_folded(&env.message_type_key)
-            && match &self.source_module_key {
+            && match &self.source_module_pattern {
                 None => true,
-                Some(want) => env.source_module_key.as_deref() == Some(want.as_str()),
+                Some(want) => env.source_module_key.as_deref().map_or(false, |m| want.is_match_folded(m)),
             }
     }
 

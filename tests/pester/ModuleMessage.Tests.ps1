@@ -27,7 +27,7 @@ Describe 'Publish-ModuleMessage' {
     }
 
     It 'rejects an unknown priority before publishing' {
-        { Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T' -Priority 'Urgent' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError*'
+        { Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T' -Priority 'Urgent' } | Should -Throw -ErrorId 'CannotConvertArgumentNoMessage*'
         (Get-MessageChannels -Name 'Configuration').Published | Should -Be 0
     }
 

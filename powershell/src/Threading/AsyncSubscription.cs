@@ -23,11 +23,12 @@ namespace ModuleCommunication.Threading
         // because a script block must never run outside the runspace that made it.
         private const string BatchScript = @"
 param([string]$__mcId, [string]$__mcHandler, [string]$__mcFilter, [object[]]$__mcMessages, [object[]]$__mcArgs)
-[ModuleCommunication.Threading.AsyncSubscription]::EnterBatch($__mcId)
+[ModuleCommunication.Threading.EntryPoints]::EnterBatch($__mcId)
 try {
     $__mcH = [scriptblock]::Create($__mcHandler)
     $__mcF = if ($__mcFilter) { [scriptblock]::Create($__mcFilter) } else { $null }
     foreach ($__mcM in $__mcMessages) {
+        if ([ModuleCommunication.Threading.EntryPoints]::IsRemoved($__mcId)) { break }
         try {
             if ($null -ne $__mcF -and -not (& $__mcF $__mcM @__mcArgs)) { 'f'; continue }
             $null = & $__mcH $__mcM @__mcArgs
@@ -37,10 +38,11 @@ try {
         }
     }
 } finally {
-    [ModuleCommunication.Threading.AsyncSubscription]::ExitBatch()
+    [ModuleCommunication.Threading.EntryPoints]::ExitBatch()
 }";
 
         [ThreadStatic] private static string? t_currentBatch;
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, AsyncSubscription> s_live = new();
 
         private readonly string _handlerText;
         private readonly string? _filterText;
@@ -58,7 +60,14 @@ try {
 
         public override HandlerMode Mode => HandlerMode.RunAsync;
 
-        public void Start() => _worker.Start();
+        public void Start()
+        {
+            s_live[Id.ToString("N")] = this;
+            _worker.Start();
+        }
+
+        /// <summary>True when no live -RunAsync subscription has this id.</summary>
+        public static bool IsRemoved(string id) => !s_live.TryGetValue(id, out AsyncSubscription? s) || s.Removed;
 
         public override void OnNotify()
         {
@@ -69,6 +78,7 @@ try {
         public override void Stop()
         {
             Removed = true;
+            s_live.TryRemove(Id.ToString("N"), out _);
             if (t_currentBatch == Id.ToString("N") || Thread.CurrentThread == _worker) return;
             _worker.Join();
         }
@@ -119,7 +129,7 @@ try {
                     else if (text.StartsWith('e')) { failed++; lastError = text.Substring(1); }
                 }
                 int missing = batch.Count - handled - filtered - failed;
-                if (missing > 0)
+                if (missing > 0 && !Removed)
                 {
                     failed += missing;
                     lastError ??= "The -RunAsync handler batch stopped early.";

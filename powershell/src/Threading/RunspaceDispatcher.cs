@@ -72,7 +72,7 @@ namespace ModuleCommunication.Threading
             // The action is one call into C#; it emits nothing and never throws, so the hidden
             // event job it runs in never grows (supportEvent: true keeps it out of Get-Job).
             ScriptBlock action = ScriptBlock.Create(
-                "[ModuleCommunication.Threading.RunspaceDispatcher]::Drain('" + _owner.InstanceId.ToString("N") + "')");
+                "[ModuleCommunication.Threading.EntryPoints]::Drain('" + _owner.InstanceId.ToString("N") + "')");
             _engineSubscriber = _events.SubscribeEvent(null, null, _sourceIdentifier, null, action, true, false);
             _owner.StateChanged += OnOwnerStateChanged;
         }
