@@ -165,7 +165,7 @@ Describe '-RunAsync handlers' {
         $blockedUntil = [datetime]::UtcNow.AddMilliseconds(2000)
         [Threading.Thread]::Sleep(2000)
         $log.Count | Should -Be 1
-        $handledAt = $null
+        $handledAt = [datetime]::MinValue
         $log.TryPeek([ref] $handledAt) | Should -BeTrue
         $handledAt | Should -BeLessThan $blockedUntil
     }

@@ -33,6 +33,9 @@ namespace ModuleCommunication.Core
         /// <summary>A subscription whose handler runs on the async runspace pool.</summary>
         public static HandlerSubscription AddAsync(Options o, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
         {
+            // Open the pool now (the first time costs a runspace start and a module import), so
+            // that handlers run promptly once this returns, whatever the subscriber does next.
+            _ = AsyncHandlerPool.Pool;
             long key = SubscriptionRegistry.NextKey();
             Guid id = Bus.SubscribePull(o.Channel, o.MessageType, o.Capacity, o.Overflow, o.BlockTimeoutMs, o.SourceModule,
                 null, (nint)key);
