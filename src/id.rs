@@ -13,7 +13,9 @@ macro_rules! uuid_id {
         pub struct $name(Uuid);
 
         impl $name {
-            /// A fresh random (version 4) id.
+            /// A fresh random (version 4) id. The bytes come from `rand`'s per-thread
+            /// generator (uuid's `fast-rng` feature), seeded from the OS and reseeded
+            /// periodically, so making an id costs no system call.
             pub fn new_v4() -> Self {
                 $name(Uuid::new_v4())
             }
@@ -90,6 +92,23 @@ mod tests {
         assert_eq!(text.len(), 36);
         assert_eq!(text.parse::<MessageId>().unwrap(), id);
         assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{text}\""));
+    }
+
+    #[test]
+    fn ids_are_rfc4122_v4_and_distinct_across_threads() {
+        use std::collections::HashSet;
+        let per_thread: Vec<Vec<MessageId>> = std::thread::scope(|s| {
+            let workers: Vec<_> =
+                (0..4).map(|_| s.spawn(|| (0..10_000).map(|_| MessageId::new_v4()).collect())).collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let mut seen = HashSet::new();
+        for id in per_thread.into_iter().flatten() {
+            assert_eq!(id.as_uuid().get_version(), Some(uuid::Version::Random), "{id}");
+            assert_eq!(id.as_uuid().get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert!(seen.insert(id), "duplicate id {id}");
+        }
+        assert_eq!(seen.len(), 40_000);
     }
 
     #[test]
