@@ -34,6 +34,10 @@ namespace ModuleCommunication.Native
             {
                 message = NativeString.Take(text);
             }
+            // The core names the C function first ("mc_publish: ..."), useful to C callers but
+            // noise in a PowerShell error record, which names the cmdlet already.
+            int colon = message.IndexOf(": ", StringComparison.Ordinal);
+            if (message.StartsWith("mc_", StringComparison.Ordinal) && colon > 0) message = message.Substring(colon + 2);
             if (message.Length == 0) message = $"The native library reported {status}.";
             return new ModuleCommunicationException((uint)status, status.ToString(), message);
         }
