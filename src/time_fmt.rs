@@ -17,13 +17,47 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Length of the formatted text for years 0 to 9999.
+const LEN: usize = 24;
+
+/// Writes `value` as exactly `digits` decimal digits (zero-padded) at `buf[at..]`.
+fn put_digits(buf: &mut [u8; LEN], at: usize, digits: usize, mut value: u32) {
+    for i in (at..at + digits).rev() {
+        buf[i] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// Appends milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` to `out`.
+/// Writes the digits directly (no `format!`): this runs twice per published message.
+pub(crate) fn push_ms(out: &mut String, ms: i64) {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000) as u32;
+    let (y, mo, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        // Outside four-digit years (no clock reads that); keep the general formatting.
+        use std::fmt::Write;
+        let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1_000 % 60, rem % 1_000);
+        let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z");
+        return;
+    }
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    put_digits(&mut buf, 0, 4, y as u32);
+    put_digits(&mut buf, 5, 2, mo);
+    put_digits(&mut buf, 8, 2, d);
+    put_digits(&mut buf, 11, 2, rem / 3_600_000);
+    put_digits(&mut buf, 14, 2, rem / 60_000 % 60);
+    put_digits(&mut buf, 17, 2, rem / 1_000 % 60);
+    put_digits(&mut buf, 20, 3, rem % 1_000);
+    // Only ASCII digits and punctuation, so this cannot fail.
+    out.push_str(std::str::from_utf8(&buf).expect("ASCII"));
+}
+
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub(crate) fn format_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    let (y, mo, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1_000 % 60, rem % 1_000);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    let mut out = String::with_capacity(LEN);
+    push_ms(&mut out, ms);
+    out
 }
 
 /// `serialize_with` helper: milliseconds as an ISO 8601 string.
@@ -47,9 +81,27 @@ mod tests {
             (1_795_759_200_000, "2026-11-27T06:00:00.000Z"),
             (4_102_444_799_999, "2099-12-31T23:59:59.999Z"),
             (253_402_300_799_000, "9999-12-31T23:59:59.000Z"),
+            (-62_167_219_200_000, "0000-01-01T00:00:00.000Z"),
+            (253_402_300_800_000, "10000-01-01T00:00:00.000Z"),
+            (-62_167_219_200_001, "-001-12-31T23:59:59.999Z"),
         ];
         for (ms, want) in table {
             assert_eq!(format_ms(ms), want, "ms = {ms}");
+        }
+    }
+
+    #[test]
+    fn agrees_with_format_over_a_range_of_instants() {
+        // Every millisecond field, hour and day boundary over about 400 years.
+        let mut ms: i64 = -1_000_000_000_000;
+        while ms < 12_000_000_000_000 {
+            let days = ms.div_euclid(86_400_000);
+            let rem = ms.rem_euclid(86_400_000);
+            let (y, mo, d) = super::civil_from_days(days);
+            let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1_000 % 60, rem % 1_000);
+            let want = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z");
+            assert_eq!(format_ms(ms), want, "ms = {ms}");
+            ms += 999_999_937; // prime-ish step: varies every field
         }
     }
 }

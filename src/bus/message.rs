@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::id::MessageId;
 use crate::json::{push_opt_str, push_str_literal};
 use crate::sync::{Arc, AtomicUsize};
-use crate::time_fmt::format_ms;
+use crate::time_fmt::push_ms;
 use crate::wildcard::fold;
 
 /// Delivery priority. Takes hand out `Critical` before `High` before `Normal` before `Low`.
@@ -299,7 +299,7 @@ impl Envelope {
                 + req.correlation_id.as_ref().map_or(0, String::len),
         );
         json.push_str("{\"id\":\"");
-        json.push_str(&id.to_string());
+        json.push_str(id.as_uuid().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
         json.push_str("\",\"channel\":");
         push_str_literal(&mut json, &channel.name);
         json.push_str(",\"messageType\":");
@@ -321,12 +321,12 @@ impl Envelope {
         json.push_str(",\"priority\":\"");
         json.push_str(req.priority.as_str());
         json.push_str("\",\"timestamp\":\"");
-        json.push_str(&format_ms(timestamp_ms));
+        push_ms(&mut json, timestamp_ms);
         json.push_str("\",\"expiresAt\":");
         match expires_at_ms {
             Some(e) => {
                 json.push('"');
-                json.push_str(&format_ms(e));
+                push_ms(&mut json, e);
                 json.push('"');
             }
             None => json.push_str("null"),
