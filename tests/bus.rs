@@ -179,6 +179,28 @@ fn take_waits_for_a_message_published_by_another_thread() {
     publisher.join().unwrap();
 }
 
+#[test]
+fn two_takers_waiting_on_one_subscription_both_get_messages_published_back_to_back() {
+    // A publisher signals only an empty queue becoming non-empty; the taker it wakes must
+    // pass the signal on when it leaves messages behind, or the other taker sleeps on.
+    let hub = Arc::new(hub_with(&["TT"]));
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("TT"), None).unwrap();
+    let takers: Vec<_> = (0..2)
+        .map(|_| {
+            let h = Arc::clone(&hub);
+            std::thread::spawn(move || h.take(sub, 1, Duration::from_secs(10)).unwrap().len())
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50)); // let both start waiting
+    hub.publish(msg("TT", "1")).unwrap();
+    hub.publish(msg("TT", "2")).unwrap();
+    let started = std::time::Instant::now();
+    let got: Vec<usize> = takers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(got, [1, 1]);
+    // Taking at the timeout's last look would also give [1, 1]; it must not come to that.
+    assert!(started.elapsed() < Duration::from_secs(5), "a taker waited for its timeout: {:?}", started.elapsed());
+}
+
 // ----- overflow ---------------------------------------------------------------------------
 
 fn full_queue(policy: OverflowPolicy) -> (Hub, module_communication::SubscriptionId) {

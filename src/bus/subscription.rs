@@ -403,10 +403,17 @@ impl Subscription {
                 }
             }
         }
+        let was_empty = st.queue.is_empty();
         st.queue.push(env.priority(), Arc::clone(env));
         debug_assert!(st.queue.len() <= self.capacity);
         drop(st);
-        self.not_empty.notify_one();
+        // Only a queue that was empty can have a worker or taker asleep on it: they wait
+        // only after finding it empty (or while paused, and `resume` wakes them all). A
+        // non-empty queue has been announced already, and a taker that leaves messages
+        // behind passes the signal on (see `take`).
+        if was_empty {
+            self.not_empty.notify_one();
+        }
         if let Some(old) = evicted {
             self.count_dropped(&old);
             shared.inflight.complete(&old);
@@ -459,7 +466,13 @@ impl Subscription {
         st.handed_out.extend(batch.iter().cloned());
         self.notify_armed.store(true, Ordering::Release);
         let idle = st.is_idle();
+        let left_some = !closed && !st.queue.is_empty() && shared.running.load(Ordering::Acquire);
         drop(st);
+        if left_some {
+            // Publishers signal only an empty queue becoming non-empty; another taker
+            // waiting on this subscription learns of the rest from us.
+            self.not_empty.notify_one();
+        }
         self.wake_publishers(batch.len() + expired.len());
         for e in &expired {
             self.count_expired(e);
@@ -605,12 +618,23 @@ impl Subscription {
     /// The push worker's loop: waits on the queue's condvar (no polling), calls the
     /// handler one message at a time, and exits when the subscription is closed.
     pub fn run_push_worker(self: Arc<Self>, shared: Arc<Shared>, mut handler: PushHandler) {
+        // The message handled last: its `in_hand` count is given back in the same lock
+        // section that takes the next one (one lock round per message, not two), and it is
+        // completed for delivery tracking outside the lock.
+        let mut finished: Option<Arc<Envelope>> = None;
         loop {
             let env = {
                 let mut st = self.state.lock();
+                if finished.is_some() {
+                    st.in_hand -= 1;
+                }
                 let mut spins = 0;
                 loop {
                     if st.closed {
+                        drop(st);
+                        if let Some(done) = finished.take() {
+                            shared.inflight.complete(&done);
+                        }
                         if self.retire_on_exit.load(Ordering::SeqCst) {
                             shared.retired.add(&self.counters);
                         }
@@ -621,6 +645,18 @@ impl Subscription {
                             st.in_hand += 1;
                             break env;
                         }
+                    }
+                    // Nothing to take: finish the last message before waiting, so that
+                    // delivery and idle waiters hear of it now.
+                    if let Some(done) = finished.take() {
+                        let idle = st.is_idle();
+                        MutexGuard::unlocked(&mut st, || {
+                            shared.inflight.complete(&done);
+                            if idle {
+                                shared.notify_idle();
+                            }
+                        });
+                        continue;
                     }
                     // Before sleeping on the condvar, give the CPU away twice: a publisher
                     // that is about to queue the next message usually does so meanwhile,
@@ -635,6 +671,10 @@ impl Subscription {
                     self.not_empty.wait(&mut st);
                 }
             };
+            // The next message is in hand, so the queue is not idle: no idle notification.
+            if let Some(done) = finished.take() {
+                shared.inflight.complete(&done);
+            }
             self.wake_publishers(1);
             if env.is_expired_at(shared.ctx.clock.now_ms()) {
                 self.count_expired(&env);
@@ -660,15 +700,7 @@ impl Subscription {
                     }
                 }
             }
-            let idle = {
-                let mut st = self.state.lock();
-                st.in_hand -= 1;
-                st.is_idle()
-            };
-            shared.inflight.complete(&env);
-            if idle {
-                shared.notify_idle();
-            }
+            finished = Some(env);
         }
     }
 }
