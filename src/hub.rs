@@ -125,12 +125,12 @@ impl Hub {
     /// When a `Reject` subscription refuses the message the others still get it, and the
     /// result is [`Error::QueueFull`] carrying the message id.
     pub fn publish(&self, request: PublishRequest) -> Result<MessageId, Error> {
-        self.bus.publish(request)
+        self.bus.publish(&request.parts())
     }
 
     /// Publishes the C ABI's message JSON (see [`PublishRequest::from_json`]).
     pub fn publish_json(&self, json: &str) -> Result<MessageId, Error> {
-        self.bus.publish(PublishRequest::from_json(json)?)
+        crate::bus::with_json_parts(json, |parts| self.bus.publish(parts))
     }
 
     // ----- subscriptions -------------------------------------------------------------

@@ -17,12 +17,49 @@ pub(crate) fn fold_char(c: char) -> char {
     }
 }
 
+/// Whether `s` is its own folded form (the common case of lowercase ASCII names).
+fn is_folded_ascii(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+}
+
 /// The folded form of a name: the key under which names compare case-insensitively.
 pub(crate) fn fold(s: &str) -> String {
-    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
-        return s.to_owned();
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
     }
     s.chars().map(fold_char).collect()
+}
+
+/// Appends the folded form of `s` to `out` and returns where it went, unless `s` is
+/// folded already (then `None`, and nothing is appended).
+pub(crate) fn push_folded(out: &mut String, s: &str) -> Option<std::ops::Range<usize>> {
+    if is_folded_ascii(s) {
+        return None;
+    }
+    let start = out.len();
+    if s.is_ascii() {
+        out.push_str(s);
+        out[start..].make_ascii_lowercase();
+    } else {
+        out.extend(s.chars().map(fold_char));
+    }
+    Some(start..out.len())
+}
+
+/// Runs `f` with the folded form of `s`, without allocating for short names.
+pub(crate) fn with_folded<T>(s: &str, f: impl FnOnce(&str) -> T) -> T {
+    const STACK: usize = 64;
+    if is_folded_ascii(s) {
+        return f(s);
+    }
+    if s.is_ascii() && s.len() <= STACK {
+        let mut buf = [0u8; STACK];
+        let key = &mut buf[..s.len()];
+        key.copy_from_slice(s.as_bytes());
+        key.make_ascii_lowercase();
+        return f(std::str::from_utf8(key).expect("lowercased ASCII is UTF-8"));
+    }
+    f(&fold(s))
 }
 
 /// Whether `s` contains a character with a meaning in `-like` patterns.
@@ -284,6 +321,22 @@ fn glob_match(tokens: &[Token], text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_folded_and_with_folded_agree_with_fold() {
+        let long = "X".repeat(100);
+        for s in ["", "lower", "MiXeD", "ÄÖÜ straße", "ǅ", long.as_str(), "ascii-but-UPPER-and-long-enough-to-need-the-heap-0123456789abcdef"] {
+            let mut out = String::from("prefix");
+            match push_folded(&mut out, s) {
+                Some(r) => assert_eq!(&out[r], fold(s), "{s:?}"),
+                None => {
+                    assert_eq!(out, "prefix", "{s:?}");
+                    assert_eq!(s, fold(s), "{s:?}");
+                }
+            }
+            assert_eq!(with_folded(s, str::to_owned), fold(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn like_table() {

@@ -1,6 +1,7 @@
 //! Messages: priority, the publish request, and the immutable envelope that every
 //! subscription queue shares.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
@@ -14,7 +15,7 @@ use crate::id::MessageId;
 use crate::json::{push_opt_str, push_str_literal};
 use crate::sync::{Arc, AtomicUsize};
 use crate::time_fmt::push_ms;
-use crate::wildcard::fold;
+use crate::wildcard::push_folded;
 
 /// Delivery priority. Takes hand out `Critical` before `High` before `Normal` before `Low`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
@@ -74,6 +75,10 @@ pub(crate) fn check_name(param: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() {
         return Err(Error::invalid(param, value, "the name is empty; give a non-empty name"));
     }
+    // The common case, checked without decoding: printable ASCII, short enough in bytes.
+    if value.len() <= MAX_NAME_CHARS && value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if value.chars().count() > MAX_NAME_CHARS {
         return Err(Error::invalid(param, value, format!("the name is longer than {MAX_NAME_CHARS} characters; shorten it")));
     }
@@ -109,29 +114,105 @@ pub struct PublishRequest {
     pub(crate) type_hints: Option<Box<RawValue>>,
 }
 
+/// A JSON string, borrowed from the input unless it has escapes. (A plain
+/// `Option<Cow<str>>` field would always allocate: serde borrows only a direct `Cow`.)
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The C ABI's message object, borrowing from the JSON text: publishing it copies each
+/// piece once, into the envelope.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct WireMessage {
-    channel: String,
-    message_type: String,
-    #[serde(default)]
-    data: Option<Box<RawValue>>,
-    #[serde(default)]
-    source_module: Option<String>,
-    #[serde(default)]
-    priority: Option<String>,
+struct WireMessage<'a> {
+    #[serde(borrow)]
+    channel: Cow<'a, str>,
+    #[serde(borrow)]
+    message_type: Cow<'a, str>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    source_module: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    priority: Option<Text<'a>>,
     #[serde(default)]
     ttl_ms: Option<u64>,
-    #[serde(default)]
-    correlation_id: Option<String>,
-    #[serde(default)]
-    type_hints: Option<Box<RawValue>>,
+    #[serde(default, borrow)]
+    correlation_id: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    type_hints: Option<&'a RawValue>,
+}
+
+impl<'a> WireMessage<'a> {
+    fn parse(json: &'a str) -> Result<Self, Error> {
+        parse_object(json, "message", MESSAGE_EXPECTED)
+    }
+
+    fn priority(&self) -> Result<Priority, Error> {
+        match &self.priority {
+            None => Ok(Priority::Normal),
+            Some(p) => p.0.parse(),
+        }
+    }
+
+    fn parts(&self) -> Result<PublishParts<'_>, Error> {
+        Ok(PublishParts {
+            channel: &self.channel,
+            message_type: &self.message_type,
+            data: self.data.map(RawValue::get),
+            source_module: self.source_module.as_ref().map(|t| &*t.0),
+            priority: self.priority()?,
+            ttl_ms: self.ttl_ms,
+            correlation_id: self.correlation_id.as_ref().map(|t| &*t.0),
+            type_hints: self.type_hints.map(RawValue::get),
+        })
+    }
+}
+
+/// A message to publish, borrowed: from a [`PublishRequest`] or straight from the JSON.
+pub(crate) struct PublishParts<'a> {
+    pub channel: &'a str,
+    pub message_type: &'a str,
+    /// Valid JSON text.
+    pub data: Option<&'a str>,
+    pub source_module: Option<&'a str>,
+    pub priority: Priority,
+    pub ttl_ms: Option<u64>,
+    pub correlation_id: Option<&'a str>,
+    /// Valid JSON text.
+    pub type_hints: Option<&'a str>,
+}
+
+impl PublishParts<'_> {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        check_name("messageType", self.message_type)?;
+        if let Some(m) = self.source_module {
+            check_name("sourceModule", m)?;
+        }
+        if self.ttl_ms == Some(0) {
+            return Err(Error::invalid("ttlMs", 0, "a TTL must be at least 1 ms; leave it out for no expiry"));
+        }
+        if let Some(ttl) = self.ttl_ms {
+            if ttl > i64::MAX as u64 / 2 {
+                return Err(Error::invalid("ttlMs", ttl, "the TTL is too large; leave it out for no expiry"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses the C ABI's message JSON and hands the borrowed parts to `publish`.
+pub(crate) fn with_json_parts<T>(
+    json: &str,
+    publish: impl FnOnce(&PublishParts<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let wire = WireMessage::parse(json)?;
+    publish(&wire.parts()?)
 }
 
 /// Parses a JSON object into `T`. Serde would also accept a JSON array for a struct
 /// (fields by position); the C ABI promises objects, so anything else is refused.
-pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(
-    json: &str,
+pub(crate) fn parse_object<'a, T: Deserialize<'a>>(
+    json: &'a str,
     what: &'static str,
     expected: &'static str,
 ) -> Result<T, Error> {
@@ -185,20 +266,18 @@ impl PublishRequest {
 
     /// Parses the C ABI's message object (camelCase keys, unknown keys rejected).
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        let wire: WireMessage = parse_object(json, "message", MESSAGE_EXPECTED)?;
-        let priority = match wire.priority.as_deref() {
-            None => Priority::Normal,
-            Some(p) => p.parse()?,
-        };
+        let wire = WireMessage::parse(json)?;
+        let priority = wire.priority()?;
+        let owned = |t: Option<Text<'_>>| t.map(|t| t.0.into_owned());
         Ok(PublishRequest {
-            channel: wire.channel,
-            message_type: wire.message_type,
-            data: wire.data,
-            source_module: wire.source_module,
+            channel: wire.channel.into_owned(),
+            message_type: wire.message_type.into_owned(),
+            data: wire.data.map(RawValue::to_owned),
+            source_module: owned(wire.source_module),
             priority,
             ttl_ms: wire.ttl_ms,
-            correlation_id: wire.correlation_id,
-            type_hints: wire.type_hints,
+            correlation_id: owned(wire.correlation_id),
+            type_hints: wire.type_hints.map(RawValue::to_owned),
         })
     }
 
@@ -250,20 +329,17 @@ impl PublishRequest {
         &self.channel
     }
 
-    pub(crate) fn validate(&self) -> Result<(), Error> {
-        check_name("messageType", &self.message_type)?;
-        if let Some(m) = &self.source_module {
-            check_name("sourceModule", m)?;
+    pub(crate) fn parts(&self) -> PublishParts<'_> {
+        PublishParts {
+            channel: &self.channel,
+            message_type: &self.message_type,
+            data: self.data.as_deref().map(RawValue::get),
+            source_module: self.source_module.as_deref(),
+            priority: self.priority,
+            ttl_ms: self.ttl_ms,
+            correlation_id: self.correlation_id.as_deref(),
+            type_hints: self.type_hints.as_deref().map(RawValue::get),
         }
-        if self.ttl_ms == Some(0) {
-            return Err(Error::invalid("ttlMs", 0, "a TTL must be at least 1 ms; leave it out for no expiry"));
-        }
-        if let Some(ttl) = self.ttl_ms {
-            if ttl > i64::MAX as u64 / 2 {
-                return Err(Error::invalid("ttlMs", ttl, "the TTL is too large; leave it out for no expiry"));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -272,97 +348,118 @@ impl PublishRequest {
 pub struct Envelope {
     id: MessageId,
     pub(crate) channel: Arc<Channel>,
-    message_type: String,
-    pub(crate) message_type_key: String,
-    pub(crate) source_module_key: Option<String>,
     priority: Priority,
     timestamp_ms: i64,
     expires_at_ms: Option<i64>,
-    /// The delivered JSON followed by one NUL byte (so C callers may treat it as a C string).
-    json: String,
+    /// The delivered JSON and one NUL byte (so C callers may treat it as a C string), then
+    /// the unescaped texts the accessors return: one allocation holds the whole message.
+    text: String,
+    /// Length of the JSON (the NUL follows it).
+    json_len: usize,
     data: Option<Range<usize>>,
     type_hints: Option<Range<usize>>,
-    source_module: Option<String>,
-    correlation_id: Option<String>,
+    message_type: Range<usize>,
+    /// The folded message type, what subscriptions match against.
+    message_type_key: Range<usize>,
+    source_module: Option<Range<usize>>,
+    source_module_key: Option<Range<usize>>,
+    correlation_id: Option<Range<usize>>,
     /// Number of subscription queues that still have to complete this message.
     pub(crate) pending: AtomicUsize,
 }
 
+/// Appends `s` to `text`; returns where it went.
+fn push_range(text: &mut String, s: &str) -> Range<usize> {
+    let start = text.len();
+    text.push_str(s);
+    start..text.len()
+}
+
 impl Envelope {
-    pub(crate) fn build(id: MessageId, channel: Arc<Channel>, req: PublishRequest, timestamp_ms: i64) -> Envelope {
+    pub(crate) fn build(id: MessageId, channel: Arc<Channel>, req: &PublishParts<'_>, timestamp_ms: i64) -> Envelope {
         let expires_at_ms = req.ttl_ms.map(|t| timestamp_ms.saturating_add(t as i64));
-        let data_len = req.data.as_ref().map_or(4, |d| d.get().len());
-        let hints_len = req.type_hints.as_ref().map_or(4, |d| d.get().len());
-        let mut json = String::with_capacity(
-            200 + channel.name.len() + req.message_type.len() + data_len + hints_len
-                + req.source_module.as_ref().map_or(0, String::len)
-                + req.correlation_id.as_ref().map_or(0, String::len),
+        let opt_len = |s: Option<&str>| s.map_or(4, str::len);
+        let names = req.message_type.len() + opt_len(req.source_module) + opt_len(req.correlation_id);
+        let mut text = String::with_capacity(
+            200 + channel.name.len() + opt_len(req.data) + opt_len(req.type_hints) + 2 * names + req.message_type.len(),
         );
-        json.push_str("{\"id\":\"");
-        json.push_str(id.as_uuid().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
-        json.push_str("\",\"channel\":");
-        push_str_literal(&mut json, &channel.name);
-        json.push_str(",\"messageType\":");
-        push_str_literal(&mut json, &req.message_type);
-        json.push_str(",\"data\":");
-        let data = match &req.data {
-            Some(d) => {
-                let start = json.len();
-                json.push_str(d.get());
-                Some(start..json.len())
-            }
+        text.push_str("{\"id\":\"");
+        text.push_str(id.as_uuid().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
+        text.push_str("\",\"channel\":");
+        push_str_literal(&mut text, &channel.name);
+        text.push_str(",\"messageType\":");
+        push_str_literal(&mut text, req.message_type);
+        text.push_str(",\"data\":");
+        let data = match req.data {
+            Some(d) => Some(push_range(&mut text, d)),
             None => {
-                json.push_str("null");
+                text.push_str("null");
                 None
             }
         };
-        json.push_str(",\"sourceModule\":");
-        push_opt_str(&mut json, req.source_module.as_deref());
-        json.push_str(",\"priority\":\"");
-        json.push_str(req.priority.as_str());
-        json.push_str("\",\"timestamp\":\"");
-        push_ms(&mut json, timestamp_ms);
-        json.push_str("\",\"expiresAt\":");
+        text.push_str(",\"sourceModule\":");
+        push_opt_str(&mut text, req.source_module);
+        text.push_str(",\"priority\":\"");
+        text.push_str(req.priority.as_str());
+        text.push_str("\",\"timestamp\":\"");
+        push_ms(&mut text, timestamp_ms);
+        text.push_str("\",\"expiresAt\":");
         match expires_at_ms {
             Some(e) => {
-                json.push('"');
-                push_ms(&mut json, e);
-                json.push('"');
+                text.push('"');
+                push_ms(&mut text, e);
+                text.push('"');
             }
-            None => json.push_str("null"),
+            None => text.push_str("null"),
         }
-        json.push_str(",\"correlationId\":");
-        push_opt_str(&mut json, req.correlation_id.as_deref());
-        json.push_str(",\"typeHints\":");
-        let type_hints = match &req.type_hints {
-            Some(h) => {
-                let start = json.len();
-                json.push_str(h.get());
-                Some(start..json.len())
-            }
+        text.push_str(",\"correlationId\":");
+        push_opt_str(&mut text, req.correlation_id);
+        text.push_str(",\"typeHints\":");
+        let type_hints = match req.type_hints {
+            Some(h) => Some(push_range(&mut text, h)),
             None => {
-                json.push_str("null");
+                text.push_str("null");
                 None
             }
         };
-        json.push('}');
-        json.push('\0');
+        text.push('}');
+        let json_len = text.len();
+        text.push('\0');
+        let message_type = push_range(&mut text, req.message_type);
+        let message_type_key = push_folded(&mut text, req.message_type).unwrap_or_else(|| message_type.clone());
+        let source_module = req.source_module.map(|m| push_range(&mut text, m));
+        let source_module_key = match (req.source_module, &source_module) {
+            (Some(m), Some(at)) => Some(push_folded(&mut text, m).unwrap_or_else(|| at.clone())),
+            _ => None,
+        };
+        let correlation_id = req.correlation_id.map(|c| push_range(&mut text, c));
         Envelope {
             id,
             channel,
-            message_type_key: fold(&req.message_type),
-            source_module_key: req.source_module.as_deref().map(fold),
             priority: req.priority,
             timestamp_ms,
             expires_at_ms,
-            json,
+            text,
+            json_len,
             data,
             type_hints,
-            message_type: req.message_type,
-            source_module: req.source_module,
-            correlation_id: req.correlation_id,
+            message_type,
+            message_type_key,
+            source_module,
+            source_module_key,
+            correlation_id,
             pending: AtomicUsize::new(0),
         }
+    }
+
+    /// The folded message type (what message type patterns match against).
+    pub(crate) fn message_type_key(&self) -> &str {
+        &self.text[self.message_type_key.clone()]
+    }
+
+    /// The folded source module, if any.
+    pub(crate) fn source_module_key(&self) -> Option<&str> {
+        self.source_module_key.clone().map(|r| &self.text[r])
     }
 
     /// The message id.
@@ -377,17 +474,17 @@ impl Envelope {
 
     /// The message type, as published.
     pub fn message_type(&self) -> &str {
-        &self.message_type
+        &self.text[self.message_type.clone()]
     }
 
     /// The data as JSON text, exactly as published (`None` when there was none).
     pub fn data_json(&self) -> Option<&str> {
-        self.data.clone().map(|r| &self.json[r])
+        self.data.clone().map(|r| &self.text[r])
     }
 
     /// The publishing module's name, if given.
     pub fn source_module(&self) -> Option<&str> {
-        self.source_module.as_deref()
+        self.source_module.clone().map(|r| &self.text[r])
     }
 
     /// The priority.
@@ -407,22 +504,22 @@ impl Envelope {
 
     /// The correlation id, if given.
     pub fn correlation_id(&self) -> Option<&str> {
-        self.correlation_id.as_deref()
+        self.correlation_id.clone().map(|r| &self.text[r])
     }
 
     /// The type hints as JSON text, if given.
     pub fn type_hints_json(&self) -> Option<&str> {
-        self.type_hints.clone().map(|r| &self.json[r])
+        self.type_hints.clone().map(|r| &self.text[r])
     }
 
     /// The delivered JSON object (see `docs/c-abi.md`, "Messages as JSON").
     pub fn to_json(&self) -> &str {
-        &self.json[..self.json.len() - 1]
+        &self.text[..self.json_len]
     }
 
     /// The delivered JSON followed by a NUL byte; the length excludes the NUL.
     pub(crate) fn json_nul_terminated(&self) -> (&[u8], usize) {
-        (self.json.as_bytes(), self.json.len() - 1)
+        (&self.text.as_bytes()[..=self.json_len], self.json_len)
     }
 
     /// Whether the message has expired at `now_ms`.
@@ -434,5 +531,58 @@ impl Envelope {
 impl fmt::Debug for Envelope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Envelope").field("json", &self.to_json()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(name: &str) -> Arc<Channel> {
+        Arc::new(Channel {
+            name: name.to_owned(),
+            key: crate::wildcard::fold(name),
+            description: None,
+            max_messages: 0,
+            created_at_ms: 0,
+            counters: Default::default(),
+        })
+    }
+
+    #[test]
+    fn envelope_keeps_every_piece_in_one_text_and_renders_the_documented_json() {
+        let json = r#"{"channel":"Cfg","messageType":"Größe\"Changed","data":{"a":[1,2]},"sourceModule":"Core\\Mod",
+            "priority":"high","ttlMs":10,"correlationId":"c\u00e9","typeHints":{"a":"long"}}"#;
+        let wire = WireMessage::parse(json).unwrap();
+        let parts = wire.parts().unwrap();
+        let id = MessageId::new_v4();
+        let env = Envelope::build(id, channel("Cfg"), &parts, 1_795_759_200_000);
+        assert_eq!(env.message_type(), "Größe\"Changed");
+        assert_eq!(env.message_type_key(), "größe\"changed");
+        assert_eq!(env.source_module(), Some("Core\\Mod"));
+        assert_eq!(env.source_module_key(), Some("core\\mod"));
+        assert_eq!(env.correlation_id(), Some("cé"));
+        assert_eq!(env.data_json(), Some(r#"{"a":[1,2]}"#));
+        assert_eq!(env.type_hints_json(), Some(r#"{"a":"long"}"#));
+        assert_eq!(env.priority(), Priority::High);
+        assert_eq!(env.expires_at_ms(), Some(1_795_759_200_010));
+        let (bytes, len) = env.json_nul_terminated();
+        assert_eq!((bytes.len(), bytes[len]), (len + 1, 0));
+        assert_eq!(&bytes[..len], env.to_json().as_bytes());
+        let v: serde_json::Value = serde_json::from_str(env.to_json()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"id": id.to_string(), "channel": "Cfg", "messageType": "Größe\"Changed",
+                "data": {"a": [1, 2]}, "sourceModule": "Core\\Mod", "priority": "High",
+                "timestamp": "2026-11-27T06:00:00.000Z", "expiresAt": "2026-11-27T06:00:00.010Z",
+                "correlationId": "cé", "typeHints": {"a": "long"}})
+        );
+
+        // Already-folded names are not stored twice; absent ones are null.
+        let plain = PublishRequest::new("cfg", "changed");
+        let env = Envelope::build(id, channel("Cfg"), &plain.parts(), 0);
+        assert_eq!((env.message_type(), env.message_type_key()), ("changed", "changed"));
+        assert_eq!((env.source_module(), env.source_module_key(), env.correlation_id()), (None, None, None));
+        assert!(env.to_json().ends_with(r#""expiresAt":null,"correlationId":null,"typeHints":null}"#), "{env:?}");
     }
 }

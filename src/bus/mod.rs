@@ -14,6 +14,7 @@ use serde::Serialize;
 
 pub use channel::ChannelInfo;
 pub(crate) use message::json_kind;
+pub(crate) use message::{with_json_parts, PublishParts};
 pub use message::{Envelope, Priority, PublishRequest};
 pub use queue::OverflowPolicy;
 pub use subscription::{
@@ -24,7 +25,7 @@ use crate::error::Error;
 use crate::hub::Context;
 use crate::id::{MessageId, SubscriptionId};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, RwLock};
-use crate::wildcard::{fold, has_wildcard_chars, Pattern};
+use crate::wildcard::{fold, has_wildcard_chars, with_folded, Pattern};
 use channel::Channel;
 use inflight::Inflight;
 use message::check_name;
@@ -212,28 +213,30 @@ impl Bus {
         self.shared.snapshot().iter().map(|s| s.clear_where(&self.shared, &mut remove)).sum()
     }
 
-    pub fn publish(&self, req: PublishRequest) -> Result<MessageId, Error> {
+    pub fn publish(&self, req: &PublishParts<'_>) -> Result<MessageId, Error> {
         req.validate()?;
-        let channel = self
-            .shared
-            .channels
-            .read()
-            .get(&fold(&req.channel))
-            .cloned()
-            .ok_or_else(|| Error::ChannelNotFound { name: req.channel.clone() })?;
+        let channel = with_folded(req.channel, |key| self.shared.channels.read().get(key).cloned())
+            .ok_or_else(|| Error::ChannelNotFound { name: req.channel.to_owned() })?;
         let id = MessageId::new_v4();
         let env = Arc::new(Envelope::build(id, Arc::clone(&channel), req, self.shared.ctx.clock.now_ms()));
         channel.counters.published.fetch_add(1, Ordering::Relaxed);
         self.shared.published.fetch_add(1, Ordering::Relaxed);
 
-        let subs = self.shared.snapshot();
-        let routes: Vec<&Arc<Subscription>> = subs.iter().filter(|s| s.accepts(&env)).collect();
-        if routes.is_empty() {
-            return Ok(id);
-        }
-        self.shared.inflight.begin(&env, routes.len());
+        // Delivery tracking starts at the first matching subscription, with one extra
+        // count held by this call until every offer is made, so a fast consumer cannot
+        // finish the message before the last queue has it. No route list is collected.
+        let mut tracked = false;
         let mut rejected = 0;
-        for sub in routes {
+        for sub in self.shared.snapshot().iter() {
+            if !sub.accepts(&env) {
+                continue;
+            }
+            if tracked {
+                env.pending.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.shared.inflight.begin(&env, 2);
+                tracked = true;
+            }
             match sub.offer(&self.shared, &env) {
                 Offer::Queued => {}
                 Offer::Rejected => {
@@ -242,6 +245,9 @@ impl Bus {
                 }
                 Offer::Dropped | Offer::Closed => self.shared.inflight.complete(&env),
             }
+        }
+        if tracked {
+            self.shared.inflight.complete(&env);
         }
         if rejected > 0 {
             return Err(Error::QueueFull { message_id: id, rejected });
