@@ -244,6 +244,9 @@ pub(crate) struct Subscription {
     state: Mutex<State>,
     not_empty: Condvar,
     not_full: Condvar,
+    /// Bumped by every push (under the state lock). The push worker watches it, without
+    /// the lock, for a moment before it sleeps.
+    pushes: AtomicU64,
     pub counters: SubCounters,
     last_error: Mutex<Option<String>>,
     notify: Option<PullNotify>,
@@ -323,6 +326,7 @@ impl Subscription {
             last_error: Mutex::new(None),
             notify,
             notify_armed: AtomicBool::new(true),
+            pushes: AtomicU64::new(0),
             notify_gate: RwLock::new(false),
             worker: Mutex::new(None),
             retire_on_exit: AtomicBool::new(false),
@@ -332,10 +336,10 @@ impl Subscription {
     /// Whether a message should be routed to this subscription.
     pub fn accepts(&self, env: &Envelope) -> bool {
         self.channel.is_match_folded(&env.channel.key)
-            && self.message_type.is_match_folded(&env.message_type_key)
+            && self.message_type.is_match_folded(env.message_type_key())
             && match &self.source_module_pattern {
                 None => true,
-                Some(want) => env.source_module_key.as_deref().map_or(false, |m| want.is_match_folded(m)),
+                Some(want) => env.source_module_key().map_or(false, |m| want.is_match_folded(m)),
             }
     }
 
@@ -405,6 +409,7 @@ impl Subscription {
         }
         let was_empty = st.queue.is_empty();
         st.queue.push(env.priority(), Arc::clone(env));
+        self.pushes.fetch_add(1, Ordering::Release);
         debug_assert!(st.queue.len() <= self.capacity);
         drop(st);
         // Only a queue that was empty can have a worker or taker asleep on it: they wait
@@ -658,14 +663,18 @@ impl Subscription {
                         });
                         continue;
                     }
-                    // Before sleeping on the condvar, give the CPU away twice: a publisher
-                    // that is about to queue the next message usually does so meanwhile,
-                    // which saves a futex wake and two context switches per message (twice
-                    // the throughput on two cores). Never more than two yields: this is
-                    // not a polling loop.
-                    if spins < 2 {
+                    // Before sleeping on the condvar, back off for a few microseconds (as
+                    // crossbeam-channel's receivers do): spin on the push counter, then
+                    // give the CPU away a few times. A publisher that is about to queue
+                    // the next message usually does so meanwhile, which saves it a futex
+                    // wake and us two context switches per message. Bounded: after
+                    // BACKOFF_ROUNDS the worker sleeps until it is signalled.
+                    if spins < BACKOFF_ROUNDS && shared.running.load(Ordering::Acquire) {
                         spins += 1;
-                        MutexGuard::unlocked(&mut st, std::thread::yield_now);
+                        let seen = self.pushes.load(Ordering::Acquire);
+                        MutexGuard::unlocked(&mut st, || {
+                            backoff(spins, || self.pushes.load(Ordering::Acquire) != seen)
+                        });
                         continue;
                     }
                     self.not_empty.wait(&mut st);
@@ -702,6 +711,26 @@ impl Subscription {
             }
             finished = Some(env);
         }
+    }
+}
+
+/// Rounds of [`backoff`] before a push worker sleeps: 7 spinning (1 to 64 spin-loop
+/// hints, about 127 in all) and 4 yielding, crossbeam-channel's `Backoff` limits.
+const BACKOFF_ROUNDS: u32 = 11;
+const SPIN_ROUNDS: u32 = 7;
+
+/// One round of waiting for `ready`: spins `2^(round-1)` hints in the early rounds,
+/// yields the CPU in the later ones.
+fn backoff(round: u32, ready: impl Fn() -> bool) {
+    if round <= SPIN_ROUNDS {
+        for _ in 0..1u32 << (round - 1) {
+            if ready() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    } else if !ready() {
+        std::thread::yield_now();
     }
 }
 
