@@ -3,7 +3,7 @@
 # Prints one row per case and the ratios; the same run measures all three.
 param(
     [int] $Count = 20000,
-    [string] $ModulePath = (Join-Path $PSScriptRoot '../artifacts/module/ModuleCommunication/ModuleCommunication.psd1')
+    [string] $ModulePath = $(if ($env:MC_MODULE_PSD1) { $env:MC_MODULE_PSD1 } else { Join-Path $PSScriptRoot '../artifacts/module/ModuleCommunication/ModuleCommunication.psd1' })
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
@@ -53,6 +53,6 @@ Unregister-Event -SourceIdentifier 'Bench.Engine'
 Remove-Job $engine -Force
 Remove-MessageChannel -Name 'Bench' -Force | Out-Null
 
-$direct, $module, $engineRow | Format-Table -AutoSize | Out-Host
+$direct, $module, $engineRow | Format-Table -AutoSize | Out-String -Width 120 | Write-Output
 'ratio vs direct call (target >= 0.3):              {0:0.00}' -f ($module.PerSecond / $direct.PerSecond)
 'ratio vs New-Event + Register-EngineEvent (>= 1.0): {0:0.00}' -f ($module.PerSecond / $engineRow.PerSecond)

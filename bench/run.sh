@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# bench/run.sh — run every benchmark against its baseline in the same run and write the
+# results, with the machine they ran on, into docs/benchmarks.md.
+#
+#   native: build/cargo.sh bench --bench native (release), mc_* against raw crossbeam-channel
+#   pwsh:   every bench/*.ps1, against the module built with the release native library
+#
+# Each benchmark prints its own table and "ratio" lines; this script only collects them.
+# Nothing here asserts a time: the ratios are the result.
+set -uo pipefail
+# shellcheck source=build/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../build/common.sh"
+
+out="docs/benchmarks.md"
+logs="$MC_LOG_DIR/bench"
+mkdir -p "$logs"
+
+MC_PROFILE=release build/build.sh >"$logs/build.log" 2>&1 || { cat "$logs/build.log" >&2; exit 1; }
+mc_tool_restore || exit 1
+
+sections=()
+mc_log "native benchmark"
+if build/cargo.sh bench --bench native >"$logs/native.log" 2>"$logs/native.err"; then
+    sections+=("native" "$logs/native.log")
+else
+    cat "$logs/native.err" >&2
+    exit 1
+fi
+for script in bench/*.ps1; do
+    name="$(basename "$script" .ps1)"
+    mc_log "pwsh benchmark $script"
+    if ! MC_MODULE_PSD1="$MC_MODULE_DIR/ModuleCommunication.psd1" mc_pwsh -File "$script" >"$logs/$name.log" 2>&1; then
+        cat "$logs/$name.log" >&2
+        exit 1
+    fi
+    sections+=("$name" "$logs/$name.log")
+done
+
+cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+{
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores ($cpu),"
+    echo "$(free -g | awk '/^Mem:/{print $2}') GiB, $(. /etc/os-release && echo "$PRETTY_NAME"), release build of the"
+    echo "native library, pwsh $(mc_pwsh -Command '$PSVersionTable.PSVersion.ToString()' 2>/dev/null)."
+    echo "Every case is measured against its baseline in the same run; compare the ratios, not"
+    echo "the absolute numbers, across machines. Re-run with \`bench/run.sh\`."
+    i=0
+    while [ $i -lt ${#sections[@]} ]; do
+        echo
+        echo "## ${sections[$i]}"
+        echo
+        echo '```'
+        # Drop ANSI colour codes and cargo's own progress lines.
+        sed -e 's/\x1b\[[0-9;]*m//g' "${sections[$((i + 1))]}" | grep -v -E '^\s*(Compiling|Finished|Running|Blocking)' | sed -e '/./,$!d'
+        echo '```'
+        i=$((i + 2))
+    done
+} >"$out"
+mc_log "wrote $out"
