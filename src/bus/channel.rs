@@ -2,13 +2,14 @@
 
 use serde::Serialize;
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, CachePadded, Ordering};
 
 /// Counters of one channel. Each counts per subscription that received (or lost) a
 /// message of the channel, except `published`, which counts publishes.
 #[derive(Default)]
 pub(crate) struct ChannelCounters {
-    pub published: AtomicU64,
+    /// Bumped by publishers, so kept apart from the counters push workers bump.
+    pub published: CachePadded<AtomicU64>,
     pub delivered: AtomicU64,
     pub failed: AtomicU64,
     pub expired: AtomicU64,

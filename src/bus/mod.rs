@@ -24,7 +24,7 @@ pub use subscription::{
 use crate::error::Error;
 use crate::hub::Context;
 use crate::id::{MessageId, SubscriptionId};
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, RwLock};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, Ordering, RwLock};
 use crate::wildcard::{fold, has_wildcard_chars, with_folded, Pattern};
 use channel::Channel;
 use inflight::Inflight;
@@ -73,7 +73,8 @@ pub(crate) struct Shared {
     subs: RwLock<SubTable>,
     pub inflight: Inflight,
     pub running: AtomicBool,
-    published: AtomicU64,
+    /// Bumped by every publish; apart from `running`, which workers read per message.
+    published: CachePadded<AtomicU64>,
     /// Counters of subscriptions that are gone, so bus totals never go down.
     pub retired: SubCounters,
     idle_lock: Mutex<()>,
@@ -122,7 +123,7 @@ impl Bus {
                 subs: RwLock::new(SubTable::default()),
                 inflight: Inflight::new(),
                 running: AtomicBool::new(true),
-                published: AtomicU64::new(0),
+                published: CachePadded(AtomicU64::new(0)),
                 retired: SubCounters::default(),
                 idle_lock: Mutex::new(()),
                 idle_changed: Condvar::new(),

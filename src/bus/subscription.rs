@@ -12,7 +12,7 @@ use crate::bus::queue::{Lanes, OverflowPolicy};
 use crate::bus::Shared;
 use crate::error::Error;
 use crate::id::SubscriptionId;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, MutexGuard, Ordering, RwLock};
+use crate::sync::{Arc, AtomicBool, AtomicU64, CachePadded, Condvar, Mutex, MutexGuard, Ordering, RwLock};
 use crate::wildcard::{fold, Pattern};
 
 /// A push handler: called on the subscription's worker thread with each message; returns
@@ -246,8 +246,10 @@ pub(crate) struct Subscription {
     not_full: Condvar,
     /// Bumped by every push (under the state lock). The push worker watches it, without
     /// the lock, for a moment before it sleeps.
-    pushes: AtomicU64,
-    pub counters: SubCounters,
+    pushes: CachePadded<AtomicU64>,
+    /// Bumped by the push worker (or a pull consumer's reports), apart from what
+    /// publishers write.
+    pub counters: CachePadded<SubCounters>,
     last_error: Mutex<Option<String>>,
     notify: Option<PullNotify>,
     notify_armed: AtomicBool,
@@ -322,11 +324,11 @@ impl Subscription {
             state: Mutex::new(State { queue: Lanes::new(), in_hand: 0, handed_out: Vec::new(), closed: false }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
-            counters: SubCounters::default(),
+            counters: CachePadded::default(),
             last_error: Mutex::new(None),
             notify,
             notify_armed: AtomicBool::new(true),
-            pushes: AtomicU64::new(0),
+            pushes: CachePadded(AtomicU64::new(0)),
             notify_gate: RwLock::new(false),
             worker: Mutex::new(None),
             retire_on_exit: AtomicBool::new(false),
@@ -685,7 +687,8 @@ impl Subscription {
                 shared.inflight.complete(&done);
             }
             self.wake_publishers(1);
-            if env.is_expired_at(shared.ctx.clock.now_ms()) {
+            // Only a message with a TTL needs the clock.
+            if env.expires_at_ms().is_some() && env.is_expired_at(shared.ctx.clock.now_ms()) {
                 self.count_expired(&env);
             } else {
                 match catch_unwind(AssertUnwindSafe(|| handler(&env))) {
