@@ -375,14 +375,27 @@ fn push_range(text: &mut String, s: &str) -> Range<usize> {
     start..text.len()
 }
 
+/// What an envelope's text needs when no name needs escaping: the JSON's fixed part (at
+/// most 226 bytes: keys, punctuation, id, priority, timestamps), the quoted texts, the
+/// NUL, and the unescaped names and keys after it. Only escapes grow the text.
+fn text_capacity(channel: &str, req: &PublishParts<'_>) -> usize {
+    const FIXED: usize = 226;
+    let quoted = |s: Option<&str>| s.map_or(4, |s| s.len() + 2);
+    let json = FIXED
+        + quoted(Some(channel))
+        + quoted(Some(req.message_type))
+        + req.data.map_or(4, str::len)
+        + quoted(req.source_module)
+        + quoted(req.correlation_id)
+        + req.type_hints.map_or(4, str::len);
+    let opt_len = |s: Option<&str>| s.map_or(0, str::len);
+    json + 1 + 2 * (req.message_type.len() + opt_len(req.source_module)) + opt_len(req.correlation_id)
+}
+
 impl Envelope {
     pub(crate) fn build(id: MessageId, channel: Arc<Channel>, req: &PublishParts<'_>, timestamp_ms: i64) -> Envelope {
         let expires_at_ms = req.ttl_ms.map(|t| timestamp_ms.saturating_add(t as i64));
-        let opt_len = |s: Option<&str>| s.map_or(4, str::len);
-        let names = req.message_type.len() + opt_len(req.source_module) + opt_len(req.correlation_id);
-        let mut text = String::with_capacity(
-            200 + channel.name.len() + opt_len(req.data) + opt_len(req.type_hints) + 2 * names + req.message_type.len(),
-        );
+        let mut text = String::with_capacity(text_capacity(&channel.name, req));
         text.push_str("{\"id\":\"");
         text.push_str(id.as_uuid().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
         text.push_str("\",\"channel\":");
@@ -577,6 +590,22 @@ mod tests {
                 "timestamp": "2026-11-27T06:00:00.000Z", "expiresAt": "2026-11-27T06:00:00.010Z",
                 "correlationId": "cé", "typeHints": {"a": "long"}})
         );
+
+        // The text was allocated once, at its final size or just above.
+        let longest = PublishRequest::new("Cfg", "Changed")
+            .data_json("[1]")
+            .unwrap()
+            .source_module("Mod")
+            .correlation_id("c")
+            .type_hints_json("{}")
+            .unwrap()
+            .ttl_ms(1_000);
+        for req in [longest.clone(), PublishRequest::new("x", "y"), longest.clone().priority(Priority::Critical)] {
+            let env = Envelope::build(id, channel("Cfg"), &req.parts(), 253_402_300_799_000);
+            let want = text_capacity("Cfg", &req.parts());
+            // Slack only for a shorter priority name and a null expiresAt.
+            assert!(env.text.len() <= want && want <= env.text.len() + 5 + 22, "{} vs {want}", env.text.len());
+        }
 
         // Already-folded names are not stored twice; absent ones are null.
         let plain = PublishRequest::new("cfg", "changed");
