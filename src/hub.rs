@@ -154,7 +154,8 @@ impl Hub {
     /// reports with [`Hub::complete`].
     ///
     /// `notify`, if given, is called on the publishing thread when a message is queued
-    /// while the notifier is armed. It starts armed, is disarmed by the call, and is
+    /// while the notifier is armed, and by [`Hub::resume`] when it is armed and messages
+    /// are queued. It starts armed, is disarmed by the call, and is
     /// re-armed by every take: at most one call between two takes. It must only signal
     /// and return (calling [`Hub::unsubscribe`] from it deadlocks). After a notification,
     /// take until a take returns fewer messages than asked for. Once `unsubscribe` (or
@@ -209,7 +210,9 @@ impl Hub {
         self.bus.pause()
     }
 
-    /// Restarts hand-outs after [`Hub::pause`].
+    /// Restarts hand-outs after [`Hub::pause`]: wakes push workers and waiting takes, and
+    /// calls, on this thread, the armed notifier of every pull subscription that has
+    /// queued messages (each call disarms it, as for a publish).
     pub fn resume(&self) {
         self.bus.resume()
     }

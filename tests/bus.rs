@@ -605,6 +605,41 @@ fn pause_stops_hand_outs_but_not_publishing_and_resume_restarts_them() {
 }
 
 #[test]
+fn resume_calls_the_armed_notifier_of_pull_subscriptions_with_queued_messages() {
+    // A dispatcher drains only when notified. Its notifier fired for a message published
+    // while paused, its take found nothing (paused) and re-armed it: resume must call it
+    // again, or the message waits for the next publish.
+    let hub = hub_with(&["R", "Other"]);
+    let counter = |n: &Arc<AtomicUsize>| {
+        let n = Arc::clone(n);
+        Some(Box::new(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+        }) as Box<dyn Fn() + Send + Sync>)
+    };
+    let (fired, idle_fired) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("R"), counter(&fired)).unwrap();
+    hub.subscribe_pull(SubscriptionOptions::new("Other"), counter(&idle_fired)).unwrap();
+
+    hub.pause();
+    hub.publish(msg("R", "1")).unwrap();
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    assert!(hub.take(sub, 10, Duration::ZERO).unwrap().is_empty()); // paused; re-arms
+    hub.resume();
+    assert_eq!(fired.load(Ordering::SeqCst), 2, "resume must notify: a message is queued");
+    assert_eq!(idle_fired.load(Ordering::SeqCst), 0, "nothing queued, no notification");
+
+    // Disarmed (notified, not yet taken): resume does not call it again.
+    hub.resume();
+    assert_eq!(fired.load(Ordering::SeqCst), 2);
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["1"]);
+
+    // Armed but nothing queued: no call.
+    hub.pause();
+    hub.resume();
+    assert_eq!(fired.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn clear_queue_removes_matching_channels_messages_without_counting_them_as_dropped() {
     let hub = hub_with(&["Alpha", "Beta"]);
     let a = hub.subscribe_pull(SubscriptionOptions::new("*"), None).unwrap();

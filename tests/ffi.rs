@@ -336,6 +336,32 @@ fn pull_notify_is_called_with_user_data() {
 }
 
 #[test]
+fn processor_resume_notifies_pull_subscribers_with_queued_messages() {
+    let hub = new_hub();
+    create_channel(&hub, "N");
+    let fired = AtomicUsize::new(0);
+    let opts = r#"{"channel":"N"}"#;
+    let mut sub = mc_id::default();
+    // SAFETY: live hub, readable options, notify and user_data valid until the hub is freed.
+    let st = unsafe {
+        mc_subscribe_pull(hub.0, opts.as_ptr().cast(), opts.len(), Some(on_notify), &fired as *const AtomicUsize as *mut c_void, &mut sub)
+    };
+    assert_eq!(st, mc_status::Ok);
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_processor_pause(hub.0) }, mc_status::Ok);
+    publish(&hub, r#"{"channel":"N","messageType":"T"}"#);
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    assert_eq!(take(&hub, sub, 10, 0).1.as_deref(), Some("[]"), "paused: nothing handed out, notifier re-armed");
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_processor_resume(hub.0) }, mc_status::Ok);
+    assert_eq!(fired.load(Ordering::SeqCst), 2, "called before mc_processor_resume returns");
+    let (st, batch) = take(&hub, sub, 10, 0);
+    assert_eq!(st, mc_status::Ok);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&batch.unwrap()).unwrap().as_array().unwrap().len(), 1);
+    drop(hub); // frees the hub before `fired` goes away
+}
+
+#[test]
 fn channel_remove_and_queue_clear_report_counts_and_accept_null_out() {
     let hub = new_hub();
     create_channel(&hub, "A");

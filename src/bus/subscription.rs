@@ -425,18 +425,23 @@ impl Subscription {
             self.count_dropped(&old);
             shared.inflight.complete(&old);
         }
+        self.fire_notify();
+        Offer::Queued
+    }
+
+    /// Pull: calls the notifier if it is armed, and disarms it.
+    fn fire_notify(&self) {
         if let Some(notify) = &self.notify {
             if self.notify_armed.load(Ordering::Acquire) && self.notify_armed.swap(false, Ordering::AcqRel) {
-                // Shared with other notifying publishers; `close` takes it exclusively, so
+                // Shared with other notifying threads; `close` takes it exclusively, so
                 // once the subscription is closed no notifier call is running or will run.
                 let closed = self.notify_gate.read();
                 if !*closed {
-                    // A notifier that panics must not take the publisher down with it.
+                    // A notifier that panics must not take the caller down with it.
                     let _ = catch_unwind(AssertUnwindSafe(notify));
                 }
             }
         }
-        Offer::Queued
     }
 
     /// Pull: hands out up to `max` unexpired messages, waiting until `deadline` for one.
@@ -593,10 +598,18 @@ impl Subscription {
         true
     }
 
-    /// Wakes a waiting worker or taker (after a resume).
+    /// After a resume: wakes a waiting worker or taker, and calls an armed pull notifier
+    /// if messages are queued (they may have been published, and the notifier spent on a
+    /// take that found the processor paused, while nothing could be handed out).
     pub fn wake(&self) {
-        let _st = self.state.lock();
-        self.not_empty.notify_all();
+        let queued = {
+            let st = self.state.lock();
+            self.not_empty.notify_all();
+            !st.closed && !st.queue.is_empty()
+        };
+        if queued {
+            self.fire_notify();
+        }
     }
 
     pub fn info(&self) -> SubscriptionInfo {

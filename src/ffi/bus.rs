@@ -186,8 +186,9 @@ pub unsafe extern "C" fn mc_subscribe(
 /// receives the subscription id.
 ///
 /// `notify` (nullable) is called on the publishing thread, inside `mc_publish`, when a
-/// message is queued and the notifier is armed. It starts armed, each call disarms it,
-/// and each take re-arms it, so it is called at most once between two takes. After a
+/// message is queued and the notifier is armed, and inside `mc_processor_resume` when it
+/// is armed and messages are queued. It starts armed, each call disarms it, and each
+/// take re-arms it, so it is called at most once between two takes. After a
 /// notification, take until a take returns fewer messages than asked for. It must only
 /// signal and return, and must not call `mc_` functions of this hub. Once
 /// `mc_unsubscribe` of this id (or `mc_hub_free`) has returned, `notify` is not running
@@ -372,7 +373,9 @@ pub unsafe extern "C" fn mc_processor_pause(hub: *const mc_hub) -> mc_status {
     })
 }
 
-/// Resumes hand-outs after `mc_processor_pause`.
+/// Resumes hand-outs after `mc_processor_pause`: push workers and waiting takes go on,
+/// and the armed `notify` of every pull subscription with queued messages is called, on
+/// this thread, before this returns (each call disarms it, as for a publish).
 ///
 /// `hub` is borrowed for the duration of the call.
 #[no_mangle]
