@@ -394,9 +394,9 @@ mc_status mc_processor_state(const struct mc_hub *hub, bool *out_running);
 mc_status mc_wait_delivered(const struct mc_hub *hub, struct mc_id id, uint32_t timeout_ms);
 
 /**
- * Waits up to `timeout_ms` until every subscription queue is empty and nothing is handed
- * out (push callbacks returned, pull takes completed). `MC_STATUS_OK` or
- * `MC_STATUS_TIMEOUT`.
+ * Waits up to `timeout_ms` until every subscription queue is empty, nothing is handed
+ * out (push callbacks returned, pull takes completed) and no publisher waits for room in
+ * a `Block` queue. `MC_STATUS_OK` or `MC_STATUS_TIMEOUT`.
  *
  * `hub` is borrowed for the duration of the call.
  */

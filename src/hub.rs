@@ -228,7 +228,8 @@ impl Hub {
         self.bus.wait_delivered(id, timeout)
     }
 
-    /// Waits until every subscription queue is empty and nothing is handed out.
+    /// Waits until every subscription queue is empty, nothing is handed out, and no
+    /// publisher waits for room in a `Block` queue.
     pub fn wait_idle(&self, timeout: Duration) -> Result<(), Error> {
         self.bus.wait_idle(timeout)
     }

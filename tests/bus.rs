@@ -290,6 +290,37 @@ fn full_block_queue_lets_the_publisher_continue_as_soon_as_there_is_room() {
 }
 
 #[test]
+fn wait_idle_counts_a_publisher_blocked_on_a_full_block_queue() {
+    // Taking the last message wakes the blocked publisher, but until it has queued its
+    // message the queue is empty; the subscription must not look idle meanwhile.
+    for round in 0..10 {
+        let hub = Arc::new(hub_with(&["Q"]));
+        let sub = hub
+            .subscribe_pull(
+                SubscriptionOptions::new("Q").capacity(1).overflow(OverflowPolicy::Block).block_timeout_ms(60_000),
+                None,
+            )
+            .unwrap();
+        hub.publish(msg("Q", "0")).unwrap();
+        let h = Arc::clone(&hub);
+        let publisher = std::thread::spawn(move || h.publish(msg("Q", "1")).unwrap());
+        // The publisher counts the message before it offers it; then give it time to block.
+        assert!(eventually(LONG, || hub.bus_stats().published == 2));
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(datas(&hub.take(sub, 1, LONG).unwrap()), ["0"]);
+        hub.complete(sub, DeliveryReport { handled: 1, ..Default::default() }).unwrap();
+        assert!(
+            matches!(hub.wait_idle(Duration::ZERO), Err(Error::Timeout { .. })),
+            "round {round}: idle although message 1 is still being published"
+        );
+        publisher.join().unwrap();
+        assert_eq!(datas(&hub.take(sub, 1, LONG).unwrap()), ["1"]);
+        hub.complete(sub, DeliveryReport { handled: 1, ..Default::default() }).unwrap();
+        hub.wait_idle(Duration::ZERO).unwrap();
+    }
+}
+
+#[test]
 fn unsubscribing_releases_a_publisher_blocked_on_that_queue() {
     let hub = Arc::new(hub_with(&["Q"]));
     let sub = hub

@@ -212,12 +212,16 @@ pub(crate) struct State {
     pub in_hand: usize,
     /// Pull: messages handed out by takes and not yet completed.
     pub handed_out: Vec<Arc<Envelope>>,
+    /// `Block`: publishers waiting for room. Their messages are on the way into the queue,
+    /// so the subscription is not idle while they wait (room made for one wakes it, and
+    /// the queue is empty until it has queued its message).
+    pub blocked: usize,
     pub closed: bool,
 }
 
 impl State {
     pub fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.in_hand == 0 && self.handed_out.is_empty()
+        self.queue.is_empty() && self.in_hand == 0 && self.handed_out.is_empty() && self.blocked == 0
     }
 }
 
@@ -321,7 +325,7 @@ impl Subscription {
             block_timeout_ms,
             mode,
             created_at_ms: shared.ctx.clock.now_ms(),
-            state: Mutex::new(State { queue: Lanes::new(), in_hand: 0, handed_out: Vec::new(), closed: false }),
+            state: Mutex::new(State { queue: Lanes::new(), in_hand: 0, handed_out: Vec::new(), blocked: 0, closed: false }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
             counters: CachePadded::default(),
@@ -393,11 +397,15 @@ impl Subscription {
                 }
                 OverflowPolicy::Block => {
                     let deadline = Instant::now() + Duration::from_millis(self.block_timeout_ms);
+                    st.blocked += 1;
                     while st.queue.len() >= self.capacity && !st.closed {
                         if self.not_full.wait_until(&mut st, deadline).timed_out() {
                             break;
                         }
                     }
+                    // Leaving with the queue still full (timeout) or closed: the queue is
+                    // not idle, or the subscription is gone, so no idle change to announce.
+                    st.blocked -= 1;
                     if st.closed {
                         return Offer::Closed;
                     }

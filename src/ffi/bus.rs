@@ -417,9 +417,9 @@ pub unsafe extern "C" fn mc_wait_delivered(hub: *const mc_hub, id: mc_id, timeou
     })
 }
 
-/// Waits up to `timeout_ms` until every subscription queue is empty and nothing is handed
-/// out (push callbacks returned, pull takes completed). `MC_STATUS_OK` or
-/// `MC_STATUS_TIMEOUT`.
+/// Waits up to `timeout_ms` until every subscription queue is empty, nothing is handed
+/// out (push callbacks returned, pull takes completed) and no publisher waits for room in
+/// a `Block` queue. `MC_STATUS_OK` or `MC_STATUS_TIMEOUT`.
 ///
 /// `hub` is borrowed for the duration of the call.
 #[no_mangle]
