@@ -35,12 +35,23 @@ namespace ModuleCommunication.Threading
         private readonly AutoResetEvent _wake = new(false);
         private PSEventSubscriber? _engineSubscriber;
         private int _signalled;
+        private long _lastDrainEnd;
+        private readonly Timer _deferred;
+
+        /// <summary>
+        /// Minimum time between the end of one drain and the next engine event. A publisher
+        /// on the subscriber's own thread reaches a checkpoint at every command, so without
+        /// this every message would cost a whole engine-event round trip; with it, messages
+        /// arriving in a burst are handled in batches, for at most this much extra latency.
+        /// </summary>
+        private static readonly long s_coalesceTicks = Stopwatch.Frequency * 5 / 1000;
 
         private RunspaceDispatcher(Runspace owner, PSEventManager events)
         {
             _owner = owner;
             _events = events;
             _sourceIdentifier = "ModuleCommunication.Dispatch." + owner.InstanceId.ToString("N");
+            _deferred = new Timer(_ => RaiseEngineEvent(), null, Timeout.Infinite, Timeout.Infinite);
         }
 
         /// <summary>The milliseconds one drain may hold the thread (ProcessorInterval).</summary>
@@ -91,10 +102,28 @@ namespace ModuleCommunication.Threading
         public void Signal()
         {
             _wake.Set();
-            if (Interlocked.Exchange(ref _signalled, 1) == 0)
+            if (Interlocked.Exchange(ref _signalled, 1) != 0) return;
+            long sinceDrain = Stopwatch.GetTimestamp() - Interlocked.Read(ref _lastDrainEnd);
+            if (sinceDrain >= s_coalesceTicks)
+            {
+                RaiseEngineEvent();
+            }
+            else
+            {
+                _deferred.Change((s_coalesceTicks - sinceDrain) * 1000 / Stopwatch.Frequency + 1, Timeout.Infinite);
+            }
+        }
+
+        private void RaiseEngineEvent()
+        {
+            try
             {
                 // The 4-argument overload queues to the thread pool and returns at once.
                 _events.GenerateEvent(_sourceIdentifier, null, Array.Empty<object>(), null);
+            }
+            catch
+            {
+                // The runspace is closing; its subscriptions go with it.
             }
         }
 
@@ -144,6 +173,7 @@ namespace ModuleCommunication.Threading
                 {
                     if (!DrainOne(subscription, deadline, ref handledCount)) complete = false;
                 }
+                Interlocked.Exchange(ref _lastDrainEnd, Stopwatch.GetTimestamp());
                 return complete;
             }
             finally
@@ -232,6 +262,7 @@ namespace ModuleCommunication.Threading
             if (state != RunspaceState.Closing && state != RunspaceState.Closed && state != RunspaceState.Broken) return;
             if (!s_byRunspace.TryRemove(_owner.InstanceId, out _)) return;
             _owner.StateChanged -= OnOwnerStateChanged;
+            _deferred.Dispose();
             DefaultSubscription[] subscriptions;
             lock (_gate) subscriptions = _subscriptions.ToArray();
             foreach (DefaultSubscription s in subscriptions)
