@@ -823,9 +823,10 @@ fn listings_have_exactly_the_documented_keys() {
     let sub = serde_json::to_value(&hub.subscriptions(None).unwrap()[0]).unwrap();
     assert_eq!(
         keys(sub.clone()),
-        sorted(&["id", "channel", "messageType", "mode", "capacity", "overflow", "blockTimeoutMs", "sourceModule", "createdAt", "queueLength", "delivered", "failed", "filtered", "expired", "dropped", "lastError"])
+        sorted(&["id", "kind", "channel", "messageType", "mode", "capacity", "overflow", "blockTimeoutMs", "sourceModule", "createdAt", "queueLength", "delivered", "failed", "filtered", "expired", "dropped", "lastError"])
     );
     assert_eq!(sub["mode"], "Pull");
+    assert_eq!(sub["kind"], "Message");
     assert_eq!(sub["overflow"], "DropOldest");
     assert_eq!(sub["messageType"], "*");
     let stats = serde_json::to_value(hub.bus_stats()).unwrap();

@@ -1,5 +1,7 @@
 //! Channels: named, case-insensitive destinations with counters.
 
+use std::fmt;
+
 use serde::Serialize;
 
 use crate::sync::{AtomicU64, CachePadded, Ordering};
@@ -16,7 +18,37 @@ pub(crate) struct ChannelCounters {
     pub dropped: AtomicU64,
 }
 
+/// Whether a channel carries messages or events. Message subscriptions only ever match
+/// message channels and event subscriptions only event channels, so a message channel and
+/// an event channel may share a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub enum ChannelKind {
+    /// A channel made with `create_channel` (`New-MessageChannel`).
+    #[default]
+    Message,
+    /// An event channel, made by the first event published to it (`Publish-ModuleEvent`).
+    Event,
+}
+
+impl ChannelKind {
+    /// `"Message"` or `"Event"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Message => "Message",
+            ChannelKind::Event => "Event",
+        }
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub(crate) struct Channel {
+    /// Message or event channel.
+    pub kind: ChannelKind,
     /// The name as created (display form).
     pub name: String,
     /// The folded name, the map key.

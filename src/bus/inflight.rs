@@ -1,7 +1,11 @@
 //! Delivery tracking: which messages still wait in (or are being handled from) some
 //! subscription queue. Sharded so that concurrent publishers do not meet on one lock.
+//!
+//! One id may stand for several envelopes: an event broadcast to the message channels
+//! shares its id with the message copies, so waiting for the id waits for all of them.
+//! Envelopes that are not tracked (replayed history) are ignored here.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
@@ -38,7 +42,8 @@ impl Hasher for IdHasher {
 
 #[derive(Default)]
 struct ShardState {
-    ids: HashSet<MessageId, BuildHasherDefault<IdHasher>>,
+    /// Id → envelopes with that id still in flight.
+    ids: HashMap<MessageId, usize, BuildHasherDefault<IdHasher>>,
     waiters: usize,
 }
 
@@ -65,17 +70,28 @@ impl Inflight {
     /// Starts tracking `env`, which is about to be offered to `routes` queues.
     pub fn begin(&self, env: &Envelope, routes: usize) {
         debug_assert!(routes > 0);
+        if !env.tracked {
+            return;
+        }
         env.pending.store(routes, Ordering::Release);
-        self.shard(env.id()).state.lock().ids.insert(env.id());
+        *self.shard(env.id()).state.lock().ids.entry(env.id()).or_insert(0) += 1;
     }
 
     /// One queue is done with `env` (handled, failed, filtered, expired, dropped or
     /// cleared). The last one makes the message delivered.
     pub fn complete(&self, env: &Envelope) {
+        if !env.tracked {
+            return;
+        }
         if env.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             let shard = self.shard(env.id());
             let mut st = shard.state.lock();
-            st.ids.remove(&env.id());
+            if let Some(n) = st.ids.get_mut(&env.id()) {
+                *n -= 1;
+                if *n == 0 {
+                    st.ids.remove(&env.id());
+                }
+            }
             if st.waiters > 0 {
                 shard.changed.notify_all();
             }
@@ -88,11 +104,11 @@ impl Inflight {
         let mut st = shard.state.lock();
         st.waiters += 1;
         let delivered = loop {
-            if !st.ids.contains(&id) {
+            if !st.ids.contains_key(&id) {
                 break true;
             }
             if shard.changed.wait_until(&mut st, deadline).timed_out() {
-                break !st.ids.contains(&id);
+                break !st.ids.contains_key(&id);
             }
         };
         st.waiters -= 1;

@@ -366,6 +366,24 @@ pub struct Envelope {
     correlation_id: Option<Range<usize>>,
     /// Number of subscription queues that still have to complete this message.
     pub(crate) pending: AtomicUsize,
+    /// Whether delivery tracking counts this envelope (false for replayed history).
+    pub(crate) tracked: bool,
+}
+
+/// The pieces of an envelope whose JSON was rendered by its producer (events render their
+/// own shape; see [`Envelope::from_rendered`]).
+pub(crate) struct RenderedParts<'a> {
+    pub id: MessageId,
+    pub channel: Arc<Channel>,
+    pub message_type: &'a str,
+    pub source_module: Option<&'a str>,
+    pub priority: Priority,
+    pub timestamp_ms: i64,
+    pub correlation_id: Option<&'a str>,
+    /// The JSON object, without a NUL.
+    pub json: String,
+    pub data: Option<Range<usize>>,
+    pub type_hints: Option<Range<usize>>,
 }
 
 /// Appends `s` to `text`; returns where it went.
@@ -436,32 +454,81 @@ impl Envelope {
             }
         };
         text.push('}');
+        Envelope::with_tail(
+            RenderedParts {
+                id,
+                channel,
+                message_type: req.message_type,
+                source_module: req.source_module,
+                priority: req.priority,
+                timestamp_ms,
+                correlation_id: req.correlation_id,
+                json: text,
+                data,
+                type_hints,
+            },
+            expires_at_ms,
+        )
+    }
+
+    /// An envelope whose JSON was rendered elsewhere (events render their own shape).
+    pub(crate) fn from_rendered(parts: RenderedParts<'_>) -> Envelope {
+        Envelope::with_tail(parts, None)
+    }
+
+    /// Appends the NUL and the unescaped texts the accessors return to the JSON.
+    fn with_tail(p: RenderedParts<'_>, expires_at_ms: Option<i64>) -> Envelope {
+        let mut text = p.json;
         let json_len = text.len();
         text.push('\0');
-        let message_type = push_range(&mut text, req.message_type);
-        let message_type_key = push_folded(&mut text, req.message_type).unwrap_or_else(|| message_type.clone());
-        let source_module = req.source_module.map(|m| push_range(&mut text, m));
-        let source_module_key = match (req.source_module, &source_module) {
+        let message_type = push_range(&mut text, p.message_type);
+        let message_type_key = push_folded(&mut text, p.message_type).unwrap_or_else(|| message_type.clone());
+        let source_module = p.source_module.map(|m| push_range(&mut text, m));
+        let source_module_key = match (p.source_module, &source_module) {
             (Some(m), Some(at)) => Some(push_folded(&mut text, m).unwrap_or_else(|| at.clone())),
             _ => None,
         };
-        let correlation_id = req.correlation_id.map(|c| push_range(&mut text, c));
+        let correlation_id = p.correlation_id.map(|c| push_range(&mut text, c));
         Envelope {
-            id,
-            channel,
-            priority: req.priority,
-            timestamp_ms,
+            id: p.id,
+            channel: p.channel,
+            priority: p.priority,
+            timestamp_ms: p.timestamp_ms,
             expires_at_ms,
             text,
             json_len,
-            data,
-            type_hints,
+            data: p.data,
+            type_hints: p.type_hints,
             message_type,
             message_type_key,
             source_module,
             source_module_key,
             correlation_id,
             pending: AtomicUsize::new(0),
+            tracked: true,
+        }
+    }
+
+    /// A copy for replaying history to a new subscription: same id and content, not
+    /// counted by delivery tracking (the original may be long delivered, or still in flight).
+    pub(crate) fn replay_copy(&self) -> Envelope {
+        Envelope {
+            id: self.id,
+            channel: Arc::clone(&self.channel),
+            priority: self.priority,
+            timestamp_ms: self.timestamp_ms,
+            expires_at_ms: self.expires_at_ms,
+            text: self.text.clone(),
+            json_len: self.json_len,
+            data: self.data.clone(),
+            type_hints: self.type_hints.clone(),
+            message_type: self.message_type.clone(),
+            message_type_key: self.message_type_key.clone(),
+            source_module: self.source_module.clone(),
+            source_module_key: self.source_module_key.clone(),
+            correlation_id: self.correlation_id.clone(),
+            pending: AtomicUsize::new(0),
+            tracked: false,
         }
     }
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use channel::ChannelInfo;
-pub(crate) use message::json_kind;
+pub use channel::{ChannelInfo, ChannelKind};
+pub(crate) use message::{check_name, json_kind, parse_object, RenderedParts};
 pub(crate) use message::{with_json_parts, PublishParts};
 pub use message::{Envelope, Priority, PublishRequest};
 pub use queue::OverflowPolicy;
@@ -26,9 +26,8 @@ use crate::hub::Context;
 use crate::id::{MessageId, SubscriptionId};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, Ordering, RwLock};
 use crate::wildcard::{fold, has_wildcard_chars, with_folded, Pattern};
-use channel::Channel;
+pub(crate) use channel::Channel;
 use inflight::Inflight;
-use message::check_name;
 pub(crate) use subscription::panic_message;
 use subscription::{Offer, SubCounters, Subscription};
 
@@ -70,6 +69,9 @@ struct SubTable {
 pub(crate) struct Shared {
     pub ctx: Arc<Context>,
     pub channels: RwLock<HashMap<String, Arc<Channel>>>,
+    /// Event channels, by folded name: made by the first event published to them, never
+    /// listed with the message channels.
+    pub event_channels: RwLock<HashMap<String, Arc<Channel>>>,
     subs: RwLock<SubTable>,
     pub inflight: Inflight,
     pub running: AtomicBool,
@@ -83,6 +85,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The channel map of one kind.
+    pub fn channel_map(&self, kind: ChannelKind) -> &RwLock<HashMap<String, Arc<Channel>>> {
+        match kind {
+            ChannelKind::Message => &self.channels,
+            ChannelKind::Event => &self.event_channels,
+        }
+    }
+
     /// Tells `wait_idle` callers that some queue may have become idle.
     pub fn notify_idle(&self) {
         if self.idle_waiters.load(Ordering::SeqCst) > 0 {
@@ -120,6 +130,7 @@ impl Bus {
             shared: Arc::new(Shared {
                 ctx,
                 channels: RwLock::new(HashMap::new()),
+                event_channels: RwLock::new(HashMap::new()),
                 subs: RwLock::new(SubTable::default()),
                 inflight: Inflight::new(),
                 running: AtomicBool::new(true),
@@ -133,14 +144,7 @@ impl Bus {
     }
 
     pub fn create_channel(&self, name: &str, description: Option<&str>, max_messages: usize) -> Result<(), Error> {
-        check_name("channel name", name)?;
-        if has_wildcard_chars(name) {
-            return Err(Error::invalid(
-                "channel name",
-                name,
-                "channel names cannot contain the wildcard characters * ? [ ] or `; choose a plain name",
-            ));
-        }
+        check_channel_name("channel name", name)?;
         if max_messages > subscription::MAX_CAPACITY {
             return Err(Error::invalid(
                 "maxMessages",
@@ -156,6 +160,7 @@ impl Bus {
         channels.insert(
             key.clone(),
             Arc::new(Channel {
+                kind: ChannelKind::Message,
                 name: name.to_owned(),
                 key,
                 description: description.map(str::to_owned),
@@ -207,7 +212,34 @@ impl Bus {
 
     pub fn clear_queue(&self, channel_pattern: &str) -> Result<usize, Error> {
         let p = Pattern::new(channel_pattern).map_err(|r| Error::invalid("channel pattern", channel_pattern, r))?;
-        Ok(self.clear_where(|e| p.is_match_folded(&e.channel.key)))
+        Ok(self.clear_where(|e| e.channel.kind == ChannelKind::Message && p.is_match_folded(&e.channel.key)))
+    }
+
+    /// The event channel `name`, created on first use (events have no `create_channel`).
+    pub fn event_channel(&self, name: &str) -> Result<Arc<Channel>, Error> {
+        if let Some(c) = with_folded(name, |key| self.shared.event_channels.read().get(key).cloned()) {
+            return Ok(c);
+        }
+        check_channel_name("event channel", name)?;
+        let key = fold(name);
+        let mut map = self.shared.event_channels.write();
+        let channel = map.entry(key.clone()).or_insert_with(|| {
+            Arc::new(Channel {
+                kind: ChannelKind::Event,
+                name: name.to_owned(),
+                key,
+                description: None,
+                max_messages: 0,
+                created_at_ms: self.shared.ctx.clock.now_ms(),
+                counters: Default::default(),
+            })
+        });
+        Ok(Arc::clone(channel))
+    }
+
+    /// The message channels, in no particular order.
+    pub fn message_channels(&self) -> Vec<Arc<Channel>> {
+        self.shared.channels.read().values().cloned().collect()
     }
 
     fn clear_where(&self, mut remove: impl FnMut(&Arc<Envelope>) -> bool) -> usize {
@@ -215,12 +247,35 @@ impl Bus {
     }
 
     pub fn publish(&self, req: &PublishParts<'_>) -> Result<MessageId, Error> {
+        self.publish_as(req, MessageId::new_v4(), None)
+    }
+
+    /// Publishes to a message channel with a given id and (optionally) timestamp: an
+    /// event broadcast gives its copies the event's id and time.
+    pub(crate) fn publish_as(
+        &self,
+        req: &PublishParts<'_>,
+        id: MessageId,
+        timestamp_ms: Option<i64>,
+    ) -> Result<MessageId, Error> {
         req.validate()?;
         let channel = with_folded(req.channel, |key| self.shared.channels.read().get(key).cloned())
             .ok_or_else(|| Error::ChannelNotFound { name: req.channel.to_owned() })?;
-        let id = MessageId::new_v4();
-        let env = Arc::new(Envelope::build(id, Arc::clone(&channel), req, self.shared.ctx.clock.now_ms()));
-        channel.counters.published.fetch_add(1, Ordering::Relaxed);
+        let now = match timestamp_ms {
+            Some(t) => t,
+            None => self.shared.ctx.clock.now_ms(),
+        };
+        let env = Arc::new(Envelope::build(id, channel, req, now));
+        match self.route(&env) {
+            0 => Ok(id),
+            rejected => Err(Error::QueueFull { message_id: id, rejected }),
+        }
+    }
+
+    /// Counts `env` as published on its channel and queues it for every matching
+    /// subscription. Returns how many `Reject` subscriptions refused it.
+    pub(crate) fn route(&self, env: &Arc<Envelope>) -> usize {
+        env.channel.counters.published.fetch_add(1, Ordering::Relaxed);
         self.shared.published.fetch_add(1, Ordering::Relaxed);
 
         // Delivery tracking starts at the first matching subscription, with one extra
@@ -229,31 +284,28 @@ impl Bus {
         let mut tracked = false;
         let mut rejected = 0;
         for sub in self.shared.snapshot().iter() {
-            if !sub.accepts(&env) {
+            if !sub.accepts(env) {
                 continue;
             }
             if tracked {
                 env.pending.fetch_add(1, Ordering::AcqRel);
             } else {
-                self.shared.inflight.begin(&env, 2);
+                self.shared.inflight.begin(env, 2);
                 tracked = true;
             }
-            match sub.offer(&self.shared, &env) {
+            match sub.offer(&self.shared, env) {
                 Offer::Queued => {}
                 Offer::Rejected => {
                     rejected += 1;
-                    self.shared.inflight.complete(&env);
+                    self.shared.inflight.complete(env);
                 }
-                Offer::Dropped | Offer::Closed => self.shared.inflight.complete(&env),
+                Offer::Dropped | Offer::Closed => self.shared.inflight.complete(env),
             }
         }
         if tracked {
-            self.shared.inflight.complete(&env);
+            self.shared.inflight.complete(env);
         }
-        if rejected > 0 {
-            return Err(Error::QueueFull { message_id: id, rejected });
-        }
-        Ok(id)
+        rejected
     }
 
     fn insert(&self, sub: Arc<Subscription>) {
@@ -265,7 +317,19 @@ impl Bus {
     }
 
     pub fn subscribe_push(&self, opts: SubscriptionOptions, handler: PushHandler) -> Result<SubscriptionId, Error> {
-        let sub = Arc::new(Subscription::build(&self.shared, opts, DeliveryMode::Push, None)?);
+        self.subscribe_push_as(opts, ChannelKind::Message, Vec::new(), handler)
+    }
+
+    /// A push subscription of `kind` whose queue starts with `preload` (replayed history).
+    pub(crate) fn subscribe_push_as(
+        &self,
+        opts: SubscriptionOptions,
+        kind: ChannelKind,
+        preload: Vec<Arc<Envelope>>,
+        handler: PushHandler,
+    ) -> Result<SubscriptionId, Error> {
+        let sub = Arc::new(Subscription::build(&self.shared, opts, kind, DeliveryMode::Push, None)?);
+        sub.preload(preload);
         {
             // Hold the slot while spawning so an unsubscribe racing with us finds the handle.
             let mut slot = sub.worker.lock();
@@ -283,7 +347,20 @@ impl Bus {
     }
 
     pub fn subscribe_pull(&self, opts: SubscriptionOptions, notify: Option<PullNotify>) -> Result<SubscriptionId, Error> {
-        let sub = Arc::new(Subscription::build(&self.shared, opts, DeliveryMode::Pull, notify)?);
+        self.subscribe_pull_as(opts, ChannelKind::Message, Vec::new(), notify)
+    }
+
+    /// A pull subscription of `kind` whose queue starts with `preload` (replayed history).
+    /// The notifier is not called for the preloaded messages: take after subscribing.
+    pub(crate) fn subscribe_pull_as(
+        &self,
+        opts: SubscriptionOptions,
+        kind: ChannelKind,
+        preload: Vec<Arc<Envelope>>,
+        notify: Option<PullNotify>,
+    ) -> Result<SubscriptionId, Error> {
+        let sub = Arc::new(Subscription::build(&self.shared, opts, kind, DeliveryMode::Pull, notify)?);
+        sub.preload(preload);
         let id = sub.id;
         self.insert(sub);
         Ok(id)
@@ -443,6 +520,19 @@ impl Bus {
     pub fn in_flight(&self) -> usize {
         self.shared.inflight.len()
     }
+}
+
+/// Checks a channel name: a valid name without wildcard characters.
+fn check_channel_name(param: &str, name: &str) -> Result<(), Error> {
+    check_name(param, name)?;
+    if has_wildcard_chars(name) {
+        return Err(Error::invalid(
+            param,
+            name,
+            "channel names cannot contain the wildcard characters * ? [ ] or `; choose a plain name",
+        ));
+    }
+    Ok(())
 }
 
 impl Drop for Bus {

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bus::message::{check_name, parse_object, Envelope};
+use crate::bus::channel::ChannelKind;
+use crate::bus::message::{check_name, parse_object, Envelope, Priority};
 use crate::bus::queue::{Lanes, OverflowPolicy};
 use crate::bus::Shared;
 use crate::error::Error;
@@ -152,6 +153,8 @@ pub struct DeliveryReport {
 pub struct SubscriptionInfo {
     /// The id.
     pub id: SubscriptionId,
+    /// Message or event subscription.
+    pub kind: ChannelKind,
     /// Channel name or pattern.
     pub channel: String,
     /// Message type name or pattern.
@@ -235,6 +238,8 @@ pub(crate) enum Offer {
 
 pub(crate) struct Subscription {
     pub id: SubscriptionId,
+    /// Message subscriptions match only message channels, event subscriptions only event channels.
+    pub kind: ChannelKind,
     pub channel: Pattern,
     pub message_type: Pattern,
     pub source_module: Option<String>,
@@ -273,6 +278,7 @@ impl Subscription {
     pub fn build(
         shared: &Shared,
         opts: SubscriptionOptions,
+        kind: ChannelKind,
         mode: DeliveryMode,
         notify: Option<PullNotify>,
     ) -> Result<Subscription, Error> {
@@ -301,7 +307,7 @@ impl Subscription {
             Some(c) => c,
             None => channel
                 .literal()
-                .and_then(|name| shared.channels.read().get(&fold(name)).map(|c| c.max_messages))
+                .and_then(|name| shared.channel_map(kind).read().get(&fold(name)).map(|c| c.max_messages))
                 .filter(|&m| m > 0)
                 .unwrap_or(config.max_message_queue_size),
         };
@@ -316,6 +322,7 @@ impl Subscription {
         }
         Ok(Subscription {
             id: SubscriptionId::new_v4(),
+            kind,
             channel,
             message_type,
             source_module_pattern,
@@ -341,7 +348,8 @@ impl Subscription {
 
     /// Whether a message should be routed to this subscription.
     pub fn accepts(&self, env: &Envelope) -> bool {
-        self.channel.is_match_folded(&env.channel.key)
+        self.kind == env.channel.kind
+            && self.channel.is_match_folded(&env.channel.key)
             && self.message_type.is_match_folded(env.message_type_key())
             && match &self.source_module_pattern {
                 None => true,
@@ -606,6 +614,21 @@ impl Subscription {
         true
     }
 
+    /// Queues replayed history before the subscription is routed any live message: the
+    /// copies go to the front lane, in the order given, so they are handed out before any
+    /// live message. Only the newest `capacity` fit; the older ones are counted as dropped.
+    pub fn preload(&self, history: Vec<Arc<Envelope>>) {
+        let skip = history.len().saturating_sub(self.capacity);
+        let mut st = self.state.lock();
+        for (i, env) in history.into_iter().enumerate() {
+            if i < skip {
+                self.count_dropped(&env);
+            } else {
+                st.queue.push(Priority::Critical, env);
+            }
+        }
+    }
+
     /// After a resume: wakes a waiting worker or taker, and calls an armed pull notifier
     /// if messages are queued (they may have been published, and the notifier spent on a
     /// take that found the processor paused, while nothing could be handed out).
@@ -625,6 +648,7 @@ impl Subscription {
         let c = &self.counters;
         SubscriptionInfo {
             id: self.id,
+            kind: self.kind,
             channel: self.channel.as_str().to_owned(),
             message_type: self.message_type.as_str().to_owned(),
             mode: self.mode,
