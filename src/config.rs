@@ -30,6 +30,14 @@ pub struct Config {
     /// How many events the event history keeps. JSON `maxEventHistory`,
     /// 0 ..= 10,000,000; default 1,000.
     pub max_event_history: usize,
+    /// The file the event history is persisted to, one JSON line per event; `None` keeps
+    /// it in memory only. Setting it loads the file's events into the history. JSON
+    /// `eventHistoryPath`, a path or `null` (`""` also means none); default `null`.
+    pub event_history_path: Option<String>,
+    /// Size in bytes at which the history file is rotated (renamed to `<path>.1`, replacing
+    /// an older one); 0 never rotates. JSON `eventHistoryMaxBytes`, 0 ..= 2^40; default
+    /// 10 MiB.
+    pub event_history_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -40,11 +48,18 @@ impl Default for Config {
             default_overflow: OverflowPolicy::DropOldest,
             block_timeout_ms: 1_000,
             max_event_history: 1_000,
+            event_history_path: None,
+            event_history_max_bytes: DEFAULT_EVENT_HISTORY_MAX_BYTES,
         }
     }
 }
 
-const KEYS: &str = "maxMessageQueueSize, processorInterval, defaultOverflow, blockTimeoutMs, maxEventHistory";
+/// Default of [`Config::event_history_max_bytes`]: 10 MiB.
+pub(crate) const DEFAULT_EVENT_HISTORY_MAX_BYTES: u64 = 10 * 1024 * 1024;
+const MAX_EVENT_HISTORY_BYTES: u64 = 1 << 40;
+
+const KEYS: &str = "maxMessageQueueSize, processorInterval, defaultOverflow, blockTimeoutMs, maxEventHistory, \
+                    eventHistoryPath, eventHistoryMaxBytes";
 const EXPECTED: &str = r#"{"maxMessageQueueSize":10000,"blockTimeoutMs":1000}"#;
 
 impl Config {
@@ -54,6 +69,15 @@ impl Config {
         check_range("processorInterval", self.processor_interval_ms, 1, 3_600_000)?;
         check_range("blockTimeoutMs", self.block_timeout_ms, 0, 3_600_000)?;
         check_range("maxEventHistory", self.max_event_history as u64, 0, 10_000_000)?;
+        check_range("eventHistoryMaxBytes", self.event_history_max_bytes, 0, MAX_EVENT_HISTORY_BYTES)?;
+        if let Some(path) = &self.event_history_path {
+            if path.is_empty() {
+                return Err(Error::invalid("eventHistoryPath", "", "give a file path, or null for no persistence"));
+            }
+            if path.contains('\0') {
+                return Err(Error::invalid("eventHistoryPath", path.escape_debug(), "a path cannot contain a NUL character"));
+            }
+        }
         Ok(())
     }
 
@@ -85,6 +109,15 @@ impl Config {
                 "processorinterval" => next.processor_interval_ms = integer(key, value)?,
                 "blocktimeoutms" => next.block_timeout_ms = integer(key, value)?,
                 "maxeventhistory" => next.max_event_history = integer(key, value)? as usize,
+                "eventhistorymaxbytes" => next.event_history_max_bytes = integer(key, value)?,
+                "eventhistorypath" => {
+                    next.event_history_path = match value {
+                        Value::Null => None,
+                        Value::String(s) if s.is_empty() => None,
+                        Value::String(s) => Some(s.clone()),
+                        _ => return Err(Error::invalid(key, value, "use a file path as a string, or null for no persistence")),
+                    }
+                }
                 "defaultoverflow" => {
                     let text = value.as_str().ok_or_else(|| {
                         Error::invalid(key, value, "use one of \"DropOldest\", \"DropNewest\", \"Reject\", \"Block\"")
@@ -129,7 +162,7 @@ mod tests {
     fn defaults_serialize_as_the_contract_says() {
         assert_eq!(
             Config::default().to_json(),
-            r#"{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest","blockTimeoutMs":1000,"maxEventHistory":1000}"#
+            r#"{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest","blockTimeoutMs":1000,"maxEventHistory":1000,"eventHistoryPath":null,"eventHistoryMaxBytes":10485760}"#
         );
     }
 
@@ -161,12 +194,23 @@ mod tests {
             (r#"{"processorInterval":0}"#, "processorInterval"),
             (r#"{"defaultOverflow":"Sometimes"}"#, "defaultOverflow"),
             (r#"{"blockTimeoutMs":1.5}"#, "blockTimeoutMs"),
+            (r#"{"eventHistoryPath":5}"#, "eventHistoryPath"),
+            (r#"{"eventHistoryMaxBytes":-1}"#, "eventHistoryMaxBytes"),
+            (r#"{"eventHistoryMaxBytes":2e12}"#, "eventHistoryMaxBytes"),
         ];
         for (json, key) in cases {
             let err = Config::default().merged_with_json(json).unwrap_err();
             assert!(matches!(err, Error::InvalidArgument { .. }), "{json}: {err:?}");
             assert!(err.to_string().contains(key), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn event_history_path_takes_a_string_and_null_or_empty_turns_it_off() {
+        let c = Config::default().merged_with_json(r#"{"EventHistoryPath":"/tmp/h.jsonl"}"#).unwrap();
+        assert_eq!(c.event_history_path.as_deref(), Some("/tmp/h.jsonl"));
+        assert_eq!(c.merged_with_json(r#"{"eventHistoryPath":null}"#).unwrap().event_history_path, None);
+        assert_eq!(c.merged_with_json(r#"{"eventHistoryPath":""}"#).unwrap().event_history_path, None);
     }
 
     #[test]

@@ -59,6 +59,26 @@ pub enum Error {
         /// How long the caller allowed, in milliseconds.
         timeout_ms: u64,
     },
+    /// A file (the event history file, an export or an import) could not be read or
+    /// written. Nothing stored was changed by the failed operation.
+    Io {
+        /// The file.
+        path: String,
+        /// What was being done ("append to the event history file", …).
+        operation: String,
+        /// The operating system's explanation.
+        detail: String,
+    },
+    /// A file holds a record that cannot be read (not a torn last line, which is skipped
+    /// with a warning). The file is left as it is.
+    CorruptFile {
+        /// The file.
+        path: String,
+        /// The 1-based line (or CSV record) number.
+        line: usize,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// Something inside the library went wrong (for example the OS refused to start a
     /// worker thread). The hub is still usable.
     Internal {
@@ -68,6 +88,10 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn io(path: impl fmt::Display, operation: impl Into<String>, e: &std::io::Error) -> Self {
+        Error::Io { path: path.to_string(), operation: operation.into(), detail: e.to_string() }
+    }
+
     pub(crate) fn invalid(name: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
         Error::InvalidArgument { name: name.into(), value: value.to_string(), reason: reason.into() }
     }
@@ -106,6 +130,16 @@ impl fmt::Display for Error {
                 f,
                 "{operation} did not complete within {timeout_ms} ms; wait longer, or check that the processor \
                  is running (mc_processor_state) and that subscribers consume their queues"
+            ),
+            Error::Io { path, operation, detail } => write!(
+                f,
+                "could not {operation} '{path}': {detail}; check that the folder exists and is writable, \
+                 or choose another path"
+            ),
+            Error::CorruptFile { path, line, detail } => write!(
+                f,
+                "'{path}' is corrupt at line {line}: {detail}; the file was left unchanged. Repair or move \
+                 the file, or choose another path"
             ),
             Error::Internal { message } => write!(f, "internal error: {message}; the hub is still usable"),
         }

@@ -7,11 +7,14 @@ use std::time::Duration;
 use crate::bus::{
     Bus, BusStats, ChannelInfo, DeliveryReport, Envelope, PublishRequest, SubscriptionInfo, SubscriptionOptions,
 };
+use crate::events::{
+    Delivery, EventQuery, EventRequest, EventSubscriptionOptions, Events, HistoryFormat, HistoryInfo, ImportReport,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
-use crate::sync::{Arc, RwLock};
+use crate::sync::{Arc, Mutex, RwLock};
 
 /// What every part of a hub shares: its clock and configuration.
 pub(crate) struct Context {
@@ -40,6 +43,9 @@ pub(crate) struct Context {
 pub struct Hub {
     ctx: Arc<Context>,
     bus: Bus,
+    events: Events,
+    /// Serializes configuration changes (a change may load a history file).
+    config_update: Mutex<()>,
 }
 
 impl Default for Hub {
@@ -63,8 +69,10 @@ impl Hub {
     /// A hub whose timestamps and expiry come from `clock` (a
     /// [`ManualClock`](crate::ManualClock) in tests).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Hub {
-        let ctx = Arc::new(Context { clock, config: RwLock::new(Config::default()) });
-        Hub { bus: Bus::new(Arc::clone(&ctx)), ctx }
+        let config = Config::default();
+        let events = Events::new(config.max_event_history);
+        let ctx = Arc::new(Context { clock, config: RwLock::new(config) });
+        Hub { bus: Bus::new(Arc::clone(&ctx)), ctx, events, config_update: Mutex::new(()) }
     }
 
     /// The hub's clock.
@@ -81,18 +89,35 @@ impl Hub {
 
     /// Replaces the configuration after validating it. Applies to subscriptions created
     /// afterwards; existing ones keep their capacity, policy and timeout.
+    ///
+    /// A new `event_history_path` turns persistence on and loads that file's events into
+    /// the history (see [`Hub::publish_event`]); a file that cannot be read or is corrupt
+    /// fails the call and nothing changes. A smaller `max_event_history` drops the oldest
+    /// events of the history at once.
     pub fn set_config(&self, config: Config) -> Result<(), Error> {
         config.validate()?;
-        *self.ctx.config.write() = config;
-        Ok(())
+        let _serial = self.config_update.lock();
+        self.apply_config(config)
     }
 
     /// Applies a partial JSON object (`{"maxMessageQueueSize":20000}`). An unknown key or
-    /// a bad value fails naming it, and nothing changes.
+    /// a bad value fails naming it, and nothing changes. See [`Hub::set_config`].
     pub fn update_config_json(&self, json: &str) -> Result<(), Error> {
-        let mut config = self.ctx.config.write();
-        let next = config.merged_with_json(json)?;
-        *config = next;
+        let _serial = self.config_update.lock();
+        let next = self.config().merged_with_json(json)?;
+        self.apply_config(next)
+    }
+
+    /// With `config_update` held: applies the event-history settings, then stores `next`.
+    fn apply_config(&self, next: Config) -> Result<(), Error> {
+        let current = self.config();
+        if next.event_history_path != current.event_history_path
+            || next.event_history_max_bytes != current.event_history_max_bytes
+        {
+            self.events.configure_file(&self.bus, next.event_history_path.as_deref(), next.event_history_max_bytes)?;
+        }
+        self.events.set_capacity(next.max_event_history);
+        *self.ctx.config.write() = next;
         Ok(())
     }
 
@@ -242,5 +267,86 @@ impl Hub {
     /// Messages still in flight: queued or being handled by at least one subscription.
     pub fn in_flight(&self) -> usize {
         self.bus.in_flight()
+    }
+
+    // ----- events --------------------------------------------------------------------
+
+    /// Publishes an event and returns its id.
+    ///
+    /// The event goes to its event channel (`Events` unless the request names another;
+    /// created on first use, never listed by [`Hub::channels`]), is appended to the
+    /// history — and, when a history file is configured, written to it as one JSON line
+    /// before this returns — and is queued for every event subscription whose name,
+    /// channel and source-module patterns match. If the file cannot be written, the call
+    /// fails and the event is not published at all.
+    ///
+    /// With `broadcast`, the event is also published to every message channel that exists
+    /// at that moment, as one message per channel: message type = the event name; id,
+    /// timestamp, data, type hints, source module, priority and correlation id = the
+    /// event's. Those copies reach message subscriptions only; they are not in the event
+    /// history. Because they share the event's id, [`Hub::wait_delivered`] on the id
+    /// waits for them too.
+    ///
+    /// A `Reject` subscription that refuses the event (or a broadcast copy) makes the
+    /// result [`Error::QueueFull`] carrying the id; everyone else still got it.
+    pub fn publish_event(&self, request: EventRequest) -> Result<MessageId, Error> {
+        self.events.publish(&self.bus, self.ctx.clock.as_ref(), request)
+    }
+
+    /// Publishes the C ABI's event JSON (see [`EventRequest::from_json`]).
+    pub fn publish_event_json(&self, json: &str) -> Result<MessageId, Error> {
+        self.publish_event(EventRequest::from_json(json)?)
+    }
+
+    /// Subscribes to events with a handler called on a dedicated worker thread, as
+    /// [`Hub::subscribe_push`] does for messages. With a replay (`replay_last`,
+    /// `replay_since_ms`), the matching events of the history are handed to it first, in
+    /// history order and before any live event; every later event arrives live. No event
+    /// is missed or repeated at the seam, even while others publish.
+    pub fn subscribe_events_push<F>(&self, options: EventSubscriptionOptions, handler: F) -> Result<SubscriptionId, Error>
+    where
+        F: FnMut(&Envelope) -> bool + Send + 'static,
+    {
+        self.events.subscribe(&self.bus, options, Delivery::Push(Box::new(handler)))
+    }
+
+    /// Subscribes to events without a worker: take and complete them with [`Hub::take`]
+    /// and [`Hub::complete`], as for [`Hub::subscribe_pull`]. Replayed events are queued
+    /// at once and do not call `notify`: take after subscribing.
+    pub fn subscribe_events_pull(
+        &self,
+        options: EventSubscriptionOptions,
+        notify: Option<Box<dyn Fn() + Send + Sync + 'static>>,
+    ) -> Result<SubscriptionId, Error> {
+        self.events.subscribe(&self.bus, options, Delivery::Pull(notify))
+    }
+
+    /// The events of the history that match `query`, oldest first.
+    pub fn events(&self, query: &EventQuery) -> Result<Vec<Arc<Envelope>>, Error> {
+        self.events.query(query)
+    }
+
+    /// Removes the events that match `query` from the history (and from the history
+    /// file, which is rewritten to what remains); returns how many were removed.
+    pub fn clear_events(&self, query: &EventQuery) -> Result<usize, Error> {
+        self.events.clear(query)
+    }
+
+    /// Writes the events that match `query` to `path` (replacing it) in `format`; returns
+    /// how many were written. The file appears complete or not at all.
+    pub fn export_events(&self, path: &std::path::Path, format: HistoryFormat, query: &EventQuery) -> Result<usize, Error> {
+        self.events.export(path, format, query)
+    }
+
+    /// Adds the events of an exported file to the history, in timestamp order, skipping
+    /// ids it holds already. They are not delivered to subscribers. A torn last record is
+    /// skipped with a warning; any other bad record fails the import and adds nothing.
+    pub fn import_events(&self, path: &std::path::Path, format: HistoryFormat) -> Result<ImportReport, Error> {
+        self.events.import(&self.bus, path, format)
+    }
+
+    /// Size, capacity and file of the event history.
+    pub fn event_history_info(&self) -> HistoryInfo {
+        self.events.info()
     }
 }

@@ -12,6 +12,8 @@
 //! - A full queue applies the subscription's [`OverflowPolicy`]; every loss is counted.
 //! - Expired messages are never delivered; they are counted.
 //! - [`Hub::wait_delivered`] waits until every queue a message entered has completed it.
+//! - Events ([`Hub::publish_event`]) are messages on event channels with a bounded
+//!   history that may be persisted to a file and replayed to new subscribers.
 
 #![warn(missing_docs)]
 
@@ -19,6 +21,7 @@ mod bus;
 mod clock;
 mod config;
 mod error;
+mod events;
 mod hub;
 mod id;
 mod json;
@@ -29,12 +32,15 @@ mod wildcard;
 pub mod ffi;
 
 pub use bus::{
-    BusStats, ChannelInfo, DeliveryMode, DeliveryReport, Envelope, OverflowPolicy, Priority, PublishRequest,
+    BusStats, ChannelInfo, ChannelKind, DeliveryMode, DeliveryReport, Envelope, OverflowPolicy, Priority, PublishRequest,
     SubscriptionInfo, SubscriptionOptions,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
 pub use error::Error;
+pub use events::{
+    EventQuery, EventRequest, EventSubscriptionOptions, HistoryFormat, HistoryInfo, ImportReport, DEFAULT_EVENT_CHANNEL,
+};
 pub use hub::Hub;
 pub use id::{MessageId, SubscriptionId};
 pub use wildcard::Pattern;

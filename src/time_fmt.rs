@@ -60,6 +60,80 @@ pub(crate) fn format_ms(ms: i64) -> String {
     out
 }
 
+/// (year, month, day) to days since 1970-01-01. Howard Hinnant's `days_from_civil`.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = (m + 9) % 12; // March = 0
+    let doy = (153 * mp as i64 + 2) / 5 + d as i64 - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses an ISO 8601 date and time with an explicit zone — `2026-11-27T06:00:00Z`,
+/// `2026-11-27T06:00:00.1234567+01:00` — into milliseconds since the Unix epoch (UTC).
+/// Fractions beyond milliseconds are truncated. `None` when the text is not of that form.
+pub(crate) fn parse_iso_ms(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let sep = |at: usize, c: u8| b.get(at) == Some(&c);
+    if !(sep(4, b'-') && sep(7, b'-') && (sep(10, b'T') || sep(10, b't') || sep(10, b' ')) && sep(13, b':') && sep(16, b':')) {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (h, mi, s) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let days_in_month = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d < 1 || d > days_in_month || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut millis = 0i64;
+    if sep(at, b'.') {
+        at += 1;
+        let start = at;
+        while b.get(at).is_some_and(u8::is_ascii_digit) {
+            if at - start < 3 {
+                millis = millis * 10 + i64::from(b[at] - b'0');
+            }
+            at += 1;
+        }
+        if at == start {
+            return None;
+        }
+        for _ in (at - start)..3 {
+            millis *= 10;
+        }
+    }
+    let offset_min = match b.get(at) {
+        Some(b'Z' | b'z') if at + 1 == b.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if at + 6 == b.len() && sep(at + 3, b':') => {
+            let (oh, om) = (num(at + 1, 2)?, num(at + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let minutes = oh * 60 + om;
+            if sign == b'+' {
+                minutes
+            } else {
+                -minutes
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo as u32, d as u32);
+    Some(((days * 24 + h) * 60 + mi - offset_min) * 60_000 + s * 1000 + millis)
+}
+
 /// `serialize_with` helper: milliseconds as an ISO 8601 string.
 pub(crate) fn serialize_ms<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_ms(*ms))
@@ -67,7 +141,23 @@ pub(crate) fn serialize_ms<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Er
 
 #[cfg(test)]
 mod tests {
-    use super::format_ms;
+    use super::{format_ms, parse_iso_ms};
+
+    #[test]
+    fn parses_what_it_formats_and_common_iso_forms() {
+        for ms in [0, 1, -1, 951_782_400_000, 1_798_351_200_123, 4_102_444_799_999] {
+            assert_eq!(parse_iso_ms(&format_ms(ms)), Some(ms), "ms = {ms}");
+        }
+        assert_eq!(parse_iso_ms("2026-11-27T06:00:00Z"), Some(1_795_759_200_000));
+        assert_eq!(parse_iso_ms("2026-11-27T06:00:00.1239999Z"), Some(1_795_759_200_123));
+        assert_eq!(parse_iso_ms("2026-11-27T07:00:00.5+01:00"), Some(1_795_759_200_500));
+        assert_eq!(parse_iso_ms("2026-11-27T05:30:00-00:30"), Some(1_795_759_200_000));
+        for bad in ["", "2026-11-27", "2026-11-27T06:00:00", "2026-02-30T00:00:00Z", "2026-11-27T24:00:00Z",
+            "2026-11-27T06:00:00.Z", "2026-11-27T06:00:00Zx", "2026-11-27T06:00:00+1:00", "x026-11-27T06:00:00Z"]
+        {
+            assert_eq!(parse_iso_ms(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -41,6 +41,8 @@ impl From<Error> for FfiError {
             Error::SubscriptionNotFound { .. } => mc_status::SubscriptionNotFound,
             Error::QueueFull { .. } => mc_status::QueueFull,
             Error::Timeout { .. } => mc_status::Timeout,
+            Error::Io { .. } => mc_status::Io,
+            Error::CorruptFile { .. } => mc_status::CorruptFile,
             Error::Internal { .. } => mc_status::Panic,
         };
         FfiError { status, message: e.to_string() }

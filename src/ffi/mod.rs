@@ -50,6 +50,10 @@ pub enum mc_status {
     Panic = 10,
     /// Reserved.
     BufferTooSmall = 11,
+    /// A file (event history, export, import) could not be read or written; nothing stored changed.
+    Io = 12,
+    /// A file holds a record that cannot be read; the file was left unchanged.
+    CorruptFile = 13,
 }
 
 /// A message or subscription id: a UUID as 16 bytes in RFC 4122 (big-endian) order.

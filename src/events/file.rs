@@ -1,0 +1,256 @@
+//! The event history file: one JSON record per line, appended before `publish_event`
+//! returns, rotated at a size, reloaded when configured.
+//!
+//! Crash safety: a record is written with one `write` call. A crash can leave at most the
+//! last line incomplete; loading skips such a torn last line with a warning, truncates
+//! the file back to the end of the last complete record (so later appends start on a
+//! fresh line) and keeps every complete record before it. Any other line that does not
+//! parse makes the file corrupt: loading fails, naming the file and line, and the file is
+//! left exactly as it was. Records are written to the operating system before publish
+//! returns, not flushed to the disk (no `fsync`): they survive a crash of the process,
+//! not a power failure.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::record::{Loaded, StoredEvent};
+use crate::error::Error;
+
+/// An open history file.
+pub(crate) struct HistoryFile {
+    path: PathBuf,
+    file: File,
+    /// Bytes in the file (our own appends keep it exact).
+    len: u64,
+    max_bytes: u64,
+}
+
+/// What reading a file gave: its records, in file order, and warnings for skipped torn
+/// last lines.
+pub(crate) struct ReadOutcome {
+    pub records: Vec<Loaded>,
+    pub warnings: Vec<String>,
+}
+
+/// `<path>.1`: where the file goes when it is rotated.
+pub(crate) fn rotated_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Splits `bytes` into JSON-line records. Returns the records, the length of the complete
+/// part (everything up to and including the last good line), and a warning when a torn
+/// last line was skipped. A bad line that is not the last is corruption.
+pub(crate) fn parse_lines(path: &Path, bytes: &[u8]) -> Result<(Vec<Loaded>, u64, Option<String>), Error> {
+    let mut records = Vec::new();
+    let mut start = 0usize;
+    let mut line_no = 0usize;
+    while start < bytes.len() {
+        line_no += 1;
+        let (end, terminated) = match bytes[start..].iter().position(|&b| b == b'\n') {
+            Some(i) => (start + i, true),
+            None => (bytes.len(), false),
+        };
+        let raw = &bytes[start..end];
+        let next = if terminated { end + 1 } else { end };
+        let parsed = std::str::from_utf8(raw)
+            .map_err(|e| format!("the line is not UTF-8 (bad byte at offset {})", e.valid_up_to()))
+            .and_then(|text| {
+                let text = text.trim_end_matches('\r');
+                if text.trim().is_empty() {
+                    Ok(None)
+                } else {
+                    StoredEvent::from_line(text).map(Some)
+                }
+            });
+        match parsed {
+            Ok(Some(record)) => records.push(record),
+            Ok(None) => {}
+            Err(detail) if !terminated => {
+                let warning = format!(
+                    "skipped a torn last line in '{}' (line {line_no}, {} bytes, probably cut off by a crash while \
+                     it was written: {detail}); the {} complete record(s) before it were kept",
+                    display(path),
+                    raw.len(),
+                    records.len()
+                );
+                return Ok((records, start as u64, Some(warning)));
+            }
+            Err(detail) => return Err(Error::CorruptFile { path: display(path), line: line_no, detail }),
+        }
+        start = next;
+    }
+    Ok((records, bytes.len() as u64, None))
+}
+
+fn read_all(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match File::open(path) {
+        Ok(mut f) => {
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).map_err(|e| Error::io(display(path), "read", &e))?;
+            Ok(Some(bytes))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(display(path), "open", &e)),
+    }
+}
+
+impl HistoryFile {
+    /// Opens (creating if needed) the history file and reads its records: those of the
+    /// rotated file `<path>.1` first, then the file's own. A torn last line is skipped
+    /// with a warning and cut off the file. Nothing is written when this fails.
+    pub fn open(path: &Path, max_bytes: u64) -> Result<(HistoryFile, ReadOutcome), Error> {
+        if let Ok(meta) = fs::metadata(path) {
+            if !meta.is_file() {
+                return Err(Error::Io {
+                    path: display(path),
+                    operation: "use as the event history file".to_owned(),
+                    detail: "it is not a regular file (a folder or a device)".to_owned(),
+                });
+            }
+        }
+        let mut records = Vec::new();
+        let mut warnings = Vec::new();
+        let rotated = rotated_path(path);
+        if let Some(bytes) = read_all(&rotated)? {
+            let (mut older, _, warning) = parse_lines(&rotated, &bytes)?;
+            records.append(&mut older);
+            warnings.extend(warning);
+        }
+        let mut complete_len = 0u64;
+        let mut needs_newline = false;
+        if let Some(bytes) = read_all(path)? {
+            let (mut own, good, warning) = parse_lines(path, &bytes)?;
+            records.append(&mut own);
+            warnings.extend(warning);
+            complete_len = good;
+            // A last record that parsed but lost its newline gets one, so the next append
+            // starts a line of its own.
+            needs_newline = good > 0 && good == bytes.len() as u64 && bytes.last() != Some(&b'\n');
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(display(path), "open the event history file", &e))?;
+        let actual = file.metadata().map_err(|e| Error::io(display(path), "read the size of", &e))?.len();
+        if actual != complete_len {
+            file.set_len(complete_len).map_err(|e| Error::io(display(path), "cut the torn last line off", &e))?;
+        }
+        let mut len = complete_len;
+        // Appends go to the end: reopen in append mode now that the length is settled.
+        drop(file);
+        file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(display(path), "open the event history file for appending", &e))?;
+        if needs_newline {
+            file.write_all(b"\n").map_err(|e| Error::io(display(path), "append to", &e))?;
+            len += 1;
+        }
+        Ok((HistoryFile { path: path.to_owned(), file, len, max_bytes }, ReadOutcome { records, warnings }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    pub fn set_max_bytes(&mut self, max_bytes: u64) {
+        self.max_bytes = max_bytes;
+    }
+
+    /// Appends one record as a line (rotating first when it would pass `max_bytes`). On a
+    /// failure the file is cut back to its previous length, so it never keeps half a line.
+    pub fn append(&mut self, record_json: &str) -> Result<(), Error> {
+        let line_len = record_json.len() as u64 + 1;
+        if self.max_bytes > 0 && self.len > 0 && self.len + line_len > self.max_bytes {
+            self.rotate()?;
+        }
+        let mut line = Vec::with_capacity(record_json.len() + 1);
+        line.extend_from_slice(record_json.as_bytes());
+        line.push(b'\n');
+        if let Err(e) = self.file.write_all(&line) {
+            let _ = self.file.set_len(self.len);
+            return Err(Error::io(display(&self.path), "append to the event history file", &e));
+        }
+        self.len += line_len;
+        Ok(())
+    }
+
+    /// Renames the file to `<path>.1` (replacing an older one) and starts a new one.
+    fn rotate(&mut self) -> Result<(), Error> {
+        let rotated = rotated_path(&self.path);
+        fs::rename(&self.path, &rotated)
+            .map_err(|e| Error::io(display(&self.path), format!("rotate (rename to '{}')", display(&rotated)), &e))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(display(&self.path), "start a new event history file", &e))?;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Replaces the file's content with `records` (one JSON text each) through a
+    /// temporary file and a rename, so a crash leaves either the old or the new content.
+    /// The rotated file is removed: the new content is the whole history.
+    pub fn rewrite<'a>(&mut self, records: impl Iterator<Item = &'a str>) -> Result<(), Error> {
+        let len = write_atomically(&self.path, records.map(|r| (r, "\n")))?;
+        match fs::remove_file(rotated_path(&self.path)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(display(&rotated_path(&self.path)), "remove", &e)),
+        }
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(display(&self.path), "open the event history file for appending", &e))?;
+        self.len = len;
+        Ok(())
+    }
+}
+
+/// Writes the pieces to `<path>.partial` and renames it to `path`. Returns the bytes
+/// written. On failure the temporary file is removed and `path` is untouched.
+pub(crate) fn write_atomically<'a>(
+    path: &Path,
+    pieces: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<u64, Error> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".partial");
+    let tmp = PathBuf::from(tmp_name);
+    let result = (|| -> io::Result<u64> {
+        let file = File::create(&tmp)?;
+        let mut out = io::BufWriter::new(file);
+        let mut n = 0u64;
+        for (a, b) in pieces {
+            out.write_all(a.as_bytes())?;
+            out.write_all(b.as_bytes())?;
+            n += (a.len() + b.len()) as u64;
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        Ok(n)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(display(path), "write", &e)
+    })
+}

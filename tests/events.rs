@@ -1,0 +1,722 @@
+//! Events: wildcard subscriptions, broadcast, the history ring, persistence (round trip,
+//! torn last line, corruption, rotation), export/import, and replay without a gap or a
+//! duplicate at the seam.
+
+mod common;
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::LONG;
+use module_communication::{
+    ChannelKind, Config, DeliveryReport, Envelope, Error, EventQuery, EventRequest, EventSubscriptionOptions,
+    HistoryFormat, Hub, ManualClock, OverflowPolicy, Priority, PublishRequest, SubscriptionId, SubscriptionOptions,
+};
+
+/// A fresh, empty folder for one test's files.
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mc-events-{}-{test}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn set_history_file(hub: &Hub, path: &Path) -> Result<(), Error> {
+    hub.update_config_json(&serde_json::json!({ "eventHistoryPath": path.to_str().unwrap() }).to_string())
+}
+
+fn names(events: &[Arc<Envelope>]) -> Vec<String> {
+    events.iter().map(|e| e.message_type().to_owned()).collect()
+}
+
+fn take_all(hub: &Hub, sub: SubscriptionId) -> Vec<Arc<Envelope>> {
+    let batch = hub.take(sub, 100_000, Duration::ZERO).unwrap();
+    hub.complete(sub, DeliveryReport { handled: batch.len(), ..Default::default() }).unwrap();
+    batch
+}
+
+fn event(name: &str, data: &str) -> EventRequest {
+    EventRequest::new(name).data_json(data).unwrap()
+}
+
+// ----- names and wildcards ----------------------------------------------------------------
+
+#[test]
+fn event_names_match_like_patterns_case_insensitively() {
+    // (pattern, name, matches)
+    let table: &[(&str, &str, bool)] = &[
+        ("Module*", "ModuleInitialized", true),
+        ("Module*", "moduleinitialized", true),
+        ("MODULE*", "ModuleInitialized", true),
+        ("Module*", "Module", true),
+        ("Module*", "ModulInitialized", false),
+        ("*Initialized", "ModuleInitialized", true),
+        ("*Initialized", "ModuleInitializedLate", false),
+        ("LabStep*", "LabStepStarted", true),
+        ("LabStep*", "LabStep", true),
+        ("LabStep*", "XLabStepStarted", false),
+        ("Lab?tep", "LabStep", true),
+        ("Lab?tep", "Labtep", false),
+        ("Lab?tep", "LabXXtep", false),
+        ("Step[a-c]", "StepA", true),
+        ("Step[a-c]", "stepc", true),
+        ("Step[a-c]", "StepD", false),
+        ("Step[abc]1", "Stepb1", true),
+        ("Lab.Step", "Lab.Step", true),
+        ("Lab.Step", "LabXStep", false),
+        ("Lab.*", "Lab.Started", true),
+        ("Lab.*", "LabStarted", false),
+        ("Größe*", "GRÖSSEÄnderung", false),
+        ("Größe*", "GRÖßEÄnderung", true),
+        ("*", "Anything.At-All", true),
+        ("Exact", "exact", true),
+        ("Exact", "Exactly", false),
+        ("a`*b", "a*b", true),
+        ("a`*b", "axb", false),
+    ];
+    let hub = Hub::new();
+    let subs: Vec<SubscriptionId> = table
+        .iter()
+        .map(|(p, _, _)| hub.subscribe_events_pull(EventSubscriptionOptions::new(*p), None).unwrap())
+        .collect();
+    let distinct: HashSet<&str> = table.iter().map(|(_, n, _)| *n).collect();
+    for n in &distinct {
+        hub.publish_event(EventRequest::new(*n)).unwrap();
+    }
+    for (i, (pattern, name, expected)) in table.iter().enumerate() {
+        let got = names(&hub.take(subs[i], 1000, Duration::ZERO).unwrap());
+        assert_eq!(got.iter().any(|g| g == name), *expected, "pattern {pattern:?} against {name:?}; received {got:?}");
+    }
+}
+
+#[test]
+fn a_bad_event_pattern_is_refused_naming_it() {
+    let hub = Hub::new();
+    let err = hub.subscribe_events_pull(EventSubscriptionOptions::new("Lab[b-a]"), None).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { ref name, .. } if name == "event name"), "{err:?}");
+    let err = hub.subscribe_events_pull(EventSubscriptionOptions::new(""), None).unwrap_err();
+    assert!(err.to_string().contains("event name"), "{err}");
+    let err = hub.events(&EventQuery::default().name("[x")).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+}
+
+#[test]
+fn bad_events_are_refused_and_nothing_is_published() {
+    let hub = Hub::new();
+    for req in [
+        EventRequest::new(""),
+        EventRequest::new("Tab\there"),
+        EventRequest::new("Ok").channel("Bad*"),
+        EventRequest::new("Ok").channel(""),
+        EventRequest::new("Ok").source_module(""),
+    ] {
+        let err = hub.publish_event(req).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    }
+    assert!(hub.events(&EventQuery::default()).unwrap().is_empty());
+    for json in [r#"{"data":1}"#, r#"{"name":"X","bogus":1}"#, "[]", r#"{"name":"X","priority":7}"#] {
+        assert!(matches!(hub.publish_event_json(json), Err(Error::InvalidJson { .. })), "{json}");
+    }
+    let err = hub.publish_event_json(r#"{"name":"X","priority":"Urgent"}"#).unwrap_err();
+    assert!(err.to_string().contains("Urgent"), "{err}");
+}
+
+// ----- channels, kinds and broadcast ------------------------------------------------------------
+
+#[test]
+fn events_go_to_the_events_channel_unless_another_is_named_and_are_not_message_channels() {
+    let hub = Hub::new();
+    let all = hub.subscribe_events_pull(EventSubscriptionOptions::default(), None).unwrap();
+    let lab_only = hub.subscribe_events_pull(EventSubscriptionOptions::default().channel("lab"), None).unwrap();
+    hub.publish_event(EventRequest::new("A")).unwrap();
+    hub.publish_event(EventRequest::new("B").channel("Lab")).unwrap();
+
+    let got = take_all(&hub, all);
+    assert_eq!(names(&got), ["A", "B"]);
+    assert_eq!(got[0].channel(), "Events");
+    assert_eq!(got[1].channel(), "Lab");
+    assert_eq!(names(&take_all(&hub, lab_only)), ["B"]);
+    assert!(hub.channels(None).unwrap().is_empty(), "event channels are not listed as message channels");
+    assert!(matches!(hub.publish(PublishRequest::new("Events", "A")), Err(Error::ChannelNotFound { .. })));
+}
+
+#[test]
+fn message_and_event_subscriptions_never_see_each_other() {
+    let hub = Hub::new();
+    hub.create_channel("Events", None, 0).unwrap(); // same name as the default event channel
+    let messages = hub.subscribe_pull(SubscriptionOptions::new("*"), None).unwrap();
+    let events = hub.subscribe_events_pull(EventSubscriptionOptions::default(), None).unwrap();
+    hub.publish(PublishRequest::new("Events", "AMessage")).unwrap();
+    hub.publish_event(EventRequest::new("AnEvent")).unwrap();
+    assert_eq!(names(&take_all(&hub, messages)), ["AMessage"]);
+    assert_eq!(names(&take_all(&hub, events)), ["AnEvent"]);
+
+    let kinds: Vec<(SubscriptionId, ChannelKind)> =
+        hub.subscriptions(None).unwrap().into_iter().map(|s| (s.id, s.kind)).collect();
+    assert_eq!(kinds, [(messages, ChannelKind::Message), (events, ChannelKind::Event)]);
+}
+
+#[test]
+fn event_json_carries_the_name_and_the_data_as_given() {
+    let hub = Hub::new();
+    let sub = hub.subscribe_events_pull(EventSubscriptionOptions::new("ModuleInitialized"), None).unwrap();
+    let req = EventRequest::new("ModuleInitialized")
+        .data_json("{\"ModuleName\": \"LabRunner\",\n \"Ratio\": 1.10}")
+        .unwrap()
+        .source_module("LabRunner")
+        .priority(Priority::High)
+        .correlation_id("c-1")
+        .type_hints_json(r#"[[["Ratio"],"decimal"]]"#)
+        .unwrap();
+    let id = hub.publish_event(req).unwrap();
+    let got = take_all(&hub, sub);
+    let e = &got[0];
+    assert_eq!(e.id(), id);
+    assert_eq!(e.message_type(), "ModuleInitialized");
+    assert_eq!(e.data_json(), Some("{\"ModuleName\": \"LabRunner\", \"Ratio\": 1.10}"), "line breaks go, tokens stay");
+    assert_eq!(e.type_hints_json(), Some(r#"[[["Ratio"],"decimal"]]"#));
+    let v: serde_json::Value = serde_json::from_str(e.to_json()).unwrap();
+    assert_eq!(v["name"], "ModuleInitialized");
+    assert_eq!(v["channel"], "Events");
+    assert_eq!(v["sourceModule"], "LabRunner");
+    assert_eq!(v["priority"], "High");
+    assert_eq!(v["correlationId"], "c-1");
+    assert!(v.get("messageType").is_none());
+    assert!(!e.to_json().contains('\n'));
+}
+
+#[test]
+fn broadcast_sends_one_message_per_message_channel_with_the_events_id_and_data() {
+    let hub = Hub::new();
+    for c in ["Configuration", "Lab"] {
+        hub.create_channel(c, None, 0).unwrap();
+    }
+    let messages = hub.subscribe_pull(SubscriptionOptions::new("*"), None).unwrap();
+    let config_only =
+        hub.subscribe_pull(SubscriptionOptions::new("Configuration").message_type("System*"), None).unwrap();
+    let events = hub.subscribe_events_pull(EventSubscriptionOptions::new("SystemShutdown"), None).unwrap();
+    let req = event("SystemShutdown", r#"{"Reason":"Maintenance"}"#).source_module("Ops").broadcast(true);
+    let id = hub.publish_event(req).unwrap();
+
+    let got = take_all(&hub, messages);
+    let mut channels: Vec<&str> = got.iter().map(|m| m.channel()).collect();
+    channels.sort_unstable();
+    assert_eq!(channels, ["Configuration", "Lab"]);
+    for m in &got {
+        assert_eq!(m.id(), id);
+        assert_eq!(m.message_type(), "SystemShutdown");
+        assert_eq!(m.data_json(), Some(r#"{"Reason":"Maintenance"}"#));
+        assert_eq!(m.source_module(), Some("Ops"));
+    }
+    assert_eq!(take_all(&hub, config_only).len(), 1);
+    assert_eq!(take_all(&hub, events)[0].id(), id);
+    assert_eq!(hub.events(&EventQuery::default()).unwrap().len(), 1, "copies are not history");
+    hub.wait_delivered(id, LONG).unwrap();
+}
+
+#[test]
+fn waiting_for_a_broadcast_event_waits_for_its_message_copies_too() {
+    let hub = Hub::new();
+    hub.create_channel("Lab", None, 0).unwrap();
+    let messages = hub.subscribe_pull(SubscriptionOptions::new("Lab"), None).unwrap();
+    let id = hub.publish_event(EventRequest::new("Shutdown").broadcast(true)).unwrap();
+    assert!(matches!(hub.wait_delivered(id, Duration::from_millis(10)), Err(Error::Timeout { .. })));
+    take_all(&hub, messages);
+    hub.wait_delivered(id, LONG).unwrap();
+}
+
+#[test]
+fn a_rejecting_event_subscriber_makes_publish_report_queue_full_and_others_still_get_it() {
+    let hub = Hub::new();
+    let strict = hub
+        .subscribe_events_pull(EventSubscriptionOptions::default().capacity(1).overflow(OverflowPolicy::Reject), None)
+        .unwrap();
+    let relaxed = hub.subscribe_events_pull(EventSubscriptionOptions::default(), None).unwrap();
+    hub.publish_event(EventRequest::new("one")).unwrap();
+    let err = hub.publish_event(EventRequest::new("two")).unwrap_err();
+    let Error::QueueFull { message_id, rejected: 1 } = err else { panic!("{err:?}") };
+    assert_eq!(names(&take_all(&hub, relaxed)), ["one", "two"]);
+    assert_eq!(take_all(&hub, strict).len(), 1);
+    assert_eq!(hub.events(&EventQuery::default()).unwrap()[1].id(), message_id);
+}
+
+#[test]
+fn push_event_handlers_run_on_a_worker_and_count_failures() {
+    let hub = Hub::new();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = Arc::clone(&seen);
+    let sub = hub
+        .subscribe_events_push(EventSubscriptionOptions::new("Tick"), move |e| {
+            s.fetch_add(1, Ordering::SeqCst);
+            e.data_json() != Some("3")
+        })
+        .unwrap();
+    let ids: Vec<_> = (1..=5).map(|i| hub.publish_event(event("Tick", &i.to_string())).unwrap()).collect();
+    for id in ids {
+        hub.wait_delivered(id, LONG).unwrap();
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    let info = hub.subscriptions(None).unwrap().into_iter().find(|s| s.id == sub).unwrap();
+    assert_eq!((info.delivered, info.failed), (4, 1));
+}
+
+// ----- history ------------------------------------------------------------------------------
+
+#[test]
+fn after_ten_thousand_events_exactly_the_newest_thousand_remain_in_order() {
+    let hub = Hub::new();
+    assert_eq!(hub.config().max_event_history, 1000);
+    for i in 0..10_000 {
+        hub.publish_event(event("Tick", &i.to_string())).unwrap();
+    }
+    let history = hub.events(&EventQuery::default()).unwrap();
+    assert_eq!(history.len(), 1000);
+    let datas: Vec<u32> = history.iter().map(|e| e.data_json().unwrap().parse().unwrap()).collect();
+    assert_eq!(datas, (9_000..10_000).collect::<Vec<u32>>());
+    assert_eq!(hub.event_history_info().count, 1000);
+}
+
+#[test]
+fn max_event_history_is_configurable_and_shrinking_drops_the_oldest() {
+    let hub = Hub::new();
+    hub.update_config_json(r#"{"maxEventHistory":5}"#).unwrap();
+    for i in 0..8 {
+        hub.publish_event(event("T", &i.to_string())).unwrap();
+    }
+    let datas = |hub: &Hub| -> Vec<String> {
+        hub.events(&EventQuery::default()).unwrap().iter().map(|e| e.data_json().unwrap().to_owned()).collect()
+    };
+    assert_eq!(datas(&hub), ["3", "4", "5", "6", "7"]);
+    hub.update_config_json(r#"{"maxEventHistory":2}"#).unwrap();
+    assert_eq!(datas(&hub), ["6", "7"]);
+    hub.update_config_json(r#"{"maxEventHistory":0}"#).unwrap();
+    hub.publish_event(EventRequest::new("T")).unwrap();
+    assert!(datas(&hub).is_empty(), "0 keeps no history");
+}
+
+#[test]
+fn history_queries_filter_by_name_source_time_and_count() {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let hub = Hub::with_clock(clock.clone());
+    for (name, source) in
+        [("LabStepStarted", "LabRunner"), ("ConfigChanged", "Config"), ("LabStepCompleted", "LabRunner")]
+    {
+        hub.publish_event(EventRequest::new(name).source_module(source)).unwrap();
+        clock.advance(1_000);
+    }
+    hub.publish_event(EventRequest::new("LabStepFailed")).unwrap();
+    let q = |q: EventQuery| names(&hub.events(&q).unwrap());
+    assert_eq!(q(EventQuery::default().name("labstep*")), ["LabStepStarted", "LabStepCompleted", "LabStepFailed"]);
+    assert_eq!(q(EventQuery::default().source_module("Lab*")), ["LabStepStarted", "LabStepCompleted"]);
+    assert_eq!(q(EventQuery::default().since_ms(1_001_000)), ["ConfigChanged", "LabStepCompleted", "LabStepFailed"]);
+    assert_eq!(q(EventQuery::default().name("LabStep*").last(2)), ["LabStepCompleted", "LabStepFailed"]);
+    assert_eq!(q(EventQuery::default().last(0)), Vec::<String>::new());
+    let json = EventQuery::from_json(r#"{"name":"Lab*","since":"1970-01-01T00:16:41.000Z","last":5}"#).unwrap();
+    assert_eq!(json.since_ms, Some(1_001_000));
+    assert!(matches!(EventQuery::from_json(r#"{"since":"yesterday"}"#), Err(Error::InvalidArgument { .. })));
+}
+
+#[test]
+fn clearing_removes_matching_events_and_reports_how_many() {
+    let hub = Hub::new();
+    for n in ["LabStepStarted", "ConfigChanged", "LabStepCompleted"] {
+        hub.publish_event(EventRequest::new(n)).unwrap();
+    }
+    assert_eq!(hub.clear_events(&EventQuery::default().name("LabStep*")).unwrap(), 2);
+    assert_eq!(names(&hub.events(&EventQuery::default()).unwrap()), ["ConfigChanged"]);
+    assert_eq!(hub.clear_events(&EventQuery::default()).unwrap(), 1);
+    assert_eq!(hub.clear_events(&EventQuery::default()).unwrap(), 0);
+}
+
+// ----- persistence --------------------------------------------------------------------------
+
+#[test]
+fn every_event_is_in_the_history_file_when_publish_returns_and_a_new_hub_reloads_them() {
+    let dir = temp_dir("roundtrip");
+    let path = dir.join("history.jsonl");
+    let hub = Hub::new();
+    set_history_file(&hub, &path).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let req = event("Saved", &format!(r#"{{"i":{i},"When":"2026-11-27T06:00:00.0000000Z"}}"#))
+            .type_hints_json(r#"[[["When"],"datetime"]]"#)
+            .unwrap()
+            .source_module("Tester");
+        let id = hub.publish_event(req).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), i + 1);
+        assert!(text.lines().last().unwrap().contains(&id.to_string()), "the event is on disk before publish returns");
+        ids.push(id);
+    }
+    let before: Vec<String> =
+        hub.events(&EventQuery::default()).unwrap().iter().map(|e| e.to_json().to_owned()).collect();
+    drop(hub);
+
+    let again = Hub::new();
+    set_history_file(&again, &path).unwrap();
+    let after: Vec<String> =
+        again.events(&EventQuery::default()).unwrap().iter().map(|e| e.to_json().to_owned()).collect();
+    assert_eq!(after, before, "ids, names, data, type hints, sources and timestamps survive");
+    assert!(again.event_history_info().load_warnings.is_empty());
+    assert_eq!(again.event_history_info().path.as_deref(), path.to_str());
+    // Appending continues in the same file.
+    again.publish_event(EventRequest::new("Later")).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 6);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_torn_last_line_is_skipped_with_a_warning_and_the_complete_records_are_kept() {
+    let dir = temp_dir("torn");
+    let path = dir.join("history.jsonl");
+    {
+        let hub = Hub::new();
+        set_history_file(&hub, &path).unwrap();
+        for i in 0..3 {
+            hub.publish_event(event("Kept", &i.to_string())).unwrap();
+        }
+    }
+    let complete = fs::read(&path).unwrap();
+    let mut torn = complete.clone();
+    torn.extend_from_slice(br#"{"id":"6f1c3a0e-0000-4000-8000-00000000000a","name":"Lost","chan"#);
+    fs::write(&path, &torn).unwrap();
+
+    let hub = Hub::new();
+    set_history_file(&hub, &path).unwrap();
+    let info = hub.event_history_info();
+    assert_eq!(info.count, 3);
+    assert_eq!(info.load_warnings.len(), 1);
+    assert!(info.load_warnings[0].contains("torn last line"), "{:?}", info.load_warnings);
+    assert!(info.load_warnings[0].contains("line 4"), "{:?}", info.load_warnings);
+    assert_eq!(fs::read(&path).unwrap(), complete, "the torn tail is cut off, nothing else changes");
+
+    hub.publish_event(EventRequest::new("After")).unwrap();
+    drop(hub);
+    let reloaded = Hub::new();
+    set_history_file(&reloaded, &path).unwrap();
+    assert_eq!(names(&reloaded.events(&EventQuery::default()).unwrap()), ["Kept", "Kept", "Kept", "After"]);
+    assert!(reloaded.event_history_info().load_warnings.is_empty());
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_corrupt_history_file_is_reported_and_left_untouched() {
+    let dir = temp_dir("corrupt");
+    let path = dir.join("history.jsonl");
+    {
+        let hub = Hub::new();
+        set_history_file(&hub, &path).unwrap();
+        hub.publish_event(EventRequest::new("First")).unwrap();
+        hub.publish_event(EventRequest::new("Second")).unwrap();
+    }
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.insert_str(text.find('\n').unwrap() + 1, "this is not an event\n");
+    fs::write(&path, &text).unwrap();
+
+    let hub = Hub::new();
+    hub.publish_event(EventRequest::new("InMemory")).unwrap();
+    let err = set_history_file(&hub, &path).unwrap_err();
+    let Error::CorruptFile { line, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(*line, 2);
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), text, "the file is not replaced or repaired");
+    assert_eq!(hub.config().event_history_path, None, "the setting did not change");
+    assert_eq!(names(&hub.events(&EventQuery::default()).unwrap()), ["InMemory"]);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_history_file_in_a_missing_folder_is_an_io_error_naming_it() {
+    let dir = temp_dir("missing");
+    let path = dir.join("no/such/folder/history.jsonl");
+    let err = set_history_file(&Hub::new(), &path).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("no/such/folder"), "{err}");
+    let err = set_history_file(&Hub::new(), &dir).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "a folder is not a history file: {err:?}");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_history_file_rotates_at_its_size_and_reload_reads_both_files() {
+    let dir = temp_dir("rotate");
+    let path = dir.join("history.jsonl");
+    let hub = Hub::new();
+    hub.update_config_json(
+        &serde_json::json!({ "eventHistoryPath": path.to_str().unwrap(), "eventHistoryMaxBytes": 1000 }).to_string(),
+    )
+    .unwrap();
+    for i in 0..12 {
+        hub.publish_event(event("Rotating", &i.to_string())).unwrap();
+    }
+    let rotated = PathBuf::from(format!("{}.1", path.display()));
+    assert!(rotated.exists(), "rotated to <path>.1");
+    assert!(fs::metadata(&path).unwrap().len() <= 1000);
+    assert!(fs::metadata(&rotated).unwrap().len() <= 1000);
+    let in_files =
+        fs::read_to_string(&rotated).unwrap().lines().count() + fs::read_to_string(&path).unwrap().lines().count();
+    drop(hub);
+
+    let again = Hub::new();
+    set_history_file(&again, &path).unwrap();
+    let datas: Vec<u32> =
+        again.events(&EventQuery::default()).unwrap().iter().map(|e| e.data_json().unwrap().parse().unwrap()).collect();
+    assert_eq!(datas.len(), in_files);
+    assert_eq!(datas, ((12 - in_files as u32)..12).collect::<Vec<_>>(), "the newest events, in order");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn clearing_with_a_history_file_rewrites_it_so_a_reload_does_not_bring_events_back() {
+    let dir = temp_dir("clear");
+    let path = dir.join("history.jsonl");
+    let hub = Hub::new();
+    set_history_file(&hub, &path).unwrap();
+    for n in ["Keep", "Drop", "Keep"] {
+        hub.publish_event(EventRequest::new(n)).unwrap();
+    }
+    assert_eq!(hub.clear_events(&EventQuery::default().name("Drop")).unwrap(), 1);
+    hub.publish_event(EventRequest::new("Keep")).unwrap();
+    drop(hub);
+    let again = Hub::new();
+    set_history_file(&again, &path).unwrap();
+    assert_eq!(names(&again.events(&EventQuery::default()).unwrap()), ["Keep", "Keep", "Keep"]);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn turning_persistence_on_keeps_the_events_in_memory_after_the_files() {
+    let dir = temp_dir("merge");
+    let path = dir.join("history.jsonl");
+    {
+        let hub = Hub::new();
+        set_history_file(&hub, &path).unwrap();
+        hub.publish_event(EventRequest::new("FromFile")).unwrap();
+    }
+    let hub = Hub::new();
+    hub.publish_event(EventRequest::new("InMemory")).unwrap();
+    set_history_file(&hub, &path).unwrap();
+    assert_eq!(names(&hub.events(&EventQuery::default()).unwrap()), ["FromFile", "InMemory"]);
+    hub.update_config_json(r#"{"eventHistoryPath":null}"#).unwrap();
+    hub.publish_event(EventRequest::new("NotSaved")).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+    assert_eq!(hub.event_history_info().path, None);
+    let _ = fs::remove_dir_all(dir);
+}
+
+// ----- export and import --------------------------------------------------------------------
+
+fn export_import_round_trip(format: HistoryFormat, file: &str) {
+    let dir = temp_dir(file);
+    let path = dir.join(file);
+    let hub = Hub::new();
+    hub.publish_event(
+        event("Fidelity", r#"{"Text":"comma, \"quote\"\nline","Ratio":1.10,"Nested":{"A":[1,2]}}"#)
+            .type_hints_json(r#"[[["Ratio"],"decimal"]]"#)
+            .unwrap()
+            .source_module("Exporter")
+            .correlation_id("c,1"),
+    )
+    .unwrap();
+    hub.publish_event(EventRequest::new("Plain").channel("Lab")).unwrap();
+    hub.publish_event(EventRequest::new("Other")).unwrap();
+    assert_eq!(hub.export_events(&path, format, &EventQuery::default().name("[FP]*")).unwrap(), 2);
+    let exported: Vec<String> =
+        hub.events(&EventQuery::default().name("[FP]*")).unwrap().iter().map(|e| e.to_json().to_owned()).collect();
+
+    let other = Hub::new();
+    let report = other.import_events(&path, format).unwrap();
+    assert_eq!((report.read, report.imported, report.duplicates), (2, 2, 0));
+    let imported: Vec<String> =
+        other.events(&EventQuery::default()).unwrap().iter().map(|e| e.to_json().to_owned()).collect();
+    assert_eq!(imported, exported);
+    let again = other.import_events(&path, format).unwrap();
+    assert_eq!((again.imported, again.duplicates), (0, 2), "ids already in the history are skipped");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn exported_json_lines_import_back_exactly() {
+    export_import_round_trip(HistoryFormat::JsonLines, "export.jsonl");
+}
+
+#[test]
+fn exported_csv_imports_back_exactly() {
+    export_import_round_trip(HistoryFormat::Csv, "export.csv");
+}
+
+#[test]
+fn a_bad_csv_row_fails_the_import_and_adds_nothing() {
+    let dir = temp_dir("badcsv");
+    let path = dir.join("bad.csv");
+    let hub = Hub::new();
+    hub.publish_event(EventRequest::new("Good")).unwrap();
+    hub.export_events(&path, HistoryFormat::Csv, &EventQuery::default()).unwrap();
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str("not-a-uuid,Name,Events,,Normal,2026-11-27T06:00:00.000Z,,null,\r\n");
+    text.push_str(&fs::read_to_string(&path).unwrap().lines().nth(1).unwrap().replace("Good", "AlsoGood"));
+    fs::write(&path, text).unwrap();
+    let fresh = Hub::new();
+    let err = fresh.import_events(&path, HistoryFormat::Csv).unwrap_err();
+    let Error::CorruptFile { line: 3, .. } = &err else { panic!("{err:?}") };
+    assert!(fresh.events(&EventQuery::default()).unwrap().is_empty());
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn importing_with_persistence_on_writes_the_merged_history_to_the_file() {
+    let dir = temp_dir("importpersist");
+    let (export, history) = (dir.join("export.jsonl"), dir.join("history.jsonl"));
+    let clock = Arc::new(ManualClock::new(5_000));
+    let source = Hub::with_clock(clock.clone());
+    source.publish_event(EventRequest::new("Old")).unwrap();
+    source.export_events(&export, HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
+
+    clock.set(9_000);
+    let hub = Hub::with_clock(clock);
+    set_history_file(&hub, &history).unwrap();
+    hub.publish_event(EventRequest::new("New")).unwrap();
+    hub.import_events(&export, HistoryFormat::JsonLines).unwrap();
+    assert_eq!(names(&hub.events(&EventQuery::default()).unwrap()), ["Old", "New"], "timestamp order");
+    drop(hub);
+    let reloaded = Hub::new();
+    set_history_file(&reloaded, &history).unwrap();
+    assert_eq!(names(&reloaded.events(&EventQuery::default()).unwrap()), ["Old", "New"]);
+    let _ = fs::remove_dir_all(dir);
+}
+
+// ----- replay -------------------------------------------------------------------------------
+
+#[test]
+fn replay_delivers_the_matching_history_in_order_before_live_events() {
+    let clock = Arc::new(ManualClock::new(0));
+    let hub = Hub::with_clock(clock.clone());
+    for (i, p) in [Priority::Low, Priority::Critical, Priority::Normal, Priority::High].into_iter().enumerate() {
+        hub.publish_event(EventRequest::new("LabStep").data_value(&i.into()).priority(p)).unwrap();
+        hub.publish_event(EventRequest::new("Noise")).unwrap();
+        clock.advance(10);
+    }
+    let last_two = hub.subscribe_events_pull(EventSubscriptionOptions::new("Lab*").replay_last(2), None).unwrap();
+    let since = hub.subscribe_events_pull(EventSubscriptionOptions::new("Lab*").replay_since_ms(10), None).unwrap();
+    let none = hub.subscribe_events_pull(EventSubscriptionOptions::new("Lab*"), None).unwrap();
+    hub.publish_event(EventRequest::new("LabStep").data_value(&"live".into()).priority(Priority::Critical)).unwrap();
+
+    let datas =
+        |sub| -> Vec<String> { take_all(&hub, sub).iter().map(|e| e.data_json().unwrap().to_owned()).collect() };
+    assert_eq!(datas(last_two), ["2", "3", "\"live\""], "history order, whatever the priorities, then live");
+    assert_eq!(datas(since), ["1", "2", "3", "\"live\""]);
+    assert_eq!(datas(none), ["\"live\""]);
+}
+
+#[test]
+fn replay_to_a_push_handler_and_a_replay_larger_than_the_queue_counts_the_rest_as_dropped() {
+    let hub = Hub::new();
+    for i in 0..10 {
+        hub.publish_event(event("E", &i.to_string())).unwrap();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sub = hub
+        .subscribe_events_push(EventSubscriptionOptions::new("E").replay_last(10).capacity(4), move |e| {
+            tx.send(e.data_json().unwrap().to_owned()).is_ok()
+        })
+        .unwrap();
+    let got: Vec<String> = (0..4).map(|_| rx.recv_timeout(LONG).unwrap()).collect();
+    assert_eq!(got, ["6", "7", "8", "9"]);
+    let info = hub.subscriptions(None).unwrap().into_iter().find(|s| s.id == sub).unwrap();
+    assert_eq!(info.dropped, 6);
+    hub.wait_idle(LONG).unwrap();
+}
+
+#[test]
+fn replay_seam_under_concurrent_publishing_has_no_gap_and_no_duplicate() {
+    const PUBLISHERS: usize = 4;
+    const PER_PUBLISHER: usize = 5_000;
+    const SUBSCRIBERS: usize = 6;
+    let hub = Hub::new();
+    hub.set_config(Config { max_event_history: PUBLISHERS * PER_PUBLISHER, ..Config::default() }).unwrap();
+    let started = AtomicUsize::new(0);
+
+    let subs: Vec<SubscriptionId> = std::thread::scope(|scope| {
+        for p in 0..PUBLISHERS {
+            let (hub, started) = (&hub, &started);
+            scope.spawn(move || {
+                for s in 0..PER_PUBLISHER {
+                    hub.publish_event(event("Seam", &format!("[{p},{s}]"))).unwrap();
+                    if s == 0 {
+                        started.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+        // Subscribe at different moments while every publisher is running, replaying the
+        // whole history (since the epoch).
+        while started.load(Ordering::SeqCst) < PUBLISHERS {
+            std::thread::yield_now();
+        }
+        (0..SUBSCRIBERS)
+            .map(|i| {
+                for _ in 0..i * 50 {
+                    std::thread::yield_now();
+                }
+                let opts =
+                    EventSubscriptionOptions::new("Seam").replay_since_ms(0).capacity(PUBLISHERS * PER_PUBLISHER);
+                hub.subscribe_events_pull(opts, None).unwrap()
+            })
+            .collect()
+    });
+
+    for sub in subs {
+        let got = take_all(&hub, sub);
+        let mut next = [0usize; PUBLISHERS];
+        for e in &got {
+            let v: (usize, usize) = serde_json::from_str(e.data_json().unwrap()).unwrap();
+            assert_eq!(
+                v.1, next[v.0],
+                "publisher {}: expected sequence {}, got {} (gap or duplicate)",
+                v.0, next[v.0], v.1
+            );
+            next[v.0] += 1;
+        }
+        assert_eq!(next, [PER_PUBLISHER; PUBLISHERS], "every event exactly once");
+    }
+}
+
+#[test]
+fn replay_of_the_newest_events_under_concurrent_publishing_joins_live_without_a_gap() {
+    let hub = Hub::new();
+    let (started, subscribed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let (sub, published) = std::thread::scope(|scope| {
+        let (h, st, sb) = (&hub, &started, &subscribed);
+        // Publishes until 500 events after the subscription exist; returns how many.
+        let publisher = scope.spawn(move || {
+            let (mut i, mut after) = (0usize, 0usize);
+            while after < 500 {
+                h.publish_event(event("Seam", &i.to_string())).unwrap();
+                i += 1;
+                if i == 100 {
+                    st.store(1, Ordering::SeqCst);
+                }
+                if sb.load(Ordering::SeqCst) == 1 {
+                    after += 1;
+                }
+            }
+            i
+        });
+        while started.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let sub = hub
+            .subscribe_events_pull(EventSubscriptionOptions::new("Seam").replay_last(50).capacity(1_000_000), None)
+            .unwrap();
+        subscribed.store(1, Ordering::SeqCst);
+        (sub, publisher.join().unwrap())
+    });
+    let got: Vec<usize> = take_all(&hub, sub).iter().map(|e| e.data_json().unwrap().parse().unwrap()).collect();
+    assert!(got.len() >= 550, "50 replayed plus at least 500 live ones; got {}", got.len());
+    let first = got[0];
+    assert_eq!(got, (first..published).collect::<Vec<_>>(), "consecutive from the replay into live");
+}
