@@ -9,6 +9,16 @@
 #define MC_ABI_VERSION 1
 
 /**
+ * `format` value of `mc_event_history_export` / `_import`: one JSON record per line.
+ */
+#define MC_HISTORY_FORMAT_JSON_LINES 0
+
+/**
+ * `format` value of `mc_event_history_export` / `_import`: CSV with a header row.
+ */
+#define MC_HISTORY_FORMAT_CSV 1
+
+/**
  * Result of every `mc_` function. Values are explicit and never reused.
  */
 enum mc_status
@@ -64,6 +74,14 @@ enum mc_status
    * Reserved.
    */
   MC_STATUS_BUFFER_TOO_SMALL = 11,
+  /**
+   * A file (event history, export, import) could not be read or written; nothing stored changed.
+   */
+  MC_STATUS_IO = 12,
+  /**
+   * A file holds a record that cannot be read; the file was left unchanged.
+   */
+  MC_STATUS_CORRUPT_FILE = 13,
 };
 #ifndef __cplusplus
 typedef uint32_t mc_status;
@@ -137,7 +155,9 @@ extern "C" {
  *
  * `config_json` (nullable) is a partial configuration object, `config_len` bytes of UTF-8
  * JSON, applied over the defaults (see `mc_config_set`); NULL means all defaults and
- * `config_len` is ignored. It is borrowed for the duration of the call.
+ * `config_len` is ignored. It is borrowed for the duration of the call. With an
+ * `eventHistoryPath`, the history file is loaded: `MC_STATUS_IO` or
+ * `MC_STATUS_CORRUPT_FILE` when it cannot be (and no hub is made).
  * On success `*out_hub` receives the hub. The caller owns the hub and frees it with
  * `mc_hub_free`.
  */
@@ -172,7 +192,8 @@ void mc_string_free(char *s);
 /**
  * Writes the hub's configuration as JSON to `*out_json`:
  * `{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest",
- * "blockTimeoutMs":1000,"maxEventHistory":1000}`.
+ * "blockTimeoutMs":1000,"maxEventHistory":1000,"eventHistoryPath":null,
+ * "eventHistoryMaxBytes":10485760}`.
  *
  * `hub` is borrowed for the duration of the call.
  * The caller owns the returned string and frees it with `mc_string_free`.
@@ -183,7 +204,10 @@ mc_status mc_config_get(const struct mc_hub *hub, char **out_json);
  * Merges a partial configuration object (`len` bytes of UTF-8 JSON, any subset of the
  * keys of `mc_config_get`; keys compare case-insensitively). An unknown key or a bad
  * value fails with `MC_STATUS_INVALID_ARGUMENT` naming it, and nothing is changed.
- * New values apply to subscriptions created afterwards.
+ * New values apply to subscriptions created afterwards. A new `eventHistoryPath` loads
+ * that file into the event history (`null` or `""` turns persistence off); a file that
+ * cannot be read gives `MC_STATUS_IO`, a corrupt one `MC_STATUS_CORRUPT_FILE`, and then
+ * nothing is changed. A torn last line is skipped: see `mc_event_history_info`.
  *
  * `hub` is borrowed for the duration of the call. `json` is borrowed for the duration of
  * the call.
@@ -410,6 +434,155 @@ mc_status mc_wait_idle(const struct mc_hub *hub, uint32_t timeout_ms);
  * and frees it with `mc_string_free`.
  */
 mc_status mc_bus_stats(const struct mc_hub *hub, char **out_json);
+
+/**
+ * Publishes an event: `event_json` is `len` bytes of UTF-8 JSON,
+ * `{"name","data","sourceModule","channel","broadcast","priority","correlationId",
+ * "typeHints"}` with only `name` required and unknown keys rejected. `*out_id` receives
+ * the event id.
+ *
+ * The event goes to its event channel (`channel`, default `"Events"`, created on first
+ * use), into the history (and, with a history file configured, onto its end as one JSON
+ * line before this returns), and to every matching event subscription. With
+ * `"broadcast":true` it is also published to every message channel as one message per
+ * channel whose `messageType` is the event name and whose id, timestamp, data, type
+ * hints, source module, priority and correlation id are the event's. When the history
+ * file cannot be written the result is `MC_STATUS_IO` and nothing is published. When a
+ * `Reject` subscription refuses the event (or a broadcast copy), the others still get
+ * it, `*out_id` is still written, and the result is `MC_STATUS_QUEUE_FULL`.
+ *
+ * `hub` is borrowed for the duration of the call. `event_json` is borrowed for the
+ * duration of the call; the library copies what it keeps.
+ */
+mc_status mc_event_publish(const struct mc_hub *hub,
+                           const char *event_json,
+                           size_t len,
+                           struct mc_id *out_id);
+
+/**
+ * Subscribes to events with a callback. `options_json` is `len` bytes of UTF-8 JSON,
+ * every key optional: `{"name":"Module*","channel":"*","sourceModule":"Lab*",
+ * "capacity":1000,"overflow":"DropOldest","blockTimeoutMs":1000,"replay":10,
+ * "since":"2026-11-27T06:00:00Z"}`. `name`, `channel` and `sourceModule` are names or
+ * `-like` patterns compared case-insensitively (`name` and `channel` default to `*`).
+ * `replay` (the newest N) and/or `since` (an ISO 8601 time or milliseconds since 1970)
+ * first deliver the matching events of the history, in history order, then live events:
+ * none is missed or repeated at the seam. `*out_id` receives the subscription id.
+ *
+ * The callback gets each event's JSON, `{"id","name","channel","data","sourceModule",
+ * "priority","timestamp","correlationId","typeHints"}`. It is called on the subscription's
+ * own library worker thread, never concurrently with itself, and never after
+ * `mc_unsubscribe` of this id has returned. It may call any `mc_` function, including
+ * `mc_event_publish` and `mc_unsubscribe` of its own id. Take, complete, unsubscribe and
+ * the listings work on event subscriptions as on message subscriptions.
+ *
+ * `hub` is borrowed for the duration of the call. `options_json` is borrowed for the
+ * duration of the call. `user_data` is not dereferenced by the library; it is passed to
+ * `callback` and must stay valid until `mc_unsubscribe` of this id (or `mc_hub_free`)
+ * has returned.
+ */
+mc_status mc_event_subscribe(const struct mc_hub *hub,
+                             const char *options_json,
+                             size_t len,
+                             mc_message_callback callback,
+                             void *user_data,
+                             struct mc_id *out_id);
+
+/**
+ * Subscribes to events without a worker: take batches with `mc_subscription_take` and
+ * report them with `mc_subscription_complete`. Options as for `mc_event_subscribe`.
+ * Replayed events are queued before this returns and do not call `notify`: take right
+ * after subscribing. `notify` (nullable) otherwise behaves as for `mc_subscribe_pull`:
+ * called on the publishing thread, at most once between two takes; it must only signal
+ * and return, and must not call `mc_` functions of this hub.
+ *
+ * `hub` is borrowed for the duration of the call. `options_json` is borrowed for the
+ * duration of the call. `user_data` is not dereferenced by the library; it is passed to
+ * `notify` and must stay valid until `mc_unsubscribe` of this id (or `mc_hub_free`) has
+ * returned.
+ */
+mc_status mc_event_subscribe_pull(const struct mc_hub *hub,
+                                  const char *options_json,
+                                  size_t len,
+                                  mc_notify_callback notify,
+                                  void *user_data,
+                                  struct mc_id *out_id);
+
+/**
+ * Writes the events of the history that match a query, oldest first, as a JSON array of
+ * event objects (as delivered to callbacks) to `*out_json`, and its length in bytes to
+ * `*out_len`. `query_json` (nullable = every event) is `len` bytes of UTF-8 JSON, every
+ * key optional: `{"name":"LabStep*","channel":"*","sourceModule":"Lab*",
+ * "since":"2026-11-27T06:00:00Z","last":20}` (`last`: only the newest N of the matches).
+ *
+ * `hub` is borrowed for the duration of the call. `query_json` (nullable) is borrowed for
+ * the duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_event_history(const struct mc_hub *hub,
+                           const char *query_json,
+                           size_t len,
+                           char **out_json,
+                           size_t *out_len);
+
+/**
+ * Removes the events that match a query (as for `mc_event_history`; NULL = all) from the
+ * history. With a history file, the file is rewritten to what remains (through a
+ * temporary file, so a crash leaves the old or the new content), and its rotated `.1`
+ * file is removed. `*out_cleared` (if not NULL) receives how many were removed.
+ *
+ * `hub` is borrowed for the duration of the call. `query_json` (nullable) is borrowed for
+ * the duration of the call. `out_cleared` may be NULL.
+ */
+mc_status mc_event_history_clear(const struct mc_hub *hub,
+                                 const char *query_json,
+                                 size_t len,
+                                 size_t *out_cleared);
+
+/**
+ * Writes the events that match a query (NULL = all) to the file `path`, replacing it, in
+ * `format` (`MC_HISTORY_FORMAT_JSON_LINES` or `MC_HISTORY_FORMAT_CSV`). The file appears
+ * complete or not at all. CSV columns: `Id,Name,Channel,SourceModule,Priority,Timestamp,
+ * CorrelationId,Data,TypeHints`, with `Data` and `TypeHints` as JSON text.
+ * `*out_count` (if not NULL) receives how many events were written.
+ *
+ * `hub` is borrowed for the duration of the call. `path` and `query_json` (nullable) are
+ * borrowed for the duration of the call. `out_count` may be NULL.
+ */
+mc_status mc_event_history_export(const struct mc_hub *hub,
+                                  const char *path,
+                                  uint32_t format,
+                                  const char *query_json,
+                                  size_t len,
+                                  size_t *out_count);
+
+/**
+ * Adds the events of an exported file (`format` as for `mc_event_history_export`) to the
+ * history, in timestamp order, skipping ids the history holds already; they are not
+ * delivered to subscribers. A torn last record is skipped with a warning; any other bad
+ * record fails with `MC_STATUS_CORRUPT_FILE` naming it, and nothing is added.
+ * `*out_json` receives the report `{"read","imported","duplicates","overCapacity",
+ * "warnings":[…]}`.
+ *
+ * `hub` is borrowed for the duration of the call. `path` is borrowed for the duration of
+ * the call. The caller owns the returned string and frees it with `mc_string_free`.
+ */
+mc_status mc_event_history_import(const struct mc_hub *hub,
+                                  const char *path,
+                                  uint32_t format,
+                                  char **out_json);
+
+/**
+ * Writes the state of the event history as JSON to `*out_json`: `{"count","capacity",
+ * "path","fileBytes","maxBytes","loadWarnings":[…]}`. `path` is null without a history
+ * file; `loadWarnings` lists what the last load of a history file skipped (a torn last
+ * line), so a program that sets `eventHistoryPath` (with `mc_hub_new` or
+ * `mc_config_set`) can report it.
+ *
+ * `hub` is borrowed for the duration of the call. The caller owns the returned string
+ * and frees it with `mc_string_free`.
+ */
+mc_status mc_event_history_info(const struct mc_hub *hub, char **out_json);
 
 #ifdef __cplusplus
 } // extern "C"

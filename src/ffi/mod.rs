@@ -13,8 +13,10 @@
 
 mod boundary;
 mod bus;
+mod events;
 
 pub use self::bus::*;
+pub use self::events::*;
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
@@ -132,7 +134,9 @@ pub(crate) unsafe fn hub_ref<'a>(hub: *const mc_hub) -> Result<&'a Hub, FfiError
 ///
 /// `config_json` (nullable) is a partial configuration object, `config_len` bytes of UTF-8
 /// JSON, applied over the defaults (see `mc_config_set`); NULL means all defaults and
-/// `config_len` is ignored. It is borrowed for the duration of the call.
+/// `config_len` is ignored. It is borrowed for the duration of the call. With an
+/// `eventHistoryPath`, the history file is loaded: `MC_STATUS_IO` or
+/// `MC_STATUS_CORRUPT_FILE` when it cannot be (and no hub is made).
 /// On success `*out_hub` receives the hub. The caller owns the hub and frees it with
 /// `mc_hub_free`.
 #[no_mangle]
@@ -207,7 +211,8 @@ pub unsafe extern "C" fn mc_string_free(s: *mut c_char) {
 
 /// Writes the hub's configuration as JSON to `*out_json`:
 /// `{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest",
-/// "blockTimeoutMs":1000,"maxEventHistory":1000}`.
+/// "blockTimeoutMs":1000,"maxEventHistory":1000,"eventHistoryPath":null,
+/// "eventHistoryMaxBytes":10485760}`.
 ///
 /// `hub` is borrowed for the duration of the call.
 /// The caller owns the returned string and frees it with `mc_string_free`.
@@ -227,7 +232,10 @@ pub unsafe extern "C" fn mc_config_get(hub: *const mc_hub, out_json: *mut *mut c
 /// Merges a partial configuration object (`len` bytes of UTF-8 JSON, any subset of the
 /// keys of `mc_config_get`; keys compare case-insensitively). An unknown key or a bad
 /// value fails with `MC_STATUS_INVALID_ARGUMENT` naming it, and nothing is changed.
-/// New values apply to subscriptions created afterwards.
+/// New values apply to subscriptions created afterwards. A new `eventHistoryPath` loads
+/// that file into the event history (`null` or `""` turns persistence off); a file that
+/// cannot be read gives `MC_STATUS_IO`, a corrupt one `MC_STATUS_CORRUPT_FILE`, and then
+/// nothing is changed. A torn last line is skipped: see `mc_event_history_info`.
 ///
 /// `hub` is borrowed for the duration of the call. `json` is borrowed for the duration of
 /// the call.
