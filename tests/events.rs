@@ -695,12 +695,15 @@ fn replay_of_the_newest_events_under_concurrent_publishing_joins_live_without_a_
         let publisher = scope.spawn(move || {
             let (mut i, mut after) = (0usize, 0usize);
             while after < 500 {
+                // Read before publishing: an event counted here is surely published after
+                // the subscription was made.
+                let live = sb.load(Ordering::SeqCst) == 1;
                 h.publish_event(event("Seam", &i.to_string())).unwrap();
                 i += 1;
                 if i == 100 {
                     st.store(1, Ordering::SeqCst);
                 }
-                if sb.load(Ordering::SeqCst) == 1 {
+                if live {
                     after += 1;
                 }
             }

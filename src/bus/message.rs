@@ -620,6 +620,7 @@ mod tests {
 
     fn channel(name: &str) -> Arc<Channel> {
         Arc::new(Channel {
+            kind: crate::bus::ChannelKind::Message,
             name: name.to_owned(),
             key: crate::wildcard::fold(name),
             description: None,

@@ -284,12 +284,12 @@ impl Matcher {
     }
 
     fn is_match(&self, e: &Envelope) -> bool {
-        self.name.as_ref().map_or(true, |p| p.is_match_folded(&e.message_type_key))
+        self.name.as_ref().map_or(true, |p| p.is_match_folded(e.message_type_key()))
             && self.channel.as_ref().map_or(true, |p| p.is_match_folded(&e.channel.key))
             && self
                 .source
                 .as_ref()
-                .map_or(true, |p| e.source_module_key.as_deref().is_some_and(|m| p.is_match_folded(m)))
+                .map_or(true, |p| e.source_module_key().is_some_and(|m| p.is_match_folded(m)))
             && self.since_ms.map_or(true, |s| e.timestamp_ms() >= s)
     }
 
@@ -609,7 +609,7 @@ fn finish(id: MessageId, rejected: usize) -> Result<MessageId, Error> {
 fn broadcast(bus: &Bus, req: &EventRequest, id: MessageId, timestamp_ms: i64) -> Result<usize, Error> {
     let mut rejected = 0;
     for channel in bus.message_channels() {
-        match bus.publish_as(req.to_message(&channel.name), id, Some(timestamp_ms)) {
+        match bus.publish_as(&req.to_message(&channel.name), id, Some(timestamp_ms)) {
             Ok(_) => {}
             Err(Error::QueueFull { rejected: r, .. }) => rejected += r,
             // Removed since the list was taken: it no longer exists to broadcast to.

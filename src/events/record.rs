@@ -5,12 +5,12 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::bus::{check_name, parse_object, Channel, Envelope, Priority, PublishRequest, RenderedParts};
+use crate::bus::{check_name, parse_object, Channel, Envelope, Priority, PublishParts, RenderedParts};
 use crate::error::Error;
 use crate::id::MessageId;
 use crate::json::{push_opt_str, push_str_literal};
 use crate::sync::Arc;
-use crate::time_fmt::{format_ms, parse_iso_ms};
+use crate::time_fmt::{parse_iso_ms, push_ms};
 
 /// The event channel used when a publisher names none.
 pub const DEFAULT_EVENT_CHANNEL: &str = "Events";
@@ -165,16 +165,16 @@ impl EventRequest {
     }
 
     /// The message a broadcast delivers to the message channel `channel`.
-    pub(crate) fn to_message(&self, channel: &str) -> PublishRequest {
-        PublishRequest {
-            channel: channel.to_owned(),
-            message_type: self.name.clone(),
-            data: self.data.clone(),
-            source_module: self.source_module.clone(),
+    pub(crate) fn to_message<'a>(&'a self, channel: &'a str) -> PublishParts<'a> {
+        PublishParts {
+            channel,
+            message_type: &self.name,
+            data: self.data.as_deref().map(RawValue::get),
+            source_module: self.source_module.as_deref(),
             priority: self.priority,
             ttl_ms: None,
-            correlation_id: self.correlation_id.clone(),
-            type_hints: self.type_hints.clone(),
+            correlation_id: self.correlation_id.as_deref(),
+            type_hints: self.type_hints.as_deref().map(RawValue::get),
         }
     }
 }
@@ -215,21 +215,20 @@ pub(crate) fn render(channel: Arc<Channel>, e: EventParts<'_>) -> Envelope {
     json.push_str(",\"priority\":\"");
     json.push_str(e.priority.as_str());
     json.push_str("\",\"timestamp\":\"");
-    json.push_str(&format_ms(e.timestamp_ms));
+    push_ms(&mut json, e.timestamp_ms);
     json.push_str("\",\"correlationId\":");
     push_opt_str(&mut json, e.correlation_id);
     json.push_str(",\"typeHints\":");
     let hints_range = push_raw(&mut json, hints.as_deref());
     json.push('}');
-    json.push('\0');
     Envelope::from_rendered(RenderedParts {
         id: e.id,
         channel,
-        message_type: e.name.to_owned(),
-        source_module: e.source_module.map(str::to_owned),
+        message_type: e.name,
+        source_module: e.source_module,
         priority: e.priority,
         timestamp_ms: e.timestamp_ms,
-        correlation_id: e.correlation_id.map(str::to_owned),
+        correlation_id: e.correlation_id,
         json,
         data: data_range,
         type_hints: hints_range,
