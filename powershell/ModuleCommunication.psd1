@@ -26,12 +26,23 @@
         'Get-CommunicationConfiguration'
         'Set-CommunicationConfiguration'
         'Get-CommunicationMetrics'
+        'Publish-ModuleEvent'
+        'Register-ModuleEventHandler'
+        'Unregister-ModuleEventHandler'
+        'Get-ModuleEvents'
+        'Clear-EventHistory'
+        'Export-EventHistory'
+        'Import-EventHistory'
     )
     AliasesToExport      = @(
         'Send-ModuleMessage'
         'Submit-ModuleMessage'
         'Subscribe-ModuleMessage'
         'Unsubscribe-ModuleMessage'
+        'Send-ModuleEvent'
+        'Submit-ModuleEvent'
+        'Subscribe-ModuleEvent'
+        'Unsubscribe-ModuleEvent'
     )
 
     FunctionsToExport    = @()

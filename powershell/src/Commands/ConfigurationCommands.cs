@@ -41,6 +41,8 @@ namespace ModuleCommunication.Commands
             ["DefaultOverflowPolicy"] = "defaultOverflow",
             ["BlockTimeoutMs"] = "blockTimeoutMs",
             ["MaxEventHistory"] = "maxEventHistory",
+            ["EventHistoryPath"] = "eventHistoryPath",
+            ["EventHistoryMaxBytes"] = "eventHistoryMaxBytes",
         };
 
         /// <summary>Default queue capacity of new subscriptions.</summary>
@@ -66,6 +68,16 @@ namespace ModuleCommunication.Commands
         [Parameter(ParameterSetName = ByName)]
         [ValidateRange(1, int.MaxValue)]
         public long MaxEventHistory { get; set; }
+
+        /// <summary>File the event history is persisted to ('' turns persistence off); its events are loaded now.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        [AllowEmptyString]
+        public string? EventHistoryPath { get; set; }
+
+        /// <summary>Size in bytes at which the history file is rotated to &lt;path&gt;.1 (0 = never).</summary>
+        [Parameter(ParameterSetName = ByName)]
+        [ValidateRange(0, long.MaxValue)]
+        public long EventHistoryMaxBytes { get; set; }
 
         /// <summary>Settings as a hashtable, in the spec's $script:Configuration shape (unknown keys are errors).</summary>
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = BySettings)]
@@ -102,10 +114,20 @@ namespace ModuleCommunication.Commands
                     changes[kv.Value] = value is System.Enum e ? e.ToString() : value;
                 }
             }
+            if (changes.TryGetValue("eventHistoryPath", out object? historyPath) && historyPath is string text && text.Length > 0)
+            {
+                changes["eventHistoryPath"] = GetUnresolvedProviderPathFromPSPath(text);
+            }
             if (changes.Count == 0 || !ShouldProcess("communication configuration", "Set " + string.Join(", ", changes.Keys))) return;
             try
             {
+                string? pathBefore = changes.ContainsKey("eventHistoryPath") ? Bus.GetConfiguration().EventHistoryPath : null;
                 Bus.SetConfiguration(changes);
+                if (changes.TryGetValue("eventHistoryPath", out object? newPath) && newPath is string p && p.Length > 0 && p != pathBefore)
+                {
+                    // A torn last line of the history file was skipped while loading it.
+                    foreach (string warning in EventBus.Info().LoadWarnings) WriteWarning(warning);
+                }
                 CommunicationConfiguration now = Bus.GetConfiguration();
                 RunspaceDispatcher.BudgetMs = now.ProcessorInterval;
                 if (PassThru) WriteObject(now);

@@ -37,6 +37,8 @@ namespace ModuleCommunication.Commands
             McStatus.NullArgument or McStatus.InvalidUtf8 or McStatus.InvalidJson or McStatus.InvalidArgument => ErrorCategory.InvalidArgument,
             McStatus.QueueFull => ErrorCategory.LimitsExceeded,
             McStatus.Timeout => ErrorCategory.OperationTimeout,
+            McStatus.Io => ErrorCategory.ResourceUnavailable,
+            McStatus.CorruptFile => ErrorCategory.InvalidData,
             _ => ErrorCategory.NotSpecified,
         };
 

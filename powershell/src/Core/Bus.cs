@@ -98,17 +98,20 @@ namespace ModuleCommunication.Core
             return id.ToGuid();
         }
 
-        /// <summary>Takes up to <paramref name="max"/> messages; empty when none arrived in time.</summary>
-        public static List<ModuleMessage> Take(Guid subscription, int max, uint timeoutMs)
+        /// <summary>
+        /// Takes up to <paramref name="max"/> items (messages or events, as <paramref name="read"/>
+        /// makes them); empty when none arrived in time.
+        /// </summary>
+        public static List<object> Take(Guid subscription, int max, uint timeoutMs, Func<JsonElement, object> read)
         {
             Status.Check(NativeMethods.mc_subscription_take(Hub, McId.From(subscription), (nuint)max, timeoutMs,
                 out byte* json, out nuint length));
             byte[] bytes = NativeString.TakeBytes(json, length);
-            var messages = new List<ModuleMessage>();
-            if (bytes.Length <= 2) return messages;
+            var items = new List<object>();
+            if (bytes.Length <= 2) return items;
             using JsonDocument doc = JsonDocument.Parse(bytes);
-            foreach (JsonElement m in doc.RootElement.EnumerateArray()) messages.Add(ToMessage(m));
-            return messages;
+            foreach (JsonElement m in doc.RootElement.EnumerateArray()) items.Add(read(m));
+            return items;
         }
 
         public static void Complete(Guid subscription, int handled, int failed, int filtered, string? lastError)
@@ -213,6 +216,8 @@ namespace ModuleCommunication.Core
                 DefaultOverflowPolicy = Enum.Parse<OverflowPolicy>(c.GetProperty("defaultOverflow").GetString()!, ignoreCase: true),
                 BlockTimeoutMs = Long(c, "blockTimeoutMs"),
                 MaxEventHistory = Long(c, "maxEventHistory"),
+                EventHistoryPath = OptionalString(c, "eventHistoryPath"),
+                EventHistoryMaxBytes = Long(c, "eventHistoryMaxBytes"),
             };
         }
 
@@ -239,6 +244,8 @@ namespace ModuleCommunication.Core
                 Status.Check(NativeMethods.mc_config_set(Hub, p, (nuint)json.Length));
             }
         }
+
+        internal static object ReadMessage(JsonElement m) => ToMessage(m);
 
         internal static ModuleMessage ToMessage(JsonElement m)
         {
@@ -275,6 +282,7 @@ namespace ModuleCommunication.Core
         internal static SubscriptionInfo ToSubscription(JsonElement s, HandlerMode mode, bool hasFilter) => new()
         {
             SubscriptionId = s.GetProperty("id").GetGuid(),
+            Kind = OptionalString(s, "kind") == "Event" ? SubscriptionKind.Event : SubscriptionKind.Message,
             Channel = s.GetProperty("channel").GetString()!,
             MessageType = s.GetProperty("messageType").GetString()!,
             Mode = mode,
@@ -292,7 +300,7 @@ namespace ModuleCommunication.Core
             LastError = OptionalString(s, "lastError"),
         };
 
-        private static MessagePriority ParsePriority(string? name) => name switch
+        internal static MessagePriority ParsePriority(string? name) => name switch
         {
             "Low" => MessagePriority.Low,
             "High" => MessagePriority.High,
@@ -300,7 +308,7 @@ namespace ModuleCommunication.Core
             _ => MessagePriority.Normal,
         };
 
-        private static string PriorityName(MessagePriority p) => p switch
+        internal static string PriorityName(MessagePriority p) => p switch
         {
             MessagePriority.Low => "Low",
             MessagePriority.High => "High",
@@ -308,12 +316,12 @@ namespace ModuleCommunication.Core
             _ => "Normal",
         };
 
-        private static long Long(JsonElement e, string name) => e.GetProperty(name).GetInt64();
+        internal static long Long(JsonElement e, string name) => e.GetProperty(name).GetInt64();
 
-        private static string? OptionalString(JsonElement e, string name)
+        internal static string? OptionalString(JsonElement e, string name)
             => e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-        private static DateTime? Time(JsonElement e)
+        internal static DateTime? Time(JsonElement e)
             => e.ValueKind == JsonValueKind.String
                 ? DateTime.Parse(e.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind).ToLocalTime()
                 : null;
@@ -326,7 +334,7 @@ namespace ModuleCommunication.Core
             return bytes;
         }
 
-        private static nuint StrLen(byte* s)
+        internal static nuint StrLen(byte* s)
         {
             if (s == null) return 0;
             nuint n = 0;

@@ -12,16 +12,23 @@ namespace ModuleCommunication.Core
         public sealed record Options(string Channel, string MessageType, long Capacity, OverflowPolicy? Overflow,
             long BlockTimeoutMs, string? SourceModule);
 
-        /// <summary>A subscription whose handler runs in the calling cmdlet's runspace.</summary>
+        /// <summary>A message subscription whose handler runs in the calling cmdlet's runspace.</summary>
         public static HandlerSubscription AddDefault(PSCmdlet cmdlet, Options o, ScriptBlock handler, ScriptBlock? filter)
+            => AddDefault(cmdlet, SubscriptionSource.ForMessages(o), handler, filter);
+
+        /// <summary>A message subscription whose handler runs on the async runspace pool.</summary>
+        public static HandlerSubscription AddAsync(Options o, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
+            => AddAsync(SubscriptionSource.ForMessages(o), handler, filter, arguments);
+
+        /// <summary>A subscription (message or event) whose handler runs in the calling cmdlet's runspace.</summary>
+        public static HandlerSubscription AddDefault(PSCmdlet cmdlet, SubscriptionSource source, ScriptBlock handler, ScriptBlock? filter)
         {
             RunspaceDispatcher dispatcher = RunspaceDispatcher.ForCurrentRunspace(cmdlet);
             long key = SubscriptionRegistry.NextKey();
             // Registered before the native subscription exists, so no early notification is lost.
             DefaultSubscription? subscription = null;
-            Guid id = Bus.SubscribePull(o.Channel, o.MessageType, o.Capacity, o.Overflow, o.BlockTimeoutMs, o.SourceModule,
-                SubscriptionRegistry.NotifyCallback, (nint)key);
-            subscription = new DefaultSubscription(id, key, handler, filter, dispatcher);
+            Guid id = source.Subscribe(notify: true, key);
+            subscription = new DefaultSubscription(id, key, handler, filter, source, dispatcher);
             dispatcher.Add(subscription);
             SubscriptionRegistry.Add(subscription);
             // A message published between the native subscribe and the registration above
@@ -30,16 +37,15 @@ namespace ModuleCommunication.Core
             return subscription;
         }
 
-        /// <summary>A subscription whose handler runs on the async runspace pool.</summary>
-        public static HandlerSubscription AddAsync(Options o, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
+        /// <summary>A subscription (message or event) whose handler runs on the async runspace pool.</summary>
+        public static HandlerSubscription AddAsync(SubscriptionSource source, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
         {
             // Open the pool now (the first time costs a runspace start and a module import), so
             // that handlers run promptly once this returns, whatever the subscriber does next.
             _ = AsyncHandlerPool.Pool;
             long key = SubscriptionRegistry.NextKey();
-            Guid id = Bus.SubscribePull(o.Channel, o.MessageType, o.Capacity, o.Overflow, o.BlockTimeoutMs, o.SourceModule,
-                null, (nint)key);
-            var subscription = new AsyncSubscription(id, key, handler, filter, arguments);
+            Guid id = source.Subscribe(notify: false, key);
+            var subscription = new AsyncSubscription(id, key, handler, filter, source, arguments);
             SubscriptionRegistry.Add(subscription);
             subscription.Start();
             return subscription;
@@ -81,5 +87,39 @@ namespace ModuleCommunication.Core
             }
             throw new InvalidOperationException($"Subscription {id} disappeared while it was being described.");
         }
+    }
+
+    /// <summary>
+    /// What a PowerShell-handled subscription subscribes to natively and what its handler
+    /// receives: messages (ModuleMessage) or events (ModuleEvent). Everything else — the
+    /// dispatcher, the -RunAsync pool, counting — is shared.
+    /// </summary>
+    internal sealed unsafe class SubscriptionSource
+    {
+        private readonly Func<bool, nint, Guid> _subscribe;
+
+        private SubscriptionSource(SubscriptionKind kind, Func<JsonElement, object> read, Func<bool, nint, Guid> subscribe)
+        {
+            Kind = kind;
+            Read = read;
+            _subscribe = subscribe;
+        }
+
+        public SubscriptionKind Kind { get; }
+
+        public Func<JsonElement, object> Read { get; }
+
+        /// <summary>Makes the native pull subscription; with <paramref name="notify"/>, its notifications signal the registry.</summary>
+        public Guid Subscribe(bool notify, long key) => _subscribe(notify, (nint)key);
+
+        private static delegate* unmanaged[Cdecl]<nint, void> Notifier(bool notify)
+            => notify ? SubscriptionRegistry.NotifyCallback : null;
+
+        public static SubscriptionSource ForMessages(Subscriptions.Options o) => new(SubscriptionKind.Message, Bus.ReadMessage,
+            (notify, key) => Bus.SubscribePull(o.Channel, o.MessageType, o.Capacity, o.Overflow, o.BlockTimeoutMs, o.SourceModule,
+                Notifier(notify), key));
+
+        public static SubscriptionSource ForEvents(EventBus.SubscribeOptions o) => new(SubscriptionKind.Event, EventBus.ReadEvent,
+            (notify, key) => EventBus.SubscribePull(o, Notifier(notify), key));
     }
 }

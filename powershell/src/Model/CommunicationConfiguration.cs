@@ -13,5 +13,9 @@ namespace ModuleCommunication
         public long BlockTimeoutMs { get; init; }
         /// <summary>Events kept in history.</summary>
         public long MaxEventHistory { get; init; }
+        /// <summary>The file the event history is persisted to (one JSON line per event), or null.</summary>
+        public string? EventHistoryPath { get; init; }
+        /// <summary>Size at which the history file is rotated to &lt;path&gt;.1 (0 = never).</summary>
+        public long EventHistoryMaxBytes { get; init; }
     }
 }

@@ -5,12 +5,16 @@ namespace ModuleCommunication
     /// <summary>A subscription and its counters.</summary>
     public sealed class SubscriptionInfo
     {
-        /// <summary>Pass this to Unsubscribe-ModuleMessage.</summary>
+        /// <summary>Pass this to Unsubscribe-ModuleMessage (or Unsubscribe-ModuleEvent).</summary>
         public Guid SubscriptionId { get; init; }
+        /// <summary>Message or Event: Subscribe-ModuleMessage or Subscribe-ModuleEvent.</summary>
+        public SubscriptionKind Kind { get; init; }
         /// <summary>Channel name or -like pattern.</summary>
         public string Channel { get; init; } = string.Empty;
-        /// <summary>Message type name or -like pattern.</summary>
+        /// <summary>Message type name or -like pattern (for an event subscription: the event name pattern).</summary>
         public string MessageType { get; init; } = "*";
+        /// <summary>Event subscriptions: the event name or -like pattern (null for message subscriptions).</summary>
+        public string? EventName => Kind == SubscriptionKind.Event ? MessageType : null;
         /// <summary>Where the handler runs.</summary>
         public HandlerMode Mode { get; init; }
         /// <summary>Queue capacity.</summary>

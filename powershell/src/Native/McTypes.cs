@@ -17,6 +17,8 @@ namespace ModuleCommunication.Native
         QueueFull = 8,
         Timeout = 9,
         Panic = 10,
+        Io = 12,
+        CorruptFile = 13,
     }
 
     /// <summary>mc_id: a UUID as 16 bytes in RFC 4122 (big-endian) order.</summary>

@@ -48,5 +48,19 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib)] internal static partial McStatus mc_wait_delivered(HubHandle hub, McId id, uint timeoutMs);
         [LibraryImport(Lib)] internal static partial McStatus mc_wait_idle(HubHandle hub, uint timeoutMs);
         [LibraryImport(Lib)] internal static partial McStatus mc_bus_stats(HubHandle hub, out byte* json);
+
+        // Events (src/ffi/events.rs).
+        [LibraryImport(Lib)] internal static partial McStatus mc_event_publish(HubHandle hub, byte* eventJson, nuint len, out McId id);
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_event_subscribe_pull(HubHandle hub, byte* optionsJson, nuint len,
+            delegate* unmanaged[Cdecl]<nint, void> notify, nint userData, out McId id);
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_event_history(HubHandle hub, byte* queryJson, nuint len, out byte* json, out nuint jsonLen);
+        [LibraryImport(Lib)] internal static partial McStatus mc_event_history_clear(HubHandle hub, byte* queryJson, nuint len, out nuint cleared);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_event_history_export(HubHandle hub, string path, uint format, byte* queryJson, nuint len, out nuint count);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_event_history_import(HubHandle hub, string path, uint format, out byte* reportJson);
+        [LibraryImport(Lib)] internal static partial McStatus mc_event_history_info(HubHandle hub, out byte* json);
     }
 }

@@ -49,8 +49,9 @@ try {
         private readonly object[] _arguments;
         private readonly Thread _worker;
 
-        public AsyncSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
-            : base(id, key, handler, filter)
+        public AsyncSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, SubscriptionSource source,
+            object[] arguments)
+            : base(id, key, handler, filter, source)
         {
             _handlerText = handler.ToString();
             _filterText = filter?.ToString();
@@ -92,10 +93,10 @@ try {
         {
             while (!Removed)
             {
-                List<ModuleMessage> batch;
+                List<object> batch;
                 try
                 {
-                    batch = Bus.Take(Id, BatchSize, TakeTimeoutMs);
+                    batch = Bus.Take(Id, BatchSize, TakeTimeoutMs, Read);
                 }
                 catch (ModuleCommunicationException)
                 {
@@ -106,7 +107,7 @@ try {
             }
         }
 
-        private void RunBatch(List<ModuleMessage> batch)
+        private void RunBatch(List<object> batch)
         {
             int handled = 0, failed = 0, filtered = 0;
             string? lastError = null;

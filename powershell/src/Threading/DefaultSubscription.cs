@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Management.Automation;
+using ModuleCommunication.Core;
 
 namespace ModuleCommunication.Threading
 {
@@ -11,14 +12,15 @@ namespace ModuleCommunication.Threading
     internal sealed class DefaultSubscription : HandlerSubscription
     {
         /// <summary>Messages taken from the native queue but not yet handled (budget ran out).</summary>
-        internal readonly Queue<ModuleMessage> Pending = new();
+        internal readonly Queue<object> Pending = new();
         internal int Handled;
         internal int Failed;
         internal int Filtered;
         internal string? LastError;
 
-        public DefaultSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, RunspaceDispatcher dispatcher)
-            : base(id, key, handler, filter)
+        public DefaultSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, SubscriptionSource source,
+            RunspaceDispatcher dispatcher)
+            : base(id, key, handler, filter, source)
         {
             Dispatcher = dispatcher;
         }

@@ -188,23 +188,23 @@ namespace ModuleCommunication.Threading
             {
                 if (s.Pending.Count == 0)
                 {
-                    List<ModuleMessage> batch;
+                    List<object> batch;
                     try
                     {
-                        batch = Bus.Take(s.Id, BatchSize, 0);
+                        batch = Bus.Take(s.Id, BatchSize, 0, s.Read);
                     }
                     catch (ModuleCommunicationException)
                     {
                         return true; // unsubscribed meanwhile
                     }
                     if (batch.Count == 0) return true;
-                    foreach (ModuleMessage m in batch) s.Pending.Enqueue(m);
+                    foreach (object m in batch) s.Pending.Enqueue(m);
                 }
 
                 while (s.Pending.Count > 0)
                 {
                     if (s.Removed) return true;
-                    ModuleMessage message = s.Pending.Dequeue();
+                    object message = s.Pending.Dequeue();
                     HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out string? error);
                     switch (outcome)
                     {

@@ -1,0 +1,84 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using System.Threading;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
+
+namespace ModuleCommunication.Commands
+{
+    /// <summary>
+    /// Base of the event cmdlets: reports, once per process, what happened to the history file
+    /// named by $env:MODULECOMMUNICATION_EVENT_HISTORY when the hub was made, and resolves
+    /// file paths against the current PowerShell location.
+    /// </summary>
+    public abstract class EventCmdlet : ModuleCommunicationCmdlet
+    {
+        private static int s_startupReported;
+
+        /// <inheritdoc/>
+        protected override void BeginProcessing() => ReportHistoryStartup();
+
+        private void ReportHistoryStartup()
+        {
+            try
+            {
+                _ = ModuleHub.Handle; // makes the hub, which applies the environment variable
+                if (Interlocked.Exchange(ref s_startupReported, 1) != 0) return;
+                if (ModuleHub.HistoryStartupProblem is ModuleCommunicationException problem)
+                {
+                    ErrorRecord record = ToErrorRecord(problem, ModuleHub.HistoryStartupPath);
+                    record.ErrorDetails = new ErrorDetails(
+                        $"The event history file from ${ModuleHub.EventHistoryVariable} was not loaded, so events are kept in memory only: {problem.Message}")
+                    {
+                        RecommendedAction = "Repair or move the file, then run Set-CommunicationConfiguration -EventHistoryPath with it (or another file).",
+                    };
+                    WriteError(record);
+                    return;
+                }
+                if (ModuleHub.HistoryStartupPath != null)
+                {
+                    foreach (string warning in EventBus.Info().LoadWarnings) WriteWarning(warning);
+                }
+            }
+            catch (ModuleCommunicationException e)
+            {
+                WriteNativeError(e, null);
+            }
+        }
+
+        /// <summary>A file system path for the native core, relative to the current location.</summary>
+        protected string ResolveFilePath(string path) => GetUnresolvedProviderPathFromPSPath(path);
+
+        /// <summary>Json lines unless the file name ends with .csv.</summary>
+        protected static EventHistoryFormat FormatOf(string path)
+            => path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? EventHistoryFormat.Csv : EventHistoryFormat.JsonLines;
+    }
+
+    /// <summary>Tab completion of event names, from the event history.</summary>
+    public sealed class EventNameCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            var results = new List<CompletionResult>();
+            try
+            {
+                string prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
+                foreach (string name in EventBus.Names(WildcardPattern.Escape(prefix) + "*"))
+                {
+                    string text = name.IndexOfAny(new[] { ' ', '\'', '"', '$', '`' }) >= 0 ? "'" + name.Replace("'", "''") + "'" : name;
+                    results.Add(new CompletionResult(text, name, CompletionResultType.ParameterValue, name));
+                }
+            }
+            catch
+            {
+                // Completion never throws.
+            }
+            return results;
+        }
+    }
+}

@@ -1,0 +1,197 @@
+using System;
+using System.IO;
+using System.Management.Automation;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
+
+namespace ModuleCommunication.Commands
+{
+    /// <summary>Get-ModuleEvents: the events of the history, oldest first.</summary>
+    [Cmdlet(VerbsCommon.Get, "ModuleEvents")]
+    [OutputType(typeof(ModuleEvent))]
+    public sealed class GetModuleEventsCommand : EventCmdlet
+    {
+        /// <summary>Event name or -like pattern (default: all).</summary>
+        [Parameter(Position = 0)]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        [Alias("Name")]
+        [ArgumentCompleter(typeof(EventNameCompleter))]
+        public string EventName { get; set; } = "*";
+
+        /// <summary>Only events published at or after this time.</summary>
+        [Parameter]
+        public DateTime Since { get; set; }
+
+        /// <summary>Only the newest this-many of the matching events.</summary>
+        [Parameter]
+        [ValidateRange(0, int.MaxValue)]
+        public int Last { get; set; }
+
+        /// <summary>Only events from this source module (or -like pattern).</summary>
+        [Parameter]
+        [SupportsWildcards]
+        [Alias("Source")]
+        public string? SourceModule { get; set; }
+
+        /// <summary>Only events of this event channel (or -like pattern).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        public string? Channel { get; set; }
+
+        /// <inheritdoc/>
+        protected override void EndProcessing()
+        {
+            var query = new EventBus.Query(EventName, Channel, SourceModule,
+                MyInvocation.BoundParameters.ContainsKey(nameof(Since)) ? Since : null,
+                MyInvocation.BoundParameters.ContainsKey(nameof(Last)) ? Last : null);
+            try
+            {
+                foreach (ModuleEvent e in EventBus.History(query)) WriteObject(e);
+            }
+            catch (ModuleCommunicationException e)
+            {
+                ThrowNativeError(e, EventName);
+            }
+        }
+    }
+
+    /// <summary>Clear-EventHistory: removes events from the history (and from the history file).</summary>
+    [Cmdlet(VerbsCommon.Clear, "EventHistory", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(EventHistoryClearResult))]
+    public sealed class ClearEventHistoryCommand : EventCmdlet
+    {
+        /// <summary>Event name or -like pattern (default: every event).</summary>
+        [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        [Alias("Name")]
+        [ArgumentCompleter(typeof(EventNameCompleter))]
+        public string EventName { get; set; } = "*";
+
+        /// <summary>Do not ask for confirmation.</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            var query = new EventBus.Query(EventName);
+            try
+            {
+                int matching = EventBus.History(query).Count;
+                if (!ShouldProceed(Force, EventName, $"Remove {matching} event(s) from the event history")) return;
+                long cleared = EventBus.Clear(query);
+                WriteObject(new EventHistoryClearResult { Success = true, EventName = EventName, ClearedCount = cleared });
+            }
+            catch (ModuleCommunicationException e)
+            {
+                WriteNativeError(e, EventName);
+            }
+        }
+    }
+
+    /// <summary>Export-EventHistory: writes events of the history to a JSON-lines or CSV file.</summary>
+    [Cmdlet(VerbsData.Export, "EventHistory", SupportsShouldProcess = true)]
+    [OutputType(typeof(EventHistoryExportResult))]
+    public sealed class ExportEventHistoryCommand : EventCmdlet
+    {
+        /// <summary>The file to write (replaced if it exists, unless -NoClobber).</summary>
+        [Parameter(Mandatory = true, Position = 0)]
+        [ValidateNotNullOrEmpty]
+        public string Path { get; set; } = string.Empty;
+
+        /// <summary>JsonLines or Csv (default: Csv for a .csv file, else JsonLines).</summary>
+        [Parameter]
+        public EventHistoryFormat Format { get; set; }
+
+        /// <summary>Only events whose name matches (default: all).</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        [ArgumentCompleter(typeof(EventNameCompleter))]
+        public string EventName { get; set; } = "*";
+
+        /// <summary>Only events published at or after this time.</summary>
+        [Parameter]
+        public DateTime Since { get; set; }
+
+        /// <summary>Only the newest this-many of the matching events.</summary>
+        [Parameter]
+        [ValidateRange(0, int.MaxValue)]
+        public int Last { get; set; }
+
+        /// <summary>Only events from this source module (or -like pattern).</summary>
+        [Parameter]
+        [SupportsWildcards]
+        public string? SourceModule { get; set; }
+
+        /// <summary>Do not replace an existing file.</summary>
+        [Parameter]
+        public SwitchParameter NoClobber { get; set; }
+
+        /// <summary>Write the result (file, format, count).</summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        /// <inheritdoc/>
+        protected override void EndProcessing()
+        {
+            string path = ResolveFilePath(Path);
+            EventHistoryFormat format = MyInvocation.BoundParameters.ContainsKey(nameof(Format)) ? Format : FormatOf(path);
+            if (NoClobber && File.Exists(path))
+            {
+                ThrowTerminatingError(NewError("FileExists", ErrorCategory.ResourceExists, path,
+                    $"'{path}' exists and -NoClobber was given.", "Choose another -Path, or leave out -NoClobber to replace the file."));
+            }
+            if (!ShouldProcess(path, $"Export event history ({format})")) return;
+            var query = new EventBus.Query(EventName, null, SourceModule,
+                MyInvocation.BoundParameters.ContainsKey(nameof(Since)) ? Since : null,
+                MyInvocation.BoundParameters.ContainsKey(nameof(Last)) ? Last : null);
+            try
+            {
+                long count = EventBus.Export(path, format, query);
+                if (PassThru) WriteObject(new EventHistoryExportResult { Path = path, Format = format, Count = count });
+            }
+            catch (ModuleCommunicationException e)
+            {
+                ThrowNativeError(e, path);
+            }
+        }
+    }
+
+    /// <summary>Import-EventHistory: adds the events of an exported file to the history.</summary>
+    [Cmdlet(VerbsData.Import, "EventHistory", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [OutputType(typeof(EventHistoryImportResult))]
+    public sealed class ImportEventHistoryCommand : EventCmdlet
+    {
+        /// <summary>A file written by Export-EventHistory (or the history file itself).</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [Alias("FullName")]
+        public string Path { get; set; } = string.Empty;
+
+        /// <summary>JsonLines or Csv (default: Csv for a .csv file, else JsonLines).</summary>
+        [Parameter]
+        public EventHistoryFormat Format { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            string path = ResolveFilePath(Path);
+            EventHistoryFormat format = MyInvocation.BoundParameters.ContainsKey(nameof(Format)) ? Format : FormatOf(path);
+            if (!ShouldProcess(path, $"Import events ({format}) into the event history")) return;
+            try
+            {
+                (EventHistoryImportResult result, var warnings) = EventBus.Import(path, format);
+                foreach (string w in warnings) WriteWarning(w);
+                WriteObject(result);
+            }
+            catch (ModuleCommunicationException e)
+            {
+                WriteNativeError(e, path);
+            }
+        }
+    }
+}
