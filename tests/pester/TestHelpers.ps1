@@ -25,3 +25,10 @@ function Reset-Bus {
     Get-MessageSubscriptions | Unsubscribe-ModuleMessage | Out-Null
     Get-MessageChannels | Remove-MessageChannel -Force | Out-Null
 }
+
+# Reset-Bus, and also empties the event history and turns history persistence off.
+function Reset-Events {
+    Reset-Bus
+    Set-CommunicationConfiguration -EventHistoryPath '' -MaxEventHistory 1000
+    Clear-EventHistory -Force | Out-Null
+}

@@ -1,0 +1,409 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+
+    # Returns a time strictly between the events published before and after the call:
+    # event timestamps have millisecond resolution, so step past the millisecond on both sides.
+    function Get-TimeBetweenEvents {
+        $before = Get-Date
+        Wait-Until { (Get-Date) -gt $before.AddMilliseconds(5) } | Out-Null
+        $between = Get-Date
+        Wait-Until { (Get-Date) -gt $between.AddMilliseconds(5) } | Out-Null
+        $between
+    }
+
+    # A fresh folder for one test's files.
+    function New-TestFolder {
+        $path = Join-Path ([System.IO.Path]::GetTempPath()) ('mc-history-' + [guid]::NewGuid().ToString('N').Substring(0, 12))
+        New-Item -ItemType Directory -Path $path | Select-Object -ExpandProperty FullName
+    }
+}
+
+Describe 'Get-ModuleEvents' {
+    BeforeAll {
+        Reset-Events
+        Publish-ModuleEvent -EventName 'LabStepStarted' -SourceModule 'LabRunner' -EventData 1 | Out-Null
+        Publish-ModuleEvent -EventName 'ConfigurationChanged' -SourceModule 'ConfigurationCore' -EventData 2 | Out-Null
+        # Events published after this moment.
+        $script:between = Get-TimeBetweenEvents
+        Publish-ModuleEvent -EventName 'LabStepCompleted' -SourceModule 'LabRunner' -EventData 3 | Out-Null
+        Publish-ModuleEvent -EventName 'LabStepFailed' -EventData 4 -Channel 'Alerts' | Out-Null
+    }
+    AfterAll { Reset-Events }
+
+    It 'returns every event, oldest first, as ModuleEvent objects' {
+        $all = Get-ModuleEvents
+        $all | Should -HaveCount 4
+        $all[0] | Should -BeOfType ([ModuleCommunication.ModuleEvent])
+        $all.Data | Should -Be @(1, 2, 3, 4)
+    }
+
+    It 'filters by name with wildcards, case-insensitively' {
+        (Get-ModuleEvents -EventName 'labstep*').Data | Should -Be @(1, 3, 4)
+        (Get-ModuleEvents 'ConfigurationChanged').Data | Should -Be 2
+        Get-ModuleEvents -EventName 'Nothing*' | Should -BeNullOrEmpty
+    }
+
+    It 'filters by time with -Since' {
+        (Get-ModuleEvents -Since $script:between).Data | Should -Be @(3, 4)
+    }
+
+    It 'keeps the newest N with -Last, still oldest first' {
+        (Get-ModuleEvents -Last 2).Data | Should -Be @(3, 4)
+        (Get-ModuleEvents -EventName 'LabStep*' -Last 1).Data | Should -Be 4
+    }
+
+    It 'filters by source module and channel' {
+        (Get-ModuleEvents -SourceModule 'Lab*').Data | Should -Be @(1, 3)
+        (Get-ModuleEvents -Channel 'Alerts').Data | Should -Be 4
+    }
+
+    It 'completes event names from the history' {
+        $line = 'Get-ModuleEvents -EventName LabStepC'
+        $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+        $completion.CompletionMatches.CompletionText | Should -Be @('LabStepCompleted')
+    }
+}
+
+Describe 'The history ring (MaxEventHistory)' {
+    BeforeEach { Reset-Events }
+    AfterAll { Reset-Events }
+
+    It 'keeps exactly the newest 1000 of 10,000 events, in order' {
+        for ($i = 0; $i -lt 10000; $i++) { $null = Publish-ModuleEvent -EventName 'Tick' -EventData $i }
+        $history = Get-ModuleEvents
+        $history.Count | Should -Be 1000
+        $history[0].Data | Should -Be 9000
+        $history[-1].Data | Should -Be 9999
+        ($history.Data | Sort-Object) -join ',' | Should -Be ($history.Data -join ',')
+    }
+
+    It 'follows MaxEventHistory, and a smaller value drops the oldest at once' {
+        Set-CommunicationConfiguration -MaxEventHistory 5
+        1..8 | ForEach-Object { Publish-ModuleEvent -EventName 'T' -EventData $_ } | Out-Null
+        (Get-ModuleEvents).Data | Should -Be @(4, 5, 6, 7, 8)
+        Set-CommunicationConfiguration -Settings @{ MaxEventHistory = 2 }
+        (Get-ModuleEvents).Data | Should -Be @(7, 8)
+        (Get-CommunicationConfiguration).MaxEventHistory | Should -Be 2
+    }
+}
+
+Describe 'Clear-EventHistory' {
+    BeforeEach {
+        Reset-Events
+        'LabStepStarted', 'ConfigurationChanged', 'LabStepCompleted' | ForEach-Object { Publish-ModuleEvent -EventName $_ } | Out-Null
+    }
+    AfterAll { Reset-Events }
+
+    It 'removes the matching events and returns Success and ClearedCount' {
+        $r = Clear-EventHistory -EventName 'LabStep*' -Force
+        $r | Should -BeOfType ([ModuleCommunication.EventHistoryClearResult])
+        $r.Success | Should -BeTrue
+        $r.ClearedCount | Should -Be 2
+        (Get-ModuleEvents).Name | Should -Be 'ConfigurationChanged'
+    }
+
+    It 'clears everything without -EventName' {
+        (Clear-EventHistory -Force).ClearedCount | Should -Be 3
+        Get-ModuleEvents | Should -BeNullOrEmpty
+    }
+
+    It 'changes nothing with -WhatIf' {
+        Clear-EventHistory -Force -WhatIf | Should -BeNullOrEmpty
+        Get-ModuleEvents | Should -HaveCount 3
+    }
+
+    It 'does not touch subscriptions or what is queued for them' {
+        $script:handled = 0
+        Subscribe-ModuleEvent -EventName 'Queued' -Handler { $script:handled++ } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        $id = Publish-ModuleEvent -EventName 'Queued'
+        Clear-EventHistory -Force | Out-Null
+        Start-MessageProcessor | Out-Null
+        $id | Wait-ModuleMessage -Timeout 10
+        $script:handled | Should -Be 1
+    }
+}
+
+Describe 'Export-EventHistory and Import-EventHistory' {
+    BeforeEach {
+        Reset-Events
+        $script:folder = New-TestFolder
+        Publish-ModuleEvent -EventName 'Fidelity' -SourceModule 'Exporter' -CorrelationId 'c,1' -Priority High -EventData @{
+            Text = "comma, `"quote`"`nnew line"
+            When = [datetime]::new(2026, 11, 27, 6, 30, 15, 123, [DateTimeKind]::Utc)
+            Long = 5000000000
+            List = @(1, 'two')
+        } | Out-Null
+        Publish-ModuleEvent -EventName 'Other' -Channel 'Lab' | Out-Null
+    }
+    AfterEach { Remove-Item -LiteralPath $script:folder -Recurse -Force -ErrorAction SilentlyContinue }
+    AfterAll { Reset-Events }
+
+    It 'round-trips every field and the data types through <Format>' -ForEach @(
+        @{ Format = 'JsonLines'; File = 'events.jsonl' }, @{ Format = 'Csv'; File = 'events.csv' }
+    ) {
+        $path = Join-Path $script:folder $File
+        $before = Get-ModuleEvents
+        $r = Export-EventHistory -Path $path -PassThru
+        $r.Count | Should -Be 2
+        $r.Format | Should -Be $Format
+        Clear-EventHistory -Force | Out-Null
+        $import = Import-EventHistory -Path $path
+        $import | Should -BeOfType ([ModuleCommunication.EventHistoryImportResult])
+        $import.Read | Should -Be 2
+        $import.Imported | Should -Be 2
+        $after = Get-ModuleEvents
+        foreach ($p in 'Id', 'Name', 'Channel', 'Source', 'Priority', 'Timestamp', 'CorrelationId') {
+            $after.$p | Should -Be $before.$p -Because $p
+        }
+        $after[0].Data.Text | Should -BeExactly "comma, `"quote`"`nnew line"
+        $after[0].Data.When | Should -BeOfType ([datetime])
+        $after[0].Data.When.Kind | Should -Be 'Utc'
+        $after[0].Data.Long | Should -BeOfType ([long])
+        $after[0].Data.List | Should -Be @(1, 'two')
+    }
+
+    It 'writes a CSV file that Import-Csv reads, with JSON data' {
+        $path = Join-Path $script:folder 'events.csv'
+        Export-EventHistory -Path $path
+        $rows = Import-Csv -LiteralPath $path
+        $rows.Name | Should -Be @('Fidelity', 'Other')
+        ($rows[0].Data | ConvertFrom-Json).Long | Should -Be 5000000000
+        $rows[0].CorrelationId | Should -Be 'c,1'
+    }
+
+    It 'exports only what the filters select' {
+        $path = Join-Path $script:folder 'some.jsonl'
+        (Export-EventHistory -Path $path -EventName 'Oth*' -PassThru).Count | Should -Be 1
+        (Get-Content -LiteralPath $path).Count | Should -Be 1
+    }
+
+    It 'skips events that are already in the history' {
+        $path = Join-Path $script:folder 'events.jsonl'
+        Export-EventHistory -Path $path
+        $r = Import-EventHistory -Path $path
+        $r.Imported | Should -Be 0
+        $r.Duplicates | Should -Be 2
+        Get-ModuleEvents | Should -HaveCount 2
+    }
+
+    It 'refuses to replace a file with -NoClobber' {
+        $path = Join-Path $script:folder 'events.jsonl'
+        Set-Content -LiteralPath $path -Value 'keep me'
+        { Export-EventHistory -Path $path -NoClobber } |
+            Should -Throw -ErrorId 'FileExists,ModuleCommunication.Commands.ExportEventHistoryCommand'
+        Get-Content -LiteralPath $path | Should -Be 'keep me'
+    }
+
+    It 'reports a folder that does not exist, and a file that does not exist' {
+        { Export-EventHistory -Path (Join-Path $script:folder 'no/such/dir/x.jsonl') } |
+            Should -Throw -ErrorId 'Io,ModuleCommunication.Commands.ExportEventHistoryCommand'
+        { Import-EventHistory -Path (Join-Path $script:folder 'missing.jsonl') -ErrorAction Stop } |
+            Should -Throw -ErrorId 'Io,ModuleCommunication.Commands.ImportEventHistoryCommand'
+    }
+
+    It 'warns about a torn last line and imports the complete records before it' {
+        $path = Join-Path $script:folder 'torn.jsonl'
+        Export-EventHistory -Path $path
+        Add-Content -LiteralPath $path -Value '{"id":"1b4e28ba-2fa1-41d2-883f-0016d3cca427","name":"Cut' -NoNewline
+        Clear-EventHistory -Force | Out-Null
+        $r = Import-EventHistory -Path $path -WarningVariable warnings -WarningAction SilentlyContinue
+        $r.Imported | Should -Be 2
+        $warnings | Should -BeLike '*torn last line*'
+    }
+
+    It 'refuses a corrupt file, naming the line, and imports nothing' {
+        $path = Join-Path $script:folder 'bad.jsonl'
+        Export-EventHistory -Path $path
+        $lines = Get-Content -LiteralPath $path
+        Set-Content -LiteralPath $path -Value @($lines[0], 'garbage', $lines[1])
+        Clear-EventHistory -Force | Out-Null
+        { Import-EventHistory -Path $path -ErrorAction Stop } |
+            Should -Throw -ErrorId 'CorruptFile,ModuleCommunication.Commands.ImportEventHistoryCommand'
+        { Import-EventHistory -Path $path -ErrorAction Stop } | Should -Throw '*line 2*'
+        Get-ModuleEvents | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Persisting the history to a file' {
+    BeforeEach {
+        Reset-Events
+        $script:folder = New-TestFolder
+        $script:file = Join-Path $script:folder 'history.jsonl'
+    }
+    AfterEach {
+        Set-CommunicationConfiguration -EventHistoryPath ''
+        Remove-Item -LiteralPath $script:folder -Recurse -Force -ErrorAction SilentlyContinue
+    }
+    AfterAll { Reset-Events }
+
+    It 'appends each event as one JSON line before Publish-ModuleEvent returns' {
+        Set-CommunicationConfiguration -EventHistoryPath $script:file
+        (Get-CommunicationConfiguration).EventHistoryPath | Should -Be $script:file
+        foreach ($i in 1..3) {
+            $id = Publish-ModuleEvent -EventName 'Saved' -EventData @{ N = $i }
+            $lines = @(Get-Content -LiteralPath $script:file)
+            $lines.Count | Should -Be $i
+            ($lines[-1] | ConvertFrom-Json).id | Should -Be $id.ToString()
+        }
+    }
+
+    It 'resolves a relative path against the current location' {
+        Push-Location $script:folder
+        try {
+            Set-CommunicationConfiguration -EventHistoryPath 'relative.jsonl'
+            (Get-CommunicationConfiguration).EventHistoryPath | Should -Be (Join-Path $script:folder 'relative.jsonl')
+        }
+        finally { Pop-Location }
+    }
+
+    It 'reloads the history in the next session that imports the module with $env:MODULECOMMUNICATION_EVENT_HISTORY' {
+        Set-CommunicationConfiguration -EventHistoryPath $script:file
+        Publish-ModuleEvent -EventName 'BeforeRestart' -EventData @{ When = [datetime]::new(2026, 1, 2, 3, 4, 5, 6, [DateTimeKind]::Utc) } | Out-Null
+        $job = Start-Job -ScriptBlock {
+            param($psd1, $file)
+            $env:MODULECOMMUNICATION_EVENT_HISTORY = $file
+            Import-Module $psd1
+            $e = Get-ModuleEvents
+            [pscustomobject]@{ Name = $e.Name; WhenType = $e.Data.When.GetType().Name; When = $e.Data.When.ToString('o') }
+            Publish-ModuleEvent -EventName 'InTheJob' | Out-Null
+        } -ArgumentList $env:MC_MODULE_PSD1, $script:file
+        $result = $job | Wait-Job -Timeout 120 | Receive-Job
+        $job | Remove-Job -Force
+        $result.Name | Should -Be 'BeforeRestart'
+        $result.WhenType | Should -Be 'DateTime'
+        $result.When | Should -Be '2026-01-02T03:04:05.0060000Z'
+        (@(Get-Content -LiteralPath $script:file) | ForEach-Object { ($_ | ConvertFrom-Json).name }) |
+            Should -Be @('BeforeRestart', 'InTheJob')
+    }
+
+    It 'reports a corrupt file named by $env:MODULECOMMUNICATION_EVENT_HISTORY on the first event cmdlet, and keeps events in memory' {
+        Set-Content -LiteralPath $script:file -Value @('not an event', '{}')
+        $job = Start-Job -ScriptBlock {
+            param($psd1, $file)
+            $env:MODULECOMMUNICATION_EVENT_HISTORY = $file
+            Import-Module $psd1
+            $null = Publish-ModuleEvent -EventName 'Kept' -ErrorVariable problems -ErrorAction SilentlyContinue
+            [pscustomobject]@{
+                ErrorId = $problems[0].FullyQualifiedErrorId
+                Message = "$($problems[0])"
+                Events  = @(Get-ModuleEvents).Count
+                Path    = (Get-CommunicationConfiguration).EventHistoryPath
+            }
+        } -ArgumentList $env:MC_MODULE_PSD1, $script:file
+        $result = $job | Wait-Job -Timeout 120 | Receive-Job
+        $job | Remove-Job -Force
+        $result.ErrorId | Should -Be 'CorruptFile,ModuleCommunication.Commands.PublishModuleEventCommand'
+        $result.Message | Should -BeLike '*line 1*'
+        $result.Events | Should -Be 1
+        $result.Path | Should -BeNullOrEmpty
+        Get-Content -LiteralPath $script:file | Should -Be @('not an event', '{}')
+    }
+
+    It 'skips a torn last line with a warning, keeps the records before it, and appends cleanly after' {
+        Set-CommunicationConfiguration -EventHistoryPath $script:file
+        'One', 'Two' | ForEach-Object { Publish-ModuleEvent -EventName $_ } | Out-Null
+        Set-CommunicationConfiguration -EventHistoryPath ''
+        Add-Content -LiteralPath $script:file -Value '{"id":"1b4e28ba-2fa1-41d2-883f-0016d3cca427","name":"Thr' -NoNewline
+        Clear-EventHistory -Force | Out-Null
+
+        Set-CommunicationConfiguration -EventHistoryPath $script:file -WarningVariable warnings -WarningAction SilentlyContinue
+        $warnings | Should -BeLike '*torn last line*'
+        (Get-ModuleEvents).Name | Should -Be @('One', 'Two')
+        Publish-ModuleEvent -EventName 'Four' | Out-Null
+        (@(Get-Content -LiteralPath $script:file) | ForEach-Object { ($_ | ConvertFrom-Json).name }) | Should -Be @('One', 'Two', 'Four')
+    }
+
+    It 'reports a corrupt file, changes nothing, and leaves the file as it is' {
+        Set-Content -LiteralPath $script:file -Value @('{"not":"an event"}')
+        Publish-ModuleEvent -EventName 'InMemory' | Out-Null
+        { Set-CommunicationConfiguration -EventHistoryPath $script:file } |
+            Should -Throw -ErrorId 'CorruptFile,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
+        (Get-CommunicationConfiguration).EventHistoryPath | Should -BeNullOrEmpty
+        (Get-ModuleEvents).Name | Should -Be 'InMemory'
+        Get-Content -LiteralPath $script:file | Should -Be '{"not":"an event"}'
+    }
+
+    It 'rotates the file at EventHistoryMaxBytes and reloads both files' {
+        Set-CommunicationConfiguration -EventHistoryPath $script:file -EventHistoryMaxBytes 2000
+        1..20 | ForEach-Object { Publish-ModuleEvent -EventName 'Rotating' -EventData $_ } | Out-Null
+        "$script:file.1" | Should -Exist
+        (Get-Item -LiteralPath $script:file).Length | Should -BeLessOrEqual 2000
+        $onDisk = @(Get-Content -LiteralPath "$script:file.1") + @(Get-Content -LiteralPath $script:file)
+        Set-CommunicationConfiguration -EventHistoryPath ''
+        Clear-EventHistory -Force | Out-Null
+        Set-CommunicationConfiguration -EventHistoryPath $script:file
+        $reloaded = (Get-ModuleEvents).Data
+        $reloaded.Count | Should -Be $onDisk.Count
+        $reloaded[-1] | Should -Be 20
+        ($reloaded -join ',') | Should -Be ((($reloaded[0])..20) -join ',')
+    }
+
+    It 'rewrites the file on Clear-EventHistory, so cleared events do not come back' {
+        Set-CommunicationConfiguration -EventHistoryPath $script:file
+        'Keep', 'Drop', 'Keep' | ForEach-Object { Publish-ModuleEvent -EventName $_ } | Out-Null
+        (Clear-EventHistory -EventName 'Drop' -Force).ClearedCount | Should -Be 1
+        (@(Get-Content -LiteralPath $script:file) | ForEach-Object { ($_ | ConvertFrom-Json).name }) | Should -Be @('Keep', 'Keep')
+    }
+}
+
+Describe 'Subscribe-ModuleEvent -Replay and -Since' {
+    BeforeEach { Reset-Events }
+    AfterAll { Reset-Events }
+
+    It 'delivers the newest N matching events of the history first, then live ones' {
+        1..5 | ForEach-Object { Publish-ModuleEvent -EventName 'LabStep' -EventData $_ } | Out-Null
+        Publish-ModuleEvent -EventName 'Noise' | Out-Null
+        $script:got = [System.Collections.Generic.List[object]]::new()
+        Subscribe-ModuleEvent -EventName 'LabStep*' -Replay 2 -Handler { param($Event) $script:got.Add($Event.Data) } | Out-Null
+        Publish-ModuleEvent -EventName 'LabStep' -EventData 'live' -Priority Critical | Out-Null
+        Wait-ModuleMessage -Timeout 10
+        $script:got | Should -Be @(4, 5, 'live')
+    }
+
+    It 'delivers the events since a time first' {
+        Publish-ModuleEvent -EventName 'E' -EventData 'old' | Out-Null
+        $since = Get-TimeBetweenEvents
+        Publish-ModuleEvent -EventName 'E' -EventData 'recent' | Out-Null
+        $script:got = [System.Collections.Generic.List[object]]::new()
+        Subscribe-ModuleEvent -EventName 'E' -Since $since -Handler { param($Event) $script:got.Add($Event.Data) } | Out-Null
+        Wait-ModuleMessage -Timeout 10
+        $script:got | Should -Be @('recent')
+    }
+
+    It 'replays to a -RunAsync handler as well' {
+        1..3 | ForEach-Object { Publish-ModuleEvent -EventName 'R' -EventData $_ } | Out-Null
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        Subscribe-ModuleEvent -EventName 'R' -Replay 3 -RunAsync -ArgumentList (, $seen) -Handler {
+            param($Event, $seen)
+            $seen.Enqueue($Event.Data)
+        } | Out-Null
+        Publish-ModuleEvent -EventName 'R' -EventData 4 | Out-Null
+        Wait-ModuleMessage -Timeout 30
+        $seen.ToArray() | Should -Be @(1, 2, 3, 4)
+    }
+
+    It 'neither misses nor repeats an event at the seam while a pool runspace publishes' {
+        $count = 2000
+        $publisher = [powershell]::Create()
+        $null = $publisher.AddScript({
+                param($psd1, $count)
+                Import-Module $psd1
+                for ($i = 0; $i -lt $count; $i++) { $null = Publish-ModuleEvent -EventName 'Seam' -EventData $i }
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($count)
+        $async = $publisher.BeginInvoke()
+        try {
+            Wait-Until { @(Get-ModuleEvents -EventName 'Seam' -Last 1).Count -gt 0 } -TimeoutSeconds 30 | Should -BeTrue
+            $script:got = [System.Collections.Generic.List[int]]::new()
+            Subscribe-ModuleEvent -EventName 'Seam' -Replay 1000000 -MaxQueueSize 100000 -Handler { param($Event) $script:got.Add($Event.Data) } | Out-Null
+            $publisher.EndInvoke($async)
+        }
+        finally { $publisher.Dispose() }
+        Wait-ModuleMessage -Timeout 60
+        # The replay holds what the history had (at most its 1000 newest), then every later
+        # event arrives live: one unbroken run up to the last event, nothing twice.
+        $first = $script:got[0]
+        ($script:got -join ',') | Should -Be ((($first)..($count - 1)) -join ',')
+        $script:got.Count | Should -BeGreaterThan ($count - 1000 - 1)
+    }
+}
