@@ -286,10 +286,7 @@ impl Matcher {
     fn is_match(&self, e: &Envelope) -> bool {
         self.name.as_ref().map_or(true, |p| p.is_match_folded(e.message_type_key()))
             && self.channel.as_ref().map_or(true, |p| p.is_match_folded(&e.channel.key))
-            && self
-                .source
-                .as_ref()
-                .map_or(true, |p| e.source_module_key().is_some_and(|m| p.is_match_folded(m)))
+            && self.source.as_ref().map_or(true, |p| e.source_module_key().is_some_and(|m| p.is_match_folded(m)))
             && self.since_ms.map_or(true, |s| e.timestamp_ms() >= s)
     }
 
