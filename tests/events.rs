@@ -723,3 +723,48 @@ fn replay_of_the_newest_events_under_concurrent_publishing_joins_live_without_a_
     let first = got[0];
     assert_eq!(got, (first..published).collect::<Vec<_>>(), "consecutive from the replay into live");
 }
+
+#[test]
+fn a_block_subscription_whose_handler_publishes_stalls_other_publishers_only_until_its_timeout() {
+    let hub = Arc::new(Hub::new());
+    let weak = Arc::downgrade(&hub);
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let opts = EventSubscriptionOptions::new("Work").capacity(1).overflow(OverflowPolicy::Block);
+    let opts = EventSubscriptionOptions { block_timeout_ms: Some(200), ..opts };
+    let sub = hub
+        .subscribe_events_push(opts, move |_| {
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                let _ = entered_tx.send(());
+                let _ = go_rx.lock().unwrap().recv();
+            }
+            // Needs the event lock, which a publisher blocked on this full queue holds until
+            // the block timeout drops its event.
+            weak.upgrade().expect("hub alive").publish_event(EventRequest::new("FromHandler")).is_ok()
+        })
+        .unwrap();
+    hub.publish_event(EventRequest::new("Work")).unwrap(); // 1: taken by the worker, which waits
+    entered_rx.recv_timeout(LONG).unwrap();
+    hub.publish_event(EventRequest::new("Work")).unwrap(); // 2: fills the queue (capacity 1)
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let h = &hub;
+        // 3: finds the queue full and waits for room, holding the event lock.
+        let third = scope.spawn(move || h.publish_event(EventRequest::new("Work")));
+        // It is routing (the counter is bumped before the offer) and the worker cannot make
+        // room, so it is, or is about to be, blocked: now let the handler publish.
+        assert!(common::eventually(LONG, || hub.bus_stats().published == 3));
+        go_tx.send(()).unwrap();
+        third.join().unwrap().unwrap();
+    });
+    hub.wait_idle(LONG).unwrap();
+    let stalled = started.elapsed();
+    assert!(stalled >= Duration::from_millis(150), "the handler waited for the block timeout: {stalled:?}");
+    assert!(stalled < Duration::from_secs(10), "bounded by the block timeout, never a hang: {stalled:?}");
+    let info = hub.subscriptions(None).unwrap().into_iter().find(|s| s.id == sub).unwrap();
+    assert_eq!((info.delivered, info.dropped), (2, 1), "the stalled event is dropped and counted: {info:?}");
+    assert_eq!(names(&hub.events(&EventQuery::default().name("FromHandler")).unwrap()).len(), 2);
+}
