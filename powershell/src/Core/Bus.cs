@@ -107,9 +107,9 @@ namespace ModuleCommunication.Core
             Status.Check(NativeMethods.mc_subscription_take(Hub, McId.From(subscription), (nuint)max, timeoutMs,
                 out byte* json, out nuint length));
             byte[] bytes = NativeString.TakeBytes(json, length);
-            var items = new List<object>();
-            if (bytes.Length <= 2) return items;
+            if (bytes.Length <= 2) return new List<object>();
             using JsonDocument doc = JsonDocument.Parse(bytes);
+            var items = new List<object>(doc.RootElement.GetArrayLength());
             foreach (JsonElement m in doc.RootElement.EnumerateArray()) items.Add(read(m));
             return items;
         }
@@ -321,10 +321,10 @@ namespace ModuleCommunication.Core
         internal static string? OptionalString(JsonElement e, string name)
             => e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
+        // The core writes UTC ISO 8601 ("...Z"); System.Text.Json parses that straight from
+        // UTF-8 (Kind = Utc), several times faster than DateTime.Parse on a string.
         internal static DateTime? Time(JsonElement e)
-            => e.ValueKind == JsonValueKind.String
-                ? DateTime.Parse(e.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind).ToLocalTime()
-                : null;
+            => e.ValueKind == JsonValueKind.String ? e.GetDateTime().ToLocalTime() : null;
 
         private static byte[] NulTerminated(string s)
         {
