@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
+use crate::registry::Registry;
 use crate::sync::{Arc, Mutex, RwLock};
 
 /// What every part of a hub shares: its clock and configuration.
@@ -46,6 +47,7 @@ pub struct Hub {
     events: Events,
     /// Serializes configuration changes (a change may load a history file).
     config_update: Mutex<()>,
+    registry: Registry,
 }
 
 impl Default for Hub {
@@ -72,12 +74,23 @@ impl Hub {
         let config = Config::default();
         let events = Events::new(config.max_event_history);
         let ctx = Arc::new(Context { clock, config: RwLock::new(config) });
-        Hub { bus: Bus::new(Arc::clone(&ctx)), ctx, events, config_update: Mutex::new(()) }
+        Hub {
+            bus: Bus::new(Arc::clone(&ctx)),
+            registry: Registry::new(Arc::clone(&ctx)),
+            ctx,
+            events,
+            config_update: Mutex::new(()),
+        }
     }
 
     /// The hub's clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.ctx.clock
+    }
+
+    /// The hub's API registry: register, list, invoke (see [`crate::registry`]).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     // ----- configuration -------------------------------------------------------------

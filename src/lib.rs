@@ -30,6 +30,7 @@ mod time_fmt;
 mod wildcard;
 
 pub mod ffi;
+pub mod registry;
 
 pub use bus::{
     BusStats, ChannelInfo, ChannelKind, DeliveryMode, DeliveryReport, Envelope, OverflowPolicy, Priority, PublishRequest,
