@@ -19,6 +19,14 @@
 #define MC_HISTORY_FORMAT_CSV 1
 
 /**
+ * Registration flag: always call this callback on the thread that invoked the call,
+ * never on a library worker thread (calls with a timeout then run inline, and a late
+ * finish becomes `MC_STATUS_TIMEOUT`). For code bound to its thread, such as PowerShell
+ * script blocks.
+ */
+#define MC_CALLBACK_CALLER_THREAD 1
+
+/**
  * Result of every `mc_` function. Values are explicit and never reused.
  */
 enum mc_status
@@ -82,6 +90,55 @@ enum mc_status
    * A file holds a record that cannot be read; the file was left unchanged.
    */
   MC_STATUS_CORRUPT_FILE = 13,
+  /**
+   * No API of that `Module.Operation`; register it with `mc_api_register`.
+   */
+  MC_STATUS_API_NOT_FOUND = 20,
+  /**
+   * An API of that `Module.Operation` (compared case-insensitively) is registered
+   * already; pass `"force":true` to replace it.
+   */
+  MC_STATUS_API_EXISTS = 21,
+  /**
+   * The call's parameters do not match the API's schema; the handler did not run.
+   */
+  MC_STATUS_VALIDATION_FAILED = 22,
+  /**
+   * The caller did not prove who it is (reserved for the security stage).
+   */
+  MC_STATUS_AUTHENTICATION_FAILED = 23,
+  /**
+   * The caller may not call this API (reserved for the security stage).
+   */
+  MC_STATUS_AUTHORIZATION_FAILED = 24,
+  /**
+   * The API's circuit breaker is open (reserved for the circuit breaker stage).
+   */
+  MC_STATUS_CIRCUIT_OPEN = 25,
+  /**
+   * A middleware or the handler of the call failed.
+   */
+  MC_STATUS_HANDLER_FAILED = 26,
+  /**
+   * The API exists but cannot be reached now.
+   */
+  MC_STATUS_UNAVAILABLE = 27,
+  /**
+   * API calls nested more than 32 deep (a handler calling itself without end?).
+   */
+  MC_STATUS_CALL_DEPTH_EXCEEDED = 28,
+  /**
+   * No middleware of that name.
+   */
+  MC_STATUS_MIDDLEWARE_NOT_FOUND = 29,
+  /**
+   * A middleware of that name (compared case-insensitively) exists already.
+   */
+  MC_STATUS_MIDDLEWARE_EXISTS = 30,
+  /**
+   * The `mc_call` id is not active: its callback has returned.
+   */
+  MC_STATUS_CALL_NOT_ACTIVE = 31,
 };
 #ifndef __cplusplus
 typedef uint32_t mc_status;
@@ -145,6 +202,45 @@ typedef struct mc_delivery_report {
    */
   const char *last_error;
 } mc_delivery_report;
+
+/**
+ * An API call in progress, as a callback sees it: an id that is valid until that
+ * callback returns. Pass it to `mc_api_call_context`, `mc_api_call_set_result`,
+ * `mc_api_next` and the other `mc_api_call_*` functions.
+ */
+typedef uint64_t mc_call;
+
+/**
+ * An API handler or middleware, implemented in C.
+ *
+ * `user_data` is the pointer given at registration, passed through untouched. `call`
+ * identifies the call; it is valid until this callback returns. Read the context (with
+ * the parameters) with `mc_api_call_context`; produce the result with
+ * `mc_api_call_set_result`. Middleware continues the pipeline with `mc_api_next`, on the
+ * thread this callback runs on, before returning; not calling it short-circuits.
+ *
+ * Return an `mc_status` value: `MC_STATUS_OK` on success: the result is what `mc_api_call_set_result` set, else
+ * (middleware) the result of the last `mc_api_next`, else JSON `null`. Return an error
+ * status to fail the call: the message is what `mc_api_call_set_error` set; returning
+ * the status `mc_api_next` gave, without setting an error, passes that error on
+ * unchanged; any other status fails with category HandlerFailed.
+ *
+ * Thread: the thread that called `mc_api_invoke` (or `mc_api_next`); or, when the call
+ * has a timeout and neither this callback nor any later stage was registered with
+ * `MC_CALLBACK_CALLER_THREAD`, a library worker thread. Calls of one API may run
+ * concurrently on several threads. The callback may call any `mc_` function, including
+ * invoking APIs (re-entrantly, up to 32 levels) and registering or unregistering them.
+ * It must not unwind (throw) into the library.
+ */
+typedef uint32_t (*mc_api_callback)(void *user_data, mc_call call);
+
+/**
+ * Called once with the registration's `user_data` when the library no longer uses it:
+ * after the API or middleware was removed (or replaced, or its hub freed) and no callback
+ * of it is running or will run. On whichever thread dropped the last use. It may free
+ * `user_data`; it must not call `mc_` functions of the same hub.
+ */
+typedef void (*mc_release_callback)(void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -583,6 +679,228 @@ mc_status mc_event_history_import(const struct mc_hub *hub,
  * and frees it with `mc_string_free`.
  */
 mc_status mc_event_history_info(const struct mc_hub *hub, char **out_json);
+
+/**
+ * Registers an API whose handler is `callback`. `definition_json` is `len` bytes of UTF-8
+ * JSON: `{"module":"LabRunner","operation":"ExecuteStep","description":"…",
+ * "parameters":{"StepName":{"type":"string","required":true}},"timeoutMs":30000,
+ * "force":false}`; only `module` and `operation` are required. `parameters` is the schema
+ * (docs/c-abi.md); leave it out (or `null`) to accept any parameters unvalidated.
+ * Registering a `Module.Operation` that exists (case-insensitively) fails with
+ * `MC_STATUS_API_EXISTS` unless `force` is true, which replaces it (and removes the
+ * middleware added for it alone). `flags` is 0 or `MC_CALLBACK_CALLER_THREAD`.
+ *
+ * `hub` is borrowed for the duration of the call. `definition_json` is borrowed for the
+ * duration of the call. `user_data` is not dereferenced by the library; it is passed to
+ * `callback` and `release`, and must stay valid until `release` is called (or, without a
+ * `release`, until the API is unregistered or replaced, no call of it is running, and
+ * the hub is freed). When this function fails, `release` is not called.
+ */
+mc_status mc_api_register(const struct mc_hub *hub,
+                          const char *definition_json,
+                          size_t len,
+                          mc_api_callback callback,
+                          mc_release_callback release,
+                          void *user_data,
+                          uint32_t flags);
+
+/**
+ * Unregisters the API `module`.`operation` (case-insensitive) and the middleware added
+ * for it alone; `*out_middleware_removed` (if not NULL) receives how many middleware
+ * were removed with it. Calls already running finish. `MC_STATUS_API_NOT_FOUND` when no
+ * such API is registered.
+ *
+ * `hub` is borrowed for the duration of the call. `module` and `operation` are borrowed
+ * for the duration of the call. `out_middleware_removed` may be NULL.
+ */
+mc_status mc_api_unregister(const struct mc_hub *hub,
+                            const char *module,
+                            const char *operation,
+                            size_t *out_middleware_removed);
+
+/**
+ * Lists the APIs whose module and operation match the `-like` patterns (NULL = all),
+ * sorted by module then operation, as a JSON array of `{"module","operation","apiKey",
+ * "description","parameters","timeoutMs","middleware","callerThread","registeredAt",
+ * "calls","succeeded","failed","totalDurationMs","lastCalled","lastError"}`.
+ *
+ * `hub` is borrowed for the duration of the call. `module_pattern` and
+ * `operation_pattern` (nullable) are borrowed for the duration of the call. The caller
+ * owns the returned string and frees it with `mc_string_free`.
+ */
+mc_status mc_api_list(const struct mc_hub *hub,
+                      const char *module_pattern,
+                      const char *operation_pattern,
+                      char **out_json);
+
+/**
+ * Adds middleware that runs `callback` around calls. `definition_json` is `len` bytes of
+ * UTF-8 JSON: `{"name":"Logging","priority":10,"module":null,"operation":null,
+ * "force":false}`; only `name` is required. Lower `priority` (default 100) runs outer;
+ * equal priorities run in registration order. With `module` and `operation` it runs only
+ * for that API (which must be registered) and is removed with it. A name that exists
+ * (case-insensitively) fails with `MC_STATUS_MIDDLEWARE_EXISTS` unless `force` replaces
+ * it (keeping its place among equal priorities). `flags` is 0 or
+ * `MC_CALLBACK_CALLER_THREAD`.
+ *
+ * `hub` is borrowed for the duration of the call. `definition_json` is borrowed for the
+ * duration of the call. `user_data` is not dereferenced by the library; it is passed to
+ * `callback` and `release`, and must stay valid until `release` is called (or, without a
+ * `release`, until the middleware is removed, no call runs it, and the hub is freed).
+ * When this function fails, `release` is not called.
+ */
+mc_status mc_middleware_add(const struct mc_hub *hub,
+                            const char *definition_json,
+                            size_t len,
+                            mc_api_callback callback,
+                            mc_release_callback release,
+                            void *user_data,
+                            uint32_t flags);
+
+/**
+ * Removes middleware by name (case-insensitive). Calls already running finish with it.
+ * `MC_STATUS_MIDDLEWARE_NOT_FOUND` when there is none of that name.
+ *
+ * `hub` is borrowed for the duration of the call. `name` is borrowed for the duration of
+ * the call.
+ */
+mc_status mc_middleware_remove(const struct mc_hub *hub, const char *name);
+
+/**
+ * Lists middleware whose name matches the `-like` pattern (NULL = all), in the order
+ * they run, as a JSON array of `{"name","priority","order","module","operation",
+ * "apiKey","callerThread","registeredAt","calls"}` (`module`, `operation`, `apiKey` are
+ * `null` for global middleware).
+ *
+ * `hub` is borrowed for the duration of the call. `name_pattern` (nullable) is borrowed
+ * for the duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_middleware_list(const struct mc_hub *hub, const char *name_pattern, char **out_json);
+
+/**
+ * Invokes an API and waits for its result. `request_json` is `len` bytes of UTF-8 JSON:
+ * `{"module":"LabRunner","operation":"ExecuteStep","parameters":{"StepName":"DeployVM"},
+ * "timeoutMs":5000,"user":null,"headers":{},"metadata":{},"typeHints":null,"tag":0,
+ * "depth":0}`; only `module` and `operation` are required. `*out_result_json` receives
+ * the handler's result as JSON (`null` when it gave none) and `*out_len` (if not NULL)
+ * its length in bytes.
+ *
+ * The pipeline (middleware by priority, parameter validation, the handler) runs on this
+ * thread; with a timeout (`timeoutMs`, else the API's), when no stage was registered
+ * with `MC_CALLBACK_CALLER_THREAD`, it runs on a library worker thread and this call
+ * returns `MC_STATUS_TIMEOUT` once the deadline passes, while the abandoned stages may
+ * still finish there. Failures: `MC_STATUS_API_NOT_FOUND`,
+ * `MC_STATUS_VALIDATION_FAILED` (the handler did not run), `MC_STATUS_TIMEOUT`,
+ * `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_CALL_DEPTH_EXCEEDED` (more than 32 nested
+ * calls), or whatever category a stage failed with; `mc_last_error` explains, and
+ * `mc_api_error_details` gives the category and each invalid parameter as JSON.
+ * May be called from inside a callback (a nested call).
+ *
+ * `hub` is borrowed for the duration of the call. `request_json` is borrowed for the
+ * duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`. `out_len` may be NULL.
+ */
+mc_status mc_api_invoke(const struct mc_hub *hub,
+                        const char *request_json,
+                        size_t len,
+                        char **out_result_json,
+                        size_t *out_len);
+
+/**
+ * Checks a request's parameters against the API's schema without calling anything.
+ * `request_json` is as for `mc_api_invoke` (only `module`, `operation`, `parameters` and
+ * `typeHints` matter). `*out_report_json` receives `{"apiKey","valid":true|false,
+ * "errors":[{"parameter","message"}]}`. `MC_STATUS_API_NOT_FOUND` when no such API
+ * exists.
+ *
+ * `hub` is borrowed for the duration of the call. `request_json` is borrowed for the
+ * duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_api_validate(const struct mc_hub *hub,
+                          const char *request_json,
+                          size_t len,
+                          char **out_report_json);
+
+/**
+ * Writes JSON describing the calling thread's last failed `mc_api_invoke` or
+ * `mc_api_next` to `*out_json`: `{"category":"Validation","message":"…","parameters":
+ * [{"parameter":"StepName","message":"…"}]}` (`parameters` lists each invalid parameter
+ * of a validation failure; it is empty otherwise), or NULL when the last of those calls
+ * succeeded or failed for a reason other than the call itself (bad arguments). Each
+ * `mc_api_invoke` and `mc_api_next` resets it.
+ *
+ * The caller owns the returned string and frees it with `mc_string_free`.
+ */
+mc_status mc_api_error_details(char **out_json);
+
+/**
+ * Middleware only: runs the rest of the pipeline (later middleware, validation, the
+ * handler) and writes its result JSON to `*out_result_json` (and its length to
+ * `*out_len` if not NULL). Call it on the thread the middleware callback runs on, before
+ * the callback returns; it may be called more than once (each runs the rest again).
+ * `context_json` (nullable; `len` bytes) changes the call's context first: any of
+ * `parameters`, `typeHints`, `user`, `headers`, `metadata` replace the current values
+ * (giving `parameters` without `typeHints` clears the hints); the call's identity keys
+ * (`apiKey`, `module`, `operation`, `requestId`, `startTime`, `depth`, `timeoutMs`,
+ * `tag`) are ignored, so the context from `mc_api_call_context` can be passed back as
+ * modified; other keys are `MC_STATUS_INVALID_ARGUMENT`. Returns the status of the
+ * rest of the pipeline (see `mc_api_invoke`); returning that status from the callback
+ * passes the error on.
+ *
+ * `context_json` (nullable) is borrowed for the duration of the call. The caller owns
+ * the returned string and frees it with `mc_string_free`. `out_len` may be NULL.
+ */
+mc_status mc_api_next(mc_call call,
+                      const char *context_json,
+                      size_t len,
+                      char **out_result_json,
+                      size_t *out_len);
+
+/**
+ * Writes the call's context as JSON to `*out_json` (and its length to `*out_len` if not
+ * NULL): `{"apiKey","module","operation","requestId","startTime","depth","timeoutMs",
+ * "tag","user","headers","metadata","parameters","typeHints"}`. In a handler,
+ * `parameters` are validated, named as the schema spells them, with defaults filled in.
+ *
+ * The caller owns the returned string and frees it with `mc_string_free`. `out_len` may
+ * be NULL.
+ */
+mc_status mc_api_call_context(mc_call call, char **out_json, size_t *out_len);
+
+/**
+ * Writes the `tag` of the call's request (0 when none was given) to `*out_tag`.
+ */
+mc_status mc_api_call_tag(mc_call call, uint64_t *out_tag);
+
+/**
+ * Writes the call's nesting depth (1 for a call made outside any handler) to
+ * `*out_depth`.
+ */
+mc_status mc_api_call_depth(mc_call call, uint32_t *out_depth);
+
+/**
+ * Sets the result of this stage: `json` is `len` bytes of UTF-8 JSON (any value). The
+ * library copies it. Used when the callback returns `MC_STATUS_OK`; a later call replaces
+ * an earlier one.
+ *
+ * `json` is borrowed for the duration of the call.
+ */
+mc_status mc_api_call_set_result(mc_call call, const char *json, size_t len);
+
+/**
+ * Sets the error this stage fails with when the callback returns an error status:
+ * `category` is the status of the category (`MC_STATUS_VALIDATION_FAILED`,
+ * `MC_STATUS_API_NOT_FOUND`, `MC_STATUS_AUTHENTICATION_FAILED`,
+ * `MC_STATUS_AUTHORIZATION_FAILED`, `MC_STATUS_TIMEOUT`, `MC_STATUS_CIRCUIT_OPEN`,
+ * `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`), and `message` (NUL-terminated
+ * UTF-8) explains it. The library copies it. The status the callback returns does not
+ * change the category set here.
+ *
+ * `message` is borrowed for the duration of the call.
+ */
+mc_status mc_api_call_set_error(mc_call call, uint32_t category, const char *message);
 
 #ifdef __cplusplus
 } // extern "C"

@@ -14,9 +14,11 @@
 mod boundary;
 mod bus;
 mod events;
+mod registry;
 
 pub use self::bus::*;
 pub use self::events::*;
+pub use self::registry::*;
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
@@ -56,6 +58,32 @@ pub enum mc_status {
     Io = 12,
     /// A file holds a record that cannot be read; the file was left unchanged.
     CorruptFile = 13,
+    // 14-19 are left for the bus and events; the API registry uses 20-31.
+    /// No API of that `Module.Operation`; register it with `mc_api_register`.
+    ApiNotFound = 20,
+    /// An API of that `Module.Operation` (compared case-insensitively) is registered
+    /// already; pass `"force":true` to replace it.
+    ApiExists = 21,
+    /// The call's parameters do not match the API's schema; the handler did not run.
+    ValidationFailed = 22,
+    /// The caller did not prove who it is (reserved for the security stage).
+    AuthenticationFailed = 23,
+    /// The caller may not call this API (reserved for the security stage).
+    AuthorizationFailed = 24,
+    /// The API's circuit breaker is open (reserved for the circuit breaker stage).
+    CircuitOpen = 25,
+    /// A middleware or the handler of the call failed.
+    HandlerFailed = 26,
+    /// The API exists but cannot be reached now.
+    Unavailable = 27,
+    /// API calls nested more than 32 deep (a handler calling itself without end?).
+    CallDepthExceeded = 28,
+    /// No middleware of that name.
+    MiddlewareNotFound = 29,
+    /// A middleware of that name (compared case-insensitively) exists already.
+    MiddlewareExists = 30,
+    /// The `mc_call` id is not active: its callback has returned.
+    CallNotActive = 31,
 }
 
 /// A message or subscription id: a UUID as 16 bytes in RFC 4122 (big-endian) order.
