@@ -219,11 +219,12 @@ typedef uint64_t mc_call;
  * `mc_api_call_set_result`. Middleware continues the pipeline with `mc_api_next`, on the
  * thread this callback runs on, before returning; not calling it short-circuits.
  *
- * Return an `mc_status` value: `MC_STATUS_OK` on success: the result is what `mc_api_call_set_result` set, else
- * (middleware) the result of the last `mc_api_next`, else JSON `null`. Return an error
- * status to fail the call: the message is what `mc_api_call_set_error` set; returning
- * the status `mc_api_next` gave, without setting an error, passes that error on
- * unchanged; any other status fails with category HandlerFailed.
+ * Return an `mc_status` value. `MC_STATUS_OK`: success; the result is what
+ * `mc_api_call_set_result` set, else (middleware) the result of the last `mc_api_next`,
+ * else JSON `null`. An error status fails the call: with the category and message
+ * `mc_api_call_set_error` set; else, when it is the status that `mc_api_next` or a nested
+ * `mc_api_invoke` made inside this callback returned, with that error unchanged; else
+ * with category HandlerFailed (or the status's own category) and a generic message.
  *
  * Thread: the thread that called `mc_api_invoke` (or `mc_api_next`); or, when the call
  * has a timeout and neither this callback nor any later stage was registered with

@@ -6,7 +6,6 @@
 //! used after its callback returned (kept by mistake, or used by another thread after the
 //! call timed out) gets `MC_STATUS_CALL_NOT_ACTIVE`, never undefined behaviour.
 
-use std::collections::HashMap;
 use std::os::raw::{c_char, c_void};
 use std::sync::OnceLock;
 
@@ -31,11 +30,12 @@ pub type mc_call = u64;
 /// `mc_api_call_set_result`. Middleware continues the pipeline with `mc_api_next`, on the
 /// thread this callback runs on, before returning; not calling it short-circuits.
 ///
-/// Return an `mc_status` value: `MC_STATUS_OK` on success: the result is what `mc_api_call_set_result` set, else
-/// (middleware) the result of the last `mc_api_next`, else JSON `null`. Return an error
-/// status to fail the call: the message is what `mc_api_call_set_error` set; returning
-/// the status `mc_api_next` gave, without setting an error, passes that error on
-/// unchanged; any other status fails with category HandlerFailed.
+/// Return an `mc_status` value. `MC_STATUS_OK`: success; the result is what
+/// `mc_api_call_set_result` set, else (middleware) the result of the last `mc_api_next`,
+/// else JSON `null`. An error status fails the call: with the category and message
+/// `mc_api_call_set_error` set; else, when it is the status that `mc_api_next` or a nested
+/// `mc_api_invoke` made inside this callback returned, with that error unchanged; else
+/// with category HandlerFailed (or the status's own category) and a generic message.
 ///
 /// Thread: the thread that called `mc_api_invoke` (or `mc_api_next`); or, when the call
 /// has a timeout and neither this callback nor any later stage was registered with
@@ -72,15 +72,17 @@ struct FrameState {
     last_next: Option<Result<Json, ApiError>>,
 }
 
-fn frames() -> &'static Mutex<HashMap<u64, Arc<Frame>>> {
-    static FRAMES: OnceLock<Mutex<HashMap<u64, Arc<Frame>>>> = OnceLock::new();
-    FRAMES.get_or_init(|| Mutex::new(HashMap::new()))
+/// The frames whose callbacks are running, process-wide (call ids are unique across
+/// hubs). A short list: one entry per callback in progress, so a linear search is cheap.
+fn frames() -> &'static Mutex<Vec<(u64, Arc<Frame>)>> {
+    static FRAMES: OnceLock<Mutex<Vec<(u64, Arc<Frame>)>>> = OnceLock::new();
+    FRAMES.get_or_init(|| Mutex::new(Vec::new()))
 }
 
 static NEXT_CALL_ID: AtomicU64 = AtomicU64::new(1);
 
 fn frame(call: mc_call) -> FfiResult<Arc<Frame>> {
-    frames().lock().get(&call).cloned().ok_or_else(|| {
+    frames().lock().iter().find(|(id, _)| *id == call).map(|(_, f)| Arc::clone(f)).ok_or_else(|| {
         FfiError::new(
             mc_status::CallNotActive,
             format!(
@@ -96,16 +98,23 @@ struct FrameGuard(u64);
 
 impl Drop for FrameGuard {
     fn drop(&mut self) {
-        frames().lock().remove(&self.0);
+        let mut frames = frames().lock();
+        if let Some(i) = frames.iter().position(|(id, _)| *id == self.0) {
+            frames.swap_remove(i);
+        }
     }
 }
 
 thread_local! {
-    static LAST_API_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static LAST_API_ERROR: std::cell::RefCell<Option<ApiError>> = const { std::cell::RefCell::new(None) };
 }
 
 fn set_api_error(e: Option<&ApiError>) {
-    let _ = LAST_API_ERROR.try_with(|slot| *slot.borrow_mut() = e.map(ApiError::to_json));
+    let _ = LAST_API_ERROR.try_with(|slot| *slot.borrow_mut() = e.cloned());
+}
+
+fn last_api_error() -> Option<ApiError> {
+    LAST_API_ERROR.try_with(|slot| slot.borrow().clone()).ok().flatten()
 }
 
 // ----- C callbacks as pipeline stages ---------------------------------------------------------
@@ -198,7 +207,10 @@ impl Foreign {
         let id = NEXT_CALL_ID.fetch_add(1, Ordering::Relaxed);
         let frame =
             Arc::new(Frame { call: call.clone(), next: next.cloned(), state: Mutex::new(FrameState::default()) });
-        frames().lock().insert(id, Arc::clone(&frame));
+        frames().lock().push((id, Arc::clone(&frame)));
+        // A failure of a call made inside the callback (mc_api_invoke, mc_api_next) is
+        // recorded here; a callback that returns its status unchanged passes it on.
+        set_api_error(None);
         let code = {
             let _guard = FrameGuard(id);
             // SAFETY: the caller's callback with the documented signature; `user_data` is
@@ -219,6 +231,11 @@ impl Foreign {
             return Err(ApiError::new(category, message));
         }
         if let Some(Err(e)) = st.last_next.take() {
+            if status_of(e.category) == status {
+                return Err(e);
+            }
+        }
+        if let Some(e) = last_api_error() {
             if status_of(e.category) == status {
                 return Err(e);
             }
@@ -587,7 +604,7 @@ pub unsafe extern "C" fn mc_api_error_details(out_json: *mut *mut c_char) -> mc_
     if out_json.is_null() {
         return mc_status::NullArgument;
     }
-    let text = LAST_API_ERROR.try_with(|slot| slot.borrow().clone()).ok().flatten();
+    let text = last_api_error().map(|e| e.to_json());
     let ptr = match text.map(into_c_string) {
         Some(Ok(p)) => p,
         _ => std::ptr::null_mut(),
