@@ -783,7 +783,10 @@ mc_status mc_middleware_list(const struct mc_hub *hub, const char *name_pattern,
  * Invokes an API and waits for its result. `request_json` is `len` bytes of UTF-8 JSON:
  * `{"module":"LabRunner","operation":"ExecuteStep","parameters":{"StepName":"DeployVM"},
  * "timeoutMs":5000,"user":null,"headers":{},"metadata":{},"typeHints":null,"tag":0,
- * "depth":0}`; only `module` and `operation` are required. `*out_result_json` receives
+ * "depth":0,"requestId":null}`; only `module` and `operation` are required. `tag` is
+ * opaque (callbacks read it with `mc_api_call_tag`); `depth` is the caller's own call
+ * depth when it invokes from a stage that runs on another thread than its call;
+ * `requestId` (a UUID) names the call, a fresh one when left out. `*out_result_json` receives
  * the handler's result as JSON (`null` when it gave none) and `*out_len` (if not NULL)
  * its length in bytes.
  *
@@ -895,9 +898,9 @@ mc_status mc_api_call_set_result(mc_call call, const char *json, size_t len);
  * `category` is the status of the category (`MC_STATUS_VALIDATION_FAILED`,
  * `MC_STATUS_API_NOT_FOUND`, `MC_STATUS_AUTHENTICATION_FAILED`,
  * `MC_STATUS_AUTHORIZATION_FAILED`, `MC_STATUS_TIMEOUT`, `MC_STATUS_CIRCUIT_OPEN`,
- * `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`), and `message` (NUL-terminated
- * UTF-8) explains it. The library copies it. The status the callback returns does not
- * change the category set here.
+ * `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`, `MC_STATUS_CALL_DEPTH_EXCEEDED`),
+ * and `message` (NUL-terminated UTF-8) explains it. The library copies it. The status
+ * the callback returns does not change the category set here.
  *
  * `message` is borrowed for the duration of the call.
  */

@@ -33,6 +33,14 @@
         'Clear-EventHistory'
         'Export-EventHistory'
         'Import-EventHistory'
+        'Register-ModuleAPI'
+        'Unregister-ModuleAPI'
+        'Get-ModuleAPIs'
+        'Invoke-ModuleAPI'
+        'Test-ModuleAPI'
+        'Add-APIMiddleware'
+        'Get-APIMiddleware'
+        'Remove-APIMiddleware'
     )
     AliasesToExport      = @(
         'Send-ModuleMessage'

@@ -519,7 +519,10 @@ pub unsafe extern "C" fn mc_middleware_list(
 /// Invokes an API and waits for its result. `request_json` is `len` bytes of UTF-8 JSON:
 /// `{"module":"LabRunner","operation":"ExecuteStep","parameters":{"StepName":"DeployVM"},
 /// "timeoutMs":5000,"user":null,"headers":{},"metadata":{},"typeHints":null,"tag":0,
-/// "depth":0}`; only `module` and `operation` are required. `*out_result_json` receives
+/// "depth":0,"requestId":null}`; only `module` and `operation` are required. `tag` is
+/// opaque (callbacks read it with `mc_api_call_tag`); `depth` is the caller's own call
+/// depth when it invokes from a stage that runs on another thread than its call;
+/// `requestId` (a UUID) names the call, a fresh one when left out. `*out_result_json` receives
 /// the handler's result as JSON (`null` when it gave none) and `*out_len` (if not NULL)
 /// its length in bytes.
 ///
@@ -734,9 +737,9 @@ pub unsafe extern "C" fn mc_api_call_set_result(call: mc_call, json: *const c_ch
 /// `category` is the status of the category (`MC_STATUS_VALIDATION_FAILED`,
 /// `MC_STATUS_API_NOT_FOUND`, `MC_STATUS_AUTHENTICATION_FAILED`,
 /// `MC_STATUS_AUTHORIZATION_FAILED`, `MC_STATUS_TIMEOUT`, `MC_STATUS_CIRCUIT_OPEN`,
-/// `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`), and `message` (NUL-terminated
-/// UTF-8) explains it. The library copies it. The status the callback returns does not
-/// change the category set here.
+/// `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`, `MC_STATUS_CALL_DEPTH_EXCEEDED`),
+/// and `message` (NUL-terminated UTF-8) explains it. The library copies it. The status
+/// the callback returns does not change the category set here.
 ///
 /// `message` is borrowed for the duration of the call.
 #[no_mangle]
@@ -753,7 +756,8 @@ pub unsafe extern "C" fn mc_api_call_set_error(call: mc_call, category: u32, mes
             | mc_status::Timeout
             | mc_status::CircuitOpen
             | mc_status::HandlerFailed
-            | mc_status::Unavailable) => category_of(s),
+            | mc_status::Unavailable
+            | mc_status::CallDepthExceeded) => category_of(s),
             _ => {
                 return Err(FfiError::new(
                     mc_status::InvalidArgument,

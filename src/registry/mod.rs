@@ -362,6 +362,8 @@ pub struct InvokeRequest {
     /// The caller's own call depth, for a caller that invokes from inside a stage running
     /// on another thread than the call's (the library tracks depth per thread otherwise).
     pub depth: u32,
+    /// The call's id; a fresh UUID when `None`.
+    pub request_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -385,6 +387,8 @@ struct WireRequest {
     tag: u64,
     #[serde(default)]
     depth: u32,
+    #[serde(default)]
+    request_id: Option<String>,
 }
 
 const REQUEST_EXPECTED: &str =
@@ -424,7 +428,8 @@ impl InvokeRequest {
     }
 
     /// Parses the C ABI's request object: `{"module","operation","parameters","typeHints",
-    /// "timeoutMs","user","headers","metadata","tag","depth"}` (unknown keys rejected).
+    /// "timeoutMs","user","headers","metadata","tag","depth","requestId"}` (unknown keys
+    /// rejected).
     pub fn from_json(text: &str) -> Result<InvokeRequest, Error> {
         let w: WireRequest = parse_wire(text, "invoke request", REQUEST_EXPECTED)?;
         let type_hints = match w.type_hints {
@@ -436,7 +441,16 @@ impl InvokeRequest {
             },
         };
         let timeout = w.timeout_ms.map(|ms| check_timeout("timeoutMs", ms)).transpose()?;
+        let request_id = w
+            .request_id
+            .map(|id| {
+                uuid::Uuid::parse_str(&id)
+                    .map(|u| u.hyphenated().to_string())
+                    .map_err(|_| Error::invalid("requestId", &id, "give a UUID such as 0b5c6a3e-…, or leave it out"))
+            })
+            .transpose()?;
         Ok(InvokeRequest {
+            request_id,
             module: w.module,
             operation: w.operation,
             parameters: optional_object(w.parameters, "parameters")?,
@@ -829,7 +843,7 @@ impl Registry {
                         req.headers,
                         req.metadata,
                     )),
-                    request_id: uuid::Uuid::new_v4().hyphenated().to_string(),
+                    request_id: req.request_id.unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string()),
                     start_time_ms: self.ctx.clock.now_ms(),
                     deadline: timeout.map(|t| started + t),
                     timeout_ms: timeout.map(|t| t.as_millis() as u64),

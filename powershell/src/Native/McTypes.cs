@@ -17,8 +17,22 @@ namespace ModuleCommunication.Native
         QueueFull = 8,
         Timeout = 9,
         Panic = 10,
+        BufferTooSmall = 11,
         Io = 12,
         CorruptFile = 13,
+        // The API registry (20-31).
+        ApiNotFound = 20,
+        ApiExists = 21,
+        ValidationFailed = 22,
+        AuthenticationFailed = 23,
+        AuthorizationFailed = 24,
+        CircuitOpen = 25,
+        HandlerFailed = 26,
+        Unavailable = 27,
+        CallDepthExceeded = 28,
+        MiddlewareNotFound = 29,
+        MiddlewareExists = 30,
+        CallNotActive = 31,
     }
 
     /// <summary>mc_id: a UUID as 16 bytes in RFC 4122 (big-endian) order.</summary>

@@ -62,5 +62,34 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
         internal static partial McStatus mc_event_history_import(HubHandle hub, string path, uint format, out byte* reportJson);
         [LibraryImport(Lib)] internal static partial McStatus mc_event_history_info(HubHandle hub, out byte* json);
+        // API registry (src/ffi/registry.rs). Callbacks take (user_data, mc_call) and return an mc_status.
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_api_register(HubHandle hub, byte* definitionJson, nuint len,
+            delegate* unmanaged[Cdecl]<nint, ulong, uint> callback, delegate* unmanaged[Cdecl]<nint, void> release,
+            nint userData, uint flags);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_api_unregister(HubHandle hub, string module, string operation, out nuint middlewareRemoved);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_api_list(HubHandle hub, string? modulePattern, string? operationPattern, out byte* json);
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_middleware_add(HubHandle hub, byte* definitionJson, nuint len,
+            delegate* unmanaged[Cdecl]<nint, ulong, uint> callback, delegate* unmanaged[Cdecl]<nint, void> release,
+            nint userData, uint flags);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_middleware_remove(HubHandle hub, string name);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_middleware_list(HubHandle hub, string? namePattern, out byte* json);
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_api_invoke(HubHandle hub, byte* requestJson, nuint len, out byte* resultJson, out nuint resultLen);
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_api_validate(HubHandle hub, byte* requestJson, nuint len, out byte* reportJson);
+        [LibraryImport(Lib)] internal static partial McStatus mc_api_error_details(out byte* json);
+        [LibraryImport(Lib)]
+        internal static partial McStatus mc_api_next(ulong call, byte* contextJson, nuint len, out byte* resultJson, out nuint resultLen);
+        [LibraryImport(Lib)] internal static partial McStatus mc_api_call_tag(ulong call, out ulong tag);
+        [LibraryImport(Lib)] internal static partial McStatus mc_api_call_depth(ulong call, out uint depth);
+        [LibraryImport(Lib)] internal static partial McStatus mc_api_call_set_result(ulong call, byte* json, nuint len);
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial McStatus mc_api_call_set_error(ulong call, uint category, string message);
     }
 }

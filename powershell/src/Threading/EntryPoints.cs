@@ -21,5 +21,14 @@ namespace ModuleCommunication.Threading
 
         /// <summary>True once the -RunAsync subscription was removed: its batch stops early.</summary>
         public static bool IsRemoved(string subscriptionId) => AsyncSubscription.IsRemoved(subscriptionId);
+
+        /// <summary>The body of a middleware's $Next: runs the rest of the API pipeline, returns its output.</summary>
+        public static object? ApiNext(object? context) => ApiRunner.Next(context);
+
+        /// <summary>Runs the API call with this tag (the nested pipeline of a timed call, or an -Async job).</summary>
+        public static object? RunApiCall(ulong tag) => ApiRunner.RunCallEntry(tag);
+
+        /// <summary>Runs a stage posted by another runspace's call, inside this runspace's nested pipeline.</summary>
+        public static void RunWorkItem(long id) => ApiWorkItem.RunInNestedPipeline(id);
     }
 }

@@ -46,6 +46,15 @@ namespace ModuleCommunication.Threading
         /// </summary>
         private static readonly long s_coalesceTicks = Stopwatch.Frequency * 5 / 1000;
 
+        // Work other threads post to run on this runspace's thread (API stages of calls made from
+        // other runspaces). Run at the same checkpoints and pumps as default handlers.
+        private readonly ConcurrentQueue<DispatcherWorkItem> _work = new();
+        private readonly AutoResetEvent _workPosted = new(false);
+        private volatile bool _closed;
+
+        /// <summary>Raised (on any thread) when a dispatcher's runspace closes, with the runspace id.</summary>
+        public static event Action<Guid>? RunspaceClosed;
+
         private RunspaceDispatcher(Runspace owner, PSEventManager events)
         {
             _owner = owner;
@@ -96,6 +105,38 @@ namespace ModuleCommunication.Threading
         public void Remove(DefaultSubscription subscription)
         {
             lock (_gate) _subscriptions.Remove(subscription);
+        }
+
+        /// <summary>True once the owner runspace closed: posted work would never run.</summary>
+        public bool IsClosed => _closed;
+
+        /// <summary>Set when work is posted; lets a waiting owner thread wake and run it.</summary>
+        public WaitHandle WorkPosted => _workPosted;
+
+        /// <summary>Any thread: queues work for the owner's thread; false when the owner has closed.</summary>
+        public bool Post(DispatcherWorkItem item)
+        {
+            if (_closed) return false;
+            _work.Enqueue(item);
+            if (_closed)
+            {
+                AbandonPostedWork();
+                return true; // the item was abandoned (its waiter sees that), not lost
+            }
+            _workPosted.Set();
+            Signal();
+            return true;
+        }
+
+        /// <summary>Owner's thread: runs every posted work item. Re-entrant (a work item may wait for, and run, more).</summary>
+        public void RunPostedWork()
+        {
+            while (_work.TryDequeue(out DispatcherWorkItem? item)) item.Run();
+        }
+
+        private void AbandonPostedWork()
+        {
+            while (_work.TryDequeue(out DispatcherWorkItem? item)) item.Abandon();
         }
 
         /// <summary>Any thread: asks the owner to drain at its next checkpoint.</summary>
@@ -160,11 +201,16 @@ namespace ModuleCommunication.Threading
         public bool DrainAvailable(out int handledCount)
         {
             handledCount = 0;
-            if (t_draining) return true;
+            if (t_draining)
+            {
+                RunPostedWork();
+                return true;
+            }
             t_draining = true;
             try
             {
                 Volatile.Write(ref _signalled, 0);
+                RunPostedWork();
                 long deadline = Stopwatch.GetTimestamp() + BudgetMs * Stopwatch.Frequency / 1000;
                 DefaultSubscription[] subscriptions;
                 lock (_gate) subscriptions = _subscriptions.ToArray();
@@ -263,6 +309,16 @@ namespace ModuleCommunication.Threading
             if (!s_byRunspace.TryRemove(_owner.InstanceId, out _)) return;
             _owner.StateChanged -= OnOwnerStateChanged;
             _deferred.Dispose();
+            _closed = true;
+            AbandonPostedWork();
+            try
+            {
+                RunspaceClosed?.Invoke(_owner.InstanceId);
+            }
+            catch
+            {
+                // A listener's failure must not stop the cleanup below.
+            }
             DefaultSubscription[] subscriptions;
             lock (_gate) subscriptions = _subscriptions.ToArray();
             foreach (DefaultSubscription s in subscriptions)

@@ -1,0 +1,103 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using ModuleCommunication.Core;
+
+namespace ModuleCommunication.Commands
+{
+    internal static class CompletionText
+    {
+        public static string Prefix(string? word) => (word ?? string.Empty).Trim('\'', '"');
+
+        public static string Quote(string name)
+            => name.IndexOfAny(new[] { ' ', '\'', '"', '$', '`', ';', '(', ')' }) >= 0 ? "'" + name.Replace("'", "''") + "'" : name;
+
+        /// <summary>The value typed for the first of <paramref name="names"/> that is bound, if any.</summary>
+        public static string? Bound(IDictionary fakeBoundParameters, params string[] names)
+        {
+            foreach (string n in names)
+            {
+                if (fakeBoundParameters.Contains(n)) return fakeBoundParameters[n]?.ToString();
+            }
+            return null;
+        }
+    }
+
+    /// <summary>Tab completion of the module names of registered APIs.</summary>
+    public sealed class ApiModuleNameCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            var results = new List<CompletionResult>();
+            try
+            {
+                var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                foreach (ApiInfo a in Registry.ListApis(WildcardPattern.Escape(CompletionText.Prefix(wordToComplete)) + "*", null))
+                {
+                    if (seen.Add(a.ModuleName))
+                    {
+                        results.Add(new CompletionResult(CompletionText.Quote(a.ModuleName), a.ModuleName, CompletionResultType.ParameterValue, a.ModuleName));
+                    }
+                }
+            }
+            catch
+            {
+                // Completion never throws.
+            }
+            return results;
+        }
+    }
+
+    /// <summary>Tab completion of API (operation) names, narrowed by the module already typed.</summary>
+    public sealed class ApiNameCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            var results = new List<CompletionResult>();
+            try
+            {
+                string? module = CompletionText.Bound(fakeBoundParameters, "ModuleName", "Module");
+                foreach (ApiInfo a in Registry.ListApis(module, WildcardPattern.Escape(CompletionText.Prefix(wordToComplete)) + "*"))
+                {
+                    results.Add(new CompletionResult(CompletionText.Quote(a.APIName), a.APIName, CompletionResultType.ParameterValue,
+                        string.IsNullOrEmpty(a.Description) ? a.APIKey : $"{a.APIKey}: {a.Description}"));
+                }
+            }
+            catch
+            {
+                // Completion never throws.
+            }
+            return results;
+        }
+    }
+
+    /// <summary>Tab completion of middleware names.</summary>
+    public sealed class MiddlewareNameCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            var results = new List<CompletionResult>();
+            try
+            {
+                foreach (MiddlewareInfo m in Registry.ListMiddleware(WildcardPattern.Escape(CompletionText.Prefix(wordToComplete)) + "*"))
+                {
+                    results.Add(new CompletionResult(CompletionText.Quote(m.Name), m.Name, CompletionResultType.ParameterValue,
+                        $"{m.Name} (priority {m.Priority}, {m.Scope})"));
+                }
+            }
+            catch
+            {
+                // Completion never throws.
+            }
+            return results;
+        }
+    }
+}

@@ -1,0 +1,169 @@
+using System;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Management.Automation;
+using System.Runtime.ExceptionServices;
+using System.Threading;
+
+namespace ModuleCommunication.Threading
+{
+    /// <summary>
+    /// One Invoke-ModuleAPI call as the PowerShell layer tracks it while the native pipeline
+    /// runs. The native core carries only the call's <see cref="Tag"/>; every stage callback finds
+    /// this object by it. Stages run strictly nested (one at a time, even when a stage hops to
+    /// another runspace's thread), so the fields need no lock; the waits between threads order
+    /// the writes.
+    /// </summary>
+    internal sealed class ApiCallState
+    {
+        private static readonly ConcurrentDictionary<ulong, ApiCallState> s_calls = new();
+        private static long s_nextTag;
+
+        private ApiCallState(ApiContext context)
+        {
+            Tag = (ulong)Interlocked.Increment(ref s_nextTag);
+            Context = context;
+            context.State = this;
+        }
+
+        /// <summary>The tag the native request carries.</summary>
+        public ulong Tag { get; }
+
+        /// <summary>$Context of the call.</summary>
+        public ApiContext Context { get; }
+
+        /// <summary>-Async: every stage runs in the pool runspace of the job, re-created from its text.</summary>
+        public bool RunInPool { get; set; }
+
+        /// <summary>The depth of the call that started this one from another thread (-Async in a handler).</summary>
+        public uint ParentDepth { get; set; }
+
+        /// <summary>The effective timeout, if any.</summary>
+        public TimeSpan? Timeout { get; private set; }
+
+        /// <summary>Stopwatch timestamp of the deadline; long.MaxValue without a timeout.</summary>
+        public long Deadline { get; private set; } = long.MaxValue;
+
+        /// <summary>Output of the PowerShell stage that finished last: the result so far.</summary>
+        public object? Result;
+
+        /// <summary>A stop, exit or break met inside a stage; rethrown once the native frames are gone.</summary>
+        public ExceptionDispatchInfo? FlowControl;
+
+        /// <summary>The first exception a stage threw: the InnerException of the call's error.</summary>
+        public Exception? FirstFailure;
+
+        /// <summary>Set when the call's deadline stopped it.</summary>
+        public volatile bool TimedOut;
+
+        /// <summary>The native outcome: the status of mc_api_invoke and, on failure, its error.</summary>
+        public Native.McStatus Status = Native.McStatus.Ok;
+        public ApiInvocationException? Error;
+
+        /// <summary>
+        /// The Invoke-ModuleAPI (or Test-ModuleAPI) running the call on its own thread: stages that run
+        /// directly in its pipeline write their non-terminating errors through it (-ErrorVariable works).
+        /// </summary>
+        public PSCmdlet? Cmdlet;
+        public System.Management.Automation.Runspaces.Runspace? CmdletRunspace;
+
+        /// <summary>True while the call runs inside its own nested (stoppable) pipeline.</summary>
+        public bool InNestedPipeline;
+
+        /// <summary>The nested pipeline the call runs in, when it has a deadline (stopped when it passes).</summary>
+        private PowerShell? _stoppable;
+        private readonly object _gate = new();
+
+        public static ApiCallState Start(ApiContext context)
+        {
+            var state = new ApiCallState(context);
+            s_calls[state.Tag] = state;
+            return state;
+        }
+
+        public static bool TryGet(ulong tag, out ApiCallState state) => s_calls.TryGetValue(tag, out state!);
+
+        public void End() => s_calls.TryRemove(Tag, out _);
+
+        public void SetTimeout(TimeSpan? timeout)
+        {
+            Timeout = timeout;
+            Deadline = timeout.HasValue
+                ? Stopwatch.GetTimestamp() + (long)(timeout.Value.TotalSeconds * Stopwatch.Frequency)
+                : long.MaxValue;
+        }
+
+        public bool HasDeadline => Deadline != long.MaxValue;
+
+        /// <summary>Time left before the deadline (zero once passed); null without one.</summary>
+        public TimeSpan? Remaining
+        {
+            get
+            {
+                if (!HasDeadline) return null;
+                long left = Deadline - Stopwatch.GetTimestamp();
+                return left <= 0 ? TimeSpan.Zero : TimeSpan.FromSeconds((double)left / Stopwatch.Frequency);
+            }
+        }
+
+        public bool DeadlinePassed => HasDeadline && Stopwatch.GetTimestamp() >= Deadline;
+
+        /// <summary>The timeout in milliseconds for the native request (at least 1).</summary>
+        public ulong? TimeoutMs => Timeout.HasValue ? (ulong)Math.Max(1, Math.Ceiling(Timeout.Value.TotalMilliseconds)) : null;
+
+        /// <summary>Registers the pipeline to stop when the deadline passes; returns false if it already passed.</summary>
+        public bool AttachStoppable(PowerShell ps)
+        {
+            lock (_gate)
+            {
+                if (TimedOut) return false;
+                _stoppable = ps;
+                return true;
+            }
+        }
+
+        public void DetachStoppable()
+        {
+            lock (_gate) _stoppable = null;
+        }
+
+        /// <summary>Timer callback: marks the call as timed out and stops its pipeline.</summary>
+        public void FireTimeout()
+        {
+            PowerShell? ps;
+            lock (_gate)
+            {
+                TimedOut = true;
+                ps = _stoppable;
+            }
+            try
+            {
+                ps?.BeginStop(null, null);
+            }
+            catch
+            {
+                // Already finished or disposed: nothing left to stop.
+            }
+        }
+
+        /// <summary>Ctrl+C: stops the call's nested pipeline, if it has one (a stage stopped by it reports the stop).</summary>
+        public void Cancel()
+        {
+            PowerShell? ps;
+            lock (_gate) ps = _stoppable;
+            try
+            {
+                ps?.BeginStop(null, null);
+            }
+            catch
+            {
+                // Finished meanwhile.
+            }
+        }
+
+        public string TimeoutMessage(string what)
+            => $"{Context.APIKey} did not complete within its timeout of {Timeout?.TotalMilliseconds:0.###} ms; {what} was stopped. "
+             + "Allow more time with -Timeout, or make the handler faster. A handler blocked inside a single .NET call "
+             + "(such as [Threading.Thread]::Sleep) stops only when that call returns.";
+    }
+}

@@ -1,0 +1,581 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.Diagnostics;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using System.Text;
+using System.Text.Json;
+using System.Threading;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
+using ModuleCommunication.Serialization;
+
+namespace ModuleCommunication.Threading
+{
+    /// <summary>
+    /// Runs API calls and their PowerShell stages (docs/threading.md, "API calls").
+    ///
+    /// The native core drives the pipeline and calls back on the thread that runs it. A stage's
+    /// script block runs:
+    /// <list type="bullet">
+    /// <item>inline, when that thread is the pipeline thread of the runspace that registered it;</item>
+    /// <item>re-created from its text in the current pool runspace, for an -Async call;</item>
+    /// <item>otherwise on its owner's thread: posted to the owner's <see cref="RunspaceDispatcher"/>,
+    /// which runs it at the owner's next checkpoint or pump, while this thread waits (running its
+    /// own runspace's posted work meanwhile) until the call's deadline.</item>
+    /// </list>
+    /// Exceptions never cross native frames: each callback catches, records and returns a status,
+    /// and stops or exits are rethrown once the native call has returned.
+    /// </summary>
+    internal static unsafe class ApiRunner
+    {
+        /// <summary>The timeout of a call that must run in another runspace and gives no timeout.</summary>
+        public static readonly TimeSpan DefaultCrossRunspaceTimeout = TimeSpan.FromSeconds(30);
+
+        /// <summary>How long past the deadline a waiter gives the owner to report that it stopped the stage.</summary>
+        private static readonly TimeSpan s_stopGrace = TimeSpan.FromMilliseconds(500);
+
+        private const string RunCallScript = "param([UInt64] $Tag) [ModuleCommunication.Threading.EntryPoints]::RunApiCall($Tag)";
+
+        /// <summary>The depth of the call whose stage runs on this thread now (0: none).</summary>
+        [ThreadStatic] private static uint t_depth;
+
+        public static uint AmbientDepth => t_depth;
+
+        // ----- starting calls --------------------------------------------------------------------
+
+        /// <summary>
+        /// Invokes synchronously on the calling (pipeline) thread; returns the handler's output or
+        /// throws <see cref="ApiInvocationException"/> (or the stop/exit a stage met).
+        /// </summary>
+        public static object? Invoke(ApiCallState state, PSCmdlet? cmdlet)
+        {
+            state.Cmdlet = cmdlet;
+            state.CmdletRunspace = Runspace.DefaultRunspace;
+            try
+            {
+                if (state.HasDeadline) RunStoppable(state, cmdlet);
+                else RunCall(state);
+            }
+            finally
+            {
+                state.Cmdlet = null;
+            }
+            return Outcome(state);
+        }
+
+        /// <summary>Entry point of the nested pipeline (timed calls) and of -Async jobs.</summary>
+        public static object? RunCallEntry(ulong tag)
+        {
+            if (!ApiCallState.TryGet(tag, out ApiCallState? state))
+            {
+                throw new InvalidOperationException($"API call {tag} is not known; it has ended already.");
+            }
+            RunCall(state);
+            // Failures are read from the state by the caller (the job, or Invoke); a throw here would
+            // only become a second, wrapped error record.
+            return state.RunInPool && state.Status == McStatus.Ok && !state.TimedOut ? state.Result : null;
+        }
+
+        /// <summary>The error of a finished call, or null when it succeeded (for -Async jobs).</summary>
+        public static Exception? Failure(ApiCallState state)
+        {
+            try
+            {
+                Outcome(state);
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
+        }
+
+        /// <summary>Runs the call inside a nested pipeline that a timer stops at the deadline.</summary>
+        private static void RunStoppable(ApiCallState state, PSCmdlet? cmdlet)
+        {
+            using PowerShell ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            ps.AddScript(RunCallScript, useLocalScope: true).AddArgument(state.Tag);
+            if (!state.AttachStoppable(ps))
+            {
+                state.TimedOut = true;
+                return;
+            }
+            using (var timer = new Timer(_ => state.FireTimeout(), null, state.Remaining ?? TimeSpan.Zero, Timeout.InfiniteTimeSpan))
+            {
+                state.InNestedPipeline = true;
+                try
+                {
+                    ps.Invoke();
+                }
+                catch (PipelineStoppedException) when (state.TimedOut)
+                {
+                    // Our deadline stopped it; the outcome says Timeout.
+                }
+                catch (RuntimeException) when (state.Error != null || state.Status != McStatus.Ok)
+                {
+                    // Recorded already.
+                }
+                finally
+                {
+                    state.InNestedPipeline = false;
+                    state.DetachStoppable();
+                }
+            }
+            if (cmdlet != null) ForwardStreams(ps, cmdlet);
+        }
+
+        /// <summary>
+        /// Non-terminating errors of the nested pipeline become the cmdlet's own. Warnings, verbose,
+        /// debug and information messages were already shown by the host the nested pipeline shares;
+        /// forwarding them would show them twice.
+        /// </summary>
+        private static void ForwardStreams(PowerShell ps, PSCmdlet cmdlet)
+        {
+            foreach (ErrorRecord e in ps.Streams.Error) cmdlet.WriteError(e);
+        }
+
+        /// <summary>P/Invokes mc_api_invoke for the call and records the outcome. Never throws for the call's own failure.</summary>
+        private static void RunCall(ApiCallState state)
+        {
+            byte[] request = BuildRequest(state);
+            McStatus status;
+            byte* result;
+            fixed (byte* p = request)
+            {
+                status = NativeMethods.mc_api_invoke(ModuleHub.Handle, p, (nuint)request.Length, out result, out _);
+            }
+            state.Status = status;
+            if (status == McStatus.Ok)
+            {
+                NativeMethods.mc_string_free(result);
+                return;
+            }
+            state.Error = ErrorFromNative(state, status);
+        }
+
+        private static byte[] BuildRequest(ApiCallState state)
+        {
+            ApiContext c = state.Context;
+            return JsonBuffer.Build(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("module", c.Module);
+                w.WriteString("operation", c.Operation);
+                WriteParameters(w, c.Parameters);
+                if (state.TimeoutMs.HasValue) w.WriteNumber("timeoutMs", state.TimeoutMs.Value);
+                w.WriteNumber("tag", state.Tag);
+                uint depth = Math.Max(t_depth, state.ParentDepth);
+                if (depth > 0) w.WriteNumber("depth", depth);
+                w.WriteString("requestId", c.RequestId.ToString());
+                w.WriteEndObject();
+            });
+        }
+
+        /// <summary>Writes "parameters" (and "typeHints" when needed) with the data codec.</summary>
+        private static void WriteParameters(Utf8JsonWriter w, IDictionary? parameters)
+        {
+            w.WritePropertyName("parameters");
+            var hints = new TypeHints();
+            DataCodec.WriteValue(w, parameters ?? new Hashtable(), hints);
+            if (!hints.IsEmpty)
+            {
+                w.WritePropertyName("typeHints");
+                hints.WriteTo(w);
+            }
+        }
+
+        /// <summary>Turns the recorded outcome into the result, or throws.</summary>
+        private static object? Outcome(ApiCallState state)
+        {
+            if (state.Status == McStatus.Ok && !state.TimedOut) return state.Result;
+            if (state.FlowControl != null && !state.TimedOut) state.FlowControl.Throw();
+            if (state.TimedOut && (state.Error == null || state.Error.Category != ApiErrorCategory.Timeout))
+            {
+                state.Error = new ApiInvocationException(ApiErrorCategory.Timeout, state.Context.APIKey,
+                    state.TimeoutMessage("the call"), Array.Empty<ApiParameterError>(), null) { RequestId = state.Context.RequestId };
+            }
+            throw state.Error ?? new ApiInvocationException(ApiErrorCategory.HandlerFailed, state.Context.APIKey,
+                $"{state.Context.APIKey} failed with status {state.Status}.", Array.Empty<ApiParameterError>(), state.FirstFailure);
+        }
+
+        /// <summary>The error of the last failed mc_api_invoke / mc_api_next on this thread, from its details JSON.</summary>
+        private static ApiInvocationException ErrorFromNative(ApiCallState state, McStatus status)
+        {
+            ApiErrorCategory category = CategoryOf(status);
+            string message = string.Empty;
+            var parameters = new List<ApiParameterError>();
+            if (NativeMethods.mc_api_error_details(out byte* json) == McStatus.Ok && json != null)
+            {
+                using JsonDocument doc = JsonDocument.Parse(NativeString.Take(json));
+                JsonElement root = doc.RootElement;
+                if (Enum.TryParse(root.GetProperty("category").GetString(), out ApiErrorCategory c)) category = c;
+                message = root.GetProperty("message").GetString() ?? string.Empty;
+                foreach (JsonElement p in root.GetProperty("parameters").EnumerateArray())
+                {
+                    parameters.Add(new ApiParameterError(p.GetProperty("parameter").GetString()!, p.GetProperty("message").GetString()!));
+                }
+            }
+            else
+            {
+                message = Status.ToException(status).Message;
+            }
+            if (category == ApiErrorCategory.Timeout && state.TimedOut) message = state.TimeoutMessage("the call");
+            return new ApiInvocationException(category, state.Context.APIKey, message, parameters,
+                category == ApiErrorCategory.HandlerFailed ? state.FirstFailure : null) { RequestId = state.Context.RequestId };
+        }
+
+        public static ApiErrorCategory CategoryOf(McStatus status) => status switch
+        {
+            McStatus.ValidationFailed => ApiErrorCategory.Validation,
+            McStatus.ApiNotFound => ApiErrorCategory.NotFound,
+            McStatus.AuthenticationFailed => ApiErrorCategory.Authentication,
+            McStatus.AuthorizationFailed => ApiErrorCategory.Authorization,
+            McStatus.Timeout => ApiErrorCategory.Timeout,
+            McStatus.CircuitOpen => ApiErrorCategory.CircuitOpen,
+            McStatus.Unavailable => ApiErrorCategory.Unavailable,
+            McStatus.CallDepthExceeded => ApiErrorCategory.CallDepthExceeded,
+            _ => ApiErrorCategory.HandlerFailed,
+        };
+
+        public static McStatus StatusOf(ApiErrorCategory category) => category switch
+        {
+            ApiErrorCategory.Validation => McStatus.ValidationFailed,
+            ApiErrorCategory.NotFound => McStatus.ApiNotFound,
+            ApiErrorCategory.Authentication => McStatus.AuthenticationFailed,
+            ApiErrorCategory.Authorization => McStatus.AuthorizationFailed,
+            ApiErrorCategory.Timeout => McStatus.Timeout,
+            ApiErrorCategory.CircuitOpen => McStatus.CircuitOpen,
+            ApiErrorCategory.Unavailable => McStatus.Unavailable,
+            ApiErrorCategory.CallDepthExceeded => McStatus.CallDepthExceeded,
+            _ => McStatus.HandlerFailed,
+        };
+
+        /// <summary>Records a stage's error on the native call and returns its status.</summary>
+        public static uint Fail(ulong call, ApiErrorCategory category, string message)
+        {
+            McStatus status = StatusOf(category);
+            NativeMethods.mc_api_call_set_error(call, (uint)status, message);
+            return (uint)status;
+        }
+
+        // ----- stages ----------------------------------------------------------------------------
+
+        /// <summary>True on the pipeline thread of <paramref name="owner"/> (notes §2.5).</summary>
+        public static bool IsOwnerThread(Runspace owner) => Runspace.DefaultRunspace == owner && Runspace.CanUseDefaultRunspace;
+
+        public static uint RunStage(ApiStage stage, ApiCallState state, ulong call)
+        {
+            if (state.RunInPool) return RunHere(stage, state, call, recreate: true);
+            if (IsOwnerThread(stage.Owner)) return RunHere(stage, state, call, recreate: false);
+            return Marshal(stage, state, call);
+        }
+
+        /// <summary>Runs the stage's script block on this thread.</summary>
+        public static uint RunHere(ApiStage stage, ApiCallState state, ulong call, bool recreate)
+        {
+            ApiContext ctx = state.Context;
+            uint previousDepth = t_depth;
+            try
+            {
+                if (NativeMethods.mc_api_call_depth(call, out uint depth) == McStatus.Ok)
+                {
+                    ctx.Depth = (int)depth;
+                    t_depth = depth;
+                }
+                RunspaceScripts scripts = RunspaceScripts.Current;
+                ScriptBlock block = recreate ? scripts.Recreate(stage) : stage.Block;
+                // Directly in the calling cmdlet's pipeline, the stage's non-terminating errors are
+                // captured and written by the cmdlet; elsewhere they go to the stage's own error stream.
+                PSCmdlet? writer = CanCaptureErrors && state.Cmdlet != null && !state.InNestedPipeline
+                                   && ReferenceEquals(Runspace.DefaultRunspace, state.CmdletRunspace)
+                    ? state.Cmdlet
+                    : null;
+                if (stage.IsHandler)
+                {
+                    Hashtable splat = stage.Binding != null ? stage.Binding.Bind(ctx.Parameters) : ApiSchemaBinding.Copy(ctx.Parameters);
+                    state.Result = null;
+                    ScriptBlock runner = writer != null ? scripts.SplatCapturingErrors : scripts.Splat;
+                    state.Result = Shape(runner.InvokeWithContext(null, null, block, splat), writer);
+                }
+                else
+                {
+                    ctx.Frames.Push(call);
+                    try
+                    {
+                        state.Result = null;
+                        state.Result = writer != null
+                            ? Shape(scripts.CallCapturingErrors.InvokeWithContext(null, null, block, ctx, scripts.Next), writer)
+                            : Shape(block.InvokeWithContext(null, null, ctx, scripts.Next), null);
+                    }
+                    finally
+                    {
+                        ctx.Frames.Pop();
+                    }
+                }
+                return (uint)McStatus.Ok;
+            }
+            catch (Exception e) when (IsFlowControl(e))
+            {
+                state.FlowControl ??= ExceptionDispatchInfo.Capture(e);
+                return state.TimedOut || state.DeadlinePassed
+                    ? Fail(call, ApiErrorCategory.Timeout, state.TimeoutMessage(stage.Name))
+                    : Fail(call, ApiErrorCategory.HandlerFailed, $"{stage.Name} was stopped ({e.GetType().Name}).");
+            }
+            catch (Exception e)
+            {
+                ApiInvocationException? api = FindApiException(e);
+                if (api != null && (api.RequestId == ctx.RequestId || api.Category == ApiErrorCategory.CallDepthExceeded))
+                {
+                    // An error of the rest of this call, rethrown by a middleware (or passed through):
+                    // or the nesting limit, which concerns the whole chain. Either passes on unchanged.
+                    return Fail(call, api.Category, api.Message);
+                }
+                state.FirstFailure ??= e;
+                string hint = recreate && e is CommandNotFoundException
+                    ? " (An -Async call runs handlers and middleware in the module's runspace pool, re-created from their text: "
+                      + "functions and variables of the script that registered them do not exist there. Define or import what "
+                      + "they need inside the script block, or call without -Async.)"
+                    : string.Empty;
+                return Fail(call, ApiErrorCategory.HandlerFailed, $"{Capitalize(stage.Name)} failed: {Describe(e)}{hint}");
+            }
+            finally
+            {
+                t_depth = previousDepth;
+            }
+        }
+
+        private static string Capitalize(string s) => s.Length > 0 ? char.ToUpperInvariant(s[0]) + s.Substring(1) : s;
+
+        /// <summary>
+        /// Output as `$x = &amp; $block` would give it: nothing, one object, or an array. With a
+        /// <paramref name="writer"/>, error records that 2>&amp;1 merged into the output are written
+        /// through it instead (PowerShell marks them with a writeErrorStream property).
+        /// </summary>
+        private static object? Shape(Collection<PSObject> output, PSCmdlet? writer)
+        {
+            List<object>? items = null;
+            foreach (PSObject o in output)
+            {
+                if (writer != null && o?.BaseObject is ErrorRecord error && IsMergedError(o))
+                {
+                    writer.WriteError(error);
+                    continue;
+                }
+                (items ??= new List<object>(output.Count)).Add(o!);
+            }
+            return items == null ? null : items.Count == 1 ? items[0] : items.ToArray();
+        }
+
+        // PowerShell 7 marks error records that 2>&1 merged into the output with the internal
+        // PSObject.WriteStream (PowerShell 5 used a writeErrorStream note property). Without it the
+        // errors are not captured at all (see CanCaptureErrors), never mistaken for output.
+        private static readonly System.Reflection.PropertyInfo? s_writeStream =
+            typeof(PSObject).GetProperty("WriteStream", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
+
+        private static bool CanCaptureErrors => s_writeStream != null;
+
+        private static bool IsMergedError(PSObject o)
+        {
+            try
+            {
+                return s_writeStream?.GetValue(o)?.ToString() == "Error";
+            }
+            catch
+            {
+                return false;
+            }
+        }
+
+        private static bool IsFlowControl(Exception e)
+            => e is PipelineStoppedException || e is ScriptCallDepthException || e.GetType().Name is "ExitException" or "BreakException" or "ContinueException" or "ReturnException";
+
+        public static ApiInvocationException? FindApiException(Exception? e)
+        {
+            for (int i = 0; e != null && i < 16; i++)
+            {
+                if (e is ApiInvocationException api) return api;
+                if (e is RuntimeException r && r.ErrorRecord?.Exception is ApiInvocationException inner && !ReferenceEquals(inner, e)) return inner;
+                e = e.InnerException;
+            }
+            return null;
+        }
+
+        public static string Describe(Exception e)
+        {
+            Exception inner = e is MethodInvocationException && e.InnerException != null ? e.InnerException : e;
+            return inner is RuntimeException r && r.ErrorRecord != null ? r.ErrorRecord.ToString() : inner.Message;
+        }
+
+        // ----- another runspace's stage -----------------------------------------------------------
+
+        private static uint Marshal(ApiStage stage, ApiCallState state, ulong call)
+        {
+            if (stage.Dispatcher.IsClosed)
+            {
+                return Fail(call, ApiErrorCategory.Unavailable,
+                    $"{Capitalize(stage.Name)} cannot run: the runspace that registered it ({stage.Owner.InstanceId}) has closed. Register it again.");
+            }
+            if (!state.HasDeadline) state.SetTimeout(DefaultCrossRunspaceTimeout);
+            var item = new ApiWorkItem(stage, state, call);
+            if (!stage.Dispatcher.Post(item))
+            {
+                return Fail(call, ApiErrorCategory.Unavailable,
+                    $"{Capitalize(stage.Name)} cannot run: the runspace that registered it ({stage.Owner.InstanceId}) has closed. Register it again.");
+            }
+            long waitUntil = state.Deadline + (long)(s_stopGrace.TotalSeconds * Stopwatch.Frequency);
+            if (WaitPumping(item.Done, waitUntil)) return item.Status;
+            if (item.Cancel())
+            {
+                return Fail(call, ApiErrorCategory.Timeout,
+                    $"{state.Context.APIKey}: {stage.Name} did not start within the call's timeout of {state.Timeout?.TotalMilliseconds:0.###} ms. "
+                    + $"It runs in the runspace that registered it ({stage.Owner.InstanceId}), which runs it only at a checkpoint "
+                    + "(a command, a loop iteration) or while it waits in Wait-ModuleMessage; that runspace is busy or blocked. "
+                    + "Let it reach a checkpoint, or allow more time with -Timeout.");
+            }
+            // It started and was told to stop at the deadline but has not finished (blocked in a .NET call).
+            return Fail(call, ApiErrorCategory.Timeout, state.TimeoutMessage(stage.Name) + " It was still running in its own runspace when the caller gave up.");
+        }
+
+        /// <summary>
+        /// Waits for <paramref name="done"/> until the Stopwatch timestamp <paramref name="until"/>,
+        /// running the posted work of this thread's own runspace meanwhile, so that two runspaces
+        /// calling each other's APIs do not deadlock.
+        /// </summary>
+        private static bool WaitPumping(ManualResetEventSlim done, long until)
+        {
+            RunspaceDispatcher? mine = Runspace.CanUseDefaultRunspace ? RunspaceDispatcher.Current : null;
+            WaitHandle[]? handles = mine != null ? new[] { done.WaitHandle, mine.WorkPosted } : null;
+            while (true)
+            {
+                mine?.RunPostedWork();
+                if (done.IsSet) return true;
+                long left = until - Stopwatch.GetTimestamp();
+                if (left <= 0) return done.IsSet;
+                var timeout = TimeSpan.FromSeconds((double)left / Stopwatch.Frequency);
+                if (handles != null) WaitHandle.WaitAny(handles, timeout);
+                else done.Wait(timeout);
+            }
+        }
+
+        /// <summary>
+        /// Runs a stage posted by another runspace's call on this (owner) thread, inside a nested
+        /// pipeline a timer stops at the call's deadline.
+        /// </summary>
+        public static uint RunPosted(ApiWorkItem item)
+        {
+            ApiCallState state = item.State;
+            if (state.DeadlinePassed) return Fail(item.Call, ApiErrorCategory.Timeout, state.TimeoutMessage(item.Stage.Name));
+            PowerShell ps;
+            try
+            {
+                ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            }
+            catch (InvalidOperationException)
+            {
+                // No nested pipeline possible here: run it directly (a deadline then only cuts the wait).
+                return RunHere(item.Stage, state, item.Call, recreate: false);
+            }
+            using (ps)
+            {
+                ps.AddScript("param([Int64] $Id) [ModuleCommunication.Threading.EntryPoints]::RunWorkItem($Id)", useLocalScope: true).AddArgument(item.Id);
+                item.SetStoppable(ps);
+                using var timer = new Timer(_ => item.StopAtDeadline(), null, state.Remaining ?? TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+                try
+                {
+                    ps.Invoke();
+                }
+                catch (Exception)
+                {
+                    // Stopped at the deadline, or failed: the status records what happened.
+                }
+                if (item.Status == uint.MaxValue)
+                {
+                    item.Status = state.TimedOut
+                        ? Fail(item.Call, ApiErrorCategory.Timeout, state.TimeoutMessage(item.Stage.Name))
+                        : Fail(item.Call, ApiErrorCategory.HandlerFailed, $"{Capitalize(item.Stage.Name)} did not run.");
+                }
+                return item.Status;
+            }
+        }
+
+        // ----- $Next -------------------------------------------------------------------------------
+
+        /// <summary>The body of $Next: runs the rest of the pipeline and returns its output.</summary>
+        public static object? Next(object? context)
+        {
+            ApiContext ctx = (context is PSObject p ? p.BaseObject : context) as ApiContext
+                ?? throw new ArgumentException("$Next takes the context the middleware received: call it as & $Next $Context.", nameof(context));
+            ApiCallState state = ctx.State ?? throw new InvalidOperationException("This context's call has ended.");
+            if (ctx.Frames.Count == 0)
+            {
+                throw new InvalidOperationException("$Next can only be called while its middleware runs, not after it returned.");
+            }
+            ulong frame = ctx.Frames.Peek();
+            byte[] update = JsonBuffer.Build(w =>
+            {
+                w.WriteStartObject();
+                WriteParameters(w, ctx.Parameters);
+                w.WriteEndObject();
+            });
+            McStatus status;
+            byte* result;
+            state.Result = null;
+            fixed (byte* u = update)
+            {
+                status = NativeMethods.mc_api_next(frame, u, (nuint)update.Length, out result, out _);
+            }
+            if (status == McStatus.Ok)
+            {
+                NativeMethods.mc_string_free(result);
+                return state.Result;
+            }
+            if (state.FlowControl != null) state.FlowControl.Throw();
+            throw ErrorFromNative(state, status);
+        }
+    }
+
+    /// <summary>
+    /// Script blocks the API machinery needs in each runspace: the handler splatter, $Next, and
+    /// (in pool runspaces) the stages re-created from their text. A script block must never run in
+    /// a runspace other than the one it was made in, so each runspace makes its own.
+    /// </summary>
+    internal sealed class RunspaceScripts
+    {
+        private static readonly ConditionalWeakTable<Runspace, RunspaceScripts> s_table = new();
+
+        public readonly ScriptBlock Splat = ScriptBlock.Create("param($__mcHandler, $__mcParameters) & $__mcHandler @__mcParameters");
+
+        public readonly ScriptBlock SplatCapturingErrors = ScriptBlock.Create("param($__mcHandler, $__mcParameters) & $__mcHandler @__mcParameters 2>&1");
+
+        public readonly ScriptBlock CallCapturingErrors = ScriptBlock.Create("param($__mcBlock, $__mcContext, $__mcNext) & $__mcBlock $__mcContext $__mcNext 2>&1");
+
+        // Unwraps the MethodInvocationException PowerShell puts around .NET exceptions, so that a
+        // middleware's catch sees the API error itself (ErrorId, category, message).
+        public readonly ScriptBlock Next = ScriptBlock.Create(
+            "param($Context) try { [ModuleCommunication.Threading.EntryPoints]::ApiNext($Context) } "
+            + "catch [System.Management.Automation.MethodInvocationException] { throw $_.Exception.InnerException }");
+
+        private readonly Dictionary<long, ScriptBlock> _recreated = new();
+
+        public static RunspaceScripts Current
+            => s_table.GetValue(Runspace.DefaultRunspace ?? throw new InvalidOperationException("No runspace on this thread."), _ => new RunspaceScripts());
+
+        public ScriptBlock Recreate(ApiStage stage)
+        {
+            lock (_recreated)
+            {
+                if (!_recreated.TryGetValue(stage.Key, out ScriptBlock? block))
+                {
+                    block = ScriptBlock.Create(stage.Text);
+                    _recreated[stage.Key] = block;
+                }
+                return block;
+            }
+        }
+    }
+}

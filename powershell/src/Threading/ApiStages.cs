@@ -1,0 +1,263 @@
+using System;
+using System.Collections;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading;
+using ModuleCommunication.Native;
+using ModuleCommunication.Serialization;
+
+namespace ModuleCommunication.Threading
+{
+    /// <summary>
+    /// A PowerShell script block registered with the native pipeline: an API's handler or a
+    /// middleware. It belongs to the runspace that registered it, and runs only on that
+    /// runspace's thread (or, for -Async calls, re-created from its text in a pool runspace).
+    /// </summary>
+    internal sealed class ApiStage
+    {
+        public ApiStage(bool isHandler, string name, ScriptBlock block, Runspace owner, RunspaceDispatcher dispatcher)
+        {
+            IsHandler = isHandler;
+            Name = name;
+            Block = block;
+            Text = block.ToString();
+            Owner = owner;
+            Dispatcher = dispatcher;
+        }
+
+        /// <summary>The user_data value the native callback carries.</summary>
+        public long Key { get; set; }
+
+        public bool IsHandler { get; }
+
+        /// <summary>For messages: "the handler of LabRunner.ExecuteStep" or "middleware 'Logging'".</summary>
+        public string Name { get; }
+
+        public ScriptBlock Block { get; }
+
+        /// <summary>The block's text, re-created in pool runspaces for -Async calls.</summary>
+        public string Text { get; }
+
+        public Runspace Owner { get; }
+
+        public RunspaceDispatcher Dispatcher { get; }
+
+        // Handlers only.
+        public string Module { get; init; } = string.Empty;
+        public string Operation { get; init; } = string.Empty;
+        public ApiSchemaBinding? Binding { get; init; }
+        public TimeSpan? DefaultTimeout { get; init; }
+
+        // Middleware only.
+        public string MiddlewareName { get; init; } = string.Empty;
+
+        /// <summary>Module.Operation of the one API a middleware is for; null for global middleware.</summary>
+        public string? Scope { get; init; }
+    }
+
+    /// <summary>
+    /// How a handler's parameters are bound: the schema's names, the .NET type each is converted
+    /// to, and the defaults as the data codec wrote them (decoded afresh for every call, so a
+    /// handler that changes a default hashtable does not change it for the next call).
+    /// </summary>
+    internal sealed class ApiSchemaBinding
+    {
+        public sealed record Param(string Name, string Type, Type? ConvertTo, bool HasDefault, string? DefaultJson, string? DefaultHints);
+
+        public ApiSchemaBinding(IReadOnlyList<Param> parameters) => Parameters = parameters;
+
+        public IReadOnlyList<Param> Parameters { get; }
+
+        public static Type? ClrType(string type) => type switch
+        {
+            "string" => typeof(string),
+            "int" => typeof(int),
+            "long" => typeof(long),
+            "double" => typeof(double),
+            "bool" => typeof(bool),
+            "datetime" => typeof(DateTime),
+            _ => null, // hashtable, array, object: passed as given
+        };
+
+        /// <summary>The splat for the handler: each given parameter converted to its type, defaults for the rest.</summary>
+        public Hashtable Bind(Hashtable given)
+        {
+            var splat = new Hashtable(Parameters.Count, StringComparer.OrdinalIgnoreCase);
+            foreach (Param p in Parameters)
+            {
+                if (TryGet(given, p.Name, out object? value))
+                {
+                    splat[p.Name] = Convert(value, p);
+                }
+                else if (p.HasDefault)
+                {
+                    splat[p.Name] = DataCodec.Decode(p.DefaultJson!, p.DefaultHints);
+                }
+            }
+            return splat;
+        }
+
+        /// <summary>The caller's hashtable as a splat, for an API without a schema.</summary>
+        public static Hashtable Copy(IDictionary given)
+        {
+            var splat = new Hashtable(given.Count, StringComparer.OrdinalIgnoreCase);
+            foreach (DictionaryEntry e in given) splat[e.Key?.ToString() ?? string.Empty] = e.Value;
+            return splat;
+        }
+
+        private static bool TryGet(IDictionary given, string name, out object? value)
+        {
+            if (given.Contains(name))
+            {
+                value = given[name];
+                return true;
+            }
+            foreach (DictionaryEntry e in given)
+            {
+                if (string.Equals(e.Key?.ToString(), name, StringComparison.OrdinalIgnoreCase))
+                {
+                    value = e.Value;
+                    return true;
+                }
+            }
+            value = null;
+            return false;
+        }
+
+        private static object? Convert(object? value, Param p)
+        {
+            object? bare = value is PSObject ps ? ps.BaseObject : value;
+            if (bare == null || p.ConvertTo == null || p.ConvertTo.IsInstanceOfType(bare)) return value;
+            return LanguagePrimitives.ConvertTo(bare, p.ConvertTo, CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>
+    /// Every PowerShell stage of the process, by the integer key handed to native code as
+    /// user_data (never a GCHandle: a late callback for a removed stage finds nothing). The native
+    /// core calls <see cref="Release"/> once it no longer uses a key.
+    /// </summary>
+    internal static unsafe class StageRegistry
+    {
+        private static readonly ConcurrentDictionary<long, ApiStage> s_byKey = new();
+        private static long s_nextKey;
+
+        static StageRegistry() => RunspaceDispatcher.RunspaceClosed += OnRunspaceClosed;
+
+        public static delegate* unmanaged[Cdecl]<nint, ulong, uint> Callback => &OnStage;
+
+        public static delegate* unmanaged[Cdecl]<nint, void> ReleaseCallback => &Release;
+
+        public static long Add(ApiStage stage)
+        {
+            stage.Key = Interlocked.Increment(ref s_nextKey);
+            s_byKey[stage.Key] = stage;
+            return stage.Key;
+        }
+
+        public static void Remove(long key) => s_byKey.TryRemove(key, out _);
+
+        public static IEnumerable<ApiStage> All => s_byKey.Values;
+
+        /// <summary>The PowerShell handler of an API, if it was registered here (names case-insensitive).</summary>
+        public static ApiStage? FindHandler(string module, string operation)
+        {
+            ApiStage? found = null;
+            foreach (ApiStage s in s_byKey.Values)
+            {
+                if (s.IsHandler
+                    && string.Equals(s.Module, module, StringComparison.OrdinalIgnoreCase)
+                    && string.Equals(s.Operation, operation, StringComparison.OrdinalIgnoreCase)
+                    && (found == null || s.Key > found.Key))
+                {
+                    found = s; // the newest one: a replaced handler lingers until the core releases it
+                }
+            }
+            return found;
+        }
+
+        public static ApiStage? FindMiddleware(string name)
+        {
+            ApiStage? found = null;
+            foreach (ApiStage s in s_byKey.Values)
+            {
+                if (!s.IsHandler && string.Equals(s.MiddlewareName, name, StringComparison.OrdinalIgnoreCase) && (found == null || s.Key > found.Key))
+                {
+                    found = s;
+                }
+            }
+            return found;
+        }
+
+        /// <summary>
+        /// Native stage callback: runs on the thread running the call's pipeline. Finds the stage and
+        /// the call, then lets <see cref="ApiRunner"/> decide where the script block runs. Never throws.
+        /// </summary>
+        [UnmanagedCallersOnly(CallConvs = new[] { typeof(CallConvCdecl) })]
+        private static uint OnStage(nint key, ulong call)
+        {
+            try
+            {
+                if (!s_byKey.TryGetValue(key, out ApiStage? stage))
+                {
+                    return ApiRunner.Fail(call, ApiErrorCategory.Unavailable,
+                        "The stage was removed while the call was running; invoke the API again.");
+                }
+                if (NativeMethods.mc_api_call_tag(call, out ulong tag) != McStatus.Ok || !ApiCallState.TryGet(tag, out ApiCallState? state))
+                {
+                    return ApiRunner.Fail(call, ApiErrorCategory.HandlerFailed,
+                        $"{stage.Name} was called for a call that PowerShell did not start; PowerShell stages run only for Invoke-ModuleAPI calls.");
+                }
+                return ApiRunner.RunStage(stage, state, call);
+            }
+            catch (Exception e)
+            {
+                try
+                {
+                    return ApiRunner.Fail(call, ApiErrorCategory.HandlerFailed, "Internal error in the PowerShell stage: " + e.Message);
+                }
+                catch
+                {
+                    return (uint)McStatus.HandlerFailed;
+                }
+            }
+        }
+
+        /// <summary>Native release callback: the core dropped the stage (unregistered, replaced, hub gone).</summary>
+        [UnmanagedCallersOnly(CallConvs = new[] { typeof(CallConvCdecl) })]
+        private static void Release(nint key)
+        {
+            try
+            {
+                s_byKey.TryRemove(key, out _);
+            }
+            catch
+            {
+                // Never throw into native code.
+            }
+        }
+
+        /// <summary>The runspace closed: its script blocks can never run again, so their APIs and middleware go.</summary>
+        public static void OnRunspaceClosed(Guid runspaceId)
+        {
+            foreach (ApiStage s in s_byKey.Values)
+            {
+                if (s.Owner.InstanceId != runspaceId) continue;
+                try
+                {
+                    if (s.IsHandler) Core.Registry.Unregister(s.Module, s.Operation, onlyIfKey: s.Key);
+                    else Core.Registry.RemoveMiddleware(s.MiddlewareName, onlyIfKey: s.Key);
+                }
+                catch (ModuleCommunicationException)
+                {
+                    // Already gone.
+                }
+            }
+        }
+    }
+}
