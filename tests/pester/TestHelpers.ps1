@@ -32,3 +32,9 @@ function Reset-Events {
     Set-CommunicationConfiguration -EventHistoryPath '' -MaxEventHistory 1000
     Clear-EventHistory -Force | Out-Null
 }
+
+# Removes every API and middleware, so API tests do not see each other's state.
+function Reset-Registry {
+    Get-APIMiddleware | Remove-APIMiddleware -Force | Out-Null
+    Get-ModuleAPIs | Unregister-ModuleAPI -Force | Out-Null
+}

@@ -83,6 +83,16 @@ namespace ModuleCommunication
 
         internal Threading.ApiCallState? State;
 
+        [ThreadStatic] private static ApiContext? t_current;
+
+        /// <summary>
+        /// The context of the API call whose handler or middleware runs on this thread now (null
+        /// outside one). A handler can also declare a $Context parameter to receive it.
+        /// </summary>
+        public static ApiContext? Current => t_current;
+
+        internal static void SetCurrent(ApiContext? context) => t_current = context;
+
         /// <inheritdoc/>
         public override string ToString() => $"{APIKey} {RequestId}";
     }

@@ -22,6 +22,12 @@ namespace ModuleCommunication.Threading
         private PowerShell? _ps;
         private Timer? _timer;
         private bool _stopRequested;
+        private int _hinted;
+
+        internal const string PoolHint =
+            "An -Async call runs handlers and middleware in the module's runspace pool, re-created from their text: "
+            + "functions and variables of the script that registered them do not exist there. Define or import what "
+            + "they need inside the script block, or call without -Async.";
 
         internal ApiJob(ApiCallState state, string command)
             : base(command, state.Context.APIKey)
@@ -58,7 +64,15 @@ namespace ModuleCommunication.Threading
             // Streams are the PowerShell object's own collections (as ThreadJob does), so what the
             // handler writes is visible to Receive-Job as it happens. Errors are copied instead: the
             // job adds the call's own error after the invocation, when that collection is closed.
-            ps.Streams.Error.DataAdded += (sender, e) => Error.Add(((PSDataCollection<ErrorRecord>)sender!)[e.Index]);
+            ps.Streams.Error.DataAdded += (sender, e) =>
+            {
+                ErrorRecord record = ((PSDataCollection<ErrorRecord>)sender!)[e.Index];
+                Error.Add(record);
+                if (record.Exception is CommandNotFoundException && Interlocked.Exchange(ref _hinted, 1) == 0)
+                {
+                    ps.Streams.Warning.Add(new WarningRecord(PoolHint));
+                }
+            };
             Warning = ps.Streams.Warning;
             Verbose = ps.Streams.Verbose;
             Debug = ps.Streams.Debug;

@@ -224,7 +224,6 @@ namespace ModuleCommunication.Threading
             {
                 message = Status.ToException(status).Message;
             }
-            if (category == ApiErrorCategory.Timeout && state.TimedOut) message = state.TimeoutMessage("the call");
             return new ApiInvocationException(category, state.Context.APIKey, message, parameters,
                 category == ApiErrorCategory.HandlerFailed ? state.FirstFailure : null) { RequestId = state.Context.RequestId };
         }
@@ -280,6 +279,7 @@ namespace ModuleCommunication.Threading
         {
             ApiContext ctx = state.Context;
             uint previousDepth = t_depth;
+            ApiContext? previousContext = ApiContext.Current;
             try
             {
                 if (NativeMethods.mc_api_call_depth(call, out uint depth) == McStatus.Ok)
@@ -295,9 +295,11 @@ namespace ModuleCommunication.Threading
                                    && ReferenceEquals(Runspace.DefaultRunspace, state.CmdletRunspace)
                     ? state.Cmdlet
                     : null;
+                ApiContext.SetCurrent(ctx);
                 if (stage.IsHandler)
                 {
                     Hashtable splat = stage.Binding != null ? stage.Binding.Bind(ctx.Parameters) : ApiSchemaBinding.Copy(ctx.Parameters);
+                    if (stage.WantsContext && !splat.ContainsKey("Context")) splat["Context"] = ctx;
                     state.Result = null;
                     ScriptBlock runner = writer != null ? scripts.SplatCapturingErrors : scripts.Splat;
                     state.Result = Shape(runner.InvokeWithContext(null, null, block, splat), writer);
@@ -336,16 +338,14 @@ namespace ModuleCommunication.Threading
                     return Fail(call, api.Category, api.Message);
                 }
                 state.FirstFailure ??= e;
-                string hint = recreate && e is CommandNotFoundException
-                    ? " (An -Async call runs handlers and middleware in the module's runspace pool, re-created from their text: "
-                      + "functions and variables of the script that registered them do not exist there. Define or import what "
-                      + "they need inside the script block, or call without -Async.)"
-                    : string.Empty;
+                bool notFound = e is CommandNotFoundException || (e as RuntimeException)?.ErrorRecord?.Exception is CommandNotFoundException;
+                string hint = recreate && notFound ? " (" + ApiJob.PoolHint + ")" : string.Empty;
                 return Fail(call, ApiErrorCategory.HandlerFailed, $"{Capitalize(stage.Name)} failed: {Describe(e)}{hint}");
             }
             finally
             {
                 t_depth = previousDepth;
+                ApiContext.SetCurrent(previousContext);
             }
         }
 

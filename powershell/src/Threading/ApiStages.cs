@@ -28,7 +28,17 @@ namespace ModuleCommunication.Threading
             Text = block.ToString();
             Owner = owner;
             Dispatcher = dispatcher;
+            if (isHandler && block.Ast is System.Management.Automation.Language.ScriptBlockAst ast && ast.ParamBlock != null)
+            {
+                foreach (System.Management.Automation.Language.ParameterAst p in ast.ParamBlock.Parameters)
+                {
+                    if (string.Equals(p.Name.VariablePath.UserPath, "Context", StringComparison.OrdinalIgnoreCase)) WantsContext = true;
+                }
+            }
         }
+
+        /// <summary>The handler declares a $Context parameter: it receives the call's context (unless an API parameter has that name).</summary>
+        public bool WantsContext { get; }
 
         /// <summary>The user_data value the native callback carries.</summary>
         public long Key { get; set; }

@@ -1,0 +1,642 @@
+BeforeDiscovery {
+    Import-Module $env:MC_MODULE_PSD1 -Force
+    $script:HasEvents = [bool](Get-Command Publish-ModuleEvent -ErrorAction SilentlyContinue)
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Psd1 = if ($env:MC_MODULE_PSD1) { $env:MC_MODULE_PSD1 } else { (Resolve-Path $script:ModuleManifest).ProviderPath }
+
+    # The spec's example API, as written.
+    function Register-SpecExample {
+        Register-ModuleAPI -ModuleName "LabRunner" -APIName "ExecuteStep" -Handler {
+            param($StepName, $Parameters)
+            Write-Host "Executing step: $StepName"
+            # Implementation
+            return @{Success = $true; StepName = $StepName}
+        } -Parameters @{
+            StepName = @{
+                Type = "string"
+                Required = $true
+                Description = "Name of the step to execute"
+            }
+            Parameters = @{
+                Type = "hashtable"
+                Required = $false
+                Description = "Step parameters"
+            }
+        } -Description "Execute a lab automation step"
+    }
+}
+
+Describe 'Register-ModuleAPI' {
+    BeforeEach { Reset-Registry }
+    AfterAll { Reset-Registry }
+
+    It 'registers the spec''s example and returns a typed ApiInfo with its schema' {
+        $api = Register-SpecExample 6>$null
+        $api | Should -BeOfType ([ModuleCommunication.ApiInfo])
+        $api.APIKey | Should -Be 'LabRunner.ExecuteStep'
+        $api.Description | Should -Be 'Execute a lab automation step'
+        $api.HandlerType | Should -Be 'ScriptBlock'
+        $api.RunspaceId | Should -Be ([runspace]::DefaultRunspace.InstanceId)
+        $step = $api.Parameters | Where-Object Name -eq 'StepName'
+        $step.Type | Should -Be 'string'
+        $step.Required | Should -BeTrue
+        $step.Description | Should -Be 'Name of the step to execute'
+        ($api.Parameters | Where-Object Name -eq 'Parameters').Type | Should -Be 'hashtable'
+    }
+
+    It 'refuses a Module.Operation that exists, compared case-insensitively, unless -Force replaces it' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { 'first' } | Out-Null
+        { Register-ModuleAPI -ModuleName m -APIName OP -Handler { 'second' } } |
+            Should -Throw -ErrorId 'APIExists,ModuleCommunication.Commands.RegisterModuleAPICommand'
+        Invoke-ModuleAPI M Op | Should -Be 'first'
+        Register-ModuleAPI -ModuleName m -APIName OP -Handler { 'second' } -Force | Out-Null
+        Invoke-ModuleAPI M Op | Should -Be 'second'
+        @(Get-ModuleAPIs).Count | Should -Be 1
+    }
+
+    It 'refuses a schema that cannot work, naming the parameter, and registers nothing' {
+        $err = { Register-ModuleAPI -ModuleName M -APIName Bad -Handler { } -Parameters @{ Size = @{ Type = 'float' } } } |
+            Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.RegisterModuleAPICommand' -PassThru
+        $err.Exception.Message | Should -BeLike "*parameter 'Size'*unknown type*string, int, long, double, bool, hashtable, array, datetime, object*"
+        { Register-ModuleAPI -ModuleName M -APIName Bad -Handler { } -Parameters @{ Size = 'int' } } |
+            Should -Throw -ErrorId 'InvalidParameterSchema,ModuleCommunication.Commands.RegisterModuleAPICommand'
+        { Register-ModuleAPI -ModuleName M -APIName Bad -Handler { } -Parameters @{ A = @{ Type = 'int'; Required = $true; Default = 1 } } } |
+            Should -Throw -ExpectedMessage '*default would never apply*'
+        { Register-ModuleAPI -ModuleName M -APIName 'a.b' -Handler { } } | Should -Throw -ExpectedMessage "*cannot contain '.'*"
+        Get-ModuleAPIs | Should -BeNullOrEmpty
+    }
+
+    It 'accepts type literals and the .NET type names' {
+        $api = Register-ModuleAPI -ModuleName M -APIName Types -Handler { } -Parameters @{
+            A = @{ Type = [string] }; B = @{ Type = [int] }; C = @{ Type = 'Int64' }; D = @{ Type = [datetime] }; E = @{ Type = [hashtable] }
+        }
+        $types = @{}
+        $api.Parameters | ForEach-Object { $types[$_.Name] = $_.Type }
+        $types.A | Should -Be 'string'
+        $types.B | Should -Be 'int'
+        $types.C | Should -Be 'long'
+        $types.D | Should -Be 'datetime'
+        $types.E | Should -Be 'hashtable'
+    }
+
+    It 'registers nothing with -WhatIf' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { } -WhatIf
+        Get-ModuleAPIs | Should -BeNullOrEmpty
+    }
+
+    It 'adds -Middleware for this API alone, in the order given' {
+        $api = Register-ModuleAPI -ModuleName M -APIName Op -Handler { 'h' } -Middleware {
+            param($Context, $Next) '1' + (& $Next $Context)
+        }, {
+            param($Context, $Next) '2' + (& $Next $Context)
+        }
+        $api.Middleware | Should -Be @('M.Op/1', 'M.Op/2')
+        Invoke-ModuleAPI M Op | Should -Be '12h'
+        (Get-APIMiddleware 'M.Op/1').Scope | Should -Be 'M.Op'
+    }
+}
+
+Describe 'Invoke-ModuleAPI' {
+    BeforeEach {
+        Reset-Registry
+        $script:ran = 0
+    }
+    AfterAll { Reset-Registry }
+
+    It 'runs the spec''s examples and returns the handler''s output as is' {
+        Register-SpecExample | Out-Null
+        # Synchronous invocation
+        $result = Invoke-ModuleAPI -Module "LabRunner" -Operation "ExecuteStep" -Parameters @{
+            StepName = "DeployVM"
+            Parameters = @{VMName = "TestVM"; Memory = "4GB"}
+        } 6>$null
+        $result | Should -BeOfType ([hashtable])
+        $result.Keys | Sort-Object | Should -Be @('StepName', 'Success')
+        $result.Success | Should -BeTrue
+        $result.StepName | Should -Be 'DeployVM'
+        # Asynchronous invocation
+        $job = Invoke-ModuleAPI -Module "LabRunner" -Operation "ExecuteStep" -Parameters @{
+            StepName = "LongRunningTask"
+        } -Async
+        $job | Wait-Job -Timeout 60 | Out-Null
+        (Receive-Job $job 6>$null).StepName | Should -Be 'LongRunningTask'
+        Remove-Job $job
+    }
+
+    It 'splats the parameters by name and passes the caller''s objects themselves' {
+        $list = [System.Collections.Generic.List[int]]::new()
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { param($Second, $First, $Items) $Items.Add(1); "$First-$Second" } | Out-Null
+        Invoke-ModuleAPI M Op @{ First = 'a'; Second = 'b'; Items = $list } | Should -Be 'a-b'
+        $list.Count | Should -Be 1
+    }
+
+    It 'returns several objects as an array, the same object it returned, and nothing for no output' {
+        $sb = [System.Text.StringBuilder]::new('x')
+        Register-ModuleAPI -ModuleName M -APIName Many -Handler { 1; 'two'; 3.0 } | Out-Null
+        Register-ModuleAPI -ModuleName M -APIName Same -Handler { param($Obj) $Obj } | Out-Null
+        Register-ModuleAPI -ModuleName M -APIName None -Handler { } | Out-Null
+        $many = Invoke-ModuleAPI M Many
+        $many.Count | Should -Be 3
+        $many[1] | Should -Be 'two'
+        [object]::ReferenceEquals((Invoke-ModuleAPI M Same @{ Obj = $sb }), $sb) | Should -BeTrue
+        Invoke-ModuleAPI M None | Should -BeNullOrEmpty
+        @(Invoke-ModuleAPI M None).Count | Should -Be 0
+    }
+
+    It 'converts values to the schema''s types and fills in defaults' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler {
+            param($When, $Count, $Ratio, $Mode, $Options)
+            @{ When = $When; Count = $Count; Ratio = $Ratio; Mode = $Mode; Options = $Options }
+        } -Parameters @{
+            When    = @{ Type = 'datetime' }
+            Count   = @{ Type = 'long' }
+            Ratio   = @{ Type = 'double' }
+            Mode    = @{ Type = 'string'; Default = 'Quick' }
+            Options = @{ Type = 'hashtable'; Default = @{ Retries = 3; Since = [datetime]'2026-01-02' } }
+        } | Out-Null
+        $r = Invoke-ModuleAPI M Op @{ When = '2026-11-27T06:00:00'; Count = 5; Ratio = 2 }
+        $r.When | Should -BeOfType ([datetime])
+        $r.When.Day | Should -Be 27
+        $r.Count | Should -BeOfType ([long])
+        $r.Ratio | Should -BeOfType ([double])
+        $r.Mode | Should -Be 'Quick'
+        $r.Options.Retries | Should -Be 3
+        $r.Options.Since | Should -BeOfType ([datetime])
+        # Each call gets its own copy of a default.
+        $r.Options.Retries = 99
+        (Invoke-ModuleAPI M Op @{}).Options.Retries | Should -Be 3
+    }
+
+    It 'fails a missing required parameter naming it, and the handler never runs' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { $script:ran++ } -Parameters @{
+            StepName = @{ Type = 'string'; Required = $true; Description = 'Name of the step to execute' }
+        } | Out-Null
+        $err = { Invoke-ModuleAPI M Op @{} } |
+            Should -Throw -ErrorId 'ParameterValidationFailed,ModuleCommunication.Commands.InvokeModuleAPICommand' -PassThru
+        $err.TargetObject | Should -Be 'StepName'
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -BeLike '*StepName: required, but not given (string: Name of the step to execute)*'
+        $err.Exception.Category | Should -Be 'Validation'
+        $err.Exception.ParameterErrors[0].Parameter | Should -Be 'StepName'
+        $script:ran | Should -Be 0
+    }
+
+    It 'fails a wrong type and an unknown parameter, naming each' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { $script:ran++ } -Parameters @{
+            Count = @{ Type = 'int' }
+        } | Out-Null
+        $err = { Invoke-ModuleAPI M Op @{ Count = 'five'; Colour = 'red' } } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -Be 'ParameterValidationFailed,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $err.Exception.ParameterErrors.Parameter | Should -Be @('Count', 'Colour')
+        $err.Exception.Message | Should -BeLike "*Count: expected an int*got the string 'five'*"
+        $err.Exception.Message | Should -BeLike '*Colour: not a parameter of M.Op (its parameters are Count)*'
+        $script:ran | Should -Be 0
+    }
+
+    It 'checks ValidateSet case-insensitively and Pattern like ValidatePattern' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { param($Mode, $Name) "$Mode $Name" } -Parameters @{
+            Mode = @{ Type = 'string'; ValidateSet = 'Quick', 'Full' }
+            Name = @{ Type = 'string'; Pattern = '^vm-\d+$' }
+        } | Out-Null
+        Invoke-ModuleAPI M Op @{ Mode = 'quick'; Name = 'VM-7' } | Should -Be 'quick VM-7'
+        { Invoke-ModuleAPI M Op @{ Mode = 'Fast' } } | Should -Throw -ExpectedMessage "*Mode: the string 'Fast' is not one of the allowed values ('Quick', 'Full')*"
+        { Invoke-ModuleAPI M Op @{ Name = 'host' } } | Should -Throw -ExpectedMessage "*Name: 'host' does not match the pattern*"
+    }
+
+    It 'fails an unknown API with APINotFound' {
+        $err = { Invoke-ModuleAPI -Module No -Operation Such } |
+            Should -Throw -ErrorId 'APINotFound,ModuleCommunication.Commands.InvokeModuleAPICommand' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $err.Exception.Message | Should -BeLike "*'No.Such' is not registered*"
+    }
+
+    It 'fails with APIHandlerFailed when the handler throws, keeping the handler''s error inside' {
+        Register-ModuleAPI -ModuleName M -APIName Boom -Handler { throw 'kaboom' } | Out-Null
+        $err = { Invoke-ModuleAPI M Boom } |
+            Should -Throw -ErrorId 'APIHandlerFailed,ModuleCommunication.Commands.InvokeModuleAPICommand' -PassThru
+        $err.Exception.Message | Should -BeLike '*The handler of M.Boom failed: kaboom*'
+        $err.Exception.InnerException.Message | Should -Be 'kaboom'
+        (Get-ModuleAPIs M Boom).LastError | Should -BeLike '*kaboom*'
+    }
+
+    It 'does not change the caller''s hashtable' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { } | Out-Null
+        Add-APIMiddleware -Name Changer -Handler { param($Context, $Next) $Context.Parameters.Added = 1; & $Next $Context } | Out-Null
+        $mine = @{ A = 1 }
+        Invoke-ModuleAPI M Op $mine
+        $mine.Keys | Should -Be @('A')
+    }
+
+    It 'writes the handler''s non-terminating errors as its own' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { Write-Error 'soft failure' -ErrorAction Continue; 'done' } | Out-Null
+        $r = Invoke-ModuleAPI M Op -ErrorVariable soft -ErrorAction SilentlyContinue
+        $r | Should -Be 'done'
+        $soft.Count | Should -Be 1
+        "$($soft[0])" | Should -Be 'soft failure'
+    }
+
+    It 'lets a handler call the module''s cmdlets: a handler that publishes a message' {
+        New-MessageChannel -Name 'ApiEvents' -ErrorAction SilentlyContinue | Out-Null
+        $script:seen = [System.Collections.Generic.List[object]]::new()
+        $sub = Subscribe-ModuleMessage -Channel 'ApiEvents' -Handler { param($Message) $script:seen.Add($Message.Data) }
+        Register-ModuleAPI -ModuleName ConfigurationCore -APIName NotifyChange -Handler {
+            param($ModuleName, $Setting, $OldValue, $NewValue)
+            Publish-ModuleMessage -Channel 'ApiEvents' -MessageType 'ConfigurationChanged' -Data @{
+                Module = $ModuleName; Setting = $Setting; OldValue = $OldValue; NewValue = $NewValue
+            }
+        } | Out-Null
+        $id = Invoke-ModuleAPI ConfigurationCore NotifyChange @{ ModuleName = 'LabRunner'; Setting = 'MaxJobs'; OldValue = 5; NewValue = 10 }
+        $id | Should -BeOfType ([guid])
+        $id | Wait-ModuleMessage -Timeout 10
+        $script:seen[0].NewValue | Should -Be 10
+        $sub | Unsubscribe-ModuleMessage | Out-Null
+        Remove-MessageChannel -Name 'ApiEvents' -Force | Out-Null
+    }
+
+    It 'lets a handler publish an event (spec: ConfigurationCore integration)' -Skip:(-not $HasEvents) {
+        $script:events = [System.Collections.Generic.List[object]]::new()
+        $sub = Subscribe-ModuleEvent -EventName 'ConfigurationChanged' -Handler { param($Event) $script:events.Add($Event.Data) }
+        Register-ModuleAPI -ModuleName "ConfigurationCore" -APIName "NotifyChange" -Handler {
+            param($ModuleName, $Setting, $OldValue, $NewValue)
+
+            Publish-ModuleEvent -EventName "ConfigurationChanged" -EventData @{
+                Module = $ModuleName
+                Setting = $Setting
+                OldValue = $OldValue
+                NewValue = $NewValue
+                Timestamp = Get-Date
+            }
+        } | Out-Null
+        Invoke-ModuleAPI ConfigurationCore NotifyChange @{ ModuleName = 'LabRunner'; Setting = 'MaxJobs'; OldValue = 5; NewValue = 10 } | Out-Null
+        Wait-Until { $script:events.Count -gt 0 } -TimeoutSeconds 10 | Should -BeTrue
+        $script:events[0].Setting | Should -Be 'MaxJobs'
+        $sub | Unsubscribe-ModuleMessage -ErrorAction SilentlyContinue | Out-Null
+    }
+
+    It 'lets a handler invoke another API; the inner call has depth 2' {
+        Register-ModuleAPI -ModuleName M -APIName Inner -Handler { 'inner' } | Out-Null
+        Add-APIMiddleware -Name Depth -Handler { param($Context, $Next) "$($Context.Depth):" + (& $Next $Context) } | Out-Null
+        Register-ModuleAPI -ModuleName M -APIName Outer -Handler { Invoke-ModuleAPI M Inner } | Out-Null
+        Invoke-ModuleAPI M Outer | Should -Be '1:2:inner'
+    }
+
+    It 'stops unbounded recursion at the depth limit with a clear error' {
+        Register-ModuleAPI -ModuleName M -APIName Recurse -Handler { $script:ran++; Invoke-ModuleAPI M Recurse } | Out-Null
+        $err = { Invoke-ModuleAPI M Recurse } |
+            Should -Throw -ErrorId 'APICallDepthExceeded,ModuleCommunication.Commands.InvokeModuleAPICommand' -PassThru
+        $err.Exception.Message | Should -BeLike '*would nest API calls 33 deep*more than the limit of 32*without an end condition*'
+        $script:ran | Should -Be 32
+        # Nothing is left broken.
+        Register-ModuleAPI -ModuleName M -APIName Fine -Handler { 'fine' } | Out-Null
+        Invoke-ModuleAPI M Fine | Should -Be 'fine'
+    }
+
+    It 'completes module and API names' {
+        Register-ModuleAPI -ModuleName LabRunner -APIName ExecuteStep -Handler { } | Out-Null
+        Register-ModuleAPI -ModuleName LabRunner -APIName Stop -Handler { } | Out-Null
+        $line = 'Invoke-ModuleAPI -Module Lab'
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('LabRunner')
+        $line = 'Invoke-ModuleAPI -Module LabRunner -Operation '
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('ExecuteStep', 'Stop')
+    }
+}
+
+Describe 'Invoke-ModuleAPI -Timeout' {
+    BeforeEach { Reset-Registry }
+    AfterAll { Reset-Registry }
+
+    It 'stops a handler that never returns and fails with APITimeout in time' {
+        Register-ModuleAPI -ModuleName M -APIName Spin -Handler { while ($true) { } } | Out-Null
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        { Invoke-ModuleAPI M Spin -Timeout 0.5 } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.5
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 10
+    }
+
+    It 'stops a handler in Start-Sleep at the deadline and runs its finally block' {
+        $global:mcFinallyRan = $false
+        Register-ModuleAPI -ModuleName M -APIName Sleepy -Handler { try { Start-Sleep -Seconds 60 } finally { $global:mcFinallyRan = $true } } | Out-Null
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $err = { Invoke-ModuleAPI M Sleepy -Timeout 0.3 } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -Be 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $err.CategoryInfo.Category | Should -Be 'OperationTimeout'
+        $err.Exception.Message | Should -BeLike '*M.Sleepy did not complete within its timeout of 300 ms*'
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 10
+        $global:mcFinallyRan | Should -BeTrue
+    }
+
+    It 'applies the API''s -Timeout to calls that give none' {
+        Register-ModuleAPI -ModuleName M -APIName Sleepy -Timeout 0.3 -Handler { Start-Sleep -Seconds 60 } | Out-Null
+        (Get-ModuleAPIs M Sleepy).DefaultTimeout | Should -Be ([timespan]::FromMilliseconds(300))
+        { Invoke-ModuleAPI M Sleepy } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+    }
+
+    It 'returns the result of a call that finishes in time' {
+        Register-ModuleAPI -ModuleName M -APIName Quick -Handler { param($X) $X * 2 } -Timeout 30 | Out-Null
+        Invoke-ModuleAPI M Quick @{ X = 21 } | Should -Be 42
+        Invoke-ModuleAPI M Quick @{ X = 4 } -Timeout 10 | Should -Be 8
+    }
+
+    It 'cannot interrupt one blocking .NET call: the call fails with APITimeout once it returns (documented)' {
+        Register-ModuleAPI -ModuleName M -APIName Blocked -Handler { [System.Threading.Thread]::Sleep(1500); 'late' } | Out-Null
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        { Invoke-ModuleAPI M Blocked -Timeout 0.2 } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 1.4
+    }
+
+    It 'refuses a timeout that is not positive' {
+        Register-ModuleAPI -ModuleName M -APIName Quick -Handler { } | Out-Null
+        { Invoke-ModuleAPI M Quick -Timeout 0 } | Should -Throw -ErrorId 'InvalidTimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+    }
+}
+
+Describe 'Invoke-ModuleAPI -Async' {
+    BeforeEach { Reset-Registry }
+    AfterAll {
+        Get-Job | Where-Object PSJobTypeName -eq 'ModuleAPIJob' | Remove-Job -Force
+        Reset-Registry
+    }
+
+    It 'returns a real job that Get-Job, Wait-Job, Receive-Job and Remove-Job work with' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { param($X) $X; $X + 1 } | Out-Null
+        $job = Invoke-ModuleAPI M Op @{ X = 1 } -Async
+        $job | Should -BeOfType ([System.Management.Automation.Job])
+        $job.PSJobTypeName | Should -Be 'ModuleAPIJob'
+        $job.Name | Should -Be 'M.Op'
+        (Get-Job -Id $job.Id).InstanceId | Should -Be $job.InstanceId
+        $job | Wait-Job -Timeout 60 | Out-Null
+        $job.State | Should -Be 'Completed'
+        Receive-Job $job | Should -Be @(1, 2)
+        Remove-Job $job
+        Get-Job -Id $job.Id -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'runs on the module''s pool while the caller is blocked in Wait-Job' {
+        Register-ModuleAPI -ModuleName M -APIName Where -Handler { [runspace]::DefaultRunspace.InstanceId } | Out-Null
+        $job = Invoke-ModuleAPI M Where -Async
+        $job | Wait-Job -Timeout 60 | Out-Null
+        $ran = Receive-Job $job
+        $ran | Should -BeOfType ([guid])
+        $ran | Should -Not -Be ([runspace]::DefaultRunspace.InstanceId)
+        Remove-Job $job
+    }
+
+    It 'fails the job with the call''s error, which Receive-Job writes' {
+        Register-ModuleAPI -ModuleName M -APIName Boom -Handler { throw 'kaboom' } | Out-Null
+        $job = Invoke-ModuleAPI M Boom -Async
+        $job | Wait-Job -Timeout 60 | Out-Null
+        $job.State | Should -Be 'Failed'
+        Receive-Job $job -ErrorVariable failure -ErrorAction SilentlyContinue
+        $failure[0].FullyQualifiedErrorId | Should -Be 'APIHandlerFailed'
+        "$($failure[0])" | Should -BeLike '*The handler of M.Boom failed: kaboom*'
+        Remove-Job $job
+    }
+
+    It 'fails the job with APITimeout when its -Timeout passes' {
+        Register-ModuleAPI -ModuleName M -APIName Sleepy -Handler { Start-Sleep -Seconds 60 } | Out-Null
+        $job = Invoke-ModuleAPI M Sleepy -Async -Timeout 0.5
+        $job | Wait-Job -Timeout 60 | Out-Null
+        $job.State | Should -Be 'Failed'
+        Receive-Job $job -ErrorVariable failure -ErrorAction SilentlyContinue
+        $failure[0].FullyQualifiedErrorId | Should -Be 'APITimeout'
+        Remove-Job $job
+    }
+
+    It 'is stopped by Stop-Job' {
+        Register-ModuleAPI -ModuleName M -APIName Sleepy -Handler { Start-Sleep -Seconds 60 } | Out-Null
+        $job = Invoke-ModuleAPI M Sleepy -Async
+        Wait-Until { $job.State -eq 'Running' } | Should -BeTrue
+        Stop-Job $job
+        $job.State | Should -Be 'Stopped'
+        Remove-Job $job
+    }
+
+    It 'fails validation in the job, without running the handler' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { 'ran' } -Parameters @{ A = @{ Type = 'int'; Required = $true } } | Out-Null
+        $job = Invoke-ModuleAPI M Op -Async
+        $job | Wait-Job -Timeout 60 | Out-Null
+        Receive-Job $job -ErrorVariable failure -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $failure[0].FullyQualifiedErrorId | Should -Be 'ParameterValidationFailed'
+        Remove-Job $job
+    }
+
+    It 'explains that a handler re-created in the pool cannot see the caller''s functions' {
+        function Get-OnlyHere { 'here' }
+        Register-ModuleAPI -ModuleName M -APIName UsesLocal -Handler { Get-OnlyHere } | Out-Null
+        Invoke-ModuleAPI M UsesLocal | Should -Be 'here'
+        $job = Invoke-ModuleAPI M UsesLocal -Async
+        $job | Wait-Job -Timeout 60 | Out-Null
+        Receive-Job $job -ErrorVariable failure -ErrorAction SilentlyContinue -WarningVariable hint -WarningAction SilentlyContinue
+        $failure[0].Exception | Should -BeOfType ([System.Management.Automation.CommandNotFoundException])
+        "$($hint[0])" | Should -BeLike '*runspace pool, re-created from their text*'
+        Remove-Job $job
+    }
+}
+
+Describe 'Calls from other runspaces' {
+    BeforeEach {
+        Reset-Registry
+        Reset-Bus
+        $script:owner = [runspace]::DefaultRunspace.InstanceId
+        $script:ownerThread = [System.Threading.Thread]::CurrentThread.ManagedThreadId
+        $script:counter = 0
+        # The handler reports where it ran and touches a variable of this script.
+        Register-ModuleAPI -ModuleName Main -APIName Whoami -Handler {
+            $script:counter++
+            '{0}/{1}' -f [runspace]::DefaultRunspace.InstanceId, [System.Threading.Thread]::CurrentThread.ManagedThreadId
+        } | Out-Null
+    }
+    AfterAll {
+        Reset-Registry
+        Reset-Bus
+    }
+
+    It 'runs a handler on its owner''s thread when a -RunAsync message handler calls it' {
+        New-MessageChannel -Name Work | Out-Null
+        $results = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        Subscribe-ModuleMessage -Channel Work -RunAsync -ArgumentList (, $results) -Handler {
+            param($Message, $results)
+            try { $results.Enqueue((Invoke-ModuleAPI Main Whoami -Timeout 30)) } catch { $results.Enqueue("error: $_") }
+        } | Out-Null
+        Publish-ModuleMessage -Channel Work -MessageType T | Out-Null
+        # A polling loop: each iteration is a checkpoint at which this runspace runs the posted call.
+        Wait-Until { $results.Count -gt 0 } -TimeoutSeconds 30 | Should -BeTrue
+        $results.ToArray()[0] | Should -Be "$script:owner/$script:ownerThread"
+        $script:counter | Should -Be 1
+    }
+
+    It 'runs posted calls while the owner pumps with Wait-ModuleMessage' {
+        New-MessageChannel -Name Work | Out-Null
+        $results = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        Subscribe-ModuleMessage -Channel Work -RunAsync -ArgumentList (, $results) -Handler {
+            param($Message, $results)
+            $results.Enqueue((Invoke-ModuleAPI Main Whoami -Timeout 30))
+        } | Out-Null
+        # Delivered only once the handler's API call returned, which needs this runspace.
+        Publish-ModuleMessage -Channel Work -MessageType T | Wait-ModuleMessage -Timeout 30
+        $results.Count | Should -Be 1
+        $results.ToArray()[0] | Should -Be "$script:owner/$script:ownerThread"
+    }
+
+    It 'runs a handler for a thread job while the owner polls' {
+        $job = Start-ThreadJob -ArgumentList $script:Psd1 -ScriptBlock {
+            param($Psd1)
+            Import-Module $Psd1
+            Invoke-ModuleAPI -Module Main -Operation Whoami -Timeout 30
+        }
+        Wait-Until { $job.State -notin 'NotStarted', 'Running' } -TimeoutSeconds 30 | Should -BeTrue
+        Receive-Job $job | Should -Be "$script:owner/$script:ownerThread"
+        Remove-Job $job
+    }
+
+    It 'runs a handler for ForEach-Object -Parallel -AsJob while the owner polls' {
+        $job = 1..3 | ForEach-Object -AsJob -ThrottleLimit 3 -Parallel {
+            Import-Module $using:Psd1
+            Invoke-ModuleAPI -Module Main -Operation Whoami -Timeout 30
+        }
+        Wait-Until { $job.State -notin 'NotStarted', 'Running' } -TimeoutSeconds 30 | Should -BeTrue
+        $out = Receive-Job $job
+        $out.Count | Should -Be 3
+        $out | ForEach-Object { $_ | Should -Be "$script:owner/$script:ownerThread" }
+        $script:counter | Should -Be 3
+        Remove-Job $job
+    }
+
+    It 'fails with APITimeout, never hangs, when the owner is blocked and cannot run the call' {
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        # ForEach-Object -Parallel blocks this thread until its workers end: the calls cannot run here.
+        $errors = 1..2 | ForEach-Object -ThrottleLimit 2 -Parallel {
+            Import-Module $using:Psd1
+            try { Invoke-ModuleAPI -Module Main -Operation Whoami -Timeout 1 } catch { $_.FullyQualifiedErrorId + '|' + $_.Exception.Message }
+        }
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 20
+        $errors.Count | Should -Be 2
+        $errors | ForEach-Object {
+            $_ | Should -BeLike 'APITimeout,*|*did not start within the call''s timeout of 1000 ms*checkpoint*Wait-ModuleMessage*'
+        }
+        $script:counter | Should -Be 0
+        # Cancelled calls never run later.
+        Start-Sleep -Milliseconds 50
+        $script:counter | Should -Be 0
+    }
+
+    It 'runs a handler registered by an idle runspace, and forgets its APIs when it closes' {
+        $ps = [powershell]::Create()
+        try {
+            $ps.AddScript("Import-Module '$script:Psd1'; Register-ModuleAPI -ModuleName Other -APIName Where -Handler { [runspace]::DefaultRunspace.InstanceId } | Out-Null").Invoke()
+            $other = $ps.Runspace.InstanceId
+            (Get-ModuleAPIs Other Where).RunspaceId | Should -Be $other
+            Invoke-ModuleAPI Other Where -Timeout 30 | Should -Be $other
+        } finally {
+            $ps.Runspace.Close()
+            $ps.Dispose()
+        }
+        Wait-Until { -not (Get-ModuleAPIs Other * -ErrorAction SilentlyContinue) } | Should -BeTrue
+    }
+}
+
+Describe 'Get-ModuleAPIs and Unregister-ModuleAPI' {
+    BeforeEach {
+        Reset-Registry
+        'ExecuteStep', 'Stop' | ForEach-Object { Register-ModuleAPI -ModuleName LabRunner -APIName $_ -Handler { param($X) if ($X -eq 'bad') { throw 'bad input' } } | Out-Null }
+        Register-ModuleAPI -ModuleName Backup -APIName Start -Handler { } | Out-Null
+    }
+    AfterAll { Reset-Registry }
+
+    It 'lists APIs sorted, filtered with -like patterns case-insensitively' {
+        (Get-ModuleAPIs).APIKey | Should -Be @('Backup.Start', 'LabRunner.ExecuteStep', 'LabRunner.Stop')
+        (Get-ModuleAPIs -ModuleName lab* -APIName *step).APIKey | Should -Be @('LabRunner.ExecuteStep')
+        Get-ModuleAPIs -ModuleName 'Nothing*' | Should -BeNullOrEmpty
+    }
+
+    It 'reports a literal name that is not registered' {
+        { Get-ModuleAPIs -ModuleName LabRunner -APIName Nope -ErrorAction Stop } |
+            Should -Throw -ErrorId 'APINotFound,ModuleCommunication.Commands.GetModuleAPIsCommand'
+    }
+
+    It 'counts calls, successes, failures and the last error' {
+        Invoke-ModuleAPI LabRunner Stop @{ X = 'ok' }
+        { Invoke-ModuleAPI LabRunner Stop @{ X = 'bad' } } | Should -Throw
+        $api = Get-ModuleAPIs LabRunner Stop
+        $api.CallCount | Should -Be 2
+        $api.SuccessCount | Should -Be 1
+        $api.FailureCount | Should -Be 1
+        $api.LastError | Should -BeLike '*bad input*'
+        $api.LastCalled | Should -BeOfType ([datetime])
+        $api.AverageExecutionTime | Should -BeGreaterThan 0
+    }
+
+    It 'unregisters, returning Success, and the API is gone' {
+        $r = Unregister-ModuleAPI -ModuleName labrunner -APIName stop -Force
+        $r.Success | Should -BeTrue
+        $r.APIKey | Should -Be 'labrunner.stop'
+        { Invoke-ModuleAPI LabRunner Stop } | Should -Throw -ErrorId 'APINotFound,ModuleCommunication.Commands.InvokeModuleAPICommand'
+    }
+
+    It 'keeps the API with -WhatIf' {
+        Unregister-ModuleAPI -ModuleName LabRunner -APIName Stop -WhatIf
+        Get-ModuleAPIs LabRunner Stop | Should -Not -BeNullOrEmpty
+    }
+
+    It 'reports an API that is not registered, and goes on with the next input' {
+        $r = Unregister-ModuleAPI -ModuleName No -APIName Such -Force -ErrorVariable missing -ErrorAction SilentlyContinue
+        $r | Should -BeNullOrEmpty
+        $missing[0].FullyQualifiedErrorId | Should -Be 'APINotFound,ModuleCommunication.Commands.UnregisterModuleAPICommand'
+    }
+
+    It 'takes APIs from the pipeline and removes the middleware added for them alone' {
+        Add-APIMiddleware -Name ForStop -ModuleName LabRunner -APIName Stop -Handler { param($Context, $Next) & $Next $Context } | Out-Null
+        Add-APIMiddleware -Name Everywhere -Handler { param($Context, $Next) & $Next $Context } | Out-Null
+        $results = Get-ModuleAPIs -ModuleName LabRunner | Unregister-ModuleAPI -Force
+        $results.Count | Should -Be 2
+        ($results | Where-Object APIKey -eq 'LabRunner.Stop').MiddlewareRemoved | Should -Be 1
+        (Get-APIMiddleware).Name | Should -Be @('Everywhere')
+        (Get-ModuleAPIs).APIKey | Should -Be @('Backup.Start')
+    }
+}
+
+Describe 'Test-ModuleAPI' {
+    BeforeEach {
+        Reset-Registry
+        $script:ran = 0
+        Register-SpecExample | Out-Null
+    }
+    AfterAll { Reset-Registry }
+
+    It 'runs the spec''s example: validates, invokes and reports success, duration and result' {
+        $apiTest = Test-ModuleAPI -ModuleName "LabRunner" -APIName "ExecuteStep" -TestParameters @{
+            StepName = "TestStep"
+            Parameters = @{}
+        } 6>$null
+        $apiTest | Should -BeOfType ([ModuleCommunication.ApiTestResult])
+        $apiTest.Success | Should -BeTrue
+        $apiTest.Duration | Should -BeOfType ([timespan])
+        $apiTest.Result.StepName | Should -Be 'TestStep'
+        $apiTest.Errors | Should -BeNullOrEmpty
+    }
+
+    It 'lists every invalid parameter and does not call the handler' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { $script:ran++ } -Parameters @{ A = @{ Type = 'int'; Required = $true } } | Out-Null
+        $t = Test-ModuleAPI -ModuleName M -APIName Op -TestParameters @{ B = 1 }
+        $t.Success | Should -BeFalse
+        $t.ErrorCategory | Should -Be 'Validation'
+        $t.Errors.Count | Should -Be 2
+        $t.Errors[0] | Should -BeLike 'A: required*'
+        $t.Errors[1] | Should -BeLike 'B: not a parameter*'
+        $script:ran | Should -Be 0
+    }
+
+    It 'reports a failing handler and an unknown API in its result, without failing itself' {
+        Register-ModuleAPI -ModuleName M -APIName Boom -Handler { throw 'kaboom' } | Out-Null
+        $t = Test-ModuleAPI M Boom -ErrorAction Stop
+        $t.Success | Should -BeFalse
+        $t.ErrorCategory | Should -Be 'HandlerFailed'
+        $t.Errors[0] | Should -BeLike '*kaboom*'
+        $u = Test-ModuleAPI No Such -ErrorAction Stop
+        $u.Success | Should -BeFalse
+        $u.ErrorCategory | Should -Be 'NotFound'
+    }
+}
