@@ -40,7 +40,7 @@ namespace ModuleCommunication
         {
             Module = module;
             Operation = operation;
-            Parameters = parameters;
+            _parameters = parameters;
             RequestId = requestId;
             StartTime = DateTime.Now;
         }
@@ -54,8 +54,14 @@ namespace ModuleCommunication
         /// <summary>The operation called.</summary>
         public string Operation { get; }
 
-        /// <summary>The call's parameters (a copy of the caller's; validated after the middleware).</summary>
-        public Hashtable Parameters { get; set; }
+        /// <summary>The call's parameters (a copy of the caller's; validated after the middleware). Null sets an empty table.</summary>
+        public Hashtable Parameters
+        {
+            get => _parameters;
+            set => _parameters = value ?? new Hashtable(StringComparer.OrdinalIgnoreCase);
+        }
+
+        private Hashtable _parameters;
 
         /// <summary>Unique id of this call.</summary>
         public Guid RequestId { get; }

@@ -142,12 +142,21 @@ namespace ModuleCommunication.Threading
         /// <summary>P/Invokes mc_api_invoke for the call and records the outcome. Never throws for the call's own failure.</summary>
         private static void RunCall(ApiCallState state)
         {
-            byte[] request = BuildRequest(state);
             McStatus status;
             byte* result;
-            fixed (byte* p = request)
+            JsonBuffer buffer = JsonBuffer.Rent();
+            try
             {
-                status = NativeMethods.mc_api_invoke(ModuleHub.Handle, p, (nuint)request.Length, out result, out _);
+                WriteRequest(buffer.Writer, state);
+                ReadOnlySpan<byte> request = buffer.Written;
+                fixed (byte* p = request)
+                {
+                    status = NativeMethods.mc_api_invoke(ModuleHub.Handle, p, (nuint)request.Length, out result, out _);
+                }
+            }
+            finally
+            {
+                buffer.Release();
             }
             state.Status = status;
             if (status == McStatus.Ok)
@@ -158,22 +167,19 @@ namespace ModuleCommunication.Threading
             state.Error = ErrorFromNative(state, status);
         }
 
-        private static byte[] BuildRequest(ApiCallState state)
+        private static void WriteRequest(Utf8JsonWriter w, ApiCallState state)
         {
             ApiContext c = state.Context;
-            return JsonBuffer.Build(w =>
-            {
-                w.WriteStartObject();
-                w.WriteString("module", c.Module);
-                w.WriteString("operation", c.Operation);
-                WriteParameters(w, c.Parameters);
-                if (state.TimeoutMs.HasValue) w.WriteNumber("timeoutMs", state.TimeoutMs.Value);
-                w.WriteNumber("tag", state.Tag);
-                uint depth = Math.Max(t_depth, state.ParentDepth);
-                if (depth > 0) w.WriteNumber("depth", depth);
-                w.WriteString("requestId", c.RequestId.ToString());
-                w.WriteEndObject();
-            });
+            w.WriteStartObject();
+            w.WriteString("module", c.Module);
+            w.WriteString("operation", c.Operation);
+            WriteParameters(w, c.Parameters);
+            if (state.TimeoutMs.HasValue) w.WriteNumber("timeoutMs", state.TimeoutMs.Value);
+            w.WriteNumber("tag", state.Tag);
+            uint depth = Math.Max(t_depth, state.ParentDepth);
+            if (depth > 0) w.WriteNumber("depth", depth);
+            w.WriteString("requestId", c.RequestId);
+            w.WriteEndObject();
         }
 
         /// <summary>Writes "parameters" (and "typeHints" when needed) with the data codec.</summary>
@@ -516,18 +522,25 @@ namespace ModuleCommunication.Threading
                 throw new InvalidOperationException("$Next can only be called while its middleware runs, not after it returned.");
             }
             ulong frame = ctx.Frames.Peek();
-            byte[] update = JsonBuffer.Build(w =>
-            {
-                w.WriteStartObject();
-                WriteParameters(w, ctx.Parameters);
-                w.WriteEndObject();
-            });
             McStatus status;
             byte* result;
             state.Result = null;
-            fixed (byte* u = update)
+            JsonBuffer buffer = JsonBuffer.Rent();
+            try
             {
-                status = NativeMethods.mc_api_next(frame, u, (nuint)update.Length, out result, out _);
+                Utf8JsonWriter w = buffer.Writer;
+                w.WriteStartObject();
+                WriteParameters(w, ctx.Parameters);
+                w.WriteEndObject();
+                ReadOnlySpan<byte> update = buffer.Written;
+                fixed (byte* u = update)
+                {
+                    status = NativeMethods.mc_api_next(frame, u, (nuint)update.Length, out result, out _);
+                }
+            }
+            finally
+            {
+                buffer.Release();
             }
             if (status == McStatus.Ok)
             {
@@ -562,8 +575,22 @@ namespace ModuleCommunication.Threading
 
         private readonly Dictionary<long, ScriptBlock> _recreated = new();
 
+        [ThreadStatic] private static Runspace? t_runspace;
+        [ThreadStatic] private static RunspaceScripts? t_scripts;
+
         public static RunspaceScripts Current
-            => s_table.GetValue(Runspace.DefaultRunspace ?? throw new InvalidOperationException("No runspace on this thread."), _ => new RunspaceScripts());
+        {
+            get
+            {
+                Runspace runspace = Runspace.DefaultRunspace ?? throw new InvalidOperationException("No runspace on this thread.");
+                if (!ReferenceEquals(runspace, t_runspace) || t_scripts == null)
+                {
+                    t_scripts = s_table.GetValue(runspace, _ => new RunspaceScripts());
+                    t_runspace = runspace;
+                }
+                return t_scripts;
+            }
+        }
 
         public ScriptBlock Recreate(ApiStage stage)
         {

@@ -163,33 +163,31 @@ namespace ModuleCommunication.Threading
 
         public static delegate* unmanaged[Cdecl]<nint, void> ReleaseCallback => &Release;
 
+        // The newest handler of each API (folded "module.operation"), so a call finds it without a scan.
+        private static readonly ConcurrentDictionary<string, ApiStage> s_handlers = new(StringComparer.OrdinalIgnoreCase);
+
+        private static string HandlerKey(string module, string operation) => module + "\u0001" + operation;
+
         public static long Add(ApiStage stage)
         {
             stage.Key = Interlocked.Increment(ref s_nextKey);
             s_byKey[stage.Key] = stage;
+            if (stage.IsHandler) s_handlers[HandlerKey(stage.Module, stage.Operation)] = stage;
             return stage.Key;
         }
 
-        public static void Remove(long key) => s_byKey.TryRemove(key, out _);
+        public static void Remove(long key)
+        {
+            if (!s_byKey.TryRemove(key, out ApiStage? stage) || !stage.IsHandler) return;
+            // Only if it is still the newest: a replacement registered meanwhile stays.
+            ((ICollection<KeyValuePair<string, ApiStage>>)s_handlers).Remove(new KeyValuePair<string, ApiStage>(HandlerKey(stage.Module, stage.Operation), stage));
+        }
 
         public static IEnumerable<ApiStage> All => s_byKey.Values;
 
         /// <summary>The PowerShell handler of an API, if it was registered here (names case-insensitive).</summary>
         public static ApiStage? FindHandler(string module, string operation)
-        {
-            ApiStage? found = null;
-            foreach (ApiStage s in s_byKey.Values)
-            {
-                if (s.IsHandler
-                    && string.Equals(s.Module, module, StringComparison.OrdinalIgnoreCase)
-                    && string.Equals(s.Operation, operation, StringComparison.OrdinalIgnoreCase)
-                    && (found == null || s.Key > found.Key))
-                {
-                    found = s; // the newest one: a replaced handler lingers until the core releases it
-                }
-            }
-            return found;
-        }
+            => s_handlers.TryGetValue(HandlerKey(module, operation), out ApiStage? stage) ? stage : null;
 
         public static ApiStage? FindMiddleware(string name)
         {
@@ -244,7 +242,7 @@ namespace ModuleCommunication.Threading
         {
             try
             {
-                s_byKey.TryRemove(key, out _);
+                Remove(key);
             }
             catch
             {
