@@ -141,7 +141,8 @@ impl Drop for Foreign {
     }
 }
 
-/// The status with this number, if it is one of the library's.
+/// The status with this number, if it is one of the library's (keep in step with
+/// `mc_status`; an unknown number from a callback is treated as a failure).
 fn status_from_u32(value: u32) -> Option<mc_status> {
     use mc_status::*;
     [
@@ -157,6 +158,8 @@ fn status_from_u32(value: u32) -> Option<mc_status> {
         Timeout,
         Panic,
         BufferTooSmall,
+        Io,
+        CorruptFile,
         ApiNotFound,
         ApiExists,
         ValidationFailed,
