@@ -10,7 +10,7 @@
 param(
     [int] $Count = 20000,
     [int] $Rounds = 3,
-    [string] $ModulePath = (Join-Path $PSScriptRoot '../artifacts/module/ModuleCommunication/ModuleCommunication.psd1')
+    [string] $ModulePath = $(if ($env:MC_MODULE_PSD1) { $env:MC_MODULE_PSD1 } else { Join-Path $PSScriptRoot '../artifacts/module/ModuleCommunication/ModuleCommunication.psd1' })
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
@@ -50,11 +50,11 @@ $directUs = $best['direct: & $handler -X 1'].TotalMilliseconds * 1000 / $Count
 $rows = foreach ($name in $cases.Keys) {
     $us = $best[$name].TotalMilliseconds * 1000 / $Count
     [pscustomobject]@{
-        Case          = $name
-        Calls         = $Count
-        PerSecond     = [math]::Round($Count / $best[$name].TotalSeconds)
-        MicrosPerCall = [math]::Round($us, 2)
-        OverheadMicros = [math]::Round($us - $directUs, 2)
+        Case       = $name
+        Calls      = $Count
+        PerSecond  = [long]($Count / $best[$name].TotalSeconds)
+        UsPerCall  = [math]::Round($us, 2)
+        OverheadUs = [math]::Round($us - $directUs, 2)
     }
 }
 $rows | Format-Table -AutoSize | Out-Host
@@ -63,7 +63,7 @@ $two = $rows[2]
 'ratio Invoke-ModuleAPI (0 middleware) / direct call:  {0:0.00} (calls per second)' -f ($zero.PerSecond / $rows[0].PerSecond)
 'ratio Invoke-ModuleAPI (2 middleware) / direct call:  {0:0.00} (calls per second)' -f ($two.PerSecond / $rows[0].PerSecond)
 'overhead per call: {0:0.0} us with 0 middleware, {1:0.0} us with 2 (about {2:0.0} us per ScriptBlock middleware)' -f `
-    $zero.OverheadMicros, $two.OverheadMicros, (($two.OverheadMicros - $zero.OverheadMicros) / 2)
+    $zero.OverheadUs, $two.OverheadUs, (($two.OverheadUs - $zero.OverheadUs) / 2)
 
 Unregister-ModuleAPI Bench Echo -Force | Out-Null
 Unregister-ModuleAPI Bench EchoMw -Force | Out-Null

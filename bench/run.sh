@@ -3,6 +3,7 @@
 # results, with the machine they ran on, into docs/benchmarks.md.
 #
 #   native: build/cargo.sh bench --bench native (release), mc_* against raw crossbeam-channel
+#   api-native: build/cargo.sh bench --bench api (release), mc_api_invoke against a direct C call
 #   pwsh:   every bench/*.ps1, against the module built with the release native library
 #
 # Each benchmark prints its own table and "ratio" lines; this script only collects them.
@@ -24,6 +25,13 @@ if build/cargo.sh bench --bench native >"$logs/native.log" 2>"$logs/native.err";
     sections+=("native" "$logs/native.log")
 else
     cat "$logs/native.err" >&2
+    exit 1
+fi
+mc_log "native API call benchmark"
+if build/cargo.sh bench --bench api >"$logs/api-native.log" 2>"$logs/api-native.err"; then
+    sections+=("api-native" "$logs/api-native.log")
+else
+    cat "$logs/api-native.err" >&2
     exit 1
 fi
 for script in bench/*.ps1; do
