@@ -64,7 +64,7 @@ fn each_type_accepts_its_values_and_rejects_others_naming_the_parameter() {
             assert_eq!(e.category, ApiErrorCategory::Validation, "{ty} with {v}");
             assert_eq!(e.parameters.len(), 1, "{ty} with {v}: {e:?}");
             assert_eq!(e.parameters[0].parameter, "Value");
-            assert!(e.message.contains(&format!("Value: expected a")), "{ty} with {v}: {}", e.message);
+            assert!(e.message.contains("Value: expected a"), "{ty} with {v}: {}", e.message);
         }
     }
 }
@@ -111,7 +111,11 @@ fn an_unknown_parameter_is_named_and_the_known_ones_listed() {
     let hub = hub_with_schema(r#"{"StepName":{"type":"string"},"Parameters":{"type":"hashtable"}}"#);
     let e = hub.registry().invoke(request("Lab", "Run", r#"{"StepNam":"x"}"#)).unwrap_err();
     assert_eq!(e.parameters[0].parameter, "StepNam");
-    assert!(e.message.contains("StepNam: not a parameter of Lab.Run (its parameters are StepName, Parameters)"), "{}", e.message);
+    assert!(
+        e.message.contains("StepNam: not a parameter of Lab.Run (its parameters are StepName, Parameters)"),
+        "{}",
+        e.message
+    );
     let hub = hub_with_schema("{}");
     let e = hub.registry().invoke(request("Lab", "Run", r#"{"X":1}"#)).unwrap_err();
     assert!(e.message.contains("it takes no parameters"), "{}", e.message);
@@ -119,7 +123,9 @@ fn an_unknown_parameter_is_named_and_the_known_ones_listed() {
 
 #[test]
 fn every_problem_is_reported_at_once_in_schema_order_unknown_last() {
-    let hub = hub_with_schema(r#"{"A":{"type":"int","required":true},"B":{"type":"bool"},"C":{"type":"string","required":true}}"#);
+    let hub = hub_with_schema(
+        r#"{"A":{"type":"int","required":true},"B":{"type":"bool"},"C":{"type":"string","required":true}}"#,
+    );
     let e = hub.registry().invoke(request("Lab", "Run", r#"{"Zed":1,"B":"no"}"#)).unwrap_err();
     let names: Vec<_> = e.parameters.iter().map(|p| p.parameter.as_str()).collect();
     assert_eq!(names, ["A", "B", "C", "Zed"]);
@@ -155,22 +161,33 @@ fn a_value_marked_as_a_datetime_is_not_a_string() {
 fn a_default_fills_in_a_missing_parameter_but_not_an_explicit_null() {
     let hub = hub_with_schema(r#"{"Mode":{"type":"string","default":"Quick"},"N":{"type":"int","default":3}}"#);
     assert_eq!(hub.registry().invoke(request("Lab", "Run", "{}")).unwrap().get(), r#"{"Mode":"Quick","N":3}"#);
-    assert_eq!(hub.registry().invoke(request("Lab", "Run", r#"{"N":null}"#)).unwrap().get(), r#"{"Mode":"Quick","N":null}"#);
+    assert_eq!(
+        hub.registry().invoke(request("Lab", "Run", r#"{"N":null}"#)).unwrap().get(),
+        r#"{"Mode":"Quick","N":null}"#
+    );
 }
 
 #[test]
 fn validate_set_compares_text_case_insensitively_and_checks_every_array_element() {
-    let hub = hub_with_schema(r#"{"Mode":{"type":"string","validateSet":["Quick","Full"]},"Ids":{"type":"array","validateSet":[1,2,3]}}"#);
+    let hub = hub_with_schema(
+        r#"{"Mode":{"type":"string","validateSet":["Quick","Full"]},"Ids":{"type":"array","validateSet":[1,2,3]}}"#,
+    );
     assert!(hub.registry().invoke(request("Lab", "Run", r#"{"Mode":"quick","Ids":[1,3]}"#)).is_ok());
     let e = hub.registry().invoke(request("Lab", "Run", r#"{"Mode":"Fast"}"#)).unwrap_err();
-    assert!(e.message.contains("Mode: the string 'Fast' is not one of the allowed values ('Quick', 'Full')"), "{}", e.message);
+    assert!(
+        e.message.contains("Mode: the string 'Fast' is not one of the allowed values ('Quick', 'Full')"),
+        "{}",
+        e.message
+    );
     let e = hub.registry().invoke(request("Lab", "Run", r#"{"Ids":[1,4]}"#)).unwrap_err();
     assert_eq!(e.parameters[0].parameter, "Ids");
 }
 
 #[test]
 fn pattern_is_searched_case_insensitively_like_validate_pattern() {
-    let hub = hub_with_schema(r#"{"Name":{"type":"string","pattern":"^vm-[0-9]+$"},"Tags":{"type":"array","pattern":"^[a-z]+$"}}"#);
+    let hub = hub_with_schema(
+        r#"{"Name":{"type":"string","pattern":"^vm-[0-9]+$"},"Tags":{"type":"array","pattern":"^[a-z]+$"}}"#,
+    );
     assert!(hub.registry().invoke(request("Lab", "Run", r#"{"Name":"VM-12","Tags":["a","B"]}"#)).is_ok());
     let e = hub.registry().invoke(request("Lab", "Run", r#"{"Name":"host-1"}"#)).unwrap_err();
     assert!(e.message.contains("Name: 'host-1' does not match the pattern '^vm-[0-9]+$'"), "{}", e.message);
@@ -249,7 +266,8 @@ fn lower_priority_runs_outer_and_ties_keep_registration_order() {
     reg.add_middleware(MiddlewareDefinition::new("b20").priority(20), logging(&log, "b20")).unwrap();
     reg.add_middleware(MiddlewareDefinition::new("a10").priority(10), logging(&log, "a10")).unwrap();
     reg.add_middleware(MiddlewareDefinition::new("c20").priority(20), logging(&log, "c20")).unwrap();
-    reg.add_middleware(MiddlewareDefinition::new("api5").priority(5).for_api("m", "op"), logging(&log, "api5")).unwrap();
+    reg.add_middleware(MiddlewareDefinition::new("api5").priority(5).for_api("m", "op"), logging(&log, "api5"))
+        .unwrap();
     assert_eq!(reg.invoke(InvokeRequest::new("M", "Op")).unwrap().get(), "1");
     assert_eq!(*log.lock().unwrap(), ["api5>", "a10>", "b20>", "c20>", "handler", "<c20", "<b20", "<a10", "<api5"]);
     let names: Vec<_> = reg.middleware(None).unwrap().into_iter().map(|m| m.name).collect();
@@ -263,12 +281,18 @@ fn middleware_that_does_not_call_next_short_circuits_with_its_own_result() {
     let ran = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&ran);
     hub.registry()
-        .register(ApiDefinition::new("M", "Op").parameters(Schema::from_json(r#"{"A":{"type":"int","required":true}}"#).unwrap()), move |_: &Call| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            Ok(json("\"handler\""))
-        })
+        .register(
+            ApiDefinition::new("M", "Op")
+                .parameters(Schema::from_json(r#"{"A":{"type":"int","required":true}}"#).unwrap()),
+            move |_: &Call| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(json("\"handler\""))
+            },
+        )
         .unwrap();
-    hub.registry().add_middleware(MiddlewareDefinition::new("cache"), |_: &Call, _: &Next| Ok(json("\"cached\""))).unwrap();
+    hub.registry()
+        .add_middleware(MiddlewareDefinition::new("cache"), |_: &Call, _: &Next| Ok(json("\"cached\"")))
+        .unwrap();
     // Validation runs inside the middleware, so a short-circuit skips it too.
     assert_eq!(hub.registry().invoke(InvokeRequest::new("M", "Op")).unwrap().get(), "\"cached\"");
     assert_eq!(ran.load(Ordering::SeqCst), 0);
@@ -302,7 +326,11 @@ fn metadata_set_by_middleware_reaches_later_stages_and_the_handler_and_flows_bac
         .add_middleware(MiddlewareDefinition::new("outer").priority(1), |call: &Call, next: &Next| {
             call.set_metadata_json("Trace", r#"["outer"]"#).unwrap();
             let r = next.run()?;
-            assert_eq!(call.metadata_json("HANDLED").as_deref(), Some("true"), "the handler's change is visible outside");
+            assert_eq!(
+                call.metadata_json("HANDLED").as_deref(),
+                Some("true"),
+                "the handler's change is visible outside"
+            );
             Ok(r)
         })
         .unwrap();
@@ -352,7 +380,9 @@ fn next_may_run_the_rest_again() {
 #[test]
 fn a_panicking_handler_fails_the_call_and_the_registry_still_works() {
     let hub = Hub::new();
-    hub.registry().register(ApiDefinition::new("M", "Boom"), |_: &Call| -> Result<Json, ApiError> { panic!("kaboom") }).unwrap();
+    hub.registry()
+        .register(ApiDefinition::new("M", "Boom"), |_: &Call| -> Result<Json, ApiError> { panic!("kaboom") })
+        .unwrap();
     let e = hub.registry().invoke(InvokeRequest::new("M", "Boom")).unwrap_err();
     assert_eq!(e.category, ApiErrorCategory::HandlerFailed);
     assert!(e.message.contains("kaboom"), "{}", e.message);
@@ -363,7 +393,9 @@ fn a_panicking_handler_fails_the_call_and_the_registry_still_works() {
 #[test]
 fn the_context_names_the_call() {
     let hub = Hub::new();
-    hub.registry().register(ApiDefinition::new("LabRunner", "ExecuteStep"), |call: &Call| Ok(json(&call.context_json()))).unwrap();
+    hub.registry()
+        .register(ApiDefinition::new("LabRunner", "ExecuteStep"), |call: &Call| Ok(json(&call.context_json())))
+        .unwrap();
     let req = InvokeRequest::from_json(
         r#"{"module":"labrunner","operation":"executestep","parameters":{"X":1},"user":"alice","headers":{"H":"v"},"tag":42}"#,
     )
@@ -418,7 +450,9 @@ fn unregistering_removes_the_api_and_its_own_middleware() {
     assert!(reg.apis(None, None).unwrap().is_empty());
     assert!(reg.middleware(None).unwrap().is_empty());
     assert_eq!(reg.unregister("M", "Op").unwrap_err(), RegistryError::ApiNotFound { key: "M.Op".into() });
-    let e = reg.add_middleware(MiddlewareDefinition::new("x").for_api("M", "Op"), |_: &Call, n: &Next| n.run()).unwrap_err();
+    let e = reg
+        .add_middleware(MiddlewareDefinition::new("x").for_api("M", "Op"), |_: &Call, n: &Next| n.run())
+        .unwrap_err();
     assert!(matches!(e, RegistryError::ApiNotFound { .. }), "{e:?}");
 }
 
@@ -444,7 +478,8 @@ fn listing_filters_with_like_patterns_and_sorts() {
     for (m, o) in [("LabRunner", "Stop"), ("Backup", "Run"), ("LabRunner", "ExecuteStep"), ("Lab.Core", "Run")] {
         reg.register(ApiDefinition::new(m, o), echo).unwrap();
     }
-    let keys = |m: Option<&str>, o: Option<&str>| reg.apis(m, o).unwrap().into_iter().map(|a| a.api_key).collect::<Vec<_>>();
+    let keys =
+        |m: Option<&str>, o: Option<&str>| reg.apis(m, o).unwrap().into_iter().map(|a| a.api_key).collect::<Vec<_>>();
     assert_eq!(keys(None, None), ["Backup.Run", "Lab.Core.Run", "LabRunner.ExecuteStep", "LabRunner.Stop"]);
     assert_eq!(keys(Some("lab*"), Some("*e*")), ["LabRunner.ExecuteStep"]);
     assert_eq!(keys(None, Some("run")), ["Backup.Run", "Lab.Core.Run"]);
@@ -454,7 +489,9 @@ fn listing_filters_with_like_patterns_and_sorts() {
 #[test]
 fn names_are_checked() {
     let hub = Hub::new();
-    for (m, o, fragment) in [("", "Op", "empty"), ("M", "a.b", "cannot contain '.'"), ("M*", "Op", "wildcard"), ("M", "O\n", "control")] {
+    for (m, o, fragment) in
+        [("", "Op", "empty"), ("M", "a.b", "cannot contain '.'"), ("M*", "Op", "wildcard"), ("M", "O\n", "control")]
+    {
         let e = hub.registry().register(ApiDefinition::new(m, o), echo).unwrap_err();
         assert!(e.to_string().contains(fragment), "{m:?}.{o:?}: {e}");
     }
@@ -592,7 +629,10 @@ fn a_handler_may_invoke_another_api_and_the_inner_call_knows_its_depth_and_paren
             hub.registry().invoke(InvokeRequest::new("M", "Inner"))
         })
         .unwrap();
-    assert_eq!(hub.registry().invoke(InvokeRequest::new("M", "Outer")).unwrap().get(), r#"{"depth":2,"parent":"M.Outer"}"#);
+    assert_eq!(
+        hub.registry().invoke(InvokeRequest::new("M", "Outer")).unwrap().get(),
+        r#"{"depth":2,"parent":"M.Outer"}"#
+    );
 }
 
 #[test]
@@ -643,7 +683,8 @@ fn concurrent_calls_from_many_threads_all_succeed_and_are_counted() {
             let hub = Arc::clone(&hub);
             std::thread::spawn(move || {
                 for i in 0..500 {
-                    let r = hub.registry().invoke(request("Lab", "Run", &format!(r#"{{"N":{}}}"#, t * 1000 + i))).unwrap();
+                    let r =
+                        hub.registry().invoke(request("Lab", "Run", &format!(r#"{{"N":{}}}"#, t * 1000 + i))).unwrap();
                     assert_eq!(r.get(), format!(r#"{{"N":{}}}"#, t * 1000 + i));
                 }
             })

@@ -74,8 +74,10 @@ struct FrameState {
 
 /// The frames whose callbacks are running, process-wide (call ids are unique across
 /// hubs). A short list: one entry per callback in progress, so a linear search is cheap.
-fn frames() -> &'static Mutex<Vec<(u64, Arc<Frame>)>> {
-    static FRAMES: OnceLock<Mutex<Vec<(u64, Arc<Frame>)>>> = OnceLock::new();
+type FrameTable = Mutex<Vec<(u64, Arc<Frame>)>>;
+
+fn frames() -> &'static FrameTable {
+    static FRAMES: OnceLock<FrameTable> = OnceLock::new();
     FRAMES.get_or_init(|| Mutex::new(Vec::new()))
 }
 
