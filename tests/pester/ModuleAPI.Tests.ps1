@@ -146,6 +146,16 @@ Describe 'Invoke-ModuleAPI' {
         @(Invoke-ModuleAPI M None).Count | Should -Be 0
     }
 
+    It 'passes one output that is an array on as one object, as & $handler does' {
+        Register-ModuleAPI -ModuleName M -APIName OneArray -Handler { , @(1, 2, 3) } | Out-Null
+        (& { , @(1, 2, 3) } | Measure-Object).Count | Should -Be 1 -Because 'that is what the handler gives when called directly'
+        Add-APIMiddleware -Name Count -Handler { param($Context, $Next) (& $Next $Context | Measure-Object).Count } -ModuleName M -APIName OneArray | Out-Null
+        Invoke-ModuleAPI M OneArray | Should -Be 1
+        Remove-APIMiddleware Count -Force | Out-Null
+        (Invoke-ModuleAPI M OneArray | Measure-Object).Count | Should -Be 1
+        (Invoke-ModuleAPI M OneArray).Count | Should -Be 3
+    }
+
     It 'converts values to the schema''s types and fills in defaults' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler {
             param($When, $Count, $Ratio, $Mode, $Options)

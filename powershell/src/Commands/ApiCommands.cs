@@ -281,7 +281,7 @@ namespace ModuleCommunication.Commands
             try
             {
                 object? result = ApiRunner.Invoke(state, this);
-                if (result != null) WriteObject(result, enumerateCollection: true);
+                if (result != null) WriteObject(result, enumerateCollection: state.ResultIsList);
             }
             catch (ApiInvocationException e)
             {

@@ -47,6 +47,17 @@ namespace ModuleCommunication.Threading
         /// <summary>Output of the PowerShell stage that finished last: the result so far.</summary>
         public object? Result;
 
+        /// <summary>True when <see cref="Result"/> holds several output objects (an array of them), not one.</summary>
+        public bool ResultIsList;
+
+        /// <summary>
+        /// The result for a consumer that enumerates what it gets (a pipeline, a method's return
+        /// value in script): several outputs as their array; one output that is itself a
+        /// collection wrapped, so it arrives as the one object the handler wrote.
+        /// </summary>
+        public object? ResultForPipeline
+            => ResultIsList || Result == null || LanguagePrimitives.GetEnumerable(Result) == null ? Result : new object?[] { Result };
+
         /// <summary>A stop, exit or break met inside a stage; rethrown once the native frames are gone.</summary>
         public ExceptionDispatchInfo? FlowControl;
 

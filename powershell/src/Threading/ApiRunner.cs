@@ -78,7 +78,7 @@ namespace ModuleCommunication.Threading
             RunCall(state);
             // Failures are read from the state by the caller (the job, or Invoke); a throw here would
             // only become a second, wrapped error record.
-            return state.RunInPool && state.Status == McStatus.Ok && !state.TimedOut ? state.Result : null;
+            return state.RunInPool && state.Status == McStatus.Ok && !state.TimedOut ? state.ResultForPipeline : null;
         }
 
         /// <summary>The error of a finished call, or null when it succeeded (for -Async jobs).</summary>
@@ -308,7 +308,7 @@ namespace ModuleCommunication.Threading
                     if (stage.WantsContext && !splat.ContainsKey("Context")) splat["Context"] = ctx;
                     state.Result = null;
                     ScriptBlock runner = writer != null ? scripts.SplatCapturingErrors : scripts.Splat;
-                    state.Result = Shape(runner.InvokeWithContext(null, null, block, splat), writer);
+                    Shape(state, runner.InvokeWithContext(null, null, block, splat), writer);
                 }
                 else
                 {
@@ -316,9 +316,10 @@ namespace ModuleCommunication.Threading
                     try
                     {
                         state.Result = null;
-                        state.Result = writer != null
-                            ? Shape(scripts.CallCapturingErrors.InvokeWithContext(null, null, block, ctx, scripts.Next), writer)
-                            : Shape(block.InvokeWithContext(null, null, ctx, scripts.Next), null);
+                        Collection<PSObject> output = writer != null
+                            ? scripts.CallCapturingErrors.InvokeWithContext(null, null, block, ctx, scripts.Next)
+                            : block.InvokeWithContext(null, null, ctx, scripts.Next);
+                        Shape(state, output, writer);
                     }
                     finally
                     {
@@ -362,7 +363,7 @@ namespace ModuleCommunication.Threading
         /// <paramref name="writer"/>, error records that 2>&amp;1 merged into the output are written
         /// through it instead (PowerShell marks them with a writeErrorStream property).
         /// </summary>
-        private static object? Shape(Collection<PSObject> output, PSCmdlet? writer)
+        private static void Shape(ApiCallState state, Collection<PSObject> output, PSCmdlet? writer)
         {
             List<object>? items = null;
             foreach (PSObject o in output)
@@ -374,7 +375,8 @@ namespace ModuleCommunication.Threading
                 }
                 (items ??= new List<object>(output.Count)).Add(o!);
             }
-            return items == null ? null : items.Count == 1 ? items[0] : items.ToArray();
+            state.ResultIsList = items != null && items.Count > 1;
+            state.Result = items == null ? null : items.Count == 1 ? items[0] : items.ToArray();
         }
 
         // PowerShell 7 marks error records that 2>&1 merged into the output with the internal
@@ -525,6 +527,7 @@ namespace ModuleCommunication.Threading
             McStatus status;
             byte* result;
             state.Result = null;
+            state.ResultIsList = false;
             JsonBuffer buffer = JsonBuffer.Rent();
             try
             {
@@ -545,7 +548,7 @@ namespace ModuleCommunication.Threading
             if (status == McStatus.Ok)
             {
                 NativeMethods.mc_string_free(result);
-                return state.Result;
+                return state.ResultForPipeline;
             }
             if (state.FlowControl != null) state.FlowControl.Throw();
             throw ErrorFromNative(state, status);
