@@ -14,6 +14,9 @@
 //! - [`Hub::wait_delivered`] waits until every queue a message entered has completed it.
 //! - Events ([`Hub::publish_event`]) are messages on event channels with a bounded
 //!   history that may be persisted to a file and replayed to new subscribers.
+//! - The API registry ([`Hub::registry`], module [`registry`]) holds `Module.Operation`
+//!   handlers with parameter schemas; each call runs an explicit stage pipeline (timeout,
+//!   middleware by priority, validation, handler).
 
 #![warn(missing_docs)]
 
