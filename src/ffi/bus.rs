@@ -4,8 +4,8 @@ use std::os::raw::{c_char, c_void};
 use std::time::Duration;
 
 use super::boundary::{arg_ref, arg_str, arg_text, into_c_string, opt_str, out_arg, run, FfiError, FfiResult};
-use super::{hub_ref, mc_delivery_report, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, UserData};
-use crate::bus::{DeliveryReport, Envelope, SubscriptionOptions};
+use super::{hub_ref, mc_delivery_report, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, pull_notifier, push_handler, write_id};
+use crate::bus::{DeliveryReport, SubscriptionOptions};
 use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
 
@@ -166,17 +166,11 @@ pub unsafe extern "C" fn mc_subscribe(
         let hub = unsafe { hub_ref(hub) }?;
         // SAFETY: the caller passes `len` readable bytes at `options_json`.
         let opts = unsafe { options(options_json, len) }?;
-        let callback = callback.ok_or_else(|| FfiError::null("callback"))?;
+        let handler = push_handler(callback, user_data)?;
         let out_id = out_arg(out_id, "out_id")?;
-        let user_data = UserData(user_data);
-        let id = hub.subscribe_push(opts, move |env: &Envelope| {
-            let (bytes, len) = env.json_nul_terminated();
-            // SAFETY: `callback` is the caller's function with the documented signature;
-            // the text pointer is valid (and NUL-terminated) for the duration of the call.
-            unsafe { callback(user_data.get(), bytes.as_ptr().cast::<c_char>(), len) }
-        })?;
+        let id = hub.subscribe_push(opts, handler)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { out_id.write(mc_id { bytes: *id.as_bytes() }) };
+        unsafe { write_id(out_id, id) };
         Ok(())
     })
 }
@@ -213,14 +207,9 @@ pub unsafe extern "C" fn mc_subscribe_pull(
         // SAFETY: the caller passes `len` readable bytes at `options_json`.
         let opts = unsafe { options(options_json, len) }?;
         let out_id = out_arg(out_id, "out_id")?;
-        let user_data = UserData(user_data);
-        let notify = notify.map(|f| -> Box<dyn Fn() + Send + Sync> {
-            // SAFETY: `f` is the caller's function with the documented signature.
-            Box::new(move || unsafe { f(user_data.get()) })
-        });
-        let id = hub.subscribe_pull(opts, notify)?;
+        let id = hub.subscribe_pull(opts, pull_notifier(notify, user_data))?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { out_id.write(mc_id { bytes: *id.as_bytes() }) };
+        unsafe { write_id(out_id, id) };
         Ok(())
     })
 }

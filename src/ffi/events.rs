@@ -4,7 +4,7 @@ use std::os::raw::{c_char, c_void};
 use std::path::Path;
 
 use super::boundary::{arg_str, arg_text, into_c_string, out_arg, run, FfiError, FfiResult};
-use super::{hub_ref, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, UserData};
+use super::{hub_ref, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, pull_notifier, push_handler, write_id};
 use crate::bus::Envelope;
 use crate::error::Error;
 use crate::events::{EventQuery, EventSubscriptionOptions, HistoryFormat};
@@ -138,17 +138,11 @@ pub unsafe extern "C" fn mc_event_subscribe(
         let hub = unsafe { hub_ref(hub) }?;
         // SAFETY: the caller passes `len` readable bytes at `options_json`.
         let opts = unsafe { options(options_json, len) }?;
-        let callback = callback.ok_or_else(|| FfiError::null("callback"))?;
+        let handler = push_handler(callback, user_data)?;
         let out_id = out_arg(out_id, "out_id")?;
-        let user_data = UserData(user_data);
-        let id = hub.subscribe_events_push(opts, move |env: &Envelope| {
-            let (bytes, len) = env.json_nul_terminated();
-            // SAFETY: `callback` is the caller's function with the documented signature;
-            // the text pointer is valid (and NUL-terminated) for the duration of the call.
-            unsafe { callback(user_data.get(), bytes.as_ptr().cast::<c_char>(), len) }
-        })?;
+        let id = hub.subscribe_events_push(opts, handler)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { out_id.write(mc_id { bytes: *id.as_bytes() }) };
+        unsafe { write_id(out_id, id) };
         Ok(())
     })
 }
@@ -179,14 +173,9 @@ pub unsafe extern "C" fn mc_event_subscribe_pull(
         // SAFETY: the caller passes `len` readable bytes at `options_json`.
         let opts = unsafe { options(options_json, len) }?;
         let out_id = out_arg(out_id, "out_id")?;
-        let user_data = UserData(user_data);
-        let notify = notify.map(|f| -> Box<dyn Fn() + Send + Sync> {
-            // SAFETY: `f` is the caller's function with the documented signature.
-            Box::new(move || unsafe { f(user_data.get()) })
-        });
-        let id = hub.subscribe_events_pull(opts, notify)?;
+        let id = hub.subscribe_events_pull(opts, pull_notifier(notify, user_data))?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { out_id.write(mc_id { bytes: *id.as_bytes() }) };
+        unsafe { write_id(out_id, id) };
         Ok(())
     })
 }

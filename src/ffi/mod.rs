@@ -149,6 +149,40 @@ unsafe impl Send for UserData {}
 // SAFETY: as above; the pointer is only copied, never dereferenced by the library.
 unsafe impl Sync for UserData {}
 
+/// Adapts a C message callback to the core's push handler: each call gets the message's
+/// NUL-terminated JSON, valid for the duration of the call.
+pub(crate) fn push_handler(
+    callback: mc_message_callback,
+    user_data: *mut c_void,
+) -> Result<impl FnMut(&crate::bus::Envelope) -> bool + Send + 'static, FfiError> {
+    let callback = callback.ok_or_else(|| FfiError::null("callback"))?;
+    let user_data = UserData(user_data);
+    Ok(move |env: &crate::bus::Envelope| {
+        let (bytes, len) = env.json_nul_terminated();
+        // SAFETY: `callback` is the caller's function with the documented signature;
+        // the text pointer is valid (and NUL-terminated) for the duration of the call.
+        unsafe { callback(user_data.get(), bytes.as_ptr().cast::<c_char>(), len) }
+    })
+}
+
+/// Adapts a nullable C notify callback to the core's pull notifier.
+pub(crate) fn pull_notifier(notify: mc_notify_callback, user_data: *mut c_void) -> Option<Box<dyn Fn() + Send + Sync>> {
+    let user_data = UserData(user_data);
+    notify.map(|f| -> Box<dyn Fn() + Send + Sync> {
+        // SAFETY: `f` is the caller's function with the documented signature.
+        Box::new(move || unsafe { f(user_data.get()) })
+    })
+}
+
+/// Writes a new subscription's id to a checked, writable out-parameter.
+///
+/// # Safety
+/// `out_id` must come from `out_arg` (non-NULL) and be writable.
+pub(crate) unsafe fn write_id(out_id: *mut mc_id, id: crate::id::SubscriptionId) {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { out_id.write(mc_id { bytes: *id.as_bytes() }) };
+}
+
 /// Borrows the hub behind a C handle.
 ///
 /// # Safety

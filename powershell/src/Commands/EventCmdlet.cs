@@ -19,9 +19,13 @@ namespace ModuleCommunication.Commands
         private static int s_startupReported;
 
         /// <inheritdoc/>
-        protected override void BeginProcessing() => ReportHistoryStartup();
+        protected override void BeginProcessing() => ReportHistoryStartup(this);
 
-        private void ReportHistoryStartup()
+        /// <summary>
+        /// Once per process, reports what happened to the history file named by
+        /// $env:MODULECOMMUNICATION_EVENT_HISTORY; shared by every cmdlet that touches events.
+        /// </summary>
+        internal static void ReportHistoryStartup(Cmdlet cmdlet)
         {
             try
             {
@@ -35,17 +39,17 @@ namespace ModuleCommunication.Commands
                     {
                         RecommendedAction = "Repair or move the file, then run Set-CommunicationConfiguration -EventHistoryPath with it (or another file).",
                     };
-                    WriteError(record);
+                    cmdlet.WriteError(record);
                     return;
                 }
                 if (ModuleHub.HistoryStartupPath != null)
                 {
-                    foreach (string warning in EventBus.Info().LoadWarnings) WriteWarning(warning);
+                    foreach (string warning in EventBus.Info().LoadWarnings) cmdlet.WriteWarning(warning);
                 }
             }
             catch (ModuleCommunicationException e)
             {
-                WriteNativeError(e, null);
+                cmdlet.WriteError(ToErrorRecord(e, null));
             }
         }
 

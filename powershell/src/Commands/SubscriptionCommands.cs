@@ -14,7 +14,7 @@ namespace ModuleCommunication.Commands
     [Cmdlet(VerbsLifecycle.Register, "ModuleMessageHandler")]
     [Alias("Subscribe-ModuleMessage")]
     [OutputType(typeof(SubscriptionInfo))]
-    public sealed class RegisterModuleMessageHandlerCommand : ModuleCommunicationCmdlet
+    public sealed class RegisterModuleMessageHandlerCommand : HandlerRegistrationCmdlet
     {
         /// <summary>Channel name or -like pattern.</summary>
         [Parameter(Mandatory = true, Position = 0)]
@@ -29,67 +29,23 @@ namespace ModuleCommunication.Commands
         [SupportsWildcards]
         public string MessageType { get; set; } = "*";
 
-        /// <summary>Called as <c>param($Message)</c> for each message.</summary>
-        [Parameter(Mandatory = true, Position = 1)]
-        public ScriptBlock Handler { get; set; } = null!;
-
-        /// <summary>Called as <c>param($Message)</c> first; the handler runs only when it returns true.</summary>
-        [Parameter]
-        public ScriptBlock? Filter { get; set; }
-
-        /// <summary>Only messages from this source module (or -like pattern).</summary>
-        [Parameter]
-        [SupportsWildcards]
-        public string? SourceModule { get; set; }
-
-        /// <summary>Run the handler on a private runspace pool, even while this thread is busy.</summary>
-        [Parameter]
-        public SwitchParameter RunAsync { get; set; }
-
-        /// <summary>-RunAsync only: extra values passed to the handler after the message.</summary>
-        [Parameter]
-        public object[] ArgumentList { get; set; } = Array.Empty<object>();
-
-        /// <summary>Queue capacity (default: the channel's MaxMessages or MaxMessageQueueSize).</summary>
-        [Parameter]
-        [ValidateRange(1, int.MaxValue)]
-        public long MaxQueueSize { get; set; }
-
-        /// <summary>What a full queue does (default: the configured DefaultOverflowPolicy).</summary>
-        [Parameter]
-        public OverflowPolicy OverflowPolicy { get; set; }
-
-        /// <summary>Block policy: how long a publisher waits for room (seconds or TimeSpan).</summary>
-        [Parameter]
-        [SecondsTransformation]
-        public TimeSpan BlockTimeout { get; set; }
-
         /// <inheritdoc/>
         protected override void EndProcessing()
         {
-            if (!RunAsync && ArgumentList.Length > 0)
-            {
-                ThrowTerminatingError(NewError("ArgumentListNeedsRunAsync", ErrorCategory.InvalidArgument, ArgumentList,
-                    "-ArgumentList is for -RunAsync handlers; a default handler already sees this runspace's variables."));
-            }
-            var options = new Subscriptions.Options(Channel, MessageType, MaxQueueSize,
-                MyInvocation.BoundParameters.ContainsKey(nameof(OverflowPolicy)) ? OverflowPolicy : null,
-                (long)BlockTimeout.TotalMilliseconds, SourceModule);
+            CheckArgumentList();
             try
             {
                 if (!WildcardPattern.ContainsWildcardCharacters(Channel) && Bus.ListChannels(WildcardPattern.Escape(Channel)).Count == 0)
                 {
                     WriteWarning($"Channel '{Channel}' does not exist yet. The subscription receives its messages once it is created with New-MessageChannel.");
                 }
-                HandlerSubscription s = RunAsync
-                    ? Subscriptions.AddAsync(options, Handler, Filter, ArgumentList)
-                    : Subscriptions.AddDefault(this, options, Handler, Filter);
-                WriteObject(Subscriptions.Describe(s.Id));
             }
             catch (ModuleCommunicationException e)
             {
                 ThrowNativeError(e, Channel);
             }
+            var options = new Subscriptions.Options(Channel, MessageType, MaxQueueSize, ChosenOverflowPolicy, BlockTimeoutMs, SourceModule);
+            Register(() => SubscriptionSource.ForMessages(options), Channel);
         }
     }
 
@@ -97,33 +53,8 @@ namespace ModuleCommunication.Commands
     [Cmdlet(VerbsLifecycle.Unregister, "ModuleMessageHandler", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [Alias("Unsubscribe-ModuleMessage")]
     [OutputType(typeof(UnsubscribeResult))]
-    public sealed class UnregisterModuleMessageHandlerCommand : ModuleCommunicationCmdlet
+    public sealed class UnregisterModuleMessageHandlerCommand : HandlerRemovalCmdlet
     {
-        /// <summary>The id from Subscribe-ModuleMessage or Get-MessageSubscriptions.</summary>
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("Id")]
-        [ArgumentCompleter(typeof(SubscriptionIdCompleter))]
-        public Guid SubscriptionId { get; set; }
-
-        /// <inheritdoc/>
-        protected override void ProcessRecord()
-        {
-            if (!ShouldProcess(SubscriptionId.ToString(), "Remove subscription")) return;
-            try
-            {
-                if (!Subscriptions.Remove(SubscriptionId))
-                {
-                    WriteError(NewError("SubscriptionNotFound", ErrorCategory.ObjectNotFound, SubscriptionId,
-                        $"No subscription has the id {SubscriptionId}.", "List subscriptions with Get-MessageSubscriptions."));
-                    return;
-                }
-                WriteObject(new UnsubscribeResult { Success = true, SubscriptionId = SubscriptionId });
-            }
-            catch (ModuleCommunicationException e)
-            {
-                WriteNativeError(e, SubscriptionId);
-            }
-        }
     }
 
     /// <summary>Get-MessageSubscriptions: lists subscriptions with their counters and last error.</summary>

@@ -1,0 +1,117 @@
+using System;
+using System.Management.Automation;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
+using ModuleCommunication.Threading;
+
+namespace ModuleCommunication.Commands
+{
+    /// <summary>
+    /// Parameters and work shared by Register-ModuleMessageHandler and
+    /// Register-ModuleEventHandler: the handler, its filter, where it runs, and its queue.
+    /// Subclasses add what selects the messages or events and build the subscription source.
+    /// </summary>
+    public abstract class HandlerRegistrationCmdlet : ModuleCommunicationCmdlet
+    {
+        /// <summary>Called with the message or event as its first argument.</summary>
+        [Parameter(Mandatory = true, Position = 1)]
+        public ScriptBlock Handler { get; set; } = null!;
+
+        /// <summary>Called like the handler, first; the handler runs only when it returns true.</summary>
+        [Parameter]
+        public ScriptBlock? Filter { get; set; }
+
+        /// <summary>Only from this source module (or -like pattern).</summary>
+        [Parameter]
+        [SupportsWildcards]
+        public string? SourceModule { get; set; }
+
+        /// <summary>Run the handler on a private runspace pool, even while this thread is busy.</summary>
+        [Parameter]
+        public SwitchParameter RunAsync { get; set; }
+
+        /// <summary>-RunAsync only: extra values passed to the handler after the message or event.</summary>
+        [Parameter]
+        public object[] ArgumentList { get; set; } = Array.Empty<object>();
+
+        /// <summary>Queue capacity (default: the channel's MaxMessages or MaxMessageQueueSize).</summary>
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public long MaxQueueSize { get; set; }
+
+        /// <summary>What a full queue does (default: the configured DefaultOverflowPolicy).</summary>
+        [Parameter]
+        public OverflowPolicy OverflowPolicy { get; set; }
+
+        /// <summary>Block policy: how long a publisher waits for room (seconds or TimeSpan).</summary>
+        [Parameter]
+        [SecondsTransformation]
+        public TimeSpan BlockTimeout { get; set; }
+
+        /// <summary>The overflow policy when the user chose one, else null (the configured default).</summary>
+        protected OverflowPolicy? ChosenOverflowPolicy
+            => MyInvocation.BoundParameters.ContainsKey(nameof(OverflowPolicy)) ? OverflowPolicy : null;
+
+        /// <summary>-BlockTimeout in milliseconds (0 = the configured default).</summary>
+        protected long BlockTimeoutMs => (long)BlockTimeout.TotalMilliseconds;
+
+        /// <summary>Refuses -ArgumentList without -RunAsync (a terminating error).</summary>
+        protected void CheckArgumentList()
+        {
+            if (!RunAsync && ArgumentList.Length > 0)
+            {
+                ThrowTerminatingError(NewError("ArgumentListNeedsRunAsync", ErrorCategory.InvalidArgument, ArgumentList,
+                    "-ArgumentList is for -RunAsync handlers; a default handler already sees this runspace's variables."));
+            }
+        }
+
+        /// <summary>Creates the subscription where -RunAsync says and writes its description.</summary>
+        private protected void Register(Func<SubscriptionSource> source, object? target)
+        {
+            try
+            {
+                HandlerSubscription s = RunAsync
+                    ? Subscriptions.AddAsync(source(), Handler, Filter, ArgumentList)
+                    : Subscriptions.AddDefault(this, source(), Handler, Filter);
+                WriteObject(Subscriptions.Describe(s.Id));
+            }
+            catch (ModuleCommunicationException e)
+            {
+                ThrowNativeError(e, target);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Unregister-ModuleMessageHandler and Unregister-ModuleEventHandler: remove a subscription
+    /// by id (either kind; the id says which).
+    /// </summary>
+    public abstract class HandlerRemovalCmdlet : ModuleCommunicationCmdlet
+    {
+        /// <summary>The id from Subscribe-ModuleMessage, Subscribe-ModuleEvent or Get-MessageSubscriptions.</summary>
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("Id")]
+        [ArgumentCompleter(typeof(SubscriptionIdCompleter))]
+        public Guid SubscriptionId { get; set; }
+
+        /// <inheritdoc/>
+        protected override void ProcessRecord()
+        {
+            if (!ShouldProcess(SubscriptionId.ToString(), "Remove subscription")) return;
+            try
+            {
+                if (!Subscriptions.Remove(SubscriptionId))
+                {
+                    WriteError(NewError("SubscriptionNotFound", ErrorCategory.ObjectNotFound, SubscriptionId,
+                        $"No subscription has the id {SubscriptionId}.", "List subscriptions with Get-MessageSubscriptions."));
+                    return;
+                }
+                WriteObject(new UnsubscribeResult { Success = true, SubscriptionId = SubscriptionId });
+            }
+            catch (ModuleCommunicationException e)
+            {
+                WriteNativeError(e, SubscriptionId);
+            }
+        }
+    }
+}
