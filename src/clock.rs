@@ -10,6 +10,12 @@ use crate::sync::{AtomicI64, Ordering};
 pub trait Clock: Send + Sync {
     /// The current time, in milliseconds since 1970-01-01T00:00:00Z.
     fn now_ms(&self) -> i64;
+
+    /// The current time in nanoseconds since the Unix epoch, for latencies. The default
+    /// is [`Clock::now_ms`] in nanoseconds (a [`ManualClock`] moves in whole ms).
+    fn now_ns(&self) -> i64 {
+        self.now_ms().saturating_mul(1_000_000)
+    }
 }
 
 /// The operating system's wall clock.
@@ -21,6 +27,13 @@ impl Clock for SystemClock {
         match SystemTime::now().duration_since(UNIX_EPOCH) {
             Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
             Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn now_ns(&self) -> i64 {
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
         }
     }
 }

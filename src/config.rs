@@ -38,6 +38,15 @@ pub struct Config {
     /// an older one); 0 never rotates. JSON `eventHistoryMaxBytes`, 0 ..= 2^40; default
     /// 10 MiB.
     pub event_history_max_bytes: u64,
+    /// Whether latencies are recorded (counters always are). JSON `enableMetrics`;
+    /// default `true`.
+    pub enable_metrics: bool,
+    /// Length of one metrics history interval. JSON `metricsIntervalMs`,
+    /// 100 ..= 86,400,000; default 60,000.
+    pub metrics_interval_ms: u64,
+    /// How many intervals the metrics history keeps. JSON `metricsHistorySize`,
+    /// 1 ..= 10,000; default 60.
+    pub metrics_history_size: usize,
 }
 
 impl Default for Config {
@@ -50,6 +59,9 @@ impl Default for Config {
             max_event_history: 1_000,
             event_history_path: None,
             event_history_max_bytes: DEFAULT_EVENT_HISTORY_MAX_BYTES,
+            enable_metrics: true,
+            metrics_interval_ms: crate::metrics::DEFAULT_INTERVAL_MS,
+            metrics_history_size: crate::metrics::DEFAULT_HISTORY_SIZE,
         }
     }
 }
@@ -59,7 +71,7 @@ pub(crate) const DEFAULT_EVENT_HISTORY_MAX_BYTES: u64 = 10 * 1024 * 1024;
 const MAX_EVENT_HISTORY_BYTES: u64 = 1 << 40;
 
 const KEYS: &str = "maxMessageQueueSize, processorInterval, defaultOverflow, blockTimeoutMs, maxEventHistory, \
-                    eventHistoryPath, eventHistoryMaxBytes";
+                    eventHistoryPath, eventHistoryMaxBytes, enableMetrics, metricsIntervalMs, metricsHistorySize";
 const EXPECTED: &str = r#"{"maxMessageQueueSize":10000,"blockTimeoutMs":1000}"#;
 
 impl Config {
@@ -70,6 +82,8 @@ impl Config {
         check_range("blockTimeoutMs", self.block_timeout_ms, 0, 3_600_000)?;
         check_range("maxEventHistory", self.max_event_history as u64, 0, 10_000_000)?;
         check_range("eventHistoryMaxBytes", self.event_history_max_bytes, 0, MAX_EVENT_HISTORY_BYTES)?;
+        check_range("metricsIntervalMs", self.metrics_interval_ms, 100, 86_400_000)?;
+        check_range("metricsHistorySize", self.metrics_history_size as u64, 1, 10_000)?;
         if let Some(path) = &self.event_history_path {
             if path.is_empty() {
                 return Err(Error::invalid("eventHistoryPath", "", "give a file path, or null for no persistence"));
@@ -110,6 +124,12 @@ impl Config {
                 "blocktimeoutms" => next.block_timeout_ms = integer(key, value)?,
                 "maxeventhistory" => next.max_event_history = integer(key, value)? as usize,
                 "eventhistorymaxbytes" => next.event_history_max_bytes = integer(key, value)?,
+                "enablemetrics" => {
+                    next.enable_metrics =
+                        value.as_bool().ok_or_else(|| Error::invalid(key, value, "use true or false"))?
+                }
+                "metricsintervalms" => next.metrics_interval_ms = integer(key, value)?,
+                "metricshistorysize" => next.metrics_history_size = integer(key, value)? as usize,
                 "eventhistorypath" => {
                     next.event_history_path = match value {
                         Value::Null => None,
@@ -162,7 +182,7 @@ mod tests {
     fn defaults_serialize_as_the_contract_says() {
         assert_eq!(
             Config::default().to_json(),
-            r#"{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest","blockTimeoutMs":1000,"maxEventHistory":1000,"eventHistoryPath":null,"eventHistoryMaxBytes":10485760}"#
+            r#"{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest","blockTimeoutMs":1000,"maxEventHistory":1000,"eventHistoryPath":null,"eventHistoryMaxBytes":10485760,"enableMetrics":true,"metricsIntervalMs":60000,"metricsHistorySize":60}"#
         );
     }
 

@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
+use crate::metrics::{HealthOptions, HealthReport, Metrics, MetricsOptions, MetricsReport};
 use crate::registry::Registry;
 use crate::sync::{Arc, Mutex, RwLock};
 
@@ -21,6 +22,7 @@ use crate::sync::{Arc, Mutex, RwLock};
 pub(crate) struct Context {
     pub clock: Arc<dyn Clock>,
     pub config: RwLock<Config>,
+    pub metrics: Metrics,
 }
 
 /// A message hub: channels, publishing, push and pull subscriptions, delivery tracking.
@@ -73,7 +75,8 @@ impl Hub {
     pub fn with_clock(clock: Arc<dyn Clock>) -> Hub {
         let config = Config::default();
         let events = Events::new(config.max_event_history);
-        let ctx = Arc::new(Context { clock, config: RwLock::new(config) });
+        let metrics = Metrics::new(clock.now_ms());
+        let ctx = Arc::new(Context { clock, config: RwLock::new(config), metrics });
         Hub {
             bus: Bus::new(Arc::clone(&ctx)),
             registry: Registry::new(Arc::clone(&ctx)),
@@ -130,6 +133,7 @@ impl Hub {
             self.events.configure_file(&self.bus, next.event_history_path.as_deref(), next.event_history_max_bytes)?;
         }
         self.events.set_capacity(next.max_event_history);
+        self.ctx.metrics.configure(next.enable_metrics, next.metrics_interval_ms, next.metrics_history_size);
         *self.ctx.config.write() = next;
         Ok(())
     }
@@ -361,5 +365,67 @@ impl Hub {
     /// Size, capacity and file of the event history.
     pub fn event_history_info(&self) -> HistoryInfo {
         self.events.info()
+    }
+
+    // ----- metrics and health (src/metrics/) -----------------------------------------
+
+    /// Closes metrics intervals that have ended (see [`crate::metrics`]).
+    fn roll_metrics(&self, now_ms: i64) {
+        self.ctx.metrics.roll(now_ms, |m| self.bus.totals(None, m));
+    }
+
+    /// The metrics report: bus totals, channels, subscriptions, events, API calls,
+    /// security, circuit breakers and latency percentiles; with `include_history`, the
+    /// closed intervals. A channel name or pattern narrows channels, subscriptions and the
+    /// delivery latencies to that channel.
+    pub fn metrics(&self, options: &MetricsOptions) -> Result<MetricsReport, Error> {
+        crate::metrics::report(self, &self.bus, &self.events, options)
+    }
+
+    /// [`Hub::metrics`] with the C ABI's options JSON (`None` for the defaults), as JSON.
+    pub fn metrics_json(&self, options_json: Option<&str>) -> Result<String, Error> {
+        let options = options_json.map(MetricsOptions::from_json).transpose()?.unwrap_or_default();
+        Ok(serde_json::to_string(&self.metrics(&options)?).expect("a metrics report always serializes"))
+    }
+
+    /// Sets every counter, latency histogram, recent call and history interval to zero;
+    /// counting starts again now. Queued messages and subscriptions are not touched.
+    pub fn reset_metrics(&self) {
+        self.bus.reset_counters();
+        self.ctx.metrics.reset(self.ctx.clock.now_ms());
+    }
+
+    /// Evaluates the health rules; with `check_health`, first runs the active checks (a
+    /// messaging round trip on a private channel and a metrics check).
+    pub fn health(&self, options: &HealthOptions) -> HealthReport {
+        crate::metrics::health_report(self, &self.bus, options)
+    }
+
+    /// [`Hub::health`] with the C ABI's options JSON (`None` for the defaults), as JSON.
+    pub fn health_json(&self, options_json: Option<&str>) -> Result<String, Error> {
+        let options = options_json.map(HealthOptions::from_json).transpose()?.unwrap_or_default();
+        Ok(serde_json::to_string(&self.health(&options)).expect("a health report always serializes"))
+    }
+
+    /// Records an API call in the metrics (`api` is `Module.Operation`).
+    pub fn record_api_call(&self, api: &str, start_ms: i64, duration_ns: i64, success: bool, error: Option<&str>) {
+        self.ctx.metrics.record_api_call(api, start_ms, duration_ns, success, error);
+    }
+
+    /// Counts an authentication or authorization failure in the metrics.
+    pub fn record_auth_failure(&self) {
+        self.ctx.metrics.count_auth_failure();
+    }
+
+    pub(crate) fn ctx(&self) -> &Context {
+        &self.ctx
+    }
+
+    pub(crate) fn roll_metrics_now(&self) -> i64 {
+        let now = self.ctx.clock.now_ms();
+        if self.ctx.metrics.roll_due(now) {
+            self.roll_metrics(now);
+        }
+        now
     }
 }

@@ -28,6 +28,7 @@ mod events;
 mod hub;
 mod id;
 mod json;
+mod metrics;
 mod sync;
 mod time_fmt;
 mod wildcard;
@@ -47,4 +48,9 @@ pub use events::{
 };
 pub use hub::Hub;
 pub use id::{MessageId, SubscriptionId};
+pub use metrics::{
+    ApiCallRecord, ApiMetrics, ApiUsage, BreakerMetrics, ComponentHealth, EventMetrics, HealthCheck, HealthIssue,
+    HealthOptions, HealthReport, HealthStatus, IntervalMetrics, Latency, MessageBusMetrics, MetricsOptions,
+    MetricsReport, PerformanceMetrics, SecurityMetrics,
+};
 pub use wildcard::Pattern;

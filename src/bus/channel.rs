@@ -18,6 +18,15 @@ pub(crate) struct ChannelCounters {
     pub dropped: AtomicU64,
 }
 
+impl ChannelCounters {
+    /// Sets every counter to zero (Reset-CommunicationMetrics).
+    pub fn reset(&self) {
+        for c in [&*self.published, &self.delivered, &self.failed, &self.expired, &self.dropped] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Whether a channel carries messages or events. Message subscriptions only ever match
 /// message channels and event subscriptions only event channels, so a message channel and
 /// an event channel may share a name.
@@ -58,6 +67,18 @@ pub(crate) struct Channel {
     pub max_messages: usize,
     pub created_at_ms: i64,
     pub counters: ChannelCounters,
+    /// A self-test channel (name starting with [`PRIVATE_PREFIX`]): not listed, not
+    /// counted as a channel, reached only by subscriptions that name it exactly.
+    pub private: bool,
+}
+
+/// Channels whose (folded) name starts with this are private: the self-tests and health
+/// checks use them so that no user subscription sees their traffic.
+pub const PRIVATE_PREFIX: &str = "__modulecommunication.";
+
+/// Whether a folded channel name is private.
+pub(crate) fn is_private(key: &str) -> bool {
+    key.starts_with(PRIVATE_PREFIX)
 }
 
 /// One channel, as listed by [`Hub::channels`](crate::Hub::channels).

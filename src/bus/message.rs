@@ -350,6 +350,9 @@ pub struct Envelope {
     pub(crate) channel: Arc<Channel>,
     priority: Priority,
     timestamp_ms: i64,
+    /// When it was published, in ns since the Unix epoch (the timestamp at full
+    /// precision): delivery latencies are measured from it.
+    pub(crate) published_ns: i64,
     expires_at_ms: Option<i64>,
     /// The delivered JSON and one NUL byte (so C callers may treat it as a C string), then
     /// the unescaped texts the accessors return: one allocation holds the whole message.
@@ -494,6 +497,7 @@ impl Envelope {
             channel: p.channel,
             priority: p.priority,
             timestamp_ms: p.timestamp_ms,
+            published_ns: p.timestamp_ms.saturating_mul(1_000_000),
             expires_at_ms,
             text,
             json_len,
@@ -517,6 +521,7 @@ impl Envelope {
             channel: Arc::clone(&self.channel),
             priority: self.priority,
             timestamp_ms: self.timestamp_ms,
+            published_ns: self.published_ns,
             expires_at_ms: self.expires_at_ms,
             text: self.text.clone(),
             json_len: self.json_len,
@@ -530,6 +535,12 @@ impl Envelope {
             pending: AtomicUsize::new(0),
             tracked: false,
         }
+    }
+
+    /// Sets the full-precision publish time (ns); `timestamp_ms` must be its ms part.
+    pub(crate) fn published_at_ns(mut self, ns: i64) -> Envelope {
+        self.published_ns = ns;
+        self
     }
 
     /// The folded message type (what message type patterns match against).
@@ -627,6 +638,7 @@ mod tests {
             max_messages: 0,
             created_at_ms: 0,
             counters: Default::default(),
+            private: false,
         })
     }
 

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use channel::{ChannelInfo, ChannelKind};
+pub use channel::{ChannelInfo, ChannelKind, PRIVATE_PREFIX};
+use channel::is_private;
 pub(crate) use message::{check_name, json_kind, parse_object, RenderedParts};
 pub(crate) use message::{with_json_parts, PublishParts};
 pub use message::{Envelope, Priority, PublishRequest};
@@ -24,6 +25,7 @@ pub use subscription::{
 use crate::error::Error;
 use crate::hub::Context;
 use crate::id::{MessageId, SubscriptionId};
+use crate::metrics::{Histogram, HistogramSnapshot, Totals};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, Ordering, RwLock};
 use crate::wildcard::{fold, has_wildcard_chars, with_folded, Pattern};
 pub(crate) use channel::Channel;
@@ -79,6 +81,8 @@ pub(crate) struct Shared {
     published: CachePadded<AtomicU64>,
     /// Counters of subscriptions that are gone, so bus totals never go down.
     pub retired: SubCounters,
+    /// Delivery latencies of subscriptions that are gone.
+    pub retired_latency: Histogram,
     idle_lock: Mutex<()>,
     idle_changed: Condvar,
     idle_waiters: AtomicUsize,
@@ -99,6 +103,12 @@ impl Shared {
             let _g = self.idle_lock.lock();
             self.idle_changed.notify_all();
         }
+    }
+
+    /// Folds a finished subscription's counters and latencies into the bus totals.
+    pub(crate) fn retire(&self, sub: &Subscription) {
+        self.retired.add(&sub.counters);
+        self.retired_latency.absorb(&sub.latency);
     }
 
     fn snapshot(&self) -> Arc<Vec<Arc<Subscription>>> {
@@ -136,6 +146,7 @@ impl Bus {
                 running: AtomicBool::new(true),
                 published: CachePadded(AtomicU64::new(0)),
                 retired: SubCounters::default(),
+                retired_latency: Histogram::default(),
                 idle_lock: Mutex::new(()),
                 idle_changed: Condvar::new(),
                 idle_waiters: AtomicUsize::new(0),
@@ -157,6 +168,7 @@ impl Bus {
         if let Some(existing) = channels.get(&key) {
             return Err(Error::ChannelExists { name: name.to_owned(), existing: existing.name.clone() });
         }
+        let private = is_private(&key);
         channels.insert(
             key.clone(),
             Arc::new(Channel {
@@ -167,6 +179,7 @@ impl Bus {
                 max_messages,
                 created_at_ms: self.shared.ctx.clock.now_ms(),
                 counters: Default::default(),
+                private,
             }),
         );
         Ok(())
@@ -179,7 +192,7 @@ impl Bus {
             .channels
             .read()
             .values()
-            .filter(|c| pattern.as_ref().map_or(true, |p| p.is_match_folded(&c.key)))
+            .filter(|c| !c.private && pattern.as_ref().map_or(true, |p| p.is_match_folded(&c.key)))
             .cloned()
             .collect();
         selected.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.name.cmp(&b.name)));
@@ -227,6 +240,7 @@ impl Bus {
             Arc::new(Channel {
                 kind: ChannelKind::Event,
                 name: name.to_owned(),
+                private: is_private(&key),
                 key,
                 description: None,
                 max_messages: 0,
@@ -239,7 +253,7 @@ impl Bus {
 
     /// The message channels, in no particular order.
     pub fn message_channels(&self) -> Vec<Arc<Channel>> {
-        self.shared.channels.read().values().cloned().collect()
+        self.shared.channels.read().values().filter(|c| !c.private).cloned().collect()
     }
 
     fn clear_where(&self, mut remove: impl FnMut(&Arc<Envelope>) -> bool) -> usize {
@@ -261,11 +275,15 @@ impl Bus {
         req.validate()?;
         let channel = with_folded(req.channel, |key| self.shared.channels.read().get(key).cloned())
             .ok_or_else(|| Error::ChannelNotFound { name: req.channel.to_owned() })?;
-        let now = match timestamp_ms {
-            Some(t) => t,
-            None => self.shared.ctx.clock.now_ms(),
+        // One clock read gives the timestamp (ms) and the publish time latencies start at (ns).
+        let (now, now_ns) = match timestamp_ms {
+            Some(t) => (t, t.saturating_mul(1_000_000)),
+            None => {
+                let ns = self.shared.ctx.clock.now_ns();
+                (ns.div_euclid(1_000_000), ns)
+            }
         };
-        let env = Arc::new(Envelope::build(id, channel, req, now));
+        let env = Arc::new(Envelope::build(id, channel, req, now).published_at_ns(now_ns));
         match self.route(&env) {
             0 => Ok(id),
             rejected => Err(Error::QueueFull { message_id: id, rejected }),
@@ -275,6 +293,11 @@ impl Bus {
     /// Counts `env` as published on its channel and queues it for every matching
     /// subscription. Returns how many `Reject` subscriptions refused it.
     pub(crate) fn route(&self, env: &Arc<Envelope>) -> usize {
+        // An interval that ended before this message closes without it.
+        let metrics = &self.shared.ctx.metrics;
+        if metrics.roll_due(env.timestamp_ms()) {
+            metrics.roll(env.timestamp_ms(), |m| self.totals(None, m));
+        }
         env.channel.counters.published.fetch_add(1, Ordering::Relaxed);
         self.shared.published.fetch_add(1, Ordering::Relaxed);
 
@@ -418,9 +441,9 @@ impl Bus {
             Some(handle) => {
                 // The worker catches handler panics, so it cannot end with one.
                 let _ = handle.join();
-                self.shared.retired.add(&sub.counters);
+                self.shared.retire(sub);
             }
-            None => self.shared.retired.add(&sub.counters),
+            None => self.shared.retire(sub),
         }
     }
 
@@ -503,7 +526,7 @@ impl Bus {
         }
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         BusStats {
-            channels: self.shared.channels.read().len(),
+            channels: self.shared.channels.read().values().filter(|c| !c.private).count(),
             subscriptions: subs.len(),
             published: load(&self.shared.published),
             delivered: load(&totals.delivered),
@@ -513,6 +536,85 @@ impl Bus {
             dropped: load(&totals.dropped),
             queue_length,
             running: self.is_running(),
+        }
+    }
+
+    /// The counts metrics are computed from. With `channel`, the delivery latencies are
+    /// those of the subscriptions that receive that channel (or match that pattern).
+    pub(crate) fn totals(&self, channel: Option<&Pattern>, m: &crate::metrics::Metrics) -> Totals {
+        let subs = self.shared.snapshot();
+        let sum = SubCounters::default();
+        sum.add(&self.shared.retired);
+        let mut delivery = HistogramSnapshot::default();
+        if channel.is_none() {
+            self.shared.retired_latency.add_to(&mut delivery);
+        }
+        let mut sub_failed = std::collections::HashMap::with_capacity(subs.len());
+        for s in subs.iter() {
+            sum.add(&s.counters);
+            sub_failed.insert(s.id, s.counters.failed.load(Ordering::Relaxed));
+            let wanted = match channel {
+                None => true,
+                Some(p) => p.is_match(s.channel.as_str()) || p.literal().is_some_and(|lit| s.channel.is_match(lit)),
+            };
+            if wanted {
+                s.latency.add_to(&mut delivery);
+            }
+        }
+        let mut channel_dropped = std::collections::HashMap::new();
+        for map in [&self.shared.channels, &self.shared.event_channels] {
+            for c in map.read().values() {
+                let n = c.counters.dropped.load(Ordering::Relaxed);
+                if n > 0 {
+                    channel_dropped.insert(c.name.clone(), n);
+                }
+            }
+        }
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut t = Totals {
+            published: load(&self.shared.published),
+            delivered: load(&sum.delivered),
+            failed: load(&sum.failed),
+            filtered: load(&sum.filtered),
+            expired: load(&sum.expired),
+            dropped: load(&sum.dropped),
+            delivery,
+            sub_failed,
+            channel_dropped,
+            ..Default::default()
+        };
+        m.add_own(&mut t);
+        t
+    }
+
+    /// Event channel totals: (channels, published, delivered, failed, expired, dropped).
+    pub(crate) fn event_totals(&self) -> (usize, [u64; 5]) {
+        let map = self.shared.event_channels.read();
+        let mut sums = [0u64; 5];
+        let mut n = 0;
+        for c in map.values().filter(|c| !c.private) {
+            n += 1;
+            let k = &c.counters;
+            for (acc, v) in sums.iter_mut().zip([&*k.published, &k.delivered, &k.failed, &k.expired, &k.dropped]) {
+                *acc += v.load(Ordering::Relaxed);
+            }
+        }
+        (n, sums)
+    }
+
+    /// Sets every counter and latency histogram of the bus to zero.
+    pub(crate) fn reset_counters(&self) {
+        self.shared.published.store(0, Ordering::Relaxed);
+        self.shared.retired.reset();
+        self.shared.retired_latency.reset();
+        for s in self.shared.snapshot().iter() {
+            s.counters.reset();
+            s.latency.reset();
+        }
+        for map in [&self.shared.channels, &self.shared.event_channels] {
+            for c in map.read().values() {
+                c.counters.reset();
+            }
         }
     }
 

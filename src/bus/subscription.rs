@@ -13,6 +13,7 @@ use crate::bus::queue::{Lanes, OverflowPolicy};
 use crate::bus::Shared;
 use crate::error::Error;
 use crate::id::SubscriptionId;
+use crate::metrics::Histogram;
 use crate::sync::{Arc, AtomicBool, AtomicU64, CachePadded, Condvar, Mutex, MutexGuard, Ordering, RwLock};
 use crate::wildcard::{fold, Pattern};
 
@@ -198,6 +199,13 @@ pub(crate) struct SubCounters {
 }
 
 impl SubCounters {
+    /// Sets every counter to zero (Reset-CommunicationMetrics).
+    pub fn reset(&self) {
+        for c in self.fields() {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
     pub fn add(&self, other: &SubCounters) {
         for (mine, theirs) in self.fields().into_iter().zip(other.fields()) {
             mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -259,6 +267,9 @@ pub(crate) struct Subscription {
     /// Bumped by the push worker (or a pull consumer's reports), apart from what
     /// publishers write.
     pub counters: CachePadded<SubCounters>,
+    /// Delivery latencies (publish to handled), written only by this subscription's
+    /// consumer.
+    pub latency: Histogram,
     last_error: Mutex<Option<String>>,
     notify: Option<PullNotify>,
     notify_armed: AtomicBool,
@@ -336,6 +347,7 @@ impl Subscription {
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
             counters: CachePadded::default(),
+            latency: Histogram::default(),
             last_error: Mutex::new(None),
             notify,
             notify_armed: AtomicBool::new(true),
@@ -350,6 +362,7 @@ impl Subscription {
     pub fn accepts(&self, env: &Envelope) -> bool {
         self.kind == env.channel.kind
             && self.channel.is_match_folded(&env.channel.key)
+            && (!env.channel.private || self.channel.literal().is_some())
             && self.message_type.is_match_folded(env.message_type_key())
             && match &self.source_module_pattern {
                 None => true,
@@ -539,6 +552,14 @@ impl Subscription {
         c.delivered.fetch_add(report.handled as u64, Ordering::Relaxed);
         c.failed.fetch_add(report.failed as u64, Ordering::Relaxed);
         c.filtered.fetch_add(report.filtered as u64, Ordering::Relaxed);
+        // Latencies of the handled and failed ones, with one clock read for the batch.
+        let done = report.handled + report.failed;
+        if done > 0 && shared.ctx.metrics.enabled() {
+            let now = shared.ctx.clock.now_ns();
+            for e in handed.iter().take(done).filter(|e| e.tracked) {
+                self.latency.record_ns(now - e.published_ns);
+            }
+        }
         // The report has totals only; attribute them to channels in hand-out order.
         for (i, e) in handed.iter().enumerate() {
             if i < report.handled {
@@ -688,7 +709,7 @@ impl Subscription {
                             shared.inflight.complete(&done);
                         }
                         if self.retire_on_exit.load(Ordering::SeqCst) {
-                            shared.retired.add(&self.counters);
+                            shared.retire(&self);
                         }
                         return;
                     }
@@ -755,6 +776,9 @@ impl Subscription {
                             env.id()
                         ));
                     }
+                }
+                if env.tracked && shared.ctx.metrics.enabled() {
+                    self.latency.record_ns(shared.ctx.clock.now_ns() - env.published_ns);
                 }
             }
             finished = Some(env);

@@ -407,7 +407,8 @@ impl Events {
         let (rejected, timestamp_ms) = {
             let mut st = self.state.lock();
             // Read under the lock, so history order and timestamps agree.
-            let timestamp_ms = clock.now_ms();
+            let now_ns = clock.now_ns();
+            let timestamp_ms = now_ns.div_euclid(1_000_000);
             let env = Arc::new(render(
                 channel,
                 EventParts {
@@ -420,7 +421,8 @@ impl Events {
                     correlation_id: req.correlation_id.as_deref(),
                     type_hints: req.type_hints.as_deref().map(|h| h.get()),
                 },
-            ));
+            )
+            .published_at_ns(now_ns));
             // Persist first: if the file cannot take it, the event is not published at all.
             if let Some(file) = &mut st.file {
                 file.append(env.to_json())?;

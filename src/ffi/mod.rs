@@ -14,10 +14,12 @@
 mod boundary;
 mod bus;
 mod events;
+mod observability;
 mod registry;
 
 pub use self::bus::*;
 pub use self::events::*;
+pub use self::observability::*;
 pub use self::registry::*;
 
 use std::ffi::CString;
