@@ -41,6 +41,10 @@
         'Add-APIMiddleware'
         'Get-APIMiddleware'
         'Remove-APIMiddleware'
+        'Reset-CommunicationMetrics'
+        'Get-CommunicationStatus'
+        'Test-ModuleCommunication'
+        'Test-MessageChannel'
     )
     AliasesToExport      = @(
         'Send-ModuleMessage'

@@ -43,6 +43,9 @@ namespace ModuleCommunication.Commands
             ["MaxEventHistory"] = "maxEventHistory",
             ["EventHistoryPath"] = "eventHistoryPath",
             ["EventHistoryMaxBytes"] = "eventHistoryMaxBytes",
+            ["EnableMetrics"] = "enableMetrics",
+            ["MetricsIntervalMs"] = "metricsIntervalMs",
+            ["MetricsHistorySize"] = "metricsHistorySize",
         };
 
         /// <summary>Default queue capacity of new subscriptions.</summary>
@@ -78,6 +81,20 @@ namespace ModuleCommunication.Commands
         [Parameter(ParameterSetName = ByName)]
         [ValidateRange(0, long.MaxValue)]
         public long EventHistoryMaxBytes { get; set; }
+
+        /// <summary>Record latencies for Get-CommunicationMetrics ($false saves one clock read per delivery).</summary>
+        [Parameter(ParameterSetName = ByName)]
+        public bool EnableMetrics { get; set; }
+
+        /// <summary>Length of one metrics history interval, in milliseconds.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        [ValidateRange(100, 86_400_000)]
+        public long MetricsIntervalMs { get; set; }
+
+        /// <summary>How many metrics history intervals are kept.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        [ValidateRange(1, 10_000)]
+        public long MetricsHistorySize { get; set; }
 
         /// <summary>Settings as a hashtable, in the spec's $script:Configuration shape (unknown keys are errors).</summary>
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = BySettings)]
@@ -139,7 +156,7 @@ namespace ModuleCommunication.Commands
         }
     }
 
-    /// <summary>Get-CommunicationMetrics: counters of the bus, its channels and subscriptions.</summary>
+    /// <summary>Get-CommunicationMetrics: counters and latencies of the bus, events, API calls, security and breakers.</summary>
     [Cmdlet(VerbsCommon.Get, "CommunicationMetrics")]
     [OutputType(typeof(CommunicationMetrics))]
     public sealed class GetCommunicationMetricsCommand : ModuleCommunicationCmdlet
@@ -150,17 +167,16 @@ namespace ModuleCommunication.Commands
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         public string? Channel { get; set; }
 
+        /// <summary>Add the per-interval history.</summary>
+        [Parameter]
+        public SwitchParameter IncludeHistory { get; set; }
+
         /// <inheritdoc/>
         protected override void EndProcessing()
         {
             try
             {
-                WriteObject(new CommunicationMetrics
-                {
-                    MessageBus = Bus.Stats(),
-                    Channels = Bus.ListChannels(Channel ?? "*").ToArray(),
-                    Subscriptions = Subscriptions.List(Channel).ToArray(),
-                });
+                WriteObject(Observability.GetMetrics(Channel, IncludeHistory));
             }
             catch (ModuleCommunicationException e)
             {

@@ -218,6 +218,9 @@ namespace ModuleCommunication.Core
                 MaxEventHistory = Long(c, "maxEventHistory"),
                 EventHistoryPath = OptionalString(c, "eventHistoryPath"),
                 EventHistoryMaxBytes = Long(c, "eventHistoryMaxBytes"),
+                EnableMetrics = c.GetProperty("enableMetrics").GetBoolean(),
+                MetricsIntervalMs = Long(c, "metricsIntervalMs"),
+                MetricsHistorySize = Long(c, "metricsHistorySize"),
             };
         }
 
@@ -263,6 +266,8 @@ namespace ModuleCommunication.Core
                 CorrelationId = OptionalString(m, "correlationId"),
             };
         }
+
+        internal static ChannelInfo ToChannelInfo(JsonElement c) => ToChannel(c);
 
         private static ChannelInfo ToChannel(JsonElement c) => new()
         {

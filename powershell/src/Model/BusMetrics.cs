@@ -21,6 +21,8 @@ namespace ModuleCommunication
         public long Dropped { get; init; }
         /// <summary>Messages waiting now.</summary>
         public long QueueLength { get; init; }
+        /// <summary>The fullest subscription queue, in percent of its capacity.</summary>
+        public double MaxQueueUsagePercent { get; init; }
         /// <summary>Whether delivery is running (Start-/Stop-MessageProcessor).</summary>
         public bool ProcessorRunning { get; init; }
     }
@@ -34,5 +36,23 @@ namespace ModuleCommunication
         public ChannelInfo[] Channels { get; init; } = System.Array.Empty<ChannelInfo>();
         /// <summary>Per-subscription counters.</summary>
         public SubscriptionInfo[] Subscriptions { get; init; } = System.Array.Empty<SubscriptionInfo>();
+        /// <summary>Events (event channels only).</summary>
+        public EventMetrics Events { get; init; } = new();
+        /// <summary>API calls.</summary>
+        public ApiMetrics API { get; init; } = new();
+        /// <summary>Authentication and authorization.</summary>
+        public SecurityMetrics Security { get; init; } = new();
+        /// <summary>Circuit breakers.</summary>
+        public CircuitBreakerMetrics CircuitBreakers { get; init; } = new();
+        /// <summary>Latencies: delivery and API calls, from histograms.</summary>
+        public PerformanceMetrics Performance { get; init; } = new();
+        /// <summary>Closed intervals, oldest first (only with -IncludeHistory; otherwise empty).</summary>
+        public MetricsInterval[] History { get; init; } = System.Array.Empty<MetricsInterval>();
+        /// <summary>Start of the counting period: the last Reset-CommunicationMetrics, or the first use of the module.</summary>
+        public System.DateTime Since { get; init; }
+        /// <summary>When these numbers were read.</summary>
+        public System.DateTime Timestamp { get; init; }
+        /// <summary>Length of one history interval.</summary>
+        public System.TimeSpan Interval { get; init; }
     }
 }

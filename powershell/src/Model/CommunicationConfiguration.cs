@@ -17,5 +17,11 @@ namespace ModuleCommunication
         public string? EventHistoryPath { get; init; }
         /// <summary>Size at which the history file is rotated to &lt;path&gt;.1 (0 = never).</summary>
         public long EventHistoryMaxBytes { get; init; }
+        /// <summary>Whether latencies are recorded for Get-CommunicationMetrics (counters always are).</summary>
+        public bool EnableMetrics { get; init; } = true;
+        /// <summary>Length of one metrics history interval, in milliseconds.</summary>
+        public long MetricsIntervalMs { get; init; }
+        /// <summary>How many metrics history intervals are kept.</summary>
+        public long MetricsHistorySize { get; init; }
     }
 }

@@ -91,5 +91,10 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib)] internal static partial McStatus mc_api_call_set_result(ulong call, byte* json, nuint len);
         [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
         internal static partial McStatus mc_api_call_set_error(ulong call, uint category, string message);
+
+        // Metrics and health (src/ffi/observability.rs).
+        [LibraryImport(Lib)] internal static partial McStatus mc_metrics(HubHandle hub, byte* optionsJson, nuint len, out byte* json);
+        [LibraryImport(Lib)] internal static partial McStatus mc_metrics_reset(HubHandle hub);
+        [LibraryImport(Lib)] internal static partial McStatus mc_health(HubHandle hub, byte* optionsJson, nuint len, out byte* json);
     }
 }
