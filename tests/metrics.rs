@@ -215,6 +215,17 @@ fn events_are_counted_apart_from_message_channels() {
 }
 
 #[test]
+fn losses_on_private_channels_raise_no_health_issue() {
+    let (hub, _) = hub();
+    let name = "__ModuleCommunication.SelfTest.Overflow";
+    hub.create_channel(name, None, 0).unwrap();
+    let _sub = hub.subscribe_pull(SubscriptionOptions::new(name).capacity(1), None).unwrap();
+    publish_n(&hub, name, 3);
+    assert_eq!(metrics(&hub).message_bus.dropped, 2, "counted in the totals");
+    assert!(rules(&hub).is_empty(), "{:?}", rules(&hub));
+}
+
+#[test]
 fn private_channels_are_not_listed_and_reach_only_exact_subscriptions() {
     let (hub, _) = hub();
     let name = "__ModuleCommunication.SelfTest.1";

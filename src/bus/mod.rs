@@ -562,11 +562,16 @@ impl Bus {
             }
         }
         let mut channel_dropped = std::collections::HashMap::new();
+        let mut channel_expired = std::collections::HashMap::new();
         for map in [&self.shared.channels, &self.shared.event_channels] {
-            for c in map.read().values() {
+            for c in map.read().values().filter(|c| !c.private) {
                 let n = c.counters.dropped.load(Ordering::Relaxed);
                 if n > 0 {
                     channel_dropped.insert(c.name.clone(), n);
+                }
+                let n = c.counters.expired.load(Ordering::Relaxed);
+                if n > 0 {
+                    channel_expired.insert(c.name.clone(), n);
                 }
             }
         }
@@ -581,6 +586,7 @@ impl Bus {
             delivery,
             sub_failed,
             channel_dropped,
+            channel_expired,
             ..Default::default()
         };
         m.add_own(&mut t);

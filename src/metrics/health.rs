@@ -153,6 +153,11 @@ fn issue(
     HealthIssue { rule, severity, component, message, recommendation: recommendation.to_owned() }
 }
 
+/// Subscriptions of the self-tests' private channels are not judged.
+fn is_private_pattern(channel: &str) -> bool {
+    channel.to_ascii_lowercase().starts_with(crate::bus::PRIVATE_PREFIX)
+}
+
 fn short_id(s: &SubscriptionInfo) -> String {
     format!("{} ({})", s.id, s.channel)
 }
@@ -173,7 +178,7 @@ pub(crate) fn evaluate(input: HealthInputs<'_>) -> HealthReport {
             "Run Start-MessageProcessor; while it is stopped, publishing queues messages but nothing is delivered.",
         ));
     }
-    for s in input.subs {
+    for s in input.subs.iter().filter(|s| !is_private_pattern(&s.channel)) {
         if s.capacity == 0 {
             continue;
         }
@@ -197,7 +202,8 @@ pub(crate) fn evaluate(input: HealthInputs<'_>) -> HealthReport {
             ));
         }
     }
-    if w.dropped > 0 {
+    let dropped = w.user_dropped();
+    if dropped > 0 {
         let mut channels: Vec<String> =
             w.channel_dropped.iter().filter(|(_, n)| **n > 0).map(|(c, n)| format!("{c}: {n}")).collect();
         channels.sort();
@@ -205,20 +211,21 @@ pub(crate) fn evaluate(input: HealthInputs<'_>) -> HealthReport {
             "MessagesDropped",
             Warning,
             "MessageBus",
-            format!("{} message copies were lost to full queues recently ({})", w.dropped, channels.join(", ")),
+            format!("{} message copies were lost to full queues recently ({})", dropped, channels.join(", ")),
             "Raise the subscription's -MaxQueueSize (or the channel's -MaxMessages), use -OverflowPolicy Block to make publishers wait, or speed up the handler.",
         ));
     }
-    if w.expired > 0 {
+    let expired = w.user_expired();
+    if expired > 0 {
         issues.push(issue(
             "MessagesExpired",
             Warning,
             "MessageBus",
-            format!("{} message copies expired before delivery recently", w.expired),
+            format!("{} message copies expired before delivery recently", expired),
             "Handlers did not reach these messages within their -TimeToLive: lengthen the TTL, or handle messages faster (-RunAsync, Wait-ModuleMessage).",
         ));
     }
-    for s in input.subs {
+    for s in input.subs.iter().filter(|s| !is_private_pattern(&s.channel)) {
         let rising = w.sub_failed.get(&s.id).copied().unwrap_or(0);
         if rising > 0 {
             issues.push(issue(

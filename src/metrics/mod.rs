@@ -55,8 +55,23 @@ pub(crate) struct Totals {
     pub api: HistogramSnapshot,
     /// Failed deliveries per live subscription.
     pub sub_failed: HashMap<SubscriptionId, u64>,
-    /// Dropped copies per channel (display name; message and event channels).
+    /// Dropped copies per channel (display name; message and event channels, not private ones).
     pub channel_dropped: HashMap<String, u64>,
+    /// Expired copies per channel (as `channel_dropped`).
+    pub channel_expired: HashMap<String, u64>,
+}
+
+impl Totals {
+    /// Dropped copies of user (non-private) channels: what the health rules look at, so
+    /// the deliberate losses of the self-tests do not raise issues.
+    pub fn user_dropped(&self) -> u64 {
+        self.channel_dropped.values().sum()
+    }
+
+    /// Expired copies of user (non-private) channels.
+    pub fn user_expired(&self) -> u64 {
+        self.channel_expired.values().sum()
+    }
 }
 
 impl Totals {
@@ -84,6 +99,11 @@ impl Totals {
                 .channel_dropped
                 .iter()
                 .map(|(c, n)| (c.clone(), d(*n, earlier.channel_dropped.get(c).copied().unwrap_or(0))))
+                .collect(),
+            channel_expired: self
+                .channel_expired
+                .iter()
+                .map(|(c, n)| (c.clone(), d(*n, earlier.channel_expired.get(c).copied().unwrap_or(0))))
                 .collect(),
         }
     }

@@ -105,7 +105,8 @@ namespace ModuleCommunication.Core
             {
                 long left = timeoutMs - watch.ElapsedMilliseconds;
                 if (left <= 0) break;
-                List<ModuleMessage> batch = Take(subscription, max - got.Count, (uint)left);
+                // Pull queues are filled at publish: after the first batch, take only what is there.
+                List<ModuleMessage> batch = Take(subscription, max - got.Count, got.Count == 0 ? (uint)left : 0);
                 if (batch.Count == 0) break;
                 Bus.Complete(subscription, batch.Count, 0, 0, null);
                 got.AddRange(batch);

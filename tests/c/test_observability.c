@@ -1,0 +1,133 @@
+/* tests/c/test_observability.c: metrics and health through the C ABI (mc_metrics,
+ * mc_metrics_reset, mc_health). */
+#include "harness.h"
+
+static mc_hub *new_hub(void) {
+    mc_hub *hub = NULL;
+    const char *config = "{\"metricsIntervalMs\":100}";
+    if (mc_hub_new(config, strlen(config), &hub) != MC_STATUS_OK) {
+        printf("mc_hub_new failed: %s\n", harness_last_error());
+        exit(2);
+    }
+    return hub;
+}
+
+static mc_status publish(mc_hub *hub, const char *json) {
+    mc_id id;
+    return mc_publish(hub, json, strlen(json), &id);
+}
+
+/* Takes and completes up to `n` messages of a pull subscription; returns how many. */
+static size_t take_all(mc_hub *hub, mc_id sub, size_t n) {
+    char *batch = NULL;
+    size_t len = 0;
+    if (mc_subscription_take(hub, sub, n, 1000, &batch, &len) != MC_STATUS_OK) return 0;
+    size_t count = 0;
+    for (const char *p = batch; (p = strstr(p, "\"id\":")) != NULL; p++) count++;
+    mc_string_free(batch);
+    mc_delivery_report report = {count, 0, 0, NULL};
+    mc_subscription_complete(hub, sub, &report);
+    return count;
+}
+
+static void metrics_report_exact_counts_and_latencies_as_json(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "A", NULL, 0));
+    const char *opts = "{\"channel\":\"A\"}";
+    mc_id sub;
+    CHECK_OK(mc_subscribe_pull(hub, opts, strlen(opts), NULL, NULL, &sub));
+    for (int i = 0; i < 3; i++) CHECK_OK(publish(hub, "{\"channel\":\"A\",\"messageType\":\"T\"}"));
+    CHECK(take_all(hub, sub, 10) == 3);
+    char *json = NULL;
+    CHECK_OK(mc_metrics(hub, NULL, 0, &json));
+    CHECK_CONTAINS(json, "\"messageBus\":{\"totalChannels\":1,\"totalSubscriptions\":1,\"published\":3,\"delivered\":3");
+    CHECK_CONTAINS(json, "\"deliveryLatency\":{\"count\":3");
+    CHECK_CONTAINS(json, "\"totalAPIs\":0");
+    CHECK_CONTAINS(json, "\"successRate\":100.0");
+    CHECK_NOT_CONTAINS(json, "\"history\"");
+    mc_string_free(json);
+    const char *with_history = "{\"channel\":\"nothing*\",\"includeHistory\":true}";
+    json = NULL;
+    CHECK_OK(mc_metrics(hub, with_history, strlen(with_history), &json));
+    CHECK_CONTAINS(json, "\"channels\":[]");
+    CHECK_CONTAINS(json, "\"history\":[");
+    CHECK_CONTAINS(json, "\"deliveryLatency\":{\"count\":0");
+    mc_string_free(json);
+    CHECK_OK(mc_unsubscribe(hub, sub));
+    mc_hub_free(hub);
+}
+
+static void metrics_reset_zeroes_the_counters(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "A", NULL, 0));
+    CHECK_OK(publish(hub, "{\"channel\":\"A\",\"messageType\":\"T\"}"));
+    CHECK_OK(mc_metrics_reset(hub));
+    char *json = NULL;
+    CHECK_OK(mc_metrics(hub, NULL, 0, &json));
+    CHECK_CONTAINS(json, "\"published\":0");
+    mc_string_free(json);
+    mc_hub_free(hub);
+}
+
+static void health_runs_its_checks_and_reports_a_healthy_hub(void) {
+    mc_hub *hub = new_hub();
+    const char *opts = "{\"checkHealth\":true,\"timeoutMs\":2000}";
+    char *json = NULL;
+    CHECK_OK(mc_health(hub, opts, strlen(opts), &json));
+    CHECK_CONTAINS(json, "\"overallHealth\":\"Healthy\"");
+    CHECK_CONTAINS(json, "\"name\":\"MessagingTest\",\"success\":true");
+    CHECK_CONTAINS(json, "\"name\":\"MetricsTest\",\"success\":true");
+    CHECK_CONTAINS(json, "\"name\":\"CircuitBreakers\"");
+    mc_string_free(json);
+    json = NULL;
+    CHECK_OK(mc_channel_list(hub, NULL, &json));
+    CHECK(json != NULL && strcmp(json, "[]") == 0);
+    mc_string_free(json);
+    mc_hub_free(hub);
+}
+
+static void health_names_a_full_queue_with_its_recommendation(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "Q", NULL, 0));
+    const char *opts = "{\"channel\":\"Q\",\"capacity\":1,\"overflow\":\"DropNewest\"}";
+    mc_id sub;
+    CHECK_OK(mc_subscribe_pull(hub, opts, strlen(opts), NULL, NULL, &sub));
+    CHECK_OK(publish(hub, "{\"channel\":\"Q\",\"messageType\":\"T\"}"));
+    CHECK_OK(publish(hub, "{\"channel\":\"Q\",\"messageType\":\"T\"}"));
+    char *json = NULL;
+    CHECK_OK(mc_health(hub, NULL, 0, &json));
+    CHECK_CONTAINS(json, "\"overallHealth\":\"Unhealthy\"");
+    CHECK_CONTAINS(json, "\"rule\":\"QueueFull\"");
+    CHECK_CONTAINS(json, "\"rule\":\"MessagesDropped\"");
+    CHECK_CONTAINS(json, "-MaxQueueSize");
+    mc_string_free(json);
+    CHECK_OK(mc_unsubscribe(hub, sub));
+    mc_hub_free(hub);
+}
+
+static void bad_arguments_fail_cleanly_and_write_nothing(void) {
+    mc_hub *hub = new_hub();
+    char *json = (char *)"untouched";
+    CHECK_STATUS(mc_metrics(NULL, NULL, 0, &json), MC_STATUS_NULL_ARGUMENT);
+    CHECK(strcmp(json, "untouched") == 0);
+    CHECK_STATUS(mc_metrics(hub, NULL, 0, NULL), MC_STATUS_NULL_ARGUMENT);
+    const char *unknown = "{\"chanel\":\"A\"}";
+    CHECK_STATUS(mc_metrics(hub, unknown, strlen(unknown), &json), MC_STATUS_INVALID_JSON);
+    CHECK_LAST_ERROR_CONTAINS("chanel");
+    const char *bad_pattern = "{\"channel\":\"[\"}";
+    CHECK_STATUS(mc_metrics(hub, bad_pattern, strlen(bad_pattern), &json), MC_STATUS_INVALID_ARGUMENT);
+    const char *bad_health = "{\"checkHealth\":\"yes\"}";
+    CHECK_STATUS(mc_health(hub, bad_health, strlen(bad_health), &json), MC_STATUS_INVALID_JSON);
+    CHECK(strcmp(json, "untouched") == 0);
+    CHECK_STATUS(mc_metrics_reset(NULL), MC_STATUS_NULL_ARGUMENT);
+    mc_hub_free(hub);
+}
+
+int main(void) {
+    RUN_TEST(metrics_report_exact_counts_and_latencies_as_json);
+    RUN_TEST(metrics_reset_zeroes_the_counters);
+    RUN_TEST(health_runs_its_checks_and_reports_a_healthy_hub);
+    RUN_TEST(health_names_a_full_queue_with_its_recommendation);
+    RUN_TEST(bad_arguments_fail_cleanly_and_write_nothing);
+    return harness_summary();
+}

@@ -1,0 +1,332 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+
+    # A fresh counting period with short intervals, so health rules clear within a second.
+    function Reset-Observability {
+        Reset-Events
+        Set-CommunicationConfiguration -EnableMetrics $true -MetricsIntervalMs 100 -MetricsHistorySize 60
+        Reset-CommunicationMetrics -Force | Out-Null
+    }
+}
+
+AfterAll {
+    Set-CommunicationConfiguration -MetricsIntervalMs 60000
+}
+
+Describe 'Get-CommunicationMetrics' {
+    BeforeEach { Reset-Observability }
+
+    It 'counts known traffic exactly, with one latency per handled delivery' {
+        New-MessageChannel -Name 'M' | Out-Null
+        Subscribe-ModuleMessage -Channel 'M' -Handler { param($Message) if ($Message.Data -eq 3) { throw 'three' } } | Out-Null
+        1..5 | ForEach-Object { Publish-ModuleMessage -Channel 'M' -MessageType 'T' -Data $_ } | Wait-ModuleMessage -Timeout 10
+        $m = Get-CommunicationMetrics
+        $m | Should -BeOfType ([ModuleCommunication.CommunicationMetrics])
+        $m.MessageBus.Published | Should -Be 5
+        $m.MessageBus.Delivered | Should -Be 4
+        $m.MessageBus.Failed | Should -Be 1
+        $m.Channels[0].Published | Should -Be 5
+        $m.Subscriptions[0].Failed | Should -Be 1
+        $m.Performance.DeliveryLatency.Count | Should -Be 5
+        $m.Performance.DeliveryLatency.P99 | Should -BeGreaterOrEqual $m.Performance.DeliveryLatency.P50
+        $m.API.SuccessRate | Should -Be 100
+        $m.API.TotalCalls | Should -Be 0
+    }
+
+    It 'narrows channels, subscriptions and delivery latencies with -Channel' {
+        'A', 'B' | ForEach-Object { New-MessageChannel -Name $_ | Out-Null; Subscribe-ModuleMessage -Channel $_ -Handler { } | Out-Null }
+        Publish-ModuleMessage -Channel 'A' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
+        1..2 | ForEach-Object { Publish-ModuleMessage -Channel 'B' -MessageType 'T' } | Wait-ModuleMessage -Timeout 10
+        $b = Get-CommunicationMetrics -Channel 'b'
+        $b.Channels.Name | Should -Be 'B'
+        @($b.Subscriptions).Count | Should -Be 1
+        $b.Performance.DeliveryLatency.Count | Should -Be 2
+        $b.MessageBus.Published | Should -Be 3
+    }
+
+    It 'keeps per-interval history with -IncludeHistory that adds up to the totals' {
+        New-MessageChannel -Name 'H' | Out-Null
+        1..3 | ForEach-Object { Publish-ModuleMessage -Channel 'H' -MessageType 'T' } | Out-Null
+        Wait-Until { (Get-CommunicationMetrics -IncludeHistory).History.Count -ge 2 } | Should -BeTrue
+        $m = Get-CommunicationMetrics -IncludeHistory
+        $m.History[0] | Should -BeOfType ([ModuleCommunication.MetricsInterval])
+        ($m.History | Measure-Object Published -Sum).Sum | Should -Be 3
+        $m.History[0].End | Should -BeGreaterThan $m.History[0].Start
+        (Get-CommunicationMetrics).History | Should -BeNullOrEmpty
+    }
+
+    It 'runs the spec''s Performance Monitoring example as written' {
+        New-MessageChannel -Name 'Configuration' | Out-Null
+        $output = & {
+            $metrics = Get-CommunicationMetrics
+            Write-Output "Total Channels: $($metrics.MessageBus.TotalChannels)"
+            Write-Output "Total APIs: $($metrics.API.TotalAPIs)"
+            Write-Output "API Success Rate: $($metrics.API.SuccessRate)%"
+            Write-Output "Average Execution Time: $($metrics.Performance.AverageAPIExecutionTime)ms"
+            $detailed = Get-CommunicationMetrics -IncludeHistory
+            $channelMetrics = Get-CommunicationMetrics -Channel "Configuration"
+            $metrics.API.TopAPIs | Format-Table Name, CallCount, AverageExecutionTime | Out-String
+            $metrics.API.RecentCalls | Where-Object { -not $_.Success } | Format-Table API, StartTime, Duration, Error | Out-String
+            $channelMetrics.Channels.Name
+        }
+        $output | Should -Contain 'Total Channels: 1'
+        $output | Should -Contain 'API Success Rate: 100%'
+        $output | Should -Contain 'Configuration'
+    }
+
+    It 'reads well in a console: the default view is a list of one-line totals' {
+        $text = Get-CommunicationMetrics | Out-String
+        $text | Should -Match 'DeliveryLatency\s*:\s*p50'
+        $text | Should -Not -Match 'ModuleCommunication\.'
+    }
+}
+
+Describe 'Reset-CommunicationMetrics' {
+    BeforeEach { Reset-Observability }
+
+    It 'zeroes every counter and returns Success, keeping channels and queued messages' {
+        New-MessageChannel -Name 'R' | Out-Null
+        Subscribe-ModuleMessage -Channel 'R' -Handler { } | Out-Null
+        Publish-ModuleMessage -Channel 'R' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
+        Stop-MessageProcessor | Out-Null
+        Publish-ModuleMessage -Channel 'R' -MessageType 'T' | Out-Null
+        $r = Reset-CommunicationMetrics -Force
+        $r.Success | Should -BeTrue
+        $m = Get-CommunicationMetrics
+        $m.MessageBus.Published | Should -Be 0
+        $m.MessageBus.Delivered | Should -Be 0
+        $m.Channels[0].Published | Should -Be 0
+        $m.Performance.DeliveryLatency.Count | Should -Be 0
+        $m.MessageBus.QueueLength | Should -Be 1
+        $m.Since | Should -Be $r.ResetAt
+        Start-MessageProcessor | Out-Null
+    }
+
+    It 'changes nothing with -WhatIf' {
+        New-MessageChannel -Name 'R' | Out-Null
+        Publish-ModuleMessage -Channel 'R' -MessageType 'T' | Out-Null
+        Reset-CommunicationMetrics -WhatIf
+        (Get-CommunicationMetrics).MessageBus.Published | Should -Be 1
+    }
+}
+
+Describe 'Get-CommunicationStatus' {
+    BeforeEach { Reset-Observability }
+    AfterEach { Start-MessageProcessor | Out-Null }
+
+    It 'reports an idle hub Healthy with five components, and runs the spec''s example as written' {
+        $output = & {
+            $status = Get-CommunicationStatus -IncludeDetails -CheckHealth
+            Write-Output "Overall Health: $($status.OverallHealth)"
+            Write-Output "Issues: $($status.Issues.Count)"
+            Write-Output "Recommendations: $($status.Recommendations.Count)"
+            $status.Components.MessageBus
+            $status.Components.APIRegistry
+            $status.Components.Configuration
+            $status.HealthChecks.MessagingTest
+            $status.HealthChecks.MetricsTest
+        }
+        $output | Should -Contain 'Overall Health: Healthy'
+        $output | Should -Contain 'Issues: 0'
+        ($output | Where-Object { $_ -is [ModuleCommunication.ComponentHealth] }).Name | Should -Be 'MessageBus', 'APIRegistry', 'Configuration'
+        ($output | Where-Object { $_ -is [ModuleCommunication.TestResult] }).Success | Should -Be $true, $true
+    }
+
+    It 'does a real round trip with -CheckHealth and leaves no channel or subscription behind' {
+        $s = Get-CommunicationStatus -CheckHealth
+        $s.HealthChecks.MessagingTest.Success | Should -BeTrue
+        $s.HealthChecks.MetricsTest.Details | Should -Match 'published \+1, delivered \+1'
+        $s.HealthChecks.All.Name | Should -Be 'MessagingTest', 'MetricsTest', 'ConfigurationTest'
+        Get-MessageChannels | Should -BeNullOrEmpty
+        Get-MessageSubscriptions | Should -BeNullOrEmpty
+    }
+
+    It 'adds Metrics and Configuration with -IncludeDetails only' {
+        (Get-CommunicationStatus).Metrics | Should -BeNullOrEmpty
+        $d = Get-CommunicationStatus -IncludeDetails
+        $d.Metrics | Should -BeOfType ([ModuleCommunication.CommunicationMetrics])
+        $d.Configuration.MetricsIntervalMs | Should -Be 100
+    }
+
+    It 'is Unhealthy when the messaging check fails on a stopped processor, and says what to do' {
+        Stop-MessageProcessor | Out-Null
+        $s = Get-CommunicationStatus -CheckHealth -Timeout 0.2
+        $s.OverallHealth | Should -Be 'Unhealthy'
+        $s.HealthChecks.MessagingTest.Success | Should -BeFalse
+        $s.Issues[0].Rule | Should -Be 'MessagingTestFailed'
+        $s.HealthChecks.MessagingTest.Details | Should -Match 'Start-MessageProcessor'
+        Get-MessageChannels | Should -BeNullOrEmpty
+    }
+
+    It 'warns about dropped messages naming the channel, and clears once intervals pass without drops' {
+        New-MessageChannel -Name 'Busy' | Out-Null
+        Stop-MessageProcessor | Out-Null
+        Subscribe-ModuleMessage -Channel 'Busy' -MaxQueueSize 1 -OverflowPolicy DropNewest -Handler { } | Out-Null
+        1..2 | ForEach-Object { Publish-ModuleMessage -Channel 'Busy' -MessageType 'T' } | Out-Null
+        Start-MessageProcessor | Out-Null
+        Wait-ModuleMessage -Timeout 10
+        $s = Get-CommunicationStatus
+        $s.OverallHealth | Should -Be 'Warning'
+        $issue = $s.Issues | Where-Object Rule -EQ 'MessagesDropped'
+        $issue.Message | Should -Match 'Busy: 1'
+        $issue.Recommendation | Should -Match 'MaxQueueSize'
+        $s.Components.MessageBus.Status | Should -Be 'Warning'
+        Wait-Until { (Get-CommunicationStatus).OverallHealth -eq 'Healthy' } | Should -BeTrue
+    }
+
+    It 'warns about a queue above 80 percent and a stopped processor, and clears both when drained' {
+        New-MessageChannel -Name 'Q' | Out-Null
+        Subscribe-ModuleMessage -Channel 'Q' -MaxQueueSize 10 -Handler { } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        1..9 | ForEach-Object { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' } | Out-Null
+        (Get-CommunicationStatus).Issues.Rule | Sort-Object | Should -Be 'ProcessorStopped', 'QueueNearlyFull'
+        Start-MessageProcessor | Out-Null
+        Wait-ModuleMessage -Timeout 10
+        (Get-CommunicationStatus).Issues | Should -BeNullOrEmpty
+    }
+
+    It 'warns about a handler whose errors rise, with its last error, and clears when they stop' {
+        New-MessageChannel -Name 'E' | Out-Null
+        Subscribe-ModuleMessage -Channel 'E' -Handler { throw 'database offline' } | Out-Null
+        Publish-ModuleMessage -Channel 'E' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
+        $issue = (Get-CommunicationStatus).Issues | Where-Object Rule -EQ 'HandlerErrorsRising'
+        $issue.Message | Should -Match 'database offline'
+        Wait-Until { -not ((Get-CommunicationStatus).Issues | Where-Object Rule -EQ 'HandlerErrorsRising') } | Should -BeTrue
+    }
+
+    It 'reads well in a console: issues, recommendations and components one per line' {
+        $text = Get-CommunicationStatus -CheckHealth | Out-String
+        $text | Should -Match 'OverallHealth\s*:\s*Healthy'
+        $text | Should -Match 'MessageBus\s+Healthy'
+        $text | Should -Match 'MessagingTest\s+passed'
+        $text | Should -Not -Match 'ModuleCommunication\.'
+    }
+}
+
+Describe 'Test-MessageChannel' {
+    BeforeEach { Reset-Observability }
+    AfterEach { Start-MessageProcessor | Out-Null }
+
+    It 'does a real round trip through an existing channel, and runs the spec''s example as written' {
+        New-MessageChannel -Name 'Configuration' | Out-Null
+        $channelTest = Test-MessageChannel -Name "Configuration" -Timeout 10
+        if (-not $channelTest.Success) {
+            Write-Error "Channel test failed: $($channelTest.Errors -join '; ')"
+        }
+        $channelTest.Success | Should -BeTrue
+        $channelTest.Channel | Should -Be 'Configuration'
+        $channelTest.Errors | Should -BeNullOrEmpty
+        $channelTest.Duration | Should -BeOfType ([TimeSpan])
+        (Get-CommunicationMetrics -Channel 'Configuration').Channels[0].Published | Should -Be 1
+        Get-MessageSubscriptions | Should -BeNullOrEmpty
+    }
+
+    It 'reports a missing channel as a failure without throwing, saying what to do' {
+        $r = Test-MessageChannel -Name 'Nowhere' -ErrorAction Stop
+        $r.Success | Should -BeFalse
+        $r.Channel | Should -Be 'Nowhere'
+        $r.Errors | Should -Match 'New-MessageChannel'
+    }
+
+    It 'fails on a stopped processor, naming Start-MessageProcessor' {
+        New-MessageChannel -Name 'Paused' | Out-Null
+        Stop-MessageProcessor | Out-Null
+        $r = Test-MessageChannel -Name 'Paused' -Timeout 0.1
+        $r.Success | Should -BeFalse
+        $r.Errors | Should -Match 'Start-MessageProcessor'
+    }
+
+    It 'tests every channel from the pipeline' {
+        'P1', 'P2' | ForEach-Object { New-MessageChannel -Name $_ | Out-Null }
+        $r = Get-MessageChannels | Test-MessageChannel
+        $r.Channel | Should -Be 'P1', 'P2'
+        $r.Success | Should -Be $true, $true
+    }
+
+    It 'reaches subscribers of every message type, but not those filtering by type' {
+        New-MessageChannel -Name 'Shared' | Out-Null
+        $script:all = 0; $script:typed = 0
+        Subscribe-ModuleMessage -Channel 'Shared' -Handler { $script:all++ } | Out-Null
+        Subscribe-ModuleMessage -Channel 'Shared' -MessageType 'Config*' -Handler { $script:typed++ } | Out-Null
+        (Test-MessageChannel -Name 'Shared').Success | Should -BeTrue
+        Wait-ModuleMessage -Timeout 10
+        $script:all | Should -Be 1
+        $script:typed | Should -Be 0
+    }
+}
+
+Describe 'Test-ModuleCommunication' {
+    BeforeEach { Reset-Observability }
+    AfterEach { Start-MessageProcessor | Out-Null }
+
+    It 'passes every Basic check on a healthy hub and leaves nothing behind, unseen by user subscribers' {
+        New-MessageChannel -Name 'UserChannel' | Out-Null
+        $script:seen = 0
+        Subscribe-ModuleMessage -Channel '*' -Handler { $script:seen++ } | Out-Null
+        Subscribe-ModuleEvent -EventName '*' -Handler { $script:seen++ } | Out-Null
+        $historyBefore = @(Get-ModuleEvents).Count
+        $r = Test-ModuleCommunication -TestType Basic
+        $r | Should -BeOfType ([ModuleCommunication.CommunicationTestResult])
+        $r.Tests.Name | Should -Be 'ChannelLifecycle', 'PublishSubscribe', 'PriorityOrder', 'TimeToLive', 'Filter',
+            'QueueOverflow', 'Events', 'Metrics', 'HealthCheck'
+        ($r.Tests | Where-Object { -not $_.Success } | ForEach-Object { "$($_.Name): $($_.Details)" }) | Should -BeNullOrEmpty
+        $r.PassRate | Should -Be 100
+        Wait-ModuleMessage -Timeout 10
+        $script:seen | Should -Be 0
+        (Get-MessageChannels).Name | Should -Be 'UserChannel'
+        @(Get-MessageSubscriptions).Count | Should -Be 2
+        @(Get-ModuleEvents).Count | Should -Be $historyBefore
+        (Get-CommunicationStatus).OverallHealth | Should -Be 'Healthy'
+    }
+
+    It 'reports failures on a deliberately broken setup (stopped processor) and still cleans up' {
+        Stop-MessageProcessor | Out-Null
+        $r = Test-ModuleCommunication -TestType Basic
+        $r.PassRate | Should -BeLessThan 100
+        $failed = $r.Tests | Where-Object Name -EQ 'PublishSubscribe'
+        $failed.Success | Should -BeFalse
+        $failed.Details | Should -Match 'Start-MessageProcessor'
+        ($r.Tests | Where-Object Name -EQ 'ChannelLifecycle').Success | Should -BeTrue
+        Get-MessageChannels | Should -BeNullOrEmpty
+        Get-MessageSubscriptions | Should -BeNullOrEmpty
+    }
+
+    It 'runs a stress test with concurrent publishers: nothing lost, order kept, latencies recorded' {
+        $r = Test-ModuleCommunication -TestType Stress -Duration 1 -Concurrency 3
+        $r.Tests.Name | Should -Be 'StressThroughput', 'StressOrdering', 'StressLatency'
+        ($r.Tests | Where-Object { -not $_.Success } | ForEach-Object { "$($_.Name): $($_.Details)" }) | Should -BeNullOrEmpty
+        $r.Tests[0].Details | Should -Match '3 publishers sent [\d,]+ messages'
+        Get-MessageChannels | Should -BeNullOrEmpty
+        Get-MessageSubscriptions | Should -BeNullOrEmpty
+    }
+
+    It 'runs the Full suite: Basic, the extra checks and a short stress run' {
+        $r = Test-ModuleCommunication -TestType Full -Duration 1
+        $r.Tests.Name | Should -Contain 'RunAsyncHandler'
+        $r.Tests.Name | Should -Contain 'EventReplay'
+        $r.Tests.Name | Should -Contain 'StressThroughput'
+        ($r.Tests | Where-Object { -not $_.Success } | ForEach-Object { "$($_.Name): $($_.Details)" }) | Should -BeNullOrEmpty
+        $r.PassRate | Should -Be 100
+        Get-MessageSubscriptions | Should -BeNullOrEmpty
+    }
+
+    It 'runs the spec''s Testing examples (with a short stress duration)' {
+        $output = & {
+            $results = Test-ModuleCommunication -TestType Basic
+            $results.Tests | Format-Table Name, Success, Details -AutoSize | Out-String
+            Write-Output "Pass Rate: $($results.PassRate)%"
+            $basicTests = Test-ModuleCommunication -TestType Basic
+            Write-Output "Basic Tests Pass Rate: $($basicTests.PassRate)%"
+            $stressTests = Test-ModuleCommunication -TestType Stress -Duration 1 -Concurrency 20
+            Write-Output "Stress Tests Pass Rate: $($stressTests.PassRate)%"
+        }
+        $output | Should -Contain 'Pass Rate: 100%'
+        $output | Should -Contain 'Basic Tests Pass Rate: 100%'
+        $output | Should -Contain 'Stress Tests Pass Rate: 100%'
+    }
+
+    It 'refuses a -Duration out of range with a clear error' {
+        { Test-ModuleCommunication -TestType Stress -Duration 0 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidDuration,ModuleCommunication.Commands.TestModuleCommunicationCommand'
+    }
+}
