@@ -682,6 +682,56 @@ mc_status mc_event_history_import(const struct mc_hub *hub,
 mc_status mc_event_history_info(const struct mc_hub *hub, char **out_json);
 
 /**
+ * Writes the hub's metrics as JSON to `*out_json`: `{"since","timestamp","intervalMs",
+ * "messageBus":{…},"channels":[…],"subscriptions":[…],"events":{…},"api":{…},
+ * "security":{…},"circuitBreakers":{…},"performance":{…},"history":[…]}` (the keys are
+ * listed in `docs/c-abi.md`; `history` only when asked for).
+ *
+ * `options_json` (nullable = defaults) is `len` bytes of UTF-8 JSON, every key optional:
+ * `{"channel":"Config*","includeHistory":true}`. `channel` (a name or `-like` pattern)
+ * narrows `channels`, `subscriptions` and the delivery latencies to that channel.
+ *
+ * `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
+ * for the duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_metrics(const struct mc_hub *hub,
+                     const char *options_json,
+                     size_t len,
+                     char **out_json);
+
+/**
+ * Sets every counter, latency histogram, recent API call and history interval of the hub
+ * to zero; counting starts again now. Channels, subscriptions and queued messages are
+ * not touched.
+ *
+ * `hub` is borrowed for the duration of the call.
+ */
+mc_status mc_metrics_reset(const struct mc_hub *hub);
+
+/**
+ * Evaluates the health rules and writes the report as JSON to `*out_json`:
+ * `{"overallHealth":"Healthy|Warning|Unhealthy","timestamp","windowStart","issues":[{"rule",
+ * "severity","component","message","recommendation"}],"recommendations":[…],
+ * "components":[{"name","status","summary","issues"}],"healthChecks":[{"name","success",
+ * "durationMs","details"}]}`.
+ *
+ * `options_json` (nullable = defaults) is `len` bytes of UTF-8 JSON, every key optional:
+ * `{"checkHealth":true,"timeoutMs":5000}`. With `checkHealth`, the active checks run first
+ * on the calling thread: a messaging round trip on a private channel (it waits up to
+ * `timeoutMs` for the message), a check that the metrics counted it, and a configuration
+ * check. The round trip counts as one published and one delivered message.
+ *
+ * `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
+ * for the duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_health(const struct mc_hub *hub,
+                    const char *options_json,
+                    size_t len,
+                    char **out_json);
+
+/**
  * Registers an API whose handler is `callback`. `definition_json` is `len` bytes of UTF-8
  * JSON: `{"module":"LabRunner","operation":"ExecuteStep","description":"…",
  * "parameters":{"StepName":{"type":"string","required":true}},"timeoutMs":30000,

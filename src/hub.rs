@@ -392,6 +392,7 @@ impl Hub {
     /// counting starts again now. Queued messages and subscriptions are not touched.
     pub fn reset_metrics(&self) {
         self.bus.reset_counters();
+        self.registry.reset_stats();
         self.ctx.metrics.reset(self.ctx.clock.now_ms());
     }
 

@@ -382,3 +382,49 @@ fn metrics_settings_are_validated_and_shown_in_the_configuration() {
     let json = hub.config().to_json();
     assert!(json.contains(r#""enableMetrics":true,"metricsIntervalMs":1000,"metricsHistorySize":60"#), "{json}");
 }
+
+// ----- API calls through the registry ----------------------------------------------------
+
+mod api {
+    use super::*;
+    use module_communication::registry::{null_result, ApiDefinition, ApiError, ApiErrorCategory, Call, InvokeRequest, Json};
+
+    fn ok(_: &Call) -> Result<Json, ApiError> {
+        Ok(null_result())
+    }
+
+    fn fail(_: &Call) -> Result<Json, ApiError> {
+        Err(ApiError::new(ApiErrorCategory::HandlerFailed, "disk full; password=hunter2"))
+    }
+
+    #[test]
+    fn registry_calls_feed_totals_top_apis_recent_calls_and_percentiles() {
+        let (hub, _) = hub();
+        hub.registry().register(ApiDefinition::new("Lab", "Run"), ok).unwrap();
+        hub.registry().register(ApiDefinition::new("Lab", "Stop"), fail).unwrap();
+        hub.registry().register(ApiDefinition::new("Lab", "Idle"), ok).unwrap();
+        for _ in 0..3 {
+            hub.registry().invoke(InvokeRequest::new("Lab", "Run")).unwrap();
+        }
+        hub.registry().invoke(InvokeRequest::new("lab", "stop")).unwrap_err();
+        let m = metrics(&hub);
+        assert_eq!((m.api.total_apis, m.api.total_calls, m.api.failed_calls), (3, 4, 1));
+        assert_eq!(m.api.success_rate, 75.0);
+        let top: Vec<_> = m.api.top_apis.iter().map(|a| (a.name.as_str(), a.call_count, a.failed)).collect();
+        assert_eq!(top, [("Lab.Run", 3, 0), ("Lab.Stop", 1, 1)]);
+        assert_eq!(m.api.recent_calls.len(), 4);
+        let failed = &m.api.recent_calls[0];
+        assert_eq!((failed.api.as_str(), failed.success), ("Lab.Stop", false));
+        let error = failed.error.as_deref().unwrap();
+        assert!(error.contains("disk full") && !error.contains("hunter2"), "{error}");
+        assert_eq!(m.performance.api_latency.count, 4);
+        assert!(m.performance.api_latency.p99_ms >= m.performance.api_latency.p50_ms);
+        let h = hub.health(&HealthOptions::default());
+        assert_eq!(h.issues[0].rule, "APIFailureRate");
+        assert!(h.components[1].summary.starts_with("3 APIs, 4 calls"), "{}", h.components[1].summary);
+        hub.reset_metrics();
+        let m = metrics(&hub);
+        assert!(m.api.top_apis.is_empty());
+        assert_eq!((m.api.total_apis, m.api.total_calls), (3, 0));
+    }
+}

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    evaluate, message_bus_metrics, ApiMetrics, BreakerMetrics, EventMetrics, HealthCheck, HealthInputs, HealthOptions,
+    evaluate, message_bus_metrics, ApiMetrics, ApiUsage, BreakerMetrics, EventMetrics, HealthCheck, HealthInputs, HealthOptions,
     HealthReport, Latency, MetricsOptions, MetricsReport, PerformanceMetrics, SecurityMetrics, Totals,
 };
 use crate::bus::{Bus, ChannelKind, PublishRequest, SubscriptionOptions, PRIVATE_PREFIX};
@@ -17,15 +17,31 @@ use crate::DeliveryReport;
 /// Default time the messaging round trip of a health check may take.
 const DEFAULT_CHECK_TIMEOUT_MS: u64 = 5_000;
 
+/// How many APIs `TopAPIs` lists.
+const TOP_APIS: usize = 10;
+
 fn api_metrics(totals: &Totals, hub: &Hub) -> ApiMetrics {
     let calls = totals.api_calls;
     let failed = totals.api_failures;
+    let apis = hub.registry().apis(None, None).unwrap_or_default();
+    let mut top: Vec<ApiUsage> = apis
+        .iter()
+        .filter(|a| a.calls > 0)
+        .map(|a| ApiUsage {
+            name: a.api_key.clone(),
+            call_count: a.calls,
+            failed: a.failed,
+            average_execution_time: a.total_duration_ms / a.calls as f64,
+        })
+        .collect();
+    top.sort_by(|a, b| b.call_count.cmp(&a.call_count).then_with(|| a.name.cmp(&b.name)));
+    top.truncate(TOP_APIS);
     ApiMetrics {
-        total_apis: 0,
+        total_apis: apis.len(),
         total_calls: calls,
         failed_calls: failed,
         success_rate: if calls == 0 { 100.0 } else { (calls - failed) as f64 * 100.0 / calls as f64 },
-        top_apis: Vec::new(),
+        top_apis: top,
         recent_calls: hub.ctx().metrics.recent_calls(),
     }
 }
@@ -198,7 +214,7 @@ pub(crate) fn health_report(hub: &Hub, bus: &Bus, options: &HealthOptions) -> He
         stats: &stats,
         subs: &subs,
         window: &window,
-        total_apis: 0,
+        total_apis: hub.registry().apis(None, None).map_or(0, |a| a.len()),
         config_error,
         security: &security_metrics(&totals),
         breakers: &breaker_metrics(),

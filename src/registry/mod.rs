@@ -826,8 +826,9 @@ impl Registry {
             (api, stages)
         };
         let started = Instant::now();
+        let start_ms = self.ctx.clock.now_ms();
         api.stats.calls.fetch_add(1, Ordering::Relaxed);
-        api.stats.last_called_ms.store(self.ctx.clock.now_ms(), Ordering::Relaxed);
+        api.stats.last_called_ms.store(start_ms, Ordering::Relaxed);
         let result = if depth > MAX_CALL_DEPTH {
             Err(depth_error(&api.key, depth, parent.as_ref()))
         } else {
@@ -865,7 +866,24 @@ impl Registry {
                 *api.stats.last_error.lock() = Some(e.message.clone());
             }
         }
+        self.ctx.metrics.record_api_call(
+            &api.key,
+            start_ms,
+            i64::try_from(elapsed).unwrap_or(i64::MAX),
+            result.is_ok(),
+            result.as_ref().err().map(|e| e.message.as_str()),
+        );
         result
+    }
+
+    /// Sets every API's call counters to zero (Reset-CommunicationMetrics).
+    pub(crate) fn reset_stats(&self) {
+        for e in self.state.read().apis.values() {
+            e.stats.calls.store(0, Ordering::Relaxed);
+            e.stats.succeeded.store(0, Ordering::Relaxed);
+            e.stats.failed.store(0, Ordering::Relaxed);
+            e.stats.total_ns.store(0, Ordering::Relaxed);
+        }
     }
 }
 
