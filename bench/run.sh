@@ -34,6 +34,13 @@ else
     cat "$logs/api-native.err" >&2
     exit 1
 fi
+mc_log "metrics overhead benchmark"
+if build/cargo.sh bench --bench observability >"$logs/observability.log" 2>"$logs/observability.err"; then
+    sections+=("observability" "$logs/observability.log")
+else
+    cat "$logs/observability.err" >&2
+    exit 1
+fi
 for script in bench/*.ps1; do
     name="$(basename "$script" .ps1)"
     mc_log "pwsh benchmark $script"

@@ -778,7 +778,8 @@ impl Subscription {
                     }
                 }
                 if env.tracked && shared.ctx.metrics.enabled() {
-                    self.latency.record_ns(shared.ctx.clock.now_ns() - env.published_ns);
+                    // Only this worker writes this subscription's histogram.
+                    self.latency.record_ns_single_writer(shared.ctx.clock.now_ns() - env.published_ns);
                 }
             }
             finished = Some(env);
