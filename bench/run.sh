@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — run every benchmark against its baseline in the same run and write the
-# results, with the machine they ran on, into docs/benchmarks.md.
+# results, with the machine they ran on, into docs/benchmark-results.md (docs/benchmarks.md
+# explains each benchmark and keeps the numbers discussed there).
 #
 #   native: build/cargo.sh bench --bench native (release), mc_* against raw crossbeam-channel
 #   api-native: build/cargo.sh bench --bench api (release), mc_api_invoke against a direct C call
@@ -12,7 +13,7 @@ set -uo pipefail
 # shellcheck source=build/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../build/common.sh"
 
-out="docs/benchmarks.md"
+out="docs/benchmark-results.md"
 logs="$MC_LOG_DIR/bench"
 mkdir -p "$logs"
 
@@ -53,7 +54,7 @@ done
 
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 {
-    echo "# Benchmarks"
+    echo "# Benchmark results (generated)"
     echo
     echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores ($cpu),"
     echo "$(free -g | awk '/^Mem:/{print $2}') GiB, $(. /etc/os-release && echo "$PRETTY_NAME"), release build of the"
