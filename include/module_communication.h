@@ -956,6 +956,55 @@ mc_status mc_api_call_set_result(mc_call call, const char *json, size_t len);
  */
 mc_status mc_api_call_set_error(mc_call call, uint32_t category, const char *message);
 
+/**
+ * Turns message tracing on (or changes its options; a trace file already open is
+ * flushed and closed first).
+ *
+ * `options_json` (nullable = defaults: Basic, in memory only) is `len` bytes of UTF-8 JSON,
+ * every key optional: `{"level":"Basic|Verbose","logToFile":false,"filePath":"trace.log",
+ * "maxFileBytes":10485760,"ringSize":10000,"slowThresholdMs":1000,"queueCapacity":8192}`.
+ * With `logToFile`, `filePath` is required; its folder is created and the file is opened
+ * for appending before anything changes, so a bad path fails with `MC_INVALID_ARGUMENT`
+ * and leaves the current tracing as it was. Records are written by a background thread;
+ * the calling thread never waits on disk.
+ *
+ * `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
+ * for the duration of the call.
+ */
+mc_status mc_trace_enable(const struct mc_hub *hub, const char *options_json, size_t len);
+
+/**
+ * Turns message tracing off: the writer thread writes every record it has, the file is
+ * closed, and with `archiveLogs` the trace file and its rotated parts are compressed
+ * (gzip) into one `<name>-<timestamp>.log.gz` in `archivePath` (created if missing;
+ * default: the trace file's folder). The trace files themselves are kept.
+ *
+ * `options_json` (nullable = no archive) is `len` bytes of UTF-8 JSON:
+ * `{"archiveLogs":true,"archivePath":"trace-archive"}`. Writes to `*out_json`:
+ * `{"wasEnabled","records","droppedRecords","files":[…],"archive":"…"|null,
+ * "writeError":"…"|null}`. `archiveLogs` when tracing is off, or was in memory only,
+ * fails with `MC_INVALID_ARGUMENT` (tracing is off afterwards either way).
+ *
+ * `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
+ * for the duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_trace_disable(const struct mc_hub *hub,
+                           const char *options_json,
+                           size_t len,
+                           char **out_json);
+
+/**
+ * Writes the newest `last` trace records kept in memory (0 = all of them), oldest first,
+ * to `*out_json` as a JSON array of record objects (`{"timestamp","level","event",…}`,
+ * see `docs/c-abi.md`). The records stay in memory after tracing is disabled, until it
+ * is enabled again with a smaller `ringSize` or the hub is freed.
+ *
+ * `hub` is borrowed for the duration of the call. The caller owns the returned string and
+ * frees it with `mc_string_free`.
+ */
+mc_status mc_trace_read(const struct mc_hub *hub, size_t last, char **out_json);
+
 #ifdef __cplusplus
 } // extern "C"
 #endif // __cplusplus

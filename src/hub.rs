@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
 use crate::metrics::{HealthOptions, HealthReport, Metrics, MetricsOptions, MetricsReport};
 use crate::registry::Registry;
+use crate::trace::{DisableOptions, TraceOptions, TraceSummary};
 use crate::sync::{Arc, Mutex, RwLock};
 
 /// What every part of a hub shares: its clock and configuration.
@@ -23,6 +24,8 @@ pub(crate) struct Context {
     pub clock: Arc<dyn Clock>,
     pub config: RwLock<Config>,
     pub metrics: Metrics,
+    /// Message tracing (src/trace/).
+    pub trace: crate::trace::Tracer,
 }
 
 /// A message hub: channels, publishing, push and pull subscriptions, delivery tracking.
@@ -76,7 +79,7 @@ impl Hub {
         let config = Config::default();
         let events = Events::new(config.max_event_history);
         let metrics = Metrics::new(clock.now_ms());
-        let ctx = Arc::new(Context { clock, config: RwLock::new(config), metrics });
+        let ctx = Arc::new(Context { clock, config: RwLock::new(config), metrics, trace: Default::default() });
         Hub {
             bus: Bus::new(Arc::clone(&ctx)),
             registry: Registry::new(Arc::clone(&ctx)),
@@ -386,6 +389,43 @@ impl Hub {
     pub fn metrics_json(&self, options_json: Option<&str>) -> Result<String, Error> {
         let options = options_json.map(MetricsOptions::from_json).transpose()?.unwrap_or_default();
         Ok(serde_json::to_string(&self.metrics(&options)?).expect("a metrics report always serializes"))
+    }
+
+    // ----- tracing (src/trace/) ------------------------------------------------------
+
+    /// Turns message tracing on, or changes its options (a running trace file is closed
+    /// first). See the [`crate::trace`] module documentation for what is recorded.
+    pub fn enable_tracing(&self, options: TraceOptions) -> Result<(), Error> {
+        self.ctx.trace.enable(options)
+    }
+
+    /// [`Hub::enable_tracing`] with the C ABI's options JSON (`None` for the defaults).
+    pub fn enable_tracing_json(&self, options_json: Option<&str>) -> Result<(), Error> {
+        self.enable_tracing(options_json.map(TraceOptions::from_json).transpose()?.unwrap_or_default())
+    }
+
+    /// Turns tracing off: the writer writes what it has, the file is closed, and with
+    /// `archive_logs` the trace is compressed into one `.log.gz`.
+    pub fn disable_tracing(&self, options: &DisableOptions) -> Result<TraceSummary, Error> {
+        self.ctx.trace.disable(options, self.ctx.clock.now_ms())
+    }
+
+    /// [`Hub::disable_tracing`] with the C ABI's options JSON, reporting JSON.
+    pub fn disable_tracing_json(&self, options_json: Option<&str>) -> Result<String, Error> {
+        let options = options_json.map(DisableOptions::from_json).transpose()?.unwrap_or_default();
+        let summary = self.disable_tracing(&options)?;
+        Ok(serde_json::to_string(&summary).expect("a trace summary always serializes"))
+    }
+
+    /// The newest `last` trace records kept in memory (all with `None`), oldest first, as a
+    /// JSON array of record objects.
+    pub fn trace_records_json(&self, last: Option<usize>) -> String {
+        self.ctx.trace.read(last)
+    }
+
+    /// Whether tracing is on, its level and file, and its record counts, as JSON.
+    pub fn trace_status_json(&self) -> String {
+        self.ctx.trace.status_json()
     }
 
     /// Sets every counter, latency histogram, recent call and history interval to zero;

@@ -31,6 +31,7 @@ mod json;
 mod metrics;
 mod sync;
 mod time_fmt;
+mod trace;
 mod wildcard;
 
 pub mod ffi;
@@ -53,4 +54,5 @@ pub use metrics::{
     HealthOptions, HealthReport, HealthStatus, IntervalMetrics, Latency, MessageBusMetrics, MetricsOptions,
     MetricsReport, PerformanceMetrics, SecurityMetrics,
 };
+pub use trace::{DisableOptions, TraceLevel, TraceOptions, TraceSummary};
 pub use wildcard::Pattern;

@@ -306,10 +306,12 @@ impl Bus {
         // finish the message before the last queue has it. No route list is collected.
         let mut tracked = false;
         let mut rejected = 0;
+        let mut matched = 0usize;
         for sub in self.shared.snapshot().iter() {
             if !sub.accepts(env) {
                 continue;
             }
+            matched += 1;
             if tracked {
                 env.pending.fetch_add(1, Ordering::AcqRel);
             } else {
@@ -327,6 +329,10 @@ impl Bus {
         }
         if tracked {
             self.shared.inflight.complete(env);
+        }
+        let trace = &self.shared.ctx.trace;
+        if trace.level() != 0 {
+            crate::trace::publish(trace, env, matched, rejected);
         }
         rejected
     }

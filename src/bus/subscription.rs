@@ -568,6 +568,22 @@ impl Subscription {
                 e.channel.counters.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
+        let trace = &shared.ctx.trace;
+        if trace.level() >= 2 {
+            let now = shared.ctx.clock.now_ms();
+            for (i, e) in handed.iter().enumerate() {
+                let outcome = if i < report.handled {
+                    "Handled"
+                } else if i < report.handled + report.failed {
+                    "Failed"
+                } else if i < total {
+                    "Filtered"
+                } else {
+                    "Released"
+                };
+                crate::trace::delivery(trace, now, e, self.id, outcome, None, None);
+            }
+        }
         if let Some(msg) = report.last_error {
             self.set_last_error(msg);
         }
@@ -757,7 +773,26 @@ impl Subscription {
             if env.expires_at_ms().is_some() && env.is_expired_at(shared.ctx.clock.now_ms()) {
                 self.count_expired(&env);
             } else {
-                match catch_unwind(AssertUnwindSafe(|| handler(&env))) {
+                let trace_start = if shared.ctx.trace.level() != 0 { Some(std::time::Instant::now()) } else { None };
+                let result = catch_unwind(AssertUnwindSafe(|| handler(&env)));
+                if let Some(started) = trace_start {
+                    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    let (outcome, error) = match &result {
+                        Ok(true) => ("Handled", None),
+                        Ok(false) => ("Failed", Some("handler reported a failure".to_owned())),
+                        Err(p) => ("Failed", Some(format!("handler panicked: {}", panic_message(p.as_ref())))),
+                    };
+                    crate::trace::delivery(
+                        &shared.ctx.trace,
+                        shared.ctx.clock.now_ms(),
+                        &env,
+                        self.id,
+                        outcome,
+                        Some(ns),
+                        error.as_deref(),
+                    );
+                }
+                match result {
                     Ok(true) => {
                         self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                         env.channel.counters.delivered.fetch_add(1, Ordering::Relaxed);

@@ -16,11 +16,13 @@ mod bus;
 mod events;
 mod observability;
 mod registry;
+mod trace;
 
 pub use self::bus::*;
 pub use self::events::*;
 pub use self::observability::*;
 pub use self::registry::*;
+pub use self::trace::*;
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_void};

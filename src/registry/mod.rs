@@ -829,6 +829,8 @@ impl Registry {
         let start_ms = self.ctx.clock.now_ms();
         api.stats.calls.fetch_add(1, Ordering::Relaxed);
         api.stats.last_called_ms.store(start_ms, Ordering::Relaxed);
+        let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string());
+        let traced_request_id = (self.ctx.trace.level() != 0).then(|| request_id.clone());
         let result = if depth > MAX_CALL_DEPTH {
             Err(depth_error(&api.key, depth, parent.as_ref()))
         } else {
@@ -836,6 +838,7 @@ impl Registry {
             let call = Call {
                 inner: Arc::new(CallInner {
                     api: Arc::clone(&api),
+                    ctx: Arc::clone(&self.ctx),
                     stages,
                     context: Mutex::new(new_context(
                         req.parameters,
@@ -844,7 +847,7 @@ impl Registry {
                         req.headers,
                         req.metadata,
                     )),
-                    request_id: req.request_id.unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string()),
+                    request_id,
                     start_time_ms: self.ctx.clock.now_ms(),
                     deadline: timeout.map(|t| started + t),
                     timeout_ms: timeout.map(|t| t.as_millis() as u64),
@@ -856,6 +859,16 @@ impl Registry {
             call.run_from(0)
         };
         let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if self.ctx.trace.level() != 0 {
+            crate::trace::api_call(
+                &self.ctx.trace,
+                self.ctx.clock.now_ms(),
+                &api.key,
+                traced_request_id.as_deref(),
+                elapsed,
+                result.as_ref().err().map(|e| e.message.as_str()),
+            );
+        }
         api.stats.total_ns.fetch_add(elapsed, Ordering::Relaxed);
         match &result {
             Ok(_) => {
@@ -945,4 +958,9 @@ fn depth_error(key: &str, depth: u32, parent: Option<&Call>) -> ApiError {
              probably invokes itself (directly or through other APIs) without an end condition"
         ),
     )
+}
+
+/// The request id of the API call running on this thread (for trace records).
+pub(crate) fn current_request_id() -> Option<String> {
+    current_call().map(|c| c.request_id().to_owned())
 }

@@ -111,6 +111,8 @@ impl Stage {
 
 pub(crate) struct CallInner {
     pub api: Arc<ApiEntry>,
+    /// The hub's shared parts (tracing of the stages).
+    pub ctx: Arc<crate::hub::Context>,
     pub stages: Vec<Stage>,
     pub context: Mutex<ContextData>,
     pub request_id: String,
@@ -328,6 +330,33 @@ impl Call {
                 self.inner.api.key
             )));
         };
+        let traced = match stage {
+            Stage::Timeout => None,
+            _ if self.inner.ctx.trace.level() < 2 => None,
+            Stage::Middleware(m) => Some(("middleware", Some(m.name.as_str()))),
+            Stage::Validate => Some(("validate", None)),
+            Stage::Handler => Some(("handler", None)),
+        };
+        let Some((kind, name)) = traced else {
+            return self.run_stage(index, stage);
+        };
+        let started = Instant::now();
+        let result = self.run_stage(index, stage);
+        crate::trace::stage(
+            &self.inner.ctx.trace,
+            self.inner.ctx.clock.now_ms(),
+            &self.inner.api.key,
+            &self.inner.request_id,
+            kind,
+            name,
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            result.as_ref().err().map(|e| e.message.as_str()),
+        );
+        result
+    }
+
+    /// Runs one stage (`stage` is `self.inner.stages[index]`).
+    fn run_stage(&self, index: usize, stage: &Stage) -> Result<Json, ApiError> {
         match stage {
             Stage::Timeout => self.run_with_deadline(index + 1),
             Stage::Middleware(m) => {

@@ -1,0 +1,299 @@
+//! Message tracing: record content at Basic and Verbose, correlation ids, API stages,
+//! secrets redacted, the in-memory ring, rotation, drop-and-count, and the gzip archive.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use module_communication::registry::{ApiDefinition, ApiError, Call, InvokeRequest, Json, MiddlewareDefinition, Next};
+use module_communication::{DeliveryReport, DisableOptions, Hub, PublishRequest, SubscriptionOptions, TraceLevel, TraceOptions};
+use serde_json::Value;
+
+fn records(hub: &Hub) -> Vec<Value> {
+    serde_json::from_str::<Vec<Value>>(&hub.trace_records_json(None)).unwrap()
+}
+
+fn events(recs: &[Value]) -> Vec<String> {
+    recs.iter().map(|r| r["event"].as_str().unwrap().to_owned()).collect()
+}
+
+fn level(level: TraceLevel) -> TraceOptions {
+    TraceOptions { level, ..TraceOptions::default() }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mc-trace-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn json(text: &str) -> Json {
+    module_communication::registry::json_value(text).unwrap()
+}
+
+/// A pull round trip: publish one message with a correlation id, take and handle it.
+fn round_trip(hub: &Hub) -> String {
+    hub.create_channel("Orders", None, 100).unwrap();
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("Orders"), None).unwrap();
+    let id = hub.publish(PublishRequest::new("orders", "Created").correlation_id("corr-1")).unwrap();
+    let batch = hub.take(sub, 10, Duration::ZERO).unwrap();
+    assert_eq!(batch.len(), 1);
+    hub.complete(sub, DeliveryReport { handled: 1, ..Default::default() }).unwrap();
+    id.to_string()
+}
+
+#[test]
+fn tracing_off_records_nothing() {
+    let hub = Hub::new();
+    round_trip(&hub);
+    assert!(records(&hub).is_empty());
+}
+
+#[test]
+fn basic_records_the_publish_with_ids_and_not_the_delivery() {
+    let hub = Hub::new();
+    hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
+    let id = round_trip(&hub);
+    let recs = records(&hub);
+    assert_eq!(events(&recs), ["publish"]);
+    let r = &recs[0];
+    assert_eq!(r["level"], "Basic");
+    assert_eq!(r["messageId"], id.as_str());
+    assert_eq!(r["correlationId"], "corr-1");
+    assert_eq!(r["channel"], "Orders");
+    assert_eq!(r["messageType"], "Created");
+    assert_eq!(r["subscribers"], 1);
+    assert!(r["timestamp"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn verbose_adds_each_delivery_outcome_with_the_subscription() {
+    let hub = Hub::new();
+    hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
+    let id = round_trip(&hub);
+    let recs = records(&hub);
+    assert_eq!(events(&recs), ["publish", "deliver"]);
+    assert_eq!(recs[1]["messageId"], id.as_str());
+    assert_eq!(recs[1]["outcome"], "Handled");
+    assert_eq!(recs[1]["correlationId"], "corr-1");
+    assert!(recs[1]["subscriptionId"].is_string());
+}
+
+#[test]
+fn push_delivery_failure_is_an_error_record_even_at_basic() {
+    let hub = Hub::new();
+    hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
+    hub.create_channel("Jobs", None, 100).unwrap();
+    hub.subscribe_push(SubscriptionOptions::new("Jobs"), Box::new(|_: &module_communication::Envelope| false)).unwrap();
+    hub.publish(PublishRequest::new("Jobs", "Run")).unwrap();
+    assert!(common::eventually(Duration::from_secs(5), || events(&records(&hub)).len() == 2));
+    let recs = records(&hub);
+    assert_eq!(events(&recs), ["publish", "deliveryError"]);
+    assert_eq!(recs[1]["outcome"], "Failed");
+    assert!(recs[1]["durationMs"].is_number());
+}
+
+fn api_hub() -> Hub {
+    let hub = Hub::new();
+    hub.registry()
+        .register(ApiDefinition::new("Lab", "Run"), |_: &Call| Ok(json("1")))
+        .unwrap();
+    hub.registry()
+        .register(ApiDefinition::new("Lab", "Fail"), |_: &Call| {
+            Err(ApiError::handler_failed("login refused: token=abc123 Authorization: Bearer s3cr3t"))
+        })
+        .unwrap();
+    hub.registry()
+        .add_middleware(MiddlewareDefinition::new("audit"), |_: &Call, next: &Next| next.run())
+        .unwrap();
+    hub
+}
+
+#[test]
+fn basic_records_one_api_call_with_its_request_id() {
+    let hub = api_hub();
+    hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
+    hub.registry().invoke(InvokeRequest::new("lab", "run")).unwrap();
+    let recs = records(&hub);
+    assert_eq!(events(&recs), ["apiCall"]);
+    assert_eq!(recs[0]["api"], "Lab.Run");
+    assert_eq!(recs[0]["success"], true);
+    assert_eq!(recs[0]["requestId"].as_str().unwrap().len(), 36);
+}
+
+#[test]
+fn verbose_records_each_pipeline_stage_innermost_first_with_the_same_request_id() {
+    let hub = api_hub();
+    hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
+    hub.registry().invoke(InvokeRequest::new("Lab", "Run")).unwrap();
+    let recs = records(&hub);
+    assert_eq!(events(&recs), ["apiStage", "apiStage", "apiStage", "apiCall"]);
+    let stages: Vec<&str> = recs[..3].iter().map(|r| r["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["handler", "validate", "middleware"]);
+    assert_eq!(recs[2]["middleware"], "audit");
+    let rid = recs[3]["requestId"].clone();
+    assert!(recs.iter().all(|r| r["requestId"] == rid));
+}
+
+#[test]
+fn a_failed_api_call_is_an_error_record_without_the_secrets() {
+    let hub = api_hub();
+    hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
+    hub.registry().invoke(InvokeRequest::new("Lab", "Fail")).unwrap_err();
+    let text = hub.trace_records_json(None);
+    assert!(!text.contains("abc123"), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+    let recs = records(&hub);
+    let err = recs.iter().find(|r| r["event"] == "apiError").unwrap();
+    assert_eq!(err["success"], false);
+    assert!(err["error"].as_str().unwrap().contains("token=***"));
+}
+
+#[test]
+fn a_publish_inside_an_api_handler_carries_the_calls_request_id() {
+    let hub = std::sync::Arc::new(Hub::new());
+    hub.create_channel("Audit", None, 10).unwrap();
+    let h = std::sync::Arc::downgrade(&hub);
+    hub.registry()
+        .register(ApiDefinition::new("Lab", "Pub"), move |_: &Call| {
+            h.upgrade().unwrap().publish(PublishRequest::new("Audit", "Did")).unwrap();
+            Ok(json("null"))
+        })
+        .unwrap();
+    hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
+    hub.registry().invoke(InvokeRequest::new("Lab", "Pub")).unwrap();
+    let recs = records(&hub);
+    assert_eq!(events(&recs), ["publish", "apiCall"]);
+    assert_eq!(recs[0]["requestId"], recs[1]["requestId"]);
+}
+
+#[test]
+fn slow_operations_get_a_slow_record() {
+    let hub = api_hub();
+    hub.enable_tracing(TraceOptions { slow_threshold_ms: 0, ..TraceOptions::default() }).unwrap();
+    hub.registry().invoke(InvokeRequest::new("Lab", "Run")).unwrap();
+    let recs = records(&hub);
+    assert_eq!(events(&recs), ["apiCall", "slow"]);
+    assert_eq!(recs[1]["operation"], "apiCall");
+}
+
+#[test]
+fn the_ring_keeps_the_newest_records_and_last_n_reads_the_tail() {
+    let hub = Hub::new();
+    hub.create_channel("C", None, 100).unwrap();
+    hub.enable_tracing(TraceOptions { ring_size: 3, ..TraceOptions::default() }).unwrap();
+    for t in ["a", "b", "c", "d", "e"] {
+        hub.publish(PublishRequest::new("C", t)).unwrap();
+    }
+    let types = |json: String| -> Vec<String> {
+        serde_json::from_str::<Vec<Value>>(&json).unwrap().iter().map(|r| r["messageType"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(types(hub.trace_records_json(None)), ["c", "d", "e"]);
+    assert_eq!(types(hub.trace_records_json(Some(2))), ["d", "e"]);
+    // Records stay readable after tracing is disabled.
+    hub.disable_tracing(&DisableOptions::default()).unwrap();
+    assert_eq!(types(hub.trace_records_json(Some(1))), ["e"]);
+}
+
+fn file_options(path: &Path, max: u64) -> TraceOptions {
+    TraceOptions {
+        level: TraceLevel::Verbose,
+        log_to_file: true,
+        file_path: Some(path.to_path_buf()),
+        max_file_bytes: max,
+        ..TraceOptions::default()
+    }
+}
+
+#[test]
+fn the_file_gets_one_json_line_per_record_and_rotates_at_the_size() {
+    let dir = temp_dir("rotate");
+    let path = dir.join("trace.log");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 1000).unwrap();
+    hub.enable_tracing(file_options(&path, 1024)).unwrap();
+    for _ in 0..40 {
+        hub.publish(PublishRequest::new("C", "T")).unwrap();
+    }
+    let summary = hub.disable_tracing(&DisableOptions::default()).unwrap();
+    assert_eq!(summary.records, 40);
+    assert_eq!(summary.dropped_records, 0);
+    assert!(summary.files.len() >= 2, "{summary:?}");
+    assert_eq!(summary.files.last().unwrap(), &path.display().to_string());
+    let mut lines = 0;
+    for f in &summary.files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(text.len() <= 1024, "{f} has {} bytes", text.len());
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["event"], "publish");
+            lines += 1;
+        }
+    }
+    assert_eq!(lines, 40);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_full_writer_channel_drops_and_counts_instead_of_blocking() {
+    let dir = temp_dir("drop");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 10_000).unwrap();
+    let opts = TraceOptions { queue_capacity: 1, ..file_options(&dir.join("t.log"), 1 << 20) };
+    hub.enable_tracing(opts).unwrap();
+    for _ in 0..2000 {
+        hub.publish(PublishRequest::new("C", "T")).unwrap();
+    }
+    let summary = hub.disable_tracing(&DisableOptions::default()).unwrap();
+    assert_eq!(summary.records, 2000);
+    let written = std::fs::read_to_string(dir.join("t.log")).unwrap().lines().count() as u64;
+    assert_eq!(written + summary.dropped_records, 2000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn disable_with_archive_writes_a_gzip_that_decompresses_to_the_trace() {
+    let dir = temp_dir("archive");
+    let path = dir.join("communication-trace.log");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 1000).unwrap();
+    hub.enable_tracing(file_options(&path, 1024)).unwrap();
+    for _ in 0..30 {
+        hub.publish(PublishRequest::new("C", "T")).unwrap();
+    }
+    let archive_dir = dir.join("trace-archive");
+    let summary = hub
+        .disable_tracing(&DisableOptions { archive_logs: true, archive_path: Some(archive_dir.clone()) })
+        .unwrap();
+    let archive = PathBuf::from(summary.archive.unwrap());
+    assert_eq!(archive.parent().unwrap(), archive_dir);
+    assert!(archive.file_name().unwrap().to_str().unwrap().starts_with("communication-trace-"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&archive).unwrap()).read_to_string(&mut text).unwrap();
+    assert_eq!(text.lines().count(), 30);
+    let expected: String = summary.files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    assert_eq!(text, expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_options_fail_naming_the_value_and_leave_tracing_as_it_was() {
+    let hub = Hub::new();
+    hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
+    let e = hub.enable_tracing_json(Some(r#"{"level":"Loud"}"#)).unwrap_err().to_string();
+    assert!(e.contains("Loud"), "{e}");
+    let e = hub.enable_tracing_json(Some(r#"{"logToFile":true}"#)).unwrap_err().to_string();
+    assert!(e.contains("filePath"), "{e}");
+    let e = hub
+        .enable_tracing(file_options(Path::new("/proc/no-such-dir/t.log"), 1 << 20))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/proc/no-such-dir/t.log"), "{e}");
+    assert!(hub.trace_status_json().contains(r#""level":"Verbose""#));
+    let e = hub.disable_tracing_json(Some(r#"{"archiveLogs":true}"#)).unwrap_err().to_string();
+    assert!(e.contains("Get-MessageTrace"), "{e}");
+    assert!(hub.trace_status_json().contains(r#""enabled":false"#));
+}
