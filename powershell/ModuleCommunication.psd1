@@ -45,6 +45,9 @@
         'Get-CommunicationStatus'
         'Test-ModuleCommunication'
         'Test-MessageChannel'
+        'Enable-MessageTracing'
+        'Disable-MessageTracing'
+        'Get-MessageTrace'
     )
     AliasesToExport      = @(
         'Send-ModuleMessage'

@@ -122,16 +122,11 @@ impl TraceOptions {
     /// "filePath":"trace.log","maxFileBytes":10485760,"ringSize":10000,"slowThresholdMs":1000,
     /// "queueCapacity":8192}`.
     pub fn from_json(json: &str) -> Result<TraceOptions, Error> {
-        serde_json::from_str(json).map_err(|e| {
-            Error::invalid(
-                "trace options",
-                json,
-                format!(
-                    "{e}; pass a JSON object with level (\"Basic\" or \"Verbose\"), logToFile, filePath, \
-                     maxFileBytes, ringSize, slowThresholdMs, queueCapacity"
-                ),
-            )
-        })
+        crate::bus::parse_object(
+            json,
+            "trace options",
+            r#"{"level":"Basic|Verbose","logToFile":true,"filePath":"trace.log","maxFileBytes":10485760,"ringSize":10000,"slowThresholdMs":1000,"queueCapacity":8192}"#,
+        )
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -166,9 +161,7 @@ pub struct DisableOptions {
 impl DisableOptions {
     /// Parses `{"archiveLogs":true,"archivePath":"trace-archive"}`.
     pub fn from_json(json: &str) -> Result<DisableOptions, Error> {
-        serde_json::from_str(json).map_err(|e| {
-            Error::invalid("disable options", json, format!("{e}; pass a JSON object with archiveLogs and archivePath"))
-        })
+        crate::bus::parse_object(json, "trace disable options", r#"{"archiveLogs":true,"archivePath":"trace-archive"}"#)
     }
 }
 

@@ -1,5 +1,5 @@
 /* tests/c/test_observability.c: metrics and health through the C ABI (mc_metrics,
- * mc_metrics_reset, mc_health). */
+ * mc_metrics_reset, mc_health) and tracing (mc_trace_*). */
 #include "harness.h"
 
 static mc_hub *new_hub(void) {
@@ -123,11 +123,80 @@ static void bad_arguments_fail_cleanly_and_write_nothing(void) {
     mc_hub_free(hub);
 }
 
+/* Tracing (mc_trace_enable, mc_trace_disable, mc_trace_read). */
+static void trace_records_publishes_and_reads_the_newest_back(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "A", NULL, 0));
+    char *json = NULL;
+    CHECK_OK(mc_trace_read(hub, 0, &json));
+    CHECK(strcmp(json, "[]") == 0);
+    mc_string_free(json);
+    const char *opts = "{\"level\":\"Verbose\"}";
+    CHECK_OK(mc_trace_enable(hub, opts, strlen(opts)));
+    CHECK_OK(publish(hub, "{\"channel\":\"A\",\"messageType\":\"T\",\"correlationId\":\"c-7\"}"));
+    CHECK_OK(publish(hub, "{\"channel\":\"A\",\"messageType\":\"U\"}"));
+    json = NULL;
+    CHECK_OK(mc_trace_read(hub, 1, &json));
+    CHECK_CONTAINS(json, "\"event\":\"publish\"");
+    CHECK_CONTAINS(json, "\"messageType\":\"U\"");
+    CHECK_NOT_CONTAINS(json, "c-7");
+    mc_string_free(json);
+    json = NULL;
+    CHECK_OK(mc_trace_disable(hub, NULL, 0, &json));
+    CHECK_CONTAINS(json, "\"wasEnabled\":true,\"records\":2,\"droppedRecords\":0");
+    CHECK_CONTAINS(json, "\"archive\":null");
+    mc_string_free(json);
+    mc_hub_free(hub);
+}
+
+static void trace_to_file_and_archive_through_the_c_abi(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "A", NULL, 0));
+    char dir[128];
+    snprintf(dir, sizeof dir, "/tmp/mc-c-trace-%ld-%p", (long)time(NULL), (void *)hub);
+    char opts[512];
+    snprintf(opts, sizeof opts, "{\"logToFile\":true,\"filePath\":\"%s/t.log\"}", dir);
+    CHECK_OK(mc_trace_enable(hub, opts, strlen(opts)));
+    CHECK_OK(publish(hub, "{\"channel\":\"A\",\"messageType\":\"T\"}"));
+    char dis[512];
+    snprintf(dis, sizeof dis, "{\"archiveLogs\":true,\"archivePath\":\"%s/archive\"}", dir);
+    char *json = NULL;
+    CHECK_OK(mc_trace_disable(hub, dis, strlen(dis), &json));
+    CHECK_CONTAINS(json, "\"records\":1");
+    CHECK_CONTAINS(json, "/archive/t-");
+    CHECK_CONTAINS(json, ".log.gz\"");
+    mc_string_free(json);
+    mc_hub_free(hub);
+}
+
+static void trace_bad_arguments_fail_cleanly_and_write_nothing(void) {
+    mc_hub *hub = new_hub();
+    char *json = (char *)"untouched";
+    CHECK_STATUS(mc_trace_enable(NULL, NULL, 0), MC_STATUS_NULL_ARGUMENT);
+    const char *bad_level = "{\"level\":\"Loud\"}";
+    CHECK_STATUS(mc_trace_enable(hub, bad_level, strlen(bad_level)), MC_STATUS_INVALID_JSON);
+    CHECK_LAST_ERROR_CONTAINS("Loud");
+    const char *no_path = "{\"logToFile\":true}";
+    CHECK_STATUS(mc_trace_enable(hub, no_path, strlen(no_path)), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("filePath");
+    const char *archive = "{\"archiveLogs\":true}";
+    CHECK_STATUS(mc_trace_disable(hub, archive, strlen(archive), &json), MC_STATUS_INVALID_ARGUMENT);
+    CHECK(strcmp(json, "untouched") == 0);
+    CHECK_STATUS(mc_trace_disable(hub, NULL, 0, NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_trace_read(hub, 0, NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_trace_read(NULL, 0, &json), MC_STATUS_NULL_ARGUMENT);
+    CHECK(strcmp(json, "untouched") == 0);
+    mc_hub_free(hub);
+}
+
 int main(void) {
     RUN_TEST(metrics_report_exact_counts_and_latencies_as_json);
     RUN_TEST(metrics_reset_zeroes_the_counters);
     RUN_TEST(health_runs_its_checks_and_reports_a_healthy_hub);
     RUN_TEST(health_names_a_full_queue_with_its_recommendation);
     RUN_TEST(bad_arguments_fail_cleanly_and_write_nothing);
+    RUN_TEST(trace_records_publishes_and_reads_the_newest_back);
+    RUN_TEST(trace_to_file_and_archive_through_the_c_abi);
+    RUN_TEST(trace_bad_arguments_fail_cleanly_and_write_nothing);
     return harness_summary();
 }

@@ -96,5 +96,10 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib)] internal static partial McStatus mc_metrics(HubHandle hub, byte* optionsJson, nuint len, out byte* json);
         [LibraryImport(Lib)] internal static partial McStatus mc_metrics_reset(HubHandle hub);
         [LibraryImport(Lib)] internal static partial McStatus mc_health(HubHandle hub, byte* optionsJson, nuint len, out byte* json);
+
+        // Message tracing (src/ffi/trace.rs).
+        [LibraryImport(Lib)] internal static partial McStatus mc_trace_enable(HubHandle hub, byte* optionsJson, nuint len);
+        [LibraryImport(Lib)] internal static partial McStatus mc_trace_disable(HubHandle hub, byte* optionsJson, nuint len, out byte* json);
+        [LibraryImport(Lib)] internal static partial McStatus mc_trace_read(HubHandle hub, nuint last, out byte* json);
     }
 }

@@ -1,0 +1,88 @@
+using System;
+using System.Linq;
+using System.Text.Json;
+using ModuleCommunication.Native;
+
+namespace ModuleCommunication.Core
+{
+    /// <summary>Message tracing of the native core (src/trace/). No PowerShell here.</summary>
+    internal static unsafe class Tracing
+    {
+        private static HubHandle Hub => ModuleHub.Handle;
+
+        public static void Enable(TraceLevel level, string? filePath, long? maxFileBytes, long? slowThresholdMs, int? ringSize)
+        {
+            byte[] options = JsonBuffer.Build(w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("level", level.ToString());
+                if (filePath != null)
+                {
+                    w.WriteBoolean("logToFile", true);
+                    w.WriteString("filePath", filePath);
+                }
+                if (maxFileBytes is long m) w.WriteNumber("maxFileBytes", m);
+                if (slowThresholdMs is long s) w.WriteNumber("slowThresholdMs", s);
+                if (ringSize is int r) w.WriteNumber("ringSize", r);
+                w.WriteEndObject();
+            });
+            fixed (byte* p = options)
+            {
+                Status.Check(NativeMethods.mc_trace_enable(Hub, p, (nuint)options.Length));
+            }
+        }
+
+        public static TraceSummary Disable(bool archiveLogs, string? archivePath)
+        {
+            byte[] options = JsonBuffer.Build(w =>
+            {
+                w.WriteStartObject();
+                if (archiveLogs) w.WriteBoolean("archiveLogs", true);
+                if (archivePath != null) w.WriteString("archivePath", archivePath);
+                w.WriteEndObject();
+            });
+            byte* json;
+            fixed (byte* p = options)
+            {
+                Status.Check(NativeMethods.mc_trace_disable(Hub, p, (nuint)options.Length, out json));
+            }
+            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            JsonElement e = doc.RootElement;
+            return new TraceSummary
+            {
+                WasEnabled = e.GetProperty("wasEnabled").GetBoolean(),
+                Records = e.GetProperty("records").GetInt64(),
+                DroppedRecords = e.GetProperty("droppedRecords").GetInt64(),
+                Files = e.GetProperty("files").EnumerateArray().Select(f => f.GetString() ?? "").ToArray(),
+                Archive = Str(e, "archive"),
+                WriteError = Str(e, "writeError"),
+            };
+        }
+
+        public static TraceRecord[] Read(int last)
+        {
+            byte* json;
+            Status.Check(NativeMethods.mc_trace_read(Hub, (nuint)last, out json));
+            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            return doc.RootElement.EnumerateArray().Select(r => new TraceRecord
+            {
+                Timestamp = r.TryGetProperty("timestamp", out JsonElement t) ? Bus.Time(t) : null,
+                Level = Str(r, "level") ?? "",
+                Event = Str(r, "event") ?? "",
+                MessageId = Str(r, "messageId"),
+                CorrelationId = Str(r, "correlationId"),
+                RequestId = Str(r, "requestId"),
+                Channel = Str(r, "channel"),
+                Api = Str(r, "api"),
+                Outcome = Str(r, "outcome"),
+                Stage = Str(r, "stage"),
+                DurationMs = r.TryGetProperty("durationMs", out JsonElement d) && d.ValueKind == JsonValueKind.Number ? d.GetDouble() : null,
+                Error = Str(r, "error"),
+                Json = r.GetRawText(),
+            }).ToArray();
+        }
+
+        private static string? Str(JsonElement e, string name)
+            => e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    }
+}
