@@ -998,7 +998,7 @@ mc_status mc_trace_disable(const struct mc_hub *hub,
  * Writes the newest `last` trace records kept in memory (0 = all of them), oldest first,
  * to `*out_json` as a JSON array of record objects (`{"timestamp","level","event",…}`,
  * see `docs/c-abi.md`). The records stay in memory after tracing is disabled, until it
- * is enabled again with a smaller `ringSize` or the hub is freed.
+ * is enabled again (which starts with an empty buffer) or the hub is freed.
  *
  * `hub` is borrowed for the duration of the call. The caller owns the returned string and
  * frees it with `mc_string_free`.

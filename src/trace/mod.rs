@@ -263,10 +263,9 @@ impl Tracer {
         };
         {
             let mut ring = self.ring.lock();
+            // A new trace starts with an empty buffer.
             ring.cap = options.ring_size;
-            while ring.items.len() > ring.cap {
-                ring.items.pop_front();
-            }
+            ring.items.clear();
         }
         self.records.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);

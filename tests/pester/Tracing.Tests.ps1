@@ -1,0 +1,138 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+
+    function Read-TraceLines([string[]] $Files) {
+        $Files | ForEach-Object { Get-Content -LiteralPath $_ } | Where-Object { $_ } | ForEach-Object { $_ | ConvertFrom-Json }
+    }
+
+    function Expand-GzipText([string] $Path) {
+        $gz = [IO.Compression.GZipStream]::new([IO.File]::OpenRead($Path), [IO.Compression.CompressionMode]::Decompress)
+        try { ([IO.StreamReader]::new($gz)).ReadToEnd() } finally { $gz.Dispose() }
+    }
+
+    function Reset-Tracing {
+        Disable-MessageTracing | Out-Null
+        Reset-Bus
+        Reset-Registry
+    }
+}
+
+AfterAll { Disable-MessageTracing | Out-Null }
+
+Describe 'Enable-MessageTracing and Disable-MessageTracing' {
+    BeforeEach { Reset-Tracing }
+
+    It 'runs the spec''s examples as written, with relative paths under the current location' {
+        Push-Location $TestDrive
+        try {
+            New-MessageChannel -Name 'Orders' | Out-Null
+            Subscribe-ModuleMessage -Channel 'Orders' -Handler { param($Message) } | Out-Null
+            $status = Enable-MessageTracing -Level "Verbose" -LogToFile -FilePath "communication-trace.log"
+            $status | Should -BeOfType ([ModuleCommunication.TracingStatus])
+            $status.FilePath | Should -Be (Join-Path $TestDrive 'communication-trace.log')
+            $id = Publish-ModuleMessage -Channel 'Orders' -MessageType 'Created' -CorrelationId 'corr-9' | Wait-ModuleMessage -Timeout 10
+            Wait-Until { @(Get-MessageTrace | Where-Object Event -eq 'deliver').Count -eq 1 } | Should -BeTrue
+            $summary = Disable-MessageTracing -ArchiveLogs -ArchivePath "trace-archive"
+            $summary | Should -BeOfType ([ModuleCommunication.TraceSummary])
+            $summary.DroppedRecords | Should -Be 0
+            Split-Path $summary.Archive -Parent | Should -Be (Join-Path $TestDrive 'trace-archive')
+            $summary.Archive | Should -BeLike '*communication-trace-*.log.gz'
+
+            $lines = @(Read-TraceLines $summary.Files)
+            $lines.event | Should -Be @('publish', 'deliver')
+            $lines[0].messageId | Should -Be $lines[1].messageId
+            $lines[0].correlationId | Should -Be 'corr-9'
+            $lines[0].channel | Should -Be 'Orders'
+            $lines[1].outcome | Should -Be 'Handled'
+            $lines[1].level | Should -Be 'Verbose'
+            [datetime]::Parse($lines[0].timestamp) | Should -BeOfType ([datetime])
+
+            (Expand-GzipText $summary.Archive) | Should -Be (Get-Content -Raw -LiteralPath $summary.Files[-1])
+        } finally { Pop-Location }
+    }
+
+    It 'records only the publish at Basic' {
+        New-MessageChannel -Name 'Orders' | Out-Null
+        Subscribe-ModuleMessage -Channel 'Orders' -Handler { param($Message) } | Out-Null
+        Enable-MessageTracing -Level Basic | Out-Null
+        Publish-ModuleMessage -Channel 'Orders' -MessageType 'Created' | Wait-ModuleMessage -Timeout 10
+        $records = @(Get-MessageTrace)
+        $records.Event | Should -Be @('publish')
+        $records[0].Level | Should -Be 'Basic'
+        $records[0].Channel | Should -Be 'Orders'
+    }
+
+    It 'traces an Invoke-ModuleAPI through its middleware with one request id at Verbose' {
+        Register-ModuleAPI -ModuleName 'Lab' -APIName 'Run' -Handler { param($X) $X } | Out-Null
+        Add-APIMiddleware -Name 'Audit' -Handler { param($Context, $Next) & $Next $Context } | Out-Null
+        Enable-MessageTracing -Level Verbose | Out-Null
+        Invoke-ModuleAPI -Module 'Lab' -Operation 'Run' -Parameters @{ X = 1 } | Out-Null
+        $records = @(Get-MessageTrace)
+        $call = $records | Where-Object Event -eq 'apiCall'
+        $call.Api | Should -Be 'Lab.Run'
+        $stages = @($records | Where-Object Event -eq 'apiStage')
+        $stages.Stage | Should -Contain 'middleware'
+        $stages.Stage | Should -Contain 'handler'
+        ($stages | Where-Object Stage -eq 'middleware').Json | Should -BeLike '*"middleware":"Audit"*'
+        $records.RequestId | Select-Object -Unique | Should -Be $call.RequestId
+    }
+
+    It 'records one apiCall and no stages at Basic' {
+        Register-ModuleAPI -ModuleName 'Lab' -APIName 'Run' -Handler { 1 } | Out-Null
+        Add-APIMiddleware -Name 'Audit' -Handler { param($Context, $Next) & $Next $Context } | Out-Null
+        Enable-MessageTracing | Out-Null
+        Invoke-ModuleAPI -Module 'Lab' -Operation 'Run' | Out-Null
+        @(Get-MessageTrace).Event | Should -Be @('apiCall')
+    }
+
+    It 'never writes secrets: a failed call''s token is redacted in memory and in the file' {
+        Register-ModuleAPI -ModuleName 'Lab' -APIName 'Login' -Handler { throw 'refused token=abc123 Authorization: Bearer s3cr3t' } | Out-Null
+        $file = Join-Path $TestDrive 'secret.log'
+        Enable-MessageTracing -LogToFile -FilePath $file | Out-Null
+        { Invoke-ModuleAPI -Module 'Lab' -Operation 'Login' -ErrorAction Stop } | Should -Throw
+        $err = Get-MessageTrace | Where-Object Event -eq 'apiError'
+        $err.Error | Should -BeLike '*token=`*`*`**'
+        $summary = Disable-MessageTracing
+        $text = Get-Content -Raw -LiteralPath $summary.Files[-1]
+        $text | Should -Not -BeNullOrEmpty
+        $text | Should -Not -Match 'abc123|s3cr3t'
+        ((Get-MessageTrace).Json -join "`n") | Should -Not -Match 'abc123|s3cr3t'
+    }
+
+    It 'rotates the file at -MaxFileSizeMB and keeps every record across the parts' {
+        New-MessageChannel -Name 'Bulk' | Out-Null
+        $file = Join-Path $TestDrive 'rotate.log'
+        Enable-MessageTracing -LogToFile -FilePath $file -MaxFileSizeMB 1 | Out-Null
+        $data = 'x' * 2000
+        1..700 | ForEach-Object { Publish-ModuleMessage -Channel 'Bulk' -MessageType 'T' -CorrelationId $data } | Out-Null
+        $summary = Disable-MessageTracing
+        $summary.Files.Count | Should -BeGreaterThan 1
+        $summary.Files[0] | Should -Be "$file.1"
+        foreach ($f in $summary.Files) { (Get-Item -LiteralPath $f).Length | Should -BeLessOrEqual 1MB }
+        @(Read-TraceLines $summary.Files).Count + $summary.DroppedRecords | Should -Be 700
+    }
+
+    It 'keeps the newest records in memory and -Last reads the tail' {
+        New-MessageChannel -Name 'C' | Out-Null
+        Enable-MessageTracing -BufferSize 3 | Out-Null
+        'a', 'b', 'c', 'd' | ForEach-Object { Publish-ModuleMessage -Channel 'C' -MessageType $_ } | Out-Null
+        (Get-MessageTrace).Json | ForEach-Object { ($_ | ConvertFrom-Json).messageType } | Should -Be @('b', 'c', 'd')
+        (Get-MessageTrace -Last 1).Json | Should -BeLike '*"messageType":"d"*'
+    }
+
+    It 'fails with a clear error for -ArchiveLogs of an in-memory trace, and tracing ends' {
+        Enable-MessageTracing | Out-Null
+        { Disable-MessageTracing -ArchiveLogs -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.DisableMessageTracingCommand'
+        (Disable-MessageTracing).WasEnabled | Should -BeFalse
+    }
+
+    It 'fails for -FilePath without -LogToFile and for an unwritable file, leaving tracing as it was' {
+        { Enable-MessageTracing -FilePath 'x.log' -ErrorAction Stop } | Should -Throw -ErrorId 'FilePathWithoutLogToFile,ModuleCommunication.Commands.EnableMessageTracingCommand'
+        Enable-MessageTracing -Level Verbose | Out-Null
+        { Enable-MessageTracing -LogToFile -FilePath '/proc/no-such-dir/t.log' -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.EnableMessageTracingCommand'
+        New-MessageChannel -Name 'C' | Out-Null
+        $s = Subscribe-ModuleMessage -Channel 'C' -Handler { param($Message) }
+        Publish-ModuleMessage -Channel 'C' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
+        Wait-Until { @(Get-MessageTrace | Where-Object Event -eq 'deliver').Count -eq 1 } | Should -BeTrue
+    }
+}
