@@ -13,13 +13,24 @@
 //! - metrics on: the default (one clock read and one histogram increment per delivery);
 //! for 1 and 4 subscribers. It prints `ratio (on / off)` as throughput with metrics divided
 //! by throughput without (the target: at least 0.95, i.e. metrics cost at most 5 %).
+//! - tracing on: metrics on plus `Enable-MessageTracing -Level Verbose -LogToFile` (a publish
+//!   and a deliver record per message, written by the background writer to a file in the temp
+//!   folder, rotating at 10 MB), 1 subscriber; printed as `tracing ratio (on / off)` against
+//!   "metrics on" (the target: at least 0.70, i.e. tracing to file costs at most 30 %), with the
+//!   records the writer dropped because it fell behind. Printed only, never asserted.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use module_communication::{Clock, Hub, PublishRequest, SubscriptionOptions, SystemClock};
+use module_communication::{
+    Clock, DisableOptions, Hub, PublishRequest, SubscriptionOptions, SystemClock, TraceLevel, TraceOptions,
+};
+
+/// Trace records made and dropped (not written to the file) over every tracing run.
+static RECORDS: AtomicU64 = AtomicU64::new(0);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -30,15 +41,27 @@ fn env_usize(name: &str, default: usize) -> usize {
 enum Mode {
     MetricsOff,
     MetricsOn,
+    /// Metrics on and Verbose tracing to a file.
+    TraceVerboseFile,
 }
 
 fn run(n: usize, subscribers: usize, mode: Mode) -> Duration {
     let hub = Hub::new();
     let config = match mode {
         Mode::MetricsOff => r#"{"enableMetrics":false}"#,
-        Mode::MetricsOn => r#"{"enableMetrics":true}"#,
+        Mode::MetricsOn | Mode::TraceVerboseFile => r#"{"enableMetrics":true}"#,
     };
     hub.update_config_json(config).unwrap();
+    let trace_dir = std::env::temp_dir().join(format!("mc-bench-trace-{}", std::process::id()));
+    if let Mode::TraceVerboseFile = mode {
+        hub.enable_tracing(TraceOptions {
+            level: TraceLevel::Verbose,
+            log_to_file: true,
+            file_path: Some(trace_dir.join("trace.log")),
+            ..TraceOptions::default()
+        })
+        .unwrap();
+    }
     hub.create_channel("Bench", None, 0).unwrap();
     let counters: Vec<Arc<AtomicU64>> = (0..subscribers).map(|_| Arc::new(AtomicU64::new(0))).collect();
     for c in &counters {
@@ -57,6 +80,12 @@ fn run(n: usize, subscribers: usize, mode: Mode) -> Duration {
     }
     hub.wait_idle(Duration::from_secs(120)).unwrap();
     let elapsed = start.elapsed();
+    if let Mode::TraceVerboseFile = mode {
+        let summary = hub.disable_tracing(&DisableOptions::default()).unwrap();
+        DROPPED.fetch_add(summary.dropped_records, Ordering::Relaxed);
+        RECORDS.fetch_add(summary.records, Ordering::Relaxed);
+        let _ = std::fs::remove_dir_all(&trace_dir);
+    }
     for c in &counters {
         assert_eq!(c.load(Ordering::Relaxed), n as u64, "a subscriber lost messages");
     }
@@ -89,9 +118,16 @@ fn main() {
             &mut || run(n, 1, Mode::MetricsOn),
             &mut || run(n, 4, Mode::MetricsOff),
             &mut || run(n, 4, Mode::MetricsOn),
+            &mut || run(n, 1, Mode::TraceVerboseFile),
         ],
     );
-    let names = ["1 -> 1, metrics off", "1 -> 1, metrics on", "1 -> 4, metrics off", "1 -> 4, metrics on"];
+    let names = [
+        "1 -> 1, metrics off",
+        "1 -> 1, metrics on",
+        "1 -> 4, metrics off",
+        "1 -> 4, metrics on",
+        "1 -> 1, Verbose trace file",
+    ];
     for (name, d) in names.iter().zip(&times) {
         println!("{name:<28} {:>10.1} {:>14.0}", d.as_secs_f64() * 1e3, n as f64 / d.as_secs_f64());
     }
@@ -118,4 +154,10 @@ fn main() {
         let ratio = off.as_secs_f64() / on.as_secs_f64();
         println!("{case:<8} metrics ratio (on / off): {ratio:.3}  (target >= 0.95)");
     }
+    let ratio = times[1].as_secs_f64() / times[4].as_secs_f64();
+    let (records, dropped) = (RECORDS.load(Ordering::Relaxed), DROPPED.load(Ordering::Relaxed));
+    println!(
+        "1 -> 1   tracing ratio (on / off): {ratio:.3}  (target >= 0.70; Verbose to file vs metrics on; \
+         {dropped} of {records} records dropped by the writer)"
+    );
 }

@@ -103,7 +103,7 @@ fn api_hub() -> Hub {
         .unwrap();
     hub.registry()
         .register(ApiDefinition::new("Lab", "Fail"), |_: &Call| {
-            Err(ApiError::handler_failed("login refused: token=abc123 Authorization: Bearer s3cr3t"))
+            Err(ApiError::handler_failed("login \"refused\":\n\ttoken=abc123 Authorization: Bearer s3cr3t"))
         })
         .unwrap();
     hub.registry()
@@ -139,7 +139,7 @@ fn verbose_records_each_pipeline_stage_innermost_first_with_the_same_request_id(
 }
 
 #[test]
-fn a_failed_api_call_is_an_error_record_without_the_secrets() {
+fn a_failed_api_call_is_an_error_record_without_the_secrets_and_stays_valid_json() {
     let hub = api_hub();
     hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
     hub.registry().invoke(InvokeRequest::new("Lab", "Fail")).unwrap_err();

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::sync::{AtomicU64, AtomicU8, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicU8, Mutex, Ordering};
 use crate::time_fmt::format_ms;
 
 /// Default size at which the trace file rotates: 10 MiB.
@@ -196,12 +196,12 @@ pub(crate) struct Tracer {
 
 struct Ring {
     cap: usize,
-    items: VecDeque<String>,
+    items: VecDeque<Arc<str>>,
 }
 
 struct Active {
     options: TraceOptions,
-    sender: Option<Sender<String>>,
+    sender: Option<Sender<Arc<str>>>,
     writer: Option<JoinHandle<WriterOutcome>>,
 }
 
@@ -250,7 +250,7 @@ impl Tracer {
         }
         let (sender, writer) = match file {
             Some(file) => {
-                let (tx, rx) = bounded::<String>(options.queue_capacity);
+                let (tx, rx) = bounded::<Arc<str>>(options.queue_capacity);
                 let path = options.file_path.clone().expect("checked above");
                 let max = options.max_file_bytes;
                 let handle = std::thread::Builder::new()
@@ -360,21 +360,31 @@ impl Tracer {
         if level < min_level || level == 0 {
             return;
         }
-        let mut m = Map::with_capacity(fields.len() + 3);
-        m.insert("timestamp".into(), Value::String(format_ms(now_ms)));
-        m.insert("level".into(), Value::String(if min_level >= 2 { "Verbose" } else { "Basic" }.into()));
-        m.insert("event".into(), Value::String(event.into()));
+        // Written directly (no intermediate map), fields in the order given.
+        let mut line = String::with_capacity(320);
+        line.push_str("{\"timestamp\":\"");
+        line.push_str(&format_ms(now_ms));
+        line.push_str(if min_level >= 2 { "\",\"level\":\"Verbose\",\"event\":" } else { "\",\"level\":\"Basic\",\"event\":" });
+        push_json_str(&mut line, event);
         for (k, v) in fields {
-            if !v.is_null() {
-                m.insert(k.into(), v);
+            if v.is_null() {
+                continue;
+            }
+            line.push_str(",\"");
+            line.push_str(k);
+            line.push_str("\":");
+            match &v {
+                Value::String(s) => push_json_str(&mut line, s),
+                other => line.push_str(&other.to_string()),
             }
         }
-        let line = Value::Object(m).to_string();
+        line.push('}');
+        let line: Arc<str> = Arc::from(line);
         self.records.fetch_add(1, Ordering::Relaxed);
         // The file first (a clone), then the ring keeps the original.
         if let Some(state) = self.state.try_lock() {
             if let Some(tx) = state.as_ref().and_then(|a| a.sender.as_ref()) {
-                if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(line.clone()) {
+                if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(Arc::clone(&line)) {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -388,6 +398,23 @@ impl Tracer {
         }
         ring.items.push_back(line);
     }
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Text for a record: redacted, as the metrics do.
@@ -423,7 +450,7 @@ fn finish(mut active: Active) -> WriterOutcome {
     }
 }
 
-fn write_loop(rx: crossbeam_channel::Receiver<String>, path: PathBuf, file: File, max: u64) -> WriterOutcome {
+fn write_loop(rx: crossbeam_channel::Receiver<Arc<str>>, path: PathBuf, file: File, max: u64) -> WriterOutcome {
     let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut out = BufWriter::new(file);
     let mut rotated: Vec<PathBuf> = Vec::new();
