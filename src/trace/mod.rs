@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::sync::{Arc, AtomicU64, AtomicU8, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
 use crate::time_fmt::format_ms;
 
 /// Default size at which the trace file rotates: 10 MiB.
@@ -191,6 +191,9 @@ pub(crate) struct Tracer {
     records: AtomicU64,
     dropped: AtomicU64,
     state: Mutex<Option<Active>>,
+    /// The writer's channel, apart from `state` so that emitting threads share a read lock
+    /// (only enable and disable take it for writing, to swap it).
+    sender: RwLock<Option<Sender<Arc<str>>>>,
     ring: Mutex<Ring>,
 }
 
@@ -201,7 +204,6 @@ struct Ring {
 
 struct Active {
     options: TraceOptions,
-    sender: Option<Sender<Arc<str>>>,
     writer: Option<JoinHandle<WriterOutcome>>,
 }
 
@@ -218,6 +220,7 @@ impl Default for Tracer {
             records: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             state: Mutex::new(None),
+            sender: RwLock::new(None),
             ring: Mutex::new(Ring { cap: DEFAULT_RING_SIZE, items: VecDeque::new() }),
         }
     }
@@ -246,6 +249,7 @@ impl Tracer {
         };
         if let Some(old) = state.take() {
             self.level.store(0, Ordering::Relaxed);
+            drop(self.sender.write().take());
             finish(old);
         }
         let (sender, writer) = match file {
@@ -271,7 +275,8 @@ impl Tracer {
         self.dropped.store(0, Ordering::Relaxed);
         self.slow_ns.store(options.slow_threshold_ms.saturating_mul(1_000_000), Ordering::Relaxed);
         let level = options.level.code();
-        *state = Some(Active { options, sender, writer });
+        *self.sender.write() = sender;
+        *state = Some(Active { options, writer });
         self.level.store(level, Ordering::Relaxed);
         Ok(())
     }
@@ -293,6 +298,7 @@ impl Tracer {
             return Ok(TraceSummary::default());
         };
         let log_path = active.options.file_path.clone().filter(|_| active.options.log_to_file);
+        drop(self.sender.write().take());
         let outcome = finish(active);
         let mut summary = TraceSummary {
             was_enabled: true,
@@ -382,15 +388,10 @@ impl Tracer {
         let line: Arc<str> = Arc::from(line);
         self.records.fetch_add(1, Ordering::Relaxed);
         // The file first (a clone), then the ring keeps the original.
-        if let Some(state) = self.state.try_lock() {
-            if let Some(tx) = state.as_ref().and_then(|a| a.sender.as_ref()) {
-                if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(Arc::clone(&line)) {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+        if let Some(tx) = self.sender.read().as_ref() {
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(Arc::clone(&line)) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
-        } else {
-            // enable/disable holds the lock: the file is being closed or replaced.
-            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
         let mut ring = self.ring.lock();
         if ring.items.len() >= ring.cap {
@@ -438,9 +439,8 @@ fn open_trace_file(path: &Path) -> Result<File, Error> {
     })
 }
 
-/// Closes the writer's channel and waits for it to write what it has.
+/// Waits for the writer to write what it has (its channel's sender is already dropped).
 fn finish(mut active: Active) -> WriterOutcome {
-    drop(active.sender.take());
     match active.writer.take() {
         Some(h) => h.join().unwrap_or_else(|_| WriterOutcome {
             files: Vec::new(),
@@ -631,6 +631,7 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         // The hub is going away: the writer writes what it has and closes the file.
         if let Some(active) = self.state.get_mut().take() {
+            drop(self.sender.get_mut().take());
             finish(active);
         }
     }
