@@ -17,6 +17,8 @@ use crate::id::{MessageId, SubscriptionId};
 use crate::metrics::{HealthOptions, HealthReport, Metrics, MetricsOptions, MetricsReport};
 use crate::registry::Registry;
 use crate::trace::{DisableOptions, TraceOptions, TraceSummary};
+use crate::resilience::Resilience;
+use crate::security::Security;
 use crate::sync::{Arc, Mutex, RwLock};
 
 /// What every part of a hub shares: its clock and configuration.
@@ -53,6 +55,8 @@ pub struct Hub {
     /// Serializes configuration changes (a change may load a history file).
     config_update: Mutex<()>,
     registry: Registry,
+    resilience: Resilience,
+    security: Security,
 }
 
 impl Default for Hub {
@@ -83,6 +87,8 @@ impl Hub {
         Hub {
             bus: Bus::new(Arc::clone(&ctx)),
             registry: Registry::new(Arc::clone(&ctx)),
+            resilience: Resilience::new(Arc::clone(&ctx.clock)),
+            security: Security::new(Arc::clone(&ctx.clock)),
             ctx,
             events,
             config_update: Mutex::new(()),
@@ -97,6 +103,16 @@ impl Hub {
     /// The hub's API registry: register, list, invoke (see [`crate::registry`]).
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The hub's circuit breakers and retry policy (see [`crate::resilience`]).
+    pub fn resilience(&self) -> &Resilience {
+        &self.resilience
+    }
+
+    /// The hub's tokens and security settings (see [`crate::security`]).
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 
     // ----- configuration -------------------------------------------------------------

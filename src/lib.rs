@@ -36,6 +36,8 @@ mod wildcard;
 
 pub mod ffi;
 pub mod registry;
+pub mod resilience;
+pub mod security;
 
 pub use bus::{
     BusStats, ChannelInfo, ChannelKind, DeliveryMode, DeliveryReport, Envelope, OverflowPolicy, Priority, PublishRequest,
