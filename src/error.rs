@@ -79,6 +79,18 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
+    /// Security is on and the operation needs a valid authentication token: none was
+    /// given, or it is unknown, expired or revoked (one message for all three).
+    AuthenticationFailed {
+        /// What was refused and what to do; never contains token text.
+        message: String,
+    },
+    /// The token is valid but does not allow the operation: a missing scope, a module
+    /// outside the allowed modules, or another module's token.
+    AuthorizationFailed {
+        /// What was refused and what to do; never contains token text.
+        message: String,
+    },
     /// Something inside the library went wrong (for example the OS refused to start a
     /// worker thread). The hub is still usable.
     Internal {
@@ -141,6 +153,7 @@ impl fmt::Display for Error {
                 "'{path}' is corrupt at line {line}: {detail}; the file was left unchanged. Repair or move \
                  the file, or choose another path"
             ),
+            Error::AuthenticationFailed { message } | Error::AuthorizationFailed { message } => f.write_str(message),
             Error::Internal { message } => write!(f, "internal error: {message}; the hub is still usable"),
         }
     }

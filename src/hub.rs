@@ -137,10 +137,22 @@ impl Hub {
 
     /// Applies a partial JSON object (`{"maxMessageQueueSize":20000}`). An unknown key or
     /// a bad value fails naming it, and nothing changes. See [`Hub::set_config`].
+    ///
+    /// The nested objects `retryPolicy`, `circuitBreaker` and `security` (the spec's
+    /// `RetryPolicy`, `CircuitBreaker` and `Security`) change the resilience and security
+    /// settings; they are checked with the rest before anything changes.
     pub fn update_config_json(&self, json: &str) -> Result<(), Error> {
         let _serial = self.config_update.lock();
-        let next = self.config().merged_with_json(json)?;
-        self.apply_config(next)
+        let (rest, nested) = crate::resilience::settings::split_config(json, &self.resilience, &self.security)?;
+        let next = self.config().merged_with_json(&rest)?;
+        self.apply_config(next)?;
+        nested.apply(&self.resilience, &self.security)
+    }
+
+    /// The configuration as the C ABI's JSON, with the nested `retryPolicy`,
+    /// `circuitBreaker` and `security` objects.
+    pub fn config_json(&self) -> String {
+        crate::resilience::settings::config_json(&self.config().to_json(), &self.resilience, &self.security)
     }
 
     /// With `config_update` held: applies the event-history settings, then stores `next`.
@@ -185,13 +197,36 @@ impl Hub {
     ///
     /// When a `Reject` subscription refuses the message the others still get it, and the
     /// result is [`Error::QueueFull`] carrying the message id.
+    ///
+    /// While security is on, the request's authentication token must allow
+    /// `messages:publish` on the channel (and belong to its `SourceModule`, when given).
     pub fn publish(&self, request: PublishRequest) -> Result<MessageId, Error> {
-        self.bus.publish(&request.parts())
+        let parts = request.parts();
+        self.check_publish(&parts)?;
+        self.bus.publish(&parts)
+    }
+
+    fn check_publish(&self, parts: &crate::bus::PublishParts<'_>) -> Result<(), Error> {
+        if self.security.is_enabled() {
+            let action = crate::security::Action::MessagesPublish;
+            self.security.authorize(parts.authentication_token, action, parts.channel, parts.source_module)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self, token: Option<&crate::security::TokenText>, action: crate::security::Action, target: &str, source: Option<&str>) -> Result<(), Error> {
+        if self.security.is_enabled() {
+            self.security.authorize(token.map(crate::security::TokenText::expose), action, target, source)?;
+        }
+        Ok(())
     }
 
     /// Publishes the C ABI's message JSON (see [`PublishRequest::from_json`]).
     pub fn publish_json(&self, json: &str) -> Result<MessageId, Error> {
-        crate::bus::with_json_parts(json, |parts| self.bus.publish(parts))
+        crate::bus::with_json_parts(json, |parts| {
+            self.check_publish(parts)?;
+            self.bus.publish(parts)
+        })
     }
 
     // ----- subscriptions -------------------------------------------------------------
@@ -208,6 +243,8 @@ impl Hub {
     where
         F: FnMut(&Envelope) -> bool + Send + 'static,
     {
+        let action = crate::security::Action::MessagesSubscribe;
+        self.check(options.authentication_token.as_ref(), action, &options.channel, None)?;
         self.bus.subscribe_push(options, Box::new(handler))
     }
 
@@ -227,6 +264,8 @@ impl Hub {
         options: SubscriptionOptions,
         notify: Option<Box<dyn Fn() + Send + Sync + 'static>>,
     ) -> Result<SubscriptionId, Error> {
+        let action = crate::security::Action::MessagesSubscribe;
+        self.check(options.authentication_token.as_ref(), action, &options.channel, None)?;
         self.bus.subscribe_pull(options, notify)
     }
 
@@ -326,6 +365,8 @@ impl Hub {
     /// A `Reject` subscription that refuses the event (or a broadcast copy) makes the
     /// result [`Error::QueueFull`] carrying the id; everyone else still got it.
     pub fn publish_event(&self, request: EventRequest) -> Result<MessageId, Error> {
+        let action = crate::security::Action::EventsPublish;
+        self.check(request.authentication_token.as_ref(), action, &request.name, request.source_module.as_deref())?;
         self.events.publish(&self.bus, self.ctx.clock.as_ref(), request)
     }
 
@@ -343,6 +384,7 @@ impl Hub {
     where
         F: FnMut(&Envelope) -> bool + Send + 'static,
     {
+        self.check_event_subscribe(&options)?;
         self.events.subscribe(&self.bus, options, Delivery::Push(Box::new(handler)))
     }
 
@@ -354,7 +396,14 @@ impl Hub {
         options: EventSubscriptionOptions,
         notify: Option<Box<dyn Fn() + Send + Sync + 'static>>,
     ) -> Result<SubscriptionId, Error> {
+        self.check_event_subscribe(&options)?;
         self.events.subscribe(&self.bus, options, Delivery::Pull(notify))
+    }
+
+    /// `events:subscribe` on the name pattern (`*` when none).
+    fn check_event_subscribe(&self, options: &EventSubscriptionOptions) -> Result<(), Error> {
+        let action = crate::security::Action::EventsSubscribe;
+        self.check(options.authentication_token.as_ref(), action, options.name.as_deref().unwrap_or("*"), None)
     }
 
     /// The events of the history that match `query`, oldest first.

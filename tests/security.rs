@@ -233,3 +233,118 @@ fn no_observable_surface_shows_a_raw_token() {
         assert!(!s.contains(body), "token text leaked: {s}");
     }
 }
+
+// ----- guarded hub operations -------------------------------------------------------------
+
+mod hub_guards {
+    use std::time::Duration;
+
+    use module_communication::{EventRequest, EventSubscriptionOptions};
+    use module_communication::security::TokenRequest;
+    use module_communication::{Error, Hub, PublishRequest, SubscriptionOptions};
+
+    fn secured_hub() -> (Hub, String, String) {
+        let hub = Hub::new();
+        hub.update_config_json(r#"{"security":{"requireAuthentication":true,"allowedModules":["LabRunner","Backup"]}}"#)
+            .unwrap();
+        hub.create_channel("Configuration", None, 0).unwrap();
+        let sec = hub.security();
+        let all = sec
+            .create_token(TokenRequest::new(
+                "LabRunner",
+                ["messages:publish", "messages:subscribe", "events:publish", "events:subscribe"],
+            ))
+            .unwrap();
+        let narrow = sec.create_token(TokenRequest::new("Backup", ["messages:subscribe:Config*"])).unwrap();
+        (hub, all.token.expose().to_owned(), narrow.token.expose().to_owned())
+    }
+
+    fn is_authn<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
+        matches!(r, Err(Error::AuthenticationFailed { .. }))
+    }
+
+    fn is_authz<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
+        matches!(r, Err(Error::AuthorizationFailed { .. }))
+    }
+
+    #[test]
+    fn publishing_messages_needs_a_token_with_the_scope_and_the_right_module() {
+        let (hub, all, narrow) = secured_hub();
+        let msg = || PublishRequest::new("Configuration", "Changed");
+        assert!(is_authn(hub.publish(msg())));
+        assert!(is_authn(hub.publish(msg().authentication_token("mct_nope"))));
+        assert!(is_authz(hub.publish(msg().authentication_token(narrow.clone()))));
+        assert!(is_authz(hub.publish(msg().authentication_token(all.clone()).source_module("Backup"))));
+        hub.publish(msg().authentication_token(all.clone()).source_module("LabRunner")).unwrap();
+        let json = format!(r#"{{"channel":"Configuration","messageType":"Changed","authenticationToken":"{all}"}}"#);
+        hub.publish_json(&json).unwrap();
+        assert!(is_authn(hub.publish_json(r#"{"channel":"Configuration","messageType":"Changed"}"#)));
+        assert_eq!(hub.channels(None).unwrap()[0].published, 2, "refused messages were not published");
+    }
+
+    #[test]
+    fn subscribing_checks_the_channel_pattern_against_the_scope() {
+        let (hub, all, narrow) = secured_hub();
+        assert!(is_authn(hub.subscribe_pull(SubscriptionOptions::new("Configuration"), None)));
+        hub.subscribe_pull(SubscriptionOptions::new("Configuration").authentication_token(narrow.clone()), None).unwrap();
+        hub.subscribe_pull(SubscriptionOptions::new("Config*").authentication_token(narrow.clone()), None).unwrap();
+        assert!(is_authz(hub.subscribe_pull(SubscriptionOptions::new("*").authentication_token(narrow.clone()), None)));
+        hub.subscribe_push(SubscriptionOptions::new("*").authentication_token(all), |_| true).unwrap();
+        assert_eq!(hub.subscriptions(None).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn events_are_guarded_on_publish_and_subscribe() {
+        let (hub, all, narrow) = secured_hub();
+        assert!(is_authn(hub.publish_event(EventRequest::new("ModuleInitialized"))));
+        assert!(is_authz(hub.publish_event(EventRequest::new("ModuleInitialized").authentication_token(narrow.clone()))));
+        let id = hub.publish_event(EventRequest::new("ModuleInitialized").authentication_token(all.clone())).unwrap();
+        hub.wait_delivered(id, Duration::from_secs(5)).unwrap();
+        assert!(is_authn(hub.subscribe_events_pull(EventSubscriptionOptions::new("Module*"), None)));
+        assert!(is_authz(hub.subscribe_events_pull(EventSubscriptionOptions::new("Module*").authentication_token(narrow), None)));
+        hub.subscribe_events_pull(EventSubscriptionOptions::new("Module*").authentication_token(all.clone()), None).unwrap();
+        let json = format!(r#"{{"name":"ModuleInitialized","authenticationToken":"{all}"}}"#);
+        hub.publish_event_json(&json).unwrap();
+        let history = format!("{:?}", hub.events(&Default::default()).unwrap());
+        assert!(!history.contains(&all[4..]), "the token is never stored with the event");
+    }
+
+    #[test]
+    fn security_off_ignores_tokens_entirely() {
+        let hub = Hub::new();
+        hub.create_channel("C", None, 0).unwrap();
+        hub.publish(PublishRequest::new("C", "T").authentication_token("anything")).unwrap();
+        hub.subscribe_pull(SubscriptionOptions::new("C").authentication_token("anything"), None).unwrap();
+    }
+}
+
+#[test]
+fn nested_configuration_changes_retry_breaker_and_security_all_or_nothing() {
+    let hub = Hub::new();
+    hub.update_config_json(
+        r#"{"MaxEventHistory":2000,"RetryPolicy":{"MaxRetries":5,"RetryDelayMs":500,"BackoffMultiplier":1.5},
+            "CircuitBreaker":{"FailureThreshold":10,"RecoveryTimeoutMs":30000},
+            "Security":{"DefaultTokenExpirationMinutes":120,"RequireAuthentication":false,"AllowedModules":[]}}"#,
+    )
+    .unwrap();
+    let cfg: serde_json::Value = serde_json::from_str(&hub.config_json()).unwrap();
+    assert_eq!(cfg["maxEventHistory"], 2000);
+    assert_eq!(cfg["retryPolicy"]["maxRetries"], 5);
+    assert_eq!(cfg["retryPolicy"]["backoffMultiplier"], 1.5);
+    assert_eq!(cfg["circuitBreaker"]["failureThreshold"], 10);
+    assert_eq!(cfg["circuitBreaker"]["recoveryTimeoutMs"], 30_000);
+    assert_eq!(cfg["security"]["defaultTokenExpirationMinutes"], 120);
+    assert_eq!(cfg["security"]["enabled"], false);
+
+    for bad in [
+        r#"{"maxEventHistory":5,"retryPolicy":{"maxRetries":-1}}"#,
+        r#"{"maxEventHistory":5,"circuitBreaker":{"failureRatio":2}}"#,
+        r#"{"maxEventHistory":5,"security":{"allowedModules":"[x"}}"#,
+        r#"{"retryPolicy":{"maxRetries":1},"bogus":1}"#,
+        r#"{"retryPolicy":3}"#,
+    ] {
+        assert!(hub.update_config_json(bad).is_err(), "{bad}");
+    }
+    let after: serde_json::Value = serde_json::from_str(&hub.config_json()).unwrap();
+    assert_eq!(after, cfg, "rejected updates changed nothing");
+}

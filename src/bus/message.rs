@@ -112,6 +112,7 @@ pub struct PublishRequest {
     pub(crate) ttl_ms: Option<u64>,
     pub(crate) correlation_id: Option<String>,
     pub(crate) type_hints: Option<Box<RawValue>>,
+    pub(crate) authentication_token: Option<crate::security::TokenText>,
 }
 
 /// A JSON string, borrowed from the input unless it has escapes. (A plain
@@ -140,6 +141,8 @@ struct WireMessage<'a> {
     correlation_id: Option<Text<'a>>,
     #[serde(default, borrow)]
     type_hints: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    authentication_token: Option<Text<'a>>,
 }
 
 impl<'a> WireMessage<'a> {
@@ -164,6 +167,7 @@ impl<'a> WireMessage<'a> {
             ttl_ms: self.ttl_ms,
             correlation_id: self.correlation_id.as_ref().map(|t| &*t.0),
             type_hints: self.type_hints.map(RawValue::get),
+            authentication_token: self.authentication_token.as_ref().map(|t| &*t.0),
         })
     }
 }
@@ -180,6 +184,8 @@ pub(crate) struct PublishParts<'a> {
     pub correlation_id: Option<&'a str>,
     /// Valid JSON text.
     pub type_hints: Option<&'a str>,
+    /// Only for the security check; never part of the message.
+    pub authentication_token: Option<&'a str>,
 }
 
 impl PublishParts<'_> {
@@ -261,6 +267,7 @@ impl PublishRequest {
             ttl_ms: None,
             correlation_id: None,
             type_hints: None,
+            authentication_token: None,
         }
     }
 
@@ -278,6 +285,7 @@ impl PublishRequest {
             ttl_ms: wire.ttl_ms,
             correlation_id: owned(wire.correlation_id),
             type_hints: wire.type_hints.map(RawValue::to_owned),
+            authentication_token: wire.authentication_token.map(|t| crate::security::TokenText::new(t.0.into_owned())),
         })
     }
 
@@ -324,6 +332,13 @@ impl PublishRequest {
         Ok(self)
     }
 
+    /// Presents an authentication token for the security check (see
+    /// [`crate::security`]); it is not stored with the message.
+    pub fn authentication_token(mut self, token: impl Into<String>) -> Self {
+        self.authentication_token = Some(crate::security::TokenText::new(token));
+        self
+    }
+
     /// The channel name as given.
     pub fn channel(&self) -> &str {
         &self.channel
@@ -339,6 +354,7 @@ impl PublishRequest {
             ttl_ms: self.ttl_ms,
             correlation_id: self.correlation_id.as_deref(),
             type_hints: self.type_hints.as_deref().map(RawValue::get),
+            authentication_token: self.authentication_token.as_ref().map(crate::security::TokenText::expose),
         }
     }
 }

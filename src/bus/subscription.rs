@@ -61,6 +61,8 @@ pub struct SubscriptionOptions {
     pub block_timeout_ms: Option<u64>,
     /// Only messages from this source module (compared case-insensitively).
     pub source_module: Option<String>,
+    /// Token presented for the security check (`messages:subscribe`); not kept.
+    pub authentication_token: Option<crate::security::TokenText>,
 }
 
 /// The JSON form of [`SubscriptionOptions`]; the overflow name is checked after parsing
@@ -79,6 +81,8 @@ struct WireOptions {
     block_timeout_ms: Option<u64>,
     #[serde(default)]
     source_module: Option<String>,
+    #[serde(default)]
+    authentication_token: Option<crate::security::TokenText>,
 }
 
 const OPTIONS_EXPECTED: &str =
@@ -101,12 +105,19 @@ impl SubscriptionOptions {
             overflow: wire.overflow.as_deref().map(str::parse).transpose()?,
             block_timeout_ms: wire.block_timeout_ms,
             source_module: wire.source_module,
+            authentication_token: wire.authentication_token,
         })
     }
 
     /// Sets the message type name or pattern.
     pub fn message_type(mut self, pattern: impl Into<String>) -> Self {
         self.message_type = Some(pattern.into());
+        self
+    }
+
+    /// Presents an authentication token for the security check; it is not kept.
+    pub fn authentication_token(mut self, token: impl Into<String>) -> Self {
+        self.authentication_token = Some(crate::security::TokenText::new(token));
         self
     }
 

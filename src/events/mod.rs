@@ -61,6 +61,8 @@ pub struct EventSubscriptionOptions {
     /// Replay the matching events of the history published at or after this time (ms
     /// since the Unix epoch) first. With `replay_last`, the newest that many of those.
     pub replay_since_ms: Option<i64>,
+    /// Token presented for the security check (`events:subscribe`); not kept.
+    pub authentication_token: Option<crate::security::TokenText>,
 }
 
 /// A time given in JSON as an ISO 8601 string or as milliseconds since the Unix epoch.
@@ -105,6 +107,8 @@ struct WireSubscription {
     replay: Option<usize>,
     #[serde(default)]
     since: Option<WireTime>,
+    #[serde(default)]
+    authentication_token: Option<crate::security::TokenText>,
 }
 
 const SUBSCRIPTION_EXPECTED: &str = r#"{"name":"Module*","channel":"*","sourceModule":"Lab*","replay":10}"#;
@@ -129,6 +133,7 @@ impl EventSubscriptionOptions {
             block_timeout_ms: w.block_timeout_ms,
             replay_last: w.replay,
             replay_since_ms: w.since.map(|t| t.to_ms("since")).transpose()?,
+            authentication_token: w.authentication_token,
         })
     }
 
@@ -141,6 +146,12 @@ impl EventSubscriptionOptions {
     /// Only events whose source module matches.
     pub fn source_module(mut self, module: impl Into<String>) -> Self {
         self.source_module = Some(module.into());
+        self
+    }
+
+    /// Presents an authentication token for the security check; it is not kept.
+    pub fn authentication_token(mut self, token: impl Into<String>) -> Self {
+        self.authentication_token = Some(crate::security::TokenText::new(token));
         self
     }
 
@@ -176,6 +187,7 @@ impl EventSubscriptionOptions {
             overflow: self.overflow,
             block_timeout_ms: self.block_timeout_ms,
             source_module: self.source_module.clone(),
+            authentication_token: None,
         }
     }
 }

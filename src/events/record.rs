@@ -39,6 +39,7 @@ pub struct EventRequest {
     pub(crate) correlation_id: Option<String>,
     pub(crate) type_hints: Option<Box<RawValue>>,
     pub(crate) broadcast: bool,
+    pub(crate) authentication_token: Option<crate::security::TokenText>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +60,8 @@ struct WireEvent {
     correlation_id: Option<String>,
     #[serde(default)]
     type_hints: Option<Box<RawValue>>,
+    #[serde(default)]
+    authentication_token: Option<crate::security::TokenText>,
 }
 
 fn raw_json(what: &'static str, text: &str) -> Result<Box<RawValue>, Error> {
@@ -82,6 +85,7 @@ impl EventRequest {
             correlation_id: None,
             type_hints: None,
             broadcast: false,
+            authentication_token: None,
         }
     }
 
@@ -98,6 +102,7 @@ impl EventRequest {
             correlation_id: wire.correlation_id,
             type_hints: wire.type_hints,
             broadcast: wire.broadcast,
+            authentication_token: wire.authentication_token,
         })
     }
 
@@ -151,6 +156,13 @@ impl EventRequest {
         self
     }
 
+    /// Presents an authentication token for the security check; it is not stored with
+    /// the event.
+    pub fn authentication_token(mut self, token: impl Into<String>) -> Self {
+        self.authentication_token = Some(crate::security::TokenText::new(token));
+        self
+    }
+
     /// The event channel's name.
     pub(crate) fn channel_name(&self) -> &str {
         self.channel.as_deref().unwrap_or(DEFAULT_EVENT_CHANNEL)
@@ -175,6 +187,7 @@ impl EventRequest {
             ttl_ms: None,
             correlation_id: self.correlation_id.as_deref(),
             type_hints: self.type_hints.as_deref().map(RawValue::get),
+            authentication_token: None,
         }
     }
 }

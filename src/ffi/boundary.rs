@@ -43,9 +43,35 @@ impl From<Error> for FfiError {
             Error::Timeout { .. } => mc_status::Timeout,
             Error::Io { .. } => mc_status::Io,
             Error::CorruptFile { .. } => mc_status::CorruptFile,
+            Error::AuthenticationFailed { .. } => mc_status::AuthenticationFailed,
+            Error::AuthorizationFailed { .. } => mc_status::AuthorizationFailed,
             Error::Internal { .. } => mc_status::Panic,
         };
         FfiError { status, message: e.to_string() }
+    }
+}
+
+impl From<crate::resilience::ResilienceError> for FfiError {
+    fn from(e: crate::resilience::ResilienceError) -> Self {
+        use crate::resilience::ResilienceError;
+        match e {
+            ResilienceError::Invalid(inner) => inner.into(),
+            other @ ResilienceError::BreakerNotFound { .. } => FfiError::new(mc_status::BreakerNotFound, other.to_string()),
+        }
+    }
+}
+
+impl From<crate::security::SecurityError> for FfiError {
+    fn from(e: crate::security::SecurityError) -> Self {
+        use crate::security::{DenyKind, SecurityError};
+        let status = match &e {
+            SecurityError::Invalid(inner) => return inner.clone().into(),
+            SecurityError::Denied { kind: DenyKind::Authentication, .. } => mc_status::AuthenticationFailed,
+            SecurityError::Denied { kind: DenyKind::Authorization, .. } => mc_status::AuthorizationFailed,
+            SecurityError::ModuleNotAllowed { .. } => mc_status::ModuleNotAllowed,
+            SecurityError::TokenNotFound { .. } => mc_status::TokenNotFound,
+        };
+        FfiError::new(status, e.to_string())
     }
 }
 

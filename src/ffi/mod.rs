@@ -17,12 +17,16 @@ mod events;
 mod observability;
 mod registry;
 mod trace;
+mod resilience;
+mod security;
 
 pub use self::bus::*;
 pub use self::events::*;
 pub use self::observability::*;
 pub use self::registry::*;
 pub use self::trace::*;
+pub use self::resilience::*;
+pub use self::security::*;
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
@@ -70,11 +74,14 @@ pub enum mc_status {
     ApiExists = 21,
     /// The call's parameters do not match the API's schema; the handler did not run.
     ValidationFailed = 22,
-    /// The caller did not prove who it is (reserved for the security stage).
+    /// No valid authentication token: none was given where one is required, or it is
+    /// unknown, expired or revoked (one status for all three).
     AuthenticationFailed = 23,
-    /// The caller may not call this API (reserved for the security stage).
+    /// The token is valid but does not allow this: a missing scope, a module outside the
+    /// allowed modules, or another module's token.
     AuthorizationFailed = 24,
-    /// The API's circuit breaker is open (reserved for the circuit breaker stage).
+    /// The API's circuit breaker refused the call (open, half-open with its trial call
+    /// running, or isolated); the call did not run.
     CircuitOpen = 25,
     /// A middleware or the handler of the call failed.
     HandlerFailed = 26,
@@ -88,6 +95,13 @@ pub enum mc_status {
     MiddlewareExists = 30,
     /// The `mc_call` id is not active: its callback has returned.
     CallNotActive = 31,
+    // 40-49: resilience and security.
+    /// No circuit breaker for that operation (a breaker is created by the API's first call).
+    BreakerNotFound = 40,
+    /// No token has that id (never created, revoked, or expired).
+    TokenNotFound = 41,
+    /// A token cannot be created for a module outside the allowed modules.
+    ModuleNotAllowed = 42,
 }
 
 /// A message or subscription id: a UUID as 16 bytes in RFC 4122 (big-endian) order.
@@ -278,7 +292,11 @@ pub unsafe extern "C" fn mc_string_free(s: *mut c_char) {
 /// Writes the hub's configuration as JSON to `*out_json`:
 /// `{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest",
 /// "blockTimeoutMs":1000,"maxEventHistory":1000,"eventHistoryPath":null,
-/// "eventHistoryMaxBytes":10485760}`.
+/// "eventHistoryMaxBytes":10485760,"retryPolicy":{"maxRetries":3,"retryDelayMs":1000,
+/// "backoffMultiplier":2.0,"maxDelayMs":30000,"jitter":true},"circuitBreaker":
+/// {"failureThreshold":5,"failureRatio":0.5,"samplingDurationMs":30000,
+/// "recoveryTimeoutMs":60000,"halfOpenProbes":1},"security":{"enabled":false,
+/// "requireAuthentication":false,"defaultTokenExpirationMinutes":60,"allowedModules":[]}}`.
 ///
 /// `hub` is borrowed for the duration of the call.
 /// The caller owns the returned string and frees it with `mc_string_free`.
@@ -288,7 +306,7 @@ pub unsafe extern "C" fn mc_config_get(hub: *const mc_hub, out_json: *mut *mut c
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
         let out_json = out_arg(out_json, "out_json")?;
-        let text = into_c_string(hub.config().to_json())?;
+        let text = into_c_string(hub.config_json())?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
         unsafe { out_json.write(text) };
         Ok(())
@@ -302,6 +320,10 @@ pub unsafe extern "C" fn mc_config_get(hub: *const mc_hub, out_json: *mut *mut c
 /// that file into the event history (`null` or `""` turns persistence off); a file that
 /// cannot be read gives `MC_STATUS_IO`, a corrupt one `MC_STATUS_CORRUPT_FILE`, and then
 /// nothing is changed. A torn last line is skipped: see `mc_event_history_info`.
+/// The nested objects `retryPolicy`, `circuitBreaker` (the defaults of breakers without
+/// options of their own, existing ones included) and `security` are partial too:
+/// `{"retryPolicy":{"maxRetries":5}}` changes only that. `"requireAuthentication":true`
+/// also turns security on.
 ///
 /// `hub` is borrowed for the duration of the call. `json` is borrowed for the duration of
 /// the call.

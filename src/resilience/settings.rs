@@ -49,3 +49,81 @@ pub(crate) fn boolean(key: &str, value: &Value) -> Result<bool, Error> {
 pub(crate) fn unknown_key(what: &str, key: &str, known: &str) -> Error {
     Error::invalid(format!("{what} key"), key, format!("unknown setting; the settings are {known}"))
 }
+
+/// The nested resilience and security parts of a configuration update, checked and ready
+/// to apply.
+#[derive(Debug, Default)]
+pub(crate) struct Nested {
+    retry: Option<super::RetryPolicy>,
+    breaker: Option<super::BreakerOptions>,
+    security: Option<crate::security::SecuritySettings>,
+}
+
+/// Splits the keys `retryPolicy`, `circuitBreaker` and `security` (case-insensitive) out
+/// of a configuration update and checks them against the current values; returns the
+/// rest of the update as JSON text (or `json` unchanged when it is not an object, so the
+/// configuration's own parser reports it).
+pub(crate) fn split_config(
+    json: &str,
+    resilience: &super::Resilience,
+    security: &crate::security::Security,
+) -> Result<(String, Nested), Error> {
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(json) else {
+        return Ok((json.to_owned(), Nested::default()));
+    };
+    let mut nested = Nested::default();
+    let keys: Vec<String> = map.keys().cloned().collect();
+    for key in keys {
+        let lower = key.to_ascii_lowercase();
+        if !matches!(lower.as_str(), "retrypolicy" | "circuitbreaker" | "security") {
+            continue;
+        }
+        let value = map.remove(&key).expect("the key was just listed");
+        let Value::Object(inner) = value else {
+            return Err(Error::invalid(key, value, "give an object of settings, like {\"maxRetries\":3}"));
+        };
+        match lower.as_str() {
+            "retrypolicy" => nested.retry = Some(resilience.retry_policy().merged_with(&inner)?),
+            "circuitbreaker" => nested.breaker = Some(resilience.default_breaker_options().merged_with(&inner)?),
+            _ => {
+                let next = security.settings().merged_with(&inner)?;
+                security.check_settings(&next)?;
+                nested.security = Some(next);
+            }
+        }
+    }
+    Ok((Value::Object(map).to_string(), nested))
+}
+
+impl Nested {
+    /// Applies what was checked by [`split_config`].
+    pub(crate) fn apply(self, resilience: &super::Resilience, security: &crate::security::Security) -> Result<(), Error> {
+        if let Some(r) = self.retry {
+            resilience.set_retry_policy(r);
+        }
+        if let Some(b) = self.breaker {
+            resilience.set_default_breaker_options(b);
+        }
+        if let Some(s) = self.security {
+            security.set_settings(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// The configuration JSON with the nested `retryPolicy`, `circuitBreaker` and `security`
+/// objects added.
+pub(crate) fn config_json(
+    base: &str,
+    resilience: &super::Resilience,
+    security: &crate::security::Security,
+) -> String {
+    let mut value: Value = serde_json::from_str(base).expect("the configuration renders JSON");
+    if let Value::Object(map) = &mut value {
+        let to = |v: serde_json::Result<Value>| v.expect("settings render JSON");
+        map.insert("retryPolicy".into(), to(serde_json::to_value(resilience.retry_policy())));
+        map.insert("circuitBreaker".into(), to(serde_json::to_value(resilience.default_breaker_options())));
+        map.insert("security".into(), to(serde_json::to_value(security.settings())));
+    }
+    value.to_string()
+}

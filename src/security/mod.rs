@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use scope::{Action, Scope};
-pub use token::{SecretToken, TOKEN_LEN, TOKEN_PREFIX};
+pub use token::{SecretToken, TokenText, TOKEN_LEN, TOKEN_PREFIX};
 
 use self::token::TokenDigest;
 use crate::clock::Clock;
@@ -294,6 +294,19 @@ impl fmt::Display for SecurityError {
 
 impl std::error::Error for SecurityError {}
 
+impl From<SecurityError> for Error {
+    /// The hub's error for a refusal (and for a bad argument); the others cannot come
+    /// from a check.
+    fn from(e: SecurityError) -> Self {
+        match e {
+            SecurityError::Invalid(inner) => inner,
+            SecurityError::Denied { kind: DenyKind::Authentication, message } => Error::AuthenticationFailed { message },
+            SecurityError::Denied { kind: DenyKind::Authorization, message } => Error::AuthorizationFailed { message },
+            other => Error::AuthorizationFailed { message: other.to_string() },
+        }
+    }
+}
+
 struct TokenRecord {
     id: String,
     module: String,
@@ -406,10 +419,9 @@ impl Security {
         self.state.read().settings.clone()
     }
 
-    /// Replaces the settings after checking them. Tokens already created stay; a module
-    /// that left the allowed list can no longer use its tokens.
-    pub fn set_settings(&self, settings: SecuritySettings) -> Result<(), Error> {
-        let allowed = compile_allowed(&settings.allowed_modules)?;
+    /// Checks settings without applying them.
+    pub fn check_settings(&self, settings: &SecuritySettings) -> Result<(), Error> {
+        compile_allowed(&settings.allowed_modules)?;
         if settings.default_token_expiration_minutes == 0 || settings.default_token_expiration_minutes > MAX_TOKEN_MINUTES {
             return Err(Error::invalid(
                 "defaultTokenExpirationMinutes",
@@ -417,6 +429,14 @@ impl Security {
                 format!("use 1 to {MAX_TOKEN_MINUTES} minutes"),
             ));
         }
+        Ok(())
+    }
+
+    /// Replaces the settings after checking them. Tokens already created stay; a module
+    /// that left the allowed list can no longer use its tokens.
+    pub fn set_settings(&self, settings: SecuritySettings) -> Result<(), Error> {
+        self.check_settings(&settings)?;
+        let allowed = compile_allowed(&settings.allowed_modules)?;
         let mut s = self.state.write();
         self.enabled.store(settings.enabled, Ordering::Release);
         s.settings = settings;

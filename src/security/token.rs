@@ -80,6 +80,36 @@ impl Drop for SecretToken {
     }
 }
 
+/// A token's text as a caller presents it with a request (publish, subscribe, invoke).
+/// Used only for the security check and never stored with what the request creates;
+/// its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenText(String);
+
+impl TokenText {
+    /// Wraps a token's text.
+    pub fn new(text: impl Into<String>) -> TokenText {
+        TokenText(text.into())
+    }
+
+    /// The text, for the check.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenText(redacted)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TokenText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(TokenText)
+    }
+}
+
 const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 fn base64url(bytes: &[u8], out: &mut String) {
