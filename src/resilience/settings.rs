@@ -118,12 +118,15 @@ pub(crate) fn config_json(
     resilience: &super::Resilience,
     security: &crate::security::Security,
 ) -> String {
-    let mut value: Value = serde_json::from_str(base).expect("the configuration renders JSON");
-    if let Value::Object(map) = &mut value {
-        let to = |v: serde_json::Result<Value>| v.expect("settings render JSON");
-        map.insert("retryPolicy".into(), to(serde_json::to_value(resilience.retry_policy())));
-        map.insert("circuitBreaker".into(), to(serde_json::to_value(resilience.default_breaker_options())));
-        map.insert("security".into(), to(serde_json::to_value(security.settings())));
-    }
-    value.to_string()
+    let to = |v: serde_json::Result<String>| v.expect("settings render JSON");
+    let mut out = String::with_capacity(base.len() + 400);
+    out.push_str(base.trim_end().strip_suffix('}').expect("the configuration renders an object"));
+    out.push_str(",\"retryPolicy\":");
+    out.push_str(&to(serde_json::to_string(&resilience.retry_policy())));
+    out.push_str(",\"circuitBreaker\":");
+    out.push_str(&to(serde_json::to_string(&resilience.default_breaker_options())));
+    out.push_str(",\"security\":");
+    out.push_str(&to(serde_json::to_string(&security.settings())));
+    out.push('}');
+    out
 }

@@ -1,0 +1,375 @@
+/* tests/c/test_resilience.c: circuit breakers, the retry policy, security and tokens through
+ * the C ABI, as a C program uses them.
+ *
+ * Breaker status, isolate, reset, per-operation options; the nested retryPolicy /
+ * circuitBreaker / security configuration; token create, verify, list, revoke; security
+ * enable, disable, get and check; publish and subscribe refused without a valid token; and
+ * every bad argument of these functions, with out-parameters left alone on failure. No token
+ * text may appear in any listing or error message. */
+#include "harness.h"
+
+/* ----- helpers ------------------------------------------------------------------------------ */
+
+static char untouched_text[] = "untouched";
+#define TEXT_SENTINEL untouched_text
+#define SIZE_SENTINEL ((size_t)0xC0FFEE)
+
+static mc_hub *new_hub(void) {
+    mc_hub *hub = NULL;
+    CHECK_OK(mc_hub_new(NULL, 0, &hub));
+    CHECK(hub != NULL);
+    return hub;
+}
+
+static mc_status config_set(const mc_hub *hub, const char *json) { return mc_config_set(hub, json, strlen(json)); }
+
+static char *config_get(const mc_hub *hub) {
+    char *json = NULL;
+    CHECK_OK(mc_config_get(hub, &json));
+    return json;
+}
+
+static char *breakers(const mc_hub *hub, const char *pattern) {
+    char *json = NULL;
+    CHECK_OK(mc_breaker_status(hub, pattern, &json));
+    return json;
+}
+
+/* Creates a token from a request and copies its text into `token` (size 128). */
+static mc_status create_token(const mc_hub *hub, const char *request, char *token, char **out_json) {
+    char *json = NULL;
+    mc_status s = mc_token_create(hub, request, strlen(request), &json);
+    if (s != MC_STATUS_OK) return s;
+    const char *start = strstr(json, "\"token\":\"");
+    CHECK(start != NULL);
+    if (start != NULL) {
+        start += strlen("\"token\":\"");
+        const char *end = strchr(start, '"');
+        size_t n = end ? (size_t)(end - start) : 0;
+        CHECK(n > 0 && n < 128);
+        memcpy(token, start, n);
+        token[n] = '\0';
+    }
+    if (out_json) *out_json = json;
+    else mc_string_free(json);
+    return s;
+}
+
+/* The token's secret part (after "mct_"): what must never show up anywhere. */
+static const char *secret_of(const char *token) { return token + 4; }
+
+static void check_last_error_hides(const char *token) {
+    char *err = NULL;
+    CHECK_OK(mc_last_error(&err));
+    CHECK(err != NULL);
+    if (err) CHECK_NOT_CONTAINS(err, secret_of(token));
+    mc_string_free(err);
+}
+
+/* ----- circuit breakers --------------------------------------------------------------------- */
+
+static void breaker_status_lists_isolated_breakers_and_reset_closes_them(void) {
+    mc_hub *hub = new_hub();
+    char *json = breakers(hub, NULL);
+    CHECK(json && strcmp(json, "[]") == 0);
+    mc_string_free(json);
+
+    CHECK_OK(mc_breaker_isolate(hub, "ExternalService.ProcessData"));
+    CHECK_OK(mc_breaker_isolate(hub, "LabRunner.ExecuteStep"));
+    json = breakers(hub, "external*");
+    CHECK_CONTAINS(json, "\"operation\":\"ExternalService.ProcessData\"");
+    CHECK_CONTAINS(json, "\"state\":\"Isolated\"");
+    CHECK_CONTAINS(json, "\"successRate\":100.0");
+    CHECK_NOT_CONTAINS(json, "LabRunner");
+    mc_string_free(json);
+
+    size_t count = SIZE_SENTINEL;
+    CHECK_OK(mc_breaker_reset(hub, "EXTERNALSERVICE.PROCESSDATA", &count));
+    CHECK(count == 1);
+    json = breakers(hub, "ExternalService.ProcessData");
+    CHECK_CONTAINS(json, "\"state\":\"Closed\"");
+    mc_string_free(json);
+
+    CHECK_OK(mc_breaker_reset(hub, NULL, &count));
+    CHECK(count == 2);
+    CHECK_OK(mc_breaker_reset(hub, "Nothing*", NULL));
+    mc_hub_free(hub);
+}
+
+static void per_operation_options_override_the_defaults_until_cleared(void) {
+    mc_hub *hub = new_hub();
+    const char *opts = "{\"failureThreshold\":20,\"halfOpenProbes\":2}";
+    CHECK_OK(mc_breaker_configure(hub, "Svc.Op", opts, strlen(opts)));
+    char *json = breakers(hub, "Svc.Op");
+    CHECK_CONTAINS(json, "\"customOptions\":true");
+    CHECK_CONTAINS(json, "\"failureThreshold\":20");
+    CHECK_CONTAINS(json, "\"halfOpenProbes\":2");
+    CHECK_CONTAINS(json, "\"recoveryTimeoutMs\":60000");
+    mc_string_free(json);
+    CHECK_OK(mc_breaker_configure(hub, "svc.op", NULL, 0));
+    json = breakers(hub, "Svc.Op");
+    CHECK_CONTAINS(json, "\"customOptions\":false");
+    CHECK_CONTAINS(json, "\"failureThreshold\":5");
+    mc_string_free(json);
+    mc_hub_free(hub);
+}
+
+static void configuration_carries_retry_policy_breaker_defaults_and_security(void) {
+    mc_hub *hub = new_hub();
+    char *json = config_get(hub);
+    CHECK_CONTAINS(json, "\"retryPolicy\":{\"maxRetries\":3,\"retryDelayMs\":1000,\"backoffMultiplier\":2.0");
+    CHECK_CONTAINS(json, "\"circuitBreaker\":{\"failureThreshold\":5,");
+    CHECK_CONTAINS(json, "\"security\":{\"enabled\":false,\"requireAuthentication\":false");
+    mc_string_free(json);
+
+    CHECK_OK(config_set(hub, "{\"RetryPolicy\":{\"MaxRetries\":5,\"RetryDelayMs\":500,\"BackoffMultiplier\":1.5},"
+                             "\"CircuitBreaker\":{\"FailureThreshold\":10,\"RecoveryTimeoutMs\":30000}}"));
+    json = config_get(hub);
+    CHECK_CONTAINS(json, "\"maxRetries\":5,\"retryDelayMs\":500,\"backoffMultiplier\":1.5");
+    CHECK_CONTAINS(json, "\"failureThreshold\":10");
+    CHECK_CONTAINS(json, "\"recoveryTimeoutMs\":30000");
+    mc_string_free(json);
+
+    CHECK_STATUS(config_set(hub, "{\"maxEventHistory\":7,\"retryPolicy\":{\"maxRetries\":1000}}"),
+                 MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("maxRetries");
+    CHECK_STATUS(config_set(hub, "{\"circuitBreaker\":{\"failureRatio\":0}}"), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("failureRatio");
+    CHECK_STATUS(config_set(hub, "{\"retryPolicy\":[1]}"), MC_STATUS_INVALID_ARGUMENT);
+    json = config_get(hub);
+    CHECK_CONTAINS(json, "\"maxEventHistory\":1000");
+    CHECK_CONTAINS(json, "\"maxRetries\":5");
+    mc_string_free(json);
+
+    mc_hub *configured = NULL;
+    const char *initial = "{\"security\":{\"requireAuthentication\":true}}";
+    CHECK_OK(mc_hub_new(initial, strlen(initial), &configured));
+    char *sec = NULL;
+    CHECK_OK(mc_security_get(configured, &sec));
+    CHECK_CONTAINS(sec, "\"enabled\":true,\"requireAuthentication\":true");
+    mc_string_free(sec);
+    mc_hub_free(configured);
+    mc_hub_free(hub);
+}
+
+/* ----- tokens and security ------------------------------------------------------------------ */
+
+static void tokens_are_shown_once_listed_without_secret_and_revoked(void) {
+    mc_hub *hub = new_hub();
+    char token[128];
+    char *created = NULL;
+    CHECK_OK(create_token(hub,
+                          "{\"module\":\"LabRunner\",\"user\":\"SystemAccount\",\"scopes\":[\"api:call\","
+                          "\"events:publish\"],\"expirationMinutes\":120}",
+                          token, &created));
+    CHECK(strncmp(token, "mct_", 4) == 0 && strlen(token) == 47);
+    CHECK_CONTAINS(created, "\"module\":\"LabRunner\"");
+    CHECK_CONTAINS(created, "\"scopes\":[\"api:call\",\"events:publish\"]");
+    CHECK_CONTAINS(created, "\"tokenId\":\"");
+    mc_string_free(created);
+
+    char *info = NULL;
+    CHECK_OK(mc_token_verify(hub, token, &info));
+    CHECK_CONTAINS(info, "\"user\":\"SystemAccount\"");
+    CHECK_NOT_CONTAINS(info, secret_of(token));
+    mc_string_free(info);
+    CHECK_OK(mc_token_verify(hub, token, NULL));
+
+    char *list = NULL;
+    CHECK_OK(mc_token_list(hub, "lab*", &list));
+    CHECK_CONTAINS(list, "\"module\":\"LabRunner\"");
+    CHECK_NOT_CONTAINS(list, secret_of(token));
+    mc_string_free(list);
+
+    size_t n = SIZE_SENTINEL;
+    CHECK_OK(mc_token_revoke(hub, "LabRunner", NULL, &n));
+    CHECK(n == 1);
+    info = TEXT_SENTINEL;
+    CHECK_STATUS(mc_token_verify(hub, token, &info), MC_STATUS_AUTHENTICATION_FAILED);
+    CHECK(info == TEXT_SENTINEL);
+    CHECK_LAST_ERROR_CONTAINS("unknown, expired or revoked");
+    check_last_error_hides(token);
+    mc_hub_free(hub);
+}
+
+static void revoke_by_id_and_unknown_ids(void) {
+    mc_hub *hub = new_hub();
+    char token[128];
+    char *created = NULL;
+    CHECK_OK(create_token(hub, "{\"module\":\"A\",\"scopes\":[\"api:call\"]}", token, &created));
+    const char *id = strstr(created, "\"tokenId\":\"");
+    char token_id[64] = {0};
+    if (id) memcpy(token_id, id + strlen("\"tokenId\":\""), 36);
+    mc_string_free(created);
+    size_t n = SIZE_SENTINEL;
+    CHECK_STATUS(mc_token_revoke(hub, NULL, "00000000-0000-0000-0000-000000000000", &n), MC_STATUS_TOKEN_NOT_FOUND);
+    CHECK(n == SIZE_SENTINEL);
+    CHECK_OK(mc_token_revoke(hub, NULL, token_id, &n));
+    CHECK(n == 1);
+    CHECK_STATUS(mc_token_verify(hub, token, NULL), MC_STATUS_AUTHENTICATION_FAILED);
+    mc_hub_free(hub);
+}
+
+static void security_check_enforces_scopes_modules_and_requirement(void) {
+    mc_hub *hub = new_hub();
+    char token[128];
+    CHECK_OK(create_token(hub, "{\"module\":\"LabRunner\",\"scopes\":[\"api:call:LabRunner.*\"]}", token, NULL));
+    /* Off: everything passes. */
+    CHECK_OK(mc_security_check(hub, NULL, "api:call", "Config.Update", NULL));
+    const char *settings = "{\"requireAuthentication\":true,\"allowedModules\":[\"LabRunner\",\"BackupManager\"]}";
+    CHECK_OK(mc_security_enable(hub, settings, strlen(settings)));
+    CHECK_STATUS(mc_security_check(hub, NULL, "api:call", "LabRunner.ExecuteStep", NULL), MC_STATUS_AUTHENTICATION_FAILED);
+    CHECK_OK(mc_security_check(hub, token, "api:call", "labrunner.executestep", NULL));
+    CHECK_STATUS(mc_security_check(hub, token, "api:call", "Config.Update", NULL), MC_STATUS_AUTHORIZATION_FAILED);
+    check_last_error_hides(token);
+    CHECK_STATUS(mc_security_check(hub, token, "events:publish", "X", NULL), MC_STATUS_AUTHORIZATION_FAILED);
+    CHECK_STATUS(mc_security_check(hub, "mct_guess", "api:call", "LabRunner.X", NULL), MC_STATUS_AUTHENTICATION_FAILED);
+
+    char other[128];
+    const char *outsider = "{\"module\":\"Intruder\",\"scopes\":[\"api:call\"]}";
+    char *out = TEXT_SENTINEL;
+    CHECK_STATUS(mc_token_create(hub, outsider, strlen(outsider), &out), MC_STATUS_MODULE_NOT_ALLOWED);
+    CHECK(out == TEXT_SENTINEL);
+    CHECK_OK(create_token(hub, "{\"module\":\"BackupManager\",\"scopes\":[\"messages:publish\"]}", other, NULL));
+
+    char *sec = NULL;
+    CHECK_OK(mc_security_get(hub, &sec));
+    CHECK_CONTAINS(sec, "\"allowedModules\":[\"LabRunner\",\"BackupManager\"]");
+    CHECK_CONTAINS(sec, "\"activeTokens\":2");
+    CHECK_CONTAINS(sec, "\"authorizationFailures\":2"); /* a refused token creation is not a check */
+    mc_string_free(sec);
+
+    CHECK_OK(mc_security_disable(hub));
+    CHECK_OK(mc_security_check(hub, NULL, "api:call", "Config.Update", NULL));
+    mc_hub_free(hub);
+}
+
+static void publish_and_subscribe_need_a_valid_token_when_required(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "Configuration", NULL, 0));
+    const char *settings = "{\"requireAuthentication\":true}";
+    CHECK_OK(mc_security_enable(hub, settings, strlen(settings)));
+    char token[128];
+    CHECK_OK(create_token(hub, "{\"module\":\"ConfigurationCore\",\"scopes\":[\"messages:publish\",\"messages:subscribe\"]}",
+                          token, NULL));
+
+    mc_id sentinel, id;
+    memset(&sentinel, 0xAB, sizeof sentinel);
+    id = sentinel;
+    const char *bare = "{\"channel\":\"Configuration\",\"messageType\":\"Changed\"}";
+    CHECK_STATUS(mc_publish(hub, bare, strlen(bare), &id), MC_STATUS_AUTHENTICATION_FAILED);
+    CHECK(memcmp(&id, &sentinel, sizeof id) == 0);
+
+    char json[512];
+    snprintf(json, sizeof json, "{\"channel\":\"Configuration\",\"authenticationToken\":\"%s\"}", token);
+    mc_id sub;
+    CHECK_OK(mc_subscribe_pull(hub, json, strlen(json), NULL, NULL, &sub));
+    snprintf(json, sizeof json,
+             "{\"channel\":\"Configuration\",\"messageType\":\"Changed\",\"sourceModule\":\"ConfigurationCore\","
+             "\"authenticationToken\":\"%s\",\"data\":{\"MaxJobs\":10}}",
+             token);
+    CHECK_OK(mc_publish(hub, json, strlen(json), &id));
+    char *batch = NULL;
+    size_t len = 0;
+    CHECK_OK(mc_subscription_take(hub, sub, 10, 1000, &batch, &len));
+    CHECK_CONTAINS(batch, "\"MaxJobs\":10");
+    CHECK_NOT_CONTAINS(batch, secret_of(token));
+    CHECK_NOT_CONTAINS(batch, "authenticationToken");
+    mc_string_free(batch);
+
+    snprintf(json, sizeof json,
+             "{\"channel\":\"Configuration\",\"messageType\":\"Changed\",\"sourceModule\":\"LabRunner\","
+             "\"authenticationToken\":\"%s\"}",
+             token);
+    CHECK_STATUS(mc_publish(hub, json, strlen(json), &id), MC_STATUS_AUTHORIZATION_FAILED);
+    CHECK_LAST_ERROR_CONTAINS("claims to come from module 'LabRunner'");
+    check_last_error_hides(token);
+
+    const char *event = "{\"name\":\"ModuleInitialized\"}";
+    CHECK_STATUS(mc_event_publish(hub, event, strlen(event), &id), MC_STATUS_AUTHENTICATION_FAILED);
+    mc_hub_free(hub);
+}
+
+/* ----- bad arguments ------------------------------------------------------------------------ */
+
+static void bad_arguments_get_their_status_and_leave_out_parameters_alone(void) {
+    mc_hub *hub = new_hub();
+    char *text = TEXT_SENTINEL;
+    size_t n = SIZE_SENTINEL;
+
+    CHECK_STATUS(mc_breaker_status(NULL, NULL, &text), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_breaker_status(hub, NULL, NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_breaker_status(hub, "[a", &text), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_breaker_status(hub, "\xff", &text), MC_STATUS_INVALID_UTF8);
+    CHECK(text == TEXT_SENTINEL);
+    CHECK_STATUS(mc_breaker_reset(NULL, NULL, &n), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_breaker_reset(hub, "No.Such", &n), MC_STATUS_BREAKER_NOT_FOUND);
+    CHECK_LAST_ERROR_CONTAINS("'No.Such'");
+    CHECK(n == SIZE_SENTINEL);
+    CHECK_STATUS(mc_breaker_isolate(hub, NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_breaker_isolate(hub, "Svc.*"), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_breaker_isolate(hub, ""), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_breaker_configure(hub, "A.B", "{\"failureThreshold\":0}", 22), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_breaker_configure(hub, "A.B", "{nope", 5), MC_STATUS_INVALID_JSON);
+    CHECK_STATUS(mc_breaker_configure(hub, "A.B", "{\"bogus\":1}", 11), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_breaker_configure(hub, NULL, NULL, 0), MC_STATUS_NULL_ARGUMENT);
+    char *json = breakers(hub, NULL);
+    CHECK(json && strcmp(json, "[]") == 0); /* no failed call created a breaker */
+    mc_string_free(json);
+
+    const char *ok = "{\"module\":\"A\",\"scopes\":[\"api:call\"]}";
+    CHECK_STATUS(mc_token_create(NULL, ok, strlen(ok), &text), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_token_create(hub, ok, strlen(ok), NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_token_create(hub, NULL, 0, &text), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_token_create(hub, "[1]", 3, &text), MC_STATUS_INVALID_JSON);
+    CHECK_STATUS(mc_token_create(hub, "{\"module\":\"A\"}", 14, &text), MC_STATUS_INVALID_JSON);
+    const char *bad_scope = "{\"module\":\"A\",\"scopes\":[\"api:invoke\"]}";
+    CHECK_STATUS(mc_token_create(hub, bad_scope, strlen(bad_scope), &text), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("api:invoke");
+    const char *no_scope = "{\"module\":\"A\",\"scopes\":[]}";
+    CHECK_STATUS(mc_token_create(hub, no_scope, strlen(no_scope), &text), MC_STATUS_INVALID_ARGUMENT);
+    const char *bad_life = "{\"module\":\"A\",\"scopes\":[\"api:call\"],\"expirationMinutes\":0}";
+    CHECK_STATUS(mc_token_create(hub, bad_life, strlen(bad_life), &text), MC_STATUS_INVALID_ARGUMENT);
+    const char *bad_module = "{\"module\":\"A*\",\"scopes\":[\"api:call\"]}";
+    CHECK_STATUS(mc_token_create(hub, bad_module, strlen(bad_module), &text), MC_STATUS_INVALID_ARGUMENT);
+    CHECK(text == TEXT_SENTINEL);
+
+    CHECK_STATUS(mc_token_revoke(hub, NULL, NULL, &n), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_token_revoke(hub, "A", "id", &n), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_token_revoke(hub, "[a", NULL, &n), MC_STATUS_INVALID_ARGUMENT);
+    CHECK(n == SIZE_SENTINEL);
+    CHECK_STATUS(mc_token_list(hub, NULL, NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_token_verify(hub, NULL, &text), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_token_verify(hub, "", &text), MC_STATUS_AUTHENTICATION_FAILED);
+    CHECK(text == TEXT_SENTINEL);
+
+    CHECK_STATUS(mc_security_enable(NULL, NULL, 0), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_security_enable(hub, "{\"allowedModules\":5}", 20), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_security_enable(hub, "{\"defaultTokenExpirationMinutes\":0}", 35), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_security_enable(hub, "nope", 4), MC_STATUS_INVALID_JSON);
+    CHECK_STATUS(mc_security_disable(NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_security_get(hub, NULL), MC_STATUS_NULL_ARGUMENT);
+    char *sec = NULL;
+    CHECK_OK(mc_security_get(hub, &sec));
+    CHECK_CONTAINS(sec, "\"enabled\":false"); /* failed enables changed nothing */
+    mc_string_free(sec);
+    CHECK_STATUS(mc_security_check(hub, NULL, "api:fly", "A.B", NULL), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_security_check(hub, NULL, NULL, "A.B", NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_security_check(hub, NULL, "api:call", NULL, NULL), MC_STATUS_NULL_ARGUMENT);
+
+    /* The hub still works. */
+    CHECK_OK(mc_breaker_isolate(hub, "Still.Works"));
+    mc_hub_free(hub);
+}
+
+int main(void) {
+    RUN_TEST(breaker_status_lists_isolated_breakers_and_reset_closes_them);
+    RUN_TEST(per_operation_options_override_the_defaults_until_cleared);
+    RUN_TEST(configuration_carries_retry_policy_breaker_defaults_and_security);
+    RUN_TEST(tokens_are_shown_once_listed_without_secret_and_revoked);
+    RUN_TEST(revoke_by_id_and_unknown_ids);
+    RUN_TEST(security_check_enforces_scopes_modules_and_requirement);
+    RUN_TEST(publish_and_subscribe_need_a_valid_token_when_required);
+    RUN_TEST(bad_arguments_get_their_status_and_leave_out_parameters_alone);
+    return harness_summary();
+}
