@@ -48,6 +48,14 @@
         'Enable-MessageTracing'
         'Disable-MessageTracing'
         'Get-MessageTrace'
+        'Enable-CommunicationSecurity'
+        'Disable-CommunicationSecurity'
+        'New-AuthenticationToken'
+        'Revoke-AuthenticationToken'
+        'Get-AuthenticationTokens'
+        'Get-CircuitBreakerStatus'
+        'Reset-CircuitBreaker'
+        'Set-CircuitBreaker'
     )
     AliasesToExport      = @(
         'Send-ModuleMessage'

@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using ModuleCommunication.Core;
 using ModuleCommunication.Native;
@@ -96,6 +97,18 @@ namespace ModuleCommunication.Commands
         [ValidateRange(1, 10_000)]
         public long MetricsHistorySize { get; set; }
 
+        /// <summary>How API calls retry: @{ MaxRetries; RetryDelay (ms); BackoffMultiplier; MaxDelay (ms); Jitter }.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        public Hashtable? RetryPolicy { get; set; }
+
+        /// <summary>Circuit breaker defaults: @{ FailureThreshold; FailureRatio; SamplingDuration (s); RecoveryTimeout (s); HalfOpenProbes }.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        public Hashtable? CircuitBreaker { get; set; }
+
+        /// <summary>Security: @{ RequireAuthentication; DefaultTokenExpiration (minutes); AllowedModules; Enabled }.</summary>
+        [Parameter(ParameterSetName = ByName)]
+        public Hashtable? Security { get; set; }
+
         /// <summary>Settings as a hashtable, in the spec's $script:Configuration shape (unknown keys are errors).</summary>
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = BySettings)]
         public Hashtable Settings { get; set; } = new();
@@ -113,10 +126,15 @@ namespace ModuleCommunication.Commands
                 foreach (DictionaryEntry entry in Settings)
                 {
                     string key = entry.Key?.ToString() ?? string.Empty;
+                    if (NestedSettings.IsSection(key))
+                    {
+                        if (!AddSection(changes, key, entry.Value)) return;
+                        continue;
+                    }
                     if (!s_keys.TryGetValue(key, out string? native))
                     {
                         ThrowTerminatingError(NewError("UnknownConfigurationSetting", ErrorCategory.InvalidArgument, key,
-                            $"'{key}' is not a setting of this version.", "Known settings: " + string.Join(", ", s_keys.Keys) + "."));
+                            $"'{key}' is not a setting of this version.", "Known settings: " + string.Join(", ", s_keys.Keys.Concat(NestedSettings.Sections)) + "."));
                         return;
                     }
                     object? value = entry.Value is PSObject p ? p.BaseObject : entry.Value;
@@ -129,6 +147,10 @@ namespace ModuleCommunication.Commands
                 {
                     if (!MyInvocation.BoundParameters.TryGetValue(kv.Key, out object? value)) continue;
                     changes[kv.Value] = value is System.Enum e ? e.ToString() : value;
+                }
+                foreach (string section in NestedSettings.Sections)
+                {
+                    if (MyInvocation.BoundParameters.TryGetValue(section, out object? table) && !AddSection(changes, section, table)) return;
                 }
             }
             if (changes.TryGetValue("eventHistoryPath", out object? historyPath) && historyPath is string text && text.Length > 0)
@@ -153,6 +175,19 @@ namespace ModuleCommunication.Commands
             {
                 ThrowNativeError(e, changes);
             }
+        }
+
+        private bool AddSection(Dictionary<string, object> changes, string section, object? value)
+        {
+            (string native, Dictionary<string, object>? converted, string? problem) = NestedSettings.Convert(section, value);
+            if (converted == null)
+            {
+                ThrowTerminatingError(NewError("InvalidConfigurationValue", ErrorCategory.InvalidArgument, value, problem!,
+                    "See Get-Help Set-CommunicationConfiguration -Parameter " + section + "."));
+                return false;
+            }
+            changes[native] = converted;
+            return true;
         }
     }
 

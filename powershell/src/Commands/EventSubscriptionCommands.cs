@@ -50,7 +50,7 @@ namespace ModuleCommunication.Commands
             bool replay = MyInvocation.BoundParameters.ContainsKey(nameof(Replay));
             bool since = MyInvocation.BoundParameters.ContainsKey(nameof(Since));
             var options = new EventBus.SubscribeOptions(EventName, Channel, SourceModule, MaxQueueSize,
-                ChosenOverflowPolicy, BlockTimeoutMs, replay ? Replay : null, since ? Since : null);
+                ChosenOverflowPolicy, BlockTimeoutMs, replay ? Replay : null, since ? Since : null, AuthenticationToken);
             Register(() => SubscriptionSource.ForEvents(options), EventName);
         }
     }

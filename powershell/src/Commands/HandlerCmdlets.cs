@@ -48,6 +48,10 @@ namespace ModuleCommunication.Commands
         [SecondsTransformation]
         public TimeSpan BlockTimeout { get; set; }
 
+        /// <summary>A token from New-AuthenticationToken, checked while security is enabled (Enable-CommunicationSecurity).</summary>
+        [Parameter]
+        public string? AuthenticationToken { get; set; }
+
         /// <summary>The overflow policy when the user chose one, else null (the configured default).</summary>
         protected OverflowPolicy? ChosenOverflowPolicy
             => MyInvocation.BoundParameters.ContainsKey(nameof(OverflowPolicy)) ? OverflowPolicy : null;

@@ -50,6 +50,10 @@ namespace ModuleCommunication.Commands
         [Parameter(ValueFromPipelineByPropertyName = true)]
         public string? CorrelationId { get; set; }
 
+        /// <summary>A token from New-AuthenticationToken, checked while security is enabled (Enable-CommunicationSecurity).</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        public string? AuthenticationToken { get; set; }
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
@@ -57,7 +61,7 @@ namespace ModuleCommunication.Commands
             try
             {
                 (Guid id, ModuleCommunicationException? rejected) =
-                    EventBus.Publish(EventName, data, SourceModule, Channel, Broadcast, Priority, CorrelationId);
+                    EventBus.Publish(EventName, data, SourceModule, Channel, Broadcast, Priority, CorrelationId, AuthenticationToken);
                 if (rejected != null) WriteNativeError(rejected, id);
                 WriteObject(id);
             }

@@ -48,6 +48,10 @@ namespace ModuleCommunication.Commands
         [Parameter(ValueFromPipelineByPropertyName = true)]
         public string? CorrelationId { get; set; }
 
+        /// <summary>A token from New-AuthenticationToken, checked while security is enabled (Enable-CommunicationSecurity).</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        public string? AuthenticationToken { get; set; }
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
@@ -61,7 +65,7 @@ namespace ModuleCommunication.Commands
             }
             try
             {
-                (Guid id, ModuleCommunicationException? rejected) = Bus.Publish(Channel, MessageType, data, SourceModule, Priority, ttl, CorrelationId);
+                (Guid id, ModuleCommunicationException? rejected) = Bus.Publish(Channel, MessageType, data, SourceModule, Priority, ttl, CorrelationId, AuthenticationToken);
                 if (rejected != null) WriteNativeError(rejected, id);
                 WriteObject(id);
             }

@@ -44,7 +44,8 @@ namespace ModuleCommunication.Commands
             {
                 ThrowNativeError(e, Channel);
             }
-            var options = new Subscriptions.Options(Channel, MessageType, MaxQueueSize, ChosenOverflowPolicy, BlockTimeoutMs, SourceModule);
+            var options = new Subscriptions.Options(Channel, MessageType, MaxQueueSize, ChosenOverflowPolicy, BlockTimeoutMs, SourceModule,
+                AuthenticationToken);
             Register(() => SubscriptionSource.ForMessages(options), Channel);
         }
     }

@@ -36,7 +36,7 @@ namespace ModuleCommunication.Core
         /// <summary>Publishes; returns the id and whether a Reject-policy queue refused it.</summary>
         public static (Guid Id, ModuleCommunicationException? Rejected) Publish(
             string channel, string messageType, object? data, string? sourceModule,
-            MessagePriority priority, TimeSpan? timeToLive, string? correlationId)
+            MessagePriority priority, TimeSpan? timeToLive, string? correlationId, string? authenticationToken = null)
         {
             JsonBuffer buffer = JsonBuffer.Rent();
             try
@@ -57,6 +57,7 @@ namespace ModuleCommunication.Core
                 if (priority != MessagePriority.Normal) w.WriteString("priority", PriorityName(priority));
                 if (timeToLive.HasValue) w.WriteNumber("ttlMs", (long)Math.Ceiling(timeToLive.Value.TotalMilliseconds));
                 if (correlationId != null) w.WriteString("correlationId", correlationId);
+                if (authenticationToken != null) w.WriteString("authenticationToken", authenticationToken);
                 w.WriteEndObject();
 
                 ReadOnlySpan<byte> json = buffer.Written;
@@ -77,7 +78,8 @@ namespace ModuleCommunication.Core
         }
 
         public static Guid SubscribePull(string channel, string messageType, long capacity, OverflowPolicy? overflow,
-            long blockTimeoutMs, string? sourceModule, delegate* unmanaged[Cdecl]<nint, void> notify, nint key)
+            long blockTimeoutMs, string? sourceModule, delegate* unmanaged[Cdecl]<nint, void> notify, nint key,
+            string? authenticationToken = null)
         {
             byte[] options = JsonBuffer.Build(w =>
             {
@@ -88,6 +90,7 @@ namespace ModuleCommunication.Core
                 if (overflow.HasValue) w.WriteString("overflow", overflow.Value.ToString());
                 if (blockTimeoutMs > 0) w.WriteNumber("blockTimeoutMs", blockTimeoutMs);
                 if (sourceModule != null) w.WriteString("sourceModule", sourceModule);
+                if (authenticationToken != null) w.WriteString("authenticationToken", authenticationToken);
                 w.WriteEndObject();
             });
             McId id;
@@ -221,6 +224,9 @@ namespace ModuleCommunication.Core
                 EnableMetrics = c.GetProperty("enableMetrics").GetBoolean(),
                 MetricsIntervalMs = Long(c, "metricsIntervalMs"),
                 MetricsHistorySize = Long(c, "metricsHistorySize"),
+                RetryPolicy = Breakers.ToRetryPolicy(c.GetProperty("retryPolicy")),
+                CircuitBreaker = Breakers.ToOptions(c.GetProperty("circuitBreaker")),
+                Security = Tokens.ToSettings(c.GetProperty("security")),
             };
         }
 
@@ -233,12 +239,7 @@ namespace ModuleCommunication.Core
                 foreach (KeyValuePair<string, object> kv in settings)
                 {
                     w.WritePropertyName(kv.Key);
-                    switch (kv.Value)
-                    {
-                        case string s: w.WriteStringValue(s); break;
-                        case bool b: w.WriteBooleanValue(b); break;
-                        default: w.WriteNumberValue(Convert.ToInt64(kv.Value, CultureInfo.InvariantCulture)); break;
-                    }
+                    Settings.WriteValue(w, kv.Value);
                 }
                 w.WriteEndObject();
             });

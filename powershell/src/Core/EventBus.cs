@@ -24,11 +24,12 @@ namespace ModuleCommunication.Core
 
         /// <summary>What an event subscription selects and how its queue behaves.</summary>
         public sealed record SubscribeOptions(string Name, string Channel, string? SourceModule, long Capacity,
-            OverflowPolicy? Overflow, long BlockTimeoutMs, int? Replay, DateTime? Since);
+            OverflowPolicy? Overflow, long BlockTimeoutMs, int? Replay, DateTime? Since, string? AuthenticationToken = null);
 
         /// <summary>Publishes; returns the id and whether a Reject-policy queue refused it.</summary>
         public static (Guid Id, ModuleCommunicationException? Rejected) Publish(string name, object? data,
-            string? sourceModule, string? channel, bool broadcast, MessagePriority priority, string? correlationId)
+            string? sourceModule, string? channel, bool broadcast, MessagePriority priority, string? correlationId,
+            string? authenticationToken = null)
         {
             JsonBuffer buffer = JsonBuffer.Rent();
             try
@@ -49,6 +50,7 @@ namespace ModuleCommunication.Core
                 if (broadcast) w.WriteBoolean("broadcast", true);
                 if (priority != MessagePriority.Normal) w.WriteString("priority", Bus.PriorityName(priority));
                 if (correlationId != null) w.WriteString("correlationId", correlationId);
+                if (authenticationToken != null) w.WriteString("authenticationToken", authenticationToken);
                 w.WriteEndObject();
 
                 ReadOnlySpan<byte> json = buffer.Written;
@@ -82,6 +84,7 @@ namespace ModuleCommunication.Core
                 if (o.BlockTimeoutMs > 0) w.WriteNumber("blockTimeoutMs", o.BlockTimeoutMs);
                 if (o.Replay.HasValue) w.WriteNumber("replay", o.Replay.Value);
                 if (o.Since.HasValue) w.WriteString("since", IsoUtc(o.Since.Value));
+                if (o.AuthenticationToken != null) w.WriteString("authenticationToken", o.AuthenticationToken);
                 w.WriteEndObject();
             });
             McId id;

@@ -10,7 +10,7 @@ namespace ModuleCommunication.Core
     internal static unsafe class Subscriptions
     {
         public sealed record Options(string Channel, string MessageType, long Capacity, OverflowPolicy? Overflow,
-            long BlockTimeoutMs, string? SourceModule);
+            long BlockTimeoutMs, string? SourceModule, string? AuthenticationToken = null);
 
         /// <summary>A message subscription whose handler runs in the calling cmdlet's runspace.</summary>
         public static HandlerSubscription AddDefault(PSCmdlet cmdlet, Options o, ScriptBlock handler, ScriptBlock? filter)
@@ -117,7 +117,7 @@ namespace ModuleCommunication.Core
 
         public static SubscriptionSource ForMessages(Subscriptions.Options o) => new(SubscriptionKind.Message, Bus.ReadMessage,
             (notify, key) => Bus.SubscribePull(o.Channel, o.MessageType, o.Capacity, o.Overflow, o.BlockTimeoutMs, o.SourceModule,
-                Notifier(notify), key));
+                Notifier(notify), key, o.AuthenticationToken));
 
         public static SubscriptionSource ForEvents(EventBus.SubscribeOptions o) => new(SubscriptionKind.Event, EventBus.ReadEvent,
             (notify, key) => EventBus.SubscribePull(o, Notifier(notify), key));

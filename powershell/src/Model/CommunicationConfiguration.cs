@@ -13,6 +13,12 @@ namespace ModuleCommunication
         public long BlockTimeoutMs { get; init; }
         /// <summary>Events kept in history.</summary>
         public long MaxEventHistory { get; init; }
+        /// <summary>How API calls retry transient failures (the spec's RetryPolicy).</summary>
+        public RetryPolicy RetryPolicy { get; init; } = new();
+        /// <summary>Options of circuit breakers that have none of their own (the spec's CircuitBreaker).</summary>
+        public CircuitBreakerOptions CircuitBreaker { get; init; } = new();
+        /// <summary>Security settings (the spec's Security).</summary>
+        public SecuritySettings Security { get; init; } = new();
         /// <summary>The file the event history is persisted to (one JSON line per event), or null.</summary>
         public string? EventHistoryPath { get; init; }
         /// <summary>Size at which the history file is rotated to &lt;path&gt;.1 (0 = never).</summary>

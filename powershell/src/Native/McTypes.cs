@@ -33,6 +33,10 @@ namespace ModuleCommunication.Native
         MiddlewareNotFound = 29,
         MiddlewareExists = 30,
         CallNotActive = 31,
+        // Resilience and security (40-49).
+        BreakerNotFound = 40,
+        TokenNotFound = 41,
+        ModuleNotAllowed = 42,
     }
 
     /// <summary>mc_id: a UUID as 16 bytes in RFC 4122 (big-endian) order.</summary>

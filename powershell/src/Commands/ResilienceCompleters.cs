@@ -1,0 +1,79 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using ModuleCommunication.Core;
+
+namespace ModuleCommunication.Commands
+{
+    /// <summary>Shared shape of the completers below: filter by prefix, quote when needed, never throw.</summary>
+    internal static class Completion
+    {
+        public static IEnumerable<CompletionResult> From(string? wordToComplete, Func<IEnumerable<(string Text, string Tip)>> items)
+        {
+            var results = new List<CompletionResult>();
+            try
+            {
+                string prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
+                var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                foreach ((string text, string tip) in items())
+                {
+                    if (!text.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) || !seen.Add(text)) continue;
+                    string quoted = text.IndexOfAny(new[] { ' ', '\'', '"', '$', '`', '*', '?', '[' }) >= 0 ? "'" + text.Replace("'", "''") + "'" : text;
+                    results.Add(new CompletionResult(quoted, text, CompletionResultType.ParameterValue, tip));
+                }
+            }
+            catch
+            {
+                // Completion never throws.
+            }
+            return results;
+        }
+    }
+
+    /// <summary>Tab completion of circuit breaker operation names.</summary>
+    public sealed class BreakerNameCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+            => Completion.From(wordToComplete, () => Breakers.List(null).ConvertAll(b => (b.OperationName, $"{b.OperationName} ({b.State})")));
+    }
+
+    /// <summary>Tab completion of token scopes.</summary>
+    public sealed class ScopeCompleter : IArgumentCompleter
+    {
+        private static readonly (string, string)[] s_scopes =
+        {
+            ("api:call", "Invoke every API"),
+            ("events:publish", "Publish every event"),
+            ("events:subscribe", "Subscribe to every event"),
+            ("messages:publish", "Publish on every channel"),
+            ("messages:subscribe", "Subscribe to every channel"),
+        };
+
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+            => Completion.From(wordToComplete, () => s_scopes);
+    }
+
+    /// <summary>Tab completion of the modules that hold tokens.</summary>
+    public sealed class TokenModuleCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+            => Completion.From(wordToComplete, () => Tokens.List(null).ConvertAll(t => (t.ModuleName, t.ModuleName)));
+    }
+
+    /// <summary>Tab completion of token ids.</summary>
+    public sealed class TokenIdCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+            => Completion.From(wordToComplete, () => Tokens.List(null).ConvertAll(t => (t.TokenId.ToString(), $"{t.ModuleName}: {string.Join(", ", t.Scopes)}")));
+    }
+}

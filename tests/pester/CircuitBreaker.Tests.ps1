@@ -1,0 +1,106 @@
+# Circuit breakers from PowerShell: status as a dictionary, isolate, reset, options.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    function Clear-Breakers {
+        Reset-CircuitBreaker -All -Force
+        (Get-CircuitBreakerStatus).CircuitBreakers.Keys | ForEach-Object { Set-CircuitBreaker -OperationName $_ -UseDefaults }
+    }
+}
+
+AfterAll { Clear-Breakers }
+
+Describe 'Get-CircuitBreakerStatus' {
+    BeforeAll {
+        Clear-Breakers
+        Set-CircuitBreaker -OperationName 'ExternalService.ProcessData' -Isolate
+        Set-CircuitBreaker -OperationName 'LabRunner.ExecuteStep' -FailureThreshold 20
+    }
+
+    It 'returns the breakers as a dictionary keyed by operation, as the spec reads it' {
+        $cbStatus = Get-CircuitBreakerStatus
+        $cbStatus | Should -BeOfType ([ModuleCommunication.CircuitBreakerStatus])
+        $lines = foreach ($operation in $cbStatus.CircuitBreakers.Keys) {
+            $cb = $cbStatus.CircuitBreakers[$operation]
+            "$operation : $($cb.State) (Success Rate: $($cb.SuccessRate)%)"
+        }
+        $lines | Should -Contain 'ExternalService.ProcessData : Isolated (Success Rate: 100%)'
+        $lines | Should -Contain 'LabRunner.ExecuteStep : Closed (Success Rate: 100%)'
+        $cbStatus.CircuitBreakers['externalservice.processdata'].State | Should -Be 'Isolated'
+        $cbStatus.OpenBreakers | Should -Be 1
+        $cbStatus.DefaultOptions.FailureThreshold | Should -Be 5
+        $cbStatus.RetryPolicy.MaxRetries | Should -Be 3
+    }
+
+    It 'filters by wildcard and shows per-operation options' {
+        $s = Get-CircuitBreakerStatus -OperationName 'Lab*'
+        $s.CircuitBreakers.Keys | Should -Be @('LabRunner.ExecuteStep')
+        $b = $s.CircuitBreakers['LabRunner.ExecuteStep']
+        $b.CustomOptions | Should -BeTrue
+        $b.Options.FailureThreshold | Should -Be 20
+        $b.Options.RecoveryTimeout | Should -Be ([timespan]::FromSeconds(60))
+    }
+
+    It 'formats without errors' {
+        { Get-CircuitBreakerStatus | Out-String; (Get-CircuitBreakerStatus).CircuitBreakers.Values | Out-String } | Should -Not -Throw
+    }
+}
+
+Describe 'Reset-CircuitBreaker and Set-CircuitBreaker' {
+    BeforeEach {
+        Clear-Breakers
+        Set-CircuitBreaker -OperationName 'ExternalService.ProcessData' -Isolate
+        Set-CircuitBreaker -OperationName 'ExternalService.Other' -Isolate
+    }
+
+    It 'resets one breaker by name (the spec''s example)' {
+        Reset-CircuitBreaker -OperationName "ExternalService.ProcessData" -Force
+        (Get-CircuitBreakerStatus).CircuitBreakers['ExternalService.ProcessData'].State | Should -Be 'Closed'
+        (Get-CircuitBreakerStatus).CircuitBreakers['ExternalService.Other'].State | Should -Be 'Isolated'
+    }
+
+    It 'resets all of them (the spec''s example)' {
+        Reset-CircuitBreaker -All -Force
+        (Get-CircuitBreakerStatus).OpenBreakers | Should -Be 0
+    }
+
+    It 'resets the open ones from the pipeline and passes them through' {
+        $out = (Get-CircuitBreakerStatus).CircuitBreakers.Values | Where-Object State -ne 'Closed' | Reset-CircuitBreaker -Force -PassThru
+        $out.State | Should -Be @('Closed', 'Closed')
+    }
+
+    It 'reports a breaker that does not exist as BreakerNotFound' {
+        $err = $null
+        Reset-CircuitBreaker -OperationName 'No.Such' -Force -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'BreakerNotFound,ModuleCommunication.Commands.ResetCircuitBreakerCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'changes nothing with -WhatIf' {
+        Reset-CircuitBreaker -All -WhatIf
+        (Get-CircuitBreakerStatus).OpenBreakers | Should -Be 2
+    }
+
+    It 'refuses wildcards when isolating and options together with -UseDefaults' {
+        { Set-CircuitBreaker -OperationName 'External*' -Isolate -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.SetCircuitBreakerCommand'
+        { Set-CircuitBreaker -OperationName 'A.B' -UseDefaults -FailureThreshold 3 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ConflictingBreakerOptions,ModuleCommunication.Commands.SetCircuitBreakerCommand'
+    }
+
+    It 'sets options in seconds and returns to the defaults' {
+        $b = Set-CircuitBreaker -OperationName 'ExternalService.ProcessData' -RecoveryTimeout 30 -SamplingDuration 10 -FailureRatio 0.25 -HalfOpenProbes 2 -PassThru
+        $b.Options.RecoveryTimeout | Should -Be ([timespan]::FromSeconds(30))
+        $b.Options.SamplingDuration | Should -Be ([timespan]::FromSeconds(10))
+        $b.Options.FailureRatio | Should -Be 0.25
+        $b.Options.HalfOpenProbes | Should -Be 2
+        $b = Set-CircuitBreaker -OperationName 'ExternalService.ProcessData' -UseDefaults -PassThru
+        $b.CustomOptions | Should -BeFalse
+        $b.Options.RecoveryTimeout | Should -Be ([timespan]::FromSeconds(60))
+    }
+
+    It 'completes operation names' {
+        $r = TabExpansion2 -inputScript 'Reset-CircuitBreaker -OperationName External' -cursorColumn 44
+        $r.CompletionMatches.CompletionText | Should -Contain 'ExternalService.ProcessData'
+    }
+}

@@ -1,0 +1,251 @@
+# Security from PowerShell: settings, tokens, and the check on publishing and subscribing.
+# Every test leaves security disabled and no token behind, so other suites are unaffected.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+
+    function Reset-Security {
+        Disable-CommunicationSecurity
+        Set-CommunicationConfiguration -Security @{ RequireAuthentication = $false; DefaultTokenExpiration = 60; AllowedModules = @(); Enabled = $false }
+        Revoke-AuthenticationToken -All -Force
+    }
+
+    # Everything PowerShell can show about an object, as text.
+    function Show-All($InputObject) {
+        ($InputObject | Format-List * -Force | Out-String) + ($InputObject | ConvertTo-Json -Depth 5 -WarningAction SilentlyContinue)
+    }
+}
+
+AfterAll { Reset-Security }
+
+Describe 'Enable-CommunicationSecurity and Disable-CommunicationSecurity' {
+    BeforeEach { Reset-Security }
+
+    It 'turns security on with the spec''s settings and shows them with -PassThru' {
+        $s = Enable-CommunicationSecurity -RequireAuthentication -DefaultTokenExpiration 60 -AllowedModules @('LabRunner', 'BackupManager') -PassThru
+        $s | Should -BeOfType ([ModuleCommunication.CommunicationSecurity])
+        $s.Enabled | Should -BeTrue
+        $s.RequireAuthentication | Should -BeTrue
+        $s.DefaultTokenExpiration | Should -Be 60
+        $s.AllowedModules | Should -Be @('LabRunner', 'BackupManager')
+        (Get-CommunicationConfiguration).Security.Enabled | Should -BeTrue
+    }
+
+    It 'keeps settings and tokens when disabled' {
+        Enable-CommunicationSecurity -RequireAuthentication -AllowedModules 'LabRunner'
+        New-AuthenticationToken -ModuleName LabRunner -Scopes api:call | Out-Null
+        $s = Disable-CommunicationSecurity -PassThru
+        $s.Enabled | Should -BeFalse
+        $s.RequireAuthentication | Should -BeTrue
+        $s.ActiveTokens | Should -Be 1
+    }
+
+    It 'changes nothing with -WhatIf' {
+        Enable-CommunicationSecurity -RequireAuthentication -WhatIf
+        (Get-CommunicationConfiguration).Security.Enabled | Should -BeFalse
+    }
+
+    It 'rejects a bad allowed-module pattern, naming it, and changes nothing' {
+        { Enable-CommunicationSecurity -AllowedModules '[oops' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.EnableCommunicationSecurityCommand'
+        (Get-CommunicationConfiguration).Security.Enabled | Should -BeFalse
+    }
+}
+
+Describe 'New-AuthenticationToken' {
+    BeforeEach { Reset-Security }
+
+    It 'returns the token once, with its id, expiry and scopes (the spec''s example)' {
+        $token = New-AuthenticationToken -ModuleName "LabRunner" -User "SystemAccount" -Scopes @('api:call', 'events:publish') -ExpirationMinutes 120
+        $token | Should -BeOfType ([ModuleCommunication.AuthenticationToken])
+        $token.Token | Should -Match '^mct_[A-Za-z0-9_-]{43}$'
+        $token.TokenId | Should -BeOfType ([guid])
+        $token.ModuleName | Should -Be 'LabRunner'
+        $token.User | Should -Be 'SystemAccount'
+        $token.Scopes | Should -Be @('api:call', 'events:publish')
+        ($token.ExpiresAt - $token.CreatedAt).TotalMinutes | Should -Be 120
+        "$token" | Should -Not -Match 'mct_'
+    }
+
+    It 'takes the default lifetime from the settings' {
+        Set-CommunicationConfiguration -Security @{ DefaultTokenExpiration = 15 }
+        $t = New-AuthenticationToken -ModuleName M -Scopes messages:publish
+        ($t.ExpiresAt - $t.CreatedAt).TotalMinutes | Should -Be 15
+    }
+
+    It 'refuses an unknown scope with InvalidArgument and creates nothing' {
+        { New-AuthenticationToken -ModuleName M -Scopes 'api:invoke' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.NewAuthenticationTokenCommand'
+        Get-AuthenticationTokens | Should -BeNullOrEmpty
+    }
+
+    It 'refuses a module outside the allowed modules with ModuleNotAllowed' {
+        Enable-CommunicationSecurity -AllowedModules 'LabRunner'
+        $err = $null
+        New-AuthenticationToken -ModuleName Intruder -Scopes api:call -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'ModuleNotAllowed,ModuleCommunication.Commands.NewAuthenticationTokenCommand'
+        $err[0].CategoryInfo.Category | Should -Be 'PermissionDenied'
+    }
+}
+
+Describe 'Get-AuthenticationTokens and Revoke-AuthenticationToken' {
+    BeforeEach {
+        Reset-Security
+        $script:a = New-AuthenticationToken -ModuleName LabRunner -Scopes api:call
+        $script:b = New-AuthenticationToken -ModuleName LabRunner -Scopes events:publish
+        $script:c = New-AuthenticationToken -ModuleName BackupManager -Scopes api:call
+    }
+
+    It 'lists metadata and never the secret' {
+        $list = Get-AuthenticationTokens
+        $list.Count | Should -Be 3
+        $list | ForEach-Object { $_ | Should -BeOfType ([ModuleCommunication.AuthenticationTokenInfo]) }
+        $list[0].PSObject.Properties.Name | Should -Not -Contain 'Token'
+        $text = Show-All $list
+        foreach ($t in $a, $b, $c) { $text | Should -Not -Match ([regex]::Escape($t.Token.Substring(4))) }
+        (Get-AuthenticationTokens -ModuleName 'lab*').Count | Should -Be 2
+        (Get-AuthenticationTokens -TokenId $c.TokenId).ModuleName | Should -Be 'BackupManager'
+    }
+
+    It 'revokes by module (the spec''s example)' {
+        Revoke-AuthenticationToken -ModuleName "LabRunner" -Force
+        (Get-AuthenticationTokens).TokenId | Should -Be @($c.TokenId)
+    }
+
+    It 'revokes by id from the pipeline and passes the revoked tokens through' {
+        $revoked = Get-AuthenticationTokens -ModuleName BackupManager | Revoke-AuthenticationToken -Force -PassThru
+        $revoked.TokenId | Should -Be $c.TokenId
+        (Get-AuthenticationTokens).Count | Should -Be 2
+    }
+
+    It 'reports an unknown id as TokenNotFound and goes on' {
+        $err = $null
+        Revoke-AuthenticationToken -TokenId ([guid]::NewGuid()), $a.TokenId -Force -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'TokenNotFound,ModuleCommunication.Commands.RevokeAuthenticationTokenCommand'
+        (Get-AuthenticationTokens).Count | Should -Be 2
+    }
+
+    It 'revokes nothing with -WhatIf and everything with -All' {
+        Revoke-AuthenticationToken -All -WhatIf
+        (Get-AuthenticationTokens).Count | Should -Be 3
+        Revoke-AuthenticationToken -All -Force
+        Get-AuthenticationTokens | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'The security check on publishing and subscribing' {
+    BeforeAll {
+        Reset-Bus
+        Reset-Security
+        New-MessageChannel -Name Configuration | Out-Null
+        Enable-CommunicationSecurity -RequireAuthentication -AllowedModules @('ConfigurationCore', 'LabRunner')
+        $script:pub = New-AuthenticationToken -ModuleName ConfigurationCore -Scopes @('messages:publish', 'events:publish')
+        $script:sub = New-AuthenticationToken -ModuleName LabRunner -Scopes @('messages:subscribe:Config*', 'events:subscribe:LabStep*')
+        $script:revoked = New-AuthenticationToken -ModuleName ConfigurationCore -Scopes messages:publish
+        Revoke-AuthenticationToken -TokenId $revoked.TokenId -Force
+    }
+    AfterAll {
+        Reset-Security
+        Reset-Bus
+    }
+
+    It 'refuses a publish without a token with AuthenticationFailed' {
+        { Publish-ModuleMessage -Channel Configuration -MessageType Changed -Data 1 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AuthenticationFailed,ModuleCommunication.Commands.PublishModuleMessageCommand'
+    }
+
+    It 'gives a revoked and an unknown token the same error' {
+        $e1 = $e2 = $null
+        Publish-ModuleMessage -Channel Configuration -MessageType Changed -AuthenticationToken $revoked.Token -ErrorVariable e1 -ErrorAction SilentlyContinue
+        Publish-ModuleMessage -Channel Configuration -MessageType Changed -AuthenticationToken 'mct_made-up' -ErrorVariable e2 -ErrorAction SilentlyContinue
+        $e1[0].FullyQualifiedErrorId | Should -Be 'AuthenticationFailed,ModuleCommunication.Commands.PublishModuleMessageCommand'
+        $e1[0].CategoryInfo.Category | Should -Be 'AuthenticationError'
+        $e1[0].Exception.Message | Should -Be $e2[0].Exception.Message
+        $e1[0].Exception.Message | Should -Not -Match ([regex]::Escape($revoked.Token.Substring(4)))
+    }
+
+    It 'refuses another module''s token and a token without the scope with AuthorizationFailed' {
+        { Publish-ModuleMessage -Channel Configuration -MessageType Changed -SourceModule LabRunner -AuthenticationToken $pub.Token -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AuthorizationFailed,ModuleCommunication.Commands.PublishModuleMessageCommand'
+        { Publish-ModuleMessage -Channel Configuration -MessageType Changed -AuthenticationToken $sub.Token -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AuthorizationFailed,ModuleCommunication.Commands.PublishModuleMessageCommand'
+    }
+
+    It 'delivers with valid tokens, and the token never reaches the handler' {
+        { Subscribe-ModuleMessage -Channel Configuration -Handler { } -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AuthenticationFailed,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'
+        { Subscribe-ModuleMessage -Channel '*' -Handler { } -AuthenticationToken $sub.Token -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AuthorizationFailed,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'
+        $script:seen = $null
+        $s = Subscribe-ModuleMessage -Channel Configuration -AuthenticationToken $sub.Token -Handler { param($Message) $script:seen = $Message }
+        $id = Publish-ModuleMessage -Channel Configuration -MessageType Changed -Data @{ MaxJobs = 10 } -SourceModule ConfigurationCore -AuthenticationToken $pub.Token
+        $id | Wait-ModuleMessage
+        $seen.Data.MaxJobs | Should -Be 10
+        Show-All $seen | Should -Not -Match ([regex]::Escape($pub.Token.Substring(4)))
+        Show-All (Get-MessageSubscriptions) | Should -Not -Match ([regex]::Escape($sub.Token.Substring(4)))
+        $s | Unsubscribe-ModuleMessage | Out-Null
+    }
+
+    It 'guards events the same way' {
+        { Publish-ModuleEvent -EventName LabStepStarted -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AuthenticationFailed,ModuleCommunication.Commands.PublishModuleEventCommand'
+        { Subscribe-ModuleEvent -EventName 'Lab*' -Handler { } -AuthenticationToken $sub.Token -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AuthorizationFailed,ModuleCommunication.Commands.RegisterModuleEventHandlerCommand'
+        $e = Subscribe-ModuleEvent -EventName 'LabStep*' -Handler { } -AuthenticationToken $sub.Token
+        Publish-ModuleEvent -EventName LabStepStarted -EventData @{ StepName = 'Deploy' } -AuthenticationToken $pub.Token | Wait-ModuleMessage
+        Show-All (Get-ModuleEvents -EventName LabStepStarted) | Should -Not -Match ([regex]::Escape($pub.Token.Substring(4)))
+        $e | Unsubscribe-ModuleEvent | Out-Null
+    }
+
+    It 'counts refusals and uses' {
+        $s = Enable-CommunicationSecurity -PassThru
+        $s.AuthenticationFailures | Should -BeGreaterThan 0
+        $s.AuthorizationFailures | Should -BeGreaterThan 0
+        (Get-AuthenticationTokens -TokenId $pub.TokenId).Uses | Should -BeGreaterThan 0
+    }
+}
+
+Describe 'Set-CommunicationConfiguration with the spec''s nested sections' {
+    AfterEach {
+        Set-CommunicationConfiguration -RetryPolicy @{ MaxRetries = 3; RetryDelay = 1000; BackoffMultiplier = 2; MaxDelay = 30000; Jitter = $true } `
+            -CircuitBreaker @{ FailureThreshold = 5; FailureRatio = 0.5; SamplingDuration = 30; RecoveryTimeout = 60; HalfOpenProbes = 1 } -MaxEventHistory 1000 -MaxMessageQueueSize 10000
+        Reset-Security
+    }
+
+    It 'applies the enhanced configuration of the migration guide' {
+        Set-CommunicationConfiguration -Settings @{
+            MaxEventHistory = 2000
+            MaxMessageQueueSize = 20000
+            RetryPolicy = @{ MaxRetries = 5; RetryDelay = 500; BackoffMultiplier = 1.5 }
+            CircuitBreaker = @{ FailureThreshold = 10; RecoveryTimeout = 30 }
+            Security = @{ DefaultTokenExpiration = 120; RequireAuthentication = $false; AllowedModules = @() }
+        }
+        $c = Get-CommunicationConfiguration
+        $c.MaxEventHistory | Should -Be 2000
+        $c.RetryPolicy.MaxRetries | Should -Be 5
+        $c.RetryPolicy.RetryDelay | Should -Be 500
+        $c.RetryPolicy.BackoffMultiplier | Should -Be 1.5
+        $c.CircuitBreaker.FailureThreshold | Should -Be 10
+        $c.CircuitBreaker.RecoveryTimeout | Should -Be ([timespan]::FromSeconds(30))
+        $c.Security.DefaultTokenExpiration | Should -Be 120
+    }
+
+    It 'takes sections as parameters too' {
+        Set-CommunicationConfiguration -RetryPolicy @{ MaxDelay = 2500; Jitter = $false }
+        (Get-CommunicationConfiguration).RetryPolicy.MaxDelay | Should -Be 2500
+        (Get-CommunicationConfiguration).RetryPolicy.Jitter | Should -BeFalse
+    }
+
+    It 'rejects a bad value in any section and changes nothing' {
+        { Set-CommunicationConfiguration -Settings @{ MaxEventHistory = 7; RetryPolicy = @{ MaxRetries = 1000 } } -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
+        { Set-CommunicationConfiguration -Settings @{ CircuitBreaker = @{ Threshold = 3 } } -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidConfigurationValue,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
+        { Set-CommunicationConfiguration -Settings @{ RetryPolicy = 'fast' } -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidConfigurationValue,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
+        { Set-CommunicationConfiguration -RetryPolicy @{ MaxRetries = 'many' } -ErrorAction Stop } |
+            Should -Throw '*RetryPolicy.MaxRetries must be a whole number*'
+        (Get-CommunicationConfiguration).MaxEventHistory | Should -Be 1000
+        (Get-CommunicationConfiguration).RetryPolicy.MaxRetries | Should -Be 3
+    }
+}
