@@ -935,6 +935,14 @@ mc_status mc_api_call_tag(mc_call call, uint64_t *out_tag);
 mc_status mc_api_call_depth(mc_call call, uint32_t *out_depth);
 
 /**
+ * Writes the 0-based attempt of the call now running to `*out_attempt`: 0 for the first
+ * attempt, 1 for the first retry, and so on. Each attempt runs the stages after the retry
+ * stage again, with its own timeout; a stage that must stop at the timeout (a script
+ * engine's) restarts its clock when this number changes.
+ */
+mc_status mc_api_call_attempt(mc_call call, uint32_t *out_attempt);
+
+/**
  * Sets the result of this stage: `json` is `len` bytes of UTF-8 JSON (any value). The
  * library copies it. Used when the callback returns `MC_STATUS_OK`; a later call replaces
  * an earlier one.

@@ -21,13 +21,16 @@ use crate::resilience::Resilience;
 use crate::security::Security;
 use crate::sync::{Arc, Mutex, RwLock};
 
-/// What every part of a hub shares: its clock and configuration.
+/// What every part of a hub shares: its clock and configuration, and the security and
+/// resilience state that guarded operations and API calls consult.
 pub(crate) struct Context {
     pub clock: Arc<dyn Clock>,
     pub config: RwLock<Config>,
     pub metrics: Metrics,
     /// Message tracing (src/trace/).
     pub trace: crate::trace::Tracer,
+    pub resilience: Resilience,
+    pub security: Security,
 }
 
 /// A message hub: channels, publishing, push and pull subscriptions, delivery tracking.
@@ -55,8 +58,6 @@ pub struct Hub {
     /// Serializes configuration changes (a change may load a history file).
     config_update: Mutex<()>,
     registry: Registry,
-    resilience: Resilience,
-    security: Security,
 }
 
 impl Default for Hub {
@@ -83,12 +84,17 @@ impl Hub {
         let config = Config::default();
         let events = Events::new(config.max_event_history);
         let metrics = Metrics::new(clock.now_ms());
-        let ctx = Arc::new(Context { clock, config: RwLock::new(config), metrics, trace: Default::default() });
+        let ctx = Arc::new(Context {
+            resilience: Resilience::new(Arc::clone(&clock)),
+            security: Security::new(Arc::clone(&clock)),
+            clock,
+            config: RwLock::new(config),
+            metrics,
+            trace: Default::default(),
+        });
         Hub {
             bus: Bus::new(Arc::clone(&ctx)),
             registry: Registry::new(Arc::clone(&ctx)),
-            resilience: Resilience::new(Arc::clone(&ctx.clock)),
-            security: Security::new(Arc::clone(&ctx.clock)),
             ctx,
             events,
             config_update: Mutex::new(()),
@@ -107,12 +113,12 @@ impl Hub {
 
     /// The hub's circuit breakers and retry policy (see [`crate::resilience`]).
     pub fn resilience(&self) -> &Resilience {
-        &self.resilience
+        &self.ctx.resilience
     }
 
     /// The hub's tokens and security settings (see [`crate::security`]).
     pub fn security(&self) -> &Security {
-        &self.security
+        &self.ctx.security
     }
 
     // ----- configuration -------------------------------------------------------------
@@ -143,16 +149,16 @@ impl Hub {
     /// settings; they are checked with the rest before anything changes.
     pub fn update_config_json(&self, json: &str) -> Result<(), Error> {
         let _serial = self.config_update.lock();
-        let (rest, nested) = crate::resilience::settings::split_config(json, &self.resilience, &self.security)?;
+        let (rest, nested) = crate::resilience::settings::split_config(json, &self.ctx.resilience, &self.ctx.security)?;
         let next = self.config().merged_with_json(&rest)?;
         self.apply_config(next)?;
-        nested.apply(&self.resilience, &self.security)
+        nested.apply(&self.ctx.resilience, &self.ctx.security)
     }
 
     /// The configuration as the C ABI's JSON, with the nested `retryPolicy`,
     /// `circuitBreaker` and `security` objects.
     pub fn config_json(&self) -> String {
-        crate::resilience::settings::config_json(&self.config().to_json(), &self.resilience, &self.security)
+        crate::resilience::settings::config_json(&self.config().to_json(), &self.ctx.resilience, &self.ctx.security)
     }
 
     /// With `config_update` held: applies the event-history settings, then stores `next`.
@@ -207,16 +213,16 @@ impl Hub {
     }
 
     fn check_publish(&self, parts: &crate::bus::PublishParts<'_>) -> Result<(), Error> {
-        if self.security.is_enabled() {
+        if self.ctx.security.is_enabled() {
             let action = crate::security::Action::MessagesPublish;
-            self.security.authorize(parts.authentication_token, action, parts.channel, parts.source_module)?;
+            self.ctx.security.authorize(parts.authentication_token, action, parts.channel, parts.source_module)?;
         }
         Ok(())
     }
 
     fn check(&self, token: Option<&crate::security::TokenText>, action: crate::security::Action, target: &str, source: Option<&str>) -> Result<(), Error> {
-        if self.security.is_enabled() {
-            self.security.authorize(token.map(crate::security::TokenText::expose), action, target, source)?;
+        if self.ctx.security.is_enabled() {
+            self.ctx.security.authorize(token.map(crate::security::TokenText::expose), action, target, source)?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! swapped in one place (for example for a model checker).
 
 pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 pub(crate) use std::sync::Arc;
 
 /// Keeps a value on cache lines of its own (128 bytes: adjacent-line prefetchers fetch

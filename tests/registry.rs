@@ -532,7 +532,9 @@ fn a_call_that_outlives_its_timeout_returns_timeout_in_time_while_the_handler_fi
         })
         .unwrap();
     let started = Instant::now();
-    let e = hub.registry().invoke(InvokeRequest::new("M", "Slow").timeout(Duration::from_millis(100))).unwrap_err();
+    // One attempt: a timeout is retryable, and this test is about the timeout alone.
+    let req = InvokeRequest::new("M", "Slow").timeout(Duration::from_millis(100)).retry_attempts(0);
+    let e = hub.registry().invoke(req).unwrap_err();
     let took = started.elapsed();
     assert_eq!(e.category, ApiErrorCategory::Timeout);
     assert!(e.message.contains("within its timeout of 100 ms"), "{}", e.message);
@@ -583,7 +585,8 @@ fn a_caller_thread_handler_runs_on_the_calling_thread_and_a_late_finish_is_a_tim
             gate.open();
         }
     });
-    let e = hub.registry().invoke(InvokeRequest::new("M", "Bound").timeout(Duration::from_millis(50))).unwrap_err();
+    let req = InvokeRequest::new("M", "Bound").timeout(Duration::from_millis(50)).retry_attempts(0);
+    let e = hub.registry().invoke(req).unwrap_err();
     opener.join().unwrap();
     assert_eq!(e.category, ApiErrorCategory::Timeout);
     assert!(hub.registry().api("M", "Bound").unwrap().caller_thread);

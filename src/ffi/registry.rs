@@ -721,6 +721,21 @@ pub unsafe extern "C" fn mc_api_call_depth(call: mc_call, out_depth: *mut u32) -
     })
 }
 
+/// Writes the 0-based attempt of the call now running to `*out_attempt`: 0 for the first
+/// attempt, 1 for the first retry, and so on. Each attempt runs the stages after the retry
+/// stage again, with its own timeout; a stage that must stop at the timeout (a script
+/// engine's) restarts its clock when this number changes.
+#[no_mangle]
+pub unsafe extern "C" fn mc_api_call_attempt(call: mc_call, out_attempt: *mut u32) -> mc_status {
+    run("mc_api_call_attempt", || {
+        let frame = frame(call)?;
+        let out_attempt = out_arg(out_attempt, "out_attempt")?;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { out_attempt.write(frame.call.attempt()) };
+        Ok(())
+    })
+}
+
 /// Sets the result of this stage: `json` is `len` bytes of UTF-8 JSON (any value). The
 /// library copies it. Used when the callback returns `MC_STATUS_OK`; a later call replaces
 /// an earlier one.

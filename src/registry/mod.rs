@@ -47,7 +47,7 @@ use self::json::{kind_of, Kind, OrderedObject};
 use self::pipeline::{current_call, new_context, CallInner, Stage};
 use crate::error::Error;
 use crate::hub::Context;
-use crate::sync::{Arc, AtomicI64, AtomicU64, Mutex, Ordering, RwLock};
+use crate::sync::{Arc, AtomicI64, AtomicU32, AtomicU64, Mutex, Ordering, RwLock};
 use crate::time_fmt::{format_ms, serialize_ms};
 use crate::wildcard::{fold, has_wildcard_chars, Pattern};
 
@@ -128,6 +128,9 @@ struct ApiStats {
     total_ns: AtomicU64,
     last_called_ms: AtomicI64,
     last_error: Mutex<Option<String>>,
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    rejected: AtomicU64,
 }
 
 /// A registered API.
@@ -364,6 +367,12 @@ pub struct InvokeRequest {
     pub depth: u32,
     /// The call's id; a fresh UUID when `None`.
     pub request_id: Option<String>,
+    /// The token presented to the security stage; never stored or shown.
+    pub authentication_token: Option<crate::security::TokenText>,
+    /// Retries after the first attempt; `None` takes the retry policy's `max_retries`.
+    pub retry_attempts: Option<u32>,
+    /// Whether the API's circuit breaker guards this call; `None` means yes.
+    pub circuit_breaker: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -389,6 +398,12 @@ struct WireRequest {
     depth: u32,
     #[serde(default)]
     request_id: Option<String>,
+    #[serde(default)]
+    authentication_token: Option<crate::security::TokenText>,
+    #[serde(default)]
+    retry_attempts: Option<u64>,
+    #[serde(default)]
+    circuit_breaker: Option<bool>,
 }
 
 const REQUEST_EXPECTED: &str =
@@ -421,6 +436,24 @@ impl InvokeRequest {
         self
     }
 
+    /// Presents an authentication token to the security stage.
+    pub fn authentication_token(mut self, token: impl Into<String>) -> Self {
+        self.authentication_token = Some(crate::security::TokenText::new(token));
+        self
+    }
+
+    /// Sets the retries after the first attempt (0 ..= 100).
+    pub fn retry_attempts(mut self, retries: u32) -> Self {
+        self.retry_attempts = Some(retries);
+        self
+    }
+
+    /// Turns the circuit breaker on or off for this call (on by default).
+    pub fn circuit_breaker(mut self, on: bool) -> Self {
+        self.circuit_breaker = Some(on);
+        self
+    }
+
     /// Sets a metadata entry from JSON text.
     pub fn metadata_json(mut self, key: &str, value: &str) -> Result<Self, Error> {
         self.metadata.0.push((key.to_owned(), json::raw(value, "metadata value")?));
@@ -428,8 +461,9 @@ impl InvokeRequest {
     }
 
     /// Parses the C ABI's request object: `{"module","operation","parameters","typeHints",
-    /// "timeoutMs","user","headers","metadata","tag","depth","requestId"}` (unknown keys
-    /// rejected).
+    /// "timeoutMs","user","headers","metadata","tag","depth","requestId",
+    /// "authenticationToken","retryAttempts","circuitBreaker"}` (unknown keys rejected).
+    /// `timeoutMs` applies to each attempt.
     pub fn from_json(text: &str) -> Result<InvokeRequest, Error> {
         let w: WireRequest = parse_wire(text, "invoke request", REQUEST_EXPECTED)?;
         let type_hints = match w.type_hints {
@@ -461,6 +495,20 @@ impl InvokeRequest {
             timeout,
             tag: w.tag,
             depth: w.depth,
+            authentication_token: w.authentication_token,
+            retry_attempts: w
+                .retry_attempts
+                .map(|n| {
+                    u32::try_from(n).ok().filter(|n| *n <= crate::resilience::MAX_RETRIES).ok_or_else(|| {
+                        Error::invalid(
+                            "retryAttempts",
+                            n,
+                            format!("give 0 to {} retries, or leave it out for the retry policy's", crate::resilience::MAX_RETRIES),
+                        )
+                    })
+                })
+                .transpose()?,
+            circuit_breaker: w.circuit_breaker,
         })
     }
 }
@@ -500,6 +548,13 @@ pub struct ApiInfo {
     pub last_called: Option<String>,
     /// The last failure's message.
     pub last_error: Option<String>,
+    /// Attempts made: the first attempt of each call its circuit breaker let through, and
+    /// every retry.
+    pub attempts: u64,
+    /// Of those, retries.
+    pub retries: u64,
+    /// Calls its circuit breaker failed fast.
+    pub rejected_by_breaker: u64,
 }
 
 /// A middleware, as listed by [`Registry::middleware`].
@@ -634,6 +689,8 @@ impl Registry {
             (old, dropped)
         };
         let n = dropped.len();
+        // Its circuit breaker goes with it: a new API of that name starts closed.
+        self.ctx.resilience.forget(&old.key);
         drop(old);
         drop(dropped);
         Ok(n)
@@ -690,6 +747,9 @@ impl Registry {
             total_duration_ms: e.stats.total_ns.load(Ordering::Relaxed) as f64 / 1e6,
             last_called: (e.stats.calls.load(Ordering::Relaxed) > 0).then(|| format_ms(last)),
             last_error: e.stats.last_error.lock().clone(),
+            attempts: e.stats.attempts.load(Ordering::Relaxed),
+            retries: e.stats.retries.load(Ordering::Relaxed),
+            rejected_by_breaker: e.stats.rejected.load(Ordering::Relaxed),
         }
     }
 
@@ -813,8 +873,19 @@ impl Registry {
                 return Err(not_found(&req.module, &req.operation));
             };
             let timeout = req.timeout.or(api.timeout);
-            let mut stages = Vec::with_capacity(s.middleware.len() + 3);
-            // Issue 5: security, circuit breaker and retry stages go here, outside the timeout.
+            let mut stages = Vec::with_capacity(s.middleware.len() + 6);
+            // Issue 6's metrics/tracing stage goes first, outside these.
+            if self.ctx.security.is_enabled() {
+                stages.push(Stage::Security);
+            }
+            let breaker = (req.circuit_breaker != Some(false)).then(|| self.ctx.resilience.breaker(&api.key));
+            if let Some(b) = &breaker {
+                stages.push(Stage::CircuitBreaker(Arc::clone(b)));
+            }
+            let retries = req.retry_attempts.unwrap_or_else(|| self.ctx.resilience.retry_policy().max_retries);
+            if retries > 0 || breaker.is_some() {
+                stages.push(Stage::Retry { retries, breaker });
+            }
             if timeout.is_some() {
                 stages.push(Stage::Timeout);
             }
@@ -849,8 +920,13 @@ impl Registry {
                     )),
                     request_id,
                     start_time_ms: self.ctx.clock.now_ms(),
-                    deadline: timeout.map(|t| started + t),
+                    started,
+                    deadline_ns: AtomicU64::new(0),
+                    timeout,
                     timeout_ms: timeout.map(|t| t.as_millis() as u64),
+                    attempt: AtomicU32::new(0),
+                    permit: Mutex::new(None),
+                    token: req.authentication_token,
                     depth,
                     tag: req.tag,
                     parent,

@@ -4,8 +4,11 @@
 //! The stages of a call, outermost first (ARCHITECTURE §4):
 //!
 //! ```text
-//!   [security → circuit breaker → retry]   issue 5 inserts these native stages here
-//!   timeout                                 only when the call has a deadline
+//!   [metrics/tracing]                       issue 6's slot
+//!   security                                while security is enabled: token, scope, module
+//!   circuit breaker                         unless the call turns it off: admits or fails fast
+//!   retry                                   runs the rest once per attempt, with backoff
+//!   timeout                                 only when the call has one; per attempt
 //!   user middleware, by priority            lower number outer; ties in registration order
 //!   validation                              the schema, in Rust
 //!   handler
@@ -31,7 +34,9 @@ use super::{ApiEntry, MiddlewareEntry};
 use crate::bus::panic_message;
 use crate::error::Error;
 use crate::json::push_str_literal;
-use crate::sync::{Arc, Mutex, Ordering};
+use crate::resilience::{Breaker, Outcome, Permit, Verdict};
+use crate::security::{Action, DenyKind, SecurityError, TokenText};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, Ordering};
 use crate::time_fmt::format_ms;
 
 /// The JSON value a stage produces: the API call's result.
@@ -83,9 +88,22 @@ where
 }
 
 /// One step of a call's pipeline. Built per call from the registry's state, so the list
-/// is explicit and typed: the resilience stages of issue 5 become variants placed before
-/// `Timeout`.
+/// is explicit and typed.
 pub(crate) enum Stage {
+    /// The security check: the call's token must allow `api:call` on this API.
+    Security,
+    /// The API's circuit breaker: admits the call (the first attempt) or fails it fast
+    /// with `CircuitOpen`, without running anything inside.
+    CircuitBreaker(Arc<Breaker>),
+    /// Runs the rest of the pipeline once per attempt: up to `1 + retries` attempts while
+    /// they fail with a retryable category, waiting the retry policy's backoff between
+    /// them; with a breaker, counts every attempt in it and asks it before each retry.
+    Retry {
+        /// Retries after the first attempt.
+        retries: u32,
+        /// The breaker of the stage before, if the call has one.
+        breaker: Option<Arc<Breaker>>,
+    },
     /// The call's deadline. When every later stage may run on any thread, they run on a
     /// worker and the caller gets `Timeout` as soon as the deadline passes; otherwise they
     /// run inline and a late finish becomes `Timeout`. Every stage also checks the
@@ -102,7 +120,8 @@ pub(crate) enum Stage {
 impl Stage {
     fn any_thread(&self, api: &ApiEntry) -> bool {
         match self {
-            Stage::Timeout | Stage::Validate => true,
+            Stage::Timeout | Stage::Validate | Stage::Security => true,
+            Stage::CircuitBreaker(_) | Stage::Retry { .. } => true,
             Stage::Middleware(m) => m.handler.any_thread(),
             Stage::Handler => api.handler.any_thread(),
         }
@@ -117,8 +136,19 @@ pub(crate) struct CallInner {
     pub context: Mutex<ContextData>,
     pub request_id: String,
     pub start_time_ms: i64,
-    pub deadline: Option<Instant>,
+    /// When the call started (the base of `deadline_ns`).
+    pub started: Instant,
+    /// The current attempt's deadline in nanoseconds after `started`, plus one; 0 before
+    /// the Timeout stage has started (or without a timeout).
+    pub deadline_ns: AtomicU64,
+    pub timeout: Option<Duration>,
     pub timeout_ms: Option<u64>,
+    /// The 0-based attempt of the retry stage now running the inner stages.
+    pub attempt: AtomicU32,
+    /// The permit the circuit breaker stage got for the first attempt, for the retry stage.
+    pub permit: Mutex<Option<Permit>>,
+    /// The token presented for the security stage.
+    pub token: Option<TokenText>,
     pub depth: u32,
     pub tag: u64,
     pub parent: Option<Call>,
@@ -219,9 +249,30 @@ impl Call {
         self.inner.timeout_ms
     }
 
-    /// Time left before the deadline (zero once it passed); `None` without a timeout.
+    /// Time left before the current attempt's deadline (zero once it passed); `None`
+    /// without a timeout, or before the Timeout stage started.
     pub fn remaining(&self) -> Option<Duration> {
-        self.inner.deadline.map(|d| d.saturating_duration_since(Instant::now()))
+        self.deadline().map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// The 0-based attempt now running (0 unless the retry stage has retried).
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt.load(Ordering::Acquire)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.inner.deadline_ns.load(Ordering::Acquire) {
+            0 => None,
+            ns => Some(self.inner.started + Duration::from_nanos(ns - 1)),
+        }
+    }
+
+    fn start_deadline(&self) -> Instant {
+        let timeout = self.inner.timeout.expect("a Timeout stage is only added to calls with a timeout");
+        let deadline = Instant::now() + timeout;
+        let ns = u64::try_from(deadline.saturating_duration_since(self.inner.started).as_nanos()).unwrap_or(u64::MAX - 1);
+        self.inner.deadline_ns.store(ns + 1, Ordering::Release);
+        deadline
     }
 
     /// The call that invoked this one from inside its own stages, if any.
@@ -264,7 +315,8 @@ impl Call {
     }
 
     /// The whole context as JSON: `{"apiKey","module","operation","requestId","startTime",
-    /// "depth","timeoutMs","tag","user","headers","metadata","parameters","typeHints"}`.
+    /// "depth","timeoutMs","tag","attempt","user","headers","metadata","parameters",
+    /// "typeHints"}`.
     pub fn context_json(&self) -> String {
         let c = self.inner.context.lock();
         let i = &self.inner;
@@ -285,7 +337,7 @@ impl Call {
             Some(t) => out.push_str(&t.to_string()),
             None => out.push_str("null"),
         }
-        out.push_str(&format!(",\"tag\":{},\"user\":", i.tag));
+        out.push_str(&format!(",\"tag\":{},\"attempt\":{},\"user\":", i.tag, self.attempt()));
         out.push_str(c.user_json());
         out.push_str(",\"headers\":");
         c.headers.write_to(&mut out);
@@ -319,7 +371,7 @@ impl Call {
     /// Runs stages `index..` of this call on the current thread.
     pub(crate) fn run_from(&self, index: usize) -> Result<Json, ApiError> {
         let _current = CurrentGuard::enter(self);
-        if let Some(deadline) = self.inner.deadline {
+        if let Some(deadline) = self.deadline() {
             if Instant::now() >= deadline {
                 return Err(self.timeout_error(false));
             }
@@ -331,8 +383,11 @@ impl Call {
             )));
         };
         let traced = match stage {
-            Stage::Timeout => None,
+            // The retry stage traces each attempt itself (see `run_retry`).
+            Stage::Timeout | Stage::Retry { .. } => None,
             _ if self.inner.ctx.trace.level() < 2 => None,
+            Stage::Security => Some(("security", None)),
+            Stage::CircuitBreaker(_) => Some(("circuitBreaker", None)),
             Stage::Middleware(m) => Some(("middleware", Some(m.name.as_str()))),
             Stage::Validate => Some(("validate", None)),
             Stage::Handler => Some(("handler", None)),
@@ -358,6 +413,9 @@ impl Call {
     /// Runs one stage (`stage` is `self.inner.stages[index]`).
     fn run_stage(&self, index: usize, stage: &Stage) -> Result<Json, ApiError> {
         match stage {
+            Stage::Security => self.run_security(index + 1),
+            Stage::CircuitBreaker(breaker) => self.run_breaker(breaker, index + 1),
+            Stage::Retry { retries, breaker } => self.run_retry(*retries, breaker.as_ref(), index + 1),
             Stage::Timeout => self.run_with_deadline(index + 1),
             Stage::Middleware(m) => {
                 m.calls.fetch_add(1, Ordering::Relaxed);
@@ -408,8 +466,123 @@ impl Call {
         }
     }
 
+    /// The security stage: `api:call` on this API for the call's token.
+    fn run_security(&self, index: usize) -> Result<Json, ApiError> {
+        let token = self.inner.token.as_ref().map(TokenText::expose);
+        match self.inner.ctx.security.authorize(token, Action::ApiCall, &self.inner.api.key, None) {
+            Ok(Some(principal)) => {
+                let mut c = self.inner.context.lock();
+                if c.user.is_none() {
+                    let who = principal.user.as_deref().unwrap_or(&principal.module);
+                    let mut text = String::with_capacity(who.len() + 2);
+                    push_str_literal(&mut text, who);
+                    c.user = RawValue::from_string(text).ok();
+                }
+            }
+            Ok(None) => {}
+            Err(SecurityError::Denied { kind, message }) => {
+                let category = match kind {
+                    DenyKind::Authentication => ApiErrorCategory::Authentication,
+                    DenyKind::Authorization => ApiErrorCategory::Authorization,
+                };
+                return Err(ApiError::new(category, message));
+            }
+            Err(other) => return Err(ApiError::new(ApiErrorCategory::Authorization, other.to_string())),
+        }
+        self.run_from(index)
+    }
+
+    /// The circuit breaker stage: admits the first attempt or fails fast.
+    fn run_breaker(&self, breaker: &Arc<Breaker>, index: usize) -> Result<Json, ApiError> {
+        let clock = &self.inner.ctx.clock;
+        match breaker.try_acquire(clock.now_ms()) {
+            Err(rejection) => {
+                self.inner.api.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::new(ApiErrorCategory::CircuitOpen, rejection.to_string()))
+            }
+            Ok(permit) => {
+                *self.inner.permit.lock() = Some(permit);
+                let result = self.run_from(index);
+                // The retry stage takes the permit; should it not have, the outcome counts here.
+                let left = self.inner.permit.lock().take();
+                if let Some(p) = left {
+                    p.record(clock.now_ms(), outcome(&result));
+                }
+                result
+            }
+        }
+    }
+
+    /// The retry stage: the inner stages once per attempt (see [`Stage::Retry`]).
+    fn run_retry(&self, retries: u32, breaker: Option<&Arc<Breaker>>, index: usize) -> Result<Json, ApiError> {
+        let first = self.inner.permit.lock().take();
+        let stats = &self.inner.api.stats;
+        let made = std::cell::Cell::new(0u32);
+        let (result, attempts) = self.inner.ctx.resilience.execute(
+            breaker.map(|b| (b, first)),
+            retries,
+            |k| {
+                self.inner.attempt.store(k, Ordering::Release);
+                // Each attempt gets its own deadline, set when its Timeout stage starts.
+                self.inner.deadline_ns.store(0, Ordering::Release);
+                made.set(k + 1);
+                stats.attempts.fetch_add(1, Ordering::Relaxed);
+                if k > 0 {
+                    stats.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                let started = Instant::now();
+                let result = self.run_from(index);
+                self.trace_attempt(k, retries, started, &result);
+                result
+            },
+            verdict,
+            |rejection, last| {
+                stats.rejected.fetch_add(1, Ordering::Relaxed);
+                let tail = match (last, made.get()) {
+                    (Some(_), n) => format!(" No retry was made after attempt {n} of {}.", retries + 1),
+                    (None, _) => String::new(),
+                };
+                ApiError::new(ApiErrorCategory::CircuitOpen, format!("{rejection}{tail}"))
+            },
+        );
+        match result {
+            Err(mut e) if attempts > 1 && e.category != ApiErrorCategory::CircuitOpen => {
+                e.message.push_str(&format!(" (failed {attempts} attempts: the first and {} retries)", attempts - 1));
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// Traces one attempt: at the Verbose level always, at Basic when it is a retry or failed
+    /// with a retryable error, so that retries show in a basic trace.
+    fn trace_attempt(&self, k: u32, retries: u32, started: Instant, result: &Result<Json, ApiError>) {
+        let trace = &self.inner.ctx.trace;
+        let retryable = matches!(result, Err(e) if matches!(verdict(e), Verdict::Retry(_)));
+        let min_level = if k > 0 || retryable { 1 } else { 2 };
+        if trace.level() < min_level {
+            return;
+        }
+        let error = result.as_ref().err();
+        trace.emit(
+            self.inner.ctx.clock.now_ms(),
+            min_level,
+            "apiAttempt",
+            vec![
+                ("api", crate::trace::text(&self.inner.api.key)),
+                ("requestId", crate::trace::text(&self.inner.request_id)),
+                ("attempt", serde_json::Value::from(k)),
+                ("maxAttempts", serde_json::Value::from(retries + 1)),
+                ("success", serde_json::Value::Bool(error.is_none())),
+                ("durationMs", serde_json::Value::from(started.elapsed().as_nanos() as f64 / 1e6)),
+                ("category", crate::trace::opt_text(error.map(|e| e.category.as_str()))),
+                ("error", crate::trace::opt_text(error.map(|e| e.message.as_str()))),
+            ],
+        );
+    }
+
     fn run_with_deadline(&self, index: usize) -> Result<Json, ApiError> {
-        let deadline = self.inner.deadline.expect("a Timeout stage is only added to calls with a deadline");
+        let deadline = self.start_deadline();
         let api = &self.inner.api;
         if !self.inner.stages[index..].iter().all(|s| s.any_thread(api)) {
             let result = self.run_from(index);
@@ -438,6 +611,32 @@ impl Call {
                 api.key
             ))),
         }
+    }
+}
+
+/// How the retry stage and the circuit breaker treat a failed attempt: timeouts and
+/// unavailable services are transient (retried, counted); a handler failure, or a nested
+/// call's open breaker, counts against the breaker but is not retried; the caller's own
+/// mistakes (validation, not found, authentication, authorization, call depth) are neither.
+pub(crate) fn verdict(e: &ApiError) -> Verdict {
+    match e.category {
+        ApiErrorCategory::Timeout | ApiErrorCategory::Unavailable => Verdict::Retry(e.message.clone()),
+        ApiErrorCategory::HandlerFailed | ApiErrorCategory::CircuitOpen => Verdict::Fail(e.message.clone()),
+        ApiErrorCategory::Validation
+        | ApiErrorCategory::NotFound
+        | ApiErrorCategory::Authentication
+        | ApiErrorCategory::Authorization
+        | ApiErrorCategory::CallDepthExceeded => Verdict::Neutral,
+    }
+}
+
+fn outcome(result: &Result<Json, ApiError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(e) => match verdict(e) {
+            Verdict::Retry(m) | Verdict::Fail(m) => Outcome::Failure(m),
+            Verdict::Neutral => Outcome::Neutral,
+        },
     }
 }
 
