@@ -8,6 +8,8 @@
  * text may appear in any listing or error message. */
 #include "harness.h"
 
+#include <stdatomic.h>
+
 /* ----- helpers ------------------------------------------------------------------------------ */
 
 static char untouched_text[] = "untouched";
@@ -290,6 +292,132 @@ static void publish_and_subscribe_need_a_valid_token_when_required(void) {
     mc_hub_free(hub);
 }
 
+
+/* ----- API calls through the security, breaker and retry stages ------------------------------ */
+
+typedef struct {
+    atomic_int calls;
+    int fail_first;       /* how many calls fail */
+    mc_status failure;    /* with this status */
+    atomic_uint last_attempt;
+} flaky_state;
+
+static uint32_t flaky_handler(void *user_data, mc_call call) {
+    flaky_state *f = user_data;
+    int n = atomic_fetch_add(&f->calls, 1);
+    uint32_t attempt = 99;
+    if (mc_api_call_attempt(call, &attempt) == MC_STATUS_OK) atomic_store(&f->last_attempt, attempt);
+    if (n < f->fail_first) {
+        mc_api_call_set_error(call, f->failure, "the database is busy");
+        return f->failure;
+    }
+    const char *ok = "\"ok\"";
+    return mc_api_call_set_result(call, ok, strlen(ok));
+}
+
+static mc_status invoke_text(mc_hub *hub, const char *request, char **out) {
+    size_t len = 0;
+    return mc_api_invoke(hub, request, strlen(request), out, &len);
+}
+
+static mc_hub *api_hub(flaky_state *f) {
+    mc_hub *hub = NULL;
+    /* No real waiting between retries in tests: a zero delay. */
+    const char *config = "{\"retryPolicy\":{\"retryDelayMs\":0}}";
+    CHECK_OK(mc_hub_new(config, strlen(config), &hub));
+    const char *def = "{\"module\":\"Svc\",\"operation\":\"Op\"}";
+    CHECK_OK(mc_api_register(hub, def, strlen(def), flaky_handler, NULL, f, 0));
+    return hub;
+}
+
+static void an_unavailable_handler_is_retried_until_it_succeeds(void) {
+    flaky_state f = {0, 2, MC_STATUS_UNAVAILABLE, 0};
+    mc_hub *hub = api_hub(&f);
+    char *out = NULL;
+    CHECK_OK(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\",\"retryAttempts\":3}", &out));
+    CHECK(out && strcmp(out, "\"ok\"") == 0);
+    mc_string_free(out);
+    CHECK(atomic_load(&f.calls) == 3);
+    CHECK(atomic_load(&f.last_attempt) == 2);
+    char *list = NULL;
+    CHECK_OK(mc_api_list(hub, NULL, NULL, &list));
+    CHECK_CONTAINS(list, "\"attempts\":3,\"retries\":2");
+    mc_string_free(list);
+    mc_hub_free(hub);
+}
+
+static void a_handler_failure_is_not_retried_and_opens_the_breaker(void) {
+    flaky_state f = {0, 1000, MC_STATUS_HANDLER_FAILED, 0};
+    mc_hub *hub = api_hub(&f);
+    char *out = TEXT_SENTINEL;
+    for (int i = 0; i < 5; i++) {
+        CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\",\"retryAttempts\":3}", &out),
+                     MC_STATUS_HANDLER_FAILED);
+    }
+    CHECK(atomic_load(&f.calls) == 5);
+    CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\"}", &out), MC_STATUS_CIRCUIT_OPEN);
+    CHECK_LAST_ERROR_CONTAINS("lets a trial call through at");
+    CHECK(atomic_load(&f.calls) == 5); /* failed fast: the handler did not run */
+    CHECK(out == TEXT_SENTINEL);
+    char *json = breakers(hub, "Svc.Op");
+    CHECK_CONTAINS(json, "\"state\":\"Open\"");
+    CHECK_CONTAINS(json, "\"lastError\":\"the database is busy\"");
+    mc_string_free(json);
+    /* A call may opt out of the breaker; a reset closes it. */
+    CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\",\"circuitBreaker\":false}", &out),
+                 MC_STATUS_HANDLER_FAILED);
+    CHECK(atomic_load(&f.calls) == 6);
+    CHECK_OK(mc_breaker_reset(hub, "Svc.Op", NULL));
+    CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\"}", &out), MC_STATUS_HANDLER_FAILED);
+    CHECK(atomic_load(&f.calls) == 7);
+    mc_hub_free(hub);
+}
+
+static void api_calls_need_a_token_with_the_scope_when_required(void) {
+    flaky_state f = {0, 0, MC_STATUS_OK, 0};
+    mc_hub *hub = api_hub(&f);
+    const char *settings = "{\"requireAuthentication\":true}";
+    CHECK_OK(mc_security_enable(hub, settings, strlen(settings)));
+    char token[128], narrow[128];
+    CHECK_OK(create_token(hub, "{\"module\":\"LabRunner\",\"scopes\":[\"api:call:Svc.*\"]}", token, NULL));
+    CHECK_OK(create_token(hub, "{\"module\":\"LabRunner\",\"scopes\":[\"api:call:Other.*\"]}", narrow, NULL));
+    char *out = TEXT_SENTINEL;
+    CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\"}", &out), MC_STATUS_AUTHENTICATION_FAILED);
+    char req[512];
+    snprintf(req, sizeof req, "{\"module\":\"Svc\",\"operation\":\"Op\",\"authenticationToken\":\"%s\"}", narrow);
+    CHECK_STATUS(invoke_text(hub, req, &out), MC_STATUS_AUTHORIZATION_FAILED);
+    check_last_error_hides(narrow);
+    char *details = NULL;
+    CHECK_OK(mc_api_error_details(&details));
+    CHECK_CONTAINS(details, "\"category\":\"Authorization\"");
+    CHECK_NOT_CONTAINS(details, secret_of(narrow));
+    mc_string_free(details);
+    CHECK(out == TEXT_SENTINEL);
+    CHECK(atomic_load(&f.calls) == 0);
+    snprintf(req, sizeof req, "{\"module\":\"Svc\",\"operation\":\"Op\",\"authenticationToken\":\"%s\"}", token);
+    CHECK_OK(invoke_text(hub, req, &out));
+    mc_string_free(out);
+    CHECK(atomic_load(&f.calls) == 1);
+    mc_hub_free(hub);
+}
+
+static void bad_retry_and_attempt_arguments(void) {
+    flaky_state f = {0, 0, MC_STATUS_OK, 0};
+    mc_hub *hub = api_hub(&f);
+    char *out = TEXT_SENTINEL;
+    CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\",\"retryAttempts\":101}", &out),
+                 MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("retryAttempts");
+    CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\",\"circuitBreaker\":1}", &out),
+                 MC_STATUS_INVALID_JSON);
+    CHECK(out == TEXT_SENTINEL);
+    uint32_t attempt = 77;
+    CHECK_STATUS(mc_api_call_attempt(123456789, &attempt), MC_STATUS_CALL_NOT_ACTIVE);
+    CHECK(attempt == 77);
+    CHECK(atomic_load(&f.calls) == 0);
+    mc_hub_free(hub);
+}
+
 /* ----- bad arguments ------------------------------------------------------------------------ */
 
 static void bad_arguments_get_their_status_and_leave_out_parameters_alone(void) {
@@ -370,6 +498,10 @@ int main(void) {
     RUN_TEST(revoke_by_id_and_unknown_ids);
     RUN_TEST(security_check_enforces_scopes_modules_and_requirement);
     RUN_TEST(publish_and_subscribe_need_a_valid_token_when_required);
+    RUN_TEST(an_unavailable_handler_is_retried_until_it_succeeds);
+    RUN_TEST(a_handler_failure_is_not_retried_and_opens_the_breaker);
+    RUN_TEST(api_calls_need_a_token_with_the_scope_when_required);
+    RUN_TEST(bad_retry_and_attempt_arguments);
     RUN_TEST(bad_arguments_get_their_status_and_leave_out_parameters_alone);
     return harness_summary();
 }
