@@ -284,7 +284,7 @@ impl fmt::Display for Rejection {
             (CircuitState::Isolated, ..) => write!(
                 f,
                 "{key}: the circuit breaker is isolated (held open by hand), so the call was not made{cause}. \
-                 Close it with Reset-CircuitBreaker -OperationName '{key}' (mc_breaker_reset)"
+                 Close it with Reset-CircuitBreaker -OperationName '{key}' (mc_breaker_reset)."
             ),
             (state, Some(at), Some(ms)) => {
                 let what = if state == CircuitState::HalfOpen {
@@ -296,12 +296,12 @@ impl fmt::Display for Rejection {
                     f,
                     "{key}: the circuit breaker {what}, so the call failed fast without being made{cause}. \
                      It lets a trial call through at {} (in {:.1} s); to retry at once, reset it with \
-                     Reset-CircuitBreaker -OperationName '{key}' (mc_breaker_reset)",
+                     Reset-CircuitBreaker -OperationName '{key}' (mc_breaker_reset).",
                     format_ms(at),
                     ms as f64 / 1000.0
                 )
             }
-            _ => write!(f, "{key}: the circuit breaker is open, so the call was not made{cause}"),
+            _ => write!(f, "{key}: the circuit breaker is open, so the call was not made{cause}."),
         }
     }
 }

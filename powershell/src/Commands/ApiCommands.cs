@@ -36,6 +36,9 @@ namespace ModuleCommunication.Commands
                 ApiErrorCategory.Validation => "See the API's parameters with Get-ModuleAPIs, or check them first with Test-ModuleAPI.",
                 ApiErrorCategory.NotFound => "List the registered APIs with Get-ModuleAPIs.",
                 ApiErrorCategory.Timeout => "Allow more time with -Timeout, or make sure the runspace that registered the API reaches a checkpoint.",
+                ApiErrorCategory.CircuitOpen => "Wait until the time the message gives, or reset the breaker with Reset-CircuitBreaker.",
+                ApiErrorCategory.Authentication => "Pass a valid token with -AuthenticationToken (New-AuthenticationToken creates one).",
+                ApiErrorCategory.Authorization => "Use a token of an allowed module whose scopes include api:call for this API.",
                 ApiErrorCategory.CallDepthExceeded => "Give the handler that calls itself an end condition.",
                 _ => null,
             };
@@ -262,6 +265,19 @@ namespace ModuleCommunication.Commands
         [Parameter(Mandatory = true, ParameterSetName = AsyncSet)]
         public SwitchParameter Async { get; set; }
 
+        /// <summary>A token from New-AuthenticationToken, checked while security is enabled.</summary>
+        [Parameter]
+        public string? AuthenticationToken { get; set; }
+
+        /// <summary>Retries after the first attempt for retryable failures (default: the retry policy's MaxRetries).</summary>
+        [Parameter]
+        [ValidateRange(0, 100)]
+        public int RetryAttempts { get; set; }
+
+        /// <summary>The API's circuit breaker guards the call (the default); -EnableCircuitBreaker:$false turns it off for this call.</summary>
+        [Parameter]
+        public SwitchParameter EnableCircuitBreaker { get; set; }
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
@@ -272,6 +288,9 @@ namespace ModuleCommunication.Commands
                     $"-Timeout must be positive; got {Timeout}.", "Give a number of seconds greater than 0, or leave -Timeout out."));
             }
             ApiCallState state = StartCall(Module, Operation, Parameters, hasTimeout ? Timeout : null, Async);
+            state.AuthenticationToken = AuthenticationToken;
+            if (MyInvocation.BoundParameters.ContainsKey(nameof(RetryAttempts))) state.RetryAttempts = RetryAttempts;
+            if (MyInvocation.BoundParameters.ContainsKey(nameof(EnableCircuitBreaker))) state.CircuitBreaker = EnableCircuitBreaker.IsPresent;
             if (Async)
             {
                 StartJob(state);

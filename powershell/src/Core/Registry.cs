@@ -309,6 +309,9 @@ namespace ModuleCommunication.Core
                 AverageExecutionTime = calls > 0 ? Math.Round(a.GetProperty("totalDurationMs").GetDouble() / calls, 3) : 0,
                 LastCalled = Time(a.GetProperty("lastCalled")),
                 LastError = OptionalString(a, "lastError"),
+                AttemptCount = a.TryGetProperty("attempts", out JsonElement at) ? at.GetInt64() : 0,
+                RetryCount = a.TryGetProperty("retries", out JsonElement rt) ? rt.GetInt64() : 0,
+                RejectedCount = a.TryGetProperty("rejectedByBreaker", out JsonElement rj) ? rj.GetInt64() : 0,
             };
         }
 

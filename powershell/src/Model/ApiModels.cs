@@ -69,8 +69,11 @@ namespace ModuleCommunication
         /// <summary>When the call started (local time).</summary>
         public DateTime StartTime { get; }
 
-        /// <summary>Who calls; null unless a middleware (or, later, the security stage) sets it.</summary>
+        /// <summary>Who calls: the User of the call's authentication token, else null unless a middleware sets it.</summary>
         public object? User { get; set; }
+
+        /// <summary>The attempt running: 0 for the first, 1 for the first retry, and so on.</summary>
+        public int Attempt { get; internal set; }
 
         /// <summary>Request headers; empty unless a middleware sets some.</summary>
         public Hashtable Headers { get; set; } = new Hashtable(StringComparer.OrdinalIgnoreCase);
@@ -162,6 +165,12 @@ namespace ModuleCommunication
         public DateTime? LastCalled { get; init; }
         /// <summary>The last failure's message.</summary>
         public string? LastError { get; init; }
+        /// <summary>Attempts made: first attempts let through by the circuit breaker, and retries.</summary>
+        public long AttemptCount { get; init; }
+        /// <summary>Of those, retries.</summary>
+        public long RetryCount { get; init; }
+        /// <summary>Calls the circuit breaker failed fast.</summary>
+        public long RejectedCount { get; init; }
 
         /// <inheritdoc/>
         public override string ToString() => APIKey;
@@ -290,6 +299,24 @@ namespace ModuleCommunication
             ApiErrorCategory.Unavailable => System.Management.Automation.ErrorCategory.ResourceUnavailable,
             _ => System.Management.Automation.ErrorCategory.LimitsExceeded,
         };
+    }
+
+    /// <summary>
+    /// Thrown by a handler to say what kind of failure it is, so that the retry stage and the
+    /// circuit breaker treat it right: <c>throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'database busy')</c>
+    /// is retried (so is 'Timeout'); 'HandlerFailed' is not; 'Validation', 'NotFound',
+    /// 'Authentication' and 'Authorization' are neither retried nor counted by the breaker.
+    /// </summary>
+    public sealed class ApiErrorException : Exception
+    {
+        /// <summary>A failure of <paramref name="category"/> with <paramref name="message"/>.</summary>
+        public ApiErrorException(ApiErrorCategory category, string message) : base(message) => Category = category;
+
+        /// <summary>A failure of <paramref name="category"/> caused by <paramref name="inner"/>.</summary>
+        public ApiErrorException(ApiErrorCategory category, string message, Exception inner) : base(message, inner) => Category = category;
+
+        /// <summary>What kind of failure it is.</summary>
+        public ApiErrorCategory Category { get; }
     }
 
     /// <summary>One invalid parameter of a call.</summary>

@@ -81,6 +81,65 @@ namespace ModuleCommunication.Threading
         /// <summary>True while the call runs inside its own nested (stoppable) pipeline.</summary>
         public bool InNestedPipeline;
 
+        // ----- resilience and security (Invoke-ModuleAPI -AuthenticationToken -RetryAttempts -EnableCircuitBreaker)
+
+        /// <summary>The token for the native security stage; never written anywhere else.</summary>
+        public string? AuthenticationToken;
+
+        /// <summary>Retries after the first attempt; null: the retry policy's MaxRetries.</summary>
+        public int? RetryAttempts;
+
+        /// <summary>Whether the API's circuit breaker guards the call; null: yes.</summary>
+        public bool? CircuitBreaker;
+
+        /// <summary>
+        /// A timed call that may retry: each attempt gets its own deadline and its own stoppable
+        /// nested pipeline (started by its first PowerShell stage), so a timed-out attempt can be
+        /// followed by another.
+        /// </summary>
+        public bool AttemptScoped => HasDeadline && RetryAttempts != 0;
+
+        /// <summary>The native attempt (0-based) the last stage ran in.</summary>
+        public uint Attempt;
+
+        /// <summary>True while an attempt's nested pipeline runs (its inner stages run inline in it).</summary>
+        public bool InAttempt;
+
+        /// <summary>The status the first stage of an attempt returned inside its nested pipeline.</summary>
+        public uint AttemptStatus;
+
+        /// <summary>Set by Ctrl+C or Stop-Job: no further stage (of any attempt) runs.</summary>
+        public volatile bool Cancelled;
+
+        /// <summary>Starts attempt <paramref name="attempt"/>: a fresh deadline, not timed out.</summary>
+        public void BeginAttempt(uint attempt)
+        {
+            Attempt = attempt;
+            lock (_gate)
+            {
+                TimedOut = false;
+                SetTimeout(Timeout);
+            }
+        }
+
+        /// <summary>Makes <paramref name="ps"/> the stoppable pipeline; returns the one it replaces (null if timed out already).</summary>
+        public bool SwapStoppable(PowerShell ps, out PowerShell? previous)
+        {
+            lock (_gate)
+            {
+                previous = _stoppable;
+                if (TimedOut) return false;
+                _stoppable = ps;
+                return true;
+            }
+        }
+
+        /// <summary>Puts back the stoppable pipeline an attempt replaced.</summary>
+        public void RestoreStoppable(PowerShell? previous)
+        {
+            lock (_gate) _stoppable = previous;
+        }
+
         /// <summary>The nested pipeline the call runs in, when it has a deadline (stopped when it passes).</summary>
         private PowerShell? _stoppable;
         private readonly object _gate = new();
@@ -160,6 +219,7 @@ namespace ModuleCommunication.Threading
         /// <summary>Ctrl+C: stops the call's nested pipeline, if it has one (a stage stopped by it reports the stop).</summary>
         public void Cancel()
         {
+            Cancelled = true;
             PowerShell? ps;
             lock (_gate) ps = _stoppable;
             try

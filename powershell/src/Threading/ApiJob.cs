@@ -81,7 +81,8 @@ namespace ModuleCommunication.Threading
             lock (_gate) _ps = ps;
             _state.AttachStoppable(ps);
             SetJobState(JobState.Running);
-            if (_state.HasDeadline)
+            // A call that may retry times each attempt in the attempt's own pipeline instead.
+            if (_state.HasDeadline && !_state.AttemptScoped)
             {
                 _timer = new Timer(_ => _state.FireTimeout(), null, _state.Remaining ?? TimeSpan.Zero, Timeout.InfiniteTimeSpan);
             }
@@ -164,6 +165,7 @@ namespace ModuleCommunication.Threading
         /// <inheritdoc/>
         public override void StopJob(bool force, string? reason)
         {
+            _state.Cancelled = true;
             PowerShell? ps = BeginStopping();
             if (ps == null) return;
             try
@@ -203,6 +205,7 @@ namespace ModuleCommunication.Threading
         public override void StopJobAsync(bool force, string? reason)
         {
             // Stop-Job waits for StopJobCompleted.
+            _state.Cancelled = true;
             PowerShell? ps = BeginStopping();
             if (ps == null)
             {

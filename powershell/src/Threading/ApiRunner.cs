@@ -58,7 +58,8 @@ namespace ModuleCommunication.Threading
             state.CmdletRunspace = Runspace.DefaultRunspace;
             try
             {
-                if (state.HasDeadline) RunStoppable(state, cmdlet);
+                // A call that may retry runs each attempt in a stoppable pipeline of its own (RunAttempt).
+                if (state.HasDeadline && !state.AttemptScoped) RunStoppable(state, cmdlet);
                 else RunCall(state);
             }
             finally
@@ -179,6 +180,9 @@ namespace ModuleCommunication.Threading
             uint depth = Math.Max(t_depth, state.ParentDepth);
             if (depth > 0) w.WriteNumber("depth", depth);
             w.WriteString("requestId", c.RequestId);
+            if (state.AuthenticationToken != null) w.WriteString("authenticationToken", state.AuthenticationToken);
+            if (state.RetryAttempts.HasValue) w.WriteNumber("retryAttempts", state.RetryAttempts.Value);
+            if (state.CircuitBreaker.HasValue) w.WriteBoolean("circuitBreaker", state.CircuitBreaker.Value);
             w.WriteEndObject();
         }
 
@@ -275,6 +279,15 @@ namespace ModuleCommunication.Threading
 
         public static uint RunStage(ApiStage stage, ApiCallState state, ulong call)
         {
+            if (state.Cancelled) return Fail(call, ApiErrorCategory.HandlerFailed, $"{state.Context.APIKey}: the call was stopped.");
+            if (NativeMethods.mc_api_call_attempt(call, out uint attempt) == McStatus.Ok) state.Context.Attempt = (int)attempt;
+            if (state.AuthenticationToken != null && state.Context.User == null) state.Context.User = NativeUser(call);
+            if (state.AttemptScoped && !state.InAttempt)
+            {
+                // The first PowerShell stage of an attempt: a new attempt restarts the clock.
+                if (attempt != state.Attempt) state.BeginAttempt(attempt);
+                if (state.RunInPool || IsOwnerThread(stage.Owner)) return RunAttempt(stage, state, call);
+            }
             if (state.RunInPool) return RunHere(stage, state, call, recreate: true);
             if (IsOwnerThread(stage.Owner)) return RunHere(stage, state, call, recreate: false);
             return Marshal(stage, state, call);
@@ -347,13 +360,63 @@ namespace ModuleCommunication.Threading
                 state.FirstFailure ??= e;
                 bool notFound = e is CommandNotFoundException || (e as RuntimeException)?.ErrorRecord?.Exception is CommandNotFoundException;
                 string hint = recreate && notFound ? " (" + ApiJob.PoolHint + ")" : string.Empty;
-                return Fail(call, ApiErrorCategory.HandlerFailed, $"{Capitalize(stage.Name)} failed: {Describe(e)}{hint}");
+                ApiErrorCategory category = Classify(e) ?? ApiErrorCategory.HandlerFailed;
+                return Fail(call, category, $"{Capitalize(stage.Name)} failed: {Describe(e)}{hint}");
             }
             finally
             {
                 t_depth = previousDepth;
                 ApiContext.SetCurrent(previousContext);
             }
+        }
+
+        /// <summary>
+        /// The category a handler's exception chooses by its type, not its message:
+        /// <see cref="ApiErrorException"/> says it outright; TimeoutException, or an error record of
+        /// category OperationTimeout, is Timeout; SocketException, HttpRequestException,
+        /// WebException, or an error record of category ConnectionError, ResourceBusy or
+        /// ResourceUnavailable, is Unavailable. Null: a plain handler failure. Failures of nested
+        /// API calls are not looked into (they retried on their own).
+        /// </summary>
+        internal static ApiErrorCategory? Classify(Exception? e)
+        {
+            for (int i = 0; e != null && i < 16; i++)
+            {
+                switch (e)
+                {
+                    case ApiErrorException chosen:
+                        return chosen.Category;
+                    case ApiInvocationException:
+                        return null;
+                    case TimeoutException:
+                        return ApiErrorCategory.Timeout;
+                    case System.Net.Sockets.SocketException:
+                    case System.Net.Http.HttpRequestException:
+#pragma warning disable SYSLIB0014 // WebException: still what older network code throws
+                    case System.Net.WebException:
+#pragma warning restore SYSLIB0014
+                        return ApiErrorCategory.Unavailable;
+                }
+                if (e is RuntimeException r && r.ErrorRecord != null)
+                {
+                    switch (r.ErrorRecord.CategoryInfo.Category)
+                    {
+                        case ErrorCategory.OperationTimeout:
+                            return ApiErrorCategory.Timeout;
+                        case ErrorCategory.ConnectionError:
+                        case ErrorCategory.ResourceBusy:
+                        case ErrorCategory.ResourceUnavailable:
+                            return ApiErrorCategory.Unavailable;
+                    }
+                    if (r.ErrorRecord.Exception != null && !ReferenceEquals(r.ErrorRecord.Exception, e))
+                    {
+                        e = r.ErrorRecord.Exception;
+                        continue;
+                    }
+                }
+                e = e.InnerException;
+            }
+            return null;
         }
 
         private static string Capitalize(string s) => s.Length > 0 ? char.ToUpperInvariant(s[0]) + s.Substring(1) : s;
@@ -417,6 +480,94 @@ namespace ModuleCommunication.Threading
         {
             Exception inner = e is MethodInvocationException && e.InnerException != null ? e.InnerException : e;
             return inner is RuntimeException r && r.ErrorRecord != null ? r.ErrorRecord.ToString() : inner.Message;
+        }
+
+        // ----- attempts of a call that may retry ---------------------------------------------------
+
+        private const string RunAttemptScript =
+            "param([UInt64] $Tag, [Int64] $Key, [UInt64] $Call) [ModuleCommunication.Threading.EntryPoints]::RunApiAttempt($Tag, $Key, $Call)";
+
+        /// <summary>
+        /// Runs the first stage of an attempt (and, through $Next, the stages inside it) in a nested
+        /// pipeline that a timer stops at the attempt's deadline. A stopped attempt fails with
+        /// Timeout, which the native retry stage may retry in a fresh pipeline.
+        /// </summary>
+        private static uint RunAttempt(ApiStage stage, ApiCallState state, ulong call)
+        {
+            if (state.DeadlinePassed) return Fail(call, ApiErrorCategory.Timeout, state.TimeoutMessage(stage.Name));
+            PowerShell ps;
+            try
+            {
+                ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            }
+            catch (InvalidOperationException)
+            {
+                // No nested pipeline possible here: run it directly (the deadline then applies at stage boundaries).
+                return RunHere(stage, state, call, recreate: state.RunInPool);
+            }
+            using (ps)
+            {
+                ps.AddScript(RunAttemptScript, useLocalScope: true).AddArgument(state.Tag).AddArgument(stage.Key).AddArgument(call);
+                if (!state.SwapStoppable(ps, out PowerShell? previous))
+                {
+                    return Fail(call, ApiErrorCategory.Timeout, state.TimeoutMessage(stage.Name));
+                }
+                bool wasNested = state.InNestedPipeline;
+                state.InAttempt = true;
+                state.InNestedPipeline = true;
+                state.AttemptStatus = uint.MaxValue;
+                try
+                {
+                    using var timer = new Timer(_ => state.FireTimeout(), null, state.Remaining ?? TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+                    try
+                    {
+                        ps.Invoke();
+                    }
+                    catch (Exception)
+                    {
+                        // Stopped at the deadline, or failed: the status records what happened.
+                    }
+                }
+                finally
+                {
+                    state.InAttempt = false;
+                    state.InNestedPipeline = wasNested;
+                    state.RestoreStoppable(previous);
+                }
+                if (state.Cmdlet != null && !wasNested && ReferenceEquals(Runspace.DefaultRunspace, state.CmdletRunspace)) ForwardStreams(ps, state.Cmdlet);
+                uint status = state.AttemptStatus;
+                if (state.TimedOut && !state.Cancelled)
+                {
+                    // Our own stop, not the user's: it must not be rethrown after the call.
+                    state.FlowControl = null;
+                    if (status == (uint)McStatus.Ok || status == uint.MaxValue) status = Fail(call, ApiErrorCategory.Timeout, state.TimeoutMessage(stage.Name));
+                }
+                if (status == uint.MaxValue)
+                {
+                    status = Fail(call, ApiErrorCategory.HandlerFailed, $"{Capitalize(stage.Name)} did not run.");
+                }
+                return status;
+            }
+        }
+
+        /// <summary>The user the native security stage gave the call (its token's User), if any.</summary>
+        private static string? NativeUser(ulong call)
+        {
+            if (NativeMethods.mc_api_call_context(call, out byte* json, out nuint length) != McStatus.Ok) return null;
+            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, length));
+            return doc.RootElement.TryGetProperty("user", out JsonElement u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
+        }
+
+        /// <summary>Entry of an attempt's nested pipeline.</summary>
+        public static void RunAttemptEntry(ulong tag, long stageKey, ulong call)
+        {
+            if (!ApiCallState.TryGet(tag, out ApiCallState? state)) return;
+            if (!StageRegistry.TryGet(stageKey, out ApiStage stage))
+            {
+                state.AttemptStatus = Fail(call, ApiErrorCategory.Unavailable, "The stage was removed while the call was running; invoke the API again.");
+                return;
+            }
+            state.AttemptStatus = RunHere(stage, state, call, recreate: state.RunInPool);
         }
 
         // ----- another runspace's stage -----------------------------------------------------------

@@ -185,6 +185,8 @@ namespace ModuleCommunication.Threading
 
         public static IEnumerable<ApiStage> All => s_byKey.Values;
 
+        public static bool TryGet(long key, out ApiStage stage) => s_byKey.TryGetValue(key, out stage!);
+
         /// <summary>The PowerShell handler of an API, if it was registered here (names case-insensitive).</summary>
         public static ApiStage? FindHandler(string module, string operation)
             => s_handlers.TryGetValue(HandlerKey(module, operation), out ApiStage? stage) ? stage : null;

@@ -1,0 +1,281 @@
+# Invoke-ModuleAPI with the native security, circuit breaker and retry stages, from PowerShell:
+# the spec's examples as written, retry by error type, per-attempt timeouts, fast failing,
+# tokens. Retry delays are shortened to milliseconds; everything is restored afterwards.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+
+    function Reset-Resilience {
+        Reset-Registry
+        Disable-CommunicationSecurity
+        Set-CommunicationConfiguration -Security @{ RequireAuthentication = $false; AllowedModules = @(); Enabled = $false }
+        Revoke-AuthenticationToken -All -Force
+        Reset-CircuitBreaker -All -Force
+        # Milliseconds between retries, so that tests wait for nothing.
+        Set-CommunicationConfiguration -RetryPolicy @{ MaxRetries = 3; RetryDelay = 5; BackoffMultiplier = 2; MaxDelay = 50; Jitter = $true } `
+            -CircuitBreaker @{ FailureThreshold = 5; FailureRatio = 0.5; SamplingDuration = 30; RecoveryTimeout = 60; HalfOpenProbes = 1 }
+    }
+
+    # Registers Module.Operation with a handler that counts its calls in $script:calls[$Key]
+    # and fails, for the first $Failures calls, by running $Fail.
+    function Register-Flaky([string] $Module, [string] $Operation, [int] $Failures, [scriptblock] $Fail) {
+        $script:calls[("$Module.$Operation")] = 0
+        $script:fail = $Fail
+        Register-ModuleAPI -ModuleName $Module -APIName $Operation -Handler {
+            param($Context)
+            $key = $Context.APIKey
+            $script:calls[$key]++
+            if ($script:calls[$key] -le $script:failures[$key]) { & $script:fail }
+            "ok after $($script:calls[$key]) attempt(s)"
+        } -Force | Out-Null
+        $script:failures[("$Module.$Operation")] = $Failures
+    }
+
+    $script:calls = @{}
+    $script:failures = @{}
+}
+
+AfterAll {
+    Reset-Resilience
+    Set-CommunicationConfiguration -RetryPolicy @{ MaxRetries = 3; RetryDelay = 1000; BackoffMultiplier = 2; MaxDelay = 30000; Jitter = $true }
+}
+
+Describe 'The spec''s fault tolerance examples run as written' {
+    BeforeEach { Reset-Resilience }
+
+    It 'Automatic Fault Tolerance: a call with -EnableCircuitBreaker -RetryAttempts 3, the status loop, and both resets' {
+        Register-ModuleAPI -ModuleName "ExternalService" -APIName "ProcessData" -Handler { param($Data) @{ Count = $Data.Count } } | Out-Null
+        $largeDataSet = 1..1000
+        # Circuit breaker is enabled by default for all API calls
+        $result = Invoke-ModuleAPI -Module "ExternalService" -Operation "ProcessData" -Parameters @{
+            Data = $largeDataSet
+        } -EnableCircuitBreaker -RetryAttempts 3
+        $result.Count | Should -Be 1000
+
+        # Check circuit breaker status
+        $cbStatus = Get-CircuitBreakerStatus
+        $lines = foreach ($operation in $cbStatus.CircuitBreakers.Keys) {
+            $cb = $cbStatus.CircuitBreakers[$operation]
+            Write-Host "$operation : $($cb.State) (Success Rate: $($cb.SuccessRate)%)"
+            "$operation : $($cb.State) (Success Rate: $($cb.SuccessRate)%)"
+        }
+        $lines | Should -Contain 'ExternalService.ProcessData : Closed (Success Rate: 100%)'
+
+        # Reset circuit breaker if needed
+        Reset-CircuitBreaker -OperationName "ExternalService.ProcessData" -Force
+        # Reset all circuit breakers
+        Reset-CircuitBreaker -All -Force
+        (Get-CircuitBreakerStatus).CircuitBreakers['ExternalService.ProcessData'].TotalCalls | Should -Be 0
+    }
+
+    It 'Automatic Retry with Exponential Backoff: -RetryAttempts 5 -Timeout 30 retries an unavailable database' {
+        Register-Flaky DatabaseService ExecuteQuery 2 { throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'the database is busy') }
+        # API calls automatically retry on transient failures
+        $result = Invoke-ModuleAPI -Module "DatabaseService" -Operation "ExecuteQuery" -Parameters @{
+            Query = "SELECT * FROM Users"
+        } -RetryAttempts 5 -Timeout 30
+        $result | Should -Be 'ok after 3 attempt(s)'
+        $api = Get-ModuleAPIs -ModuleName DatabaseService
+        $api.AttemptCount | Should -Be 3
+        $api.RetryCount | Should -Be 2
+    }
+
+    It 'Migration guide: Enable-CommunicationSecurity, a token, and the "new way" call with fault tolerance' {
+        Register-ModuleAPI -ModuleName "Service" -APIName "Call" -Handler { 'called' } | Out-Null
+        Enable-CommunicationSecurity -RequireAuthentication
+        $token = New-AuthenticationToken -ModuleName "YourModule" -Scopes @('api:call')
+        # Old way
+        { Invoke-ModuleAPI -Module "Service" -Operation "Call" -Parameters @{} } |
+            Should -Throw -ErrorId 'AuthenticationFailed,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        # New way with fault tolerance
+        $result = Invoke-ModuleAPI -Module "Service" -Operation "Call" -Parameters @{} -RetryAttempts 3 -EnableCircuitBreaker -AuthenticationToken $token.Token
+        $result | Should -Be 'called'
+    }
+
+    It 'Enable Security: the spec''s example end to end, then revoking the tokens' {
+        Register-ModuleAPI -ModuleName "ConfigManager" -APIName "UpdateSetting" -Handler {
+            param($Setting, $Value, $Context)
+            @{ Setting = $Setting; Value = $Value; User = $Context.User }
+        } | Out-Null
+        # Enable security with authentication required
+        Enable-CommunicationSecurity -RequireAuthentication -DefaultTokenExpiration 60 -AllowedModules @('LabRunner', 'BackupManager')
+        # Create authentication token
+        $token = New-AuthenticationToken -ModuleName "LabRunner" -User "SystemAccount" -Scopes @('api:call', 'events:publish') -ExpirationMinutes 120
+        # Use token in API calls
+        $result = Invoke-ModuleAPI -Module "ConfigManager" -Operation "UpdateSetting" -Parameters @{
+            Setting = "MaxConcurrency"
+            Value = 10
+        } -AuthenticationToken $token.Token
+        $result.Value | Should -Be 10
+        $result.User | Should -Be 'SystemAccount'
+        # Revoke tokens when done
+        Revoke-AuthenticationToken -ModuleName "LabRunner" -Force
+        $err = $null
+        try { Invoke-ModuleAPI -Module "ConfigManager" -Operation "UpdateSetting" -Parameters @{ Setting = 'X'; Value = 1 } -AuthenticationToken $token.Token } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'AuthenticationFailed,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $err.CategoryInfo.Category | Should -Be 'AuthenticationError'
+        $err.Exception.Message | Should -Not -Match ([regex]::Escape($token.Token.Substring(4)))
+    }
+}
+
+Describe 'Retry from PowerShell' {
+    BeforeEach { Reset-Resilience }
+
+    It 'retries only failures typed as retryable: <Name>' -ForEach @(
+        @{ Name = 'ApiErrorException Unavailable'; Fail = { throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'busy') }; Retried = $true }
+        @{ Name = 'ApiErrorException Timeout'; Fail = { throw [ModuleCommunication.ApiErrorException]::new('Timeout', 'slow') }; Retried = $true }
+        @{ Name = 'TimeoutException'; Fail = { throw [System.TimeoutException]::new('the query timed out') }; Retried = $true }
+        @{ Name = 'SocketException'; Fail = { throw [System.Net.Sockets.SocketException]::new(10061) }; Retried = $true }
+        @{ Name = 'Write-Error -Category ResourceBusy'; Fail = { Write-Error 'locked' -Category ResourceBusy -ErrorAction Stop }; Retried = $true }
+        @{ Name = 'Write-Error -Category ConnectionError'; Fail = { Write-Error 'reset' -Category ConnectionError -ErrorAction Stop }; Retried = $true }
+        @{ Name = 'a plain throw'; Fail = { throw 'something broke' }; Retried = $false }
+        @{ Name = 'a message that merely mentions a timeout'; Fail = { throw 'connection timeout, network busy' }; Retried = $false }
+        @{ Name = 'ApiErrorException Validation'; Fail = { throw [ModuleCommunication.ApiErrorException]::new('Validation', 'bad input') }; Retried = $false }
+    ) {
+        Register-Flaky Svc Op 1 $Fail
+        if ($Retried) {
+            Invoke-ModuleAPI -Module Svc -Operation Op -RetryAttempts 2 | Should -Be 'ok after 2 attempt(s)'
+        } else {
+            { Invoke-ModuleAPI -Module Svc -Operation Op -RetryAttempts 2 } | Should -Throw
+            $script:calls['Svc.Op'] | Should -Be 1
+        }
+    }
+
+    It 'makes 1 + RetryAttempts attempts and says so; -RetryAttempts 0 makes one' {
+        Register-Flaky Svc Op 100 { throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'down') }
+        $err = $null
+        try { Invoke-ModuleAPI -Module Svc -Operation Op -RetryAttempts 2 -EnableCircuitBreaker:$false } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'APIUnavailable,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $err.Exception.Message | Should -BeLike '*(failed 3 attempts: the first and 2 retries)'
+        $script:calls['Svc.Op'] | Should -Be 3
+        { Invoke-ModuleAPI -Module Svc -Operation Op -RetryAttempts 0 -EnableCircuitBreaker:$false } | Should -Throw
+        $script:calls['Svc.Op'] | Should -Be 4
+    }
+
+    It 'uses the retry policy''s MaxRetries by default' {
+        Set-CommunicationConfiguration -RetryPolicy @{ MaxRetries = 1 }
+        Register-Flaky Svc Op 100 { throw [System.TimeoutException]::new('slow') }
+        { Invoke-ModuleAPI -Module Svc -Operation Op -EnableCircuitBreaker:$false } | Should -Throw -ErrorId 'APITimeout,*'
+        $script:calls['Svc.Op'] | Should -Be 2
+    }
+
+    It 'gives each attempt its own -Timeout, and middleware and handler see the attempt' {
+        $script:seen = [System.Collections.Generic.List[int]]::new()
+        Add-APIMiddleware -Name Attempts -Handler { param($Context, $Next) $script:seen.Add($Context.Attempt); & $Next $Context } | Out-Null
+        Register-ModuleAPI -ModuleName Svc -APIName Slow -Handler {
+            param($Context)
+            if ($Context.Attempt -eq 0) { Start-Sleep -Seconds 30 }
+            "attempt $($Context.Attempt)"
+        } | Out-Null
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        Invoke-ModuleAPI -Module Svc -Operation Slow -Timeout 0.5 -RetryAttempts 1 | Should -Be 'attempt 1'
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 10
+        $script:seen | Should -Be @(0, 1)
+    }
+
+    It 'fails with APITimeout after the last timed-out attempt' {
+        Register-ModuleAPI -ModuleName Svc -APIName Slow -Handler { Start-Sleep -Seconds 30 } | Out-Null
+        { Invoke-ModuleAPI -Module Svc -Operation Slow -Timeout 0.3 -RetryAttempts 1 } | Should -Throw -ErrorId 'APITimeout,*'
+        (Get-ModuleAPIs -ModuleName Svc).AttemptCount | Should -Be 2
+    }
+
+    It 'retries in an -Async job too' {
+        # The job runs the handler re-created in a pool runspace: it decides by $Context.Attempt.
+        Register-ModuleAPI -ModuleName Svc -APIName Op -Handler {
+            param($Context)
+            if ($Context.Attempt -eq 0) { throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'busy') }
+            "attempt $($Context.Attempt)"
+        } | Out-Null
+        $job = Invoke-ModuleAPI -Module Svc -Operation Op -Async -RetryAttempts 2
+        Wait-Job $job -Timeout 30 | Out-Null
+        $job.State | Should -Be 'Completed'
+        Receive-Job $job | Should -Be 'attempt 1'
+        (Get-ModuleAPIs -ModuleName Svc).RetryCount | Should -Be 1
+        Remove-Job $job
+    }
+}
+
+Describe 'The circuit breaker from PowerShell' {
+    BeforeEach { Reset-Resilience }
+
+    It 'opens after FailureThreshold failures and then fails fast without running the handler' {
+        Register-Flaky Ext Op 100 { throw 'the service returned 500' }
+        1..5 | ForEach-Object { { Invoke-ModuleAPI -Module Ext -Operation Op } | Should -Throw -ErrorId 'APIHandlerFailed,*' }
+        $err = $null
+        try { Invoke-ModuleAPI -Module Ext -Operation Op } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'CircuitOpen,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
+        $err.Exception.Category | Should -Be 'CircuitOpen'
+        $err.Exception.Message | Should -BeLike '*lets a trial call through at*Reset-CircuitBreaker*'
+        $script:calls['Ext.Op'] | Should -Be 5
+        $cb = (Get-CircuitBreakerStatus).CircuitBreakers['Ext.Op']
+        $cb.State | Should -Be 'Open'
+        $cb.SuccessRate | Should -Be 0
+        $cb.LastError | Should -BeLike '*the service returned 500*'
+        $cb.TimeUntilHalfOpen.TotalSeconds | Should -BeGreaterThan 50
+        (Get-ModuleAPIs -ModuleName Ext).RejectedCount | Should -Be 1
+    }
+
+    It 'lets a call opt out with -EnableCircuitBreaker:$false, and closes on reset' {
+        Register-Flaky Ext Op 5 { throw 'down' }
+        1..5 | ForEach-Object { { Invoke-ModuleAPI -Module Ext -Operation Op } | Should -Throw }
+        { Invoke-ModuleAPI -Module Ext -Operation Op } | Should -Throw -ErrorId 'CircuitOpen,*'
+        Invoke-ModuleAPI -Module Ext -Operation Op -EnableCircuitBreaker:$false | Should -Be 'ok after 6 attempt(s)'
+        Reset-CircuitBreaker -OperationName Ext.Op -Force
+        Invoke-ModuleAPI -Module Ext -Operation Op | Should -Be 'ok after 7 attempt(s)'
+    }
+
+    It 'fails every call of an isolated operation until it is reset' {
+        Register-Flaky Ext Op 0 { }
+        Set-CircuitBreaker -OperationName Ext.Op -Isolate
+        { Invoke-ModuleAPI -Module Ext -Operation Op } | Should -Throw '*isolated*'
+        $script:calls['Ext.Op'] | Should -Be 0
+        Reset-CircuitBreaker -OperationName Ext.Op -Force
+        Invoke-ModuleAPI -Module Ext -Operation Op | Should -Be 'ok after 1 attempt(s)'
+    }
+
+    It 'does not count validation failures against the breaker' {
+        Register-ModuleAPI -ModuleName Ext -APIName Typed -Handler { param($N) $N } -Parameters @{ N = @{ Type = 'int'; Required = $true } } | Out-Null
+        1..10 | ForEach-Object { { Invoke-ModuleAPI -Module Ext -Operation Typed -Parameters @{} } | Should -Throw -ErrorId 'ParameterValidationFailed,*' }
+        Invoke-ModuleAPI -Module Ext -Operation Typed -Parameters @{ N = 4 } | Should -Be 4
+        (Get-CircuitBreakerStatus -OperationName Ext.Typed).CircuitBreakers['Ext.Typed'].State | Should -Be 'Closed'
+    }
+}
+
+Describe 'API security from PowerShell' {
+    BeforeEach {
+        Reset-Resilience
+        Register-Flaky LabRunner ExecuteStep 0 { }
+        Enable-CommunicationSecurity -RequireAuthentication -AllowedModules 'LabRunner'
+    }
+
+    It 'refuses a token without the api:call scope for the operation, and a module outside the list' {
+        $narrow = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call:Other.*'
+        { Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken $narrow.Token } |
+            Should -Throw -ErrorId 'AuthorizationFailed,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $scoped = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call:LabRunner.*'
+        Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken $scoped.Token | Should -Be 'ok after 1 attempt(s)'
+        Enable-CommunicationSecurity -AllowedModules 'BackupManager'
+        { Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken $scoped.Token } |
+            Should -Throw -ErrorId 'AuthorizationFailed,*'
+        $script:calls['LabRunner.ExecuteStep'] | Should -Be 1
+        # Refusals never count against the circuit breaker.
+        (Get-CircuitBreakerStatus).CircuitBreakers['LabRunner.ExecuteStep'].TotalFailures | Should -Be 0
+    }
+
+    It 'shows no token text on any surface' {
+        $t = New-AuthenticationToken -ModuleName LabRunner -User Tester -Scopes 'api:call'
+        Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken $t.Token | Out-Null
+        try { Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken ($t.Token + 'x') } catch { $e1 = $_ }
+        $dump = @(
+            Get-ModuleAPIs | Format-List * | Out-String
+            Get-CircuitBreakerStatus | Format-List * | Out-String
+            Get-AuthenticationTokens | Format-List * | Out-String
+            Get-CommunicationConfiguration | ConvertTo-Json -Depth 4
+            Get-CommunicationMetrics | ConvertTo-Json -Depth 4 -WarningAction SilentlyContinue
+            $e1 | Format-List * -Force | Out-String
+            Enable-CommunicationSecurity -PassThru | Out-String
+        ) -join "`n"
+        $dump | Should -Not -Match ([regex]::Escape($t.Token.Substring(4)))
+    }
+}
