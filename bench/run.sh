@@ -5,6 +5,8 @@
 #
 #   native: build/cargo.sh bench --bench native (release), mc_* against raw crossbeam-channel
 #   api-native: build/cargo.sh bench --bench api (release), mc_api_invoke against a direct C call
+#   resilience-native: build/cargo.sh bench --bench resilience (release), the security, breaker
+#           and retry stages' cost, and API calls with every stage on against every stage off
 #   pwsh:   every bench/*.ps1, against the module built with the release native library
 #
 # Each benchmark prints its own table and "ratio" lines; this script only collects them.
@@ -40,6 +42,13 @@ if build/cargo.sh bench --bench observability >"$logs/observability.log" 2>"$log
     sections+=("observability" "$logs/observability.log")
 else
     cat "$logs/observability.err" >&2
+    exit 1
+fi
+mc_log "native resilience benchmark"
+if build/cargo.sh bench --bench resilience >"$logs/resilience-native.log" 2>"$logs/resilience-native.err"; then
+    sections+=("resilience-native" "$logs/resilience-native.log")
+else
+    cat "$logs/resilience-native.err" >&2
     exit 1
 fi
 for script in bench/*.ps1; do

@@ -12,9 +12,12 @@
 //! - retry: `Resilience::execute` with 3 retries allowed and none needed, then the handler.
 //! - all three: what the API pipeline's native stages do for one successful call.
 //!
+//! Then whole API calls (`Registry::invoke` of a trivial Rust handler, which is what
+//! `mc_api_invoke` runs after parsing its JSON): every stage on (security with a token,
+//! breaker, 3 retries allowed) against every stage off, as a ratio.
+//!
 //! It prints ns per call and the stages' cost above the baseline; the target for all three
-//! together is under 1 µs. API calls with every stage on and off are compared by the API
-//! benchmark (`benches/api.rs` and `bench/resilience.ps1`).
+//! together is under 1 µs. `bench/resilience.ps1` compares the same from PowerShell.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -96,4 +99,38 @@ fn main() {
     let together = per(best[4]) - base;
     println!("security + breaker + retry together: {together:.1} ns per call (target: under 1000 ns)");
     assert_eq!(breaker.status(res.now_ms()).total_failures, 0);
+
+    // Whole API calls, every stage on against every stage off.
+    use module_communication::registry::{ApiDefinition, Call, InvokeRequest};
+    let one = module_communication::registry::json_value("1").expect("json");
+    hub.registry()
+        .register(ApiDefinition::new("LabRunner", "ExecuteStep"), move |_: &Call| Ok(one.clone()))
+        .expect("register");
+    let call = |on: bool| {
+        let req = InvokeRequest::new("LabRunner", "ExecuteStep");
+        let req = if on { req.authentication_token(token.clone()).retry_attempts(3) } else { req.circuit_breaker(false).retry_attempts(0) };
+        hub.registry().invoke(req).expect("the call succeeds");
+    };
+    let api_run = |on: bool| {
+        let settings = SecuritySettings { enabled: on, require_authentication: true, ..SecuritySettings::default() };
+        sec.set_settings(settings).expect("settings");
+        let start = Instant::now();
+        for _ in 0..n {
+            call(on);
+        }
+        start.elapsed()
+    };
+    api_run(false);
+    api_run(true);
+    let (mut off, mut on) = (Duration::MAX, Duration::MAX);
+    for _ in 0..reps {
+        off = off.min(api_run(false));
+        on = on.min(api_run(true));
+    }
+    println!();
+    println!("API call (Registry::invoke, trivial handler), {n} calls per case, best of {reps}");
+    println!("{:<30} {:>10}", "case", "ns/call");
+    println!("{:<30} {:>10.1}", "all stages off", per(off));
+    println!("{:<30} {:>10.1}", "all stages on", per(on));
+    println!("ratio (all stages on / all off, time per call): {:.3}", per(on) / per(off));
 }

@@ -935,6 +935,15 @@ mc_status mc_api_call_tag(mc_call call, uint64_t *out_tag);
 mc_status mc_api_call_depth(mc_call call, uint32_t *out_depth);
 
 /**
+ * Writes the call's user as JSON to `*out_json` (`null` when it has none): the request's
+ * `user`, a middleware's, or the user of the authentication token the security stage
+ * accepted.
+ *
+ * The caller owns the returned string and frees it with `mc_string_free`.
+ */
+mc_status mc_api_call_user(mc_call call, char **out_json);
+
+/**
  * Writes the 0-based attempt of the call now running to `*out_attempt`: 0 for the first
  * attempt, 1 for the first retry, and so on. Each attempt runs the stages after the retry
  * stage again, with its own timeout; a stage that must stop at the timeout (a script

@@ -721,6 +721,20 @@ pub unsafe extern "C" fn mc_api_call_depth(call: mc_call, out_depth: *mut u32) -
     })
 }
 
+/// Writes the call's user as JSON to `*out_json` (`null` when it has none): the request's
+/// `user`, a middleware's, or the user of the authentication token the security stage
+/// accepted.
+///
+/// The caller owns the returned string and frees it with `mc_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn mc_api_call_user(call: mc_call, out_json: *mut *mut c_char) -> mc_status {
+    run("mc_api_call_user", || {
+        let frame = frame(call)?;
+        let out_json = out_arg(out_json, "out_json")?;
+        write_json(out_json, std::ptr::null_mut(), frame.call.user_json())
+    })
+}
+
 /// Writes the 0-based attempt of the call now running to `*out_attempt`: 0 for the first
 /// attempt, 1 for the first retry, and so on. Each attempt runs the stages after the retry
 /// stage again, with its own timeout; a stage that must stop at the timeout (a script

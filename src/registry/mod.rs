@@ -145,6 +145,8 @@ pub(crate) struct ApiEntry {
     pub(crate) handler: Arc<dyn ApiHandler>,
     registered_at_ms: i64,
     stats: ApiStats,
+    /// Its circuit breaker, found once (the hub's breakers are keyed by `Module.Operation`).
+    breaker: std::sync::OnceLock<Arc<crate::resilience::Breaker>>,
 }
 
 /// A registered middleware.
@@ -658,6 +660,7 @@ impl Registry {
             handler,
             registered_at_ms: self.ctx.clock.now_ms(),
             stats: ApiStats::default(),
+            breaker: std::sync::OnceLock::new(),
         });
         let (old, dropped) = {
             let mut s = self.state.write();
@@ -878,7 +881,8 @@ impl Registry {
             if self.ctx.security.is_enabled() {
                 stages.push(Stage::Security);
             }
-            let breaker = (req.circuit_breaker != Some(false)).then(|| self.ctx.resilience.breaker(&api.key));
+            let breaker = (req.circuit_breaker != Some(false))
+                .then(|| Arc::clone(api.breaker.get_or_init(|| self.ctx.resilience.breaker(&api.key))));
             if let Some(b) = &breaker {
                 stages.push(Stage::CircuitBreaker(Arc::clone(b)));
             }

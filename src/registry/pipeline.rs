@@ -255,6 +255,12 @@ impl Call {
         self.deadline().map(|d| d.saturating_duration_since(Instant::now()))
     }
 
+    /// The call's user as JSON (`null` when none): the caller's, a middleware's, or the
+    /// authentication token's user set by the security stage.
+    pub fn user_json(&self) -> String {
+        self.inner.context.lock().user_json().to_owned()
+    }
+
     /// The 0-based attempt now running (0 unless the retry stage has retried).
     pub fn attempt(&self) -> u32 {
         self.inner.attempt.load(Ordering::Acquire)

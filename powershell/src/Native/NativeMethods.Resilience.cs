@@ -15,7 +15,7 @@ namespace ModuleCommunication.Native
         internal static partial McStatus mc_breaker_configure(HubHandle hub, string operation, byte* optionsJson, nuint len);
 
         [LibraryImport(Lib)] internal static partial McStatus mc_api_call_attempt(ulong call, out uint attempt);
-        [LibraryImport(Lib)] internal static partial McStatus mc_api_call_context(ulong call, out byte* json, out nuint length);
+        [LibraryImport(Lib)] internal static partial McStatus mc_api_call_user(ulong call, out byte* json);
 
         [LibraryImport(Lib)] internal static partial McStatus mc_security_enable(HubHandle hub, byte* settingsJson, nuint len);
         [LibraryImport(Lib)] internal static partial McStatus mc_security_disable(HubHandle hub);

@@ -553,9 +553,11 @@ namespace ModuleCommunication.Threading
         /// <summary>The user the native security stage gave the call (its token's User), if any.</summary>
         private static string? NativeUser(ulong call)
         {
-            if (NativeMethods.mc_api_call_context(call, out byte* json, out nuint length) != McStatus.Ok) return null;
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, length));
-            return doc.RootElement.TryGetProperty("user", out JsonElement u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
+            if (NativeMethods.mc_api_call_user(call, out byte* json) != McStatus.Ok) return null;
+            string text = NativeString.Take(json);
+            if (text.Length < 2 || text[0] != '"') return null;
+            using JsonDocument doc = JsonDocument.Parse(text);
+            return doc.RootElement.GetString();
         }
 
         /// <summary>Entry of an attempt's nested pipeline.</summary>
