@@ -279,3 +279,24 @@ Describe 'API security from PowerShell' {
         $dump | Should -Not -Match ([regex]::Escape($t.Token.Substring(4)))
     }
 }
+
+Describe 'Test-ModuleAPI and completion with security' {
+    BeforeEach {
+        Reset-Resilience
+        Register-Flaky LabRunner ExecuteStep 0 { }
+    }
+
+    It 'passes -AuthenticationToken to the test call' {
+        Enable-CommunicationSecurity -RequireAuthentication
+        $t = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call'
+        (Test-ModuleAPI -ModuleName LabRunner -APIName ExecuteStep).ErrorCategory | Should -Be 'Authentication'
+        (Test-ModuleAPI -ModuleName LabRunner -APIName ExecuteStep -AuthenticationToken $t.Token).Success | Should -BeTrue
+    }
+
+    It 'completes scopes, including per-operation scopes of registered APIs' {
+        $r = TabExpansion2 -inputScript 'New-AuthenticationToken -ModuleName X -Scopes api:call:Lab' -cursorColumn 58
+        $r.CompletionMatches.CompletionText | Should -Contain 'api:call:LabRunner.ExecuteStep'
+        $r = TabExpansion2 -inputScript 'New-AuthenticationToken -ModuleName X -Scopes mess' -cursorColumn 50
+        $r.CompletionMatches.CompletionText | Should -Be @('messages:publish', 'messages:subscribe')
+    }
+}

@@ -368,6 +368,10 @@ namespace ModuleCommunication.Commands
         [SecondsTransformation]
         public TimeSpan Timeout { get; set; }
 
+        /// <summary>A token for the security check, while security is enabled.</summary>
+        [Parameter]
+        public string? AuthenticationToken { get; set; }
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
@@ -402,6 +406,7 @@ namespace ModuleCommunication.Commands
             }
             bool hasTimeout = MyInvocation.BoundParameters.ContainsKey(nameof(Timeout)) && Timeout > TimeSpan.Zero;
             ApiCallState state = StartCall(ModuleName, APIName, TestParameters, hasTimeout ? Timeout : null, async: false);
+            state.AuthenticationToken = AuthenticationToken;
             _running = state;
             try
             {

@@ -56,7 +56,16 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-            => Completion.From(wordToComplete, () => s_scopes);
+            => Completion.From(wordToComplete, () =>
+            {
+                var items = new List<(string, string)>(s_scopes);
+                foreach (ApiInfo api in Registry.ListApis(null, null))
+                {
+                    items.Add(($"api:call:{api.APIKey}", $"Invoke {api.APIKey} only"));
+                    items.Add(($"api:call:{api.ModuleName}.*", $"Invoke every API of {api.ModuleName}"));
+                }
+                return items;
+            });
     }
 
     /// <summary>Tab completion of the modules that hold tokens.</summary>
