@@ -59,10 +59,19 @@ fn main() {
         permit.record(now, Outcome::Success);
         r
     };
-    let retry_only = |i: usize| res.execute(None, 3, |_| handler(i), |e| Verdict::Retry(e.to_string()), |_, e| e.unwrap_or("open")).0;
+    let retry_only = |i: usize| {
+        res.execute(None, 3, |_| handler(i), |e| Verdict::Retry(e.to_string()), |_, e| e.unwrap_or("open")).0
+    };
     let all = |i: usize| {
         sec.authorize(Some(&token), Action::ApiCall, "LabRunner.ExecuteStep", None).expect("allowed");
-        res.execute(Some((&breaker, None)), 3, |_| handler(i), |e| Verdict::Retry(e.to_string()), |_, e| e.unwrap_or("open")).0
+        res.execute(
+            Some((&breaker, None)),
+            3,
+            |_| handler(i),
+            |e| Verdict::Retry(e.to_string()),
+            |_, e| e.unwrap_or("open"),
+        )
+        .0
     };
 
     type Case<'a> = (&'a str, &'a dyn Fn(usize) -> Result<usize, &'static str>);
@@ -108,7 +117,11 @@ fn main() {
         .expect("register");
     let call = |on: bool| {
         let req = InvokeRequest::new("LabRunner", "ExecuteStep");
-        let req = if on { req.authentication_token(token.clone()).retry_attempts(3) } else { req.circuit_breaker(false).retry_attempts(0) };
+        let req = if on {
+            req.authentication_token(token.clone()).retry_attempts(3)
+        } else {
+            req.circuit_breaker(false).retry_attempts(0)
+        };
         hub.registry().invoke(req).expect("the call succeeds");
     };
     let api_run = |on: bool| {

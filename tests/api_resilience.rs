@@ -105,7 +105,8 @@ fn non_retryable_failures_are_attempted_once() {
 #[test]
 fn validation_failures_are_not_retried_and_do_not_count_against_the_breaker() {
     let (_clock, hub, _) = hub();
-    let def = ApiDefinition::new("Svc", "Op").parameters(Schema::from_json(r#"{"N":{"type":"int","required":true}}"#).unwrap());
+    let def = ApiDefinition::new("Svc", "Op")
+        .parameters(Schema::from_json(r#"{"N":{"type":"int","required":true}}"#).unwrap());
     hub.registry().register(def, |_: &Call| Ok(json("1"))).unwrap();
     for _ in 0..20 {
         let e = hub.registry().invoke(op().retry_attempts(3)).unwrap_err();
@@ -271,7 +272,8 @@ fn api_calls_pass_the_security_check_first() {
     let (_clock, hub, _) = hub();
     let calls = flaky(&hub, 0, ApiErrorCategory::HandlerFailed);
     hub.registry().register(ApiDefinition::new("Other", "Op"), |_: &Call| Ok(json("1"))).unwrap();
-    hub.update_config_json(r#"{"security":{"requireAuthentication":true,"allowedModules":["LabRunner","Config*"]}}"#).unwrap();
+    hub.update_config_json(r#"{"security":{"requireAuthentication":true,"allowedModules":["LabRunner","Config*"]}}"#)
+        .unwrap();
     let sec = hub.security();
     let mk = |module: &str, scope: &str| {
         let mut r = TokenRequest::new(module, [scope]);
@@ -351,7 +353,9 @@ fn request_json_takes_token_retries_and_breaker_and_rejects_bad_values() {
     .unwrap();
     assert_eq!((req.retry_attempts, req.circuit_breaker), (Some(2), Some(false)));
     assert!(!format!("{req:?}").contains("mct_x"), "Debug never shows the token");
-    for bad in [r#""retryAttempts":101"#, r#""retryAttempts":-1"#, r#""circuitBreaker":"yes""#, r#""authenticationToken":5"#] {
+    for bad in
+        [r#""retryAttempts":101"#, r#""retryAttempts":-1"#, r#""circuitBreaker":"yes""#, r#""authenticationToken":5"#]
+    {
         let json = format!(r#"{{"module":"Svc","operation":"Op",{bad}}}"#);
         assert!(InvokeRequest::from_json(&json).is_err(), "{bad}");
     }

@@ -262,7 +262,16 @@ fn status_reports_rates_and_time_until_half_open() {
     assert!((st.failure_ratio - 0.8).abs() < 1e-9);
     assert_eq!(st.ms_until_half_open, Some(45_000));
     let json = serde_json::to_value(st).unwrap();
-    for key in ["operation", "state", "successRate", "failureRatio", "throughput", "msUntilHalfOpen", "lastFailure", "lastError"] {
+    for key in [
+        "operation",
+        "state",
+        "successRate",
+        "failureRatio",
+        "throughput",
+        "msUntilHalfOpen",
+        "lastFailure",
+        "lastError",
+    ] {
         assert!(json.get(key).is_some(), "status JSON lacks {key}: {json}");
     }
     assert_eq!(json["state"], "Open");
@@ -279,7 +288,8 @@ fn clock_now(clock: &ManualClock) -> i64 {
 fn v1_policy_without_jitter_waits_exactly_1000_2000_4000_ms() {
     let (_clock, r, sleeper) = manual();
     r.set_retry_policy(RetryPolicy { jitter: false, ..RetryPolicy::default() });
-    let (result, attempts) = r.execute(None, 3, |_| Err::<(), _>("timeout"), |_| Verdict::Retry("t".into()), |_, e| e.unwrap());
+    let (result, attempts) =
+        r.execute(None, 3, |_| Err::<(), _>("timeout"), |_| Verdict::Retry("t".into()), |_, e| e.unwrap());
     assert_eq!(result, Err("timeout"));
     assert_eq!(attempts, 4);
     assert_eq!(
@@ -293,8 +303,16 @@ fn total_attempts_are_one_plus_retry_attempts() {
     let (_clock, r, _) = manual();
     for retries in [0, 1, 2, 5, 10] {
         let mut calls = 0;
-        let (_, attempts) =
-            r.execute(None, retries, |_| { calls += 1; Err::<(), _>(()) }, |_| Verdict::Retry("x".into()), |_, e| e.unwrap());
+        let (_, attempts) = r.execute(
+            None,
+            retries,
+            |_| {
+                calls += 1;
+                Err::<(), _>(())
+            },
+            |_| Verdict::Retry("x".into()),
+            |_, e| e.unwrap(),
+        );
         assert_eq!((calls, attempts), (retries + 1, retries + 1));
     }
 }
@@ -304,8 +322,16 @@ fn non_retryable_errors_are_attempted_once() {
     let (_clock, r, sleeper) = manual();
     for verdict in [Verdict::Fail("handler threw".into()), Verdict::Neutral] {
         let mut calls = 0;
-        let (_, attempts) =
-            r.execute(None, 5, |_| { calls += 1; Err::<(), _>(()) }, |_| verdict.clone(), |_, e| e.unwrap());
+        let (_, attempts) = r.execute(
+            None,
+            5,
+            |_| {
+                calls += 1;
+                Err::<(), _>(())
+            },
+            |_| verdict.clone(),
+            |_, e| e.unwrap(),
+        );
         assert_eq!((calls, attempts), (1, 1), "{verdict:?}");
     }
     assert!(sleeper.take_delays().is_empty());
@@ -314,8 +340,13 @@ fn non_retryable_errors_are_attempted_once() {
 #[test]
 fn success_after_transient_failures_returns_the_value() {
     let (_clock, r, sleeper) = manual();
-    let (result, attempts) =
-        r.execute(None, 3, |k| if k < 2 { Err("busy") } else { Ok(k) }, |_| Verdict::Retry("busy".into()), |_, e| e.unwrap());
+    let (result, attempts) = r.execute(
+        None,
+        3,
+        |k| if k < 2 { Err("busy") } else { Ok(k) },
+        |_| Verdict::Retry("busy".into()),
+        |_, e| e.unwrap(),
+    );
     assert_eq!((result, attempts), (Ok(2), 3));
     assert_eq!(sleeper.take_delays().len(), 2);
     let stats = r.retry_stats();
@@ -363,9 +394,15 @@ fn rejected_call_never_invokes_the_handler_and_says_when() {
     let (result, attempts) = r.execute(
         Some((&b, None)),
         3,
-        |_| { calls += 1; Ok::<_, String>(()) },
+        |_| {
+            calls += 1;
+            Ok::<_, String>(())
+        },
         |_| Verdict::Neutral,
-        |rej, last| { assert!(last.is_none()); rej.to_string() },
+        |rej, last| {
+            assert!(last.is_none());
+            rej.to_string()
+        },
     );
     assert_eq!((calls, attempts), (0, 0));
     assert!(result.unwrap_err().contains("isolated"));
@@ -380,7 +417,10 @@ fn retries_stop_as_soon_as_the_breaker_opens() {
     let (result, attempts) = r.execute(
         Some((&b, None)),
         5,
-        |_| { calls += 1; Err::<(), String>("unavailable".into()) },
+        |_| {
+            calls += 1;
+            Err::<(), String>("unavailable".into())
+        },
         |e| Verdict::Retry(e.clone()),
         |rej, last| format!("{rej} / {}", last.unwrap()),
     );
@@ -419,7 +459,13 @@ fn transient_faults_with_three_retries_succeed_at_one_minus_p_to_the_fourth() {
     let mut ok = 0u32;
     for _ in 0..n {
         clock.advance(1);
-        let (res, _) = r.execute(Some((&b, None)), 3, |_| flaky.attempt(), |e| Verdict::Retry(e.to_string()), |_, e| e.unwrap_or("open"));
+        let (res, _) = r.execute(
+            Some((&b, None)),
+            3,
+            |_| flaky.attempt(),
+            |e| Verdict::Retry(e.to_string()),
+            |_, e| e.unwrap_or("open"),
+        );
         ok += u32::from(res.is_ok());
     }
     let rate = f64::from(ok) / f64::from(n);
@@ -439,7 +485,10 @@ fn dependency_down_costs_threshold_calls_then_one_probe_per_break() {
         let _ = r.execute(
             Some((&b, None)),
             3,
-            |_| { invocations.fetch_add(1, Ordering::Relaxed); Err::<(), _>("unavailable") },
+            |_| {
+                invocations.fetch_add(1, Ordering::Relaxed);
+                Err::<(), _>("unavailable")
+            },
             |e| Verdict::Retry(e.to_string()),
             |_, e| e.unwrap_or("open"),
         );

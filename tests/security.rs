@@ -99,7 +99,10 @@ fn per_operation_scopes_allow_only_matching_apis() {
     let tok = Some(t.token.expose());
     assert!(sec.authorize(tok, Action::ApiCall, "LabRunner.ExecuteStep", None).is_ok());
     assert!(sec.authorize(tok, Action::ApiCall, "labrunner.Deploy", None).is_ok());
-    assert_eq!(denied(sec.authorize(tok, Action::ApiCall, "ConfigManager.UpdateSetting", None)).0, DenyKind::Authorization);
+    assert_eq!(
+        denied(sec.authorize(tok, Action::ApiCall, "ConfigManager.UpdateSetting", None)).0,
+        DenyKind::Authorization
+    );
     assert!(sec.authorize(tok, Action::EventsPublish, "Anything", None).is_ok());
 }
 
@@ -125,8 +128,10 @@ fn security_off_checks_nothing() {
 fn require_authentication_in_settings_turns_security_on() {
     let clock = Arc::new(ManualClock::new(0));
     let sec = Security::new(clock);
-    sec.update_settings_json(r#"{"RequireAuthentication":true,"AllowedModules":["LabRunner"],"DefaultTokenExpirationMinutes":120}"#)
-        .unwrap();
+    sec.update_settings_json(
+        r#"{"RequireAuthentication":true,"AllowedModules":["LabRunner"],"DefaultTokenExpirationMinutes":120}"#,
+    )
+    .unwrap();
     assert!(sec.is_enabled());
     assert_eq!(sec.settings().default_token_expiration_minutes, 120);
     assert!(sec.update_settings_json(r#"{"allowedModules":[5]}"#).is_err());
@@ -239,14 +244,16 @@ fn no_observable_surface_shows_a_raw_token() {
 mod hub_guards {
     use std::time::Duration;
 
-    use module_communication::{EventRequest, EventSubscriptionOptions};
     use module_communication::security::TokenRequest;
     use module_communication::{Error, Hub, PublishRequest, SubscriptionOptions};
+    use module_communication::{EventRequest, EventSubscriptionOptions};
 
     fn secured_hub() -> (Hub, String, String) {
         let hub = Hub::new();
-        hub.update_config_json(r#"{"security":{"requireAuthentication":true,"allowedModules":["LabRunner","Backup"]}}"#)
-            .unwrap();
+        hub.update_config_json(
+            r#"{"security":{"requireAuthentication":true,"allowedModules":["LabRunner","Backup"]}}"#,
+        )
+        .unwrap();
         hub.create_channel("Configuration", None, 0).unwrap();
         let sec = hub.security();
         let all = sec
@@ -286,7 +293,8 @@ mod hub_guards {
     fn subscribing_checks_the_channel_pattern_against_the_scope() {
         let (hub, all, narrow) = secured_hub();
         assert!(is_authn(hub.subscribe_pull(SubscriptionOptions::new("Configuration"), None)));
-        hub.subscribe_pull(SubscriptionOptions::new("Configuration").authentication_token(narrow.clone()), None).unwrap();
+        hub.subscribe_pull(SubscriptionOptions::new("Configuration").authentication_token(narrow.clone()), None)
+            .unwrap();
         hub.subscribe_pull(SubscriptionOptions::new("Config*").authentication_token(narrow.clone()), None).unwrap();
         assert!(is_authz(hub.subscribe_pull(SubscriptionOptions::new("*").authentication_token(narrow.clone()), None)));
         hub.subscribe_push(SubscriptionOptions::new("*").authentication_token(all), |_| true).unwrap();
@@ -297,12 +305,17 @@ mod hub_guards {
     fn events_are_guarded_on_publish_and_subscribe() {
         let (hub, all, narrow) = secured_hub();
         assert!(is_authn(hub.publish_event(EventRequest::new("ModuleInitialized"))));
-        assert!(is_authz(hub.publish_event(EventRequest::new("ModuleInitialized").authentication_token(narrow.clone()))));
+        assert!(is_authz(
+            hub.publish_event(EventRequest::new("ModuleInitialized").authentication_token(narrow.clone()))
+        ));
         let id = hub.publish_event(EventRequest::new("ModuleInitialized").authentication_token(all.clone())).unwrap();
         hub.wait_delivered(id, Duration::from_secs(5)).unwrap();
         assert!(is_authn(hub.subscribe_events_pull(EventSubscriptionOptions::new("Module*"), None)));
-        assert!(is_authz(hub.subscribe_events_pull(EventSubscriptionOptions::new("Module*").authentication_token(narrow), None)));
-        hub.subscribe_events_pull(EventSubscriptionOptions::new("Module*").authentication_token(all.clone()), None).unwrap();
+        assert!(is_authz(
+            hub.subscribe_events_pull(EventSubscriptionOptions::new("Module*").authentication_token(narrow), None)
+        ));
+        hub.subscribe_events_pull(EventSubscriptionOptions::new("Module*").authentication_token(all.clone()), None)
+            .unwrap();
         let json = format!(r#"{{"name":"ModuleInitialized","authenticationToken":"{all}"}}"#);
         hub.publish_event_json(&json).unwrap();
         let history = format!("{:?}", hub.events(&Default::default()).unwrap());

@@ -37,7 +37,11 @@ pub(super) unsafe fn write_opt<T>(out: *mut T, value: T) {
 /// the duration of the call. The caller owns the returned string and frees it with
 /// `mc_string_free`.
 #[no_mangle]
-pub unsafe extern "C" fn mc_breaker_status(hub: *const mc_hub, pattern: *const c_char, out_json: *mut *mut c_char) -> mc_status {
+pub unsafe extern "C" fn mc_breaker_status(
+    hub: *const mc_hub,
+    pattern: *const c_char,
+    out_json: *mut *mut c_char,
+) -> mc_status {
     run("mc_breaker_status", || {
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
@@ -59,7 +63,11 @@ pub unsafe extern "C" fn mc_breaker_status(hub: *const mc_hub, pattern: *const c
 /// `hub` is borrowed for the duration of the call. `pattern` (nullable) is borrowed for
 /// the duration of the call. `out_count` may be NULL.
 #[no_mangle]
-pub unsafe extern "C" fn mc_breaker_reset(hub: *const mc_hub, pattern: *const c_char, out_count: *mut usize) -> mc_status {
+pub unsafe extern "C" fn mc_breaker_reset(
+    hub: *const mc_hub,
+    pattern: *const c_char,
+    out_count: *mut usize,
+) -> mc_status {
     run("mc_breaker_reset", || {
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;

@@ -179,7 +179,11 @@ pub unsafe extern "C" fn mc_token_revoke(
 /// for the duration of the call. The caller owns the returned string and frees it with
 /// `mc_string_free`.
 #[no_mangle]
-pub unsafe extern "C" fn mc_token_list(hub: *const mc_hub, module_pattern: *const c_char, out_json: *mut *mut c_char) -> mc_status {
+pub unsafe extern "C" fn mc_token_list(
+    hub: *const mc_hub,
+    module_pattern: *const c_char,
+    out_json: *mut *mut c_char,
+) -> mc_status {
     run("mc_token_list", || {
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
@@ -202,7 +206,11 @@ pub unsafe extern "C" fn mc_token_list(hub: *const mc_hub, module_pattern: *cons
 /// of the call and never copied or shown. `out_json` may be NULL; otherwise the caller
 /// owns the returned string and frees it with `mc_string_free`.
 #[no_mangle]
-pub unsafe extern "C" fn mc_token_verify(hub: *const mc_hub, token: *const c_char, out_json: *mut *mut c_char) -> mc_status {
+pub unsafe extern "C" fn mc_token_verify(
+    hub: *const mc_hub,
+    token: *const c_char,
+    out_json: *mut *mut c_char,
+) -> mc_status {
     run("mc_token_verify", || {
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;

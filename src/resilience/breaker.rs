@@ -110,7 +110,8 @@ impl BreakerOptions {
             match key.to_ascii_lowercase().as_str() {
                 "failurethreshold" => next.failure_threshold = integer(key, value, 1, 1_000_000)? as u32,
                 "failureratio" => {
-                    next.failure_ratio = number(key, value, 0.0, 1.0, "use a fraction above 0 and at most 1, like 0.5")?;
+                    next.failure_ratio =
+                        number(key, value, 0.0, 1.0, "use a fraction above 0 and at most 1, like 0.5")?;
                     if next.failure_ratio <= 0.0 {
                         return Err(Error::invalid(key, value, "use a fraction above 0 and at most 1, like 0.5"));
                     }
@@ -126,7 +127,11 @@ impl BreakerOptions {
 
     /// As [`BreakerOptions::merged_with`], from JSON text.
     pub fn merged_with_json(&self, json: &str) -> Result<BreakerOptions, Error> {
-        let map = super::settings::object(json, "circuit breaker options", r#"{"failureThreshold":5,"recoveryTimeoutMs":60000}"#)?;
+        let map = super::settings::object(
+            json,
+            "circuit breaker options",
+            r#"{"failureThreshold":5,"recoveryTimeoutMs":60000}"#,
+        )?;
         self.merged_with(&map)
     }
 }
@@ -552,7 +557,8 @@ mod tests {
     use super::*;
 
     fn breaker(threshold: u32, ratio: f64) -> Arc<Breaker> {
-        let options = BreakerOptions { failure_threshold: threshold, failure_ratio: ratio, ..BreakerOptions::default() };
+        let options =
+            BreakerOptions { failure_threshold: threshold, failure_ratio: ratio, ..BreakerOptions::default() };
         Arc::new(Breaker::new("Svc.Op", options, false, 0))
     }
 
@@ -562,7 +568,8 @@ mod tests {
 
     #[test]
     fn options_merge_names_bad_values_and_unknown_keys() {
-        let o = BreakerOptions::default().merged_with_json(r#"{"FailureThreshold":10,"recoveryTimeoutMs":30000}"#).unwrap();
+        let o =
+            BreakerOptions::default().merged_with_json(r#"{"FailureThreshold":10,"recoveryTimeoutMs":30000}"#).unwrap();
         assert_eq!((o.failure_threshold, o.recovery_timeout_ms), (10, 30_000));
         for (json, key) in [
             (r#"{"failureRatio":0}"#, "failureRatio"),

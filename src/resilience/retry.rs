@@ -44,7 +44,13 @@ pub const MAX_RETRIES: u32 = 100;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_retries: 3, retry_delay_ms: 1_000, backoff_multiplier: 2.0, max_delay_ms: 30_000, jitter: true }
+        RetryPolicy {
+            max_retries: 3,
+            retry_delay_ms: 1_000,
+            backoff_multiplier: 2.0,
+            max_delay_ms: 30_000,
+            jitter: true,
+        }
     }
 }
 
@@ -72,7 +78,11 @@ impl RetryPolicy {
 
     /// As [`RetryPolicy::merged_with`], from JSON text.
     pub fn merged_with_json(&self, json: &str) -> Result<RetryPolicy, Error> {
-        let map = super::settings::object(json, "retry policy", r#"{"maxRetries":3,"retryDelayMs":1000,"backoffMultiplier":2}"#)?;
+        let map = super::settings::object(
+            json,
+            "retry policy",
+            r#"{"maxRetries":3,"retryDelayMs":1000,"backoffMultiplier":2}"#,
+        )?;
         self.merged_with(&map)
     }
 
@@ -127,9 +137,9 @@ impl Jitter {
         // Jitter only spreads delays; if the OS generator fails, a time-based seed will do.
         let seed = match getrandom::getrandom(&mut bytes) {
             Ok(()) => u64::from_le_bytes(bytes),
-            Err(_) => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
+            Err(_) => {
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+            }
         };
         Jitter::seeded(seed)
     }
@@ -237,7 +247,8 @@ mod tests {
 
     #[test]
     fn policy_merge_names_bad_values() {
-        let p = RetryPolicy::default().merged_with_json(r#"{"MaxRetries":5,"RetryDelayMs":500,"BackoffMultiplier":1.5}"#);
+        let p =
+            RetryPolicy::default().merged_with_json(r#"{"MaxRetries":5,"RetryDelayMs":500,"BackoffMultiplier":1.5}"#);
         let p = p.unwrap();
         assert_eq!((p.max_retries, p.retry_delay_ms, p.backoff_multiplier), (5, 500, 1.5));
         for (json, key) in [

@@ -97,7 +97,11 @@ pub(crate) fn split_config(
 
 impl Nested {
     /// Applies what was checked by [`split_config`].
-    pub(crate) fn apply(self, resilience: &super::Resilience, security: &crate::security::Security) -> Result<(), Error> {
+    pub(crate) fn apply(
+        self,
+        resilience: &super::Resilience,
+        security: &crate::security::Security,
+    ) -> Result<(), Error> {
         if let Some(r) = self.retry {
             resilience.set_retry_policy(r);
         }
@@ -113,11 +117,7 @@ impl Nested {
 
 /// The configuration JSON with the nested `retryPolicy`, `circuitBreaker` and `security`
 /// objects added.
-pub(crate) fn config_json(
-    base: &str,
-    resilience: &super::Resilience,
-    security: &crate::security::Security,
-) -> String {
+pub(crate) fn config_json(base: &str, resilience: &super::Resilience, security: &crate::security::Security) -> String {
     let to = |v: serde_json::Result<String>| v.expect("settings render JSON");
     let mut out = String::with_capacity(base.len() + 400);
     out.push_str(base.trim_end().strip_suffix('}').expect("the configuration renders an object"));

@@ -101,7 +101,9 @@ impl SecuritySettings {
                                 })
                             })
                             .collect::<Result<_, _>>()?,
-                        other => return Err(Error::invalid(key, other, "give an array of module names, or [] for all")),
+                        other => {
+                            return Err(Error::invalid(key, other, "give an array of module names, or [] for all"))
+                        }
                     };
                     for m in &list {
                         if m.trim().is_empty() {
@@ -122,7 +124,8 @@ impl SecuritySettings {
 
     /// As [`SecuritySettings::merged_with`], from JSON text.
     pub fn merged_with_json(&self, json: &str) -> Result<SecuritySettings, Error> {
-        let map = object(json, "security settings", r#"{"requireAuthentication":true,"allowedModules":["LabRunner"]}"#)?;
+        let map =
+            object(json, "security settings", r#"{"requireAuthentication":true,"allowedModules":["LabRunner"]}"#)?;
         self.merged_with(&map)
     }
 }
@@ -163,9 +166,14 @@ impl TokenRequest {
             #[serde(default)]
             expiration_minutes: Option<u64>,
         }
-        const EXPECTED: &str = r#"{"module":"LabRunner","user":"SystemAccount","scopes":["api:call"],"expirationMinutes":120}"#;
+        const EXPECTED: &str =
+            r#"{"module":"LabRunner","user":"SystemAccount","scopes":["api:call"],"expirationMinutes":120}"#;
         if !json.trim_start().starts_with('{') {
-            return Err(Error::InvalidJson { what: "token request", detail: "not an object".into(), expected: EXPECTED });
+            return Err(Error::InvalidJson {
+                what: "token request",
+                detail: "not an object".into(),
+                expected: EXPECTED,
+            });
         }
         let w: Wire = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
             what: "token request",
@@ -300,7 +308,9 @@ impl From<SecurityError> for Error {
     fn from(e: SecurityError) -> Self {
         match e {
             SecurityError::Invalid(inner) => inner,
-            SecurityError::Denied { kind: DenyKind::Authentication, message } => Error::AuthenticationFailed { message },
+            SecurityError::Denied { kind: DenyKind::Authentication, message } => {
+                Error::AuthenticationFailed { message }
+            }
             SecurityError::Denied { kind: DenyKind::Authorization, message } => Error::AuthorizationFailed { message },
             other => Error::AuthorizationFailed { message: other.to_string() },
         }
@@ -406,7 +416,11 @@ impl Security {
         Security {
             clock,
             enabled: AtomicBool::new(false),
-            state: RwLock::new(State { settings: SecuritySettings::default(), allowed: Vec::new(), tokens: HashMap::new() }),
+            state: RwLock::new(State {
+                settings: SecuritySettings::default(),
+                allowed: Vec::new(),
+                tokens: HashMap::new(),
+            }),
             next_expiry_ms: AtomicI64::new(i64::MAX),
             allowed_count: AtomicU64::new(0),
             authn_failures: AtomicU64::new(0),
@@ -422,7 +436,9 @@ impl Security {
     /// Checks settings without applying them.
     pub fn check_settings(&self, settings: &SecuritySettings) -> Result<(), Error> {
         compile_allowed(&settings.allowed_modules)?;
-        if settings.default_token_expiration_minutes == 0 || settings.default_token_expiration_minutes > MAX_TOKEN_MINUTES {
+        if settings.default_token_expiration_minutes == 0
+            || settings.default_token_expiration_minutes > MAX_TOKEN_MINUTES
+        {
             return Err(Error::invalid(
                 "defaultTokenExpirationMinutes",
                 settings.default_token_expiration_minutes,
@@ -477,7 +493,12 @@ impl Security {
         }
         if let Some(u) = &req.user {
             if u.chars().any(char::is_control) || u.chars().count() > 256 {
-                return Err(Error::invalid("user", u.escape_debug(), "use 1 to 256 characters without control characters").into());
+                return Err(Error::invalid(
+                    "user",
+                    u.escape_debug(),
+                    "use 1 to 256 characters without control characters",
+                )
+                .into());
             }
         }
         let now = self.clock.now_ms();
@@ -490,7 +511,9 @@ impl Security {
         }
         let minutes = req.expiration_minutes.unwrap_or(state.settings.default_token_expiration_minutes);
         if minutes == 0 || minutes > MAX_TOKEN_MINUTES {
-            return Err(Error::invalid("expirationMinutes", minutes, format!("use 1 to {MAX_TOKEN_MINUTES} minutes")).into());
+            return Err(
+                Error::invalid("expirationMinutes", minutes, format!("use 1 to {MAX_TOKEN_MINUTES} minutes")).into()
+            );
         }
         self.purge_locked(&mut state, now);
         let (secret, digest) = loop {
@@ -553,13 +576,16 @@ impl Security {
             .filter(|t| p.as_ref().map_or(true, |p| p.is_match(&t.module)))
             .map(|t| t.info())
             .collect();
-        list.sort_by(|a, b| (fold(&a.module), a.created_at, &a.token_id).cmp(&(fold(&b.module), b.created_at, &b.token_id)));
+        list.sort_by(|a, b| {
+            (fold(&a.module), a.created_at, &a.token_id).cmp(&(fold(&b.module), b.created_at, &b.token_id))
+        });
         Ok(list)
     }
 
     /// Revokes every token of the modules matching the `-like` pattern; returns how many.
     pub fn revoke_module(&self, module_pattern: &str) -> Result<usize, SecurityError> {
-        let p = Pattern::new(module_pattern).map_err(|reason| Error::invalid("module pattern", module_pattern, reason))?;
+        let p =
+            Pattern::new(module_pattern).map_err(|reason| Error::invalid("module pattern", module_pattern, reason))?;
         let mut s = self.state.write();
         let before = s.tokens.len();
         s.tokens.retain(|_, t| !p.is_match(&t.module));
@@ -650,7 +676,9 @@ impl Security {
             return Ok(None);
         };
         let Some(record) = self.lookup(token, now) else {
-            return Err(self.deny(DenyKind::Authentication, format!("{action} on '{target}' was refused: {INVALID_TOKEN}")));
+            return Err(
+                self.deny(DenyKind::Authentication, format!("{action} on '{target}' was refused: {INVALID_TOKEN}"))
+            );
         };
         let allowed = self.state.read().module_allowed(&record.module);
         if !allowed {

@@ -25,8 +25,13 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 5] =
-        [Action::ApiCall, Action::EventsPublish, Action::EventsSubscribe, Action::MessagesPublish, Action::MessagesSubscribe];
+    pub const ALL: [Action; 5] = [
+        Action::ApiCall,
+        Action::EventsPublish,
+        Action::EventsSubscribe,
+        Action::MessagesPublish,
+        Action::MessagesSubscribe,
+    ];
 
     /// The scope that allows the action on every target (`"api:call"`).
     pub fn as_str(self) -> &'static str {
@@ -86,11 +91,17 @@ impl Scope {
             None => (trimmed, None),
         };
         let action = Action::parse(action_text).ok_or_else(|| bad(format!("unknown scope; the scopes are {KNOWN}")))?;
-        let target = match target_text {
-            None => None,
-            Some("") => return Err(bad("the pattern after the last ':' is empty; drop the ':' to allow every target, or give a pattern".into())),
-            Some(t) => Some(Pattern::new(t).map_err(|reason| bad(format!("its pattern '{t}' is not valid: {reason}")))?),
-        };
+        let target =
+            match target_text {
+                None => None,
+                Some("") => return Err(bad(
+                    "the pattern after the last ':' is empty; drop the ':' to allow every target, or give a pattern"
+                        .into(),
+                )),
+                Some(t) => {
+                    Some(Pattern::new(t).map_err(|reason| bad(format!("its pattern '{t}' is not valid: {reason}")))?)
+                }
+            };
         let text = match &target {
             None => action.as_str().to_owned(),
             Some(p) => format!("{}:{}", action.as_str(), p.as_str()),
