@@ -33,6 +33,31 @@ pub(crate) struct Context {
     pub security: Security,
 }
 
+impl Context {
+    /// The security check of a guarded operation (nothing while security is off); a refusal
+    /// is counted in the metrics.
+    pub(crate) fn authorize(
+        &self,
+        token: Option<&str>,
+        action: crate::security::Action,
+        target: &str,
+        source: Option<&str>,
+    ) -> Result<(), Error> {
+        if !self.security.is_enabled() {
+            return Ok(());
+        }
+        match self.security.authorize(token, action, target, source) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if matches!(e, crate::security::SecurityError::Denied { .. }) {
+                    self.metrics.count_auth_failure();
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
+
 /// A message hub: channels, publishing, push and pull subscriptions, delivery tracking.
 ///
 /// All methods take `&self` and may be called from any thread. Dropping the hub closes
@@ -213,18 +238,18 @@ impl Hub {
     }
 
     fn check_publish(&self, parts: &crate::bus::PublishParts<'_>) -> Result<(), Error> {
-        if self.ctx.security.is_enabled() {
-            let action = crate::security::Action::MessagesPublish;
-            self.ctx.security.authorize(parts.authentication_token, action, parts.channel, parts.source_module)?;
-        }
-        Ok(())
+        let action = crate::security::Action::MessagesPublish;
+        self.ctx.authorize(parts.authentication_token, action, parts.channel, parts.source_module)
     }
 
-    fn check(&self, token: Option<&crate::security::TokenText>, action: crate::security::Action, target: &str, source: Option<&str>) -> Result<(), Error> {
-        if self.ctx.security.is_enabled() {
-            self.ctx.security.authorize(token.map(crate::security::TokenText::expose), action, target, source)?;
-        }
-        Ok(())
+    fn check(
+        &self,
+        token: Option<&crate::security::TokenText>,
+        action: crate::security::Action,
+        target: &str,
+        source: Option<&str>,
+    ) -> Result<(), Error> {
+        self.ctx.authorize(token.map(crate::security::TokenText::expose), action, target, source)
     }
 
     /// Publishes the C ABI's message JSON (see [`PublishRequest::from_json`]).

@@ -360,3 +360,24 @@ fn request_json_takes_token_retries_and_breaker_and_rejects_bad_values() {
         assert!(InvokeRequest::from_json(&json).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn metrics_report_security_and_breakers_and_count_refusals() {
+    let (_clock, hub, _) = hub();
+    flaky(&hub, usize::MAX, ApiErrorCategory::HandlerFailed);
+    hub.registry().register(ApiDefinition::new("Calm", "Op"), |_: &Call| Ok(json("1"))).unwrap();
+    hub.registry().invoke(InvokeRequest::new("Calm", "Op")).unwrap();
+    for _ in 0..5 {
+        hub.registry().invoke(op()).unwrap_err();
+    }
+    hub.update_config_json(r#"{"security":{"requireAuthentication":true}}"#).unwrap();
+    hub.security().create_token(TokenRequest::new("LabRunner", ["api:call"])).unwrap();
+    hub.registry().invoke(op()).unwrap_err();
+    let m: serde_json::Value = serde_json::from_str(&hub.metrics_json(None).unwrap()).unwrap();
+    assert_eq!(m["security"]["enabled"], true);
+    assert_eq!(m["security"]["activeTokens"], 1);
+    assert_eq!(m["security"]["authFailures"], 1);
+    assert_eq!(m["circuitBreakers"]["total"], 2);
+    assert_eq!(m["circuitBreakers"]["open"], 1);
+    assert_eq!(m["circuitBreakers"]["openNames"], serde_json::json!(["Svc.Op"]));
+}

@@ -46,12 +46,31 @@ fn api_metrics(totals: &Totals, hub: &Hub) -> ApiMetrics {
     }
 }
 
-fn security_metrics(totals: &Totals) -> SecurityMetrics {
-    SecurityMetrics { enabled: false, auth_failures: totals.auth_failures, active_tokens: 0 }
+fn security_metrics(hub: &Hub, totals: &Totals) -> SecurityMetrics {
+    let security = hub.security();
+    SecurityMetrics {
+        enabled: security.is_enabled(),
+        auth_failures: totals.auth_failures,
+        active_tokens: security.stats().active_tokens as usize,
+    }
 }
 
-fn breaker_metrics() -> BreakerMetrics {
-    BreakerMetrics::default()
+/// Isolated breakers count as open: their calls fail fast too.
+fn breaker_metrics(hub: &Hub) -> BreakerMetrics {
+    use crate::resilience::CircuitState;
+    let mut m = BreakerMetrics::default();
+    for b in hub.resilience().statuses(None).unwrap_or_default() {
+        m.total += 1;
+        match b.state {
+            CircuitState::Closed => m.closed += 1,
+            CircuitState::HalfOpen => m.half_open += 1,
+            CircuitState::Open | CircuitState::Isolated => {
+                m.open += 1;
+                m.open_names.push(b.operation);
+            }
+        }
+    }
+    m
 }
 
 pub(crate) fn report(hub: &Hub, bus: &Bus, events: &Events, options: &MetricsOptions) -> Result<MetricsReport, Error> {
@@ -97,8 +116,8 @@ pub(crate) fn report(hub: &Hub, bus: &Bus, events: &Events, options: &MetricsOpt
             history_size: info.count,
             history_capacity: info.capacity,
         },
-        security: security_metrics(&totals),
-        circuit_breakers: breaker_metrics(),
+        security: security_metrics(hub, &totals),
+        circuit_breakers: breaker_metrics(hub),
         performance: PerformanceMetrics {
             average_api_execution_time: api_latency.average_ms,
             average_delivery_time: delivery_latency.average_ms,
@@ -216,8 +235,8 @@ pub(crate) fn health_report(hub: &Hub, bus: &Bus, options: &HealthOptions) -> He
         window: &window,
         total_apis: hub.registry().apis(None, None).map_or(0, |a| a.len()),
         config_error,
-        security: &security_metrics(&totals),
-        breakers: &breaker_metrics(),
+        security: &security_metrics(hub, &totals),
+        breakers: &breaker_metrics(hub),
         checks,
     })
 }

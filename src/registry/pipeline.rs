@@ -487,6 +487,7 @@ impl Call {
             }
             Ok(None) => {}
             Err(SecurityError::Denied { kind, message }) => {
+                self.inner.ctx.metrics.count_auth_failure();
                 let category = match kind {
                     DenyKind::Authentication => ApiErrorCategory::Authentication,
                     DenyKind::Authorization => ApiErrorCategory::Authorization,

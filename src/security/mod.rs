@@ -619,7 +619,10 @@ impl Security {
             allowed: self.allowed_count.load(Ordering::Relaxed),
             authentication_failures: self.authn_failures.load(Ordering::Relaxed),
             authorization_failures: self.authz_failures.load(Ordering::Relaxed),
-            active_tokens: self.state.read().tokens.len() as u64,
+            active_tokens: {
+                let now = self.clock.now_ms();
+                self.state.read().tokens.values().filter(|t| t.expires_ms > now).count() as u64
+            },
         }
     }
 
