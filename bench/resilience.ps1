@@ -22,8 +22,8 @@ $token = (New-AuthenticationToken -ModuleName Bench -Scopes 'api:call:Bench.*').
 $off = { for ($i = 0; $i -lt $Count; $i++) { $null = Invoke-ModuleAPI -Module Bench -Operation Echo -Parameters $params -EnableCircuitBreaker:$false -RetryAttempts 0 } }
 $on = { for ($i = 0; $i -lt $Count; $i++) { $null = Invoke-ModuleAPI -Module Bench -Operation Echo -Parameters $params -RetryAttempts 3 -AuthenticationToken $token } }
 $cases = [ordered]@{
-    'all stages off (no security, no breaker, no retry)' = @{ Body = $off; Secure = $false }
-    'all stages on (token check, breaker, 3 retries allowed)' = @{ Body = $on; Secure = $true }
+    'all stages off' = @{ Body = $off; Secure = $false }
+    'all stages on' = @{ Body = $on; Secure = $true }
 }
 
 function Set-Security([bool] $On) {

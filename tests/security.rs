@@ -87,7 +87,7 @@ fn every_guarded_operation_refuses_each_bad_token_and_accepts_a_valid_one() {
         }
 
         let p = sec.authorize(Some(valid.token.expose()), action, t, Some("labrunner")).unwrap().unwrap();
-        assert_eq!((p.module.as_str(), p.token_id.as_str()), ("LabRunner", valid.info.token_id.as_str()));
+        assert_eq!((&*p.module, &*p.token_id), ("LabRunner", valid.info.token_id.as_str()));
     }
 }
 

@@ -229,11 +229,11 @@ pub struct NewToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// The token's id.
-    pub token_id: String,
+    pub token_id: Arc<str>,
     /// Its module.
-    pub module: String,
+    pub module: Arc<str>,
     /// Its user.
-    pub user: Option<String>,
+    pub user: Option<Arc<str>>,
 }
 
 /// Whether a refusal is about who the caller is or what it may do.
@@ -318,9 +318,9 @@ impl From<SecurityError> for Error {
 }
 
 struct TokenRecord {
-    id: String,
-    module: String,
-    user: Option<String>,
+    id: Arc<str>,
+    module: Arc<str>,
+    user: Option<Arc<str>>,
     scopes: Vec<Scope>,
     digest: TokenDigest,
     created_ms: i64,
@@ -333,9 +333,9 @@ impl TokenRecord {
     fn info(&self) -> TokenInfo {
         let uses = self.uses.load(Ordering::Relaxed);
         TokenInfo {
-            token_id: self.id.clone(),
-            module: self.module.clone(),
-            user: self.user.clone(),
+            token_id: self.id.to_string(),
+            module: self.module.to_string(),
+            user: self.user.as_deref().map(str::to_owned),
             scopes: self.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             created_at: self.created_ms,
             expires_at: self.expires_ms,
@@ -525,9 +525,9 @@ impl Security {
         };
         let expires_ms = now.saturating_add(minutes as i64 * 60_000);
         let record = Arc::new(TokenRecord {
-            id: uuid::Uuid::new_v4().hyphenated().to_string(),
-            module: req.module,
-            user: req.user.filter(|u| !u.is_empty()),
+            id: Arc::from(uuid::Uuid::new_v4().hyphenated().to_string()),
+            module: Arc::from(req.module),
+            user: req.user.filter(|u| !u.is_empty()).map(Arc::from),
             scopes,
             digest,
             created_ms: now,
@@ -720,7 +720,11 @@ impl Security {
         record.uses.fetch_add(1, Ordering::Relaxed);
         record.last_used_ms.store(now, Ordering::Relaxed);
         self.allowed_count.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(Principal { token_id: record.id.clone(), module: record.module.clone(), user: record.user.clone() }))
+        Ok(Some(Principal {
+            token_id: Arc::clone(&record.id),
+            module: Arc::clone(&record.module),
+            user: record.user.clone(),
+        }))
     }
 
     /// Checks a token's text without an operation: its metadata when it is live, else the
