@@ -104,15 +104,18 @@ enum mc_status
    */
   MC_STATUS_VALIDATION_FAILED = 22,
   /**
-   * The caller did not prove who it is (reserved for the security stage).
+   * No valid authentication token: none was given where one is required, or it is
+   * unknown, expired or revoked (one status for all three).
    */
   MC_STATUS_AUTHENTICATION_FAILED = 23,
   /**
-   * The caller may not call this API (reserved for the security stage).
+   * The token is valid but does not allow this: a missing scope, a module outside the
+   * allowed modules, or another module's token.
    */
   MC_STATUS_AUTHORIZATION_FAILED = 24,
   /**
-   * The API's circuit breaker is open (reserved for the circuit breaker stage).
+   * The API's circuit breaker refused the call (open, half-open with its trial call
+   * running, or isolated); the call did not run.
    */
   MC_STATUS_CIRCUIT_OPEN = 25,
   /**
@@ -139,6 +142,18 @@ enum mc_status
    * The `mc_call` id is not active: its callback has returned.
    */
   MC_STATUS_CALL_NOT_ACTIVE = 31,
+  /**
+   * No circuit breaker for that operation (a breaker is created by the API's first call).
+   */
+  MC_STATUS_BREAKER_NOT_FOUND = 40,
+  /**
+   * No token has that id (never created, revoked, or expired).
+   */
+  MC_STATUS_TOKEN_NOT_FOUND = 41,
+  /**
+   * A token cannot be created for a module outside the allowed modules.
+   */
+  MC_STATUS_MODULE_NOT_ALLOWED = 42,
 };
 #ifndef __cplusplus
 typedef uint32_t mc_status;
@@ -290,7 +305,11 @@ void mc_string_free(char *s);
  * Writes the hub's configuration as JSON to `*out_json`:
  * `{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest",
  * "blockTimeoutMs":1000,"maxEventHistory":1000,"eventHistoryPath":null,
- * "eventHistoryMaxBytes":10485760}`.
+ * "eventHistoryMaxBytes":10485760,"retryPolicy":{"maxRetries":3,"retryDelayMs":1000,
+ * "backoffMultiplier":2.0,"maxDelayMs":30000,"jitter":true},"circuitBreaker":
+ * {"failureThreshold":5,"failureRatio":0.5,"samplingDurationMs":30000,
+ * "recoveryTimeoutMs":60000,"halfOpenProbes":1},"security":{"enabled":false,
+ * "requireAuthentication":false,"defaultTokenExpirationMinutes":60,"allowedModules":[]}}`.
  *
  * `hub` is borrowed for the duration of the call.
  * The caller owns the returned string and frees it with `mc_string_free`.
@@ -305,6 +324,10 @@ mc_status mc_config_get(const struct mc_hub *hub, char **out_json);
  * that file into the event history (`null` or `""` turns persistence off); a file that
  * cannot be read gives `MC_STATUS_IO`, a corrupt one `MC_STATUS_CORRUPT_FILE`, and then
  * nothing is changed. A torn last line is skipped: see `mc_event_history_info`.
+ * The nested objects `retryPolicy`, `circuitBreaker` (the defaults of breakers without
+ * options of their own, existing ones included) and `security` are partial too:
+ * `{"retryPolicy":{"maxRetries":5}}` changes only that. `"requireAuthentication":true`
+ * also turns security on.
  *
  * `hub` is borrowed for the duration of the call. `json` is borrowed for the duration of
  * the call.
@@ -1021,6 +1044,173 @@ mc_status mc_trace_disable(const struct mc_hub *hub,
  * frees it with `mc_string_free`.
  */
 mc_status mc_trace_read(const struct mc_hub *hub, size_t last, char **out_json);
+
+/**
+ * Lists the circuit breakers whose `Module.Operation` matches `pattern` (a `-like`
+ * pattern; NULL lists all), sorted by operation, as a JSON array of
+ * `{"operation","state":"Closed|Open|HalfOpen|Isolated","successRate","failureRatio",
+ * "throughput","failuresInWindow","totalCalls","totalFailures","rejected","timesOpened",
+ * "openedAt","halfOpenAt","msUntilHalfOpen","lastFailure","lastError","lastStateChange",
+ * "customOptions","options":{…}}`. A breaker exists once its API has been called (or
+ * isolated, or given options of its own).
+ *
+ * `hub` is borrowed for the duration of the call. `pattern` (nullable) is borrowed for
+ * the duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_breaker_status(const struct mc_hub *hub, const char *pattern, char **out_json);
+
+/**
+ * Resets the circuit breakers matching `pattern` (NULL resets all): each closes and
+ * forgets its counts and last error; calls admitted before are not counted when they
+ * finish. A plain name without a breaker is `MC_STATUS_BREAKER_NOT_FOUND`; a wildcard
+ * that matches none resets none. `*out_count` (if not NULL) receives how many were reset.
+ *
+ * `hub` is borrowed for the duration of the call. `pattern` (nullable) is borrowed for
+ * the duration of the call. `out_count` may be NULL.
+ */
+mc_status mc_breaker_reset(const struct mc_hub *hub, const char *pattern, size_t *out_count);
+
+/**
+ * Isolates the circuit breaker of `operation` (`Module.Operation`, no wildcards),
+ * creating it if needed: every call fails fast with `MC_STATUS_CIRCUIT_OPEN` until
+ * `mc_breaker_reset`.
+ *
+ * `hub` is borrowed for the duration of the call. `operation` is borrowed for the
+ * duration of the call.
+ */
+mc_status mc_breaker_isolate(const struct mc_hub *hub, const char *operation);
+
+/**
+ * Gives the circuit breaker of `operation` (`Module.Operation`, no wildcards) options of
+ * its own, or with `options_json` NULL returns it to the defaults. `options_json` is `len`
+ * bytes of UTF-8 JSON, a partial object over the current defaults:
+ * `{"failureThreshold":5,"failureRatio":0.5,"samplingDurationMs":30000,
+ * "recoveryTimeoutMs":60000,"halfOpenProbes":1}`. A bad value fails naming it and
+ * nothing changes.
+ *
+ * `hub` is borrowed for the duration of the call. `operation` is borrowed for the
+ * duration of the call. `options_json` (nullable) is borrowed for the duration of the call.
+ */
+mc_status mc_breaker_configure(const struct mc_hub *hub,
+                               const char *operation,
+                               const char *options_json,
+                               size_t len);
+
+/**
+ * Turns security on. `settings_json` (nullable) is `len` bytes of UTF-8 JSON, a partial
+ * settings object applied first: `{"requireAuthentication":true,
+ * "defaultTokenExpirationMinutes":60,"allowedModules":["LabRunner","BackupManager"]}`
+ * (keys compare case-insensitively; `allowedModules` takes names or `-like` patterns, `[]`
+ * allows every module). A bad value fails naming it, and nothing changes.
+ *
+ * While on, every guarded operation is checked: `mc_api_invoke`, `mc_publish`,
+ * `mc_subscribe`/`mc_subscribe_pull`, `mc_event_publish` and `mc_event_subscribe`/
+ * `mc_event_subscribe_pull` take the token in their JSON (`"authenticationToken"`).
+ *
+ * `hub` is borrowed for the duration of the call. `settings_json` (nullable) is borrowed
+ * for the duration of the call.
+ */
+mc_status mc_security_enable(const struct mc_hub *hub, const char *settings_json, size_t len);
+
+/**
+ * Turns security off: guarded operations are no longer checked. Settings and tokens stay,
+ * for the next `mc_security_enable`.
+ *
+ * `hub` is borrowed for the duration of the call.
+ */
+mc_status mc_security_disable(const struct mc_hub *hub);
+
+/**
+ * Writes the security settings and counters as JSON to `*out_json`:
+ * `{"enabled","requireAuthentication","defaultTokenExpirationMinutes","allowedModules",
+ * "allowed","authenticationFailures","authorizationFailures","activeTokens"}`.
+ *
+ * `hub` is borrowed for the duration of the call. The caller owns the returned string
+ * and frees it with `mc_string_free`.
+ */
+mc_status mc_security_get(const struct mc_hub *hub, char **out_json);
+
+/**
+ * Creates an authentication token. `request_json` is `len` bytes of UTF-8 JSON:
+ * `{"module":"LabRunner","user":"SystemAccount","scopes":["api:call","events:publish"],
+ * "expirationMinutes":120}` (`module` and at least one scope required; lifetime 1 to
+ * 525,600 minutes, default the settings' `defaultTokenExpirationMinutes`). Scopes:
+ * `api:call`, `events:publish`, `events:subscribe`, `messages:publish`,
+ * `messages:subscribe`, each optionally followed by `:` and a `-like` pattern of the
+ * targets it allows (`api:call:LabRunner.*`). A module outside the allowed modules is
+ * `MC_STATUS_MODULE_NOT_ALLOWED`.
+ *
+ * `*out_json` receives `{"token":"mct_…","tokenId","module","user","scopes","createdAt",
+ * "expiresAt","uses":0,"lastUsed":null}`. This is the only time the token's text is
+ * shown: the library keeps only its SHA-256 digest. Give the token to the module that
+ * will present it, and overwrite the string before freeing it.
+ *
+ * `hub` is borrowed for the duration of the call. `request_json` is borrowed for the
+ * duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_token_create(const struct mc_hub *hub,
+                          const char *request_json,
+                          size_t len,
+                          char **out_json);
+
+/**
+ * Revokes tokens: every token of the modules matching `module_pattern` (a `-like`
+ * pattern; `"*"` revokes all), or the one token whose id is `token_id`. Exactly one of
+ * the two must be given. `*out_count` (if not NULL) receives how many were revoked. An
+ * unknown id is `MC_STATUS_TOKEN_NOT_FOUND`; a pattern that matches no token revokes none.
+ * A revoked token fails every later check exactly as an unknown one does.
+ *
+ * `hub` is borrowed for the duration of the call. `module_pattern` and `token_id` (both
+ * nullable) are borrowed for the duration of the call. `out_count` may be NULL.
+ */
+mc_status mc_token_revoke(const struct mc_hub *hub,
+                          const char *module_pattern,
+                          const char *token_id,
+                          size_t *out_count);
+
+/**
+ * Lists tokens of modules matching `module_pattern` (NULL lists all), without their
+ * secrets, as a JSON array of `{"tokenId","module","user","scopes","createdAt",
+ * "expiresAt","uses","lastUsed"}` sorted by module and creation time. Expired tokens are
+ * purged first.
+ *
+ * `hub` is borrowed for the duration of the call. `module_pattern` (nullable) is borrowed
+ * for the duration of the call. The caller owns the returned string and frees it with
+ * `mc_string_free`.
+ */
+mc_status mc_token_list(const struct mc_hub *hub, const char *module_pattern, char **out_json);
+
+/**
+ * Checks a token's text: when it is live, `*out_json` (if not NULL) receives its
+ * metadata as in `mc_token_list`; an unknown, expired or revoked token is
+ * `MC_STATUS_AUTHENTICATION_FAILED` with one message for all three. Works whether
+ * security is on or off, and counts as neither a use nor a failure of the token.
+ *
+ * `hub` is borrowed for the duration of the call. `token` is borrowed for the duration
+ * of the call and never copied or shown. `out_json` may be NULL; otherwise the caller
+ * owns the returned string and frees it with `mc_string_free`.
+ */
+mc_status mc_token_verify(const struct mc_hub *hub, const char *token, char **out_json);
+
+/**
+ * Runs the security check of a guarded operation without performing it: may the holder
+ * of `token` (NULL for none) do `action` (`"api:call"`, `"events:publish"`,
+ * `"events:subscribe"`, `"messages:publish"`, `"messages:subscribe"`) on `target` (the
+ * `Module.Operation`, event name or pattern, channel or pattern), claiming to be
+ * `source_module` (NULL for no claim)? `MC_STATUS_OK` when allowed (always, while
+ * security is off); `MC_STATUS_AUTHENTICATION_FAILED` or `MC_STATUS_AUTHORIZATION_FAILED`
+ * otherwise. For bridges that guard operations of their own with the hub's tokens.
+ *
+ * `hub` is borrowed for the duration of the call. `token`, `source_module` (both
+ * nullable), `action` and `target` are borrowed for the duration of the call.
+ */
+mc_status mc_security_check(const struct mc_hub *hub,
+                            const char *token,
+                            const char *action,
+                            const char *target,
+                            const char *source_module);
 
 #ifdef __cplusplus
 } // extern "C"
