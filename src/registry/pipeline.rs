@@ -578,6 +578,7 @@ impl Call {
             vec![
                 ("api", crate::trace::text(&self.inner.api.key)),
                 ("requestId", crate::trace::text(&self.inner.request_id)),
+                ("stage", crate::trace::text("retry")),
                 ("attempt", serde_json::Value::from(k)),
                 ("maxAttempts", serde_json::Value::from(retries + 1)),
                 ("success", serde_json::Value::Bool(error.is_none())),

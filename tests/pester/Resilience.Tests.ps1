@@ -300,3 +300,29 @@ Describe 'Test-ModuleAPI and completion with security' {
         $r.CompletionMatches.CompletionText | Should -Be @('messages:publish', 'messages:subscribe')
     }
 }
+
+Describe 'Attempts in the trace' {
+    BeforeEach { Reset-Resilience }
+    AfterEach { Disable-MessageTracing | Out-Null }
+
+    It 'shows every retried attempt in a Basic trace, with its number and error category' {
+        Register-Flaky Svc Op 2 { throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'busy') }
+        Enable-MessageTracing -Level Basic
+        Invoke-ModuleAPI -Module Svc -Operation Op -RetryAttempts 3 | Should -Be 'ok after 3 attempt(s)'
+        $attempts = @(Get-MessageTrace | Where-Object Event -eq 'apiAttempt')
+        $attempts.Count | Should -Be 3
+        $attempts | ForEach-Object { $_.Api | Should -Be 'Svc.Op'; $_.Stage | Should -Be 'retry' }
+        ($attempts | ForEach-Object { ($_.Json | ConvertFrom-Json).attempt }) | Should -Be @(0, 1, 2)
+        ($attempts[0].Json | ConvertFrom-Json).category | Should -Be 'Unavailable'
+        $attempts[2].Error | Should -BeNullOrEmpty
+    }
+
+    It 'traces the security and circuit breaker stages at the Verbose level' {
+        Register-Flaky Svc Op 0 { }
+        Enable-MessageTracing -Level Verbose
+        Invoke-ModuleAPI -Module Svc -Operation Op | Out-Null
+        $stages = @(Get-MessageTrace | Where-Object Event -eq 'apiStage').Stage
+        $stages | Should -Contain 'circuitBreaker'
+        $stages | Should -Contain 'handler'
+    }
+}
