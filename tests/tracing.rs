@@ -130,11 +130,14 @@ fn verbose_records_each_pipeline_stage_innermost_first_with_the_same_request_id(
     hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
     hub.registry().invoke(InvokeRequest::new("Lab", "Run")).unwrap();
     let recs = records(&hub);
-    assert_eq!(events(&recs), ["apiStage", "apiStage", "apiStage", "apiCall"]);
-    let stages: Vec<&str> = recs[..3].iter().map(|r| r["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["handler", "validate", "middleware"]);
+    // Innermost first: handler, validation, middleware, the retry stage's attempt, the
+    // circuit breaker (security is off, so it has no stage), then the call.
+    assert_eq!(events(&recs), ["apiStage", "apiStage", "apiStage", "apiAttempt", "apiStage", "apiCall"]);
+    let stages: Vec<&str> = recs[..5].iter().map(|r| r["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["handler", "validate", "middleware", "retry", "circuitBreaker"]);
     assert_eq!(recs[2]["middleware"], "audit");
-    let rid = recs[3]["requestId"].clone();
+    assert_eq!(recs[3]["attempt"], 0);
+    let rid = recs[5]["requestId"].clone();
     assert!(recs.iter().all(|r| r["requestId"] == rid));
 }
 

@@ -309,6 +309,7 @@ Describe 'Invoke-ModuleAPI' {
     }
 }
 
+# These tests are about one timed-out attempt: -RetryAttempts 0, since a timeout is retryable.
 Describe 'Invoke-ModuleAPI -Timeout' {
     BeforeEach { Reset-Registry }
     AfterAll { Reset-Registry }
@@ -316,7 +317,7 @@ Describe 'Invoke-ModuleAPI -Timeout' {
     It 'stops a handler that never returns and fails with APITimeout in time' {
         Register-ModuleAPI -ModuleName M -APIName Spin -Handler { while ($true) { } } | Out-Null
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
-        { Invoke-ModuleAPI M Spin -Timeout 0.5 } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        { Invoke-ModuleAPI M Spin -Timeout 0.5 -RetryAttempts 0 } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
         $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 0.5
         $watch.Elapsed.TotalSeconds | Should -BeLessThan 10
     }
@@ -325,7 +326,7 @@ Describe 'Invoke-ModuleAPI -Timeout' {
         $global:mcFinallyRan = $false
         Register-ModuleAPI -ModuleName M -APIName Sleepy -Handler { try { Start-Sleep -Seconds 60 } finally { $global:mcFinallyRan = $true } } | Out-Null
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
-        $err = { Invoke-ModuleAPI M Sleepy -Timeout 0.3 } | Should -Throw -PassThru
+        $err = { Invoke-ModuleAPI M Sleepy -Timeout 0.3 -RetryAttempts 0 } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -Be 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
         $err.CategoryInfo.Category | Should -Be 'OperationTimeout'
         $err.Exception.Message | Should -BeLike '*M.Sleepy did not complete within its timeout of 300 ms*'
@@ -336,7 +337,7 @@ Describe 'Invoke-ModuleAPI -Timeout' {
     It 'applies the API''s -Timeout to calls that give none' {
         Register-ModuleAPI -ModuleName M -APIName Sleepy -Timeout 0.3 -Handler { Start-Sleep -Seconds 60 } | Out-Null
         (Get-ModuleAPIs M Sleepy).DefaultTimeout | Should -Be ([timespan]::FromMilliseconds(300))
-        { Invoke-ModuleAPI M Sleepy } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        { Invoke-ModuleAPI M Sleepy -RetryAttempts 0 } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
     }
 
     It 'returns the result of a call that finishes in time' {
@@ -348,7 +349,7 @@ Describe 'Invoke-ModuleAPI -Timeout' {
     It 'cannot interrupt one blocking .NET call: the call fails with APITimeout once it returns (documented)' {
         Register-ModuleAPI -ModuleName M -APIName Blocked -Handler { [System.Threading.Thread]::Sleep(1500); 'late' } | Out-Null
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
-        { Invoke-ModuleAPI M Blocked -Timeout 0.2 } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        { Invoke-ModuleAPI M Blocked -Timeout 0.2 -RetryAttempts 0 } | Should -Throw -ErrorId 'APITimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
         $watch.Elapsed.TotalSeconds | Should -BeGreaterOrEqual 1.4
     }
 
@@ -402,7 +403,7 @@ Describe 'Invoke-ModuleAPI -Async' {
 
     It 'fails the job with APITimeout when its -Timeout passes' {
         Register-ModuleAPI -ModuleName M -APIName Sleepy -Handler { Start-Sleep -Seconds 60 } | Out-Null
-        $job = Invoke-ModuleAPI M Sleepy -Async -Timeout 0.5
+        $job = Invoke-ModuleAPI M Sleepy -Async -Timeout 0.5 -RetryAttempts 0
         $job | Wait-Job -Timeout 60 | Out-Null
         $job.State | Should -Be 'Failed'
         Receive-Job $job -ErrorVariable failure -ErrorAction SilentlyContinue
