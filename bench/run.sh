@@ -23,34 +23,17 @@ MC_PROFILE=release build/build.sh >"$logs/build.log" 2>&1 || { cat "$logs/build.
 mc_tool_restore || exit 1
 
 sections=()
-mc_log "native benchmark"
-if build/cargo.sh bench --bench native >"$logs/native.log" 2>"$logs/native.err"; then
-    sections+=("native" "$logs/native.log")
-else
-    cat "$logs/native.err" >&2
-    exit 1
-fi
-mc_log "native API call benchmark"
-if build/cargo.sh bench --bench api >"$logs/api-native.log" 2>"$logs/api-native.err"; then
-    sections+=("api-native" "$logs/api-native.log")
-else
-    cat "$logs/api-native.err" >&2
-    exit 1
-fi
-mc_log "metrics overhead benchmark"
-if build/cargo.sh bench --bench observability >"$logs/observability.log" 2>"$logs/observability.err"; then
-    sections+=("observability" "$logs/observability.log")
-else
-    cat "$logs/observability.err" >&2
-    exit 1
-fi
-mc_log "native resilience benchmark"
-if build/cargo.sh bench --bench resilience >"$logs/resilience-native.log" 2>"$logs/resilience-native.err"; then
-    sections+=("resilience-native" "$logs/resilience-native.log")
-else
-    cat "$logs/resilience-native.err" >&2
-    exit 1
-fi
+# Native benches (release): cargo bench target, then the section name in the results.
+for bench in native:native api:api-native observability:observability resilience:resilience-native; do
+    target="${bench%%:*}"
+    name="${bench#*:}"
+    mc_log "native benchmark $target"
+    if ! build/cargo.sh bench --bench "$target" >"$logs/$name.log" 2>"$logs/$name.err"; then
+        cat "$logs/$name.err" >&2
+        exit 1
+    fi
+    sections+=("$name" "$logs/$name.log")
+done
 for script in bench/*.ps1; do
     name="$(basename "$script" .ps1)"
     mc_log "pwsh benchmark $script"
