@@ -48,7 +48,7 @@ $expiring = Publish-ModuleMessage -Channel 'Configuration' -MessageType 'ConfigC
 Start-Sleep -Milliseconds 200
 Start-MessageProcessor | Out-Null
 $expiring | Wait-ModuleMessage -Timeout 10
-"Expired on the Configuration channel: $((Get-MessageChannels -Name 'Configuration').Expired)" | Out-Host
+"Expirations on the Configuration channel (one per subscription that held the message): $((Get-MessageChannels -Name 'Configuration').Expired)" | Out-Host
 
 Show-Step 'Throughput: 10,000 messages to one handler'
 $count = 0
