@@ -2,6 +2,8 @@
  * mc_metrics_reset, mc_health) and tracing (mc_trace_*). */
 #include "harness.h"
 
+#include <unistd.h>
+
 static mc_hub *new_hub(void) {
     mc_hub *hub = NULL;
     const char *config = "{\"metricsIntervalMs\":100}";
@@ -165,6 +167,19 @@ static void trace_to_file_and_archive_through_the_c_abi(void) {
     CHECK_CONTAINS(json, "\"records\":1");
     CHECK_CONTAINS(json, "/archive/t-");
     CHECK_CONTAINS(json, ".log.gz\"");
+    /* Leave nothing behind: the archive named in the summary, the trace file, the folders. */
+    char path[512];
+    const char *archive = json ? strstr(json, "\"archive\":\"") : NULL;
+    if (archive != NULL) {
+        archive += strlen("\"archive\":\"");
+        snprintf(path, sizeof path, "%.*s", (int)strcspn(archive, "\""), archive);
+        CHECK(unlink(path) == 0);
+    }
+    snprintf(path, sizeof path, "%s/t.log", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/archive", dir);
+    CHECK(rmdir(path) == 0);
+    CHECK(rmdir(dir) == 0);
     mc_string_free(json);
     mc_hub_free(hub);
 }
