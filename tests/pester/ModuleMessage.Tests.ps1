@@ -248,4 +248,16 @@ Describe 'Data arrives as it was published' {
         $script:received.When | Should -Be $script:when
         $script:received.When.Kind | Should -Be 'Utc'
     }
+    It 'decodes Data once per message: every read gives the same object, so changes to it stay' {
+        $script:kept = $null
+        $sub = Subscribe-ModuleMessage -Channel 'Data' -MessageType 'Once' -Handler { param($m) $script:kept = $m }
+        try {
+            Publish-ModuleMessage -Channel 'Data' -MessageType 'Once' -Data @{ Count = 1 } | Wait-ModuleMessage -Timeout 10
+            $script:kept.Data.Count = 2
+            $script:kept.Data.Count | Should -Be 2
+            [object]::ReferenceEquals($script:kept.Data, $script:kept.Data) | Should -BeTrue
+        } finally {
+            $sub | Unsubscribe-ModuleMessage | Out-Null
+        }
+    }
 }

@@ -105,16 +105,11 @@ namespace ModuleCommunication.Core
         /// Takes up to <paramref name="max"/> items (messages or events, as <paramref name="read"/>
         /// makes them); empty when none arrived in time.
         /// </summary>
-        public static List<object> Take(Guid subscription, int max, uint timeoutMs, Func<JsonElement, object> read)
+        public static List<object> Take(Guid subscription, int max, uint timeoutMs, ItemReader read)
         {
             Status.Check(NativeMethods.mc_subscription_take(Hub, McId.From(subscription), (nuint)max, timeoutMs,
                 out byte* json, out nuint length));
-            byte[] bytes = NativeString.TakeBytes(json, length);
-            if (bytes.Length <= 2) return new List<object>();
-            using JsonDocument doc = JsonDocument.Parse(bytes);
-            var items = new List<object>(doc.RootElement.GetArrayLength());
-            foreach (JsonElement m in doc.RootElement.EnumerateArray()) items.Add(read(m));
-            return items;
+            return ItemReaders.ReadArray(NativeString.TakeBytes(json, length), read);
         }
 
         public static void Complete(Guid subscription, int handled, int failed, int filtered, string? lastError)
@@ -249,24 +244,7 @@ namespace ModuleCommunication.Core
             }
         }
 
-        internal static object ReadMessage(JsonElement m) => ToMessage(m);
-
-        internal static ModuleMessage ToMessage(JsonElement m)
-        {
-            m.TryGetProperty("typeHints", out JsonElement hints);
-            return new ModuleMessage
-            {
-                Id = m.GetProperty("id").GetGuid(),
-                Channel = m.GetProperty("channel").GetString()!,
-                MessageType = m.GetProperty("messageType").GetString()!,
-                Data = DataCodec.ReadValue(m.GetProperty("data"), hints),
-                SourceModule = OptionalString(m, "sourceModule"),
-                Priority = ParsePriority(m.GetProperty("priority").GetString()),
-                Timestamp = Time(m.GetProperty("timestamp")) ?? DateTime.MinValue,
-                ExpiresAt = Time(m.GetProperty("expiresAt")),
-                CorrelationId = OptionalString(m, "correlationId"),
-            };
-        }
+        internal static object ReadMessage(ref Utf8JsonReader reader, byte[] json) => ItemReaders.Message(ref reader, json);
 
         internal static ChannelInfo ToChannelInfo(JsonElement c) => ToChannel(c);
 

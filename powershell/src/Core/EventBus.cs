@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Globalization;
 using System.Text.Json;
 using ModuleCommunication.Native;
@@ -107,12 +108,7 @@ namespace ModuleCommunication.Core
                 status = NativeMethods.mc_event_history(Hub, p, query == null ? 0 : (nuint)query.Length, out json, out length);
             }
             Status.Check(status);
-            byte[] bytes = NativeString.TakeBytes(json, length);
-            var events = new List<ModuleEvent>();
-            if (bytes.Length <= 2) return events;
-            using JsonDocument doc = JsonDocument.Parse(bytes);
-            foreach (JsonElement e in doc.RootElement.EnumerateArray()) events.Add(ToEvent(e));
-            return events;
+            return ItemReaders.ReadArray(NativeString.TakeBytes(json, length), ItemReaders.Event).Cast<ModuleEvent>().ToList();
         }
 
         /// <summary>The distinct event names in the history (for tab completion).</summary>
@@ -175,23 +171,7 @@ namespace ModuleCommunication.Core
             return (Bus.OptionalString(r, "path"), Strings(r.GetProperty("loadWarnings")));
         }
 
-        internal static object ReadEvent(JsonElement e) => ToEvent(e);
-
-        internal static ModuleEvent ToEvent(JsonElement e)
-        {
-            e.TryGetProperty("typeHints", out JsonElement hints);
-            return new ModuleEvent
-            {
-                Id = e.GetProperty("id").GetGuid(),
-                Name = e.GetProperty("name").GetString()!,
-                Channel = e.GetProperty("channel").GetString()!,
-                Data = DataCodec.ReadValue(e.GetProperty("data"), hints),
-                Source = Bus.OptionalString(e, "sourceModule"),
-                Priority = Bus.ParsePriority(e.GetProperty("priority").GetString()),
-                Timestamp = Bus.Time(e.GetProperty("timestamp")) ?? DateTime.MinValue,
-                CorrelationId = Bus.OptionalString(e, "correlationId"),
-            };
-        }
+        internal static object ReadEvent(ref Utf8JsonReader reader, byte[] json) => ItemReaders.Event(ref reader, json);
 
         private static List<string> Strings(JsonElement array)
         {

@@ -437,11 +437,12 @@ namespace ModuleCommunication.Core
         }
 
         /// <summary>Reads only what the stress check needs: the publisher (message type "P3") and the sequence number (Data).</summary>
-        private static object ReadSequence(JsonElement m)
+        private static object ReadSequence(ref Utf8JsonReader reader, byte[] json)
         {
-            string type = m.GetProperty("messageType").GetString()!;
-            int publisher = int.Parse(type.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
-            return (publisher, m.GetProperty("data").GetInt64());
+            ItemReaders.Fields m = ItemReaders.Fields.Read(ref reader, json);
+            int publisher = int.Parse(m.MessageType.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
+            long sequence = long.Parse(json.AsSpan(m.DataRange), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
+            return (publisher, sequence);
         }
 
         // ----- Test-MessageChannel -------------------------------------------------------

@@ -98,7 +98,7 @@ namespace ModuleCommunication.Core
     {
         private readonly Func<bool, nint, Guid> _subscribe;
 
-        private SubscriptionSource(SubscriptionKind kind, Func<JsonElement, object> read, Func<bool, nint, Guid> subscribe)
+        private SubscriptionSource(SubscriptionKind kind, ItemReader read, Func<bool, nint, Guid> subscribe)
         {
             Kind = kind;
             Read = read;
@@ -107,7 +107,7 @@ namespace ModuleCommunication.Core
 
         public SubscriptionKind Kind { get; }
 
-        public Func<JsonElement, object> Read { get; }
+        public ItemReader Read { get; }
 
         /// <summary>Makes the native pull subscription; with <paramref name="notify"/>, its notifications signal the registry.</summary>
         public Guid Subscribe(bool notify, long key) => _subscribe(notify, (nint)key);

@@ -1,4 +1,5 @@
 using System;
+using ModuleCommunication.Serialization;
 
 namespace ModuleCommunication
 {
@@ -10,7 +11,12 @@ namespace ModuleCommunication
         /// <summary>The event name given by the publisher (what -EventName patterns match).</summary>
         public string Name { get; init; } = string.Empty;
         /// <summary>The EventData, with the types the publisher gave it.</summary>
-        public object? Data { get; init; }
+        public object? Data { get => _encodedData is null ? _data : _encodedData.Value; init => _data = value; }
+        private object? _data;
+        // Data as delivered, decoded on the first read of Data: a handler that never reads it does not pay for it.
+        private EncodedData? _encodedData;
+        internal EncodedData? EncodedData { init => _encodedData = value; }
+
         /// <summary>When it was published (local time).</summary>
         public DateTime Timestamp { get; init; }
         /// <summary>The publishing module (-SourceModule), if it said.</summary>

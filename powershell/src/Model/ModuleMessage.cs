@@ -1,4 +1,5 @@
 using System;
+using ModuleCommunication.Serialization;
 
 namespace ModuleCommunication
 {
@@ -12,7 +13,12 @@ namespace ModuleCommunication
         /// <summary>The message type given by the publisher.</summary>
         public string MessageType { get; init; } = string.Empty;
         /// <summary>The data, with the types the publisher gave it.</summary>
-        public object? Data { get; init; }
+        public object? Data { get => _encodedData is null ? _data : _encodedData.Value; init => _data = value; }
+        private object? _data;
+        // Data as delivered, decoded on the first read of Data: a handler that never reads it does not pay for it.
+        private EncodedData? _encodedData;
+        internal EncodedData? EncodedData { init => _encodedData = value; }
+
         /// <summary>The publishing module, if it said.</summary>
         public string? SourceModule { get; init; }
         /// <summary>Delivery priority.</summary>

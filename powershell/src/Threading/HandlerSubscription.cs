@@ -27,7 +27,7 @@ namespace ModuleCommunication.Threading
         public SubscriptionKind Kind { get; }
 
         /// <summary>Turns one delivered JSON item into the object the handler receives.</summary>
-        public Func<JsonElement, object> Read { get; }
+        public ItemReader Read { get; }
 
         /// <summary>The native subscription id.</summary>
         public Guid Id { get; }
