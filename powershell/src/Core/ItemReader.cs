@@ -82,25 +82,40 @@ namespace ModuleCommunication.Core
                 while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
                 {
                     if (r.ValueTextEquals("id"u8)) { r.Read(); f.Id = r.GetGuid(); }
-                    else if (r.ValueTextEquals("channel"u8)) f.Channel = NextString(ref r);
-                    else if (r.ValueTextEquals("messageType"u8)) f.MessageType = NextString(ref r);
-                    else if (r.ValueTextEquals("name"u8)) f.Name = NextString(ref r);
+                    else if (r.ValueTextEquals("channel"u8)) f.Channel = NextString(ref r, ref t_lastChannel);
+                    else if (r.ValueTextEquals("messageType"u8)) f.MessageType = NextString(ref r, ref t_lastMessageType);
+                    else if (r.ValueTextEquals("name"u8)) f.Name = NextString(ref r, ref t_lastName);
                     else if (r.ValueTextEquals("data"u8)) f.DataRange = NextRaw(ref r);
                     else if (r.ValueTextEquals("typeHints"u8)) f.HintsRange = NextRaw(ref r);
-                    else if (r.ValueTextEquals("sourceModule"u8)) f.SourceModule = NextString(ref r);
-                    else if (r.ValueTextEquals("priority"u8)) f.Priority = Bus.ParsePriority(NextString(ref r));
+                    else if (r.ValueTextEquals("sourceModule"u8)) f.SourceModule = NextString(ref r, ref t_lastSourceModule);
+                    else if (r.ValueTextEquals("priority"u8)) f.Priority = NextPriority(ref r);
                     else if (r.ValueTextEquals("timestamp"u8)) f.Timestamp = NextTime(ref r);
                     else if (r.ValueTextEquals("expiresAt"u8)) f.ExpiresAt = NextTime(ref r);
-                    else if (r.ValueTextEquals("correlationId"u8)) f.CorrelationId = NextString(ref r);
+                    else if (r.ValueTextEquals("correlationId"u8)) { r.Read(); f.CorrelationId = r.TokenType == JsonTokenType.String ? r.GetString() : null; }
                     else { r.Read(); r.Skip(); }
                 }
                 return f;
             }
 
-            private static string? NextString(ref Utf8JsonReader r)
+            // The names a batch repeats (its channel, message type, source): the previous one's
+            // string is reused when the bytes match, instead of a new string per message.
+            [ThreadStatic] private static string? t_lastChannel, t_lastMessageType, t_lastName, t_lastSourceModule;
+
+            private static string? NextString(ref Utf8JsonReader r, ref string? last)
             {
                 r.Read();
-                return r.TokenType == JsonTokenType.String ? r.GetString() : null;
+                if (r.TokenType != JsonTokenType.String) return null;
+                if (last != null && r.ValueTextEquals(last)) return last;
+                return last = r.GetString();
+            }
+
+            private static MessagePriority NextPriority(ref Utf8JsonReader r)
+            {
+                r.Read();
+                if (r.ValueTextEquals("High"u8)) return MessagePriority.High;
+                if (r.ValueTextEquals("Critical"u8)) return MessagePriority.Critical;
+                if (r.ValueTextEquals("Low"u8)) return MessagePriority.Low;
+                return MessagePriority.Normal;
             }
 
             // The core writes UTC ISO 8601 ("...Z"); the reader parses that straight from UTF-8.
