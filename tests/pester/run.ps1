@@ -66,6 +66,8 @@ try {
 
     Set-StrictMode -Off                # do not impose this script's strict mode on the test files
     $result = Invoke-Pester -Configuration $config
+    # A path Pester cannot find is only an error record; without a result nothing ran.
+    if ($null -eq $result) { throw 'Invoke-Pester ran nothing (see the errors above); check -Path.' }
     $failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
     "Pester: $($result.PassedCount) passed, $failed failed, $($result.SkippedCount) skipped"
     exit ([int]($failed -gt 0 -or $result.PassedCount -eq 0))
