@@ -2,6 +2,9 @@
 # handler, against (a) the same handler called directly and (b) New-Event +
 # Register-EngineEvent -Action, PowerShell's own eventing. Cases run in rounds, interleaved,
 # and each keeps its best round, so load from other processes skews the ratios less.
+# Two more rows show where the time goes: publishing alone (a channel without subscribers) and
+# PowerShell's own cost of running any compiled cmdlet with these parameters (a no-op cmdlet
+# compiled here), the floor under both Publish-ModuleMessage and New-Event.
 # Prints one row per case and the ratios; nothing here asserts a time.
 param(
     [int] $Count = 20000,
@@ -11,10 +14,26 @@ param(
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
 
+# The floor: a compiled cmdlet that does nothing but return a Guid, with Publish-ModuleMessage's
+# three parameters. Every cmdlet call pays this much before its own work.
+Add-Type -TypeDefinition @'
+using System;
+using System.Management.Automation;
+[Cmdlet("Invoke", "BenchNoOp")]
+public sealed class InvokeBenchNoOpCommand : PSCmdlet
+{
+    [Parameter(Mandatory = true)] public string Channel { get; set; }
+    [Parameter(Mandatory = true)] public string MessageType { get; set; }
+    [Parameter] public object Data { get; set; }
+    protected override void ProcessRecord() => WriteObject(Guid.Empty);
+}
+'@ -PassThru | Select-Object -First 1 | ForEach-Object { Import-Module $_.Assembly }
+
 $message = [pscustomobject]@{ Channel = 'Bench'; MessageType = 'Tick'; Data = @{ Step = 1; Name = 'x' } }
 $handler = { param($Message) $script:handled++ }
 
-# One round of one case: seconds for $Count messages, checked to be all handled.
+# One round of one case: seconds for $Count messages, checked to be all handled (cases
+# without a handler set $script:handled themselves).
 function Measure-Round([scriptblock] $Body) {
     $script:handled = 0
     $watch = [System.Diagnostics.Stopwatch]::StartNew()
@@ -44,9 +63,22 @@ $cases = [ordered]@{
         while ($global:engineHandled -lt $Count -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 1 }
         $script:handled = $global:engineHandled
     }
+    'Publish-ModuleMessage, no subscriber' = {
+        for ($i = 0; $i -lt $Count; $i++) {
+            $null = Publish-ModuleMessage -Channel 'Bench.Nobody' -MessageType 'Tick' -Data @{ Step = $i; Name = 'x' }
+        }
+        $script:handled = $Count
+    }
+    'no-op cmdlet (PowerShell floor)' = {
+        for ($i = 0; $i -lt $Count; $i++) {
+            $null = Invoke-BenchNoOp -Channel 'Bench' -MessageType 'Tick' -Data @{ Step = $i; Name = 'x' }
+        }
+        $script:handled = $Count
+    }
 }
 
 New-MessageChannel -Name 'Bench' | Out-Null
+New-MessageChannel -Name 'Bench.Nobody' | Out-Null
 $sub = Subscribe-ModuleMessage -Channel 'Bench' -Handler $handler
 $engine = Register-EngineEvent -SourceIdentifier 'Bench.Engine' -Action { $global:engineHandled++ }
 # Warm up every path once, so JIT and first-use costs are not measured.
@@ -65,7 +97,7 @@ try {
     $sub | Unsubscribe-ModuleMessage | Out-Null
     Unregister-Event -SourceIdentifier 'Bench.Engine'
     Remove-Job $engine -Force
-    Remove-MessageChannel -Name 'Bench' -Force | Out-Null
+    'Bench', 'Bench.Nobody' | ForEach-Object { Remove-MessageChannel -Name $_ -Force | Out-Null }
 }
 
 $rate = @{}
@@ -74,6 +106,10 @@ $rows = foreach ($name in $cases.Keys) {
     [pscustomobject]@{ Case = $name; Messages = $Count; Seconds = [math]::Round($best[$name], 3); PerSecond = [math]::Round($rate[$name]) }
 }
 $rows | Format-Table -AutoSize | Out-String -Width 120
+# Microseconds per message above the floor: what each path adds to the cost of any cmdlet call.
+$floor = $best['no-op cmdlet (PowerShell floor)']
+$above = { param($name) ($best[$name] - $floor) * 1e6 / $Count }
+'per message above the cmdlet floor ({0:0.0} us): Publish-ModuleMessage -> handler {1:0.0} us (publishing {2:0.0} us); New-Event + action {3:0.0} us' -f ($floor * 1e6 / $Count), (& $above 'Publish-ModuleMessage -> handler'), (& $above 'Publish-ModuleMessage, no subscriber'), (& $above 'New-Event + Register-EngineEvent -Action')
 "best of $Rounds interleaved rounds each"
 $ours = $rate['Publish-ModuleMessage -> handler']
 'ratio vs direct call (target >= 0.3):              {0:0.00}' -f ($ours / $rate['direct: & $handler $msg'])
