@@ -71,10 +71,8 @@ Describe 'The spec''s event examples run as written' {
         )
     }
 
-    # The spec's ConfigurationCore example publishes from an API handler; it runs once the
-    # API registry (Register-ModuleAPI, another issue) is in the module. Until then the same
-    # path is covered by a message handler that publishes an event (below).
-    It 'ConfigurationCore Integration: an API handler publishes ConfigurationChanged' -Skip:(-not (Get-Command Register-ModuleAPI -ErrorAction SilentlyContinue)) {
+    # The spec's ConfigurationCore example: an API handler publishes the event.
+    It 'ConfigurationCore Integration: an API handler publishes ConfigurationChanged' {
         $script:notified = $null
         Subscribe-ModuleEvent -EventName 'ConfigurationChanged' -Handler {
             param($Event)
