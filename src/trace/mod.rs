@@ -4,13 +4,18 @@
 //! **Cost when off:** every hook first does one relaxed atomic load of the level
 //! ([`Tracer::level`]) and returns when it is 0. Nothing else runs.
 //!
-//! **When on:** a record is built on the calling thread, pushed into a bounded in-memory
-//! ring (newest `ringSize` kept, read by `Get-MessageTrace` / `mc_trace_read`), and, with
-//! `logToFile`, offered to a bounded crossbeam channel that a background writer thread
-//! drains into the file. The hot path never waits on disk: when the channel is full the
-//! record is dropped from the file and counted (`droppedRecords`). The writer rotates the
-//! file when the next line would take it past `maxFileBytes`: `trace.log` is renamed to
-//! `trace.log.1` (then `.2`, …, numbered in order of rotation) and a new `trace.log` begins.
+//! **When on:** the calling thread makes a small record — the message's envelope by
+//! reference count, ids, outcome, duration; no text — and moves it into a pending buffer
+//! (one short lock). A background writer thread formats the pending records into JSON
+//! lines (4096 at a time, or every 50 ms), keeps them in an in-memory ring (newest
+//! `ringSize`, read by `Get-MessageTrace` / `mc_trace_read`, which first formats what is
+//! still pending) and, with `logToFile`, writes them to the file in one call per batch.
+//! The hot path never waits on disk. If the writer falls `queueCapacity` records behind,
+//! the emitting thread formats the pending records itself (the ring misses nothing), and
+//! lines beyond `queueCapacity` that the file has not taken are dropped from the file and
+//! counted (`droppedRecords`). The writer rotates the file when the next line would take
+//! it past `maxFileBytes`: `trace.log` is renamed to `trace.log.1` (then `.2`, …, numbered
+//! in order of rotation) and a new `trace.log` begins.
 //!
 //! **Levels.** `Basic`: publish, API call (one record per call), errors, slow operations.
 //! `Verbose`: in addition, each delivery's outcome (push and pull) and each middleware stage.
@@ -19,19 +24,23 @@
 //! objects; error texts go through the same redaction as the metrics (`token=…`,
 //! `Bearer …`, … become `***`).
 
-use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+mod record;
+mod sink;
+mod writer;
+
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::bus::Envelope;
 use crate::error::Error;
-use crate::sync::{Arc, AtomicU64, AtomicU8, Mutex, Ordering, RwLock};
-use crate::time_fmt::format_ms;
+use crate::id::SubscriptionId;
+use crate::sync::{Arc, AtomicU64, AtomicU8, Mutex, Ordering};
+use record::Record;
+use sink::Sink;
+use writer::{TraceFile, WriterOutcome};
 
 /// Default size at which the trace file rotates: 10 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
@@ -39,7 +48,7 @@ pub const DEFAULT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_RING_SIZE: usize = 10_000;
 /// Default duration from which an API call or delivery counts as slow.
 pub const DEFAULT_SLOW_MS: u64 = 1_000;
-/// Default capacity of the channel to the writer thread.
+/// Default number of records that may wait for the writer thread.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 
 /// How much is traced.
@@ -82,7 +91,8 @@ pub struct TraceOptions {
     /// Operations that take at least this long also get a `slow` record.
     #[serde(default = "default_slow_ms")]
     pub slow_threshold_ms: u64,
-    /// Capacity of the channel to the writer thread (at least 1).
+    /// Records that may wait for the writer thread (at least 1), unformatted and again
+    /// formatted for the file (see the module documentation).
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
 }
@@ -173,7 +183,7 @@ pub struct TraceSummary {
     pub was_enabled: bool,
     /// Records made since tracing was enabled.
     pub records: u64,
-    /// Records the file never got because the writer's channel was full.
+    /// Records the file never got because the writer had fallen behind.
     pub dropped_records: u64,
     /// Trace files written, oldest first.
     pub files: Vec<String>,
@@ -188,18 +198,9 @@ pub(crate) struct Tracer {
     /// 0 off, 1 Basic, 2 Verbose: the one load the hot path makes.
     level: AtomicU8,
     slow_ns: AtomicU64,
-    records: AtomicU64,
-    dropped: AtomicU64,
+    /// Pending records, the ring and the lines for the file; shared with the writer.
+    sink: Arc<Sink>,
     state: Mutex<Option<Active>>,
-    /// The writer's channel, apart from `state` so that emitting threads share a read lock
-    /// (only enable and disable take it for writing, to swap it).
-    sender: RwLock<Option<Sender<Arc<str>>>>,
-    ring: Mutex<Ring>,
-}
-
-struct Ring {
-    cap: usize,
-    items: VecDeque<Arc<str>>,
 }
 
 struct Active {
@@ -207,21 +208,13 @@ struct Active {
     writer: Option<JoinHandle<WriterOutcome>>,
 }
 
-struct WriterOutcome {
-    files: Vec<PathBuf>,
-    error: Option<String>,
-}
-
 impl Default for Tracer {
     fn default() -> Self {
         Tracer {
             level: AtomicU8::new(0),
             slow_ns: AtomicU64::new(DEFAULT_SLOW_MS * 1_000_000),
-            records: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+            sink: Arc::new(Sink::default()),
             state: Mutex::new(None),
-            sender: RwLock::new(None),
-            ring: Mutex::new(Ring { cap: DEFAULT_RING_SIZE, items: VecDeque::new() }),
         }
     }
 }
@@ -238,47 +231,43 @@ impl Tracer {
         ns >= self.slow_ns.load(Ordering::Relaxed)
     }
 
-    /// Turns tracing on (or changes its options: a running file writer is closed first).
+    /// Turns tracing on (or changes its options: a running writer finishes its file first).
     pub fn enable(&self, options: TraceOptions) -> Result<(), Error> {
         options.validate()?;
         let mut state = self.state.lock();
         // Open the new file before touching the current state, so a bad path changes nothing.
         let file = match (&options.file_path, options.log_to_file) {
-            (Some(p), true) => Some(open_trace_file(p)?),
+            (Some(p), true) => Some(TraceFile::open(p, options.max_file_bytes)?),
             _ => None,
         };
         if let Some(old) = state.take() {
             self.level.store(0, Ordering::Relaxed);
-            drop(self.sender.write().take());
-            finish(old);
+            self.finish(old);
         }
-        let (sender, writer) = match file {
-            Some(file) => {
-                let (tx, rx) = bounded::<Arc<str>>(options.queue_capacity);
-                let path = options.file_path.clone().expect("checked above");
-                let max = options.max_file_bytes;
-                let handle = std::thread::Builder::new()
-                    .name("mc-trace-writer".into())
-                    .spawn(move || write_loop(rx, path, file, max))
-                    .map_err(|e| Error::invalid("trace writer", "thread", format!("could not start it: {e}")))?;
-                (Some(tx), Some(handle))
-            }
-            None => (None, None),
-        };
-        {
-            let mut ring = self.ring.lock();
-            // A new trace starts with an empty buffer.
-            ring.cap = options.ring_size;
-            ring.items.clear();
-        }
-        self.records.store(0, Ordering::Relaxed);
-        self.dropped.store(0, Ordering::Relaxed);
+        // A new trace starts with an empty ring and buffer.
+        self.sink.reset(options.ring_size, options.queue_capacity, file.is_some());
+        let sink = Arc::clone(&self.sink);
+        let writer = std::thread::Builder::new()
+            .name("mc-trace-writer".into())
+            .spawn(move || writer::run(sink, file))
+            .map_err(|e| Error::invalid("trace writer", "thread", format!("could not start it: {e}")))?;
         self.slow_ns.store(options.slow_threshold_ms.saturating_mul(1_000_000), Ordering::Relaxed);
         let level = options.level.code();
-        *self.sender.write() = sender;
-        *state = Some(Active { options, writer });
+        *state = Some(Active { options, writer: Some(writer) });
         self.level.store(level, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Stops the writer after it has formatted and written everything pending.
+    fn finish(&self, mut active: Active) -> WriterOutcome {
+        self.sink.stop();
+        match active.writer.take() {
+            Some(h) => h.join().unwrap_or_else(|_| WriterOutcome {
+                files: Vec::new(),
+                error: Some("the trace writer thread panicked".into()),
+            }),
+            None => WriterOutcome { files: Vec::new(), error: None },
+        }
     }
 
     /// Turns tracing off: waits for the writer to write what it has, closes the file, and
@@ -298,12 +287,12 @@ impl Tracer {
             return Ok(TraceSummary::default());
         };
         let log_path = active.options.file_path.clone().filter(|_| active.options.log_to_file);
-        drop(self.sender.write().take());
-        let outcome = finish(active);
+        let outcome = self.finish(active);
+        let (records, dropped_records) = self.sink.counts();
         let mut summary = TraceSummary {
             was_enabled: true,
-            records: self.records.load(Ordering::Relaxed),
-            dropped_records: self.dropped.load(Ordering::Relaxed),
+            records,
+            dropped_records,
             files: outcome.files.iter().map(|p| p.display().to_string()).collect(),
             archive: None,
             write_error: outcome.error,
@@ -321,24 +310,14 @@ impl Tracer {
                 Some(p) => p.clone(),
                 None => log_path.parent().map(Path::to_path_buf).unwrap_or_default(),
             };
-            summary.archive = Some(archive(&outcome.files, &log_path, &folder, now_ms)?.display().to_string());
+            summary.archive = Some(writer::archive(&outcome.files, &log_path, &folder, now_ms)?.display().to_string());
         }
         Ok(summary)
     }
 
     /// The newest `last` records of the ring (all with `None`), oldest first, as a JSON array.
     pub fn read(&self, last: Option<usize>) -> String {
-        let ring = self.ring.lock();
-        let n = last.unwrap_or(ring.items.len()).min(ring.items.len());
-        let mut out = String::from("[");
-        for (i, r) in ring.items.iter().skip(ring.items.len() - n).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(r);
-        }
-        out.push(']');
-        out
+        self.sink.read(last)
     }
 
     /// The state as JSON: `{"enabled","level","logToFile","filePath","records","droppedRecords"}`.
@@ -354,68 +333,27 @@ impl Tracer {
                 a.options.file_path.as_ref().map_or(Value::Null, |p| Value::String(p.display().to_string())),
             );
         }
-        m.insert("records".into(), self.records.load(Ordering::Relaxed).into());
-        m.insert("droppedRecords".into(), self.dropped.load(Ordering::Relaxed).into());
+        let (records, dropped) = self.sink.counts();
+        m.insert("records".into(), records.into());
+        m.insert("droppedRecords".into(), dropped.into());
         Value::Object(m).to_string()
     }
 
-    /// Makes a record: `{"timestamp","level","event",…fields}`. Call only after checking
-    /// [`Tracer::level`]; `min_level` is the level the record belongs to.
-    pub fn emit(&self, now_ms: i64, min_level: u8, event: &str, fields: Vec<(&str, Value)>) {
+    /// Hands a record to the writer if tracing is on at `min_level` (1 Basic, 2 Verbose).
+    fn push(&self, min_level: u8, record: impl FnOnce() -> Record) {
         let level = self.level();
         if level < min_level || level == 0 {
             return;
         }
-        // Written directly (no intermediate map), fields in the order given.
-        let mut line = String::with_capacity(320);
-        line.push_str("{\"timestamp\":\"");
-        line.push_str(&format_ms(now_ms));
-        line.push_str(if min_level >= 2 { "\",\"level\":\"Verbose\",\"event\":" } else { "\",\"level\":\"Basic\",\"event\":" });
-        push_json_str(&mut line, event);
-        for (k, v) in fields {
-            if v.is_null() {
-                continue;
-            }
-            line.push_str(",\"");
-            line.push_str(k);
-            line.push_str("\":");
-            match &v {
-                Value::String(s) => push_json_str(&mut line, s),
-                other => line.push_str(&other.to_string()),
-            }
-        }
-        line.push('}');
-        let line: Arc<str> = Arc::from(line);
-        self.records.fetch_add(1, Ordering::Relaxed);
-        // The file first (a clone), then the ring keeps the original.
-        if let Some(tx) = self.sender.read().as_ref() {
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(Arc::clone(&line)) {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let mut ring = self.ring.lock();
-        if ring.items.len() >= ring.cap {
-            ring.items.pop_front();
-        }
-        ring.items.push_back(line);
+        self.sink.push(record());
     }
-}
 
-/// Appends `s` as a JSON string literal.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
+    /// Makes a record: `{"timestamp","level","event",…fields}`, fields in the order given
+    /// (`null` ones left out). Call only after checking [`Tracer::level`]; `min_level` is
+    /// the level the record belongs to.
+    pub fn emit(&self, now_ms: i64, min_level: u8, event: &'static str, fields: Vec<(&'static str, Value)>) {
+        self.push(min_level, || Record::Fields { at_ms: now_ms, min_level, event, fields });
     }
-    out.push('"');
 }
 
 /// Text for a record: redacted, as the metrics do.
@@ -428,125 +366,18 @@ pub(crate) fn opt_text(s: Option<&str>) -> Value {
     s.map_or(Value::Null, text)
 }
 
-fn open_trace_file(path: &Path) -> Result<File, Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| {
-            Error::invalid("filePath", path.display(), format!("could not create its folder: {e}; choose a writable path"))
-        })?;
-    }
-    OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
-        Error::invalid("filePath", path.display(), format!("could not open it for writing: {e}; choose a writable path"))
-    })
-}
-
-/// Waits for the writer to write what it has (its channel's sender is already dropped).
-fn finish(mut active: Active) -> WriterOutcome {
-    match active.writer.take() {
-        Some(h) => h.join().unwrap_or_else(|_| WriterOutcome {
-            files: Vec::new(),
-            error: Some("the trace writer thread panicked".into()),
-        }),
-        None => WriterOutcome { files: Vec::new(), error: None },
-    }
-}
-
-fn write_loop(rx: crossbeam_channel::Receiver<Arc<str>>, path: PathBuf, file: File, max: u64) -> WriterOutcome {
-    let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut out = BufWriter::new(file);
-    let mut rotated: Vec<PathBuf> = Vec::new();
-    let mut error: Option<String> = None;
-    for line in rx.iter() {
-        if error.is_some() {
-            continue;
-        }
-        let n = line.len() as u64 + 1;
-        if size > 0 && size + n > max {
-            let next = PathBuf::from(format!("{}.{}", path.display(), rotated.len() + 1));
-            let step = out
-                .flush()
-                .and_then(|()| fs::rename(&path, &next))
-                .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&path));
-            match step {
-                Ok(f) => {
-                    rotated.push(next);
-                    out = BufWriter::new(f);
-                    size = 0;
-                }
-                Err(e) => {
-                    error = Some(format!("could not rotate {}: {e}", path.display()));
-                    continue;
-                }
-            }
-        }
-        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")) {
-            error = Some(format!("could not write {}: {e}", path.display()));
-            continue;
-        }
-        size += n;
-    }
-    if let Err(e) = out.flush() {
-        error.get_or_insert(format!("could not write {}: {e}", path.display()));
-    }
-    rotated.push(path);
-    WriterOutcome { files: rotated, error }
-}
-
-/// Concatenates `files` (oldest first) into `<folder>/<stem>-<timestamp>.log.gz`.
-fn archive(files: &[PathBuf], log_path: &Path, folder: &Path, now_ms: i64) -> Result<PathBuf, Error> {
-    let bad = |e: io::Error| {
-        Error::invalid("archivePath", folder.display(), format!("could not write the archive: {e}; choose a writable folder"))
-    };
-    if !folder.as_os_str().is_empty() {
-        fs::create_dir_all(folder).map_err(bad)?;
-    }
-    let stem = log_path.file_stem().map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
-    let stamp = format_ms(now_ms).replace([':', '.'], "-");
-    let mut target = folder.join(format!("{stem}-{stamp}.log.gz"));
-    let mut k = 1;
-    while target.exists() {
-        target = folder.join(format!("{stem}-{stamp}-{k}.log.gz"));
-        k += 1;
-    }
-    let out = File::create(&target).map_err(bad)?;
-    let mut gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
-    let mut buf = Vec::new();
-    for f in files {
-        buf.clear();
-        File::open(f).and_then(|mut h| h.read_to_end(&mut buf)).map_err(|e| {
-            Error::invalid("trace file", f.display(), format!("could not read it for the archive: {e}"))
-        })?;
-        gz.write_all(&buf).map_err(bad)?;
-    }
-    gz.finish().and_then(|mut w| w.flush()).map_err(bad)?;
-    Ok(target)
-}
-
 // ----- hooks: called by the bus and the registry after checking `level() != 0` ------------
 
-/// The API call running on this thread, if any: its request id ties a publish from inside
-/// a handler to the call.
-fn current_request_id() -> Value {
-    crate::registry::current_request_id().map_or(Value::Null, Value::String)
-}
-
 /// Basic: a message was routed.
-pub(crate) fn publish(t: &Tracer, env: &crate::bus::Envelope, matched: usize, rejected: usize) {
-    t.emit(
-        env.timestamp_ms(),
-        1,
-        "publish",
-        vec![
-            ("messageId", Value::String(env.id().to_string())),
-            ("correlationId", opt_text(env.correlation_id())),
-            ("requestId", current_request_id()),
-            ("channel", Value::String(env.channel().to_owned())),
-            ("messageType", text(env.message_type())),
-            ("sourceModule", opt_text(env.source_module())),
-            ("priority", Value::String(format!("{:?}", env.priority()))),
-            ("subscribers", matched.into()),
-            ("rejected", rejected.into()),
-        ],
-    );
+pub(crate) fn publish(t: &Tracer, env: &Arc<Envelope>, matched: usize, rejected: usize) {
+    t.push(1, || Record::Publish {
+        env: Arc::clone(env),
+        // The API call running on this thread, if any: its request id ties a publish from
+        // inside a handler to the call.
+        request_id: crate::registry::current_request_id(),
+        matched,
+        rejected,
+    });
 }
 
 /// Verbose: one delivery's outcome (`Handled`, `Failed`, `Filtered`, `Released`). A failed
@@ -554,30 +385,28 @@ pub(crate) fn publish(t: &Tracer, env: &crate::bus::Envelope, matched: usize, re
 pub(crate) fn delivery(
     t: &Tracer,
     now_ms: i64,
-    env: &crate::bus::Envelope,
-    subscription: crate::id::SubscriptionId,
-    outcome: &str,
+    env: &Arc<Envelope>,
+    subscription: SubscriptionId,
+    outcome: &'static str,
     ns: Option<u64>,
     error: Option<&str>,
 ) {
     let failed = outcome == "Failed";
-    let fields = |extra: Vec<(&'static str, Value)>| {
-        let mut v = vec![
-            ("messageId", Value::String(env.id().to_string())),
-            ("correlationId", opt_text(env.correlation_id())),
-            ("channel", Value::String(env.channel().to_owned())),
-            ("messageType", text(env.message_type())),
-            ("subscriptionId", Value::String(subscription.to_string())),
-            ("outcome", Value::String(outcome.to_owned())),
-            ("durationMs", ns.map_or(Value::Null, |n| Value::from(n as f64 / 1e6))),
-            ("error", opt_text(error)),
-        ];
-        v.extend(extra);
-        v
+    let record = |min_level, event, operation| Record::Delivery {
+        at_ms: now_ms,
+        min_level,
+        event,
+        env: Arc::clone(env),
+        subscription,
+        outcome,
+        ns,
+        error: error.map(str::to_owned),
+        operation,
     };
-    t.emit(now_ms, if failed { 1 } else { 2 }, if failed { "deliveryError" } else { "deliver" }, fields(vec![]));
+    let (min_level, event) = if failed { (1, "deliveryError") } else { (2, "deliver") };
+    t.push(min_level, || record(min_level, event, None));
     if ns.map_or(false, |n| t.is_slow(n)) {
-        t.emit(now_ms, 1, "slow", fields(vec![("operation", Value::String("delivery".into()))]));
+        t.push(1, || record(1, "slow", Some("delivery")));
     }
 }
 
@@ -631,8 +460,7 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         // The hub is going away: the writer writes what it has and closes the file.
         if let Some(active) = self.state.get_mut().take() {
-            drop(self.sender.get_mut().take());
-            finish(active);
+            self.finish(active);
         }
     }
 }

@@ -1,0 +1,395 @@
+//! Trace records as the emitting thread hands them over — a small struct, no text — and
+//! their JSON-line form, written by the trace writer thread (or a reader that catches up).
+//!
+//! Keeping the formatting off the emitting thread is what makes Verbose tracing affordable
+//! on the bus's hot path: a publish or delivery record costs a reference count and a move
+//! into the pending buffer there, and the ids, timestamp, redaction and escaping are done
+//! by the writer.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::bus::Envelope;
+use crate::id::SubscriptionId;
+use crate::json::push_str_literal;
+use crate::time_fmt::push_ms;
+
+/// One trace record, not yet formatted.
+pub(crate) enum Record {
+    /// A message was routed (Basic).
+    Publish {
+        env: Arc<Envelope>,
+        /// The API call the publish happened in, if any.
+        request_id: Option<String>,
+        matched: usize,
+        rejected: usize,
+    },
+    /// A delivery's outcome (`deliver` at Verbose, `deliveryError` at Basic), or its `slow`
+    /// record (`operation` is then `Some("delivery")`).
+    Delivery {
+        at_ms: i64,
+        min_level: u8,
+        event: &'static str,
+        env: Arc<Envelope>,
+        subscription: SubscriptionId,
+        outcome: &'static str,
+        ns: Option<u64>,
+        error: Option<String>,
+        operation: Option<&'static str>,
+    },
+    /// Any other record (API calls and stages): fields as given, already redacted.
+    Fields { at_ms: i64, min_level: u8, event: &'static str, fields: Vec<(&'static str, Value)> },
+}
+
+/// Text made for earlier records of a drain, reused: records come in runs made in the
+/// same millisecond — two runs at a time, publishes and the deliveries that trail them —
+/// and a subscription's deliveries follow one another.
+#[derive(Default)]
+pub(crate) struct Recent {
+    stamps: [(i64, String); 2],
+    /// The stamp slot replaced next.
+    next: usize,
+    subscription: Option<(SubscriptionId, [u8; 36])>,
+}
+
+impl Recent {
+    fn push_stamp(&mut self, out: &mut String, ms: i64) {
+        let slot = match self.stamps.iter().position(|(m, text)| *m == ms && !text.is_empty()) {
+            Some(i) => i,
+            None => {
+                let i = self.next;
+                self.next = 1 - i;
+                let (m, text) = &mut self.stamps[i];
+                *m = ms;
+                text.clear();
+                push_ms(text, ms);
+                i
+            }
+        };
+        out.push_str(&self.stamps[slot].1);
+    }
+
+    fn subscription_text(&mut self, id: SubscriptionId) -> [u8; 36] {
+        match self.subscription {
+            Some((last, text)) if last == id => text,
+            _ => {
+                let text = hyphenated(id.as_uuid());
+                self.subscription = Some((id, text));
+                text
+            }
+        }
+    }
+}
+
+impl Record {
+    /// Appends the record as one JSON object (no newline): `{"timestamp","level","event",…}`,
+    /// fields in a fixed order, absent ones left out.
+    pub fn write_json(&self, out: &mut String, recent: &mut Recent) {
+        match self {
+            Record::Publish { env, request_id, matched, rejected } => {
+                head(out, recent, env.timestamp_ms(), 1, "publish");
+                id_field(out, "messageId", &hyphenated(env.id().as_uuid()));
+                opt_text_field(out, "correlationId", env.correlation_id());
+                if let Some(r) = request_id {
+                    str_field(out, "requestId", r);
+                }
+                str_field(out, "channel", env.channel());
+                text_field(out, "messageType", env.message_type());
+                opt_text_field(out, "sourceModule", env.source_module());
+                str_field(out, "priority", env.priority().as_str());
+                out.push_str(",\"subscribers\":");
+                push_u64(out, *matched as u64);
+                out.push_str(",\"rejected\":");
+                push_u64(out, *rejected as u64);
+            }
+            Record::Delivery { at_ms, min_level, event, env, subscription, outcome, ns, error, operation } => {
+                head(out, recent, *at_ms, *min_level, event);
+                id_field(out, "messageId", &hyphenated(env.id().as_uuid()));
+                opt_text_field(out, "correlationId", env.correlation_id());
+                str_field(out, "channel", env.channel());
+                text_field(out, "messageType", env.message_type());
+                id_field(out, "subscriptionId", &recent.subscription_text(*subscription));
+                str_field(out, "outcome", outcome);
+                if let Some(n) = ns {
+                    out.push_str(",\"durationMs\":");
+                    push_duration_ms(out, *n);
+                }
+                opt_text_field(out, "error", error.as_deref());
+                if let Some(op) = operation {
+                    str_field(out, "operation", op);
+                }
+            }
+            Record::Fields { at_ms, min_level, event, fields } => {
+                head(out, recent, *at_ms, *min_level, event);
+                for (k, v) in fields {
+                    match v {
+                        Value::Null => {}
+                        Value::String(s) => str_field(out, k, s),
+                        other => {
+                            let _ = write!(out, ",\"{k}\":{other}");
+                        }
+                    }
+                }
+            }
+        }
+        out.push('}');
+    }
+}
+
+fn head(out: &mut String, recent: &mut Recent, at_ms: i64, min_level: u8, event: &str) {
+    out.push_str("{\"timestamp\":\"");
+    recent.push_stamp(out, at_ms);
+    out.push_str(if min_level >= 2 { "\",\"level\":\"Verbose\",\"event\":" } else { "\",\"level\":\"Basic\",\"event\":" });
+    push_str_literal(out, event);
+}
+
+fn str_field(out: &mut String, key: &str, value: &str) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":");
+    push_str_literal(out, value);
+}
+
+/// A free text that could hold a secret: redacted.
+fn text_field(out: &mut String, key: &str, value: &str) {
+    str_field(out, key, &redact(value));
+}
+
+fn opt_text_field(out: &mut String, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        text_field(out, key, v);
+    }
+}
+
+/// An id in its lowercase hyphenated form, 8-4-4-4-12.
+fn hyphenated(id: &uuid::Uuid) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Where each byte's two digits go (fixed, so the loop has no bounds checks left).
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let mut text = [b'-'; 36];
+    for (b, at) in id.as_bytes().iter().zip(AT) {
+        text[at] = HEX[usize::from(b >> 4)];
+        text[at + 1] = HEX[usize::from(b & 0xf)];
+    }
+    text
+}
+
+fn id_field(out: &mut String, key: &str, text: &[u8; 36]) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":\"");
+    out.push_str(std::str::from_utf8(text).expect("ASCII hex digits"));
+    out.push('"');
+}
+
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
+}
+
+/// `ns` in milliseconds, exactly as serde_json writes `ns as f64 / 1e6` (ryu's shortest
+/// form), from the integer's digits: below 10^15 ns the quotient has at most 15
+/// significant digits, so its shortest form is those digits. Half as costly as ryu.
+fn push_duration_ms(out: &mut String, ns: u64) {
+    if ns == 0 {
+        out.push_str("0.0");
+        return;
+    }
+    if ns >= 1_000_000_000_000_000 {
+        push_f64(out, ns as f64 / 1e6);
+        return;
+    }
+    // ns = digits × 10^zeros; the value is digits × 10^(zeros - 6).
+    let (mut digits, mut zeros) = (ns, 0i32);
+    while digits % 10 == 0 {
+        digits /= 10;
+        zeros += 1;
+    }
+    let mut d = [0u8; 20];
+    let mut i = d.len();
+    while digits > 0 {
+        i -= 1;
+        d[i] = b'0' + (digits % 10) as u8;
+        digits /= 10;
+    }
+    let text = std::str::from_utf8(&d[i..]).expect("ASCII digits");
+    let exponent = zeros - 6;
+    // Where the decimal point goes, counted from the first digit (ryu's `kk`).
+    let point = text.len() as i32 + exponent;
+    if exponent >= 0 {
+        // Whole milliseconds: 12000000 ns -> "12.0".
+        out.push_str(text);
+        out.extend(std::iter::repeat('0').take(exponent as usize));
+        out.push_str(".0");
+    } else if point > 0 {
+        out.push_str(&text[..point as usize]);
+        out.push('.');
+        out.push_str(&text[point as usize..]);
+    } else if point > -5 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat('0').take((-point) as usize));
+        out.push_str(text);
+    } else {
+        // One digit, 1 to 9 ns: "5e-6".
+        out.push_str(text);
+        out.push('e');
+        push_u64_signed(out, i64::from(point - 1));
+    }
+}
+
+fn push_u64_signed(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
+/// [`crate::metrics::redact`] without its allocation for the usual text that holds no
+/// marker: every marker ends in `=`, `:` or a space, so a text without those is kept.
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| matches!(b, b'=' | b':' | b' ')) {
+        Cow::Owned(crate::metrics::redact(text))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// A finite number as serde_json writes it (shortest round-trip form), without going
+/// through `fmt`.
+fn push_f64(out: &mut String, x: f64) {
+    let mut buf = [0u8; 32];
+    let mut w = &mut buf[..];
+    match serde_json::to_writer(&mut w, &x) {
+        Ok(()) => {
+            let n = 32 - w.len();
+            out.push_str(std::str::from_utf8(&buf[..n]).expect("serde_json writes ASCII numbers"));
+        }
+        // Not reached (at most 24 bytes); keep the value rather than a broken line.
+        Err(_) => {
+            let _ = write!(out, "{}", Value::from(x));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_texts_without_markers_and_hides_values_after_them() {
+        assert!(matches!(redact("OrderCreated"), Cow::Borrowed("OrderCreated")));
+        assert_eq!(redact("x token=abc y"), "x token=*** y");
+        assert_eq!(redact("Bearer abc"), "Bearer ***");
+    }
+
+    /// Formatting speed: `cargo test --release --lib trace::record -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn formatting_speed() {
+        use crate::bus::{Channel, ChannelKind, PublishRequest};
+        let channel = Arc::new(Channel {
+            kind: ChannelKind::Message,
+            name: "Bench".into(),
+            key: "bench".into(),
+            description: None,
+            max_messages: 0,
+            created_at_ms: 0,
+            counters: Default::default(),
+            private: false,
+        });
+        let req = PublishRequest::new("Bench", "Tick").data_json(r#"{"Step":1,"Name":"bench"}"#).unwrap();
+        let env = Arc::new(Envelope::build(crate::id::MessageId::new_v4(), channel, &req.parts(), 1_795_759_200_000));
+        let sub = SubscriptionId::new_v4();
+        let n = 1_000_000;
+        let mut out = String::with_capacity(300 * 1000);
+        let mut best = f64::MAX;
+        for _round in 0..5 {
+            let mut recent = Recent::default();
+            let start = std::time::Instant::now();
+            for i in 0..n {
+                let r = if i % 2 == 0 {
+                    Record::Publish { env: Arc::clone(&env), request_id: None, matched: 1, rejected: 0 }
+                } else {
+                    Record::Delivery {
+                        at_ms: 1_795_759_200_000 + (i / 1000) as i64,
+                        min_level: 2,
+                        event: "deliver",
+                        env: Arc::clone(&env),
+                        subscription: sub,
+                        outcome: "Handled",
+                        ns: Some(1234 + i as u64 % 1000),
+                        error: None,
+                        operation: None,
+                    }
+                };
+                if i % 1000 == 0 {
+                    out.clear();
+                }
+                r.write_json(&mut out, &mut recent);
+                out.push('\n');
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
+        }
+        println!("{best:.1} ns per record (best of 5)");
+        println!("{}", &out[..out.find('\n').unwrap() + 1 + 300]);
+    }
+
+    #[test]
+    fn numbers_are_written_as_serde_json_writes_them() {
+        for x in [0.0, 1.0, 0.001235, 1e-6, 0.000012, 123456.789, 1e17] {
+            let mut out = String::new();
+            push_f64(&mut out, x);
+            assert_eq!(out, Value::from(x).to_string());
+        }
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+    }
+
+    #[test]
+    fn ids_and_timestamps_are_written_as_their_display_forms() {
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(std::str::from_utf8(&hyphenated(&id)).unwrap(), id.hyphenated().to_string());
+        let mut recent = Recent::default();
+        for ms in [0, 1_000, 0, 1_000, 2_000, 0, 2_000] {
+            let mut out = String::new();
+            recent.push_stamp(&mut out, ms);
+            assert_eq!(out, crate::time_fmt::format_ms(ms));
+        }
+    }
+
+    #[test]
+    fn durations_are_written_as_serde_json_writes_the_quotient() {
+        let check = |ns: u64| {
+            let mut out = String::new();
+            push_duration_ms(&mut out, ns);
+            assert_eq!(out, Value::from(ns as f64 / 1e6).to_string(), "{ns} ns");
+        };
+        (0..3_000_000).for_each(check);
+        // Every digit count and trailing-zero count, and a spread of large values.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..300_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = 1 + (x % 19) as u32;
+            let zeros = ((x >> 8) % 12) as u32;
+            check(((x >> 16) % 10u64.pow(digits)).saturating_mul(10u64.pow(zeros)));
+        }
+        check(u64::MAX);
+    }
+}

@@ -1,0 +1,298 @@
+//! Where records go: a pending buffer that emitting threads push into, and the formatted
+//! records — the in-memory ring that `Get-MessageTrace` reads, and the lines waiting for
+//! the trace file.
+//!
+//! Emitting is a short lock and a move; nothing is formatted there. [`Sink::drain`] formats
+//! everything pending into one [`Chunk`] of JSON lines, which the ring keeps and the file
+//! writer writes with one call. The writer thread drains when [`BATCH`] records wait or
+//! every [`FLUSH_INTERVAL`]; readers drain first, so they see every record made before.
+//!
+//! When the writer falls behind — `capacity` records pending, say while it waits for a
+//! CPU — the emitting thread drains itself, so the ring never misses a record (the cost
+//! comes back to the caller as formatting, never as waiting on disk). Formatted lines that
+//! the file has not taken are bounded by `capacity` too: past it, the file misses them and
+//! they are counted as dropped.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::record::{Recent, Record};
+use crate::sync::{Arc, Condvar, Mutex};
+
+/// The longest a record waits in the pending buffer while the writer has nothing else to
+/// do (the trace file is at most this far behind).
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Formatted records: JSON lines, each followed by `\n`, in one text.
+pub(crate) struct Chunk {
+    pub text: String,
+    /// Where each line ends (its `\n`'s offset).
+    pub ends: Vec<usize>,
+}
+
+impl Chunk {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Line `i` without its newline.
+    pub fn line(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] + 1 };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// The buffer length at which the writer is woken: half the capacity, but no more than
+/// [`BATCH`], so that a large capacity does not make every batch large.
+fn wake_at(capacity: usize) -> usize {
+    ((capacity + 1) / 2).min(BATCH)
+}
+
+/// Records formatted per drain when the writer keeps up.
+const BATCH: usize = 4_096;
+
+struct Pending {
+    records: Vec<Record>,
+    /// At this many pending records the emitting thread formats them itself.
+    capacity: usize,
+    /// Records made since tracing was enabled.
+    made: u64,
+    /// Set when the writer should drain one last time and stop.
+    stop: bool,
+}
+
+/// The newest records, in chunks; at least `cap` records are kept when there are that
+/// many (whole chunks are let go), and reads return at most `cap`.
+struct Ring {
+    cap: usize,
+    chunks: VecDeque<Arc<Chunk>>,
+    len: usize,
+}
+
+impl Ring {
+    fn push(&mut self, chunk: Arc<Chunk>) {
+        self.len += chunk.len();
+        self.chunks.push_back(chunk);
+        while let Some(front) = self.chunks.front() {
+            if self.len - front.len() < self.cap {
+                break;
+            }
+            self.len -= front.len();
+            self.chunks.pop_front();
+        }
+    }
+}
+
+struct Formatted {
+    ring: Ring,
+    /// Chunks the file writer has not written yet (only when logging to a file).
+    to_file: Vec<Arc<Chunk>>,
+    to_file_on: bool,
+    /// Records in `to_file`: at most the pending capacity, or one chunk.
+    to_file_len: usize,
+    /// Records the file never got because the writer had fallen behind.
+    dropped: u64,
+    /// The pending buffer's other half, swapped in on every drain so neither reallocates.
+    spare: Vec<Record>,
+}
+
+/// Lock order: `formatted`, then `pending`.
+pub(crate) struct Sink {
+    pending: Mutex<Pending>,
+    /// Wakes the writer when the pending buffer is half full, or to stop.
+    wake: Condvar,
+    formatted: Mutex<Formatted>,
+}
+
+impl Default for Sink {
+    fn default() -> Self {
+        Sink {
+            pending: Mutex::new(Pending { records: Vec::new(), capacity: 1, made: 0, stop: false }),
+            wake: Condvar::new(),
+            formatted: Mutex::new(Formatted {
+                ring: Ring { cap: super::DEFAULT_RING_SIZE, chunks: VecDeque::new(), len: 0 },
+                to_file: Vec::new(),
+                to_file_on: false,
+                to_file_len: 0,
+                dropped: 0,
+                spare: Vec::new(),
+            }),
+        }
+    }
+}
+
+impl Sink {
+    /// Starts a new trace: empty ring and buffer, counters at zero.
+    pub fn reset(&self, ring_size: usize, capacity: usize, to_file: bool) {
+        let mut f = self.formatted.lock();
+        f.ring = Ring { cap: ring_size, chunks: VecDeque::new(), len: 0 };
+        f.to_file.clear();
+        f.to_file_on = to_file;
+        f.to_file_len = 0;
+        f.dropped = 0;
+        let mut p = self.pending.lock();
+        p.records.clear();
+        p.capacity = capacity;
+        p.made = 0;
+        p.stop = false;
+    }
+
+    /// Queues a record for formatting; formats everything pending when the writer has
+    /// fallen `capacity` records behind.
+    pub fn push(&self, record: Record) {
+        let mut p = self.pending.lock();
+        p.made += 1;
+        p.records.push(record);
+        let waiting = p.records.len();
+        if waiting == wake_at(p.capacity) {
+            self.wake.notify_one();
+        }
+        if waiting >= p.capacity {
+            drop(p);
+            self.drain();
+        }
+    }
+
+    /// (records made, records the file never got) since tracing was enabled.
+    pub fn counts(&self) -> (u64, u64) {
+        let dropped = self.formatted.lock().dropped;
+        (self.pending.lock().made, dropped)
+    }
+
+    /// Formats every pending record into one chunk for the ring and the file.
+    pub fn drain(&self) {
+        let mut f = self.formatted.lock();
+        let f = &mut *f;
+        let capacity = {
+            let mut p = self.pending.lock();
+            if p.records.is_empty() {
+                return;
+            }
+            std::mem::swap(&mut p.records, &mut f.spare);
+            p.capacity
+        };
+        let mut chunk = Chunk { text: String::with_capacity(f.spare.len() * 256), ends: Vec::with_capacity(f.spare.len()) };
+        let mut recent = Recent::default();
+        for r in f.spare.drain(..) {
+            r.write_json(&mut chunk.text, &mut recent);
+            chunk.ends.push(chunk.text.len());
+            chunk.text.push('\n');
+        }
+        let chunk = Arc::new(chunk);
+        if f.to_file_on {
+            // One chunk may always wait, however large.
+            if f.to_file_len > 0 && f.to_file_len + chunk.len() > capacity {
+                f.dropped += chunk.len() as u64;
+            } else {
+                f.to_file_len += chunk.len();
+                f.to_file.push(Arc::clone(&chunk));
+            }
+        }
+        f.ring.push(chunk);
+    }
+
+    /// The writer's wait: until [`wake_at`] records wait, [`FLUSH_INTERVAL`] has passed, or
+    /// it is told to stop (`true`).
+    pub fn wait(&self) -> bool {
+        let deadline = Instant::now() + FLUSH_INTERVAL;
+        let mut p = self.pending.lock();
+        while !p.stop && p.records.len() < wake_at(p.capacity) {
+            if self.wake.wait_until(&mut p, deadline).timed_out() {
+                break;
+            }
+        }
+        p.stop
+    }
+
+    /// Tells the writer to drain one last time and stop.
+    pub fn stop(&self) {
+        self.pending.lock().stop = true;
+        self.wake.notify_all();
+    }
+
+    /// The chunks the file has not got yet.
+    pub fn take_for_file(&self) -> Vec<Arc<Chunk>> {
+        let mut f = self.formatted.lock();
+        f.to_file_len = 0;
+        std::mem::take(&mut f.to_file)
+    }
+
+    /// The newest `last` records (all kept with `None`), oldest first, as a JSON array.
+    pub fn read(&self, last: Option<usize>) -> String {
+        self.drain();
+        let f = self.formatted.lock();
+        let kept = f.ring.len.min(f.ring.cap);
+        let n = last.unwrap_or(kept).min(kept);
+        let mut skip = f.ring.len - n;
+        let mut out = String::from("[");
+        let mut first = true;
+        for chunk in &f.ring.chunks {
+            if skip >= chunk.len() {
+                skip -= chunk.len();
+                continue;
+            }
+            for i in skip..chunk.len() {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(chunk.line(i));
+            }
+            skip = 0;
+        }
+        out.push(']');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize) -> Record {
+        Record::Fields { at_ms: 0, min_level: 1, event: "e", fields: vec![("i", i.into())] }
+    }
+
+    fn ids(json: &str) -> Vec<u64> {
+        let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+        v.iter().map(|r| r["i"].as_u64().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_ring_reads_the_newest_records_across_chunks() {
+        let sink = Sink::default();
+        sink.reset(4, 100, false);
+        for i in 0..3 {
+            sink.push(record(i));
+        }
+        sink.drain();
+        for i in 3..6 {
+            sink.push(record(i));
+        }
+        assert_eq!(ids(&sink.read(None)), [2, 3, 4, 5]);
+        assert_eq!(ids(&sink.read(Some(2))), [4, 5]);
+        sink.push(record(6));
+        assert_eq!(ids(&sink.read(Some(10))), [3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_full_buffer_is_formatted_by_the_caller_and_the_file_backlog_is_bounded() {
+        let sink = Sink::default();
+        sink.reset(10, 2, true);
+        // The caller formats at 2 and 4 pending records; the file, which has not taken
+        // anything yet, may hold 2 waiting records, so the second chunk is dropped for it.
+        for i in 0..5 {
+            sink.push(record(i));
+        }
+        assert_eq!(sink.counts(), (5, 2));
+        // The ring has every record (the read formats the last one; the file misses it).
+        assert_eq!(ids(&sink.read(None)), [0, 1, 2, 3, 4]);
+        assert_eq!(sink.counts(), (5, 3));
+        let lens = |chunks: Vec<Arc<Chunk>>| chunks.iter().map(|c| c.len()).collect::<Vec<_>>();
+        assert_eq!(lens(sink.take_for_file()), [2]);
+        // Once the file has taken its lines, new ones wait for it again.
+        sink.push(record(5));
+        sink.push(record(6));
+        assert_eq!(lens(sink.take_for_file()), [2]);
+    }
+}

@@ -1,0 +1,144 @@
+//! The trace writer thread: drains the pending records into formatted chunks and, when
+//! logging to a file, writes them, rotating the file at its size limit. Also the gzip
+//! archive that `Disable-MessageTracing -ArchiveLogs` makes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::sink::{Chunk, Sink};
+use crate::error::Error;
+use crate::sync::Arc;
+use crate::time_fmt::format_ms;
+
+pub(crate) struct WriterOutcome {
+    pub files: Vec<PathBuf>,
+    pub error: Option<String>,
+}
+
+/// The trace file: rotates when the next line would take it past `max` bytes —
+/// `trace.log` becomes `trace.log.1` (then `.2`, …, in order of rotation).
+pub(crate) struct TraceFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max: u64,
+    rotated: Vec<PathBuf>,
+    error: Option<String>,
+}
+
+impl TraceFile {
+    /// Opens (appends to) `path`, creating its folder.
+    pub fn open(path: &Path, max: u64) -> Result<TraceFile, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| {
+                Error::invalid("filePath", path.display(), format!("could not create its folder: {e}; choose a writable path"))
+            })?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+            Error::invalid("filePath", path.display(), format!("could not open it for writing: {e}; choose a writable path"))
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(TraceFile { path: path.to_path_buf(), file, size, max, rotated: Vec::new(), error: None })
+    }
+
+    /// Writes a chunk's lines: as many as fit in one call, then rotates. After a write
+    /// error nothing more is written (the error is reported when tracing is disabled).
+    fn write_chunk(&mut self, chunk: &Chunk) {
+        let mut line = 0;
+        while line < chunk.len() && self.error.is_none() {
+            let start = if line == 0 { 0 } else { chunk.ends[line - 1] + 1 };
+            // The lines that still fit (a first line always goes in, even a long one).
+            let mut end = line;
+            while end < chunk.len() {
+                let bytes = (chunk.ends[end] + 1 - start) as u64;
+                if self.size + bytes > self.max && (self.size > 0 || end > line) {
+                    break;
+                }
+                end += 1;
+            }
+            if end == line {
+                self.rotate();
+                continue;
+            }
+            let slice = &chunk.text.as_bytes()[start..chunk.ends[end - 1] + 1];
+            match self.file.write_all(slice) {
+                Ok(()) => self.size += slice.len() as u64,
+                Err(e) => self.error = Some(format!("could not write {}: {e}", self.path.display())),
+            }
+            line = end;
+        }
+    }
+
+    fn rotate(&mut self) {
+        let next = PathBuf::from(format!("{}.{}", self.path.display(), self.rotated.len() + 1));
+        let step = fs::rename(&self.path, &next)
+            .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&self.path));
+        match step {
+            Ok(f) => {
+                self.rotated.push(next);
+                self.file = f;
+                self.size = 0;
+            }
+            Err(e) => self.error = Some(format!("could not rotate {}: {e}", self.path.display())),
+        }
+    }
+
+    fn finish(mut self) -> WriterOutcome {
+        if let Err(e) = self.file.flush() {
+            self.error.get_or_insert(format!("could not write {}: {e}", self.path.display()));
+        }
+        self.rotated.push(self.path);
+        WriterOutcome { files: self.rotated, error: self.error }
+    }
+}
+
+/// The writer thread's loop: drain and write until told to stop, then once more.
+pub(crate) fn run(sink: Arc<Sink>, mut file: Option<TraceFile>) -> WriterOutcome {
+    loop {
+        let stop = sink.wait();
+        sink.drain();
+        if let Some(f) = file.as_mut() {
+            for chunk in sink.take_for_file() {
+                f.write_chunk(&chunk);
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    match file {
+        Some(f) => f.finish(),
+        None => WriterOutcome { files: Vec::new(), error: None },
+    }
+}
+
+/// Concatenates `files` (oldest first) into `<folder>/<stem>-<timestamp>.log.gz`.
+pub(crate) fn archive(files: &[PathBuf], log_path: &Path, folder: &Path, now_ms: i64) -> Result<PathBuf, Error> {
+    let bad = |e: io::Error| {
+        Error::invalid("archivePath", folder.display(), format!("could not write the archive: {e}; choose a writable folder"))
+    };
+    if !folder.as_os_str().is_empty() {
+        fs::create_dir_all(folder).map_err(bad)?;
+    }
+    let stem = log_path.file_stem().map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
+    let stamp = format_ms(now_ms).replace([':', '.'], "-");
+    let mut target = folder.join(format!("{stem}-{stamp}.log.gz"));
+    let mut k = 1;
+    while target.exists() {
+        target = folder.join(format!("{stem}-{stamp}-{k}.log.gz"));
+        k += 1;
+    }
+    let out = File::create(&target).map_err(bad)?;
+    let mut gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
+    let mut buf = Vec::new();
+    for f in files {
+        buf.clear();
+        File::open(f).and_then(|mut h| h.read_to_end(&mut buf)).map_err(|e| {
+            Error::invalid("trace file", f.display(), format!("could not read it for the archive: {e}"))
+        })?;
+        gz.write_all(&buf).map_err(bad)?;
+    }
+    gz.finish().and_then(|mut w| w.flush()).map_err(bad)?;
+    Ok(target)
+}
