@@ -784,10 +784,16 @@ impl Subscription {
             if env.expires_at_ms().is_some() && env.is_expired_at(shared.ctx.clock.now_ms()) {
                 self.count_expired(&env);
             } else {
-                let trace_start = if shared.ctx.trace.level() != 0 { Some(std::time::Instant::now()) } else { None };
+                // One clock for the handler's traced duration and the delivery latency —
+                // the hub's, which the latency histogram uses anyway: read before the
+                // handler only when tracing, and once after it for both.
+                let clock = &shared.ctx.clock;
+                let tracing = shared.ctx.trace.level() != 0;
+                let timed = env.tracked && shared.ctx.metrics.enabled();
+                let start_ns = if tracing { clock.now_ns() } else { 0 };
                 let result = catch_unwind(AssertUnwindSafe(|| handler(&env)));
-                if let Some(started) = trace_start {
-                    let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let end_ns = if tracing || timed { clock.now_ns() } else { 0 };
+                if tracing {
                     let (outcome, error) = match &result {
                         Ok(true) => ("Handled", None),
                         Ok(false) => ("Failed", Some("handler reported a failure".to_owned())),
@@ -795,11 +801,11 @@ impl Subscription {
                     };
                     crate::trace::delivery(
                         &shared.ctx.trace,
-                        shared.ctx.clock.now_ms(),
+                        end_ns.div_euclid(1_000_000),
                         &env,
                         self.id,
                         outcome,
-                        Some(ns),
+                        Some(end_ns.saturating_sub(start_ns).max(0) as u64),
                         error.as_deref(),
                     );
                 }
@@ -823,9 +829,9 @@ impl Subscription {
                         ));
                     }
                 }
-                if env.tracked && shared.ctx.metrics.enabled() {
+                if timed {
                     // Only this worker writes this subscription's histogram.
-                    self.latency.record_ns_single_writer(shared.ctx.clock.now_ns() - env.published_ns);
+                    self.latency.record_ns_single_writer(end_ns - env.published_ns);
                 }
             }
             finished = Some(env);
@@ -863,3 +869,4 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "a non-text panic payload".to_owned()
     }
 }
+
