@@ -53,15 +53,21 @@ pub(crate) fn lower_bound_ns(i: usize) -> u64 {
     }
 }
 
-/// Atomic bucket counts and the sum of all values.
-pub(crate) struct Histogram {
-    buckets: Box<[AtomicU64]>,
+/// Atomic bucket counts and the sum of all values, in one allocation on cache lines of
+/// its own: a push worker writes its subscription's histogram for every message, and
+/// publishers read the fields around the handle (queue lock, capacity, condvars) for
+/// every message; sharing a line with them made each write a cross-core miss.
+pub(crate) struct Histogram(Box<Counts>);
+
+#[repr(align(128))]
+struct Counts {
+    buckets: [AtomicU64; BUCKETS],
     sum_ns: AtomicU64,
 }
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(), sum_ns: AtomicU64::new(0) }
+        Histogram(Box::new(Counts { buckets: std::array::from_fn(|_| AtomicU64::new(0)), sum_ns: AtomicU64::new(0) }))
     }
 }
 
@@ -70,8 +76,8 @@ impl Histogram {
     #[inline]
     pub fn record_ns(&self, ns: i64) {
         let ns = ns.max(0) as u64;
-        self.buckets[bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.0.buckets[bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
+        self.0.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     /// As [`Histogram::record_ns`], for a histogram that only the calling thread writes
@@ -80,41 +86,41 @@ impl Histogram {
     #[inline]
     pub fn record_ns_single_writer(&self, ns: i64) {
         let ns = ns.max(0) as u64;
-        let bucket = &self.buckets[bucket_of(ns)];
+        let bucket = &self.0.buckets[bucket_of(ns)];
         bucket.store(bucket.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        self.sum_ns.store(self.sum_ns.load(Ordering::Relaxed).wrapping_add(ns), Ordering::Relaxed);
+        self.0.sum_ns.store(self.0.sum_ns.load(Ordering::Relaxed).wrapping_add(ns), Ordering::Relaxed);
     }
 
     /// A copy of the counts.
     pub fn snapshot(&self) -> HistogramSnapshot {
         HistogramSnapshot {
-            buckets: self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
-            sum_ns: self.sum_ns.load(Ordering::Relaxed),
+            buckets: self.0.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+            sum_ns: self.0.sum_ns.load(Ordering::Relaxed),
         }
     }
 
     /// Adds these counts to `into`.
     pub fn add_to(&self, into: &mut HistogramSnapshot) {
-        for (acc, b) in into.buckets.iter_mut().zip(self.buckets.iter()) {
+        for (acc, b) in into.buckets.iter_mut().zip(self.0.buckets.iter()) {
             *acc += b.load(Ordering::Relaxed);
         }
-        into.sum_ns += self.sum_ns.load(Ordering::Relaxed);
+        into.sum_ns += self.0.sum_ns.load(Ordering::Relaxed);
     }
 
     /// Adds `other`'s counts to this histogram (a retired subscription's, for the totals).
     pub fn absorb(&self, other: &Histogram) {
-        for (mine, theirs) in self.buckets.iter().zip(other.buckets.iter()) {
+        for (mine, theirs) in self.0.buckets.iter().zip(other.0.buckets.iter()) {
             mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        self.sum_ns.fetch_add(other.sum_ns.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.0.sum_ns.fetch_add(other.0.sum_ns.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Sets every count to zero.
     pub fn reset(&self) {
-        for b in self.buckets.iter() {
+        for b in self.0.buckets.iter() {
             b.store(0, Ordering::Relaxed);
         }
-        self.sum_ns.store(0, Ordering::Relaxed);
+        self.0.sum_ns.store(0, Ordering::Relaxed);
     }
 }
 
