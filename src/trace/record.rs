@@ -99,7 +99,7 @@ impl Record {
                 str_field(out, "channel", env.channel());
                 text_field(out, "messageType", env.message_type());
                 opt_text_field(out, "sourceModule", env.source_module());
-                str_field(out, "priority", env.priority().as_str());
+                name_field(out, "priority", env.priority().as_str());
                 out.push_str(",\"subscribers\":");
                 push_u64(out, *matched as u64);
                 out.push_str(",\"rejected\":");
@@ -112,14 +112,14 @@ impl Record {
                 str_field(out, "channel", env.channel());
                 text_field(out, "messageType", env.message_type());
                 id_field(out, "subscriptionId", &recent.subscription_text(*subscription));
-                str_field(out, "outcome", outcome);
+                name_field(out, "outcome", outcome);
                 if let Some(n) = ns {
                     out.push_str(",\"durationMs\":");
                     push_duration_ms(out, *n);
                 }
                 opt_text_field(out, "error", error.as_deref());
                 if let Some(op) = operation {
-                    str_field(out, "operation", op);
+                    name_field(out, "operation", op);
                 }
             }
             Record::Fields { at_ms, min_level, event, fields } => {
@@ -139,11 +139,22 @@ impl Record {
     }
 }
 
-fn head(out: &mut String, recent: &mut Recent, at_ms: i64, min_level: u8, event: &str) {
+fn head(out: &mut String, recent: &mut Recent, at_ms: i64, min_level: u8, event: &'static str) {
     out.push_str("{\"timestamp\":\"");
     recent.push_stamp(out, at_ms);
-    out.push_str(if min_level >= 2 { "\",\"level\":\"Verbose\",\"event\":" } else { "\",\"level\":\"Basic\",\"event\":" });
-    push_str_literal(out, event);
+    out.push_str(if min_level >= 2 { "\",\"level\":\"Verbose\",\"event\":\"" } else { "\",\"level\":\"Basic\",\"event\":\"" });
+    out.push_str(event);
+    out.push('"');
+}
+
+/// A field whose value is a name from this crate (event, outcome, priority): plain ASCII
+/// that needs no escaping.
+fn name_field(out: &mut String, key: &str, value: &'static str) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":\"");
+    out.push_str(value);
+    out.push('"');
 }
 
 fn str_field(out: &mut String, key: &str, value: &str) {
