@@ -7,15 +7,16 @@
 //! **When on:** the calling thread makes a small record — the message's envelope by
 //! reference count, ids, outcome, duration; no text — and moves it into a pending buffer
 //! (one short lock). A background writer thread formats the pending records into JSON
-//! lines (4096 at a time, or every 50 ms), keeps them in an in-memory ring (newest
-//! `ringSize`, read by `Get-MessageTrace` / `mc_trace_read`, which first formats what is
-//! still pending) and, with `logToFile`, writes them to the file in one call per batch.
-//! The hot path never waits on disk. If the writer falls `queueCapacity` records behind,
-//! the emitting thread formats the pending records itself (the ring misses nothing), and
-//! lines beyond `queueCapacity` that the file has not taken are dropped from the file and
-//! counted (`droppedRecords`). The writer rotates the file when the next line would take
-//! it past `maxFileBytes`: `trace.log` is renamed to `trace.log.1` (then `.2`, …, numbered
-//! in order of rotation) and a new `trace.log` begins.
+//! lines (about a thousand at a time, or every 50 ms), keeps them in an in-memory ring
+//! (newest `ringSize`, read by `Get-MessageTrace` / `mc_trace_read`, which first formats
+//! what is still pending) and, with `logToFile`, writes them to the file in one call per
+//! batch. The hot path never waits on the writer or on disk. If the writer falls
+//! `queueCapacity` records behind, the emitting thread formats the pending records itself
+//! (the ring misses nothing); formatted lines the file has not taken are bounded by 8 ×
+//! `queueCapacity`, and those beyond are dropped from the file and counted
+//! (`droppedRecords`). The writer rotates the file when the next line would take it past
+//! `maxFileBytes`: `trace.log` is renamed to `trace.log.1` (then `.2`, …, numbered in
+//! order of rotation) and a new `trace.log` begins.
 //!
 //! **Levels.** `Basic`: publish, API call (one record per call), errors, slow operations.
 //! `Verbose`: in addition, each delivery's outcome (push and pull) and each middleware stage.

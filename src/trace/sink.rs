@@ -8,10 +8,11 @@
 //! every [`FLUSH_INTERVAL`]; readers drain first, so they see every record made before.
 //!
 //! When the writer falls behind — `capacity` records pending, say while it waits for a
-//! CPU — the emitting thread drains itself, so the ring never misses a record (the cost
-//! comes back to the caller as formatting, never as waiting on disk). Formatted lines that
-//! the file has not taken are bounded by `capacity` too: past it, the file misses them and
-//! they are counted as dropped.
+//! CPU — the emitting thread drains itself (unless the writer is draining at that moment,
+//! which then takes them next), so the ring never misses a record: the cost comes back to
+//! the caller as formatting, never as waiting for the writer or the disk. Formatted lines
+//! the file has not taken are bounded by [`FILE_BACKLOG`] times `capacity`: past that, the
+//! file misses them and they are counted as dropped.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -49,7 +50,11 @@ fn wake_at(capacity: usize) -> usize {
 }
 
 /// Records formatted per drain when the writer keeps up.
-const BATCH: usize = 4_096;
+const BATCH: usize = 1_024;
+
+/// Formatted lines may wait for the file up to this many times the pending capacity
+/// (they are compact; a writer that waits for a CPU catches up when it gets one).
+const FILE_BACKLOG: usize = 8;
 
 struct Pending {
     records: Vec<Record>,
@@ -57,6 +62,8 @@ struct Pending {
     capacity: usize,
     /// Records made since tracing was enabled.
     made: u64,
+    /// A drain outside the writer queued lines for the file: the writer should take them.
+    file_ready: bool,
     /// Set when the writer should drain one last time and stop.
     stop: bool,
 }
@@ -107,7 +114,7 @@ pub(crate) struct Sink {
 impl Default for Sink {
     fn default() -> Self {
         Sink {
-            pending: Mutex::new(Pending { records: Vec::new(), capacity: 1, made: 0, stop: false }),
+            pending: Mutex::new(Pending { records: Vec::new(), capacity: 1, made: 0, file_ready: false, stop: false }),
             wake: Condvar::new(),
             formatted: Mutex::new(Formatted {
                 ring: Ring { cap: super::DEFAULT_RING_SIZE, chunks: VecDeque::new(), len: 0 },
@@ -134,6 +141,7 @@ impl Sink {
         p.records.clear();
         p.capacity = capacity;
         p.made = 0;
+        p.file_ready = false;
         p.stop = false;
     }
 
@@ -149,7 +157,13 @@ impl Sink {
         }
         if waiting >= p.capacity {
             drop(p);
-            self.drain();
+            // Unless the writer is formatting right now (then it takes these next): the
+            // caller never waits for it.
+            if let Some(mut f) = self.formatted.try_lock() {
+                self.drain_locked(&mut f);
+                drop(f);
+                self.wake_for_file();
+            }
         }
     }
 
@@ -161,8 +175,10 @@ impl Sink {
 
     /// Formats every pending record into one chunk for the ring and the file.
     pub fn drain(&self) {
-        let mut f = self.formatted.lock();
-        let f = &mut *f;
+        self.drain_locked(&mut self.formatted.lock());
+    }
+
+    fn drain_locked(&self, f: &mut Formatted) {
         let capacity = {
             let mut p = self.pending.lock();
             if p.records.is_empty() {
@@ -181,7 +197,7 @@ impl Sink {
         let chunk = Arc::new(chunk);
         if f.to_file_on {
             // One chunk may always wait, however large.
-            if f.to_file_len > 0 && f.to_file_len + chunk.len() > capacity {
+            if f.to_file_len > 0 && f.to_file_len + chunk.len() > capacity.saturating_mul(FILE_BACKLOG) {
                 f.dropped += chunk.len() as u64;
             } else {
                 f.to_file_len += chunk.len();
@@ -191,16 +207,23 @@ impl Sink {
         f.ring.push(chunk);
     }
 
-    /// The writer's wait: until [`wake_at`] records wait, [`FLUSH_INTERVAL`] has passed, or
-    /// it is told to stop (`true`).
+    /// After a drain on another thread: wakes the writer to take the lines for the file.
+    fn wake_for_file(&self) {
+        self.pending.lock().file_ready = true;
+        self.wake.notify_one();
+    }
+
+    /// The writer's wait: until [`wake_at`] records wait, lines formatted by another thread
+    /// wait for the file, [`FLUSH_INTERVAL`] has passed, or it is told to stop (`true`).
     pub fn wait(&self) -> bool {
         let deadline = Instant::now() + FLUSH_INTERVAL;
         let mut p = self.pending.lock();
-        while !p.stop && p.records.len() < wake_at(p.capacity) {
+        while !p.stop && !p.file_ready && p.records.len() < wake_at(p.capacity) {
             if self.wake.wait_until(&mut p, deadline).timed_out() {
                 break;
             }
         }
+        p.file_ready = false;
         p.stop
     }
 
@@ -220,6 +243,7 @@ impl Sink {
     /// The newest `last` records (all kept with `None`), oldest first, as a JSON array.
     pub fn read(&self, last: Option<usize>) -> String {
         self.drain();
+        self.wake_for_file();
         let f = self.formatted.lock();
         let kept = f.ring.len.min(f.ring.cap);
         let n = last.unwrap_or(kept).min(kept);
@@ -279,20 +303,21 @@ mod tests {
     fn a_full_buffer_is_formatted_by_the_caller_and_the_file_backlog_is_bounded() {
         let sink = Sink::default();
         sink.reset(10, 2, true);
-        // The caller formats at 2 and 4 pending records; the file, which has not taken
-        // anything yet, may hold 2 waiting records, so the second chunk is dropped for it.
+        let lens = |chunks: Vec<Arc<Chunk>>| chunks.iter().map(|c| c.len()).collect::<Vec<_>>();
+        // No writer thread here: the caller formats at 2 and 4 pending records.
         for i in 0..5 {
             sink.push(record(i));
         }
-        assert_eq!(sink.counts(), (5, 2));
-        // The ring has every record (the read formats the last one; the file misses it).
+        // The ring has every record (the read formats the last one).
         assert_eq!(ids(&sink.read(None)), [0, 1, 2, 3, 4]);
-        assert_eq!(sink.counts(), (5, 3));
-        let lens = |chunks: Vec<Arc<Chunk>>| chunks.iter().map(|c| c.len()).collect::<Vec<_>>();
-        assert_eq!(lens(sink.take_for_file()), [2]);
-        // Once the file has taken its lines, new ones wait for it again.
-        sink.push(record(5));
-        sink.push(record(6));
-        assert_eq!(lens(sink.take_for_file()), [2]);
+        assert_eq!(lens(sink.take_for_file()), [2, 2, 1]);
+        assert_eq!(sink.counts(), (5, 0));
+        // While the file takes nothing, at most FILE_BACKLOG × capacity lines wait for it.
+        for i in 5..25 {
+            sink.push(record(i));
+        }
+        assert_eq!(lens(sink.take_for_file()).iter().sum::<usize>(), FILE_BACKLOG * 2);
+        assert_eq!(sink.counts(), (25, 20 - FILE_BACKLOG as u64 * 2));
+        assert_eq!(ids(&sink.read(Some(3))), [22, 23, 24]);
     }
 }
