@@ -46,13 +46,36 @@ pub(crate) enum Record {
 
 /// Text made for earlier records of a drain, reused: records come in runs made in the
 /// same millisecond — two runs at a time, publishes and the deliveries that trail them —
-/// and a subscription's deliveries follow one another.
+/// a subscription's deliveries follow one another, and a channel's messages usually have
+/// a handful of message types.
 #[derive(Default)]
 pub(crate) struct Recent {
     stamps: [(i64, String); 2],
     /// The stamp slot replaced next.
     next: usize,
     subscription: Option<(SubscriptionId, [u8; 36])>,
+    channel: Memo,
+    message_type: Memo,
+}
+
+/// The JSON string literal last made from a text.
+#[derive(Default)]
+struct Memo {
+    text: String,
+    json: String,
+}
+
+impl Memo {
+    /// Appends the literal of `text`, made by `make` unless it is the last one's.
+    fn push(&mut self, out: &mut String, text: &str, make: fn(&mut String, &str)) {
+        if self.json.is_empty() || self.text != text {
+            self.text.clear();
+            self.text.push_str(text);
+            self.json.clear();
+            make(&mut self.json, text);
+        }
+        out.push_str(&self.json);
+    }
 }
 
 impl Recent {
@@ -70,6 +93,17 @@ impl Recent {
             }
         };
         out.push_str(&self.stamps[slot].1);
+    }
+
+    fn channel_field(&mut self, out: &mut String, channel: &str) {
+        out.push_str(",\"channel\":");
+        self.channel.push(out, channel, push_str_literal);
+    }
+
+    /// The message type, redacted like any free text.
+    fn message_type_field(&mut self, out: &mut String, message_type: &str) {
+        out.push_str(",\"messageType\":");
+        self.message_type.push(out, message_type, |json, text| push_str_literal(json, &redact(text)));
     }
 
     fn subscription_text(&mut self, id: SubscriptionId) -> [u8; 36] {
@@ -96,8 +130,8 @@ impl Record {
                 if let Some(r) = request_id {
                     str_field(out, "requestId", r);
                 }
-                str_field(out, "channel", env.channel());
-                text_field(out, "messageType", env.message_type());
+                recent.channel_field(out, env.channel());
+                recent.message_type_field(out, env.message_type());
                 opt_text_field(out, "sourceModule", env.source_module());
                 name_field(out, "priority", env.priority().as_str());
                 out.push_str(",\"subscribers\":");
@@ -109,8 +143,8 @@ impl Record {
                 head(out, recent, *at_ms, *min_level, event);
                 id_field(out, "messageId", &hyphenated(env.id().as_uuid()));
                 opt_text_field(out, "correlationId", env.correlation_id());
-                str_field(out, "channel", env.channel());
-                text_field(out, "messageType", env.message_type());
+                recent.channel_field(out, env.channel());
+                recent.message_type_field(out, env.message_type());
                 id_field(out, "subscriptionId", &recent.subscription_text(*subscription));
                 name_field(out, "outcome", outcome);
                 if let Some(n) = ns {
