@@ -869,4 +869,3 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "a non-text panic payload".to_owned()
     }
 }
-

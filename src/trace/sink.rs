@@ -95,7 +95,7 @@ struct Formatted {
     /// Chunks the file writer has not written yet (only when logging to a file).
     to_file: Vec<Arc<Chunk>>,
     to_file_on: bool,
-    /// Records in `to_file`: at most the pending capacity, or one chunk.
+    /// Records in `to_file`: at most [`FILE_BACKLOG`] × the pending capacity, or one chunk.
     to_file_len: usize,
     /// Records the file never got because the writer had fallen behind.
     dropped: u64,
@@ -106,7 +106,7 @@ struct Formatted {
 /// Lock order: `formatted`, then `pending`.
 pub(crate) struct Sink {
     pending: Mutex<Pending>,
-    /// Wakes the writer when the pending buffer is half full, or to stop.
+    /// Wakes the writer: records to format, lines for the file, or time to stop.
     wake: Condvar,
     formatted: Mutex<Formatted>,
 }
