@@ -8,7 +8,7 @@
 # Prints one row per case and the ratios; nothing here asserts a time.
 param(
     [int] $Count = 20000,
-    [int] $Rounds = 3,
+    [int] $Rounds = 7,
     [string] $ModulePath = $(if ($env:MC_MODULE_PSD1) { $env:MC_MODULE_PSD1 } else { Join-Path $PSScriptRoot '../artifacts/module/ModuleCommunication/ModuleCommunication.psd1' })
 )
 $ErrorActionPreference = 'Stop'
