@@ -4,7 +4,9 @@
 //!
 //! Emitting is a short lock and a move; nothing is formatted there. [`Sink::drain`] formats
 //! everything pending into one [`Chunk`] of JSON lines, which the ring keeps and the file
-//! writer writes with one call. The writer thread drains when [`BATCH`] records wait or
+//! writer writes with one call, and hands the formatted records back for the next emitting
+//! thread to drop: they hold envelopes that emitting threads allocated, and freeing those on
+//! the writer thread made the two contend on the allocator. The writer thread drains when [`BATCH`] records wait or
 //! every [`FLUSH_INTERVAL`]; readers drain first, so they see every record made before.
 //!
 //! When the writer falls behind — `capacity` records pending, say while it waits for a
@@ -66,6 +68,8 @@ struct Pending {
     file_ready: bool,
     /// Set when the writer should drain one last time and stop.
     stop: bool,
+    /// Records already formatted, for the next emitting thread to drop (see [`Sink::push`]).
+    spent: Vec<Record>,
 }
 
 /// The newest records, in chunks; at least `cap` records are kept when there are that
@@ -114,7 +118,14 @@ pub(crate) struct Sink {
 impl Default for Sink {
     fn default() -> Self {
         Sink {
-            pending: Mutex::new(Pending { records: Vec::new(), capacity: 1, made: 0, file_ready: false, stop: false }),
+            pending: Mutex::new(Pending {
+                records: Vec::new(),
+                capacity: 1,
+                made: 0,
+                file_ready: false,
+                stop: false,
+                spent: Vec::new(),
+            }),
             wake: Condvar::new(),
             formatted: Mutex::new(Formatted {
                 ring: Ring { cap: super::DEFAULT_RING_SIZE, chunks: VecDeque::new(), len: 0 },
@@ -139,6 +150,7 @@ impl Sink {
         f.dropped = 0;
         let mut p = self.pending.lock();
         p.records.clear();
+        p.spent.clear();
         p.capacity = capacity;
         p.made = 0;
         p.file_ready = false;
@@ -155,8 +167,14 @@ impl Sink {
         if waiting == wake_at(p.capacity) {
             self.wake.notify_one();
         }
-        if waiting >= p.capacity {
-            drop(p);
+        // Records hold their envelopes, which an emitting thread allocated; freeing them
+        // here, not on the writer, keeps the allocator's arena to one thread (freeing across
+        // threads made both contend on its lock).
+        let spent = std::mem::take(&mut p.spent);
+        let behind = waiting >= p.capacity;
+        drop(p);
+        drop(spent);
+        if behind {
             // Unless the writer is formatting right now (then it takes these next): the
             // caller never waits for it.
             if let Some(mut f) = self.formatted.try_lock() {
@@ -189,11 +207,22 @@ impl Sink {
         };
         let mut chunk = Chunk { text: String::with_capacity(f.spare.len() * 256), ends: Vec::with_capacity(f.spare.len()) };
         let mut recent = Recent::default();
-        for r in f.spare.drain(..) {
+        for r in &f.spare {
             r.write_json(&mut chunk.text, &mut recent);
             chunk.ends.push(chunk.text.len());
             chunk.text.push('\n');
         }
+        {
+            // Hand the formatted records to the next emitting thread to drop; if it has not
+            // taken the previous ones yet (no record made since), or tracing is stopping,
+            // drop these here.
+            let mut p = self.pending.lock();
+            if p.spent.is_empty() && !p.stop {
+                let formatted = std::mem::replace(&mut f.spare, Vec::with_capacity(chunk.ends.len()));
+                p.spent = formatted;
+            }
+        }
+        f.spare.clear();
         let chunk = Arc::new(chunk);
         if f.to_file_on {
             // One chunk may always wait, however large.
@@ -319,5 +348,23 @@ mod tests {
         assert_eq!(lens(sink.take_for_file()).iter().sum::<usize>(), FILE_BACKLOG * 2);
         assert_eq!(sink.counts(), (25, 20 - FILE_BACKLOG as u64 * 2));
         assert_eq!(ids(&sink.read(Some(3))), [22, 23, 24]);
+    }
+
+    #[test]
+    fn formatted_records_are_dropped_by_the_next_emitting_thread_not_by_the_drain() {
+        let sink = Sink::default();
+        sink.reset(10, 100, false);
+        for i in 0..3 {
+            sink.push(record(i));
+        }
+        sink.drain();
+        assert_eq!(sink.pending.lock().spent.len(), 3, "the drain hands its records on");
+        sink.push(record(3));
+        assert!(sink.pending.lock().spent.is_empty(), "the next push drops them");
+        // Once stopping, the last drain drops its own: no later push would.
+        sink.stop();
+        sink.drain();
+        assert!(sink.pending.lock().spent.is_empty());
+        assert_eq!(ids(&sink.read(None)), [0, 1, 2, 3]);
     }
 }
