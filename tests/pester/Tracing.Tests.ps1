@@ -86,7 +86,7 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
     }
 
     It 'never writes secrets: a failed call''s token is redacted in memory and in the file' {
-        Register-ModuleAPI -ModuleName 'Lab' -APIName 'Login' -Handler { throw 'refused token=abc123 Authorization: Bearer s3cr3t' } | Out-Null
+        Register-ModuleAPI -ModuleName 'Lab' -APIName 'Login' -Handler { throw 'refused token=qwerty42 Authorization: Bearer s3cr3t' } | Out-Null
         $file = Join-Path $TestDrive 'secret.log'
         Enable-MessageTracing -LogToFile -FilePath $file | Out-Null
         { Invoke-ModuleAPI -Module 'Lab' -Operation 'Login' -ErrorAction Stop } | Should -Throw
@@ -95,8 +95,8 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         $summary = Disable-MessageTracing
         $text = Get-Content -Raw -LiteralPath $summary.Files[-1]
         $text | Should -Not -BeNullOrEmpty
-        $text | Should -Not -Match 'abc123|s3cr3t'
-        ((Get-MessageTrace).Json -join "`n") | Should -Not -Match 'abc123|s3cr3t'
+        $text | Should -Not -Match 'qwerty42|s3cr3t'
+        ((Get-MessageTrace).Json -join "`n") | Should -Not -Match 'qwerty42|s3cr3t'
     }
 
     It 'rotates the file at -MaxFileSizeMB and keeps every record across the parts' {
