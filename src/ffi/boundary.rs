@@ -181,6 +181,30 @@ pub(crate) unsafe fn arg_text<'a>(ptr: *const c_char, len: usize, param: &str) -
     std::str::from_utf8(bytes).map_err(|e| utf8_error(param, e))
 }
 
+/// Reads an optional `len`-byte UTF-8 text (JSON options): NULL gives `None`.
+///
+/// # Safety
+/// `ptr` must be NULL or valid for reads of `len` bytes for `'a`.
+pub(crate) unsafe fn opt_text<'a>(ptr: *const c_char, len: usize, param: &str) -> FfiResult<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: forwarded caller guarantee.
+        unsafe { arg_text(ptr, len, param) }.map(Some)
+    }
+}
+
+/// Writes `value` through `out` if it is not NULL (an optional out-parameter).
+///
+/// # Safety
+/// `out` must be NULL or valid for writes.
+pub(crate) unsafe fn write_opt<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: not NULL, and the caller guarantees it is writable.
+        unsafe { out.write(value) };
+    }
+}
+
 /// Hands a string to the caller, who frees it with `mc_string_free`.
 pub(crate) fn into_c_string(text: String) -> FfiResult<*mut c_char> {
     CString::new(text)

@@ -3,7 +3,7 @@
 use std::os::raw::{c_char, c_void};
 use std::time::Duration;
 
-use super::boundary::{arg_ref, arg_str, arg_text, into_c_string, opt_str, out_arg, run, FfiError, FfiResult};
+use super::boundary::{arg_ref, arg_str, arg_text, into_c_string, opt_str, out_arg, run, write_opt, FfiError, FfiResult};
 use super::{hub_ref, mc_delivery_report, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, pull_notifier, push_handler, write_id};
 use crate::bus::{DeliveryReport, SubscriptionOptions};
 use crate::error::Error;
@@ -13,17 +13,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> FfiResult<*mut c_char> {
     let text = serde_json::to_string(value)
         .map_err(|e| FfiError::new(mc_status::Panic, format!("could not serialize the result: {e}")))?;
     into_c_string(text)
-}
-
-/// Writes `value` through `out` if it is not NULL.
-///
-/// # Safety
-/// `out` must be NULL or valid for writes.
-unsafe fn write_opt<T>(out: *mut T, value: T) {
-    if !out.is_null() {
-        // SAFETY: not NULL, and the caller guarantees it is writable.
-        unsafe { out.write(value) };
-    }
 }
 
 /// Creates a channel. `max_messages` is the default queue capacity of subscriptions to

@@ -3,21 +3,8 @@
 
 use std::os::raw::c_char;
 
-use super::boundary::{arg_text, into_c_string, out_arg, run, FfiResult};
+use super::boundary::{into_c_string, opt_text, out_arg, run};
 use super::{hub_ref, mc_hub, mc_status};
-
-/// Reads an optional JSON options argument: NULL gives `None`.
-///
-/// # Safety
-/// `ptr` must be NULL or valid for reads of `len` bytes for `'a`.
-unsafe fn opt_json<'a>(ptr: *const c_char, len: usize, param: &str) -> FfiResult<Option<&'a str>> {
-    if ptr.is_null() {
-        Ok(None)
-    } else {
-        // SAFETY: forwarded caller guarantee.
-        unsafe { arg_text(ptr, len, param) }.map(Some)
-    }
-}
 
 /// Writes the hub's metrics as JSON to `*out_json`: `{"since","timestamp","intervalMs",
 /// "messageBus":{…},"channels":[…],"subscriptions":[…],"events":{…},"api":{…},
@@ -42,7 +29,7 @@ pub unsafe extern "C" fn mc_metrics(
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
         // SAFETY: the caller passes NULL or `len` readable bytes at `options_json`.
-        let options = unsafe { opt_json(options_json, len, "options_json") }?;
+        let options = unsafe { opt_text(options_json, len, "options_json") }?;
         let out_json = out_arg(out_json, "out_json")?;
         let text = into_c_string(hub.metrics_json(options)?)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
@@ -92,7 +79,7 @@ pub unsafe extern "C" fn mc_health(
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
         // SAFETY: the caller passes NULL or `len` readable bytes at `options_json`.
-        let options = unsafe { opt_json(options_json, len, "options_json") }?;
+        let options = unsafe { opt_text(options_json, len, "options_json") }?;
         let out_json = out_arg(out_json, "out_json")?;
         let text = into_c_string(hub.health_json(options)?)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.

@@ -4,7 +4,7 @@
 
 use std::os::raw::c_char;
 
-use super::boundary::{arg_str, arg_text, into_c_string, opt_str, out_arg, run, FfiError, FfiResult};
+use super::boundary::{arg_str, arg_text, into_c_string, opt_str, out_arg, run, write_opt, FfiError, FfiResult};
 use super::{hub_ref, mc_hub, mc_status};
 
 /// Serializes `value` into a string the caller frees with `mc_string_free`.
@@ -12,17 +12,6 @@ pub(super) fn json_out<T: serde::Serialize>(value: &T) -> FfiResult<*mut c_char>
     let text = serde_json::to_string(value)
         .map_err(|e| FfiError::new(mc_status::Panic, format!("could not serialize the result: {e}")))?;
     into_c_string(text)
-}
-
-/// Writes `value` through `out` if it is not NULL.
-///
-/// # Safety
-/// `out` must be NULL or valid for writes.
-pub(super) unsafe fn write_opt<T>(out: *mut T, value: T) {
-    if !out.is_null() {
-        // SAFETY: not NULL, and the caller guarantees it is writable.
-        unsafe { out.write(value) };
-    }
 }
 
 /// Lists the circuit breakers whose `Module.Operation` matches `pattern` (a `-like`

@@ -4,8 +4,8 @@ use std::os::raw::c_char;
 
 use serde::Serialize;
 
-use super::boundary::{arg_str, arg_text, into_c_string, opt_str, out_arg, run, FfiError};
-use super::resilience::{json_out, write_opt};
+use super::boundary::{arg_str, arg_text, into_c_string, opt_str, out_arg, run, write_opt, FfiError};
+use super::resilience::json_out;
 use super::{hub_ref, mc_hub, mc_status};
 use crate::json::push_str_literal;
 use crate::security::{Action, SecuritySettings, SecurityStats, TokenRequest};

@@ -2,21 +2,8 @@
 
 use std::os::raw::c_char;
 
-use super::boundary::{arg_text, into_c_string, out_arg, run, FfiResult};
+use super::boundary::{into_c_string, opt_text, out_arg, run};
 use super::{hub_ref, mc_hub, mc_status};
-
-/// Reads an optional JSON options argument: NULL gives `None`.
-///
-/// # Safety
-/// `ptr` must be NULL or valid for reads of `len` bytes for `'a`.
-unsafe fn opt_json<'a>(ptr: *const c_char, len: usize, param: &str) -> FfiResult<Option<&'a str>> {
-    if ptr.is_null() {
-        Ok(None)
-    } else {
-        // SAFETY: forwarded caller guarantee.
-        unsafe { arg_text(ptr, len, param) }.map(Some)
-    }
-}
 
 /// Turns message tracing on (or changes its options; a trace file already open is
 /// flushed and closed first).
@@ -37,7 +24,7 @@ pub unsafe extern "C" fn mc_trace_enable(hub: *const mc_hub, options_json: *cons
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
         // SAFETY: the caller passes NULL or `len` readable bytes at `options_json`.
-        let options = unsafe { opt_json(options_json, len, "options_json") }?;
+        let options = unsafe { opt_text(options_json, len, "options_json") }?;
         hub.enable_tracing_json(options)?;
         Ok(())
     })
@@ -68,7 +55,7 @@ pub unsafe extern "C" fn mc_trace_disable(
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
         // SAFETY: the caller passes NULL or `len` readable bytes at `options_json`.
-        let options = unsafe { opt_json(options_json, len, "options_json") }?;
+        let options = unsafe { opt_text(options_json, len, "options_json") }?;
         let out_json = out_arg(out_json, "out_json")?;
         let text = into_c_string(hub.disable_tracing_json(options)?)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
