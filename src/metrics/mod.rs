@@ -24,6 +24,7 @@ pub(crate) use histogram::{Histogram, HistogramSnapshot};
 pub(crate) use report::{health_report, report};
 pub use health::ComponentHealth;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
@@ -378,7 +379,7 @@ impl Metrics {
             start_ms,
             duration_ms: duration_ns.max(0) as f64 / 1e6,
             success,
-            error: error.map(crate::metrics::redact),
+            error: error.map(|e| redact(e).into_owned()),
         });
     }
 
@@ -408,9 +409,13 @@ impl Metrics {
 
 /// Removes what could be a secret from a text that goes into metrics or traces: the
 /// value after `Bearer `, `token=`, `password=`, `secret=`, `apikey=` (any case) is
-/// replaced by `***`.
-pub(crate) fn redact(text: &str) -> String {
+/// replaced by `***`. A text without any marker is returned as it is, without a copy:
+/// every marker ends in `=`, `:` or a space, so a text with none of those is kept.
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     const MARKERS: [&str; 7] = ["bearer ", "token=", "token:", "password=", "password:", "secret=", "apikey="];
+    if !text.bytes().any(|b| matches!(b, b'=' | b':' | b' ')) {
+        return Cow::Borrowed(text);
+    }
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -436,7 +441,7 @@ pub(crate) fn redact(text: &str) -> String {
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Totals of the message bus part of the report.

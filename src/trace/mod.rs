@@ -359,7 +359,7 @@ impl Tracer {
 
 /// Text for a record: redacted, as the metrics do.
 pub(crate) fn text(s: &str) -> Value {
-    Value::String(crate::metrics::redact(s))
+    Value::String(crate::metrics::redact(s).into_owned())
 }
 
 /// An optional text for a record (`null` fields are left out).

@@ -6,7 +6,6 @@
 //! into the pending buffer there, and the ids, timestamp, redaction and escaping are done
 //! by the writer.
 
-use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -15,6 +14,7 @@ use serde_json::Value;
 use crate::bus::Envelope;
 use crate::id::SubscriptionId;
 use crate::json::push_str_literal;
+use crate::metrics::redact;
 use crate::time_fmt::push_ms;
 
 /// One trace record, not yet formatted.
@@ -301,16 +301,6 @@ fn push_u64_signed(out: &mut String, n: i64) {
     push_u64(out, n.unsigned_abs());
 }
 
-/// [`crate::metrics::redact`] without its allocation for the usual text that holds no
-/// marker: every marker ends in `=`, `:` or a space, so a text without those is kept.
-pub(crate) fn redact(text: &str) -> Cow<'_, str> {
-    if text.bytes().any(|b| matches!(b, b'=' | b':' | b' ')) {
-        Cow::Owned(crate::metrics::redact(text))
-    } else {
-        Cow::Borrowed(text)
-    }
-}
-
 /// A finite number as serde_json writes it (shortest round-trip form), without going
 /// through `fmt`.
 fn push_f64(out: &mut String, x: f64) {
@@ -331,64 +321,13 @@ fn push_f64(out: &mut String, x: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     #[test]
     fn redaction_keeps_texts_without_markers_and_hides_values_after_them() {
         assert!(matches!(redact("OrderCreated"), Cow::Borrowed("OrderCreated")));
         assert_eq!(redact("x token=abc y"), "x token=*** y");
         assert_eq!(redact("Bearer abc"), "Bearer ***");
-    }
-
-    /// Formatting speed: `cargo test --release --lib trace::record -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn formatting_speed() {
-        use crate::bus::{Channel, ChannelKind, PublishRequest};
-        let channel = Arc::new(Channel {
-            kind: ChannelKind::Message,
-            name: "Bench".into(),
-            key: "bench".into(),
-            description: None,
-            max_messages: 0,
-            created_at_ms: 0,
-            counters: Default::default(),
-            private: false,
-        });
-        let req = PublishRequest::new("Bench", "Tick").data_json(r#"{"Step":1,"Name":"bench"}"#).unwrap();
-        let env = Arc::new(Envelope::build(crate::id::MessageId::new_v4(), channel, &req.parts(), 1_795_759_200_000));
-        let sub = SubscriptionId::new_v4();
-        let n = 1_000_000;
-        let mut out = String::with_capacity(300 * 1000);
-        let mut best = f64::MAX;
-        for _round in 0..5 {
-            let mut recent = Recent::default();
-            let start = std::time::Instant::now();
-            for i in 0..n {
-                let r = if i % 2 == 0 {
-                    Record::Publish { env: Arc::clone(&env), request_id: None, matched: 1, rejected: 0 }
-                } else {
-                    Record::Delivery {
-                        at_ms: 1_795_759_200_000 + (i / 1000) as i64,
-                        min_level: 2,
-                        event: "deliver",
-                        env: Arc::clone(&env),
-                        subscription: sub,
-                        outcome: "Handled",
-                        ns: Some(1234 + i as u64 % 1000),
-                        error: None,
-                        operation: None,
-                    }
-                };
-                if i % 1000 == 0 {
-                    out.clear();
-                }
-                r.write_json(&mut out, &mut recent);
-                out.push('\n');
-            }
-            best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
-        }
-        println!("{best:.1} ns per record (best of 5)");
-        println!("{}", &out[..out.find('\n').unwrap() + 1 + 300]);
     }
 
     #[test]
