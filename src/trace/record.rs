@@ -211,14 +211,8 @@ fn opt_text_field(out: &mut String, key: &str, value: Option<&str>) {
 
 /// An id in its lowercase hyphenated form, 8-4-4-4-12.
 fn hyphenated(id: &uuid::Uuid) -> [u8; 36] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Where each byte's two digits go (fixed, so the loop has no bounds checks left).
-    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-    let mut text = [b'-'; 36];
-    for (b, at) in id.as_bytes().iter().zip(AT) {
-        text[at] = HEX[usize::from(b >> 4)];
-        text[at + 1] = HEX[usize::from(b & 0xf)];
-    }
+    let mut text = [0u8; 36];
+    id.hyphenated().encode_lower(&mut text);
     text
 }
 
