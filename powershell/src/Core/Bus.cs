@@ -244,8 +244,6 @@ namespace ModuleCommunication.Core
             }
         }
 
-        internal static object ReadMessage(ref Utf8JsonReader reader, byte[] json) => ItemReaders.Message(ref reader, json);
-
         internal static ChannelInfo ToChannelInfo(JsonElement c) => ToChannel(c);
 
         private static ChannelInfo ToChannel(JsonElement c) => new()
@@ -282,14 +280,6 @@ namespace ModuleCommunication.Core
             Expired = Long(s, "expired"),
             Dropped = Long(s, "dropped"),
             LastError = OptionalString(s, "lastError"),
-        };
-
-        internal static MessagePriority ParsePriority(string? name) => name switch
-        {
-            "Low" => MessagePriority.Low,
-            "High" => MessagePriority.High,
-            "Critical" => MessagePriority.Critical,
-            _ => MessagePriority.Normal,
         };
 
         internal static string PriorityName(MessagePriority p) => p switch

@@ -171,8 +171,6 @@ namespace ModuleCommunication.Core
             return (Bus.OptionalString(r, "path"), Strings(r.GetProperty("loadWarnings")));
         }
 
-        internal static object ReadEvent(ref Utf8JsonReader reader, byte[] json) => ItemReaders.Event(ref reader, json);
-
         private static List<string> Strings(JsonElement array)
         {
             var list = new List<string>();

@@ -95,7 +95,7 @@ namespace ModuleCommunication.Core
         }
 
         private static List<ModuleMessage> Take(Guid subscription, int max, uint timeoutMs = 2000)
-            => Bus.Take(subscription, max, timeoutMs, Bus.ReadMessage).Cast<ModuleMessage>().ToList();
+            => Bus.Take(subscription, max, timeoutMs, ItemReaders.Message).Cast<ModuleMessage>().ToList();
 
         private static List<ModuleMessage> TakeAndComplete(Guid subscription, int max, uint timeoutMs = 2000)
         {
@@ -248,7 +248,7 @@ namespace ModuleCommunication.Core
             try
             {
                 (Guid id, _) = EventBus.Publish(name, new Hashtable { ["Step"] = 1 }, "SelfTest", EventChannel, false, MessagePriority.Normal, null);
-                List<ModuleEvent> got = Bus.Take(sub, 1, 2000, EventBus.ReadEvent).Cast<ModuleEvent>().ToList();
+                List<ModuleEvent> got = Bus.Take(sub, 1, 2000, ItemReaders.Event).Cast<ModuleEvent>().ToList();
                 Expect(got.Count == 1, "the event did not arrive within 2 s" + NotRunningHint());
                 Bus.Complete(sub, 1, 0, 0, null);
                 Expect(got[0].Id == id && got[0].Name == name, $"received event {got[0].Name}, published {name}");
@@ -311,7 +311,7 @@ namespace ModuleCommunication.Core
                 for (int i = 1; i <= 3; i++) EventBus.Publish(name, i, "SelfTest", EventChannel, false, MessagePriority.Normal, null);
                 sub = EventBus.SubscribePull(new EventBus.SubscribeOptions(name, EventChannel, null, 0, null, 0, 2, null), null, 0);
                 EventBus.Publish(name, 4, "SelfTest", EventChannel, false, MessagePriority.Normal, null);
-                List<ModuleEvent> got = Bus.Take(sub, 3, 2000, EventBus.ReadEvent).Cast<ModuleEvent>().ToList();
+                List<ModuleEvent> got = Bus.Take(sub, 3, 2000, ItemReaders.Event).Cast<ModuleEvent>().ToList();
                 Bus.Complete(sub, got.Count, 0, 0, null);
                 string seen = string.Join(",", got.Select(e => e.Data));
                 Expect(seen == "2,3,4", $"received {seen}; expected the last two events of the history (2,3), then the live one (4)");

@@ -115,11 +115,11 @@ namespace ModuleCommunication.Core
         private static delegate* unmanaged[Cdecl]<nint, void> Notifier(bool notify)
             => notify ? SubscriptionRegistry.NotifyCallback : null;
 
-        public static SubscriptionSource ForMessages(Subscriptions.Options o) => new(SubscriptionKind.Message, Bus.ReadMessage,
+        public static SubscriptionSource ForMessages(Subscriptions.Options o) => new(SubscriptionKind.Message, ItemReaders.Message,
             (notify, key) => Bus.SubscribePull(o.Channel, o.MessageType, o.Capacity, o.Overflow, o.BlockTimeoutMs, o.SourceModule,
                 Notifier(notify), key, o.AuthenticationToken));
 
-        public static SubscriptionSource ForEvents(EventBus.SubscribeOptions o) => new(SubscriptionKind.Event, EventBus.ReadEvent,
+        public static SubscriptionSource ForEvents(EventBus.SubscribeOptions o) => new(SubscriptionKind.Event, ItemReaders.Event,
             (notify, key) => EventBus.SubscribePull(o, Notifier(notify), key));
     }
 }
