@@ -4,10 +4,10 @@
 //! **Cost when off:** every hook first does one relaxed atomic load of the level
 //! ([`Tracer::level`]) and returns when it is 0. Nothing else runs.
 //!
-//! **When on:** the calling thread makes a small record — the message's envelope by
-//! reference count, ids, outcome, duration; no text — and moves it into a pending buffer
-//! (one short lock). A background writer thread formats the pending records into JSON
-//! lines (about a thousand at a time, or every 50 ms), keeps them in an in-memory ring
+//! **When on:** the calling thread makes a small record — the message's id, names and
+//! timestamp copied from its envelope, outcome, duration; nothing formatted — and moves it
+//! into a pending buffer (one short lock). A background writer thread formats the pending
+//! records into JSON lines (about a thousand at a time, or every 50 ms), keeps them in an in-memory ring
 //! (newest `ringSize`, read by `Get-MessageTrace` / `mc_trace_read`, which first formats
 //! what is still pending) and, with `logToFile`, writes them to the file in one call per
 //! batch. The hot path never waits on the writer or on disk. If the writer falls
@@ -39,7 +39,7 @@ use crate::bus::Envelope;
 use crate::error::Error;
 use crate::id::SubscriptionId;
 use crate::sync::{Arc, AtomicU64, AtomicU8, Mutex, Ordering};
-use record::Record;
+use record::{MessageFacts, Record};
 use sink::Sink;
 use writer::{TraceFile, WriterOutcome};
 
@@ -341,19 +341,20 @@ impl Tracer {
     }
 
     /// Hands a record to the writer if tracing is on at `min_level` (1 Basic, 2 Verbose).
-    fn push(&self, min_level: u8, record: impl FnOnce() -> Record) {
+    /// `record` makes it, copying its texts into the pending buffer's arena.
+    fn push(&self, min_level: u8, record: impl FnOnce(&mut record::Texts) -> Record) {
         let level = self.level();
         if level < min_level || level == 0 {
             return;
         }
-        self.sink.push(record());
+        self.sink.push(record);
     }
 
     /// Makes a record: `{"timestamp","level","event",…fields}`, fields in the order given
     /// (`null` ones left out). Call only after checking [`Tracer::level`]; `min_level` is
     /// the level the record belongs to.
     pub fn emit(&self, now_ms: i64, min_level: u8, event: &'static str, fields: Vec<(&'static str, Value)>) {
-        self.push(min_level, || Record::Fields { at_ms: now_ms, min_level, event, fields });
+        self.push(min_level, |_| Record::Fields { at_ms: now_ms, min_level, event, fields });
     }
 }
 
@@ -371,14 +372,19 @@ pub(crate) fn opt_text(s: Option<&str>) -> Value {
 
 /// Basic: a message was routed.
 pub(crate) fn publish(t: &Tracer, env: &Arc<Envelope>, matched: usize, rejected: usize) {
-    t.push(1, || Record::Publish {
-        env: Arc::clone(env),
-        // The API call running on this thread, if any: its request id ties a publish from
-        // inside a handler to the call.
-        request_id: crate::registry::current_request_id(),
-        matched,
-        rejected,
+    // The API call running on this thread, if any: its request id ties a publish from
+    // inside a handler to the call.
+    let request_id = crate::registry::current_request_id();
+    t.push(1, |texts| Record::Publish {
+        msg: MessageFacts::of(env, texts),
+        request_id: request_id.map(String::into_boxed_str),
+        matched: saturate(matched),
+        rejected: saturate(rejected),
     });
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Verbose: one delivery's outcome (`Handled`, `Failed`, `Filtered`, `Released`). A failed
@@ -392,22 +398,18 @@ pub(crate) fn delivery(
     ns: Option<u64>,
     error: Option<&str>,
 ) {
-    let failed = outcome == "Failed";
-    let record = |min_level, event, operation| Record::Delivery {
+    let record = |texts: &mut record::Texts, slow| Record::Delivery {
         at_ms: now_ms,
-        min_level,
-        event,
-        env: Arc::clone(env),
+        msg: MessageFacts::of(env, texts),
         subscription,
         outcome,
         ns,
-        error: error.map(str::to_owned),
-        operation,
+        error: error.map(Box::from),
+        slow,
     };
-    let (min_level, event) = if failed { (1, "deliveryError") } else { (2, "deliver") };
-    t.push(min_level, || record(min_level, event, None));
+    t.push(if outcome == "Failed" { 1 } else { 2 }, |texts| record(texts, false));
     if ns.map_or(false, |n| t.is_slow(n)) {
-        t.push(1, || record(1, "slow", Some("delivery")));
+        t.push(1, |texts| record(texts, true));
     }
 }
 

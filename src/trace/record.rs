@@ -2,43 +2,90 @@
 //! their JSON-line form, written by the trace writer thread (or a reader that catches up).
 //!
 //! Keeping the formatting off the emitting thread is what makes Verbose tracing affordable
-//! on the bus's hot path: a publish or delivery record costs a reference count and a move
-//! into the pending buffer there, and the ids, timestamp, redaction and escaping are done
-//! by the writer.
+//! on the bus's hot path: a publish or delivery record costs a copy of a few short texts and
+//! a move into the pending buffer there, and the ids, timestamp, redaction and escaping are
+//! done by the writer.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::bus::Envelope;
-use crate::id::SubscriptionId;
+use crate::bus::{Envelope, Priority};
+use crate::id::{MessageId, SubscriptionId};
 use crate::json::push_str_literal;
 use crate::metrics::redact;
 use crate::time_fmt::push_ms;
+
+/// What a record says about its message, copied from the envelope when the record is made:
+/// the id, timestamp and priority here, the four texts (channel, message type, correlation
+/// id, source module) appended to the pending buffer's text arena ([`Texts`]).
+///
+/// The writer thread formats from these copies and never reads the envelope: emitting
+/// threads write the envelope's reference count and free it, and a writer reading those
+/// cache lines on the other core turned each such write into a cross-core miss. Records
+/// are kept small for the same reason: the writer reads every byte of them.
+pub(crate) struct MessageFacts {
+    id: MessageId,
+    timestamp_ms: i64,
+    priority: Priority,
+    has_correlation_id: bool,
+    has_source_module: bool,
+    /// Where the texts start in the arena, and where each of the four ends.
+    start: u32,
+    ends: [u32; 4],
+}
+
+/// The texts of a batch of records, back to back; records refer to them by offset.
+pub(crate) type Texts = String;
+
+impl MessageFacts {
+    /// Copies what a record needs of `env`, its texts into `texts`.
+    pub fn of(env: &Envelope, texts: &mut Texts) -> MessageFacts {
+        let (correlation_id, source_module) = (env.correlation_id(), env.source_module());
+        let start = texts.len() as u32;
+        let mut ends = [0u32; 4];
+        for (end, text) in ends.iter_mut().zip([env.channel(), env.message_type(), correlation_id.unwrap_or_default(), source_module.unwrap_or_default()]) {
+            texts.push_str(text);
+            *end = texts.len() as u32;
+        }
+        MessageFacts {
+            id: env.id(),
+            timestamp_ms: env.timestamp_ms(),
+            priority: env.priority(),
+            has_correlation_id: correlation_id.is_some(),
+            has_source_module: source_module.is_some(),
+            start,
+            ends,
+        }
+    }
+
+    /// Text `i` of the four, from the arena the record was made with.
+    fn text<'t>(&self, texts: &'t Texts, i: usize) -> &'t str {
+        let start = if i == 0 { self.start } else { self.ends[i - 1] };
+        texts.get(start as usize..self.ends[i] as usize).unwrap_or_default()
+    }
+}
 
 /// One trace record, not yet formatted.
 pub(crate) enum Record {
     /// A message was routed (Basic).
     Publish {
-        env: Arc<Envelope>,
+        msg: MessageFacts,
         /// The API call the publish happened in, if any.
-        request_id: Option<String>,
-        matched: usize,
-        rejected: usize,
+        request_id: Option<Box<str>>,
+        matched: u32,
+        rejected: u32,
     },
-    /// A delivery's outcome (`deliver` at Verbose, `deliveryError` at Basic), or its `slow`
-    /// record (`operation` is then `Some("delivery")`).
+    /// A delivery's outcome: `deliver` (Verbose), or `deliveryError` (Basic) when it failed;
+    /// with `slow`, the `slow` record of the delivery (Basic) instead.
     Delivery {
         at_ms: i64,
-        min_level: u8,
-        event: &'static str,
-        env: Arc<Envelope>,
+        msg: MessageFacts,
         subscription: SubscriptionId,
         outcome: &'static str,
         ns: Option<u64>,
-        error: Option<String>,
-        operation: Option<&'static str>,
+        error: Option<Box<str>>,
+        slow: bool,
     },
     /// Any other record (API calls and stages): fields as given, already redacted.
     Fields { at_ms: i64, min_level: u8, event: &'static str, fields: Vec<(&'static str, Value)> },
@@ -120,31 +167,27 @@ impl Recent {
 
 impl Record {
     /// Appends the record as one JSON object (no newline): `{"timestamp","level","event",…}`,
-    /// fields in a fixed order, absent ones left out.
-    pub fn write_json(&self, out: &mut String, recent: &mut Recent) {
+    /// fields in a fixed order, absent ones left out. `texts` is the arena it was made with.
+    pub fn write_json(&self, texts: &Texts, out: &mut String, recent: &mut Recent) {
         match self {
-            Record::Publish { env, request_id, matched, rejected } => {
-                head(out, recent, env.timestamp_ms(), 1, "publish");
-                id_field(out, "messageId", &hyphenated(env.id().as_uuid()));
-                opt_text_field(out, "correlationId", env.correlation_id());
-                if let Some(r) = request_id {
-                    str_field(out, "requestId", r);
-                }
-                recent.channel_field(out, env.channel());
-                recent.message_type_field(out, env.message_type());
-                opt_text_field(out, "sourceModule", env.source_module());
-                name_field(out, "priority", env.priority().as_str());
+            Record::Publish { msg, request_id, matched, rejected } => {
+                head(out, recent, msg.timestamp_ms, 1, "publish");
+                message_fields(out, recent, texts, msg, request_id.as_deref());
+                opt_text_field(out, "sourceModule", msg.has_source_module.then(|| msg.text(texts, 3)));
+                name_field(out, "priority", msg.priority.as_str());
                 out.push_str(",\"subscribers\":");
-                push_u64(out, *matched as u64);
+                push_u64(out, u64::from(*matched));
                 out.push_str(",\"rejected\":");
-                push_u64(out, *rejected as u64);
+                push_u64(out, u64::from(*rejected));
             }
-            Record::Delivery { at_ms, min_level, event, env, subscription, outcome, ns, error, operation } => {
-                head(out, recent, *at_ms, *min_level, event);
-                id_field(out, "messageId", &hyphenated(env.id().as_uuid()));
-                opt_text_field(out, "correlationId", env.correlation_id());
-                recent.channel_field(out, env.channel());
-                recent.message_type_field(out, env.message_type());
+            Record::Delivery { at_ms, msg, subscription, outcome, ns, error, slow } => {
+                let (min_level, event) = match (*slow, *outcome == "Failed") {
+                    (true, _) => (1, "slow"),
+                    (false, true) => (1, "deliveryError"),
+                    (false, false) => (2, "deliver"),
+                };
+                head(out, recent, *at_ms, min_level, event);
+                message_fields(out, recent, texts, msg, None);
                 id_field(out, "subscriptionId", &recent.subscription_text(*subscription));
                 name_field(out, "outcome", outcome);
                 if let Some(n) = ns {
@@ -152,8 +195,8 @@ impl Record {
                     push_duration_ms(out, *n);
                 }
                 opt_text_field(out, "error", error.as_deref());
-                if let Some(op) = operation {
-                    name_field(out, "operation", op);
+                if *slow {
+                    name_field(out, "operation", "delivery");
                 }
             }
             Record::Fields { at_ms, min_level, event, fields } => {
@@ -171,6 +214,17 @@ impl Record {
         }
         out.push('}');
     }
+}
+
+/// The message's id, correlation id, the API call's request id if any, channel and type.
+fn message_fields(out: &mut String, recent: &mut Recent, texts: &Texts, msg: &MessageFacts, request_id: Option<&str>) {
+    id_field(out, "messageId", &hyphenated(msg.id.as_uuid()));
+    opt_text_field(out, "correlationId", msg.has_correlation_id.then(|| msg.text(texts, 2)));
+    if let Some(r) = request_id {
+        str_field(out, "requestId", r);
+    }
+    recent.channel_field(out, msg.text(texts, 0));
+    recent.message_type_field(out, msg.text(texts, 1));
 }
 
 fn head(out: &mut String, recent: &mut Recent, at_ms: i64, min_level: u8, event: &'static str) {

@@ -2,12 +2,12 @@
 //! records — the in-memory ring that `Get-MessageTrace` reads, and the lines waiting for
 //! the trace file.
 //!
-//! Emitting is a short lock and a move; nothing is formatted there. [`Sink::drain`] formats
-//! everything pending into one [`Chunk`] of JSON lines, which the ring keeps and the file
-//! writer writes with one call, and hands the formatted records back for the next emitting
-//! thread to drop: they hold envelopes that emitting threads allocated, and freeing those on
-//! the writer thread made the two contend on the allocator. The writer thread drains when [`BATCH`] records wait or
-//! every [`FLUSH_INTERVAL`]; readers drain first, so they see every record made before.
+//! Emitting is a short lock, a copy of the message's texts into the pending arena and a move
+//! of the record; nothing is formatted there. [`Sink::drain`] swaps the pending records and
+//! texts for the empty spare pair (so neither side allocates) and formats them into one
+//! [`Chunk`] of JSON lines, which the ring keeps and the file writer writes with one call.
+//! The writer thread drains when [`BATCH`] records wait or every [`FLUSH_INTERVAL`]; readers
+//! drain first, so they see every record made before.
 //!
 //! When the writer falls behind — `capacity` records pending, say while it waits for a
 //! CPU — the emitting thread drains itself (unless the writer is draining at that moment,
@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::record::{Recent, Record};
+use super::record::{Recent, Record, Texts};
 use crate::sync::{Arc, Condvar, Mutex};
 
 /// The longest a record waits in the pending buffer while the writer has nothing else to
@@ -60,6 +60,8 @@ const FILE_BACKLOG: usize = 8;
 
 struct Pending {
     records: Vec<Record>,
+    /// The records' texts (see [`Texts`]).
+    texts: Texts,
     /// At this many pending records the emitting thread formats them itself.
     capacity: usize,
     /// Records made since tracing was enabled.
@@ -68,8 +70,6 @@ struct Pending {
     file_ready: bool,
     /// Set when the writer should drain one last time and stop.
     stop: bool,
-    /// Records already formatted, for the next emitting thread to drop (see [`Sink::push`]).
-    spent: Vec<Record>,
 }
 
 /// The newest records, in chunks; at least `cap` records are kept when there are that
@@ -105,6 +105,7 @@ struct Formatted {
     dropped: u64,
     /// The pending buffer's other half, swapped in on every drain so neither reallocates.
     spare: Vec<Record>,
+    spare_texts: Texts,
 }
 
 /// Lock order: `formatted`, then `pending`.
@@ -120,11 +121,11 @@ impl Default for Sink {
         Sink {
             pending: Mutex::new(Pending {
                 records: Vec::new(),
+                texts: Texts::new(),
                 capacity: 1,
                 made: 0,
                 file_ready: false,
                 stop: false,
-                spent: Vec::new(),
             }),
             wake: Condvar::new(),
             formatted: Mutex::new(Formatted {
@@ -134,6 +135,7 @@ impl Default for Sink {
                 to_file_len: 0,
                 dropped: 0,
                 spare: Vec::new(),
+                spare_texts: Texts::new(),
             }),
         }
     }
@@ -150,30 +152,28 @@ impl Sink {
         f.dropped = 0;
         let mut p = self.pending.lock();
         p.records.clear();
-        p.spent.clear();
+        p.texts.clear();
         p.capacity = capacity;
         p.made = 0;
         p.file_ready = false;
         p.stop = false;
     }
 
-    /// Queues a record for formatting; formats everything pending when the writer has
-    /// fallen `capacity` records behind.
-    pub fn push(&self, record: Record) {
+    /// Queues the record `make` makes (its texts copied into the pending arena); formats
+    /// everything pending when the writer has fallen `capacity` records behind.
+    pub fn push(&self, make: impl FnOnce(&mut Texts) -> Record) {
         let mut p = self.pending.lock();
         p.made += 1;
+        let record = make(&mut p.texts);
         p.records.push(record);
         let waiting = p.records.len();
-        if waiting == wake_at(p.capacity) {
+        let behind = waiting >= p.capacity;
+        let wake = waiting == wake_at(p.capacity);
+        drop(p);
+        // Woken after the unlock, the writer does not block on the lock this thread holds.
+        if wake {
             self.wake.notify_one();
         }
-        // Records hold their envelopes, which an emitting thread allocated; freeing them
-        // here, not on the writer, keeps the allocator's arena to one thread (freeing across
-        // threads made both contend on its lock).
-        let spent = std::mem::take(&mut p.spent);
-        let behind = waiting >= p.capacity;
-        drop(p);
-        drop(spent);
         if behind {
             // Unless the writer is formatting right now (then it takes these next): the
             // caller never waits for it.
@@ -203,26 +203,18 @@ impl Sink {
                 return;
             }
             std::mem::swap(&mut p.records, &mut f.spare);
+            std::mem::swap(&mut p.texts, &mut f.spare_texts);
             p.capacity
         };
         let mut chunk = Chunk { text: String::with_capacity(f.spare.len() * 256), ends: Vec::with_capacity(f.spare.len()) };
         let mut recent = Recent::default();
         for r in &f.spare {
-            r.write_json(&mut chunk.text, &mut recent);
+            r.write_json(&f.spare_texts, &mut chunk.text, &mut recent);
             chunk.ends.push(chunk.text.len());
             chunk.text.push('\n');
         }
-        {
-            // Hand the formatted records to the next emitting thread to drop; if it has not
-            // taken the previous ones yet (no record made since), or tracing is stopping,
-            // drop these here.
-            let mut p = self.pending.lock();
-            if p.spent.is_empty() && !p.stop {
-                let formatted = std::mem::replace(&mut f.spare, Vec::with_capacity(chunk.ends.len()));
-                p.spent = formatted;
-            }
-        }
         f.spare.clear();
+        f.spare_texts.clear();
         let chunk = Arc::new(chunk);
         if f.to_file_on {
             // One chunk may always wait, however large.
@@ -316,15 +308,15 @@ mod tests {
         let sink = Sink::default();
         sink.reset(4, 100, false);
         for i in 0..3 {
-            sink.push(record(i));
+            sink.push(|_| record(i));
         }
         sink.drain();
         for i in 3..6 {
-            sink.push(record(i));
+            sink.push(|_| record(i));
         }
         assert_eq!(ids(&sink.read(None)), [2, 3, 4, 5]);
         assert_eq!(ids(&sink.read(Some(2))), [4, 5]);
-        sink.push(record(6));
+        sink.push(|_| record(6));
         assert_eq!(ids(&sink.read(Some(10))), [3, 4, 5, 6]);
     }
 
@@ -335,7 +327,7 @@ mod tests {
         let lens = |chunks: Vec<Arc<Chunk>>| chunks.iter().map(|c| c.len()).collect::<Vec<_>>();
         // No writer thread here: the caller formats at 2 and 4 pending records.
         for i in 0..5 {
-            sink.push(record(i));
+            sink.push(|_| record(i));
         }
         // The ring has every record (the read formats the last one).
         assert_eq!(ids(&sink.read(None)), [0, 1, 2, 3, 4]);
@@ -343,28 +335,10 @@ mod tests {
         assert_eq!(sink.counts(), (5, 0));
         // While the file takes nothing, at most FILE_BACKLOG × capacity lines wait for it.
         for i in 5..25 {
-            sink.push(record(i));
+            sink.push(|_| record(i));
         }
         assert_eq!(lens(sink.take_for_file()).iter().sum::<usize>(), FILE_BACKLOG * 2);
         assert_eq!(sink.counts(), (25, 20 - FILE_BACKLOG as u64 * 2));
         assert_eq!(ids(&sink.read(Some(3))), [22, 23, 24]);
-    }
-
-    #[test]
-    fn formatted_records_are_dropped_by_the_next_emitting_thread_not_by_the_drain() {
-        let sink = Sink::default();
-        sink.reset(10, 100, false);
-        for i in 0..3 {
-            sink.push(record(i));
-        }
-        sink.drain();
-        assert_eq!(sink.pending.lock().spent.len(), 3, "the drain hands its records on");
-        sink.push(record(3));
-        assert!(sink.pending.lock().spent.is_empty(), "the next push drops them");
-        // Once stopping, the last drain drops its own: no later push would.
-        sink.stop();
-        sink.drain();
-        assert!(sink.pending.lock().spent.is_empty());
-        assert_eq!(ids(&sink.read(None)), [0, 1, 2, 3]);
     }
 }
