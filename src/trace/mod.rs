@@ -7,10 +7,10 @@
 //! **When on:** the calling thread makes a small record — the message's id, names and
 //! timestamp copied from its envelope, outcome, duration; nothing formatted — and moves it
 //! into a pending buffer (one short lock). A background writer thread formats the pending
-//! records into JSON lines (about a thousand at a time, or every 50 ms), keeps them in an in-memory ring
-//! (newest `ringSize`, read by `Get-MessageTrace` / `mc_trace_read`, which first formats
-//! what is still pending) and, with `logToFile`, writes them to the file in one call per
-//! batch. The hot path never waits on the writer or on disk. If the writer falls
+//! records into JSON lines (about a thousand at a time, or every 50 ms), keeps them in an
+//! in-memory ring (newest `ringSize`, read by `Get-MessageTrace` / `mc_trace_read`, which
+//! first formats what is still pending) and, with `logToFile`, writes them to the file in
+//! one call per batch. The hot path never waits on the writer or on disk. If the writer falls
 //! `queueCapacity` records behind, the emitting thread formats the pending records itself
 //! (the ring misses nothing); formatted lines the file has not taken are bounded by 8 ×
 //! `queueCapacity`, and those beyond are dropped from the file and counted
