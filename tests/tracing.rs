@@ -83,6 +83,48 @@ fn verbose_adds_each_delivery_outcome_with_the_subscription() {
 }
 
 #[test]
+fn every_record_names_its_own_message_across_many_batches() {
+    // Records copy their message's names into a shared text arena; each must still read its
+    // own, across drains by the writer thread while records are being made.
+    let hub = Hub::new();
+    hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
+    for name in ["Alpha", "Beta.Ünïcode"] {
+        hub.create_channel(name, None, 0).unwrap();
+    }
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("*"), None).unwrap();
+    let mut expected = std::collections::HashMap::new();
+    for i in 0..3_000usize {
+        let channel = if i % 2 == 0 { "Alpha" } else { "Beta.Ünïcode" };
+        let mut req = PublishRequest::new(channel, format!("Type{i}"));
+        let source = (i % 4 == 0).then(|| format!("Module{i}"));
+        let correlation = (i % 3 == 0).then(|| format!("corr-{i}-{}", "x".repeat(i % 50)));
+        if let Some(s) = &source {
+            req = req.source_module(s.clone());
+        }
+        if let Some(c) = &correlation {
+            req = req.correlation_id(c.clone());
+        }
+        let id = hub.publish(req).unwrap();
+        expected.insert(id.to_string(), (channel, format!("Type{i}"), source, correlation));
+        if i % 100 == 99 {
+            let taken = hub.take(sub, 100, Duration::ZERO).unwrap();
+            hub.complete(sub, DeliveryReport { handled: taken.len(), ..Default::default() }).unwrap();
+        }
+    }
+    let recs = records(&hub);
+    assert_eq!(recs.len(), 6_000);
+    for r in &recs {
+        let (channel, message_type, source, correlation) = &expected[r["messageId"].as_str().unwrap()];
+        assert_eq!(r["channel"], *channel, "{r}");
+        assert_eq!(r["messageType"], message_type.as_str(), "{r}");
+        assert_eq!(r["correlationId"].as_str(), correlation.as_deref(), "{r}");
+        if r["event"] == "publish" {
+            assert_eq!(r["sourceModule"].as_str(), source.as_deref(), "{r}");
+        }
+    }
+}
+
+#[test]
 fn push_delivery_failure_is_an_error_record_even_at_basic() {
     let hub = Hub::new();
     hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
