@@ -64,6 +64,34 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         $script:handlerThread | Should -Be ([Environment]::CurrentManagedThreadId)
     }
 
+    It 'runs the handler of an idle runspace without making the publisher wait for it' {
+        # The handler holds until the test releases it: a publisher that waited for it would
+        # find it done (timed out) when Publish-ModuleMessage returns.
+        $gate = [System.Threading.ManualResetEventSlim]::new($false)
+        $done = [System.Collections.Concurrent.ConcurrentQueue[string]]::new()
+        $ps = [powershell]::Create()
+        try {
+            $ps.AddScript({
+                param($Psd1, $Gate, $Done)
+                Import-Module $Psd1
+                $global:gate = $Gate
+                $global:done = $Done
+                Subscribe-ModuleMessage -Channel 'Configuration' -Handler {
+                    $global:done.Enqueue($(if ($global:gate.Wait(10000)) { 'released' } else { 'timed out' }))
+                } | Out-Null
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($gate).AddArgument($done).Invoke() | Out-Null
+            Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T' | Out-Null
+            $done.Count | Should -Be 0
+            $gate.Set()
+            Wait-Until { $done.Count -eq 1 } -TimeoutSeconds 30 | Should -BeTrue
+            $done.ToArray() | Should -Be @('released')
+        } finally {
+            $gate.Set()
+            $ps.Runspace.Close()
+            $ps.Dispose()
+        }
+    }
+
     It 'keeps delivering to other handlers when one throws, and counts the error on its subscription' {
         $script:good = 0
         $bad = Subscribe-ModuleMessage -Channel 'Configuration' -Handler { throw 'handler exploded' }

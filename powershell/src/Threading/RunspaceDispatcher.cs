@@ -60,7 +60,7 @@ namespace ModuleCommunication.Threading
             _owner = owner;
             _events = events;
             _sourceIdentifier = "ModuleCommunication.Dispatch." + owner.InstanceId.ToString("N");
-            _deferred = new Timer(_ => RaiseEngineEvent(), null, Timeout.Infinite, Timeout.Infinite);
+            _deferred = new Timer(_ => RaiseEngineEvent(onPoolThread: true), null, Timeout.Infinite, Timeout.Infinite);
         }
 
         /// <summary>The milliseconds one drain may hold the thread (ProcessorInterval).</summary>
@@ -147,7 +147,7 @@ namespace ModuleCommunication.Threading
             long sinceDrain = Stopwatch.GetTimestamp() - Interlocked.Read(ref _lastDrainEnd);
             if (sinceDrain >= s_coalesceTicks)
             {
-                RaiseEngineEvent();
+                RaiseEngineEvent(onPoolThread: false);
             }
             else
             {
@@ -155,12 +155,21 @@ namespace ModuleCommunication.Threading
             }
         }
 
-        private void RaiseEngineEvent()
+        /// <summary>
+        /// Queues the engine event whose action drains. <paramref name="onPoolThread"/>: the
+        /// caller is a thread-pool thread of ours (the deferred timer), which may do the queuing
+        /// itself; any other caller (a publisher) hands it to the pool as before, because
+        /// queuing may pulse an idle owner runspace, and PowerShell invokes that pulse
+        /// pipeline on the pulsing thread: a publisher must not run another runspace's work.
+        /// Each pool work item saved matters: it leaves a pool thread spinning for more work,
+        /// about a fifth of a core while a script published to its own handlers.
+        /// </summary>
+        private void RaiseEngineEvent(bool onPoolThread)
         {
             try
             {
-                // The 4-argument overload queues to the thread pool and returns at once.
-                _events.GenerateEvent(_sourceIdentifier, null, Array.Empty<object>(), null);
+                _events.GenerateEvent(_sourceIdentifier, null, Array.Empty<object>(), null,
+                    processInCurrentThread: onPoolThread, waitForCompletionInCurrentThread: false);
             }
             catch
             {
