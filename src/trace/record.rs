@@ -44,7 +44,8 @@ impl MessageFacts {
         let (correlation_id, source_module) = (env.correlation_id(), env.source_module());
         let start = texts.len() as u32;
         let mut ends = [0u32; 4];
-        for (end, text) in ends.iter_mut().zip([env.channel(), env.message_type(), correlation_id.unwrap_or_default(), source_module.unwrap_or_default()]) {
+        let parts = [env.channel(), env.message_type(), correlation_id.unwrap_or_default(), source_module.unwrap_or_default()];
+        for (end, text) in ends.iter_mut().zip(parts) {
             texts.push_str(text);
             *end = texts.len() as u32;
         }
