@@ -45,14 +45,7 @@ namespace ModuleCommunication.Core
                 w.WriteStartObject();
                 w.WriteString("channel", channel);
                 w.WriteString("messageType", messageType);
-                w.WritePropertyName("data");
-                var hints = new TypeHints();
-                DataCodec.WriteValue(w, data, hints);
-                if (!hints.IsEmpty)
-                {
-                    w.WritePropertyName("typeHints");
-                    hints.WriteTo(w);
-                }
+                DataCodec.WriteProperty(w, "data", data);
                 if (sourceModule != null) w.WriteString("sourceModule", sourceModule);
                 if (priority != MessagePriority.Normal) w.WriteString("priority", PriorityName(priority));
                 if (timeToLive.HasValue) w.WriteNumber("ttlMs", (long)Math.Ceiling(timeToLive.Value.TotalMilliseconds));

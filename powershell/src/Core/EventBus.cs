@@ -38,14 +38,7 @@ namespace ModuleCommunication.Core
                 Utf8JsonWriter w = buffer.Writer;
                 w.WriteStartObject();
                 w.WriteString("name", name);
-                w.WritePropertyName("data");
-                var hints = new TypeHints();
-                DataCodec.WriteValue(w, data, hints);
-                if (!hints.IsEmpty)
-                {
-                    w.WritePropertyName("typeHints");
-                    hints.WriteTo(w);
-                }
+                DataCodec.WriteProperty(w, "data", data);
                 if (sourceModule != null) w.WriteString("sourceModule", sourceModule);
                 if (channel != null) w.WriteString("channel", channel);
                 if (broadcast) w.WriteBoolean("broadcast", true);

@@ -172,14 +172,7 @@ namespace ModuleCommunication.Core
                 w.WriteStartObject();
                 w.WriteString("module", module);
                 w.WriteString("operation", operation);
-                w.WritePropertyName("parameters");
-                var hints = new TypeHints();
-                DataCodec.WriteValue(w, parameters ?? new Hashtable(), hints);
-                if (!hints.IsEmpty)
-                {
-                    w.WritePropertyName("typeHints");
-                    hints.WriteTo(w);
-                }
+                DataCodec.WriteProperty(w, "parameters", parameters ?? new Hashtable());
                 w.WriteEndObject();
             });
             byte* report;

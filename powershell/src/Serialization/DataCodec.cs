@@ -150,6 +150,23 @@ public static partial class DataCodec
     }
 
     /// <summary>
+    /// Writes <c>"name": value</c> and, when the value needs them, <c>"typeHints": [...]</c>
+    /// after it: the pair of properties every request to the core carries its data in.
+    /// </summary>
+    /// <exception cref="ArgumentException">As <see cref="WriteValue"/>.</exception>
+    internal static void WriteProperty(Utf8JsonWriter writer, string name, object? value)
+    {
+        writer.WritePropertyName(name);
+        var hints = new TypeHints();
+        WriteValue(writer, value, hints);
+        if (!hints.IsEmpty)
+        {
+            writer.WritePropertyName("typeHints");
+            hints.WriteTo(writer);
+        }
+    }
+
+    /// <summary>
     /// Rebuilds the .NET value from a JSON element and its type hints.
     /// </summary>
     /// <param name="data">The JSON value written by <see cref="WriteValue"/> (or by any other

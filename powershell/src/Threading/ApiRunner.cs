@@ -174,7 +174,7 @@ namespace ModuleCommunication.Threading
             w.WriteStartObject();
             w.WriteString("module", c.Module);
             w.WriteString("operation", c.Operation);
-            WriteParameters(w, c.Parameters);
+            DataCodec.WriteProperty(w, "parameters", c.Parameters ?? new Hashtable());
             if (state.TimeoutMs.HasValue) w.WriteNumber("timeoutMs", state.TimeoutMs.Value);
             w.WriteNumber("tag", state.Tag);
             uint depth = Math.Max(t_depth, state.ParentDepth);
@@ -184,19 +184,6 @@ namespace ModuleCommunication.Threading
             if (state.RetryAttempts.HasValue) w.WriteNumber("retryAttempts", state.RetryAttempts.Value);
             if (state.CircuitBreaker.HasValue) w.WriteBoolean("circuitBreaker", state.CircuitBreaker.Value);
             w.WriteEndObject();
-        }
-
-        /// <summary>Writes "parameters" (and "typeHints" when needed) with the data codec.</summary>
-        private static void WriteParameters(Utf8JsonWriter w, IDictionary? parameters)
-        {
-            w.WritePropertyName("parameters");
-            var hints = new TypeHints();
-            DataCodec.WriteValue(w, parameters ?? new Hashtable(), hints);
-            if (!hints.IsEmpty)
-            {
-                w.WritePropertyName("typeHints");
-                hints.WriteTo(w);
-            }
         }
 
         /// <summary>Turns the recorded outcome into the result, or throws.</summary>
@@ -686,7 +673,7 @@ namespace ModuleCommunication.Threading
             {
                 Utf8JsonWriter w = buffer.Writer;
                 w.WriteStartObject();
-                WriteParameters(w, ctx.Parameters);
+                DataCodec.WriteProperty(w, "parameters", ctx.Parameters ?? new Hashtable());
                 w.WriteEndObject();
                 ReadOnlySpan<byte> update = buffer.Written;
                 fixed (byte* u = update)
