@@ -54,9 +54,7 @@ namespace ModuleCommunication.Core
                 {
                     status = NativeMethods.mc_event_publish(Hub, p, (nuint)json.Length, out id);
                 }
-                if (status == McStatus.QueueFull) return (id.ToGuid(), Status.ToException(status));
-                Status.Check(status);
-                return (id.ToGuid(), null);
+                return Status.Published(status, id);
             }
             finally
             {

@@ -27,6 +27,17 @@ namespace ModuleCommunication.Native
             throw ToException(status);
         }
 
+        /// <summary>
+        /// A publish's outcome: its id, and the QueueFull error when a Reject-policy queue
+        /// refused it (the others got it, so the id is real); any other failure throws.
+        /// </summary>
+        public static (Guid Id, ModuleCommunicationException? Rejected) Published(McStatus status, McId id)
+        {
+            if (status == McStatus.QueueFull) return (id.ToGuid(), ToException(status));
+            Check(status);
+            return (id.ToGuid(), null);
+        }
+
         public static ModuleCommunicationException ToException(McStatus status)
         {
             string message = string.Empty;
