@@ -226,6 +226,30 @@ fn slow_operations_get_a_slow_record() {
 }
 
 #[test]
+fn a_slow_push_delivery_gets_a_basic_slow_record_naming_the_delivery() {
+    let cases = [(TraceLevel::Basic, vec!["publish", "slow"]), (TraceLevel::Verbose, vec!["publish", "deliver", "slow"])];
+    for (trace_level, expected) in cases {
+        let hub = Hub::new();
+        hub.enable_tracing(TraceOptions { level: trace_level, slow_threshold_ms: 0, ..TraceOptions::default() }).unwrap();
+        hub.create_channel("Jobs", None, 100).unwrap();
+        hub.subscribe_push(SubscriptionOptions::new("Jobs"), Box::new(|_: &module_communication::Envelope| true)).unwrap();
+        let id = hub.publish(PublishRequest::new("Jobs", "Run").correlation_id("corr-slow")).unwrap();
+        assert!(common::eventually(Duration::from_secs(5), || events(&records(&hub)).len() == expected.len()));
+        let recs = records(&hub);
+        assert_eq!(events(&recs), expected);
+        let slow = recs.last().unwrap();
+        assert_eq!(slow["level"], "Basic");
+        assert_eq!(slow["operation"], "delivery");
+        assert_eq!(slow["outcome"], "Handled");
+        assert_eq!(slow["messageId"], id.to_string().as_str());
+        assert_eq!(slow["correlationId"], "corr-slow");
+        assert_eq!(slow["channel"], "Jobs");
+        assert_eq!(slow["messageType"], "Run");
+        assert!(slow["durationMs"].is_number());
+    }
+}
+
+#[test]
 fn the_ring_keeps_the_newest_records_and_last_n_reads_the_tail() {
     let hub = Hub::new();
     hub.create_channel("C", None, 100).unwrap();
