@@ -54,6 +54,11 @@ fn wake_at(capacity: usize) -> usize {
 /// Records formatted per drain when the writer keeps up.
 const BATCH: usize = 1_024;
 
+/// Pending texts at which the emitting thread formats them itself, whatever the record
+/// count: records refer to their texts by `u32` offset, so the arena must stay far below 4 GiB
+/// (only a stalled writer with a huge `queueCapacity` and long names comes near).
+const TEXTS_DRAIN_AT: usize = 1 << 30;
+
 /// Formatted lines may wait for the file up to this many times the pending capacity
 /// (they are compact; a writer that waits for a CPU catches up when it gets one).
 const FILE_BACKLOG: usize = 8;
@@ -62,6 +67,8 @@ struct Pending {
     records: Vec<Record>,
     /// The records' texts (see [`Texts`]).
     texts: Texts,
+    /// [`TEXTS_DRAIN_AT`] (smaller in tests).
+    texts_drain_at: usize,
     /// At this many pending records the emitting thread formats them itself.
     capacity: usize,
     /// Records made since tracing was enabled.
@@ -122,6 +129,7 @@ impl Default for Sink {
             pending: Mutex::new(Pending {
                 records: Vec::new(),
                 texts: Texts::new(),
+                texts_drain_at: TEXTS_DRAIN_AT,
                 capacity: 1,
                 made: 0,
                 file_ready: false,
@@ -167,7 +175,7 @@ impl Sink {
         let record = make(&mut p.texts);
         p.records.push(record);
         let waiting = p.records.len();
-        let behind = waiting >= p.capacity;
+        let behind = waiting >= p.capacity || p.texts.len() >= p.texts_drain_at;
         let wake = waiting == wake_at(p.capacity);
         drop(p);
         // Woken after the unlock, the writer does not block on the lock this thread holds.
@@ -318,6 +326,26 @@ mod tests {
         assert_eq!(ids(&sink.read(Some(2))), [4, 5]);
         sink.push(|_| record(6));
         assert_eq!(ids(&sink.read(Some(10))), [3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn long_pending_texts_are_formatted_by_the_caller_before_their_offsets_could_overflow() {
+        let sink = Sink::default();
+        sink.reset(10, 100, false);
+        sink.pending.lock().texts_drain_at = 8;
+        let with_text = |i: usize| {
+            move |texts: &mut Texts| {
+                texts.push_str("abcde");
+                record(i)
+            }
+        };
+        sink.push(with_text(0));
+        assert_eq!(sink.pending.lock().records.len(), 1, "5 bytes of text: still pending");
+        sink.push(with_text(1));
+        let p = sink.pending.lock();
+        assert!(p.records.is_empty() && p.texts.is_empty(), "10 bytes: formatted by the caller");
+        drop(p);
+        assert_eq!(ids(&sink.read(None)), [0, 1]);
     }
 
     #[test]
