@@ -877,7 +877,7 @@ impl Registry {
             };
             let timeout = req.timeout.or(api.timeout);
             let mut stages = Vec::with_capacity(s.middleware.len() + 6);
-            // Issue 6's metrics/tracing stage goes first, outside these.
+            // Metrics and the apiCall trace record are taken around the whole run, below.
             if self.ctx.security.is_enabled() {
                 stages.push(Stage::Security);
             }

@@ -4,7 +4,7 @@
 //! The stages of a call, outermost first (ARCHITECTURE §4):
 //!
 //! ```text
-//!   [metrics/tracing]                       issue 6's slot
+//!   (metrics and the apiCall trace record)  around the whole run, in `Registry::invoke`
 //!   security                                while security is enabled: token, scope, module
 //!   circuit breaker                         unless the call turns it off: admits or fails fast
 //!   retry                                   runs the rest once per attempt, with backoff
