@@ -9,6 +9,8 @@
 //! - security: `Security::authorize` of a valid token with a pattern scope (SHA-256 of the
 //!   token, a read lock, a constant-time compare, the scope match), then the handler.
 //! - breaker: `try_acquire` and `record` on a closed breaker, then the handler.
+//! - breaker open: `try_acquire` on an open (isolated) breaker, which refuses: what a call
+//!   that fails fast costs instead of running the handler.
 //! - retry: `Resilience::execute` with 3 retries allowed and none needed, then the handler.
 //! - all three: what the API pipeline's native stages do for one successful call.
 //!
@@ -46,6 +48,8 @@ fn main() {
     let token = token.token.expose().to_owned();
     let res = hub.resilience();
     let breaker = res.breaker("LabRunner.ExecuteStep");
+    let open_breaker = res.breaker("LabRunner.Down");
+    open_breaker.isolate(res.now_ms());
 
     let security = |i: usize| {
         let p = sec.authorize(Some(&token), Action::ApiCall, "LabRunner.ExecuteStep", None).expect("allowed");
@@ -58,6 +62,13 @@ fn main() {
         let r = handler(i);
         permit.record(now, Outcome::Success);
         r
+    };
+    let breaker_open = |i: usize| match open_breaker.try_acquire(res.now_ms()) {
+        Err(rejection) => {
+            black_box(rejection);
+            Ok(i)
+        }
+        Ok(_) => Err("the isolated breaker let a call through"),
     };
     let retry_only = |i: usize| {
         res.execute(None, 3, |_| handler(i), |e| Verdict::Retry(e.to_string()), |_, e| e.unwrap_or("open")).0
@@ -75,10 +86,11 @@ fn main() {
     };
 
     type Case<'a> = (&'a str, &'a dyn Fn(usize) -> Result<usize, &'static str>);
-    let cases: [Case<'_>; 5] = [
+    let cases: [Case<'_>; 6] = [
         ("baseline (handler only)", &handler),
         ("security", &security),
         ("circuit breaker", &breaker_only),
+        ("circuit breaker open", &breaker_open),
         ("retry (none needed)", &retry_only),
         ("security + breaker + retry", &all),
     ];
@@ -105,7 +117,7 @@ fn main() {
     for ((name, _), d) in cases.iter().zip(&best) {
         println!("{:<30} {:>10.1} {:>14.1}", name, per(*d), per(*d) - base);
     }
-    let together = per(best[4]) - base;
+    let together = per(best[5]) - base;
     println!("security + breaker + retry together: {together:.1} ns per call (target: under 1000 ns)");
     assert_eq!(breaker.status(res.now_ms()).total_failures, 0);
 
