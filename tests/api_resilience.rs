@@ -67,6 +67,18 @@ fn unavailable_twice_then_success_retries_with_exact_backoff() {
 }
 
 #[test]
+fn reset_metrics_zeroes_the_attempt_retry_and_rejection_counts_too() {
+    let (_clock, hub, _) = hub();
+    flaky(&hub, 2, ApiErrorCategory::Unavailable);
+    hub.registry().invoke(op()).unwrap();
+    let info = hub.registry().api("Svc", "Op").unwrap();
+    assert_eq!((info.attempts, info.retries), (3, 2));
+    hub.reset_metrics();
+    let info = hub.registry().api("Svc", "Op").unwrap();
+    assert_eq!((info.calls, info.attempts, info.retries, info.rejected_by_breaker), (0, 0, 0, 0));
+}
+
+#[test]
 fn retry_attempts_bounds_the_attempts_and_the_error_says_how_many() {
     let (_clock, hub, sleeper) = hub();
     let calls = flaky(&hub, usize::MAX, ApiErrorCategory::Timeout);

@@ -976,6 +976,9 @@ impl Registry {
             e.stats.succeeded.store(0, Ordering::Relaxed);
             e.stats.failed.store(0, Ordering::Relaxed);
             e.stats.total_ns.store(0, Ordering::Relaxed);
+            e.stats.attempts.store(0, Ordering::Relaxed);
+            e.stats.retries.store(0, Ordering::Relaxed);
+            e.stats.rejected.store(0, Ordering::Relaxed);
         }
     }
 }
