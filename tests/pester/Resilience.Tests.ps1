@@ -167,10 +167,10 @@ Describe 'Retry from PowerShell' {
             if ($Context.Attempt -eq 0) { Start-Sleep -Seconds 30 }
             "attempt $($Context.Attempt)"
         } | Out-Null
-        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        # Attempt 0 sleeps 30 s: 'attempt 1' back means attempt 0 ran into its own 0.5 s timeout.
         Invoke-ModuleAPI -Module Svc -Operation Slow -Timeout 0.5 -RetryAttempts 1 | Should -Be 'attempt 1'
-        $watch.Elapsed.TotalSeconds | Should -BeLessThan 10
         $script:seen | Should -Be @(0, 1)
+        (Get-ModuleAPIs -ModuleName Svc).AttemptCount | Should -Be 2
     }
 
     It 'fails with APITimeout after the last timed-out attempt' {
@@ -266,7 +266,10 @@ Describe 'API security from PowerShell' {
     It 'shows no token text on any surface' {
         $t = New-AuthenticationToken -ModuleName LabRunner -User Tester -Scopes 'api:call'
         Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken $t.Token | Out-Null
+        $e1 = $null
         try { Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken ($t.Token + 'x') } catch { $e1 = $_ }
+        $e1.FullyQualifiedErrorId | Should -BeLike 'AuthenticationFailed,*'
+        $e1.Exception.Message | Should -Not -BeNullOrEmpty
         $dump = @(
             Get-ModuleAPIs | Format-List * | Out-String
             Get-CircuitBreakerStatus | Format-List * | Out-String
@@ -319,9 +322,12 @@ Describe 'Attempts in the trace' {
 
     It 'traces the security and circuit breaker stages at the Verbose level' {
         Register-Flaky Svc Op 0 { }
+        Enable-CommunicationSecurity -RequireAuthentication
+        $token = New-AuthenticationToken -ModuleName Svc -Scopes 'api:call'
         Enable-MessageTracing -Level Verbose
-        Invoke-ModuleAPI -Module Svc -Operation Op | Out-Null
+        Invoke-ModuleAPI -Module Svc -Operation Op -AuthenticationToken $token.Token | Out-Null
         $stages = @(Get-MessageTrace | Where-Object Event -eq 'apiStage').Stage
+        $stages | Should -Contain 'security'
         $stages | Should -Contain 'circuitBreaker'
         $stages | Should -Contain 'handler'
     }
