@@ -197,11 +197,16 @@ Describe 'The security check on publishing and subscribing' {
         $e | Unsubscribe-ModuleEvent | Out-Null
     }
 
-    It 'counts refusals and uses' {
-        $s = Enable-CommunicationSecurity -PassThru
-        $s.AuthenticationFailures | Should -BeGreaterThan 0
-        $s.AuthorizationFailures | Should -BeGreaterThan 0
-        (Get-AuthenticationTokens -TokenId $pub.TokenId).Uses | Should -BeGreaterThan 0
+    It 'counts each refusal and each use once' {
+        $before = Enable-CommunicationSecurity -PassThru
+        $usesBefore = (Get-AuthenticationTokens -TokenId $pub.TokenId).Uses
+        Publish-ModuleMessage -Channel Configuration -MessageType Changed -ErrorAction SilentlyContinue
+        Publish-ModuleMessage -Channel Configuration -MessageType Changed -AuthenticationToken $sub.Token -ErrorAction SilentlyContinue
+        Publish-ModuleMessage -Channel Configuration -MessageType Changed -AuthenticationToken $pub.Token | Out-Null
+        $after = Enable-CommunicationSecurity -PassThru
+        $after.AuthenticationFailures - $before.AuthenticationFailures | Should -Be 1
+        $after.AuthorizationFailures - $before.AuthorizationFailures | Should -Be 1
+        (Get-AuthenticationTokens -TokenId $pub.TokenId).Uses - $usesBefore | Should -Be 1
     }
 }
 
