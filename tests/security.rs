@@ -170,7 +170,11 @@ fn revoke_by_module_by_id_and_all() {
     assert!(sec.verify(a1.token.expose()).is_err());
     assert!(sec.verify(b.token.expose()).is_ok());
     assert!(matches!(sec.revoke_id("nope"), Err(SecurityError::TokenNotFound { .. })));
+    let c = sec.create_token(TokenRequest::new("ConfigCore", ["api:call"])).unwrap();
     sec.revoke_id(&b.info.token_id.to_uppercase()).unwrap();
+    assert!(sec.verify(b.token.expose()).is_err());
+    assert_eq!(sec.revoke_all(), 1);
+    assert!(sec.verify(c.token.expose()).is_err());
     assert_eq!(sec.revoke_all(), 0);
     assert_eq!(sec.revoke_module("Nobody").unwrap(), 0);
 }
