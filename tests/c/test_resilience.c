@@ -261,6 +261,10 @@ static void publish_and_subscribe_need_a_valid_token_when_required(void) {
     const char *bare = "{\"channel\":\"Configuration\",\"messageType\":\"Changed\"}";
     CHECK_STATUS(mc_publish(hub, bare, strlen(bare), &id), MC_STATUS_AUTHENTICATION_FAILED);
     CHECK(memcmp(&id, &sentinel, sizeof id) == 0);
+    const char *bare_sub = "{\"channel\":\"Configuration\"}";
+    mc_id refused = sentinel;
+    CHECK_STATUS(mc_subscribe_pull(hub, bare_sub, strlen(bare_sub), NULL, NULL, &refused), MC_STATUS_AUTHENTICATION_FAILED);
+    CHECK(memcmp(&refused, &sentinel, sizeof refused) == 0);
 
     char json[512];
     snprintf(json, sizeof json, "{\"channel\":\"Configuration\",\"authenticationToken\":\"%s\"}", token);
