@@ -307,7 +307,10 @@ fn the_file_gets_one_json_line_per_record_and_rotates_at_the_size() {
 }
 
 #[test]
-fn a_full_writer_channel_drops_and_counts_instead_of_blocking() {
+fn a_writer_that_falls_behind_accounts_for_every_record_written_or_dropped() {
+    // Not blocking the caller is the sink's unit test (a full buffer is formatted by the
+    // caller); here a one-record queue makes the file fall behind, and every record must be
+    // either in the file or counted as dropped.
     let dir = temp_dir("drop");
     let hub = Hub::new();
     hub.create_channel("C", None, 10_000).unwrap();
