@@ -279,6 +279,24 @@ mod hub_guards {
     }
 
     #[test]
+    fn the_metrics_count_each_refusal_once_as_security_does_and_a_token_check_is_no_refusal() {
+        let (hub, all, _) = secured_hub();
+        hub.registry()
+            .register(module_communication::registry::ApiDefinition::new("LabRunner", "Op"), |_: &module_communication::registry::Call| {
+                Ok(module_communication::registry::json_value("1").unwrap())
+            })
+            .unwrap();
+        assert!(is_authn(hub.publish(PublishRequest::new("Configuration", "Changed"))));
+        let call = module_communication::registry::InvokeRequest::new("LabRunner", "Op").authentication_token(all.clone());
+        hub.registry().invoke(call).unwrap_err(); // the token has no api:call scope
+        assert!(hub.security().verify("mct_nope").is_err());
+        let stats = hub.security().stats();
+        assert_eq!((stats.authentication_failures, stats.authorization_failures), (1, 1));
+        let m = hub.metrics(&module_communication::MetricsOptions::default()).unwrap();
+        assert_eq!(m.security.auth_failures, 2);
+    }
+
+    #[test]
     fn publishing_messages_needs_a_token_with_the_scope_and_the_right_module() {
         let (hub, all, narrow) = secured_hub();
         let msg = || PublishRequest::new("Configuration", "Changed");

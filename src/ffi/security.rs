@@ -265,7 +265,7 @@ pub unsafe extern "C" fn mc_security_check(
                 ),
             )
         })?;
-        hub.security().authorize(token, action, target, source_module)?;
+        hub.ctx().authorize(token, action, target, source_module)?;
         Ok(())
     })
 }

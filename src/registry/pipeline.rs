@@ -475,7 +475,7 @@ impl Call {
     /// The security stage: `api:call` on this API for the call's token.
     fn run_security(&self, index: usize) -> Result<Json, ApiError> {
         let token = self.inner.token.as_ref().map(TokenText::expose);
-        match self.inner.ctx.security.authorize(token, Action::ApiCall, &self.inner.api.key, None) {
+        match self.inner.ctx.authorize(token, Action::ApiCall, &self.inner.api.key, None) {
             Ok(Some(principal)) => {
                 let mut c = self.inner.context.lock();
                 if c.user.is_none() {
@@ -487,7 +487,6 @@ impl Call {
             }
             Ok(None) => {}
             Err(SecurityError::Denied { kind, message }) => {
-                self.inner.ctx.metrics.count_auth_failure();
                 let category = match kind {
                     DenyKind::Authentication => ApiErrorCategory::Authentication,
                     DenyKind::Authorization => ApiErrorCategory::Authorization,

@@ -734,7 +734,8 @@ impl Security {
         let now = self.clock.now_ms();
         match self.lookup(token, now) {
             Some(r) => Ok(r.info()),
-            None => Err(self.deny(DenyKind::Authentication, INVALID_TOKEN.to_owned())),
+            // Not through `deny`: a check of a token is not a refused operation.
+            None => Err(SecurityError::Denied { kind: DenyKind::Authentication, message: INVALID_TOKEN.to_owned() }),
         }
     }
 }
