@@ -139,6 +139,14 @@ pub(crate) fn serialize_ms<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&format_ms(*ms))
 }
 
+/// `serialize_with` helper: as [`serialize_ms`], `null` for none.
+pub(crate) fn serialize_opt_ms<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => serialize_ms(ms, s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{format_ms, parse_iso_ms};

@@ -205,6 +205,17 @@ pub(crate) unsafe fn write_opt<T>(out: *mut T, value: T) {
     }
 }
 
+/// `value` as JSON text; failing to serialize is a bug of the library (`MC_STATUS_PANIC`).
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> FfiResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| FfiError::new(mc_status::Panic, format!("could not serialize the result: {e}")))
+}
+
+/// `value` as JSON text that the caller frees with `mc_string_free`.
+pub(crate) fn json_out<T: serde::Serialize>(value: &T) -> FfiResult<*mut c_char> {
+    into_c_string(json_text(value)?)
+}
+
 /// Hands a string to the caller, who frees it with `mc_string_free`.
 pub(crate) fn into_c_string(text: String) -> FfiResult<*mut c_char> {
     CString::new(text)

@@ -3,17 +3,11 @@
 use std::os::raw::{c_char, c_void};
 use std::time::Duration;
 
-use super::boundary::{arg_ref, arg_str, arg_text, into_c_string, opt_str, out_arg, run, write_opt, FfiError, FfiResult};
+use super::boundary::{arg_ref, arg_str, arg_text, into_c_string, json_out, opt_str, out_arg, run, write_opt, FfiResult};
 use super::{hub_ref, mc_delivery_report, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, pull_notifier, push_handler, write_id};
 use crate::bus::{DeliveryReport, SubscriptionOptions};
 use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
-
-fn to_json<T: serde::Serialize>(value: &T) -> FfiResult<*mut c_char> {
-    let text = serde_json::to_string(value)
-        .map_err(|e| FfiError::new(mc_status::Panic, format!("could not serialize the result: {e}")))?;
-    into_c_string(text)
-}
 
 /// Creates a channel. `max_messages` is the default queue capacity of subscriptions to
 /// exactly this channel; 0 means the configuration's `maxMessageQueueSize`. Names compare
@@ -56,7 +50,7 @@ pub unsafe extern "C" fn mc_channel_list(hub: *const mc_hub, pattern: *const c_c
         // SAFETY: the caller passes a valid C string or NULL.
         let pattern = unsafe { opt_str(pattern, "pattern") }?;
         let out_json = out_arg(out_json, "out_json")?;
-        let text = to_json(&hub.channels(pattern)?)?;
+        let text = json_out(&hub.channels(pattern)?)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
         unsafe { out_json.write(text) };
         Ok(())
@@ -311,7 +305,7 @@ pub unsafe extern "C" fn mc_subscription_list(
         // SAFETY: the caller passes a valid C string or NULL.
         let pattern = unsafe { opt_str(channel_pattern, "channel_pattern") }?;
         let out_json = out_arg(out_json, "out_json")?;
-        let text = to_json(&hub.subscriptions(pattern)?)?;
+        let text = json_out(&hub.subscriptions(pattern)?)?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
         unsafe { out_json.write(text) };
         Ok(())
@@ -421,7 +415,7 @@ pub unsafe extern "C" fn mc_bus_stats(hub: *const mc_hub, out_json: *mut *mut c_
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
         let out_json = out_arg(out_json, "out_json")?;
-        let text = to_json(&hub.bus_stats())?;
+        let text = json_out(&hub.bus_stats())?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
         unsafe { out_json.write(text) };
         Ok(())

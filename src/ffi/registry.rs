@@ -9,7 +9,7 @@
 use std::os::raw::{c_char, c_void};
 use std::sync::OnceLock;
 
-use super::boundary::{arg_str, arg_text, into_c_string, opt_str, out_arg, run, FfiError, FfiResult};
+use super::boundary::{arg_str, arg_text, into_c_string, json_text, opt_str, out_arg, run, FfiError, FfiResult};
 use super::{hub_ref, mc_hub, mc_status, UserData};
 use crate::registry::{
     null_result, ApiDefinition, ApiError, ApiErrorCategory, ApiHandler, Call, InvokeRequest, Json, Middleware,
@@ -331,11 +331,6 @@ fn write_json(out_json: *mut *mut c_char, out_len: *mut usize, text: String) -> 
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> FfiResult<String> {
-    serde_json::to_string(value)
-        .map_err(|e| FfiError::new(mc_status::Panic, format!("could not serialize the result: {e}")))
-}
-
 // ----- registration ---------------------------------------------------------------------------
 
 /// Registers an API whose handler is `callback`. `definition_json` is `len` bytes of UTF-8
@@ -432,7 +427,7 @@ pub unsafe extern "C" fn mc_api_list(
         // SAFETY: see above.
         let op = unsafe { opt_str(operation_pattern, "operation_pattern") }?;
         let out_json = out_arg(out_json, "out_json")?;
-        let text = to_json(&hub.registry().apis(mp, op)?)?;
+        let text = json_text(&hub.registry().apis(mp, op)?)?;
         write_json(out_json, std::ptr::null_mut(), text)
     })
 }
@@ -514,7 +509,7 @@ pub unsafe extern "C" fn mc_middleware_list(
         // SAFETY: see above.
         let pattern = unsafe { opt_str(name_pattern, "name_pattern") }?;
         let out_json = out_arg(out_json, "out_json")?;
-        let text = to_json(&hub.registry().middleware(pattern)?)?;
+        let text = json_text(&hub.registry().middleware(pattern)?)?;
         write_json(out_json, std::ptr::null_mut(), text)
     })
 }
@@ -595,7 +590,7 @@ pub unsafe extern "C" fn mc_api_validate(
         let out = out_arg(out_report_json, "out_report_json")?;
         let req = InvokeRequest::from_json(json)?;
         let report = hub.registry().validate(&req)?;
-        write_json(out, std::ptr::null_mut(), to_json(&report)?)
+        write_json(out, std::ptr::null_mut(), json_text(&report)?)
     })
 }
 

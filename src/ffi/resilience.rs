@@ -4,15 +4,8 @@
 
 use std::os::raw::c_char;
 
-use super::boundary::{arg_str, arg_text, into_c_string, opt_str, out_arg, run, write_opt, FfiError, FfiResult};
+use super::boundary::{arg_str, arg_text, json_out, opt_str, out_arg, run, write_opt};
 use super::{hub_ref, mc_hub, mc_status};
-
-/// Serializes `value` into a string the caller frees with `mc_string_free`.
-pub(super) fn json_out<T: serde::Serialize>(value: &T) -> FfiResult<*mut c_char> {
-    let text = serde_json::to_string(value)
-        .map_err(|e| FfiError::new(mc_status::Panic, format!("could not serialize the result: {e}")))?;
-    into_c_string(text)
-}
 
 /// Lists the circuit breakers whose `Module.Operation` matches `pattern` (a `-like`
 /// pattern; NULL lists all), sorted by operation, as a JSON array of

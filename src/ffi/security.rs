@@ -4,8 +4,7 @@ use std::os::raw::c_char;
 
 use serde::Serialize;
 
-use super::boundary::{arg_str, arg_text, into_c_string, opt_str, out_arg, run, write_opt, FfiError};
-use super::resilience::json_out;
+use super::boundary::{arg_str, arg_text, into_c_string, json_out, opt_str, out_arg, run, write_opt, FfiError};
 use super::{hub_ref, mc_hub, mc_status};
 use crate::json::push_str_literal;
 use crate::security::{Action, SecuritySettings, SecurityStats, TokenRequest};

@@ -337,15 +337,15 @@ pub struct BreakerStatus {
     /// How often it opened.
     pub times_opened: u64,
     /// When it last opened (ISO 8601), while open or half-open.
-    #[serde(serialize_with = "opt_time")]
+    #[serde(serialize_with = "crate::time_fmt::serialize_opt_ms")]
     pub opened_at: Option<i64>,
     /// When it lets a trial call through (ISO 8601), while open.
-    #[serde(serialize_with = "opt_time")]
+    #[serde(serialize_with = "crate::time_fmt::serialize_opt_ms")]
     pub half_open_at: Option<i64>,
     /// Milliseconds until then (0 when a probe may go now), while open.
     pub ms_until_half_open: Option<i64>,
     /// When the last counted failure happened.
-    #[serde(serialize_with = "opt_time")]
+    #[serde(serialize_with = "crate::time_fmt::serialize_opt_ms")]
     pub last_failure: Option<i64>,
     /// Its message.
     pub last_error: Option<String>,
@@ -356,13 +356,6 @@ pub struct BreakerStatus {
     pub custom_options: bool,
     /// The options in force.
     pub options: BreakerOptions,
-}
-
-fn opt_time<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_str(&format_ms(*ms)),
-        None => s.serialize_none(),
-    }
 }
 
 impl Breaker {

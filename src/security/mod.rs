@@ -39,7 +39,6 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::resilience::settings::{boolean, integer, object, unknown_key};
 use crate::sync::{Arc, AtomicBool, AtomicI64, AtomicU64, Ordering, RwLock};
-use crate::time_fmt::format_ms;
 use crate::wildcard::{fold, has_wildcard_chars, Pattern};
 
 /// The longest a token may live: one year, in minutes.
@@ -205,15 +204,8 @@ pub struct TokenInfo {
     /// How many checks it passed.
     pub uses: u64,
     /// When it last passed a check.
-    #[serde(serialize_with = "opt_time")]
+    #[serde(serialize_with = "crate::time_fmt::serialize_opt_ms")]
     pub last_used: Option<i64>,
-}
-
-fn opt_time<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_str(&format_ms(*ms)),
-        None => s.serialize_none(),
-    }
 }
 
 /// A new token: the secret (shown this once) and what it is.
