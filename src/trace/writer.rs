@@ -3,7 +3,7 @@
 //! archive that `Disable-MessageTracing -ArchiveLogs` makes.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::sink::{Chunk, Sink};
@@ -131,13 +131,12 @@ pub(crate) fn archive(files: &[PathBuf], log_path: &Path, folder: &Path, now_ms:
     }
     let out = File::create(&target).map_err(bad)?;
     let mut gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
-    let mut buf = Vec::new();
     for f in files {
-        buf.clear();
-        File::open(f).and_then(|mut h| h.read_to_end(&mut buf)).map_err(|e| {
+        // Streamed: a trace file may be as large as maxFileBytes, which has no upper bound.
+        let mut h = File::open(f).map_err(|e| {
             Error::invalid("trace file", f.display(), format!("could not read it for the archive: {e}"))
         })?;
-        gz.write_all(&buf).map_err(bad)?;
+        io::copy(&mut h, &mut gz).map_err(bad)?;
     }
     gz.finish().and_then(|mut w| w.flush()).map_err(bad)?;
     Ok(target)
