@@ -35,14 +35,20 @@ pub unsafe extern "C" fn mc_security_enable(hub: *const mc_hub, settings_json: *
     run("mc_security_enable", || {
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
-        let mut next = hub.security().settings();
-        if !settings_json.is_null() {
+        let json = if settings_json.is_null() {
+            None
+        } else {
             // SAFETY: the caller passes `len` readable bytes at `settings_json`.
-            let json = unsafe { arg_text(settings_json, len, "settings_json") }?;
-            next = next.merged_with_json(json)?;
-        }
-        next.enabled = true;
-        hub.security().set_settings(next)?;
+            Some(unsafe { arg_text(settings_json, len, "settings_json") }?)
+        };
+        hub.security().update_settings(|current| {
+            let mut next = match json {
+                Some(json) => current.merged_with_json(json)?,
+                None => current,
+            };
+            next.enabled = true;
+            Ok(next)
+        })?;
         Ok(())
     })
 }
@@ -56,9 +62,7 @@ pub unsafe extern "C" fn mc_security_disable(hub: *const mc_hub) -> mc_status {
     run("mc_security_disable", || {
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
-        let mut next = hub.security().settings();
-        next.enabled = false;
-        hub.security().set_settings(next)?;
+        hub.security().update_settings(|current| Ok(SecuritySettings { enabled: false, ..current }))?;
         Ok(())
     })
 }

@@ -7,16 +7,7 @@ use crate::error::Error;
 
 /// Parses `json` as an object, or fails naming `what` with an example of the shape.
 pub(crate) fn object(json: &str, what: &'static str, expected: &'static str) -> Result<Map<String, Value>, Error> {
-    let value: Value =
-        serde_json::from_str(json).map_err(|e| Error::InvalidJson { what, detail: e.to_string(), expected })?;
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(Error::InvalidJson {
-            what,
-            detail: format!("found {}, not an object", crate::bus::json_kind(&other)),
-            expected,
-        }),
-    }
+    crate::bus::parse_object(json, what, expected)
 }
 
 /// A whole number in `lo..=hi` (floats with no fraction are accepted, as PowerShell sends them).

@@ -167,18 +167,7 @@ impl TokenRequest {
         }
         const EXPECTED: &str =
             r#"{"module":"LabRunner","user":"SystemAccount","scopes":["api:call"],"expirationMinutes":120}"#;
-        if !json.trim_start().starts_with('{') {
-            return Err(Error::InvalidJson {
-                what: "token request",
-                detail: "not an object".into(),
-                expected: EXPECTED,
-            });
-        }
-        let w: Wire = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
-            what: "token request",
-            detail: e.to_string(),
-            expected: EXPECTED,
-        })?;
+        let w: Wire = crate::bus::parse_object(json, "token request", EXPECTED)?;
         Ok(TokenRequest { module: w.module, user: w.user, scopes: w.scopes, expiration_minutes: w.expiration_minutes })
     }
 }
@@ -388,6 +377,15 @@ fn compile_allowed(list: &[String]) -> Result<Vec<Pattern>, Error> {
     list.iter().map(|m| Pattern::new(m).map_err(|reason| Error::invalid("allowedModules", m, reason))).collect()
 }
 
+/// Checks settings; the allowed modules compiled, for applying them.
+fn validated(settings: &SecuritySettings) -> Result<Vec<Pattern>, Error> {
+    let minutes = settings.default_token_expiration_minutes;
+    if minutes == 0 || minutes > MAX_TOKEN_MINUTES {
+        return Err(Error::invalid("defaultTokenExpirationMinutes", minutes, format!("use 1 to {MAX_TOKEN_MINUTES} minutes")));
+    }
+    compile_allowed(&settings.allowed_modules)
+}
+
 fn check_module_name(module: &str) -> Result<(), Error> {
     if module.trim().is_empty() {
         return Err(Error::invalid("module name", module, "give the name of the module that will present the token"));
@@ -427,35 +425,33 @@ impl Security {
 
     /// Checks settings without applying them.
     pub fn check_settings(&self, settings: &SecuritySettings) -> Result<(), Error> {
-        compile_allowed(&settings.allowed_modules)?;
-        if settings.default_token_expiration_minutes == 0
-            || settings.default_token_expiration_minutes > MAX_TOKEN_MINUTES
-        {
-            return Err(Error::invalid(
-                "defaultTokenExpirationMinutes",
-                settings.default_token_expiration_minutes,
-                format!("use 1 to {MAX_TOKEN_MINUTES} minutes"),
-            ));
-        }
-        Ok(())
+        validated(settings).map(|_| ())
     }
 
     /// Replaces the settings after checking them. Tokens already created stay; a module
     /// that left the allowed list can no longer use its tokens.
     pub fn set_settings(&self, settings: SecuritySettings) -> Result<(), Error> {
-        self.check_settings(&settings)?;
-        let allowed = compile_allowed(&settings.allowed_modules)?;
-        let mut s = self.state.write();
-        self.enabled.store(settings.enabled, Ordering::Release);
-        s.settings = settings;
-        s.allowed = allowed;
-        Ok(())
+        self.update_settings(|_| Ok(settings)).map(|_| ())
     }
 
     /// Applies a partial settings object (see [`SecuritySettings`]); all or nothing.
     pub fn update_settings_json(&self, json: &str) -> Result<SecuritySettings, Error> {
-        let next = self.settings().merged_with_json(json)?;
-        self.set_settings(next.clone())?;
+        self.update_settings(|current| current.merged_with_json(json))
+    }
+
+    /// Changes the settings under one lock: `change` gets the current settings and returns
+    /// the next, which are checked before they apply. Two concurrent changes (say
+    /// `mc_security_enable` and `mc_config_set`) never lose one another.
+    pub fn update_settings(
+        &self,
+        change: impl FnOnce(SecuritySettings) -> Result<SecuritySettings, Error>,
+    ) -> Result<SecuritySettings, Error> {
+        let mut s = self.state.write();
+        let next = change(s.settings.clone())?;
+        let allowed = validated(&next)?;
+        self.enabled.store(next.enabled, Ordering::Release);
+        s.settings = next.clone();
+        s.allowed = allowed;
         Ok(next)
     }
 
