@@ -536,9 +536,12 @@ impl Call {
                 if k > 0 {
                     stats.retries.fetch_add(1, Ordering::Relaxed);
                 }
-                let started = Instant::now();
+                // The clock only for the trace, which most calls do not write.
+                let started = (self.inner.ctx.trace.level() != 0).then(Instant::now);
                 let result = self.run_from(index);
-                self.trace_attempt(k, retries, started, &result);
+                if let Some(started) = started {
+                    self.trace_attempt(k, retries, started, &result);
+                }
                 result
             },
             verdict,

@@ -317,12 +317,11 @@ impl Resilience {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
             }
             let result = attempt(k);
-            let now = self.clock.now_ms();
             k += 1;
             let error = match result {
                 Ok(v) => {
                     if let Some(p) = permit.take() {
-                        p.record(now, Outcome::Success);
+                        p.record(self.clock.now_ms(), Outcome::Success);
                     }
                     return (Ok(v), k);
                 }
@@ -332,7 +331,7 @@ impl Resilience {
             let retryable = matches!(verdict, Verdict::Retry(_));
             if let Some(p) = permit.take() {
                 p.record(
-                    now,
+                    self.clock.now_ms(),
                     match verdict {
                         Verdict::Retry(m) | Verdict::Fail(m) => Outcome::Failure(m),
                         Verdict::Neutral => Outcome::Neutral,
