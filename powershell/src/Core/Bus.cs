@@ -219,16 +219,7 @@ namespace ModuleCommunication.Core
         /// <summary>Applies a partial configuration (camelCase keys); all or nothing.</summary>
         public static void SetConfiguration(IReadOnlyDictionary<string, object> settings)
         {
-            byte[] json = JsonBuffer.Build(w =>
-            {
-                w.WriteStartObject();
-                foreach (KeyValuePair<string, object> kv in settings)
-                {
-                    w.WritePropertyName(kv.Key);
-                    Settings.WriteValue(w, kv.Value);
-                }
-                w.WriteEndObject();
-            });
+            byte[] json = JsonBuffer.Build(w => Settings.WriteObject(w, settings));
             fixed (byte* p = json)
             {
                 Status.Check(NativeMethods.mc_config_set(Hub, p, (nuint)json.Length));

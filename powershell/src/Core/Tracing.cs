@@ -54,8 +54,8 @@ namespace ModuleCommunication.Core
                 Records = e.GetProperty("records").GetInt64(),
                 DroppedRecords = e.GetProperty("droppedRecords").GetInt64(),
                 Files = e.GetProperty("files").EnumerateArray().Select(f => f.GetString() ?? "").ToArray(),
-                Archive = Str(e, "archive"),
-                WriteError = Str(e, "writeError"),
+                Archive = Bus.OptionalString(e, "archive"),
+                WriteError = Bus.OptionalString(e, "writeError"),
             };
         }
 
@@ -67,22 +67,19 @@ namespace ModuleCommunication.Core
             return doc.RootElement.EnumerateArray().Select(r => new TraceRecord
             {
                 Timestamp = r.TryGetProperty("timestamp", out JsonElement t) ? Bus.Time(t) : null,
-                Level = Str(r, "level") ?? "",
-                Event = Str(r, "event") ?? "",
-                MessageId = Str(r, "messageId"),
-                CorrelationId = Str(r, "correlationId"),
-                RequestId = Str(r, "requestId"),
-                Channel = Str(r, "channel"),
-                Api = Str(r, "api"),
-                Outcome = Str(r, "outcome"),
-                Stage = Str(r, "stage"),
+                Level = Bus.OptionalString(r, "level") ?? "",
+                Event = Bus.OptionalString(r, "event") ?? "",
+                MessageId = Bus.OptionalString(r, "messageId"),
+                CorrelationId = Bus.OptionalString(r, "correlationId"),
+                RequestId = Bus.OptionalString(r, "requestId"),
+                Channel = Bus.OptionalString(r, "channel"),
+                Api = Bus.OptionalString(r, "api"),
+                Outcome = Bus.OptionalString(r, "outcome"),
+                Stage = Bus.OptionalString(r, "stage"),
                 DurationMs = r.TryGetProperty("durationMs", out JsonElement d) && d.ValueKind == JsonValueKind.Number ? d.GetDouble() : null,
-                Error = Str(r, "error"),
+                Error = Bus.OptionalString(r, "error"),
                 Json = r.GetRawText(),
             }).ToArray();
         }
-
-        private static string? Str(JsonElement e, string name)
-            => e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
     }
 }
