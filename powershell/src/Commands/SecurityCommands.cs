@@ -180,9 +180,21 @@ namespace ModuleCommunication.Commands
             }
         }
 
+        // The live tokens by id, listed once for all the ids piped in (listing per id made
+        // Get-AuthenticationTokens | Revoke-AuthenticationToken quadratic); listed again
+        // when an id is not in it, in case the token was created meanwhile.
+        private Dictionary<Guid, AuthenticationTokenInfo>? _tokens;
+
+        private AuthenticationTokenInfo? FindToken(Guid id)
+        {
+            if (_tokens != null && _tokens.TryGetValue(id, out AuthenticationTokenInfo? known)) return known;
+            _tokens = Tokens.List(null).ToDictionary(t => t.TokenId);
+            return _tokens.GetValueOrDefault(id);
+        }
+
         private void RevokeOne(Guid id)
         {
-            AuthenticationTokenInfo? info = Tokens.List(null).FirstOrDefault(t => t.TokenId == id);
+            AuthenticationTokenInfo? info = FindToken(id);
             if (info == null)
             {
                 WriteError(NewError("TokenNotFound", ErrorCategory.ObjectNotFound, id,
@@ -193,6 +205,7 @@ namespace ModuleCommunication.Commands
             try
             {
                 Tokens.RevokeId(id);
+                _tokens?.Remove(id);
                 if (PassThru) WriteObject(info);
             }
             catch (ModuleCommunicationException e)
