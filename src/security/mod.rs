@@ -39,7 +39,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::resilience::settings::{boolean, integer, object, unknown_key};
 use crate::sync::{Arc, AtomicBool, AtomicI64, AtomicU64, Ordering, RwLock};
-use crate::wildcard::{fold, has_wildcard_chars, Pattern};
+use crate::wildcard::{fold, has_wildcard_chars, with_folded, Pattern};
 
 /// The longest a token may live: one year, in minutes.
 pub const MAX_TOKEN_MINUTES: u64 = 525_600;
@@ -564,9 +564,7 @@ impl Security {
             .filter(|t| p.as_ref().map_or(true, |p| p.is_match(&t.module)))
             .map(|t| t.info())
             .collect();
-        list.sort_by(|a, b| {
-            (fold(&a.module), a.created_at, &a.token_id).cmp(&(fold(&b.module), b.created_at, &b.token_id))
-        });
+        list.sort_by_cached_key(|t| (fold(&t.module), t.created_at, t.token_id.clone()));
         Ok(list)
     }
 
@@ -683,7 +681,7 @@ impl Security {
             ));
         }
         if let Some(claimed) = source_module.filter(|m| !m.is_empty()) {
-            if fold(claimed) != fold(&record.module) {
+            if !with_folded(claimed, |c| with_folded(&record.module, |m| c == m)) {
                 return Err(self.deny(
                     DenyKind::Authorization,
                     format!(
