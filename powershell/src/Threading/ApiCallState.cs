@@ -85,6 +85,8 @@ namespace ModuleCommunication.Threading
 
         /// <summary>The token for the native security stage; never written anywhere else.</summary>
         public string? AuthenticationToken;
+        /// <summary>The token's user was asked for (once per call: it stays null while security is off).</summary>
+        public bool UserFetched;
 
         /// <summary>Retries after the first attempt; null: the retry policy's MaxRetries.</summary>
         public int? RetryAttempts;

@@ -268,7 +268,11 @@ namespace ModuleCommunication.Threading
         {
             if (state.Cancelled) return Fail(call, ApiErrorCategory.HandlerFailed, $"{state.Context.APIKey}: the call was stopped.");
             if (NativeMethods.mc_api_call_attempt(call, out uint attempt) == McStatus.Ok) state.Context.Attempt = (int)attempt;
-            if (state.AuthenticationToken != null && state.Context.User == null) state.Context.User = NativeUser(call);
+            if (state.AuthenticationToken != null && !state.UserFetched)
+            {
+                state.Context.User ??= NativeUser(call);
+                state.UserFetched = true;
+            }
             if (state.AttemptScoped && !state.InAttempt)
             {
                 // The first PowerShell stage of an attempt: a new attempt restarts the clock.
