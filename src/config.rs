@@ -2,7 +2,7 @@
 //! `Set-CommunicationConfiguration` / `mc_config_set`.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::bus::OverflowPolicy;
 use crate::error::Error;
@@ -95,7 +95,8 @@ impl Config {
         Ok(())
     }
 
-    /// The configuration as the JSON object of the C ABI.
+    /// The configuration's own keys as a JSON object (`mc_config_get` adds the nested
+    /// `retryPolicy`, `circuitBreaker` and `security` objects; see `Hub::config_json`).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a Config always serializes")
     }
@@ -104,20 +105,13 @@ impl Config {
     /// case-insensitively (`MaxMessageQueueSize` works too). An unknown key or a bad value
     /// is an error naming it, and `self` is not changed.
     pub fn merged_with_json(&self, json: &str) -> Result<Config, Error> {
-        let value: Value = serde_json::from_str(json).map_err(|e| Error::InvalidJson {
-            what: "configuration",
-            detail: e.to_string(),
-            expected: EXPECTED,
-        })?;
-        let Value::Object(map) = value else {
-            return Err(Error::InvalidJson {
-                what: "configuration",
-                detail: format!("found {}, not an object", crate::bus::json_kind(&value)),
-                expected: EXPECTED,
-            });
-        };
+        self.merged_with(&parse_update(json)?)
+    }
+
+    /// [`Config::merged_with_json`] for an object already parsed.
+    pub(crate) fn merged_with(&self, map: &Map<String, Value>) -> Result<Config, Error> {
         let mut next = self.clone();
-        for (key, value) in &map {
+        for (key, value) in map {
             match key.to_ascii_lowercase().as_str() {
                 "maxmessagequeuesize" => next.max_message_queue_size = integer(key, value)? as usize,
                 "processorinterval" => next.processor_interval_ms = integer(key, value)?,
@@ -158,6 +152,11 @@ impl Config {
         next.validate()?;
         Ok(next)
     }
+}
+
+/// A configuration update's JSON object.
+pub(crate) fn parse_update(json: &str) -> Result<Map<String, Value>, Error> {
+    crate::bus::parse_object(json, "configuration", EXPECTED)
 }
 
 fn integer(key: &str, value: &Value) -> Result<u64, Error> {

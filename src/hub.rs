@@ -168,8 +168,9 @@ impl Hub {
     /// settings; they are checked with the rest before anything changes.
     pub fn update_config_json(&self, json: &str) -> Result<(), Error> {
         let _serial = self.config_update.lock();
-        let (rest, nested) = crate::resilience::settings::split_config(json, &self.ctx.resilience, &self.ctx.security)?;
-        let next = self.config().merged_with_json(&rest)?;
+        let mut update = crate::config::parse_update(json)?;
+        let nested = crate::resilience::settings::split_config(&mut update, &self.ctx.resilience, &self.ctx.security)?;
+        let next = self.config().merged_with(&update)?;
         self.apply_config(next)?;
         nested.apply(&self.ctx.resilience, &self.ctx.security)
     }
@@ -177,7 +178,7 @@ impl Hub {
     /// The configuration as the C ABI's JSON, with the nested `retryPolicy`,
     /// `circuitBreaker` and `security` objects.
     pub fn config_json(&self) -> String {
-        crate::resilience::settings::config_json(&self.config().to_json(), &self.ctx.resilience, &self.ctx.security)
+        crate::resilience::settings::config_json(&self.config(), &self.ctx.resilience, &self.ctx.security)
     }
 
     /// With `config_update` held: applies the event-history settings, then stores `next`.

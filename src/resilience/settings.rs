@@ -50,18 +50,13 @@ pub(crate) struct Nested {
     security: Option<crate::security::SecuritySettings>,
 }
 
-/// Splits the keys `retryPolicy`, `circuitBreaker` and `security` (case-insensitive) out
-/// of a configuration update and checks them against the current values; returns the
-/// rest of the update as JSON text (or `json` unchanged when it is not an object, so the
-/// configuration's own parser reports it).
+/// Takes the keys `retryPolicy`, `circuitBreaker` and `security` (case-insensitive) out of
+/// a configuration update and checks them against the current values; `map` keeps the rest.
 pub(crate) fn split_config(
-    json: &str,
+    map: &mut Map<String, Value>,
     resilience: &super::Resilience,
     security: &crate::security::Security,
-) -> Result<(String, Nested), Error> {
-    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(json) else {
-        return Ok((json.to_owned(), Nested::default()));
-    };
+) -> Result<Nested, Error> {
     let mut nested = Nested::default();
     let keys: Vec<String> = map.keys().cloned().collect();
     for key in keys {
@@ -83,7 +78,7 @@ pub(crate) fn split_config(
             }
         }
     }
-    Ok((Value::Object(map).to_string(), nested))
+    Ok(nested)
 }
 
 impl Nested {
@@ -107,17 +102,26 @@ impl Nested {
 }
 
 /// The configuration JSON with the nested `retryPolicy`, `circuitBreaker` and `security`
-/// objects added.
-pub(crate) fn config_json(base: &str, resilience: &super::Resilience, security: &crate::security::Security) -> String {
-    let to = |v: serde_json::Result<String>| v.expect("settings render JSON");
-    let mut out = String::with_capacity(base.len() + 400);
-    out.push_str(base.trim_end().strip_suffix('}').expect("the configuration renders an object"));
-    out.push_str(",\"retryPolicy\":");
-    out.push_str(&to(serde_json::to_string(&resilience.retry_policy())));
-    out.push_str(",\"circuitBreaker\":");
-    out.push_str(&to(serde_json::to_string(&resilience.default_breaker_options())));
-    out.push_str(",\"security\":");
-    out.push_str(&to(serde_json::to_string(&security.settings())));
-    out.push('}');
-    out
+/// objects after its own keys.
+pub(crate) fn config_json(
+    config: &crate::config::Config,
+    resilience: &super::Resilience,
+    security: &crate::security::Security,
+) -> String {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Full<'a> {
+        #[serde(flatten)]
+        config: &'a crate::config::Config,
+        retry_policy: super::RetryPolicy,
+        circuit_breaker: super::BreakerOptions,
+        security: crate::security::SecuritySettings,
+    }
+    let full = Full {
+        config,
+        retry_policy: resilience.retry_policy(),
+        circuit_breaker: resilience.default_breaker_options(),
+        security: security.settings(),
+    };
+    serde_json::to_string(&full).expect("settings render JSON")
 }
