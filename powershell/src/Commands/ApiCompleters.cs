@@ -7,24 +7,6 @@ using ModuleCommunication.Core;
 
 namespace ModuleCommunication.Commands
 {
-    internal static class CompletionText
-    {
-        public static string Prefix(string? word) => (word ?? string.Empty).Trim('\'', '"');
-
-        public static string Quote(string name)
-            => name.IndexOfAny(new[] { ' ', '\'', '"', '$', '`', ';', '(', ')' }) >= 0 ? "'" + name.Replace("'", "''") + "'" : name;
-
-        /// <summary>The value typed for the first of <paramref name="names"/> that is bound, if any.</summary>
-        public static string? Bound(IDictionary fakeBoundParameters, params string[] names)
-        {
-            foreach (string n in names)
-            {
-                if (fakeBoundParameters.Contains(n)) return fakeBoundParameters[n]?.ToString();
-            }
-            return null;
-        }
-    }
-
     /// <summary>Tab completion of the module names of registered APIs.</summary>
     public sealed class ApiModuleNameCompleter : IArgumentCompleter
     {

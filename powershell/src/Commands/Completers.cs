@@ -6,6 +6,27 @@ using ModuleCommunication.Core;
 
 namespace ModuleCommunication.Commands
 {
+    /// <summary>What every completer does with the word typed and the names it offers.</summary>
+    internal static class CompletionText
+    {
+        public static string Prefix(string? word) => (word ?? string.Empty).Trim('\'', '"');
+
+        private static readonly char[] s_needQuotes = { ' ', '\'', '"', '$', '`', ';', '(', ')', '*', '?', '[' };
+
+        public static string Quote(string name)
+            => name.IndexOfAny(s_needQuotes) >= 0 ? "'" + name.Replace("'", "''") + "'" : name;
+
+        /// <summary>The value typed for the first of <paramref name="names"/> that is bound, if any.</summary>
+        public static string? Bound(IDictionary fakeBoundParameters, params string[] names)
+        {
+            foreach (string n in names)
+            {
+                if (fakeBoundParameters.Contains(n)) return fakeBoundParameters[n]?.ToString();
+            }
+            return null;
+        }
+    }
+
     /// <summary>Tab completion of channel names.</summary>
     public sealed class ChannelNameCompleter : IArgumentCompleter
     {
@@ -16,10 +37,10 @@ namespace ModuleCommunication.Commands
             var results = new List<CompletionResult>();
             try
             {
-                string prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
+                string prefix = CompletionText.Prefix(wordToComplete);
                 foreach (ChannelInfo c in Bus.ListChannels(WildcardPattern.Escape(prefix) + "*"))
                 {
-                    string text = c.Name.IndexOfAny(new[] { ' ', '\'', '"', '$', '`' }) >= 0 ? "'" + c.Name.Replace("'", "''") + "'" : c.Name;
+                    string text = CompletionText.Quote(c.Name);
                     results.Add(new CompletionResult(text, c.Name, CompletionResultType.ParameterValue, c.Description.Length > 0 ? c.Description : c.Name));
                 }
             }
@@ -41,7 +62,7 @@ namespace ModuleCommunication.Commands
             var results = new List<CompletionResult>();
             try
             {
-                string prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
+                string prefix = CompletionText.Prefix(wordToComplete);
                 foreach (SubscriptionInfo s in Subscriptions.List(null))
                 {
                     string id = s.SubscriptionId.ToString();

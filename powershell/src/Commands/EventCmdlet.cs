@@ -71,10 +71,10 @@ namespace ModuleCommunication.Commands
             var results = new List<CompletionResult>();
             try
             {
-                string prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
+                string prefix = CompletionText.Prefix(wordToComplete);
                 foreach (string name in EventBus.Names(WildcardPattern.Escape(prefix) + "*"))
                 {
-                    string text = name.IndexOfAny(new[] { ' ', '\'', '"', '$', '`' }) >= 0 ? "'" + name.Replace("'", "''") + "'" : name;
+                    string text = CompletionText.Quote(name);
                     results.Add(new CompletionResult(text, name, CompletionResultType.ParameterValue, name));
                 }
             }

@@ -15,13 +15,12 @@ namespace ModuleCommunication.Commands
             var results = new List<CompletionResult>();
             try
             {
-                string prefix = (wordToComplete ?? string.Empty).Trim('\'', '"');
+                string prefix = CompletionText.Prefix(wordToComplete);
                 var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
                 foreach ((string text, string tip) in items())
                 {
                     if (!text.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) || !seen.Add(text)) continue;
-                    string quoted = text.IndexOfAny(new[] { ' ', '\'', '"', '$', '`', '*', '?', '[' }) >= 0 ? "'" + text.Replace("'", "''") + "'" : text;
-                    results.Add(new CompletionResult(quoted, text, CompletionResultType.ParameterValue, tip));
+                    results.Add(new CompletionResult(CompletionText.Quote(text), text, CompletionResultType.ParameterValue, tip));
                 }
             }
             catch
