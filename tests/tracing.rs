@@ -130,6 +130,22 @@ fn every_record_names_its_own_message_across_many_batches() {
 }
 
 #[test]
+fn pull_delivery_failure_is_an_error_record_even_at_basic() {
+    let hub = Hub::new();
+    hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
+    hub.create_channel("Jobs", None, 100).unwrap();
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("Jobs"), None).unwrap();
+    hub.publish(PublishRequest::new("Jobs", "Run")).unwrap();
+    hub.publish(PublishRequest::new("Jobs", "Run")).unwrap();
+    assert_eq!(hub.take(sub, 10, Duration::ZERO).unwrap().len(), 2);
+    hub.complete(sub, DeliveryReport { handled: 1, failed: 1, ..Default::default() }).unwrap();
+    let recs = records(&hub);
+    assert_eq!(events(&recs), ["publish", "publish", "deliveryError"], "the handled one is Verbose only");
+    assert_eq!(recs[2]["outcome"], "Failed");
+    assert_eq!(recs[2]["level"], "Basic");
+}
+
+#[test]
 fn push_delivery_failure_is_an_error_record_even_at_basic() {
     let hub = Hub::new();
     hub.enable_tracing(level(TraceLevel::Basic)).unwrap();

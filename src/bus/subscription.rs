@@ -580,17 +580,19 @@ impl Subscription {
             }
         }
         let trace = &shared.ctx.trace;
-        if trace.level() >= 2 {
+        // At Basic too: a failure is an error record (the other outcomes are Verbose).
+        if trace.level() != 0 {
+            use crate::trace::DeliveryOutcome;
             let now = shared.ctx.clock.now_ms();
             for (i, e) in handed.iter().enumerate() {
                 let outcome = if i < report.handled {
-                    "Handled"
+                    DeliveryOutcome::Handled
                 } else if i < report.handled + report.failed {
-                    "Failed"
+                    DeliveryOutcome::Failed
                 } else if i < total {
-                    "Filtered"
+                    DeliveryOutcome::Filtered
                 } else {
-                    "Released"
+                    DeliveryOutcome::Released
                 };
                 crate::trace::delivery(trace, now, e, self.id, outcome, None, None);
             }
@@ -795,9 +797,12 @@ impl Subscription {
                 let end_ns = if tracing || timed { clock.now_ns() } else { 0 };
                 if tracing {
                     let (outcome, error) = match &result {
-                        Ok(true) => ("Handled", None),
-                        Ok(false) => ("Failed", Some("handler reported a failure".to_owned())),
-                        Err(p) => ("Failed", Some(format!("handler panicked: {}", panic_message(p.as_ref())))),
+                        Ok(true) => (crate::trace::DeliveryOutcome::Handled, None),
+                        Ok(false) => (crate::trace::DeliveryOutcome::Failed, Some("handler reported a failure".to_owned())),
+                        Err(p) => (
+                            crate::trace::DeliveryOutcome::Failed,
+                            Some(format!("handler panicked: {}", panic_message(p.as_ref()))),
+                        ),
                     };
                     crate::trace::delivery(
                         &shared.ctx.trace,

@@ -343,8 +343,7 @@ impl Tracer {
     /// Hands a record to the writer if tracing is on at `min_level` (1 Basic, 2 Verbose).
     /// `record` makes it, copying its texts into the pending buffer's arena.
     fn push(&self, min_level: u8, record: impl FnOnce(&mut record::Texts) -> Record) {
-        let level = self.level();
-        if level < min_level || level == 0 {
+        if self.level() < min_level {
             return;
         }
         self.sink.push(record);
@@ -387,6 +386,36 @@ fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// How a delivery ended, as its trace record names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeliveryOutcome {
+    Handled,
+    Failed,
+    Filtered,
+    /// Handed out by a take and given back unreported.
+    Released,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Handled => "Handled",
+            DeliveryOutcome::Failed => "Failed",
+            DeliveryOutcome::Filtered => "Filtered",
+            DeliveryOutcome::Released => "Released",
+        }
+    }
+
+    /// The level its record belongs to (a slow delivery's `slow` record is Basic anyway),
+    /// and the record's event: a failure is an error, recorded at Basic.
+    fn record(self) -> (u8, &'static str) {
+        match self {
+            DeliveryOutcome::Failed => (1, "deliveryError"),
+            _ => (2, "deliver"),
+        }
+    }
+}
+
 /// Verbose: one delivery's outcome (`Handled`, `Failed`, `Filtered`, `Released`). A failed
 /// one is also recorded at Basic (as an error), and a slow one gets a `slow` record.
 pub(crate) fn delivery(
@@ -394,7 +423,7 @@ pub(crate) fn delivery(
     now_ms: i64,
     env: &Arc<Envelope>,
     subscription: SubscriptionId,
-    outcome: &'static str,
+    outcome: DeliveryOutcome,
     ns: Option<u64>,
     error: Option<&str>,
 ) {
@@ -407,7 +436,7 @@ pub(crate) fn delivery(
         error: error.map(Box::from),
         slow,
     };
-    t.push(if outcome == "Failed" { 1 } else { 2 }, |texts| record(texts, false));
+    t.push(outcome.record().0, |texts| record(texts, false));
     if ns.map_or(false, |n| t.is_slow(n)) {
         t.push(1, |texts| record(texts, true));
     }

@@ -83,7 +83,7 @@ pub(crate) enum Record {
         at_ms: i64,
         msg: MessageFacts,
         subscription: SubscriptionId,
-        outcome: &'static str,
+        outcome: super::DeliveryOutcome,
         ns: Option<u64>,
         error: Option<Box<str>>,
         slow: bool,
@@ -182,15 +182,11 @@ impl Record {
                 push_u64(out, u64::from(*rejected));
             }
             Record::Delivery { at_ms, msg, subscription, outcome, ns, error, slow } => {
-                let (min_level, event) = match (*slow, *outcome == "Failed") {
-                    (true, _) => (1, "slow"),
-                    (false, true) => (1, "deliveryError"),
-                    (false, false) => (2, "deliver"),
-                };
+                let (min_level, event) = if *slow { (1, "slow") } else { outcome.record() };
                 head(out, recent, *at_ms, min_level, event);
                 message_fields(out, recent, texts, msg, None);
                 id_field(out, "subscriptionId", &recent.subscription_text(*subscription));
-                name_field(out, "outcome", outcome);
+                name_field(out, "outcome", outcome.as_str());
                 if let Some(n) = ns {
                     out.push_str(",\"durationMs\":");
                     push_duration_ms(out, *n);
