@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::bus::OverflowPolicy;
 use crate::error::Error;
+use crate::setting_values::{boolean, whole_number};
 
 /// Settings of one hub. Changes apply to what is created afterwards: a new
 /// `max_message_queue_size`, `default_overflow` or `block_timeout_ms` is used by
@@ -118,10 +119,7 @@ impl Config {
                 "blocktimeoutms" => next.block_timeout_ms = integer(key, value)?,
                 "maxeventhistory" => next.max_event_history = integer(key, value)? as usize,
                 "eventhistorymaxbytes" => next.event_history_max_bytes = integer(key, value)?,
-                "enablemetrics" => {
-                    next.enable_metrics =
-                        value.as_bool().ok_or_else(|| Error::invalid(key, value, "use true or false"))?
-                }
+                "enablemetrics" => next.enable_metrics = boolean(key, value)?,
                 "metricsintervalms" => next.metrics_interval_ms = integer(key, value)?,
                 "metricshistorysize" => next.metrics_history_size = integer(key, value)? as usize,
                 "eventhistorypath" => {
@@ -159,11 +157,9 @@ pub(crate) fn parse_update(json: &str) -> Result<Map<String, Value>, Error> {
     crate::bus::parse_object(json, "configuration", EXPECTED)
 }
 
+/// Any whole number that is zero or more; [`Config::validate`] checks each key's range.
 fn integer(key: &str, value: &Value) -> Result<u64, Error> {
-    value
-        .as_u64()
-        .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e15).map(|f| f as u64))
-        .ok_or_else(|| Error::invalid(key, value, "use a whole number that is zero or more"))
+    whole_number(value).ok_or_else(|| Error::invalid(key, value, "use a whole number that is zero or more"))
 }
 
 fn check_range(key: &str, v: u64, lo: u64, hi: u64) -> Result<(), Error> {

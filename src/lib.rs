@@ -29,6 +29,7 @@ mod hub;
 mod id;
 mod json;
 mod metrics;
+mod setting_values;
 mod sync;
 mod time_fmt;
 mod trace;

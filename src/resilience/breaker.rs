@@ -20,7 +20,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::settings::{integer, number, unknown_key};
+use crate::setting_values::{integer, number, unknown_key};
 use super::window::{Health, Window};
 use crate::error::Error;
 use crate::sync::{Arc, Mutex};
@@ -127,7 +127,7 @@ impl BreakerOptions {
 
     /// As [`BreakerOptions::merged_with`], from JSON text.
     pub fn merged_with_json(&self, json: &str) -> Result<BreakerOptions, Error> {
-        let map = super::settings::object(
+        let map = crate::setting_values::object(
             json,
             "circuit breaker options",
             r#"{"failureThreshold":5,"recoveryTimeoutMs":60000}"#,

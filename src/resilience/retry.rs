@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::settings::{boolean, integer, number, unknown_key};
+use crate::setting_values::{boolean, integer, number, unknown_key};
 use crate::clock::ManualClock;
 use crate::error::Error;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
@@ -78,7 +78,7 @@ impl RetryPolicy {
 
     /// As [`RetryPolicy::merged_with`], from JSON text.
     pub fn merged_with_json(&self, json: &str) -> Result<RetryPolicy, Error> {
-        let map = super::settings::object(
+        let map = crate::setting_values::object(
             json,
             "retry policy",
             r#"{"maxRetries":3,"retryDelayMs":1000,"backoffMultiplier":2}"#,

@@ -37,7 +37,7 @@ pub use token::{SecretToken, TokenText, TOKEN_LEN, TOKEN_PREFIX};
 use self::token::TokenDigest;
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::resilience::settings::{boolean, integer, object, unknown_key};
+use crate::setting_values::{boolean, integer, object, unknown_key};
 use crate::sync::{Arc, AtomicBool, AtomicI64, AtomicU64, Ordering, RwLock};
 use crate::wildcard::{fold, has_wildcard_chars, with_folded, Pattern};
 
