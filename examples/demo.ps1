@@ -27,7 +27,7 @@ $labOnly = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {
     param($Message)
     $Message.Data.Module -eq 'LabRunner'
 }
-Get-MessageSubscriptions | Format-Table SubscriptionId, Channel, MessageType, Mode, HasFilter -AutoSize | Out-Host
+Get-MessageSubscriptions | Format-Table SubscriptionId, Channel, MessageType, HasFilter -AutoSize | Out-Host
 
 Show-Step 'Publishing four changes while delivery is paused, so priority order shows'
 Stop-MessageProcessor | Out-Null
@@ -63,8 +63,9 @@ $watch.Stop()
 
 Show-Step 'Metrics of the bus'
 Get-CommunicationMetrics | Out-Host
-Get-MessageChannels | Format-Table -AutoSize | Out-Host
-Get-MessageSubscriptions | Format-Table -AutoSize | Out-Host
+# The columns that fit an 80-column terminal; the default views show more on wider ones.
+Get-MessageChannels | Format-Table Name, Subscriptions, Published, Delivered, Expired, Dropped, QueueLength -AutoSize | Out-Host
+Get-MessageSubscriptions | Format-Table Channel, MessageType, Delivered, Failed, Expired, Dropped, QueueLength -AutoSize | Out-Host
 
 $configSub, $labOnly, $fast | Unsubscribe-ModuleMessage | Out-Null
 'Configuration', 'LabEvents' | Remove-MessageChannel -Force | Out-Null
