@@ -20,9 +20,9 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::setting_values::{integer, number, unknown_key};
 use super::window::{Health, Window};
 use crate::error::Error;
+use crate::setting_values::{integer, number, unknown_key};
 use crate::sync::{Arc, Mutex};
 use crate::time_fmt::format_ms;
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::setting_values::{boolean, integer, number, unknown_key};
 use crate::clock::ManualClock;
 use crate::error::Error;
+use crate::setting_values::{boolean, integer, number, unknown_key};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 
 /// The configured retry policy (the spec's `RetryPolicy`). JSON (camelCase, keys compare
