@@ -180,6 +180,17 @@ Describe 'Get-CommunicationStatus' {
         Stop-MessageProcessor | Out-Null
         1..9 | ForEach-Object { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' } | Out-Null
         (Get-CommunicationStatus).Issues.Rule | Sort-Object | Should -Be 'ProcessorStopped', 'QueueNearlyFull'
+        # The spec's "Monitor Health" snippet, as written: the issues read as text, not type names.
+        $warning = & {
+            $status = Get-CommunicationStatus -CheckHealth -Timeout 0.2
+            if ($status.OverallHealth -ne 'Healthy') {
+                Write-Warning "Communication issues detected: $($status.Issues -join '; ')"
+            }
+        } 3>&1
+        "$warning" | Should -Match '^Communication issues detected: '
+        "$warning" | Should -Match 'ProcessorStopped: \S'
+        "$warning" | Should -Match 'QueueNearlyFull: \S'
+        "$warning" | Should -Not -Match 'HealthIssue'
         Start-MessageProcessor | Out-Null
         Wait-ModuleMessage -Timeout 10
         (Get-CommunicationStatus).Issues | Should -BeNullOrEmpty

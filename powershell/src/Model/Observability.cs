@@ -189,6 +189,9 @@ namespace ModuleCommunication
         public string Message { get; init; } = string.Empty;
         /// <summary>What to do about it.</summary>
         public string Recommendation { get; init; } = string.Empty;
+
+        /// <summary>"Rule: Message", so that "$($status.Issues -join '; ')" (the spec's health check) reads.</summary>
+        public override string ToString() => $"{Rule}: {Message}";
     }
 
     /// <summary>Health of one component.</summary>
