@@ -94,6 +94,10 @@ fn open_breaker_lets_one_probe_through_after_the_break_and_a_success_closes_it()
     let b = breaker(1, 0.5);
     fail(&b, 0);
     assert!(b.try_acquire(59_999).is_err(), "still within the 60 s break");
+    assert_eq!(b.status(59_999).state, CircuitState::Open);
+    let due = b.status(60_000);
+    assert_eq!(due.state, CircuitState::HalfOpen, "the next call is a trial, so the status says HalfOpen");
+    assert_eq!((due.half_open_at, due.ms_until_half_open), (None, None));
     let probe = b.try_acquire(60_000).expect("the break has passed");
     assert!(probe.is_probe());
     assert_eq!(b.state(), CircuitState::HalfOpen);

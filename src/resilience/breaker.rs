@@ -386,8 +386,8 @@ impl Breaker {
         &self.key
     }
 
-    /// The state now (an open breaker whose break has passed reads `Open` until the next
-    /// caller turns it half-open).
+    /// The stored state (an open breaker whose break has passed reads `Open` here until the
+    /// next caller turns it half-open; [`Breaker::status`] already reports it `HalfOpen`).
     pub fn state(&self) -> CircuitState {
         self.inner.lock().state
     }
@@ -516,15 +516,17 @@ impl Breaker {
         self.inner.lock().custom
     }
 
-    /// A snapshot at `now_ms`.
+    /// A snapshot at `now_ms`. An open breaker whose break has passed reports `HalfOpen`:
+    /// the next call is let through as a trial, which is what the state means to a reader.
     pub fn status(&self, now_ms: i64) -> BreakerStatus {
         let mut s = self.inner.lock();
         let health = s.window.health(now_ms);
         let counted = s.totals.successes + s.totals.failures;
-        let open = s.state == CircuitState::Open;
+        let state = if s.state == CircuitState::Open && now_ms >= s.until_ms { CircuitState::HalfOpen } else { s.state };
+        let open = state == CircuitState::Open;
         BreakerStatus {
             operation: self.key.clone(),
-            state: s.state,
+            state,
             success_rate: if counted == 0 { 100.0 } else { s.totals.successes as f64 * 100.0 / counted as f64 },
             failure_ratio: health.failure_ratio(),
             throughput: health.throughput(),

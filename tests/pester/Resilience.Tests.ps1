@@ -216,6 +216,17 @@ Describe 'The circuit breaker from PowerShell' {
         (Get-ModuleAPIs -ModuleName Ext).RejectedCount | Should -Be 1
     }
 
+    It 'reads HalfOpen once RecoveryTimeout has passed, and a successful trial closes it' {
+        Register-Flaky Ext Op 5 { throw 'down' }
+        Set-CircuitBreaker -OperationName Ext.Op -RecoveryTimeout 0.3
+        1..5 | ForEach-Object { { Invoke-ModuleAPI -Module Ext -Operation Op } | Should -Throw }
+        (Get-CircuitBreakerStatus -OperationName Ext.Op).CircuitBreakers['Ext.Op'].State | Should -Be 'Open'
+        Wait-Until { (Get-CircuitBreakerStatus -OperationName Ext.Op).CircuitBreakers['Ext.Op'].State -eq 'HalfOpen' } | Should -BeTrue
+        (Get-CircuitBreakerStatus -OperationName Ext.Op).CircuitBreakers['Ext.Op'].TimeUntilHalfOpen | Should -BeNullOrEmpty
+        Invoke-ModuleAPI -Module Ext -Operation Op | Should -Be 'ok after 6 attempt(s)'
+        (Get-CircuitBreakerStatus -OperationName Ext.Op).CircuitBreakers['Ext.Op'].State | Should -Be 'Closed'
+    }
+
     It 'lets a call opt out with -EnableCircuitBreaker:$false, and closes on reset' {
         Register-Flaky Ext Op 5 { throw 'down' }
         1..5 | ForEach-Object { { Invoke-ModuleAPI -Module Ext -Operation Op } | Should -Throw }
