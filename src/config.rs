@@ -72,7 +72,8 @@ pub(crate) const DEFAULT_EVENT_HISTORY_MAX_BYTES: u64 = 10 * 1024 * 1024;
 const MAX_EVENT_HISTORY_BYTES: u64 = 1 << 40;
 
 const KEYS: &str = "maxMessageQueueSize, processorInterval, defaultOverflow, blockTimeoutMs, maxEventHistory, \
-                    eventHistoryPath, eventHistoryMaxBytes, enableMetrics, metricsIntervalMs, metricsHistorySize";
+                    eventHistoryPath, eventHistoryMaxBytes, enableMetrics, metricsIntervalMs, metricsHistorySize, \
+                    enableTracing, retryPolicy, circuitBreaker, security";
 const EXPECTED: &str = r#"{"maxMessageQueueSize":10000,"blockTimeoutMs":1000}"#;
 
 impl Config {
@@ -155,6 +156,17 @@ impl Config {
 /// A configuration update's JSON object.
 pub(crate) fn parse_update(json: &str) -> Result<Map<String, Value>, Error> {
     crate::bus::parse_object(json, "configuration", EXPECTED)
+}
+
+/// Takes the key `enableTracing` (any case) out of a configuration update: `Some(on)` when it
+/// was there. It is not a stored setting but a switch of the tracer (see
+/// [`crate::Hub::update_config_json`]); `map` keeps the rest.
+pub(crate) fn take_enable_tracing(map: &mut Map<String, Value>) -> Result<Option<bool>, Error> {
+    let Some(key) = map.keys().find(|k| k.eq_ignore_ascii_case("enableTracing")).cloned() else {
+        return Ok(None);
+    };
+    let value = map.remove(&key).expect("the key was just found");
+    boolean(&key, &value).map(Some)
 }
 
 /// Any whole number that is zero or more; [`Config::validate`] checks each key's range.

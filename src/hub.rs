@@ -166,19 +166,30 @@ impl Hub {
     /// The nested objects `retryPolicy`, `circuitBreaker` and `security` (the spec's
     /// `RetryPolicy`, `CircuitBreaker` and `Security`) change the resilience and security
     /// settings; they are checked with the rest before anything changes.
+    ///
+    /// `enableTracing` (the spec's `EnableTracing`) switches tracing: `true` turns on a Basic
+    /// trace kept in memory when tracing is off (a trace already on keeps its options),
+    /// `false` turns tracing off as [`Hub::disable_tracing`] does without an archive.
     pub fn update_config_json(&self, json: &str) -> Result<(), Error> {
         let _serial = self.config_update.lock();
         let mut update = crate::config::parse_update(json)?;
+        let tracing = crate::config::take_enable_tracing(&mut update)?;
         let nested = crate::resilience::settings::split_config(&mut update, &self.ctx.resilience, &self.ctx.security)?;
         let next = self.config().merged_with(&update)?;
         self.apply_config(next)?;
-        nested.apply(&self.ctx.resilience, &self.ctx.security)
+        nested.apply(&self.ctx.resilience, &self.ctx.security)?;
+        match tracing {
+            Some(true) if self.ctx.trace.level() == 0 => self.enable_tracing(TraceOptions::default()),
+            Some(false) => self.disable_tracing(&DisableOptions::default()).map(drop),
+            _ => Ok(()),
+        }
     }
 
-    /// The configuration as the C ABI's JSON, with the nested `retryPolicy`,
-    /// `circuitBreaker` and `security` objects.
+    /// The configuration as the C ABI's JSON, with `enableTracing` (whether tracing is on) and
+    /// the nested `retryPolicy`, `circuitBreaker` and `security` objects.
     pub fn config_json(&self) -> String {
-        crate::resilience::settings::config_json(&self.config(), &self.ctx.resilience, &self.ctx.security)
+        let tracing = self.ctx.trace.level() > 0;
+        crate::resilience::settings::config_json(&self.config(), tracing, &self.ctx.resilience, &self.ctx.security)
     }
 
     /// With `config_update` held: applies the event-history settings, then stores `next`.

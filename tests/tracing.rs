@@ -393,3 +393,36 @@ fn bad_options_fail_naming_the_value_and_leave_tracing_as_it_was() {
     assert!(e.contains("Get-MessageTrace"), "{e}");
     assert!(hub.trace_status_json().contains(r#""enabled":false"#));
 }
+
+#[test]
+fn enable_tracing_in_the_configuration_switches_tracing_and_is_reported() {
+    let hub = Hub::new();
+    let enabled = |hub: &Hub| serde_json::from_str::<Value>(&hub.config_json()).unwrap()["enableTracing"].clone();
+    assert_eq!(enabled(&hub), Value::Bool(false));
+
+    hub.update_config_json(r#"{"EnableTracing":true,"maxEventHistory":2000}"#).unwrap();
+    assert_eq!(enabled(&hub), Value::Bool(true));
+    round_trip(&hub);
+    assert!(events(&records(&hub)).contains(&"publish".to_owned()), "a Basic trace records publishes");
+
+    // Already on: a Verbose trace keeps its level.
+    hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
+    hub.update_config_json(r#"{"enableTracing":true}"#).unwrap();
+    let status: Value = serde_json::from_str(&hub.trace_status_json()).unwrap();
+    assert_eq!(status["level"], "Verbose");
+
+    hub.update_config_json(r#"{"enableTracing":false}"#).unwrap();
+    assert_eq!(enabled(&hub), Value::Bool(false));
+    assert_eq!(serde_json::from_str::<Value>(&hub.trace_status_json()).unwrap()["enabled"], false);
+}
+
+#[test]
+fn a_bad_enable_tracing_value_changes_nothing() {
+    let hub = Hub::new();
+    let err = hub.update_config_json(r#"{"enableTracing":"yes","maxEventHistory":2000}"#).unwrap_err();
+    assert!(err.to_string().contains("enableTracing"), "{err}");
+    assert_eq!(hub.config().max_event_history, 1000);
+    // A bad value elsewhere leaves tracing off too.
+    assert!(hub.update_config_json(r#"{"enableTracing":true,"maxEventHistory":-1}"#).is_err());
+    assert_eq!(serde_json::from_str::<Value>(&hub.trace_status_json()).unwrap()["enabled"], false);
+}

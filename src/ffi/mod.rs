@@ -292,7 +292,8 @@ pub unsafe extern "C" fn mc_string_free(s: *mut c_char) {
 /// Writes the hub's configuration as JSON to `*out_json`:
 /// `{"maxMessageQueueSize":10000,"processorInterval":100,"defaultOverflow":"DropOldest",
 /// "blockTimeoutMs":1000,"maxEventHistory":1000,"eventHistoryPath":null,
-/// "eventHistoryMaxBytes":10485760,"retryPolicy":{"maxRetries":3,"retryDelayMs":1000,
+/// "eventHistoryMaxBytes":10485760,"enableMetrics":true,"metricsIntervalMs":60000,
+/// "metricsHistorySize":60,"enableTracing":false,"retryPolicy":{"maxRetries":3,"retryDelayMs":1000,
 /// "backoffMultiplier":2.0,"maxDelayMs":30000,"jitter":true},"circuitBreaker":
 /// {"failureThreshold":5,"failureRatio":0.5,"samplingDurationMs":30000,
 /// "recoveryTimeoutMs":60000,"halfOpenProbes":1},"security":{"enabled":false,
@@ -323,7 +324,10 @@ pub unsafe extern "C" fn mc_config_get(hub: *const mc_hub, out_json: *mut *mut c
 /// The nested objects `retryPolicy`, `circuitBreaker` (the defaults of breakers without
 /// options of their own, existing ones included) and `security` are partial too:
 /// `{"retryPolicy":{"maxRetries":5}}` changes only that. `"requireAuthentication":true`
-/// also turns security on.
+/// also turns security on. `enableTracing` is a switch, not a stored value: `true` turns on
+/// a Basic trace in memory when tracing is off (one already on is left as it is; see
+/// `mc_trace_enable` for levels and files), `false` turns tracing off as `mc_trace_disable`
+/// does without an archive; `mc_config_get` reports whether tracing is on.
 ///
 /// `hub` is borrowed for the duration of the call. `json` is borrowed for the duration of
 /// the call.

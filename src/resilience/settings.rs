@@ -65,10 +65,11 @@ impl Nested {
     }
 }
 
-/// The configuration JSON with the nested `retryPolicy`, `circuitBreaker` and `security`
-/// objects after its own keys.
+/// The configuration JSON: its own keys, `enableTracing`, then the nested `retryPolicy`,
+/// `circuitBreaker` and `security` objects.
 pub(crate) fn config_json(
     config: &crate::config::Config,
+    enable_tracing: bool,
     resilience: &super::Resilience,
     security: &crate::security::Security,
 ) -> String {
@@ -77,12 +78,14 @@ pub(crate) fn config_json(
     struct Full<'a> {
         #[serde(flatten)]
         config: &'a crate::config::Config,
+        enable_tracing: bool,
         retry_policy: super::RetryPolicy,
         circuit_breaker: super::BreakerOptions,
         security: crate::security::SecuritySettings,
     }
     let full = Full {
         config,
+        enable_tracing,
         retry_policy: resilience.retry_policy(),
         circuit_breaker: resilience.default_breaker_options(),
         security: security.settings(),

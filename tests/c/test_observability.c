@@ -153,6 +153,31 @@ static void trace_records_publishes_and_reads_the_newest_back(void) {
     mc_hub_free(hub);
 }
 
+static void enable_tracing_in_the_configuration_switches_the_trace(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "A", NULL, 0));
+    const char *on = "{\"EnableTracing\":true}";
+    CHECK_OK(mc_config_set(hub, on, strlen(on)));
+    char *json = NULL;
+    CHECK_OK(mc_config_get(hub, &json));
+    CHECK_CONTAINS(json, "\"enableTracing\":true");
+    mc_string_free(json);
+    CHECK_OK(publish(hub, "{\"channel\":\"A\",\"messageType\":\"T\"}"));
+    json = NULL;
+    CHECK_OK(mc_trace_read(hub, 0, &json));
+    CHECK_CONTAINS(json, "\"event\":\"publish\"");
+    mc_string_free(json);
+    const char *off = "{\"enableTracing\":false}";
+    CHECK_OK(mc_config_set(hub, off, strlen(off)));
+    json = NULL;
+    CHECK_OK(mc_config_get(hub, &json));
+    CHECK_CONTAINS(json, "\"enableTracing\":false");
+    mc_string_free(json);
+    const char *bad = "{\"enableTracing\":1}";
+    CHECK_STATUS(mc_config_set(hub, bad, strlen(bad)), MC_STATUS_INVALID_ARGUMENT);
+    mc_hub_free(hub);
+}
+
 static void trace_to_file_and_archive_through_the_c_abi(void) {
     mc_hub *hub = new_hub();
     CHECK_OK(mc_channel_create(hub, "A", NULL, 0));
@@ -222,6 +247,7 @@ int main(void) {
     RUN_TEST(health_names_a_full_queue_with_its_recommendation);
     RUN_TEST(bad_arguments_fail_cleanly_and_write_nothing);
     RUN_TEST(trace_records_publishes_and_reads_the_newest_back);
+    RUN_TEST(enable_tracing_in_the_configuration_switches_the_trace);
     RUN_TEST(trace_to_file_and_archive_through_the_c_abi);
     RUN_TEST(trace_bad_arguments_fail_cleanly_and_write_nothing);
     return harness_summary();

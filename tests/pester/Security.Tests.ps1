@@ -213,19 +213,35 @@ Describe 'The security check on publishing and subscribing' {
 Describe 'Set-CommunicationConfiguration with the spec''s nested sections' {
     AfterEach {
         Set-CommunicationConfiguration -RetryPolicy @{ MaxRetries = 3; RetryDelay = 1000; BackoffMultiplier = 2; MaxDelay = 30000; Jitter = $true } `
-            -CircuitBreaker @{ FailureThreshold = 5; FailureRatio = 0.5; SamplingDuration = 30; RecoveryTimeout = 60; HalfOpenProbes = 1 } -MaxEventHistory 1000 -MaxMessageQueueSize 10000
+            -CircuitBreaker @{ FailureThreshold = 5; FailureRatio = 0.5; SamplingDuration = 30; RecoveryTimeout = 60; HalfOpenProbes = 1 } -MaxEventHistory 1000 -MaxMessageQueueSize 10000 -ProcessorInterval 100
         Reset-Security
     }
 
-    It 'applies the enhanced configuration of the migration guide' {
-        Set-CommunicationConfiguration -Settings @{
-            MaxEventHistory = 2000
-            MaxMessageQueueSize = 20000
-            RetryPolicy = @{ MaxRetries = 5; RetryDelay = 500; BackoffMultiplier = 1.5 }
-            CircuitBreaker = @{ FailureThreshold = 10; RecoveryTimeout = 30 }
-            Security = @{ DefaultTokenExpiration = 120; RequireAuthentication = $false; AllowedModules = @() }
+    It 'applies the enhanced configuration of the migration guide, as written' {
+        $script:Configuration = @{
+            MaxEventHistory = 2000           # Increased from 1000
+            MaxMessageQueueSize = 20000      # Increased from 10000
+            ProcessorInterval = 50           # Reduced for better performance
+            EnableTracing = $false
+            RetryPolicy = @{
+                MaxRetries = 5               # Increased retry attempts
+                RetryDelay = 500             # Reduced initial delay
+                BackoffMultiplier = 1.5      # Gentler backoff
+            }
+            CircuitBreaker = @{
+                FailureThreshold = 10        # More tolerant
+                RecoveryTimeout = 30         # Faster recovery
+            }
+            Security = @{
+                DefaultTokenExpiration = 120  # 2 hours
+                RequireAuthentication = $false
+                AllowedModules = @()
+            }
         }
+        Set-CommunicationConfiguration -Settings $script:Configuration
         $c = Get-CommunicationConfiguration
+        $c.ProcessorInterval | Should -Be 50
+        $c.EnableTracing | Should -BeFalse
         $c.MaxEventHistory | Should -Be 2000
         $c.RetryPolicy.MaxRetries | Should -Be 5
         $c.RetryPolicy.RetryDelay | Should -Be 500

@@ -51,6 +51,20 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         } finally { Pop-Location }
     }
 
+    It 'is switched by the spec''s EnableTracing setting, which Get-CommunicationConfiguration reports' {
+        New-MessageChannel -Name 'Orders' | Out-Null
+        (Get-CommunicationConfiguration).EnableTracing | Should -BeFalse
+        Set-CommunicationConfiguration -Settings @{ EnableTracing = $true }
+        (Get-CommunicationConfiguration).EnableTracing | Should -BeTrue
+        Publish-ModuleMessage -Channel 'Orders' -MessageType 'Created' | Out-Null
+        (Get-MessageTrace).Event | Should -Be @('publish')
+        Set-CommunicationConfiguration -EnableTracing $false
+        (Get-CommunicationConfiguration).EnableTracing | Should -BeFalse
+        Publish-ModuleMessage -Channel 'Orders' -MessageType 'Created' | Out-Null
+        @(Get-MessageTrace).Count | Should -Be 1
+        { Set-CommunicationConfiguration -Settings @{ EnableTracing = 'yes' } } | Should -Throw '*enableTracing*'
+    }
+
     It 'records only the publish at Basic' {
         New-MessageChannel -Name 'Orders' | Out-Null
         Subscribe-ModuleMessage -Channel 'Orders' -Handler { param($Message) } | Out-Null

@@ -47,6 +47,7 @@ namespace ModuleCommunication.Commands
             ["EnableMetrics"] = "enableMetrics",
             ["MetricsIntervalMs"] = "metricsIntervalMs",
             ["MetricsHistorySize"] = "metricsHistorySize",
+            ["EnableTracing"] = "enableTracing",
         };
 
         /// <summary>Default queue capacity of new subscriptions.</summary>
@@ -96,6 +97,10 @@ namespace ModuleCommunication.Commands
         [Parameter(ParameterSetName = ByName)]
         [ValidateRange(1, 10_000)]
         public long MetricsHistorySize { get; set; }
+
+        /// <summary>$true turns on a Basic in-memory trace if tracing is off; $false turns tracing off (Enable-/Disable-MessageTracing for more).</summary>
+        [Parameter(ParameterSetName = ByName)]
+        public bool EnableTracing { get; set; }
 
         /// <summary>How API calls retry: @{ MaxRetries; RetryDelay (ms); BackoffMultiplier; MaxDelay (ms); Jitter }.</summary>
         [Parameter(ParameterSetName = ByName)]

@@ -210,6 +210,7 @@ namespace ModuleCommunication.Core
                 EnableMetrics = c.GetProperty("enableMetrics").GetBoolean(),
                 MetricsIntervalMs = Long(c, "metricsIntervalMs"),
                 MetricsHistorySize = Long(c, "metricsHistorySize"),
+                EnableTracing = c.GetProperty("enableTracing").GetBoolean(),
                 RetryPolicy = Breakers.ToRetryPolicy(c.GetProperty("retryPolicy")),
                 CircuitBreaker = Breakers.ToOptions(c.GetProperty("circuitBreaker")),
                 Security = Tokens.ToSettings(c.GetProperty("security")),

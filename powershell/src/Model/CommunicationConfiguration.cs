@@ -13,6 +13,8 @@ namespace ModuleCommunication
         public long BlockTimeoutMs { get; init; }
         /// <summary>Events kept in history.</summary>
         public long MaxEventHistory { get; init; }
+        /// <summary>Whether message tracing is on (Enable-MessageTracing; the spec's EnableTracing).</summary>
+        public bool EnableTracing { get; init; }
         /// <summary>How API calls retry transient failures (the spec's RetryPolicy).</summary>
         public RetryPolicy RetryPolicy { get; init; } = new();
         /// <summary>Options of circuit breakers that have none of their own (the spec's CircuitBreaker).</summary>
