@@ -289,3 +289,52 @@ Describe 'Data arrives as it was published' {
         }
     }
 }
+
+Describe 'Data nested the full 64 levels the publisher accepts' {
+    BeforeAll {
+        # 64 levels of hashtables: $d.Child.Child ... .Leaf (the publisher refuses a 65th).
+        function New-Deep {
+            $root = @{}; $node = $root
+            for ($i = 1; $i -lt 64; $i++) { $next = @{}; $node.Child = $next; $node = $next }
+            $node.Leaf = 'bottom'
+            $root
+        }
+        function Get-Leaf($Data) {
+            $node = $Data
+            for ($i = 1; $i -lt 64; $i++) { $node = $node.Child }
+            $node.Leaf
+        }
+    }
+    BeforeEach {
+        Reset-Bus
+        New-MessageChannel -Name 'Deep' | Out-Null
+    }
+
+    It 'reaches a default handler, and the messages around it are delivered too' {
+        $script:leaves = [System.Collections.Generic.List[object]]::new()
+        Subscribe-ModuleMessage -Channel 'Deep' -Handler { param($m) $script:leaves.Add($(if ($m.MessageType -eq 'Deep') { Get-Leaf $m.Data } else { $m.MessageType })) } | Out-Null
+        'Before', 'Deep', 'After' | ForEach-Object {
+            Publish-ModuleMessage -Channel 'Deep' -MessageType $_ -Data $(if ($_ -eq 'Deep') { New-Deep })
+        } | Wait-ModuleMessage -Timeout 10
+        $script:leaves | Should -Be 'Before', 'bottom', 'After'
+    }
+
+    It 'reaches a -RunAsync handler without harming the process' {
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        Subscribe-ModuleMessage -Channel 'Deep' -RunAsync -ArgumentList (, $seen) -Handler {
+            param($m, $seen)
+            $node = $m.Data
+            for ($i = 1; $i -lt 64; $i++) { $node = $node.Child }
+            $seen.Enqueue($node.Leaf)
+        } | Out-Null
+        Publish-ModuleMessage -Channel 'Deep' -MessageType 'Deep' -Data (New-Deep) | Wait-ModuleMessage -Timeout 30
+        $seen.ToArray() | Should -Be 'bottom'
+    }
+
+    It 'is kept in the event history, which stays readable and clearable' {
+        Publish-ModuleEvent -EventName 'Deep.Event' -EventData (New-Deep) | Out-Null
+        Get-Leaf (Get-ModuleEvents -EventName 'Deep.Event').Data | Should -Be 'bottom'
+        Clear-EventHistory -EventName 'Deep.Event' -Force
+        Get-ModuleEvents -EventName 'Deep.Event' | Should -BeNullOrEmpty
+    }
+}

@@ -21,7 +21,7 @@ namespace ModuleCommunication.Core
         public static List<ChannelInfo> ListChannels(string? pattern)
         {
             Status.Check(NativeMethods.mc_channel_list(Hub, pattern, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, StrLen(json)));
             var result = new List<ChannelInfo>();
             foreach (JsonElement c in doc.RootElement.EnumerateArray()) result.Add(ToChannel(c));
             return result;
@@ -130,7 +130,7 @@ namespace ModuleCommunication.Core
         public static List<(Guid Id, JsonElement Raw)> ListSubscriptionsRaw(string? channelPattern, out JsonDocument owner)
         {
             Status.Check(NativeMethods.mc_subscription_list(Hub, channelPattern, out byte* json));
-            owner = JsonDocument.Parse(NativeString.TakeBytes(json, StrLen(json)));
+            owner = CoreJson.Parse(NativeString.TakeBytes(json, StrLen(json)));
             var result = new List<(Guid, JsonElement)>();
             foreach (JsonElement s in owner.RootElement.EnumerateArray())
             {
@@ -176,7 +176,7 @@ namespace ModuleCommunication.Core
         public static BusMetrics Stats()
         {
             Status.Check(NativeMethods.mc_bus_stats(Hub, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, StrLen(json)));
             JsonElement s = doc.RootElement;
             return new BusMetrics
             {
@@ -196,7 +196,7 @@ namespace ModuleCommunication.Core
         public static CommunicationConfiguration GetConfiguration()
         {
             Status.Check(NativeMethods.mc_config_get(Hub, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, StrLen(json)));
             JsonElement c = doc.RootElement;
             return new CommunicationConfiguration
             {

@@ -139,7 +139,7 @@ namespace ModuleCommunication.Core
         public static (EventHistoryImportResult Result, List<string> Warnings) Import(string path, EventHistoryFormat format)
         {
             Status.Check(NativeMethods.mc_event_history_import(Hub, path, (uint)format, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             JsonElement r = doc.RootElement;
             var result = new EventHistoryImportResult
             {
@@ -157,7 +157,7 @@ namespace ModuleCommunication.Core
         public static (string? Path, List<string> LoadWarnings) Info()
         {
             Status.Check(NativeMethods.mc_event_history_info(Hub, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             JsonElement r = doc.RootElement;
             return (Bus.OptionalString(r, "path"), Strings(r.GetProperty("loadWarnings")));
         }

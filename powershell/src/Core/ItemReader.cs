@@ -20,7 +20,7 @@ namespace ModuleCommunication.Core
         {
             var items = new List<object>();
             if (json.Length <= 2) return items;
-            var reader = new Utf8JsonReader(json);
+            var reader = new Utf8JsonReader(json, CoreJson.ReaderOptions);
             reader.Read(); // StartArray
             while (reader.Read() && reader.TokenType == JsonTokenType.StartObject) items.Add(read(ref reader, json));
             return items;

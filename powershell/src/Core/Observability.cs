@@ -4,6 +4,7 @@ using System.Linq;
 using System.Text.Json;
 using ModuleCommunication.Native;
 using ModuleCommunication.Threading;
+using ModuleCommunication.Serialization;
 
 namespace ModuleCommunication.Core
 {
@@ -28,7 +29,7 @@ namespace ModuleCommunication.Core
             {
                 Status.Check(NativeMethods.mc_metrics(Hub, p, (nuint)options.Length, out json));
             }
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             return ToMetrics(doc.RootElement);
         }
 
@@ -48,7 +49,7 @@ namespace ModuleCommunication.Core
             {
                 Status.Check(NativeMethods.mc_health(Hub, p, (nuint)options.Length, out json));
             }
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             return ToStatus(doc.RootElement);
         }
 

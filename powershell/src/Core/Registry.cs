@@ -83,7 +83,7 @@ namespace ModuleCommunication.Core
         public static List<ApiInfo> ListApis(string? modulePattern, string? operationPattern)
         {
             Status.Check(NativeMethods.mc_api_list(Hub, modulePattern, operationPattern, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.Take(json));
+            using JsonDocument doc = CoreJson.Parse(NativeString.Take(json));
             var result = new List<ApiInfo>();
             foreach (JsonElement a in doc.RootElement.EnumerateArray()) result.Add(ToApiInfo(a));
             return result;
@@ -140,7 +140,7 @@ namespace ModuleCommunication.Core
         public static List<MiddlewareInfo> ListMiddleware(string? pattern)
         {
             Status.Check(NativeMethods.mc_middleware_list(Hub, pattern, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.Take(json));
+            using JsonDocument doc = CoreJson.Parse(NativeString.Take(json));
             var result = new List<MiddlewareInfo>();
             foreach (JsonElement m in doc.RootElement.EnumerateArray())
             {
@@ -180,7 +180,7 @@ namespace ModuleCommunication.Core
             {
                 Status.Check(NativeMethods.mc_api_validate(Hub, p, (nuint)json.Length, out report));
             }
-            using JsonDocument doc = JsonDocument.Parse(NativeString.Take(report));
+            using JsonDocument doc = CoreJson.Parse(NativeString.Take(report));
             var errors = new List<ApiParameterError>();
             foreach (JsonElement e in doc.RootElement.GetProperty("errors").EnumerateArray())
             {

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Text.Json;
 using ModuleCommunication.Native;
+using ModuleCommunication.Serialization;
 
 namespace ModuleCommunication.Core
 {
@@ -14,7 +15,7 @@ namespace ModuleCommunication.Core
         public static List<CircuitBreakerInfo> List(string? pattern)
         {
             Status.Check(NativeMethods.mc_breaker_status(Hub, pattern, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             return doc.RootElement.EnumerateArray().Select(ToInfo).ToList();
         }
 
@@ -106,7 +107,7 @@ namespace ModuleCommunication.Core
         public static CommunicationSecurity Get()
         {
             Status.Check(NativeMethods.mc_security_get(Hub, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             JsonElement s = doc.RootElement;
             return new CommunicationSecurity
             {
@@ -150,7 +151,7 @@ namespace ModuleCommunication.Core
             byte[] bytes = NativeString.TakeBytes(json, Bus.StrLen(json));
             try
             {
-                using JsonDocument doc = JsonDocument.Parse(bytes);
+                using JsonDocument doc = CoreJson.Parse(bytes);
                 JsonElement t = doc.RootElement;
                 AuthenticationTokenInfo info = ToInfo(t);
                 return new AuthenticationToken
@@ -173,7 +174,7 @@ namespace ModuleCommunication.Core
         public static List<AuthenticationTokenInfo> List(string? modulePattern)
         {
             Status.Check(NativeMethods.mc_token_list(Hub, modulePattern, out byte* json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             return doc.RootElement.EnumerateArray().Select(ToInfo).ToList();
         }
 

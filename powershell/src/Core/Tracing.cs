@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Text.Json;
 using ModuleCommunication.Native;
+using ModuleCommunication.Serialization;
 
 namespace ModuleCommunication.Core
 {
@@ -46,7 +47,7 @@ namespace ModuleCommunication.Core
             {
                 Status.Check(NativeMethods.mc_trace_disable(Hub, p, (nuint)options.Length, out json));
             }
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             JsonElement e = doc.RootElement;
             return new TraceSummary
             {
@@ -63,7 +64,7 @@ namespace ModuleCommunication.Core
         {
             byte* json;
             Status.Check(NativeMethods.mc_trace_read(Hub, (nuint)last, out json));
-            using JsonDocument doc = JsonDocument.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
+            using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
             return doc.RootElement.EnumerateArray().Select(r => new TraceRecord
             {
                 Timestamp = r.TryGetProperty("timestamp", out JsonElement t) ? Bus.Time(t) : null,

@@ -95,17 +95,6 @@ public static partial class DataCodec
         Indented = false,
     };
 
-    /// <summary>
-    /// The deepest nesting <see cref="Decode"/> parses: twice <see cref="MaxDepth"/>, headroom
-    /// for data written by other (C) producers.
-    /// </summary>
-    public const int MaxReadDepth = MaxDepth * 2;
-
-    private static readonly JsonDocumentOptions s_readOptions = new JsonDocumentOptions
-    {
-        MaxDepth = MaxReadDepth,
-    };
-
     [ThreadStatic]
     private static EncodeBuffers? t_encodeBuffers;
 
@@ -236,16 +225,16 @@ public static partial class DataCodec
     /// <param name="typeHints">The hints array as JSON text, or null/empty for none.</param>
     /// <returns>The rebuilt value.</returns>
     /// <exception cref="JsonException"><paramref name="json"/> or <paramref name="typeHints"/>
-    /// is not valid JSON, or is nested deeper than <see cref="MaxReadDepth"/>.</exception>
+    /// is not valid JSON, or is nested deeper than <see cref="CoreJson.MaxDepth"/>.</exception>
     public static object? Decode(string json, string? typeHints)
     {
         ArgumentNullException.ThrowIfNull(json);
-        using JsonDocument data = JsonDocument.Parse(json, s_readOptions);
+        using JsonDocument data = CoreJson.Parse(json);
         if (string.IsNullOrEmpty(typeHints))
         {
             return Read(data.RootElement, null);
         }
-        using JsonDocument hints = JsonDocument.Parse(typeHints, s_readOptions);
+        using JsonDocument hints = CoreJson.Parse(typeHints);
         return Read(data.RootElement, BuildHintTree(hints.RootElement));
     }
 

@@ -37,8 +37,8 @@ internal sealed class EncodedData
             lock (this)
             {
                 if (_json is null) return _value;
-                using JsonDocument data = JsonDocument.Parse(_json);
-                using JsonDocument? hints = _hints is null ? null : JsonDocument.Parse(_hints);
+                using JsonDocument data = CoreJson.Parse(_json);
+                using JsonDocument? hints = _hints is null ? null : CoreJson.Parse(_hints);
                 _value = DataCodec.ReadValue(data.RootElement, hints?.RootElement ?? default);
                 _json = null;
                 _hints = null;

@@ -208,7 +208,7 @@ namespace ModuleCommunication.Threading
             var parameters = new List<ApiParameterError>();
             if (NativeMethods.mc_api_error_details(out byte* json) == McStatus.Ok && json != null)
             {
-                using JsonDocument doc = JsonDocument.Parse(NativeString.Take(json));
+                using JsonDocument doc = CoreJson.Parse(NativeString.Take(json));
                 JsonElement root = doc.RootElement;
                 if (Enum.TryParse(root.GetProperty("category").GetString(), out ApiErrorCategory c)) category = c;
                 message = root.GetProperty("message").GetString() ?? string.Empty;
@@ -547,7 +547,7 @@ namespace ModuleCommunication.Threading
             if (NativeMethods.mc_api_call_user(call, out byte* json) != McStatus.Ok) return null;
             string text = NativeString.Take(json);
             if (text.Length < 2 || text[0] != '"') return null;
-            using JsonDocument doc = JsonDocument.Parse(text);
+            using JsonDocument doc = CoreJson.Parse(text);
             return doc.RootElement.GetString();
         }
 

@@ -102,6 +102,13 @@ try {
                 {
                     return; // unsubscribed
                 }
+                catch (Exception e)
+                {
+                    // An exception escaping this thread would end the process: report it as the
+                    // subscription's last error and go on with the next batch.
+                    try { Bus.Complete(Id, 0, 0, 0, "A batch could not be read: " + e.Message); } catch (ModuleCommunicationException) { return; }
+                    continue;
+                }
                 if (batch.Count == 0) continue;
                 RunBatch(batch);
             }
