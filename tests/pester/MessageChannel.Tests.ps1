@@ -92,4 +92,17 @@ Describe 'Remove-MessageChannel' {
         { Remove-MessageChannel -Name 'Nope' -ErrorAction Stop } |
             Should -Throw -ErrorId 'ChannelNotFound,ModuleCommunication.Commands.RemoveMessageChannelCommand'
     }
+
+    It 'refuses a name with a NUL character instead of removing the channel named by its first part' {
+        New-MessageChannel -Name 'Orders' | Out-Null
+        { Remove-MessageChannel -Name "Orders`0Archive" -Force -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.RemoveMessageChannelCommand'
+        { Remove-MessageChannel -Name "Orders`0Archive" -Force -ErrorAction Stop } | Should -Throw '*Orders``0Archive*NUL*'
+        (Get-MessageChannels).Name | Should -Be 'Orders'
+    }
+
+    It 'refuses a name with a lone UTF-16 surrogate, which has no UTF-8 form' {
+        { New-MessageChannel -Name ('s' + [char]0xD800) -ErrorAction Stop } | Should -Throw '*surrogate*'
+        Get-MessageChannels | Should -BeNullOrEmpty
+    }
 }

@@ -19,11 +19,11 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib)] internal static partial McStatus mc_config_get(HubHandle hub, out byte* json);
         [LibraryImport(Lib)] internal static partial McStatus mc_config_set(HubHandle hub, byte* json, nuint len);
 
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_channel_create(HubHandle hub, string name, string? description, nuint maxMessages);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_channel_list(HubHandle hub, string? pattern, out byte* json);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_channel_remove(HubHandle hub, string name, out nuint cleared);
 
         [LibraryImport(Lib)] internal static partial McStatus mc_publish(HubHandle hub, byte* messageJson, nuint len, out McId id);
@@ -37,10 +37,10 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib)]
         internal static partial McStatus mc_subscription_complete(HubHandle hub, McId id, McDeliveryReport* report);
         [LibraryImport(Lib)] internal static partial McStatus mc_unsubscribe(HubHandle hub, McId id);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_subscription_list(HubHandle hub, string? channelPattern, out byte* json);
 
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_queue_clear(HubHandle hub, string channelPattern, out nuint cleared);
         [LibraryImport(Lib)] internal static partial McStatus mc_processor_pause(HubHandle hub);
         [LibraryImport(Lib)] internal static partial McStatus mc_processor_resume(HubHandle hub);
@@ -57,9 +57,9 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib)]
         internal static partial McStatus mc_event_history(HubHandle hub, byte* queryJson, nuint len, out byte* json, out nuint jsonLen);
         [LibraryImport(Lib)] internal static partial McStatus mc_event_history_clear(HubHandle hub, byte* queryJson, nuint len, out nuint cleared);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_event_history_export(HubHandle hub, string path, uint format, byte* queryJson, nuint len, out nuint count);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_event_history_import(HubHandle hub, string path, uint format, out byte* reportJson);
         [LibraryImport(Lib)] internal static partial McStatus mc_event_history_info(HubHandle hub, out byte* json);
         // API registry (src/ffi/registry.rs). Callbacks take (user_data, mc_call) and return an mc_status.
@@ -67,17 +67,17 @@ namespace ModuleCommunication.Native
         internal static partial McStatus mc_api_register(HubHandle hub, byte* definitionJson, nuint len,
             delegate* unmanaged[Cdecl]<nint, ulong, uint> callback, delegate* unmanaged[Cdecl]<nint, void> release,
             nint userData, uint flags);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_api_unregister(HubHandle hub, string module, string operation, out nuint middlewareRemoved);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_api_list(HubHandle hub, string? modulePattern, string? operationPattern, out byte* json);
         [LibraryImport(Lib)]
         internal static partial McStatus mc_middleware_add(HubHandle hub, byte* definitionJson, nuint len,
             delegate* unmanaged[Cdecl]<nint, ulong, uint> callback, delegate* unmanaged[Cdecl]<nint, void> release,
             nint userData, uint flags);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_middleware_remove(HubHandle hub, string name);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_middleware_list(HubHandle hub, string? namePattern, out byte* json);
         [LibraryImport(Lib)]
         internal static partial McStatus mc_api_invoke(HubHandle hub, byte* requestJson, nuint len, out byte* resultJson, out nuint resultLen);
@@ -89,7 +89,7 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib)] internal static partial McStatus mc_api_call_tag(ulong call, out ulong tag);
         [LibraryImport(Lib)] internal static partial McStatus mc_api_call_depth(ulong call, out uint depth);
         [LibraryImport(Lib)] internal static partial McStatus mc_api_call_set_result(ulong call, byte* json, nuint len);
-        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)]
+        [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_api_call_set_error(ulong call, uint category, string message);
 
         // Metrics and health (src/ffi/observability.rs).
