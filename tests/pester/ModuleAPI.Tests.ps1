@@ -92,6 +92,13 @@ Describe 'Register-ModuleAPI' {
         Invoke-ModuleAPI M Op | Should -Be '12h'
         (Get-APIMiddleware 'M.Op/1').Scope | Should -Be 'M.Op'
     }
+
+    It 'refuses a null -Middleware entry before registering anything' {
+        { Register-ModuleAPI -ModuleName M -APIName Op -Handler { 'h' } -Middleware { param($Context, $Next) & $Next $Context }, $null -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,ModuleCommunication.Commands.RegisterModuleAPICommand'
+        Get-ModuleAPIs | Should -BeNullOrEmpty
+        Get-APIMiddleware | Should -BeNullOrEmpty
+    }
 }
 
 Describe 'Invoke-ModuleAPI' {

@@ -107,6 +107,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Middleware for this API alone, called as param($Context, $Next), in the order given.</summary>
         [Parameter]
+        [ValidateNotNull] // also each element: a null one failed after the API was registered
         public ScriptBlock[] Middleware { get; set; } = Array.Empty<ScriptBlock>();
 
         /// <summary>The timeout of calls that give none (seconds or TimeSpan).</summary>
