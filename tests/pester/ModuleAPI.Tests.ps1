@@ -208,6 +208,18 @@ Describe 'Invoke-ModuleAPI' {
         $script:ran | Should -Be 0
     }
 
+    It 'names each invalid parameter also when a middleware passes the failure on' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { $script:ran++ } -Parameters @{
+            Count = @{ Type = 'int' }
+        } | Out-Null
+        Add-APIMiddleware -Name 'Logging' -Handler { param($Context, $Next) & $Next $Context } | Out-Null
+        $err = { Invoke-ModuleAPI M Op @{ Count = 'five'; Colour = 'red' } } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -Be 'ParameterValidationFailed,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        $err.Exception.ParameterErrors.Parameter | Should -Be @('Count', 'Colour')
+        $err.TargetObject | Should -Be 'Count'
+        $script:ran | Should -Be 0
+    }
+
     It 'checks ValidateSet case-insensitively and Pattern like ValidatePattern' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler { param($Mode, $Name) "$Mode $Name" } -Parameters @{
             Mode = @{ Type = 'string'; ValidateSet = 'Quick', 'Full' }

@@ -64,6 +64,12 @@ namespace ModuleCommunication.Threading
         /// <summary>The first exception a stage threw: the InnerException of the call's error.</summary>
         public Exception? FirstFailure;
 
+        /// <summary>
+        /// An error of the rest of this call that a middleware let through (rethrew from $Next):
+        /// the native call keeps only its category and message, so its parameter errors come from here.
+        /// </summary>
+        public ApiInvocationException? PassedThrough;
+
         /// <summary>Set when the call's deadline stopped it.</summary>
         public volatile bool TimedOut;
 

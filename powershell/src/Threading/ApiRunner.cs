@@ -221,6 +221,10 @@ namespace ModuleCommunication.Threading
             {
                 message = Status.ToException(status).Message;
             }
+            if (parameters.Count == 0 && state.PassedThrough is { } passed && passed.Category == category)
+            {
+                parameters.AddRange(passed.ParameterErrors);
+            }
             return new ApiInvocationException(category, state.Context.APIKey, message, parameters,
                 category == ApiErrorCategory.HandlerFailed ? state.FirstFailure : null) { RequestId = state.Context.RequestId };
         }
@@ -346,6 +350,7 @@ namespace ModuleCommunication.Threading
                 {
                     // An error of the rest of this call, rethrown by a middleware (or passed through):
                     // or the nesting limit, which concerns the whole chain. Either passes on unchanged.
+                    state.PassedThrough = api;
                     return Fail(call, api.Category, api.Message);
                 }
                 state.FirstFailure ??= e;
