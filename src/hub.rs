@@ -5,7 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::bus::{
-    Bus, BusStats, ChannelInfo, DeliveryReport, Envelope, PublishRequest, SubscriptionInfo, SubscriptionOptions,
+    is_private_name, Bus, BusStats, ChannelInfo, DeliveryReport, Envelope, PublishRequest, SubscriptionInfo,
+    SubscriptionOptions,
 };
 use crate::events::{
     Delivery, EventQuery, EventRequest, EventSubscriptionOptions, Events, HistoryFormat, HistoryInfo, ImportReport,
@@ -244,18 +245,31 @@ impl Hub {
     }
 
     fn check_publish(&self, parts: &crate::bus::PublishParts<'_>) -> Result<(), Error> {
+        if is_private_name(parts.channel) {
+            return Ok(());
+        }
         let action = crate::security::Action::MessagesPublish;
         self.ctx.authorize(parts.authentication_token, action, parts.channel, parts.source_module)?;
         Ok(())
     }
 
+    /// The security check of an operation on `channel` (a name or pattern; `None` = any).
+    ///
+    /// Private channels (`__ModuleCommunication.*`) are exempt: the health checks and
+    /// self-tests run there, and they must work, and count no authentication failures, while
+    /// security requires tokens. They carry no user traffic: they are not listed, and only a
+    /// subscription naming one exactly receives its messages.
     fn check(
         &self,
         token: Option<&crate::security::TokenText>,
         action: crate::security::Action,
         target: &str,
+        channel: Option<&str>,
         source: Option<&str>,
     ) -> Result<(), Error> {
+        if channel.is_some_and(is_private_name) {
+            return Ok(());
+        }
         self.ctx.authorize(token.map(crate::security::TokenText::expose), action, target, source)?;
         Ok(())
     }
@@ -283,7 +297,7 @@ impl Hub {
         F: FnMut(&Envelope) -> bool + Send + 'static,
     {
         let action = crate::security::Action::MessagesSubscribe;
-        self.check(options.authentication_token.as_ref(), action, &options.channel, None)?;
+        self.check(options.authentication_token.as_ref(), action, &options.channel, Some(&options.channel), None)?;
         self.bus.subscribe_push(options, Box::new(handler))
     }
 
@@ -304,7 +318,7 @@ impl Hub {
         notify: Option<Box<dyn Fn() + Send + Sync + 'static>>,
     ) -> Result<SubscriptionId, Error> {
         let action = crate::security::Action::MessagesSubscribe;
-        self.check(options.authentication_token.as_ref(), action, &options.channel, None)?;
+        self.check(options.authentication_token.as_ref(), action, &options.channel, Some(&options.channel), None)?;
         self.bus.subscribe_pull(options, notify)
     }
 
@@ -405,7 +419,8 @@ impl Hub {
     /// result [`Error::QueueFull`] carrying the id; everyone else still got it.
     pub fn publish_event(&self, request: EventRequest) -> Result<MessageId, Error> {
         let action = crate::security::Action::EventsPublish;
-        self.check(request.authentication_token.as_ref(), action, &request.name, request.source_module.as_deref())?;
+        let (token, channel) = (request.authentication_token.as_ref(), request.channel.as_deref());
+        self.check(token, action, &request.name, channel, request.source_module.as_deref())?;
         self.events.publish(&self.bus, self.ctx.clock.as_ref(), request)
     }
 
@@ -442,7 +457,8 @@ impl Hub {
     /// `events:subscribe` on the name pattern (`*` when none).
     fn check_event_subscribe(&self, options: &EventSubscriptionOptions) -> Result<(), Error> {
         let action = crate::security::Action::EventsSubscribe;
-        self.check(options.authentication_token.as_ref(), action, options.name.as_deref().unwrap_or("*"), None)
+        let name = options.name.as_deref().unwrap_or("*");
+        self.check(options.authentication_token.as_ref(), action, name, options.channel.as_deref(), None)
     }
 
     /// The events of the history that match `query`, oldest first.

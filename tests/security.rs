@@ -383,3 +383,34 @@ fn nested_configuration_changes_retry_breaker_and_security_all_or_nothing() {
     let after: serde_json::Value = serde_json::from_str(&hub.config_json()).unwrap();
     assert_eq!(after, cfg, "rejected updates changed nothing");
 }
+
+#[test]
+fn the_health_check_passes_while_security_requires_tokens_and_counts_no_failure() {
+    let hub = Hub::new();
+    hub.update_config_json(r#"{"security":{"requireAuthentication":true}}"#).unwrap();
+    let report = hub.health(&module_communication::HealthOptions { check_health: true, timeout_ms: Some(5_000) });
+    let messaging = report.health_checks.iter().find(|c| c.name == "MessagingTest").unwrap();
+    assert!(messaging.success, "{}", messaging.details);
+    assert!(report.issues.is_empty(), "{:?}", report.issues);
+    assert_eq!(hub.security().stats().authentication_failures, 0);
+}
+
+#[test]
+fn private_channels_are_outside_the_security_check_and_public_ones_are_not() {
+    use module_communication::{EventRequest, EventSubscriptionOptions, PublishRequest, SubscriptionOptions};
+    let hub = Hub::new();
+    hub.update_config_json(r#"{"security":{"requireAuthentication":true}}"#).unwrap();
+    let private = "__ModuleCommunication.SelfTest.X";
+    hub.create_channel(private, None, 0).unwrap();
+    hub.subscribe_pull(SubscriptionOptions::new(private), None).unwrap();
+    hub.publish(PublishRequest::new(private, "T")).unwrap();
+    hub.subscribe_events_pull(EventSubscriptionOptions::new("SelfTest.E").channel(private), None).unwrap();
+    hub.publish_event(EventRequest::new("SelfTest.E").channel(private)).unwrap();
+    assert_eq!(hub.security().stats().authentication_failures, 0);
+
+    hub.create_channel("Public", None, 0).unwrap();
+    assert!(hub.publish(PublishRequest::new("Public", "T")).is_err());
+    assert!(hub.subscribe_pull(SubscriptionOptions::new("Public"), None).is_err());
+    assert!(hub.publish_event(EventRequest::new("E")).is_err());
+    assert_eq!(hub.security().stats().authentication_failures, 3);
+}

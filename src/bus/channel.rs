@@ -76,9 +76,10 @@ pub(crate) struct Channel {
 /// checks use them so that no user subscription sees their traffic.
 pub const PRIVATE_PREFIX: &str = "__modulecommunication.";
 
-/// Whether a folded channel name is private.
-pub(crate) fn is_private(key: &str) -> bool {
-    key.starts_with(PRIVATE_PREFIX)
+/// Whether a channel name or pattern (any case) is private. It allocates nothing: every
+/// publish asks it.
+pub fn is_private_name(name: &str) -> bool {
+    name.len() >= PRIVATE_PREFIX.len() && name.as_bytes()[..PRIVATE_PREFIX.len()].eq_ignore_ascii_case(PRIVATE_PREFIX.as_bytes())
 }
 
 /// One channel, as listed by [`Hub::channels`](crate::Hub::channels).

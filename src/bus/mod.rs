@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use channel::{ChannelInfo, ChannelKind, PRIVATE_PREFIX};
-use channel::is_private;
+pub use channel::{is_private_name, ChannelInfo, ChannelKind, PRIVATE_PREFIX};
 pub(crate) use message::{check_name, json_kind, parse_object, RenderedParts};
 pub(crate) use message::{with_json_parts, PublishParts};
 pub use message::{Envelope, Priority, PublishRequest};
@@ -168,7 +167,7 @@ impl Bus {
         if let Some(existing) = channels.get(&key) {
             return Err(Error::ChannelExists { name: name.to_owned(), existing: existing.name.clone() });
         }
-        let private = is_private(&key);
+        let private = is_private_name(&key);
         channels.insert(
             key.clone(),
             Arc::new(Channel {
@@ -240,7 +239,7 @@ impl Bus {
             Arc::new(Channel {
                 kind: ChannelKind::Event,
                 name: name.to_owned(),
-                private: is_private(&key),
+                private: is_private_name(&key),
                 key,
                 description: None,
                 max_messages: 0,

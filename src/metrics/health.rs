@@ -153,11 +153,6 @@ fn issue(
     HealthIssue { rule, severity, component, message, recommendation: recommendation.to_owned() }
 }
 
-/// Subscriptions of the self-tests' private channels are not judged.
-fn is_private_pattern(channel: &str) -> bool {
-    channel.to_ascii_lowercase().starts_with(crate::bus::PRIVATE_PREFIX)
-}
-
 fn short_id(s: &SubscriptionInfo) -> String {
     format!("{} ({})", s.id, s.channel)
 }
@@ -178,7 +173,8 @@ pub(crate) fn evaluate(input: HealthInputs<'_>) -> HealthReport {
             "Run Start-MessageProcessor; while it is stopped, publishing queues messages but nothing is delivered.",
         ));
     }
-    for s in input.subs.iter().filter(|s| !is_private_pattern(&s.channel)) {
+    // Subscriptions of the self-tests' private channels are not judged.
+    for s in input.subs.iter().filter(|s| !crate::bus::is_private_name(&s.channel)) {
         if s.capacity == 0 {
             continue;
         }
@@ -225,7 +221,7 @@ pub(crate) fn evaluate(input: HealthInputs<'_>) -> HealthReport {
             "Handlers did not reach these messages within their -TimeToLive: lengthen the TTL, or handle messages faster (-RunAsync, Wait-ModuleMessage).",
         ));
     }
-    for s in input.subs.iter().filter(|s| !is_private_pattern(&s.channel)) {
+    for s in input.subs.iter().filter(|s| !crate::bus::is_private_name(&s.channel)) {
         let rising = w.sub_failed.get(&s.id).copied().unwrap_or(0);
         if rising > 0 {
             issues.push(issue(

@@ -210,6 +210,37 @@ Describe 'The security check on publishing and subscribing' {
     }
 }
 
+Describe 'Health checks and self-tests while security requires tokens' {
+    BeforeEach {
+        Reset-Security
+        Reset-Bus
+        Reset-CommunicationMetrics -Force
+        Enable-CommunicationSecurity -RequireAuthentication
+    }
+    AfterEach { Reset-Security; Reset-Bus }
+
+    It 'keeps the spec''s health check Healthy, counting no authentication failure' {
+        $status = Get-CommunicationStatus -CheckHealth
+        $status.HealthChecks.MessagingTest.Success | Should -BeTrue
+        $status.OverallHealth | Should -Be 'Healthy'
+        (Get-CommunicationMetrics).Security.AuthFailures | Should -Be 0
+    }
+
+    It 'runs Test-ModuleCommunication on its private channels' {
+        (Test-ModuleCommunication -TestType Basic).PassRate | Should -Be 100
+        (Get-CommunicationMetrics).Security.AuthFailures | Should -Be 0
+    }
+
+    It 'tests a user''s channel with the token given, and says what is missing without one' {
+        New-MessageChannel -Name 'Configuration' | Out-Null
+        $without = Test-MessageChannel -Name 'Configuration' -Timeout 10
+        $without.Success | Should -BeFalse
+        $without.Errors[0] | Should -BeLike 'AuthenticationFailed:*New-AuthenticationToken*'
+        $token = New-AuthenticationToken -ModuleName 'Ops' -Scopes 'messages:publish', 'messages:subscribe'
+        (Test-MessageChannel -Name 'Configuration' -Timeout 10 -AuthenticationToken $token.Token).Success | Should -BeTrue
+    }
+}
+
 Describe 'Set-CommunicationConfiguration with the spec''s nested sections' {
     AfterEach {
         Set-CommunicationConfiguration -RetryPolicy @{ MaxRetries = 3; RetryDelay = 1000; BackoffMultiplier = 2; MaxDelay = 30000; Jitter = $true } `

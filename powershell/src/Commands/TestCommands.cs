@@ -156,10 +156,17 @@ namespace ModuleCommunication.Commands
         [SecondsTransformation]
         public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 
+        /// <summary>
+        /// A token allowing messages:publish and messages:subscribe on the channel, for when security
+        /// requires one (the test message goes through your channel).
+        /// </summary>
+        [Parameter]
+        public string? AuthenticationToken { get; set; }
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            WriteObject(SelfTests.TestChannel(Name, Timeout));
+            WriteObject(SelfTests.TestChannel(Name, Timeout, AuthenticationToken));
         }
     }
 }

@@ -447,8 +447,12 @@ namespace ModuleCommunication.Core
 
         // ----- Test-MessageChannel -------------------------------------------------------
 
-        /// <summary>A real round trip on a user's channel: a private subscription for a unique message type, one publish, one take.</summary>
-        public static unsafe ChannelTestResult TestChannel(string name, TimeSpan timeout)
+        /// <summary>
+        /// A real round trip on a user's channel: a private subscription for a unique message type,
+        /// one publish, one take. With a token, both go through the security check as the token's
+        /// module (the publish then claims no source module of its own).
+        /// </summary>
+        public static unsafe ChannelTestResult TestChannel(string name, TimeSpan timeout, string? authenticationToken)
         {
             var watch = Stopwatch.StartNew();
             var errors = new List<string>();
@@ -466,9 +470,10 @@ namespace ModuleCommunication.Core
                 Guid sub = Guid.Empty;
                 try
                 {
-                    sub = Bus.SubscribePull(channel, type, 1, null, 0, null, null, 0);
+                    sub = Bus.SubscribePull(channel, type, 1, null, 0, null, null, 0, authenticationToken);
+                    string? source = authenticationToken == null ? "ModuleCommunication" : null;
                     (messageId, ModuleCommunicationException? rejected) = Bus.Publish(channel, type,
-                        new Hashtable { ["Test"] = "Test-MessageChannel" }, "ModuleCommunication", MessagePriority.Normal, null, null);
+                        new Hashtable { ["Test"] = "Test-MessageChannel" }, source, MessagePriority.Normal, null, null, authenticationToken);
                     if (rejected != null) errors.Add($"A subscription of '{channel}' with the Reject policy refused the test message: its queue is full.");
                     uint ms = timeout <= TimeSpan.Zero ? 0u : (uint)Math.Min(timeout.TotalMilliseconds, uint.MaxValue - 1);
                     List<ModuleMessage> got = Take(sub, 1, ms);
