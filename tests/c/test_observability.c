@@ -88,6 +88,22 @@ static void health_runs_its_checks_and_reports_a_healthy_hub(void) {
     mc_hub_free(hub);
 }
 
+static void health_checks_pass_while_security_requires_tokens(void) {
+    mc_hub *hub = new_hub();
+    const char *secure = "{\"security\":{\"requireAuthentication\":true}}";
+    CHECK_OK(mc_config_set(hub, secure, strlen(secure)));
+    const char *opts = "{\"checkHealth\":true,\"timeoutMs\":2000}";
+    char *json = NULL;
+    CHECK_OK(mc_health(hub, opts, strlen(opts), &json));
+    CHECK_CONTAINS(json, "\"overallHealth\":\"Healthy\"");
+    CHECK_CONTAINS(json, "\"name\":\"MessagingTest\",\"success\":true");
+    mc_string_free(json);
+    /* A public channel still needs a token. */
+    CHECK_OK(mc_channel_create(hub, "A", NULL, 0));
+    CHECK_STATUS(publish(hub, "{\"channel\":\"A\",\"messageType\":\"T\"}"), MC_STATUS_AUTHENTICATION_FAILED);
+    mc_hub_free(hub);
+}
+
 static void health_names_a_full_queue_with_its_recommendation(void) {
     mc_hub *hub = new_hub();
     CHECK_OK(mc_channel_create(hub, "Q", NULL, 0));
@@ -244,6 +260,7 @@ int main(void) {
     RUN_TEST(metrics_report_exact_counts_and_latencies_as_json);
     RUN_TEST(metrics_reset_zeroes_the_counters);
     RUN_TEST(health_runs_its_checks_and_reports_a_healthy_hub);
+    RUN_TEST(health_checks_pass_while_security_requires_tokens);
     RUN_TEST(health_names_a_full_queue_with_its_recommendation);
     RUN_TEST(bad_arguments_fail_cleanly_and_write_nothing);
     RUN_TEST(trace_records_publishes_and_reads_the_newest_back);
