@@ -474,8 +474,9 @@ mc_status mc_subscription_complete(const struct mc_hub *hub,
 /**
  * Removes a subscription; its queued messages are cleared (not counted as lost). For a
  * push subscription this returns only once the callback can no longer be called, unless
- * called from that callback (then it returns at once, and the callback is not called
- * again after the current call).
+ * called from inside a push callback of the same hub: then it returns at once (waiting
+ * there could deadlock, e.g. two callbacks removing each other's subscriptions), and the
+ * callback is not called again after the call it may be making; `mc_hub_free` waits for it.
  *
  * `hub` is borrowed for the duration of the call.
  */

@@ -503,6 +503,35 @@ fn a_handler_may_unsubscribe_itself_and_is_not_called_again() {
 }
 
 #[test]
+fn two_handlers_may_unsubscribe_each_other_at_the_same_time() {
+    let hub = Arc::new(hub_with(&["S"]));
+    let ids: Arc<[OnceLock<module_communication::SubscriptionId>; 2]> = Arc::new([OnceLock::new(), OnceLock::new()]);
+    let both_in_callbacks = Arc::new(std::sync::Barrier::new(2));
+    let (done_tx, done_rx) = mpsc::channel();
+    let subscribe = |me: usize| {
+        let (h, ids, barrier, done) = (Arc::downgrade(&hub), Arc::clone(&ids), Arc::clone(&both_in_callbacks), done_tx.clone());
+        hub.subscribe_push(SubscriptionOptions::new("S"), move |_| {
+            barrier.wait(); // both callbacks run now: each waiting for the other would never end
+            let other = *ids[1 - me].get().expect("ids set");
+            let result = h.upgrade().expect("hub alive").unsubscribe(other).map_err(|e| e.to_string());
+            done.send(result).unwrap();
+            true
+        })
+        .unwrap()
+    };
+    let (a, b) = (subscribe(0), subscribe(1));
+    ids[0].set(a).unwrap();
+    ids[1].set(b).unwrap();
+    hub.publish(msg("S", "1")).unwrap();
+    for _ in 0..2 {
+        assert_eq!(done_rx.recv_timeout(LONG).expect("an unsubscribe from a callback returned"), Ok(()));
+    }
+    assert!(hub.subscriptions(None).unwrap().is_empty());
+    assert!(eventually(LONG, || hub.bus_stats().delivered == 2), "both calls are counted once the workers exit");
+    drop(hub); // waits for both workers
+}
+
+#[test]
 fn a_handler_may_publish_to_the_bus() {
     let hub = Arc::new(hub_with(&["In", "Out"]));
     let h = Arc::downgrade(&hub);

@@ -85,6 +85,19 @@ pub(crate) struct Shared {
     idle_lock: Mutex<()>,
     idle_changed: Condvar,
     idle_waiters: AtomicUsize,
+    /// Push workers of subscriptions ended from inside another push callback, which did not
+    /// wait for them (see [`Bus::shut_down`]); dropping the bus waits for them.
+    detached_workers: Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+thread_local! {
+    /// The bus whose push worker this thread is (its `Shared`), or null.
+    static PUSH_WORKER_OF: std::cell::Cell<*const Shared> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Marks the calling thread as a push worker of the bus of `shared`, for [`Bus::shut_down`].
+pub(crate) fn mark_push_worker(shared: &Arc<Shared>) {
+    PUSH_WORKER_OF.with(|w| w.set(Arc::as_ptr(shared)));
 }
 
 impl Shared {
@@ -149,6 +162,7 @@ impl Bus {
                 idle_lock: Mutex::new(()),
                 idle_changed: Condvar::new(),
                 idle_waiters: AtomicUsize::new(0),
+                detached_workers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -431,18 +445,23 @@ impl Bus {
         Ok(())
     }
 
-    /// Closes `sub`, waits for its worker (unless called from that worker), and folds its
-    /// counters into the bus totals.
+    /// Closes `sub`, waits for its worker, and folds its counters into the bus totals.
+    ///
+    /// From inside a push callback of this bus it does not wait: from the subscription's own
+    /// worker that would never end, and from another subscription's worker two callbacks that
+    /// end each other's subscriptions would wait for each other forever. The worker then sees
+    /// `closed` once its current handler call returns, and folds its counters in itself.
     fn shut_down(&self, sub: &Subscription) {
-        sub.close(&self.shared);
         let handle = sub.worker.lock().take();
+        let on_push_worker = PUSH_WORKER_OF.with(|w| std::ptr::eq(w.get(), Arc::as_ptr(&self.shared)));
+        if handle.is_some() && on_push_worker {
+            // Before closing, so the worker cannot exit between the two without retiring.
+            sub.retire_on_exit.store(true, Ordering::SeqCst);
+        }
+        sub.close(&self.shared);
         match handle {
-            Some(handle) if handle.thread().id() == thread::current().id() => {
-                // From the worker itself: dropping the handle detaches it; the worker sees
-                // `closed` as soon as the current handler call ends, counts that call, and
-                // then folds its counters into the totals itself.
-                sub.retire_on_exit.store(true, Ordering::SeqCst);
-            }
+            Some(handle) if handle.thread().id() == thread::current().id() => {} // dropping it detaches it
+            Some(handle) if on_push_worker => self.shared.detached_workers.lock().push(handle),
             Some(handle) => {
                 // The worker catches handler panics, so it cannot end with one.
                 let _ = handle.join();
@@ -662,6 +681,12 @@ impl Drop for Bus {
         }
         for sub in &subs {
             self.shut_down(sub);
+        }
+        let detached = std::mem::take(&mut *self.shared.detached_workers.lock());
+        for handle in detached {
+            if handle.thread().id() != thread::current().id() {
+                let _ = handle.join();
+            }
         }
         self.shared.notify_idle();
     }

@@ -215,6 +215,26 @@ Describe '-RunAsync handlers' {
         $info.LastError | Should -BeLike '*three is bad*'
     }
 
+    It 'may unsubscribe each other at the same time' {
+        $both = [System.Threading.Barrier]::new(2)
+        $ids = [System.Collections.Concurrent.ConcurrentDictionary[int, guid]]::new()
+        $done = [System.Collections.Concurrent.ConcurrentQueue[string]]::new()
+        $handler = {
+            param($Message, $me, $both, $ids, $done)
+            # Both handlers are running now: waiting for each other's batch would never end.
+            $null = $both.SignalAndWait(10000)
+            Unregister-ModuleMessageHandler -SubscriptionId $ids[1 - $me] | Out-Null
+            $done.Enqueue("$me")
+        }
+        foreach ($me in 0, 1) {
+            $s = Subscribe-ModuleMessage -Channel 'Work' -RunAsync -Handler $handler -ArgumentList $me, $both, $ids, $done
+            $ids[$me] = $s.SubscriptionId
+        }
+        Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Out-Null
+        Wait-Until { $done.Count -eq 2 } -TimeoutSeconds 15 | Should -BeTrue
+        Get-MessageSubscriptions | Should -BeNullOrEmpty
+    }
+
     It 'refuses -ArgumentList without -RunAsync' {
         { Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList 1 } |
             Should -Throw -ErrorId 'ArgumentListNeedsRunAsync,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'

@@ -75,12 +75,16 @@ try {
             // The worker blocks in the native take, which wakes on its own.
         }
 
-        /// <summary>Waits for the worker to finish its batch, unless called from inside that batch.</summary>
+        /// <summary>
+        /// Waits for the worker to finish its batch, unless called from inside a -RunAsync batch:
+        /// its own would never end, and two handlers removing each other's subscriptions would
+        /// wait for each other forever. The worker stops after its current batch either way.
+        /// </summary>
         public override void Stop()
         {
             Removed = true;
             s_live.TryRemove(Id.ToString("N"), out _);
-            if (t_currentBatch == Id.ToString("N") || Thread.CurrentThread == _worker) return;
+            if (t_currentBatch != null || Thread.CurrentThread == _worker) return;
             _worker.Join();
         }
 
