@@ -285,10 +285,10 @@ pub unsafe extern "C" fn mc_unsubscribe(hub: *const mc_hub, id: mc_id) -> mc_sta
     })
 }
 
-/// Lists subscriptions in creation order as a JSON array of `{"id","channel",
+/// Lists subscriptions in creation order as a JSON array of `{"id","kind","channel",
 /// "messageType","mode","capacity","overflow","blockTimeoutMs","sourceModule","createdAt",
-/// "queueLength","delivered","failed","filtered","expired","dropped","lastError"}`.
-/// With `channel_pattern`, only subscriptions whose channel pattern matches it as text,
+/// "queueLength","delivered","failed","filtered","expired","dropped","lastError"}`;
+/// `kind` is `Message`, or `Event` for an event subscription. With `channel_pattern`, only subscriptions whose channel pattern matches it as text,
 /// or (for a plain name) that receive that channel's messages.
 ///
 /// `hub` is borrowed for the duration of the call. `channel_pattern` (nullable) is

@@ -407,7 +407,8 @@ pub unsafe extern "C" fn mc_api_unregister(
 /// Lists the APIs whose module and operation match the `-like` patterns (NULL = all),
 /// sorted by module then operation, as a JSON array of `{"module","operation","apiKey",
 /// "description","parameters","timeoutMs","middleware","callerThread","registeredAt",
-/// "calls","succeeded","failed","totalDurationMs","lastCalled","lastError"}`.
+/// "calls","succeeded","failed","totalDurationMs","lastCalled","lastError","attempts",
+/// "retries","rejectedByBreaker"}`.
 ///
 /// `hub` is borrowed for the duration of the call. `module_pattern` and
 /// `operation_pattern` (nullable) are borrowed for the duration of the call. The caller
@@ -673,7 +674,8 @@ pub unsafe extern "C" fn mc_api_next(
 
 /// Writes the call's context as JSON to `*out_json` (and its length to `*out_len` if not
 /// NULL): `{"apiKey","module","operation","requestId","startTime","depth","timeoutMs",
-/// "tag","user","headers","metadata","parameters","typeHints"}`. In a handler,
+/// "tag","attempt","user","headers","metadata","parameters","typeHints"}` (`attempt`: 0 for
+/// the first attempt, 1 for the first retry, …). In a handler,
 /// `parameters` are validated, named as the schema spells them, with defaults filled in.
 ///
 /// The caller owns the returned string and frees it with `mc_string_free`. `out_len` may
