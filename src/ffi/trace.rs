@@ -12,7 +12,7 @@ use super::{hub_ref, mc_hub, mc_status};
 /// every key optional: `{"level":"Basic|Verbose","logToFile":false,"filePath":"trace.log",
 /// "maxFileBytes":10485760,"ringSize":10000,"slowThresholdMs":1000,"queueCapacity":8192}`.
 /// With `logToFile`, `filePath` is required; its folder is created and the file is opened
-/// for appending before anything changes, so a bad path fails with `MC_INVALID_ARGUMENT`
+/// for appending before anything changes, so a bad path fails with `MC_STATUS_INVALID_ARGUMENT`
 /// and leaves the current tracing as it was. Records are written by a background thread;
 /// the calling thread never waits on disk.
 ///
@@ -39,7 +39,7 @@ pub unsafe extern "C" fn mc_trace_enable(hub: *const mc_hub, options_json: *cons
 /// `{"archiveLogs":true,"archivePath":"trace-archive"}`. Writes to `*out_json`:
 /// `{"wasEnabled","records","droppedRecords","files":[…],"archive":"…"|null,
 /// "writeError":"…"|null}`. `archiveLogs` when tracing is off, or was in memory only,
-/// fails with `MC_INVALID_ARGUMENT` (tracing is off afterwards either way).
+/// fails with `MC_STATUS_INVALID_ARGUMENT` (tracing is off afterwards either way).
 ///
 /// `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
 /// for the duration of the call. The caller owns the returned string and frees it with
