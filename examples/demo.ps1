@@ -63,9 +63,9 @@ $watch.Stop()
 
 Show-Step 'Metrics of the bus'
 Get-CommunicationMetrics | Out-Host
-# The columns that fit an 80-column terminal; the default views show more on wider ones.
-Get-MessageChannels | Format-Table Name, Subscriptions, Published, Delivered, Expired, Dropped, QueueLength -AutoSize | Out-Host
-Get-MessageSubscriptions | Format-Table Channel, MessageType, Delivered, Failed, Expired, Dropped, QueueLength -AutoSize | Out-Host
+# The default views fit an 80-column terminal, every counter included.
+Get-MessageChannels | Out-Host
+Get-MessageSubscriptions | Out-Host
 
 $configSub, $labOnly, $fast | Unsubscribe-ModuleMessage | Out-Null
 'Configuration', 'LabEvents' | Remove-MessageChannel -Force | Out-Null

@@ -187,6 +187,15 @@ Describe 'Subscriptions' {
         (Get-Command Subscribe-ModuleMessage).ResolvedCommand.Name | Should -Be 'Register-ModuleMessageHandler'
         (Get-Command Unsubscribe-ModuleMessage).ResolvedCommand.Name | Should -Be 'Unregister-ModuleMessageHandler'
     }
+
+    It 'reads well in a console: at 80 columns the queue and every counter show' {
+        $s = Subscribe-ModuleMessage -Channel 'S' -MessageType 'T' -Handler { throw 'boom' }
+        Publish-ModuleMessage -Channel 'S' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
+        $text = Get-MessageSubscriptions | Out-String -Width 80
+        $text | Should -Match 'Id\s+Channel\s+Type\s+Queue\s+Delivered\s+Failed\s+Dropped\s+Expired'
+        # Queue 0, Delivered 0, Failed 1, Dropped 0, Expired 0.
+        $text | Should -Match ($s.SubscriptionId.ToString().Substring(0, 8) + '\s+S\s+T\s+0\s+0\s+1\s+0\s+0')
+    }
 }
 
 Describe 'Configuration and metrics' {

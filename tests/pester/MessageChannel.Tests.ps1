@@ -57,6 +57,15 @@ Describe 'Get-MessageChannels' {
         $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
         $completion.CompletionMatches.CompletionText | Should -Be @('Config.A', 'Config.B')
     }
+
+    It 'reads well in a console: at 80 columns every counter shows, a failure among them' {
+        Subscribe-ModuleMessage -Channel 'Lab' -Handler { throw 'boom' } | Out-Null
+        Publish-ModuleMessage -Channel 'Lab' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
+        $text = Get-MessageChannels -Name 'Lab' | Out-String -Width 80
+        $text | Should -Match 'Name\s+Subs\s+Published\s+Delivered\s+Queue\s+Failed\s+Dropped\s+Expired'
+        # Subs 1, Published 1, Delivered 0, Queue 0, Failed 1, Dropped 0, Expired 0.
+        $text | Should -Match 'Lab\s+1\s+1\s+0\s+0\s+1\s+0\s+0'
+    }
 }
 
 Describe 'Remove-MessageChannel' {
