@@ -44,6 +44,23 @@ Describe 'Get-CircuitBreakerStatus' {
     It 'formats without errors' {
         { Get-CircuitBreakerStatus | Out-String; (Get-CircuitBreakerStatus).CircuitBreakers.Values | Out-String } | Should -Not -Throw
     }
+
+    It 'reads well in a console: values, not type names, and the last error within 80 columns' {
+        Register-ModuleAPI -ModuleName 'Ext' -APIName 'Down' -Handler { throw 'HTTP 500' } -Force | Out-Null
+        try {
+            { Invoke-ModuleAPI -Module 'Ext' -Operation 'Down' -RetryAttempts 0 } | Should -Throw
+            $status = Get-CircuitBreakerStatus
+            $text = $status.CircuitBreakers | Out-String -Width 80
+            $text | Should -Match 'LabRunner.ExecuteStep\s+Closed, 0 calls, 100 %'
+            $text | Should -Match 'Ext.Down\s+Closed, 1 calls, 0 %'
+            $text | Should -Not -Match 'ModuleCommunication\.'
+            $table = $status.CircuitBreakers.Values | Out-String -Width 80
+            $table | Should -Match 'Operation\s+State\s+Calls\s+Success%\s+Rejected\s+LastError'
+            # The operation has its own column, so the error starts with what went wrong.
+            $table | Should -Match 'Ext.Down\s+Closed\s+1\s+0\s+0 HTTP 500'
+        }
+        finally { Unregister-ModuleAPI -ModuleName 'Ext' -APIName 'Down' -Force | Out-Null }
+    }
 }
 
 Describe 'Reset-CircuitBreaker and Set-CircuitBreaker' {

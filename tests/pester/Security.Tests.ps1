@@ -107,6 +107,12 @@ Describe 'Get-AuthenticationTokens and Revoke-AuthenticationToken' {
         (Get-AuthenticationTokens -TokenId $c.TokenId).ModuleName | Should -Be 'BackupManager'
     }
 
+    It 'reads well in a console: at 80 columns expiry, uses and last use show' {
+        $text = Get-AuthenticationTokens -TokenId $c.TokenId | Out-String -Width 80
+        $text | Should -Match 'Id\s+Module\s+User\s+Expires\s+Uses\s+LastUsed\s+Scopes'
+        $text | Should -Match ([regex]::Escape($c.ExpiresAt.ToString('MM-dd HH:mm')) + '\s+0\s+never\s+api:call')
+    }
+
     It 'revokes by module (the spec''s example)' {
         Revoke-AuthenticationToken -ModuleName "LabRunner" -Force
         (Get-AuthenticationTokens).TokenId | Should -Be @($c.TokenId)

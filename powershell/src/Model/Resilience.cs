@@ -70,6 +70,9 @@ namespace ModuleCommunication
         public bool CustomOptions { get; init; }
         /// <summary>The options in force.</summary>
         public CircuitBreakerOptions Options { get; init; } = new();
+
+        /// <summary>"Closed, 12 calls, 100 %", so that the CircuitBreakers dictionary prints values, not the type name.</summary>
+        public override string ToString() => $"{State}, {TotalCalls} calls, {SuccessRate:0.#} %";
     }
 
     /// <summary>Every circuit breaker, keyed by operation (Get-CircuitBreakerStatus).</summary>
