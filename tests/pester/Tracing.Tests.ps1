@@ -128,6 +128,22 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         @(Read-TraceLines $summary.Files).Count | Should -Be 700
     }
 
+    It 'reads well in a console: one line per record at 80 columns, the error last' {
+        New-MessageChannel -Name 'Orders' | Out-Null
+        Register-ModuleAPI -ModuleName 'Lab' -APIName 'Fail' -Handler { throw 'lab closed' } | Out-Null
+        Enable-MessageTracing -Level Verbose | Out-Null
+        Publish-ModuleMessage -Channel 'Orders' -MessageType 'Created' | Out-Null
+        { Invoke-ModuleAPI -Module 'Lab' -Operation 'Fail' -RetryAttempts 0 -ErrorAction Stop } | Should -Throw
+        $records = @(Get-MessageTrace)
+        $lines = (Get-MessageTrace | Out-String -Width 80).Trim() -split '\r?\n'
+        $lines[0] | Should -Match '^Time\s+Event\s+Target\s+Step\s+Ms\s+Error$'
+        # Header, rule, one line per record: nothing wraps.
+        $lines.Count | Should -Be ($records.Count + 2)
+        # The target has its own column, so the error starts with the handler's words.
+        $lines -match 'apiError\s+Lab\.Fail\s+[\d.]+ lab closed$' | Should -HaveCount 1
+        $lines -match 'publish\s+Orders' | Should -HaveCount 1
+    }
+
     It 'keeps the newest records in memory and -Last reads the tail' {
         New-MessageChannel -Name 'C' | Out-Null
         Enable-MessageTracing -BufferSize 3 | Out-Null
