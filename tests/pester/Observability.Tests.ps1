@@ -79,6 +79,13 @@ Describe 'Get-CommunicationMetrics' {
         $text | Should -Match 'DeliveryLatency\s*:\s*p50'
         $text | Should -Not -Match 'ModuleCommunication\.'
     }
+
+    It 'reads well in a console: Performance shows latencies, not type names' {
+        $text = (Get-CommunicationMetrics).Performance | Out-String -Width 80
+        $text | Should -Match 'DeliveryLatency\s*:\s*p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms \(\d+ values\)'
+        $text | Should -Match 'APILatency\s*:\s*p50'
+        $text | Should -Not -Match 'ModuleCommunication\.'
+    }
 }
 
 Describe 'Reset-CommunicationMetrics' {
@@ -211,6 +218,16 @@ Describe 'Get-CommunicationStatus' {
         $text | Should -Match 'MessageBus\s+Healthy'
         $text | Should -Match 'MessagingTest\s+passed'
         $text | Should -Not -Match 'ModuleCommunication\.'
+    }
+
+    It 'reads well in a console: HealthChecks and Components show outcomes, not type names' {
+        $s = Get-CommunicationStatus -CheckHealth
+        $checks = $s.HealthChecks | Out-String -Width 80
+        $checks | Should -Match 'MessagingTest\s*:\s*Passed \([\d.]+ ms\)'
+        $checks | Should -Match 'ConfigurationTest\s*:\s*Passed'
+        $components = $s.Components | Out-String -Width 80
+        $components | Should -Match 'MessageBus\s*:\s*Healthy: '
+        "$checks$components" | Should -Not -Match 'ModuleCommunication\.'
     }
 }
 

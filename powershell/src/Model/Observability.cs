@@ -112,6 +112,9 @@ namespace ModuleCommunication
         public double P95 { get; init; }
         /// <summary>99th percentile.</summary>
         public double P99 { get; init; }
+
+        /// <summary>"p50 0.1 ms, p95 0.4 ms, p99 0.9 ms (12 values)", so that tables and lists of metrics show values, not the type name.</summary>
+        public override string ToString() => $"p50 {P50:0.###} ms, p95 {P95:0.###} ms, p99 {P99:0.###} ms ({Count} values)";
     }
 
     /// <summary>Latencies.</summary>
@@ -205,6 +208,9 @@ namespace ModuleCommunication
         public string Summary { get; init; } = string.Empty;
         /// <summary>Issues that concern it.</summary>
         public long Issues { get; init; }
+
+        /// <summary>"Healthy: 2 channels, …", for (Get-CommunicationStatus).Components.</summary>
+        public override string ToString() => $"{Status}: {Summary}";
     }
 
     /// <summary>The five components, by name.</summary>
@@ -235,6 +241,10 @@ namespace ModuleCommunication
         public TimeSpan Duration { get; init; }
         /// <summary>What it did or found.</summary>
         public string Details { get; init; } = string.Empty;
+
+        /// <summary>"Passed (3 ms)", or "Failed (3 ms): why", for (Get-CommunicationStatus -CheckHealth).HealthChecks.</summary>
+        public override string ToString() =>
+            Success ? $"Passed ({Duration.TotalMilliseconds:0.##} ms)" : $"Failed ({Duration.TotalMilliseconds:0.##} ms): {Details}";
     }
 
     /// <summary>The health checks of Get-CommunicationStatus -CheckHealth, by name.</summary>
