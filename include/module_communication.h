@@ -287,7 +287,7 @@ void mc_hub_free(struct mc_hub *hub);
 /**
  * Copies the message explaining the calling thread's last failed `mc_` call into
  * `*out_message`, or writes NULL when the last call succeeded. Each `mc_` call (except
- * this one and `mc_string_free`) clears the message when it starts.
+ * this one, `mc_string_free` and `mc_api_error_details`) clears the message when it starts.
  *
  * The caller owns the returned string and frees it with `mc_string_free`.
  */
@@ -483,10 +483,10 @@ mc_status mc_subscription_complete(const struct mc_hub *hub,
 mc_status mc_unsubscribe(const struct mc_hub *hub, struct mc_id id);
 
 /**
- * Lists subscriptions in creation order as a JSON array of `{"id","channel",
+ * Lists subscriptions in creation order as a JSON array of `{"id","kind","channel",
  * "messageType","mode","capacity","overflow","blockTimeoutMs","sourceModule","createdAt",
- * "queueLength","delivered","failed","filtered","expired","dropped","lastError"}`.
- * With `channel_pattern`, only subscriptions whose channel pattern matches it as text,
+ * "queueLength","delivered","failed","filtered","expired","dropped","lastError"}`;
+ * `kind` is `Message`, or `Event` for an event subscription. With `channel_pattern`, only subscriptions whose channel pattern matches it as text,
  * or (for a plain name) that receive that channel's messages.
  *
  * `hub` is borrowed for the duration of the call. `channel_pattern` (nullable) is
@@ -801,7 +801,8 @@ mc_status mc_api_unregister(const struct mc_hub *hub,
  * Lists the APIs whose module and operation match the `-like` patterns (NULL = all),
  * sorted by module then operation, as a JSON array of `{"module","operation","apiKey",
  * "description","parameters","timeoutMs","middleware","callerThread","registeredAt",
- * "calls","succeeded","failed","totalDurationMs","lastCalled","lastError"}`.
+ * "calls","succeeded","failed","totalDurationMs","lastCalled","lastError","attempts",
+ * "retries","rejectedByBreaker"}`.
  *
  * `hub` is borrowed for the duration of the call. `module_pattern` and
  * `operation_pattern` (nullable) are borrowed for the duration of the call. The caller
@@ -943,7 +944,8 @@ mc_status mc_api_next(mc_call call,
 /**
  * Writes the call's context as JSON to `*out_json` (and its length to `*out_len` if not
  * NULL): `{"apiKey","module","operation","requestId","startTime","depth","timeoutMs",
- * "tag","user","headers","metadata","parameters","typeHints"}`. In a handler,
+ * "tag","attempt","user","headers","metadata","parameters","typeHints"}` (`attempt`: 0 for
+ * the first attempt, 1 for the first retry, …). In a handler,
  * `parameters` are validated, named as the schema spells them, with defaults filled in.
  *
  * The caller owns the returned string and frees it with `mc_string_free`. `out_len` may
@@ -1009,7 +1011,7 @@ mc_status mc_api_call_set_error(mc_call call, uint32_t category, const char *mes
  * every key optional: `{"level":"Basic|Verbose","logToFile":false,"filePath":"trace.log",
  * "maxFileBytes":10485760,"ringSize":10000,"slowThresholdMs":1000,"queueCapacity":8192}`.
  * With `logToFile`, `filePath` is required; its folder is created and the file is opened
- * for appending before anything changes, so a bad path fails with `MC_INVALID_ARGUMENT`
+ * for appending before anything changes, so a bad path fails with `MC_STATUS_INVALID_ARGUMENT`
  * and leaves the current tracing as it was. Records are written by a background thread;
  * the calling thread never waits on disk.
  *
@@ -1028,7 +1030,7 @@ mc_status mc_trace_enable(const struct mc_hub *hub, const char *options_json, si
  * `{"archiveLogs":true,"archivePath":"trace-archive"}`. Writes to `*out_json`:
  * `{"wasEnabled","records","droppedRecords","files":[…],"archive":"…"|null,
  * "writeError":"…"|null}`. `archiveLogs` when tracing is off, or was in memory only,
- * fails with `MC_INVALID_ARGUMENT` (tracing is off afterwards either way).
+ * fails with `MC_STATUS_INVALID_ARGUMENT` (tracing is off afterwards either way).
  *
  * `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
  * for the duration of the call. The caller owns the returned string and frees it with
