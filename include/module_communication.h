@@ -287,7 +287,9 @@ void mc_hub_free(struct mc_hub *hub);
 /**
  * Copies the message explaining the calling thread's last failed `mc_` call into
  * `*out_message`, or writes NULL when the last call succeeded. Each `mc_` call (except
- * this one, `mc_string_free` and `mc_api_error_details`) clears the message when it starts.
+ * this one, `mc_string_free` and `mc_api_error_details`, which keeps the message unless its
+ * own argument is NULL) clears it; a successful call leaves none behind, even when a call
+ * made inside it (an API handler's own) failed.
  *
  * The caller owns the returned string and frees it with `mc_string_free`.
  */

@@ -77,7 +77,7 @@ impl From<crate::security::SecurityError> for FfiError {
 
 pub(crate) type FfiResult<T = ()> = Result<T, FfiError>;
 
-fn set_last_error(message: Option<String>) {
+pub(crate) fn set_last_error(message: Option<String>) {
     // A NUL inside an offending value (JSON "\u0000") must not cost the caller the
     // explanation, since C reads the message as a NUL-terminated string.
     let message = message.map(|m| if m.contains('\0') { m.replace('\0', "\\u0000") } else { m });
@@ -95,7 +95,12 @@ pub(crate) fn last_error() -> Option<String> {
 pub(crate) fn run(function: &'static str, body: impl FnOnce() -> FfiResult) -> mc_status {
     set_last_error(None);
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => mc_status::Ok,
+        Ok(Ok(())) => {
+            // A call that failed inside this one (an API handler's own mc_ call) must not
+            // leave its message behind a success.
+            set_last_error(None);
+            mc_status::Ok
+        }
         Ok(Err(e)) => {
             set_last_error(Some(format!("{function}: {}", e.message)));
             e.status

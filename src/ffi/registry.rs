@@ -606,6 +606,7 @@ pub unsafe extern "C" fn mc_api_validate(
 #[no_mangle]
 pub unsafe extern "C" fn mc_api_error_details(out_json: *mut *mut c_char) -> mc_status {
     if out_json.is_null() {
+        super::boundary::set_last_error(Some("mc_api_error_details: `out_json` is NULL; pass a valid pointer".into()));
         return mc_status::NullArgument;
     }
     let text = last_api_error().map(|e| e.to_json());

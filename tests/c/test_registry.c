@@ -96,6 +96,32 @@ static void a_handler_that_sets_no_result_returns_null(void) {
     mc_hub_free(hub);
 }
 
+/* Its own mc_ call fails (invalid JSON), then it succeeds with a valid result. */
+static uint32_t recovers_from_a_bad_result(void *user_data, mc_call call) {
+    (void)user_data;
+    if (set_result(call, "{not json") != MC_STATUS_INVALID_JSON) return MC_STATUS_HANDLER_FAILED;
+    return set_result(call, "1");
+}
+
+static void a_successful_call_leaves_no_last_error_behind(void) {
+    mc_hub *hub = new_hub();
+    const char *def = "{\"module\":\"M\",\"operation\":\"Recover\"}";
+    CHECK_OK(register_api(hub, def, recovers_from_a_bad_result, NULL));
+    char *out = NULL;
+    CHECK_OK(invoke(hub, "{\"module\":\"M\",\"operation\":\"Recover\"}", &out));
+    char *err = NULL;
+    CHECK_OK(mc_last_error(&err));
+    CHECK(err == NULL);
+    mc_string_free(out);
+    /* A failed mc_api_error_details says why, instead of leaving an older message. */
+    CHECK_STATUS(invoke(hub, "{\"module\":\"M\",\"operation\":\"Missing\"}", &out), MC_STATUS_API_NOT_FOUND);
+    CHECK_STATUS(mc_api_error_details(NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_OK(mc_last_error(&err));
+    CHECK(err != NULL && strstr(err, "out_json") != NULL);
+    mc_string_free(err);
+    mc_hub_free(hub);
+}
+
 static void validation_failure_names_the_parameter_and_the_handler_never_runs(void) {
     mc_hub *hub = new_hub();
     atomic_int calls = 0;
@@ -553,6 +579,7 @@ static void every_bad_argument_gets_its_status_and_out_params_stay_untouched(voi
 int main(void) {
     RUN_TEST(invoke_returns_the_handlers_json_with_validated_parameters);
     RUN_TEST(a_handler_that_sets_no_result_returns_null);
+    RUN_TEST(a_successful_call_leaves_no_last_error_behind);
     RUN_TEST(validation_failure_names_the_parameter_and_the_handler_never_runs);
     RUN_TEST(an_unknown_api_is_api_not_found);
     RUN_TEST(a_call_past_its_timeout_returns_timeout_in_time);
