@@ -221,6 +221,27 @@ Describe 'Configuration and metrics' {
         $s.OverflowPolicy | Should -Be 'DropNewest'
     }
 
+    It 'refuses NaN, infinities and non-numbers naming the setting, changing nothing' {
+        { Set-CommunicationConfiguration -RetryPolicy @{ BackoffMultiplier = [double]::NaN } } | Should -Throw "*backoffMultiplier '*NaN*'*"
+        { Set-CommunicationConfiguration -CircuitBreaker @{ FailureRatio = [double]::PositiveInfinity } } | Should -Throw "*failureRatio*Infinity*"
+        { Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = (Get-Date) } } | Should -Throw '*maxMessageQueueSize*whole number*'
+        (Get-CommunicationConfiguration).RetryPolicy.BackoffMultiplier | Should -Be 2
+    }
+
+    It 'refuses a negative duration naming it, wherever a duration is taken' {
+        { Wait-ModuleMessage -Timeout ([timespan]::MinValue) } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,*'
+        { Wait-ModuleMessage -Timeout -1 } | Should -Throw "*'-1' is a negative duration*"
+        { Enable-MessageTracing -SlowThreshold -1 } | Should -Throw '*negative duration*'
+        { Test-MessageChannel -Name 'X' -Timeout '-00:00:01' } | Should -Throw '*negative duration*'
+    }
+
+    It 'refuses values above 2^31 with the allowed range, not a type error' {
+        $before = (Get-CommunicationConfiguration).MaxMessageQueueSize
+        { Set-CommunicationConfiguration -MaxMessageQueueSize 3000000000 -ErrorAction Stop } | Should -Throw '*maximum allowed range of 100000000*'
+        { New-MessageChannel -Name 'Huge' -MaxMessages 3000000000 -ErrorAction Stop } | Should -Throw '*maximum allowed range of 100000000*'
+        (Get-CommunicationConfiguration).MaxMessageQueueSize | Should -Be $before
+    }
+
     It 'takes the spec''s hashtable shape and refuses unknown keys, changing nothing' {
         Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = 5000; ProcessorInterval = 50 }
         (Get-CommunicationConfiguration).ProcessorInterval | Should -Be 50

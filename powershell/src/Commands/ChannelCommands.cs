@@ -20,7 +20,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Queue capacity of each subscription to this channel (default: MaxMessageQueueSize).</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
-        [ValidateRange(1, int.MaxValue)]
+        [ValidateRange(1L, 100_000_000L)] // long limits: int ones make PowerShell refuse any value above 2^31 with a type error
         public long MaxMessages { get; set; }
 
         /// <inheritdoc/>

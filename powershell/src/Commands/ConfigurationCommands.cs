@@ -52,12 +52,12 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Default queue capacity of new subscriptions.</summary>
         [Parameter(ParameterSetName = ByName)]
-        [ValidateRange(1, int.MaxValue)]
+        [ValidateRange(1L, 100_000_000L)] // long limits: int ones make PowerShell refuse any value above 2^31 with a type error
         public long MaxMessageQueueSize { get; set; }
 
         /// <summary>Milliseconds one default-handler drain may hold a runspace's thread.</summary>
         [Parameter(ParameterSetName = ByName)]
-        [ValidateRange(1, 60000)]
+        [ValidateRange(1L, 60_000L)]
         public long ProcessorInterval { get; set; }
 
         /// <summary>Overflow policy of new subscriptions that do not choose one.</summary>
@@ -66,12 +66,12 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Block policy wait, in milliseconds.</summary>
         [Parameter(ParameterSetName = ByName)]
-        [ValidateRange(1, int.MaxValue)]
+        [ValidateRange(1L, 3_600_000L)]
         public long BlockTimeoutMs { get; set; }
 
         /// <summary>Events kept in history.</summary>
         [Parameter(ParameterSetName = ByName)]
-        [ValidateRange(1, int.MaxValue)]
+        [ValidateRange(1L, 10_000_000L)]
         public long MaxEventHistory { get; set; }
 
         /// <summary>File the event history is persisted to ('' turns persistence off); its events are loaded now.</summary>
@@ -81,7 +81,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Size in bytes at which the history file is rotated to &lt;path&gt;.1 (0 = never).</summary>
         [Parameter(ParameterSetName = ByName)]
-        [ValidateRange(0, long.MaxValue)]
+        [ValidateRange(0L, 1_099_511_627_776L)]
         public long EventHistoryMaxBytes { get; set; }
 
         /// <summary>Record latencies for Get-CommunicationMetrics ($false saves one clock read per delivery).</summary>
@@ -90,12 +90,12 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Length of one metrics history interval, in milliseconds.</summary>
         [Parameter(ParameterSetName = ByName)]
-        [ValidateRange(100, 86_400_000)]
+        [ValidateRange(100L, 86_400_000L)]
         public long MetricsIntervalMs { get; set; }
 
         /// <summary>How many metrics history intervals are kept.</summary>
         [Parameter(ParameterSetName = ByName)]
-        [ValidateRange(1, 10_000)]
+        [ValidateRange(1L, 10_000L)]
         public long MetricsHistorySize { get; set; }
 
         /// <summary>$true turns on a Basic in-memory trace if tracing is off; $false turns tracing off (Enable-/Disable-MessageTracing for more).</summary>

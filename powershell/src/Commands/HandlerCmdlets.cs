@@ -36,7 +36,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Queue capacity (default: the channel's MaxMessages or MaxMessageQueueSize).</summary>
         [Parameter]
-        [ValidateRange(1, int.MaxValue)]
+        [ValidateRange(1L, 100_000_000L)] // long limits: int ones make PowerShell refuse any value above 2^31 with a type error
         public long MaxQueueSize { get; set; }
 
         /// <summary>What a full queue does (default: the configured DefaultOverflowPolicy).</summary>

@@ -7,7 +7,8 @@ namespace ModuleCommunication.Commands
     /// <summary>
     /// Lets a TimeSpan parameter take a plain number as seconds (-Timeout 10), as users
     /// expect, instead of PowerShell's default of ticks. TimeSpans and strings ("00:00:10")
-    /// pass through.
+    /// pass through. No duration of this module can be negative, so a negative one is refused
+    /// here, naming the value, instead of meaning "no wait" or overflowing further on.
     /// </summary>
     public sealed class SecondsTransformationAttribute : ArgumentTransformationAttribute
     {
@@ -15,14 +16,21 @@ namespace ModuleCommunication.Commands
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
         {
             object value = inputData is PSObject p ? p.BaseObject : inputData;
-            return value switch
+            object result = value switch
             {
                 int or long or short or byte or uint or ulong => TimeSpan.FromSeconds(Convert.ToDouble(value, CultureInfo.InvariantCulture)),
                 double d => TimeSpan.FromSeconds(d),
                 float f => TimeSpan.FromSeconds(f),
                 decimal m => TimeSpan.FromSeconds((double)m),
+                string s when TimeSpan.TryParse(s, CultureInfo.InvariantCulture, out TimeSpan parsed) => parsed,
                 _ => inputData,
             };
+            if (result is TimeSpan t && t < TimeSpan.Zero)
+            {
+                throw new ArgumentTransformationMetadataException(
+                    $"'{value}' is a negative duration; give a number of seconds of 0 or more, or a TimeSpan that is not negative.");
+            }
+            return result;
         }
     }
 }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using System.Linq;
 using System.Text.Json;
 using ModuleCommunication.Native;
@@ -228,9 +229,17 @@ namespace ModuleCommunication.Core
                     w.WriteEndArray();
                     break;
                 case double or float or decimal:
-                    w.WriteNumberValue(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
+                    double number = Convert.ToDouble(value, CultureInfo.InvariantCulture);
+                    // NaN and infinities have no JSON form: sent as text, the core refuses them naming the setting.
+                    if (double.IsFinite(number)) w.WriteNumberValue(number);
+                    else w.WriteStringValue(number.ToString(CultureInfo.InvariantCulture));
                     break;
-                default: w.WriteNumberValue(Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture)); break;
+                case ulong big: w.WriteNumberValue(big); break;
+                case sbyte or byte or short or ushort or int or uint or long:
+                    w.WriteNumberValue(Convert.ToInt64(value, CultureInfo.InvariantCulture));
+                    break;
+                // Anything else is not a setting value: as text, the core refuses it naming the setting.
+                default: w.WriteStringValue(Convert.ToString(value, CultureInfo.InvariantCulture)); break;
             }
         }
     }
