@@ -64,7 +64,7 @@ fn channel_names_compare_case_insensitively_and_keep_their_display_name() {
 fn bad_channel_names_are_refused_with_the_reason() {
     let hub = Hub::new();
     let long = "x".repeat(257);
-    for bad in ["", "Conf*", "a?b", "[x]", "a`b", "tab\there", long.as_str()] {
+    for bad in ["", "   ", "Conf*", "a?b", "[x]", "a`b", "tab\there", long.as_str()] {
         let err = hub.create_channel(bad, None, 0).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }), "{bad:?}: {err:?}");
     }

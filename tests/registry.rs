@@ -490,7 +490,7 @@ fn listing_filters_with_like_patterns_and_sorts() {
 fn names_are_checked() {
     let hub = Hub::new();
     for (m, o, fragment) in
-        [("", "Op", "empty"), ("M", "a.b", "cannot contain '.'"), ("M*", "Op", "wildcard"), ("M", "O\n", "control")]
+        [("", "Op", "empty"), (" ", " ", "only spaces"), ("M", "a.b", "cannot contain '.'"), ("M*", "Op", "wildcard"), ("M", "O\n", "control")]
     {
         let e = hub.registry().register(ApiDefinition::new(m, o), echo).unwrap_err();
         assert!(e.to_string().contains(fragment), "{m:?}.{o:?}: {e}");

@@ -233,6 +233,10 @@ fn registry_finds_breakers_case_insensitively_and_resets_by_pattern() {
     assert!(matches!(r.reset(Some("No.Such")), Err(ResilienceError::BreakerNotFound { .. })));
     assert!(matches!(r.reset(Some("[a")), Err(ResilienceError::Invalid(_))));
     assert!(r.isolate("Bad*").is_err());
+    // A breaker names one API, Module.Operation: a name without both parts could never match one.
+    for bad in ["NoDotHere", "Module.", ".Op", " . ", &format!("{}.Op", "m".repeat(600))] {
+        assert!(matches!(r.isolate(bad), Err(ResilienceError::Invalid(_))), "{bad}");
+    }
 }
 
 #[test]

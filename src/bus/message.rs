@@ -72,8 +72,8 @@ pub(crate) const MAX_NAME_CHARS: usize = 256;
 /// Checks a name (channel, message type, module): non-empty, at most 256 characters, no
 /// control characters.
 pub(crate) fn check_name(param: &str, value: &str) -> Result<(), Error> {
-    if value.is_empty() {
-        return Err(Error::invalid(param, value, "the name is empty; give a non-empty name"));
+    if value.trim().is_empty() {
+        return Err(Error::invalid(param, value, "the name is empty or only spaces; give a name"));
     }
     // The common case, checked without decoding: printable ASCII, short enough in bytes.
     if value.len() <= MAX_NAME_CHARS && value.bytes().all(|b| (0x20..0x7f).contains(&b)) {

@@ -63,11 +63,12 @@ pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
 /// The priority of middleware that does not give one. Lower numbers run outer.
 pub const DEFAULT_MIDDLEWARE_PRIORITY: i32 = 100;
 
-const NAME_MAX_CHARS: usize = 256;
+/// The longest module, operation or middleware name, in characters.
+pub(crate) const NAME_MAX_CHARS: usize = 256;
 
 fn check_name(what: &str, value: &str, allow_dot: bool) -> Result<(), Error> {
-    if value.is_empty() {
-        return Err(Error::invalid(what, value, "the name is empty; give a non-empty name"));
+    if value.trim().is_empty() {
+        return Err(Error::invalid(what, value, "the name is empty or only spaces; give a name"));
     }
     if value.chars().count() > NAME_MAX_CHARS {
         return Err(Error::invalid(

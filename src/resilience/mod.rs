@@ -361,8 +361,11 @@ impl Resilience {
     }
 }
 
+/// A breaker's key names one API: `Module.Operation`, as the registry spells API keys.
 fn check_key(key: &str) -> Result<(), ResilienceError> {
-    if key.is_empty() || has_wildcard_chars(key) || key.chars().any(char::is_control) {
+    let parts_named = key.rsplit_once('.').is_some_and(|(m, o)| !m.trim().is_empty() && !o.trim().is_empty());
+    let too_long = key.chars().count() > 2 * crate::registry::NAME_MAX_CHARS + 1;
+    if !parts_named || too_long || has_wildcard_chars(key) || key.chars().any(char::is_control) {
         return Err(ResilienceError::Invalid(Error::invalid(
             "operation name",
             key.escape_debug(),

@@ -105,6 +105,20 @@ Describe 'Reset-CircuitBreaker and Set-CircuitBreaker' {
             Should -Throw -ErrorId 'ConflictingBreakerOptions,ModuleCommunication.Commands.SetCircuitBreakerCommand'
     }
 
+    It 'warns about a name no API has, and refuses one that is not Module.Operation' {
+        Register-ModuleAPI -ModuleName 'LabRunner' -APIName 'ExecuteStep' -Handler { } -Force | Out-Null
+        try {
+            Set-CircuitBreaker -OperationName 'LabRuner.ExecuteStep' -Isolate -WarningVariable typo -WarningAction SilentlyContinue
+            "$typo" | Should -BeLike "*No API 'LabRuner.ExecuteStep' is registered*Get-ModuleAPIs*"
+            Set-CircuitBreaker -OperationName 'LabRunner.ExecuteStep' -FailureThreshold 7 -WarningVariable known -WarningAction SilentlyContinue
+            $known | Should -BeNullOrEmpty
+            { Set-CircuitBreaker -OperationName 'NoDotHere' -Isolate -ErrorAction Stop } |
+                Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.SetCircuitBreakerCommand'
+        } finally {
+            Unregister-ModuleAPI -ModuleName 'LabRunner' -APIName 'ExecuteStep' -Force | Out-Null
+        }
+    }
+
     It 'sets options in seconds and returns to the defaults' {
         $b = Set-CircuitBreaker -OperationName 'ExternalService.ProcessData' -RecoveryTimeout 30 -SamplingDuration 10 -FailureRatio 0.25 -HalfOpenProbes 2 -PassThru
         $b.Options.RecoveryTimeout | Should -Be ([timespan]::FromSeconds(30))

@@ -100,6 +100,12 @@ Describe 'Delivery order, expiry and full queues' {
         Clear-MessageQueue -Channel 'Q' -Force -WhatIf
         (Get-MessageChannels -Name 'Q').QueueLength | Should -Be 1
     }
+
+    It 'reports a misspelled channel as ChannelNotFound instead of clearing nothing' {
+        { Clear-MessageQueue -Channel 'Qq' -Force -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ChannelNotFound,ModuleCommunication.Commands.ClearMessageQueueCommand'
+        (Clear-MessageQueue -Channel 'Nothing*' -Force).ClearedCount | Should -Be 0
+    }
 }
 
 Describe 'Start-/Stop-MessageProcessor and Wait-ModuleMessage' {

@@ -164,6 +164,13 @@ namespace ModuleCommunication.Commands
                 if (UseDefaults) Breakers.Configure(OperationName, null);
                 else if (options.Count > 0) Breakers.Configure(OperationName, options);
                 if (Isolate) Breakers.Isolate(OperationName);
+                int dot = OperationName.LastIndexOf('.');
+                if (dot > 0 && Registry.DescribeApi(OperationName[..dot], OperationName[(dot + 1)..]) == null)
+                {
+                    // Allowed (an API may be registered later), but a typo would otherwise go unnoticed.
+                    WriteWarning($"No API '{OperationName}' is registered: this breaker applies once an API of that name is. " +
+                        "Check the name with Get-ModuleAPIs.");
+                }
                 if (PassThru) WriteObject(Breakers.List(WildcardPattern.Escape(OperationName)), enumerateCollection: true);
             }
             catch (ModuleCommunicationException e)

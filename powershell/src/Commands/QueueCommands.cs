@@ -25,9 +25,16 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            if (!ShouldProceed(Force, Channel, "Discard queued messages")) return;
             try
             {
+                // A typo must not read as "cleared 0": a plain name has to be a channel.
+                if (!WildcardPattern.ContainsWildcardCharacters(Channel) && Bus.ListChannels(Channel).Count == 0)
+                {
+                    WriteError(NewError("ChannelNotFound", ErrorCategory.ObjectNotFound, Channel,
+                        $"Channel '{Channel}' does not exist.", "List the channels with Get-MessageChannels, or give a -like pattern."));
+                    return;
+                }
+                if (!ShouldProceed(Force, Channel, "Discard queued messages")) return;
                 long cleared = Bus.ClearQueue(Channel);
                 WriteObject(new QueueClearResult { Success = true, Channel = Channel, ClearedCount = cleared });
             }
