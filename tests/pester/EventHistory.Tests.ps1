@@ -62,6 +62,13 @@ Describe 'Get-ModuleEvents' {
         $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
         $completion.CompletionMatches.CompletionText | Should -Be @('LabStepCompleted')
     }
+
+    It 'completes event channels from the history, for every cmdlet that takes one' {
+        foreach ($line in 'Get-ModuleEvents -Channel Al', 'Publish-ModuleEvent -Channel Al', 'Register-ModuleEventHandler -Channel Al') {
+            $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+            $completion.CompletionMatches.CompletionText | Should -Be @('Alerts') -Because $line
+        }
+    }
 }
 
 Describe 'The history ring (MaxEventHistory)' {

@@ -67,15 +67,30 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+            => HistoryCompletion.Complete(wordToComplete, EventBus.Names);
+    }
+
+    /// <summary>Tab completion of event channels, from the event history.</summary>
+    public sealed class EventChannelCompleter : IArgumentCompleter
+    {
+        /// <inheritdoc/>
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
+            string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+            => HistoryCompletion.Complete(wordToComplete, EventBus.Channels);
+    }
+
+    internal static class HistoryCompletion
+    {
+        /// <summary>The values <paramref name="find"/> gives for "prefix*", quoted where needed.</summary>
+        public static IEnumerable<CompletionResult> Complete(string wordToComplete, Func<string, IEnumerable<string>> find)
         {
             var results = new List<CompletionResult>();
             try
             {
                 string prefix = CompletionText.Prefix(wordToComplete);
-                foreach (string name in EventBus.Names(WildcardPattern.Escape(prefix) + "*"))
+                foreach (string value in find(WildcardPattern.Escape(prefix) + "*"))
                 {
-                    string text = CompletionText.Quote(name);
-                    results.Add(new CompletionResult(text, name, CompletionResultType.ParameterValue, name));
+                    results.Add(new CompletionResult(CompletionText.Quote(value), value, CompletionResultType.ParameterValue, value));
                 }
             }
             catch

@@ -37,6 +37,7 @@ namespace ModuleCommunication.Commands
         /// <summary>Only events of this event channel (or -like pattern).</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(EventChannelCompleter))]
         [SupportsWildcards]
         public string? Channel { get; set; }
 

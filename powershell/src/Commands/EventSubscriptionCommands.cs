@@ -28,6 +28,7 @@ namespace ModuleCommunication.Commands
         /// <summary>Only events of this event channel (or -like pattern); default: all.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(EventChannelCompleter))]
         [SupportsWildcards]
         public string Channel { get; set; } = "*";
 

@@ -36,6 +36,7 @@ namespace ModuleCommunication.Commands
         /// <summary>The event channel (default "Events"); made on first use.</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(EventChannelCompleter))]
         public string? Channel { get; set; }
 
         /// <summary>Also deliver the event, as a message, to every message channel.</summary>

@@ -110,6 +110,14 @@ namespace ModuleCommunication.Core
             return names;
         }
 
+        /// <summary>The event channels of the history matching the pattern, sorted (for tab completion).</summary>
+        public static SortedSet<string> Channels(string pattern)
+        {
+            var channels = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (ModuleEvent e in History(new Query(Channel: pattern))) channels.Add(e.Channel);
+            return channels;
+        }
+
         /// <summary>Removes matching events from the history; returns how many.</summary>
         public static long Clear(Query q)
         {
