@@ -247,8 +247,10 @@ Describe 'Add-, Get- and Remove-APIMiddleware' {
     It 'refuses a name that exists, case-insensitively, unless -Force replaces it in place' {
         Add-APIMiddleware -Name A -Priority 1 -Handler { param($Context, $Next) 'A1' } | Out-Null
         Add-APIMiddleware -Name B -Priority 1 -Handler { param($Context, $Next) & $Next $Context } | Out-Null
-        { Add-APIMiddleware -Name a -Handler { param($Context, $Next) } } |
+        { Add-APIMiddleware -Name a -Handler { param($Context, $Next) } -ErrorAction Stop } |
             Should -Throw -ErrorId 'MiddlewareExists,ModuleCommunication.Commands.AddAPIMiddlewareCommand'
+        Add-APIMiddleware -Name a -Handler { param($Context, $Next) } -ErrorAction SilentlyContinue -ErrorVariable exists | Should -BeNullOrEmpty
+        $exists.FullyQualifiedErrorId | Should -Be 'MiddlewareExists,ModuleCommunication.Commands.AddAPIMiddlewareCommand'
         Add-APIMiddleware -Name a -Priority 1 -Force -Handler { param($Context, $Next) 'A2' } | Out-Null
         (Get-APIMiddleware).Name | Should -Be @('a', 'B')
         Invoke-ModuleAPI M Op | Should -Be 'A2'

@@ -56,8 +56,10 @@ namespace ModuleCommunication.Commands
             }
             catch (ModuleCommunicationException e)
             {
+                // Non-terminating: with pipeline input the other middleware still get added, and
+                // -ErrorAction applies.
                 object target = (McStatus)e.Status == McStatus.ApiNotFound ? $"{ModuleName}.{APIName}" : Name;
-                ThrowTerminatingError(RegistryError(e, target));
+                WriteError(RegistryError(e, target));
             }
         }
     }
