@@ -73,6 +73,17 @@ fn bad_channel_names_are_refused_with_the_reason() {
 }
 
 #[test]
+fn subscription_patterns_no_name_could_match_are_refused() {
+    let hub = Hub::new();
+    let long = "x".repeat(257);
+    for (channel, message_type) in [("   ", "*"), ("tab\t*", "*"), (long.as_str(), "*"), ("*", " "), ("*", "a\nb")] {
+        let err = hub.subscribe_pull(SubscriptionOptions::new(channel).message_type(message_type), None).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{channel:?}/{message_type:?}: {err:?}");
+    }
+    assert!(hub.subscriptions(None).unwrap().is_empty());
+}
+
+#[test]
 fn channels_are_listed_sorted_by_name_and_filtered_by_pattern() {
     let hub = hub_with(&["beta", "Alpha", "Gamma", "alphabet"]);
     let names: Vec<String> = hub.channels(None).unwrap().into_iter().map(|c| c.name).collect();

@@ -307,11 +307,14 @@ impl Subscription {
         if opts.channel.is_empty() {
             return Err(Error::invalid("channel", "", "give a channel name or a pattern such as 'Config*'"));
         }
+        // A pattern no name could match (blank, too long, with a control character) is a mistake.
+        check_name("channel", &opts.channel)?;
         let channel = Pattern::new(&opts.channel).map_err(|r| Error::invalid("channel", &opts.channel, r))?;
         let mt_text = opts.message_type.as_deref().unwrap_or("*");
         if mt_text.is_empty() {
             return Err(Error::invalid("messageType", "", "give a message type, a pattern, or '*' for all"));
         }
+        check_name("messageType", mt_text)?;
         let message_type = Pattern::new(mt_text).map_err(|r| Error::invalid("messageType", mt_text, r))?;
         let source_module_pattern = match &opts.source_module {
             Some(m) => {

@@ -131,6 +131,19 @@ Describe 'Clear-EventHistory' {
     }
 }
 
+Describe 'Paths of only spaces' {
+    It 'are refused instead of naming a file of spaces in the current folder' {
+        Push-Location $TestDrive
+        try {
+            { Export-EventHistory -Path '   ' } | Should -Throw -ErrorId 'ParameterArgumentValidationError,*'
+            { Import-EventHistory -Path '   ' } | Should -Throw -ErrorId 'ParameterArgumentValidationError,*'
+            { Enable-MessageTracing -LogToFile -FilePath '  ' } | Should -Throw '*only spaces*'
+            { Set-CommunicationConfiguration -EventHistoryPath '   ' } | Should -Throw '*only spaces*'
+            Get-ChildItem -Force | Should -BeNullOrEmpty
+        } finally { Pop-Location }
+    }
+}
+
 Describe 'Export-EventHistory and Import-EventHistory' {
     BeforeEach {
         Reset-Events

@@ -160,6 +160,11 @@ namespace ModuleCommunication.Commands
             }
             if (changes.TryGetValue("eventHistoryPath", out object? historyPath) && historyPath is string text && text.Length > 0)
             {
+                if (string.IsNullOrWhiteSpace(text))
+                {
+                    ThrowTerminatingError(NewError("InvalidArgument", ErrorCategory.InvalidArgument, text,
+                        $"EventHistoryPath '{text}' is only spaces.", "Give a file path, or '' to keep the history in memory only."));
+                }
                 changes["eventHistoryPath"] = GetUnresolvedProviderPathFromPSPath(text);
             }
             if (changes.Count == 0 || !ShouldProcess("communication configuration", "Set " + string.Join(", ", changes.Keys))) return;

@@ -100,7 +100,7 @@ namespace ModuleCommunication.Commands
     {
         /// <summary>The file to write (replaced if it exists, unless -NoClobber).</summary>
         [Parameter(Mandatory = true, Position = 0)]
-        [ValidateNotNullOrEmpty]
+        [ValidateNotBlank]
         public string Path { get; set; } = string.Empty;
 
         /// <summary>JsonLines or Csv (default: Csv for a .csv file, else JsonLines).</summary>
@@ -169,7 +169,7 @@ namespace ModuleCommunication.Commands
     {
         /// <summary>A file written by Export-EventHistory (or the history file itself).</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [ValidateNotNullOrEmpty]
+        [ValidateNotBlank]
         [Alias("FullName")]
         public string Path { get; set; } = string.Empty;
 

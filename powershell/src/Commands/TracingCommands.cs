@@ -21,7 +21,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>The trace file (relative paths resolve against the current location); default communication-trace.log.</summary>
         [Parameter]
-        [ValidateNotNullOrEmpty]
+        [ValidateNotBlank]
         public string? FilePath { get; set; }
 
         /// <summary>Size in MB at which the file rotates (default 10).</summary>
@@ -71,7 +71,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>The archive folder (created if missing; relative paths resolve against the current location); default: the trace file's folder.</summary>
         [Parameter]
-        [ValidateNotNullOrEmpty]
+        [ValidateNotBlank]
         public string? ArchivePath { get; set; }
 
         /// <inheritdoc/>
