@@ -17,9 +17,9 @@ pub struct Config {
     /// Capacity of a subscription's queue when neither the subscription nor its (literal)
     /// channel says otherwise. JSON `maxMessageQueueSize`, 1 ..= 100,000,000; default 10,000.
     pub max_message_queue_size: usize,
-    /// Kept for compatibility with the scripts of version 1 and 2 (`ProcessorInterval`).
-    /// Delivery is event-driven, so this value changes nothing. JSON `processorInterval`,
-    /// 1 ..= 3,600,000 ms; default 100.
+    /// The spec's `ProcessorInterval`. The core delivers event-driven and does not use it;
+    /// the PowerShell module reads it as the milliseconds one batch of default handlers may
+    /// hold a runspace's thread. JSON `processorInterval`, 1 ..= 3,600,000 ms; default 100.
     #[serde(rename = "processorInterval")]
     pub processor_interval_ms: u64,
     /// Overflow policy of subscriptions that do not choose one. JSON `defaultOverflow`;
