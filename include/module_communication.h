@@ -277,7 +277,8 @@ mc_status mc_hub_new(const char *config_json, size_t config_len, struct mc_hub *
 
 /**
  * Frees a hub: closes every subscription, waits for push callbacks that are running to
- * return, and discards queued messages. `mc_hub_free(NULL)` does nothing.
+ * return, and discards queued messages. A callback still running meanwhile can no longer
+ * subscribe (`MC_STATUS_INVALID_ARGUMENT`). `mc_hub_free(NULL)` does nothing.
  *
  * `hub` is consumed: it must come from `mc_hub_new`, must not be used afterwards, and no
  * other thread may be using it. Do not call it from a push callback of the same hub.
@@ -409,7 +410,8 @@ mc_status mc_publish(const struct mc_hub *hub,
  * `hub` is borrowed for the duration of the call. `options_json` is borrowed for the
  * duration of the call. `user_data` is not dereferenced by the library; it is passed to
  * `callback` and must stay valid until `mc_unsubscribe` of this id (or `mc_hub_free`)
- * has returned.
+ * has returned; when `mc_unsubscribe` returns without waiting for the callback (see there),
+ * until `mc_hub_free` has returned.
  */
 mc_status mc_subscribe(const struct mc_hub *hub,
                        const char *options_json,
@@ -475,10 +477,12 @@ mc_status mc_subscription_complete(const struct mc_hub *hub,
 
 /**
  * Removes a subscription; its queued messages are cleared (not counted as lost). For a
- * push subscription this returns only once the callback can no longer be called, unless
- * called from inside a push callback of the same hub: then it returns at once (waiting
- * there could deadlock, e.g. two callbacks removing each other's subscriptions), and the
- * callback is not called again after the call it may be making; `mc_hub_free` waits for it.
+ * push subscription this returns only once the callback can no longer be called, except
+ * where waiting would never end: called from that very callback, or from a callback that
+ * the other callback is itself waiting for (two callbacks removing each other's
+ * subscriptions; the first to ask waits, the other does not). Then it returns at once, the
+ * callback is not called again after the call it may be making, and `mc_hub_free` waits
+ * for that call.
  *
  * `hub` is borrowed for the duration of the call.
  */
@@ -606,7 +610,8 @@ mc_status mc_event_publish(const struct mc_hub *hub,
  * `hub` is borrowed for the duration of the call. `options_json` is borrowed for the
  * duration of the call. `user_data` is not dereferenced by the library; it is passed to
  * `callback` and must stay valid until `mc_unsubscribe` of this id (or `mc_hub_free`)
- * has returned.
+ * has returned; when `mc_unsubscribe` returns without waiting for the callback (see there),
+ * until `mc_hub_free` has returned.
  */
 mc_status mc_event_subscribe(const struct mc_hub *hub,
                              const char *options_json,

@@ -338,10 +338,10 @@ impl Hub {
 
     /// Removes a subscription. Its queued and handed-out messages are completed (cleared,
     /// not counted as lost). For a push subscription this returns only after its handler
-    /// can no longer be called — unless called from inside a push handler of this hub (its
-    /// own or another's: two handlers may end each other's subscriptions), when it returns
-    /// at once; the handler finishes the call it may be making and is never called again,
-    /// and dropping the hub waits for it.
+    /// can no longer be called — except where that wait would never end: called from that
+    /// handler itself, or from a handler whose subscription the other handler is itself
+    /// waiting to end. Then it returns at once; the handler finishes the call it may be
+    /// making, is never called again, and dropping the hub waits for it.
     pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), Error> {
         self.bus.unsubscribe(id)
     }

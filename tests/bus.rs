@@ -543,6 +543,57 @@ fn two_handlers_may_unsubscribe_each_other_at_the_same_time() {
 }
 
 #[test]
+fn dropping_the_hub_waits_for_a_callback_that_ended_its_own_subscription() {
+    let hub = Arc::new(hub_with(&["S"]));
+    let own_id = Arc::new(OnceLock::new());
+    let (unsubscribed_tx, unsubscribed_rx) = mpsc::channel();
+    let finished = Arc::new(AtomicBool::new(false));
+    let (h, id_slot, done) = (Arc::downgrade(&hub), Arc::clone(&own_id), Arc::clone(&finished));
+    let sub = hub
+        .subscribe_push(SubscriptionOptions::new("S"), move |_| {
+            h.upgrade().expect("hub alive").unsubscribe(*id_slot.get().expect("id set")).unwrap();
+            unsubscribed_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100)); // still running while the hub is dropped
+            done.store(true, Ordering::SeqCst);
+            true
+        })
+        .unwrap();
+    own_id.set(sub).unwrap();
+    hub.publish(msg("S", "1")).unwrap();
+    unsubscribed_rx.recv_timeout(LONG).unwrap();
+    drop(hub);
+    assert!(finished.load(Ordering::SeqCst), "the hub was dropped while the callback still ran");
+}
+
+#[test]
+fn a_handler_ending_another_subscription_waits_for_its_running_callback() {
+    let hub = Arc::new(hub_with(&["A", "B"]));
+    let (b_running_tx, b_running_rx) = mpsc::channel();
+    let b_finished = Arc::new(AtomicBool::new(false));
+    let b_done = Arc::clone(&b_finished);
+    let b = hub
+        .subscribe_push(SubscriptionOptions::new("B"), move |_| {
+            b_running_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            b_done.store(true, Ordering::SeqCst);
+            true
+        })
+        .unwrap();
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let h = Arc::downgrade(&hub);
+    hub.subscribe_push(SubscriptionOptions::new("A"), move |_| {
+        b_running_rx.recv_timeout(LONG).unwrap();
+        h.upgrade().unwrap().unsubscribe(b).unwrap();
+        seen_tx.send(b_finished.load(Ordering::SeqCst)).unwrap();
+        true
+    })
+    .unwrap();
+    hub.publish(msg("B", "1")).unwrap();
+    hub.publish(msg("A", "1")).unwrap();
+    assert!(seen_rx.recv_timeout(LONG).unwrap(), "unsubscribe returned while B's callback still ran");
+}
+
+#[test]
 fn a_handler_may_publish_to_the_bus() {
     let hub = Arc::new(hub_with(&["In", "Out"]));
     let h = Arc::downgrade(&hub);

@@ -64,6 +64,18 @@ struct SubTable {
     /// route from a snapshot without holding the lock.
     list: Arc<Vec<Arc<Subscription>>>,
     by_id: HashMap<SubscriptionId, Arc<Subscription>>,
+    /// Set when the bus is dropped: no subscription may be added after that.
+    closed: bool,
+}
+
+/// What `unsubscribe` does about a subscription's push worker.
+enum Worker {
+    /// A pull subscription: there is none.
+    None,
+    /// Wait for it to finish its current call.
+    Join(thread::JoinHandle<()>),
+    /// Waiting would never end: it finishes and retires on its own; dropping the bus waits.
+    FinishesAlone,
 }
 
 /// State shared by the bus front end and its push workers.
@@ -85,19 +97,33 @@ pub(crate) struct Shared {
     idle_lock: Mutex<()>,
     idle_changed: Condvar,
     idle_waiters: AtomicUsize,
-    /// Push workers of subscriptions ended from inside another push callback, which did not
-    /// wait for them (see [`Bus::shut_down`]); dropping the bus waits for them.
+    /// Push workers that `unsubscribe` did not wait for (see [`Bus::unsubscribe`]); dropping
+    /// the bus waits for them.
     detached_workers: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Which thread waits in `unsubscribe` for which push worker, to see a wait that would
+    /// close a cycle.
+    waits: Mutex<HashMap<thread::ThreadId, thread::ThreadId>>,
 }
 
-thread_local! {
-    /// The bus whose push worker this thread is (its `Shared`), or null.
-    static PUSH_WORKER_OF: std::cell::Cell<*const Shared> = const { std::cell::Cell::new(std::ptr::null()) };
-}
+impl Shared {
+    /// Records that `waiter` is about to wait for the worker thread `worker`, unless that would
+    /// never end: `worker` is `waiter` itself, or waits (directly or through others) for it.
+    fn begin_wait(&self, waiter: thread::ThreadId, worker: thread::ThreadId) -> bool {
+        let mut waits = self.waits.lock();
+        let mut next = Some(worker);
+        while let Some(t) = next {
+            if t == waiter {
+                return false;
+            }
+            next = waits.get(&t).copied();
+        }
+        waits.insert(waiter, worker);
+        true
+    }
 
-/// Marks the calling thread as a push worker of the bus of `shared`, for [`Bus::shut_down`].
-pub(crate) fn mark_push_worker(shared: &Arc<Shared>) {
-    PUSH_WORKER_OF.with(|w| w.set(Arc::as_ptr(shared)));
+    fn end_wait(&self, waiter: thread::ThreadId) {
+        self.waits.lock().remove(&waiter);
+    }
 }
 
 impl Shared {
@@ -163,6 +189,7 @@ impl Bus {
                 idle_changed: Condvar::new(),
                 idle_waiters: AtomicUsize::new(0),
                 detached_workers: Mutex::new(Vec::new()),
+                waits: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -350,12 +377,19 @@ impl Bus {
         rejected
     }
 
-    fn insert(&self, sub: Arc<Subscription>) {
+    /// Adds `sub`, first running `start` (which starts a push worker) under the table lock, so
+    /// that dropping the bus, which closes the table under it, finds every worker it must stop.
+    fn insert(&self, sub: Arc<Subscription>, start: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
         let mut table = self.shared.subs.write();
+        if table.closed {
+            return Err(Error::invalid("subscription", sub.id, "the hub is being freed, so it takes no new subscriptions"));
+        }
+        start()?;
         let mut list: Vec<Arc<Subscription>> = table.list.as_ref().clone();
         list.push(Arc::clone(&sub));
         table.list = Arc::new(list);
         table.by_id.insert(sub.id, sub);
+        Ok(())
     }
 
     pub fn subscribe_push(&self, opts: SubscriptionOptions, handler: PushHandler) -> Result<SubscriptionId, Error> {
@@ -372,19 +406,19 @@ impl Bus {
     ) -> Result<SubscriptionId, Error> {
         let sub = Arc::new(Subscription::build(&self.shared, opts, kind, DeliveryMode::Push, None)?);
         sub.preload(preload);
-        {
-            // Hold the slot while spawning so an unsubscribe racing with us finds the handle.
-            let mut slot = sub.worker.lock();
-            let (worker_sub, shared) = (Arc::clone(&sub), Arc::clone(&self.shared));
-            let name = format!("mc-push-{}", &sub.id.to_string()[..8]);
+        let id = sub.id;
+        let (worker_sub, shared) = (Arc::clone(&sub), Arc::clone(&self.shared));
+        self.insert(sub, move || {
+            let mut slot = worker_sub.worker.lock();
+            let name = format!("mc-push-{}", &worker_sub.id.to_string()[..8]);
+            let run = Arc::clone(&worker_sub);
             let handle = thread::Builder::new()
                 .name(name)
-                .spawn(move || worker_sub.run_push_worker(shared, handler))
+                .spawn(move || run.run_push_worker(shared, handler))
                 .map_err(|e| Error::Internal { message: format!("could not start a push worker thread: {e}") })?;
             *slot = Some(handle);
-        }
-        let id = sub.id;
-        self.insert(sub);
+            Ok(())
+        })?;
         Ok(id)
     }
 
@@ -404,7 +438,7 @@ impl Bus {
         let sub = Arc::new(Subscription::build(&self.shared, opts, kind, DeliveryMode::Pull, notify)?);
         sub.preload(preload);
         let id = sub.id;
-        self.insert(sub);
+        self.insert(sub, || Ok(()))?;
         Ok(id)
     }
 
@@ -432,43 +466,48 @@ impl Bus {
         self.find_pull(id, "complete")?.complete(&self.shared, report)
     }
 
+    /// Removes a subscription, closes it, waits for its push worker to finish the call it may
+    /// be making, and folds its counters into the bus totals.
+    ///
+    /// It does not wait when waiting would never end: called from the subscription's own
+    /// callback, or from a callback whose worker the other one is itself waiting for (two
+    /// callbacks ending each other's subscriptions). Then the worker finishes its current call,
+    /// folds its counters in itself, and dropping the bus waits for it.
     pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), Error> {
-        let sub = {
+        let me = thread::current().id();
+        let (sub, handle) = {
             let mut table = self.shared.subs.write();
             let sub = table.by_id.remove(&id).ok_or(Error::SubscriptionNotFound { id })?;
             let list: Vec<Arc<Subscription>> = table.list.iter().filter(|s| s.id != id).cloned().collect();
             table.list = Arc::new(list);
-            sub
+            // Decided under the table lock, so that dropping the bus, which empties the table
+            // under it, finds every worker left to finish on its own.
+            let mut slot = sub.worker.lock();
+            let worker = match slot.take() {
+                Some(w) if !self.shared.begin_wait(me, w.thread().id()) => {
+                    sub.retire_on_exit.store(true, Ordering::SeqCst); // before closing: see the worker's exit
+                    self.shared.detached_workers.lock().push(w);
+                    Worker::FinishesAlone
+                }
+                Some(w) => Worker::Join(w),
+                None => Worker::None,
+            };
+            drop(slot);
+            (sub, worker)
         };
-        self.shut_down(&sub);
-        self.shared.notify_idle();
-        Ok(())
-    }
-
-    /// Closes `sub`, waits for its worker, and folds its counters into the bus totals.
-    ///
-    /// From inside a push callback of this bus it does not wait: from the subscription's own
-    /// worker that would never end, and from another subscription's worker two callbacks that
-    /// end each other's subscriptions would wait for each other forever. The worker then sees
-    /// `closed` once its current handler call returns, and folds its counters in itself.
-    fn shut_down(&self, sub: &Subscription) {
-        let handle = sub.worker.lock().take();
-        let on_push_worker = PUSH_WORKER_OF.with(|w| std::ptr::eq(w.get(), Arc::as_ptr(&self.shared)));
-        if handle.is_some() && on_push_worker {
-            // Before closing, so the worker cannot exit between the two without retiring.
-            sub.retire_on_exit.store(true, Ordering::SeqCst);
-        }
         sub.close(&self.shared);
         match handle {
-            Some(handle) if handle.thread().id() == thread::current().id() => {} // dropping it detaches it
-            Some(handle) if on_push_worker => self.shared.detached_workers.lock().push(handle),
-            Some(handle) => {
+            Worker::FinishesAlone => {}
+            Worker::Join(worker) => {
                 // The worker catches handler panics, so it cannot end with one.
-                let _ = handle.join();
-                self.shared.retire(sub);
+                let _ = worker.join();
+                self.shared.end_wait(me);
+                self.shared.retire(&sub);
             }
-            None => self.shared.retire(sub),
+            Worker::None => self.shared.retire(&sub),
         }
+        self.shared.notify_idle();
+        Ok(())
     }
 
     pub fn subscriptions(&self, channel_pattern: Option<&str>) -> Result<Vec<SubscriptionInfo>, Error> {
@@ -671,22 +710,30 @@ impl Drop for Bus {
     fn drop(&mut self) {
         let subs: Vec<Arc<Subscription>> = {
             let mut table = self.shared.subs.write();
+            table.closed = true;
             table.by_id.clear();
             std::mem::take(&mut table.list).as_ref().clone()
         };
         // Close every subscription first, so no worker waits on a queue that a later
-        // shutdown would have closed; then wait for the workers.
+        // shutdown would have closed; then wait for the workers, those `unsubscribe` left to
+        // finish on their own included (none is added once the table is closed).
         for sub in &subs {
             sub.close(&self.shared);
         }
+        let me = thread::current().id();
         for sub in &subs {
-            self.shut_down(sub);
+            match sub.worker.lock().take() {
+                Some(worker) if worker.thread().id() != me => {
+                    let _ = worker.join();
+                    self.shared.retire(sub);
+                }
+                Some(_) => sub.retire_on_exit.store(true, Ordering::SeqCst), // misuse: freed from its own callback
+                None => self.shared.retire(sub),
+            }
         }
         let detached = std::mem::take(&mut *self.shared.detached_workers.lock());
-        for handle in detached {
-            if handle.thread().id() != thread::current().id() {
-                let _ = handle.join();
-            }
+        for worker in detached.into_iter().filter(|w| w.thread().id() != me) {
+            let _ = worker.join();
         }
         self.shared.notify_idle();
     }

@@ -723,7 +723,6 @@ impl Subscription {
     /// The push worker's loop: waits on the queue's condvar (no polling), calls the
     /// handler one message at a time, and exits when the subscription is closed.
     pub fn run_push_worker(self: Arc<Self>, shared: Arc<Shared>, mut handler: PushHandler) {
-        super::mark_push_worker(&shared);
         // The message handled last: its `in_hand` count is given back in the same lock
         // section that takes the next one (one lock round per message, not two), and it is
         // completed for delivery tracking outside the lock.

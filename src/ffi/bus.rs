@@ -134,7 +134,8 @@ unsafe fn options(ptr: *const c_char, len: usize) -> FfiResult<SubscriptionOptio
 /// `hub` is borrowed for the duration of the call. `options_json` is borrowed for the
 /// duration of the call. `user_data` is not dereferenced by the library; it is passed to
 /// `callback` and must stay valid until `mc_unsubscribe` of this id (or `mc_hub_free`)
-/// has returned.
+/// has returned; when `mc_unsubscribe` returns without waiting for the callback (see there),
+/// until `mc_hub_free` has returned.
 #[no_mangle]
 pub unsafe extern "C" fn mc_subscribe(
     hub: *const mc_hub,
@@ -269,10 +270,12 @@ pub unsafe extern "C" fn mc_subscription_complete(hub: *const mc_hub, id: mc_id,
 }
 
 /// Removes a subscription; its queued messages are cleared (not counted as lost). For a
-/// push subscription this returns only once the callback can no longer be called, unless
-/// called from inside a push callback of the same hub: then it returns at once (waiting
-/// there could deadlock, e.g. two callbacks removing each other's subscriptions), and the
-/// callback is not called again after the call it may be making; `mc_hub_free` waits for it.
+/// push subscription this returns only once the callback can no longer be called, except
+/// where waiting would never end: called from that very callback, or from a callback that
+/// the other callback is itself waiting for (two callbacks removing each other's
+/// subscriptions; the first to ask waits, the other does not). Then it returns at once, the
+/// callback is not called again after the call it may be making, and `mc_hub_free` waits
+/// for that call.
 ///
 /// `hub` is borrowed for the duration of the call.
 #[no_mangle]

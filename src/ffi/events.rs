@@ -123,7 +123,8 @@ pub unsafe extern "C" fn mc_event_publish(
 /// `hub` is borrowed for the duration of the call. `options_json` is borrowed for the
 /// duration of the call. `user_data` is not dereferenced by the library; it is passed to
 /// `callback` and must stay valid until `mc_unsubscribe` of this id (or `mc_hub_free`)
-/// has returned.
+/// has returned; when `mc_unsubscribe` returns without waiting for the callback (see there),
+/// until `mc_hub_free` has returned.
 #[no_mangle]
 pub unsafe extern "C" fn mc_event_subscribe(
     hub: *const mc_hub,

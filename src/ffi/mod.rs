@@ -237,7 +237,8 @@ pub unsafe extern "C" fn mc_hub_new(config_json: *const c_char, config_len: usiz
 }
 
 /// Frees a hub: closes every subscription, waits for push callbacks that are running to
-/// return, and discards queued messages. `mc_hub_free(NULL)` does nothing.
+/// return, and discards queued messages. A callback still running meanwhile can no longer
+/// subscribe (`MC_STATUS_INVALID_ARGUMENT`). `mc_hub_free(NULL)` does nothing.
 ///
 /// `hub` is consumed: it must come from `mc_hub_new`, must not be used afterwards, and no
 /// other thread may be using it. Do not call it from a push callback of the same hub.

@@ -295,6 +295,49 @@ static void a_callback_may_unsubscribe_itself(void) {
     mc_hub_free(hub);
 }
 
+/* A callback still running while mc_hub_free waits for it tries to subscribe until the hub
+   refuses (it takes no new subscriptions once freeing starts); one made before is removed. */
+typedef struct {
+    mc_hub *hub;
+    atomic_int running;
+    atomic_int refused_status;
+} late_subscriber;
+
+static bool subscribe_until_refused(void *user_data, const char *json, size_t len) {
+    (void)json;
+    (void)len;
+    late_subscriber *l = user_data;
+    atomic_store(&l->running, 1);
+    const char *options = "{\"channel\":\"News\"}";
+    int64_t deadline = harness_now_ms() + WAIT_MS;
+    while (harness_now_ms() < deadline) {
+        mc_id id;
+        mc_status status = mc_subscribe_pull(l->hub, options, strlen(options), NULL, NULL, &id);
+        if (status != MC_STATUS_OK) {
+            atomic_store(&l->refused_status, (int)status);
+            break;
+        }
+        mc_unsubscribe(l->hub, id);
+        harness_sleep_1ms();
+    }
+    return true;
+}
+
+static void a_callback_cannot_subscribe_once_the_hub_is_being_freed(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "News", NULL, 0));
+    late_subscriber l = {.hub = hub};
+    atomic_init(&l.running, 0);
+    atomic_init(&l.refused_status, -1);
+    const char *options = "{\"channel\":\"News\"}";
+    mc_id id;
+    CHECK_OK(mc_subscribe(hub, options, strlen(options), subscribe_until_refused, &l, &id));
+    CHECK_OK(publish(hub, "{\"channel\":\"News\",\"messageType\":\"A\"}", NULL));
+    CHECK_EVENTUALLY(atomic_load(&l.running) == 1, WAIT_MS);
+    mc_hub_free(hub); /* waits for the callback, which sees the refusal */
+    CHECK(atomic_load(&l.refused_status) == (int)MC_STATUS_INVALID_ARGUMENT);
+}
+
 static bool refuse(void *user_data, const char *json, size_t len) {
     (void)json;
     (void)len;
@@ -841,6 +884,7 @@ int main(void) {
     RUN_TEST(publish_delivers_the_json_message_to_a_push_callback_with_its_user_data);
     RUN_TEST(unsubscribe_stops_the_callback);
     RUN_TEST(a_callback_may_unsubscribe_itself);
+    RUN_TEST(a_callback_cannot_subscribe_once_the_hub_is_being_freed);
     RUN_TEST(a_callback_returning_false_counts_a_failure);
     RUN_TEST(a_subscription_may_precede_its_channel);
     RUN_TEST(pull_subscription_takes_then_completes);

@@ -235,6 +235,27 @@ Describe '-RunAsync handlers' {
         Get-MessageSubscriptions | Should -BeNullOrEmpty
     }
 
+    It 'waits, when one ends another''s subscription, for that one''s running handler' {
+        $bRunning = [System.Threading.ManualResetEventSlim]::new($false)
+        $state = [System.Collections.Concurrent.ConcurrentDictionary[string, object]]::new()
+        $b = Subscribe-ModuleMessage -Channel 'Work' -MessageType 'B' -RunAsync -ArgumentList $bRunning, $state -Handler {
+            param($Message, $bRunning, $state)
+            $bRunning.Set()
+            [Threading.Thread]::Sleep(300)
+            $state['BFinished'] = $true
+        }
+        Subscribe-ModuleMessage -Channel 'Work' -MessageType 'A' -RunAsync -ArgumentList $bRunning, $state, $b.SubscriptionId -Handler {
+            param($Message, $bRunning, $state, $bId)
+            $null = $bRunning.Wait(10000)
+            Unregister-ModuleMessageHandler -SubscriptionId $bId | Out-Null
+            $state['BFinishedWhenUnregistered'] = [bool]$state['BFinished']
+        } | Out-Null
+        Publish-ModuleMessage -Channel 'Work' -MessageType 'B' | Out-Null
+        Publish-ModuleMessage -Channel 'Work' -MessageType 'A' | Out-Null
+        Wait-Until { $state.ContainsKey('BFinishedWhenUnregistered') } -TimeoutSeconds 15 | Should -BeTrue
+        $state['BFinishedWhenUnregistered'] | Should -BeTrue
+    }
+
     It 'refuses -ArgumentList without -RunAsync' {
         { Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList 1 } |
             Should -Throw -ErrorId 'ArgumentListNeedsRunAsync,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'

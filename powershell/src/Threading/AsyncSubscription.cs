@@ -76,16 +76,48 @@ try {
         }
 
         /// <summary>
-        /// Waits for the worker to finish its batch, unless called from inside a -RunAsync batch:
-        /// its own would never end, and two handlers removing each other's subscriptions would
-        /// wait for each other forever. The worker stops after its current batch either way.
+        /// Waits for the worker to finish its batch, except where that wait would never end:
+        /// from inside this subscription's own batch, or from a batch of a subscription that this
+        /// one's batch is itself waiting to stop (two handlers removing each other's
+        /// subscriptions: the second to ask does not wait). The worker stops after its current
+        /// batch either way.
         /// </summary>
         public override void Stop()
         {
             Removed = true;
-            s_live.TryRemove(Id.ToString("N"), out _);
-            if (t_currentBatch != null || Thread.CurrentThread == _worker) return;
-            _worker.Join();
+            string id = Id.ToString("N");
+            s_live.TryRemove(id, out _);
+            string? caller = t_currentBatch;
+            if (Thread.CurrentThread == _worker || !BeginWait(caller, id)) return;
+            try
+            {
+                _worker.Join();
+            }
+            finally
+            {
+                if (caller != null) lock (s_waits) s_waits.Remove(caller);
+            }
+        }
+
+        // Which subscription's batch waits in Stop for which subscription's worker.
+        private static readonly Dictionary<string, string> s_waits = new();
+
+        /// <summary>
+        /// Records that the batch of <paramref name="caller"/> (null: not a -RunAsync batch, which
+        /// nothing waits for) waits for <paramref name="target"/>, unless that closes a cycle.
+        /// </summary>
+        private static bool BeginWait(string? caller, string target)
+        {
+            if (caller == null) return true;
+            lock (s_waits)
+            {
+                for (string? next = target; next != null; next = s_waits.TryGetValue(next, out string? n) ? n : null)
+                {
+                    if (next == caller) return false;
+                }
+                s_waits[caller] = target;
+                return true;
+            }
         }
 
         /// <summary>Marks the pool thread as running this subscription's handler (see Stop).</summary>
