@@ -562,6 +562,23 @@ Describe 'Calls from other runspaces' {
         }
         Wait-Until { -not (Get-ModuleAPIs Other * -ErrorAction SilentlyContinue) } | Should -BeTrue
     }
+
+    It 'keeps the owner of an API when a second registration of it is refused' {
+        $ps = [powershell]::Create()
+        try {
+            $ps.AddScript("Import-Module '$script:Psd1'; Register-ModuleAPI -ModuleName Other -APIName Where -Handler { 'first' } | Out-Null").Invoke()
+            { Register-ModuleAPI -ModuleName Other -APIName Where -Handler { 'second' } } |
+                Should -Throw -ErrorId 'APIExists,ModuleCommunication.Commands.RegisterModuleAPICommand'
+            $api = Get-ModuleAPIs Other Where
+            $api.HandlerType | Should -Be 'ScriptBlock'
+            $api.RunspaceId | Should -Be $ps.Runspace.InstanceId
+        } finally {
+            $ps.Runspace.Close()
+            $ps.Dispose()
+        }
+        # Its owner's closing still takes it along.
+        Wait-Until { -not (Get-ModuleAPIs Other * -ErrorAction SilentlyContinue) } | Should -BeTrue
+    }
 }
 
 Describe 'Get-ModuleAPIs and Unregister-ModuleAPI' {

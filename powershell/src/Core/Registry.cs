@@ -66,6 +66,7 @@ namespace ModuleCommunication.Core
                 StageRegistry.Remove(key); // the core does not release what it refused
                 throw Status.ToException(status);
             }
+            StageRegistry.Registered(stage);
             return DescribeApi(module, operation) ?? throw new InvalidOperationException($"API {module}.{operation} disappeared right after it was registered.");
         }
 

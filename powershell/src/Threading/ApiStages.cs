@@ -168,12 +168,21 @@ namespace ModuleCommunication.Threading
 
         private static string HandlerKey(string module, string operation) => module + "\u0001" + operation;
 
+        /// <summary>Gives the stage its key; call <see cref="Registered"/> once the core accepted it.</summary>
         public static long Add(ApiStage stage)
         {
             stage.Key = Interlocked.Increment(ref s_nextKey);
             s_byKey[stage.Key] = stage;
-            if (stage.IsHandler) s_handlers[HandlerKey(stage.Module, stage.Operation)] = stage;
             return stage.Key;
+        }
+
+        /// <summary>
+        /// Makes an accepted handler its API's handler here. Not before: a registration the core
+        /// refuses (APIExists) must leave the API's current handler, and its owner, as they are.
+        /// </summary>
+        public static void Registered(ApiStage stage)
+        {
+            if (stage.IsHandler) s_handlers[HandlerKey(stage.Module, stage.Operation)] = stage;
         }
 
         public static void Remove(long key)
