@@ -335,6 +335,23 @@ fn clearing_removes_matching_events_and_reports_how_many() {
 // ----- persistence --------------------------------------------------------------------------
 
 #[test]
+fn exporting_onto_the_live_history_file_is_refused_and_the_file_keeps_every_event() {
+    let dir = temp_dir("export-live");
+    let path = dir.join("history.jsonl");
+    let hub = Hub::new();
+    set_history_file(&hub, &path).unwrap();
+    hub.publish_event(event("A", "1")).unwrap();
+    hub.publish_event(event("B", "2")).unwrap();
+    for target in [path.clone(), dir.join("history.jsonl.1"), dir.join(".").join("history.jsonl")] {
+        let err = hub.export_events(&target, HistoryFormat::JsonLines, &EventQuery::default()).unwrap_err();
+        assert!(err.to_string().contains("EventHistoryPath"), "{}: {err}", target.display());
+    }
+    hub.publish_event(event("C", "3")).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3, "nothing was replaced, C was appended");
+    hub.export_events(&dir.join("copy.jsonl"), HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
+}
+
+#[test]
 fn every_event_is_in_the_history_file_when_publish_returns_and_a_new_hub_reloads_them() {
     let dir = temp_dir("roundtrip");
     let path = dir.join("history.jsonl");
@@ -400,6 +417,36 @@ fn a_torn_last_line_is_skipped_with_a_warning_and_the_complete_records_are_kept(
     set_history_file(&reloaded, &path).unwrap();
     assert_eq!(names(&reloaded.events(&EventQuery::default()).unwrap()), ["Kept", "Kept", "Kept", "After"]);
     assert!(reloaded.event_history_info().load_warnings.is_empty());
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_file_that_is_not_a_history_file_is_corrupt_even_without_a_final_newline() {
+    let dir = temp_dir("notes");
+    let path = dir.join("notes.txt");
+    fs::write(&path, "my notes").unwrap();
+    let hub = Hub::new();
+    let err = set_history_file(&hub, &path).unwrap_err();
+    assert!(matches!(err, Error::CorruptFile { line: 1, .. }), "{err:?}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "my notes", "left exactly as it was");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_history_file_starting_with_a_byte_order_mark_loads() {
+    let dir = temp_dir("bom");
+    let path = dir.join("history.jsonl");
+    {
+        let hub = Hub::new();
+        set_history_file(&hub, &path).unwrap();
+        hub.publish_event(event("Kept", "1")).unwrap();
+    }
+    let mut with_bom = b"\xEF\xBB\xBF".to_vec();
+    with_bom.extend(fs::read(&path).unwrap());
+    fs::write(&path, &with_bom).unwrap();
+    let hub = Hub::new();
+    set_history_file(&hub, &path).unwrap();
+    assert_eq!(names(&hub.events(&EventQuery::default()).unwrap()), ["Kept"]);
     let _ = fs::remove_dir_all(dir);
 }
 

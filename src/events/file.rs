@@ -46,10 +46,12 @@ fn display(path: &Path) -> String {
 
 /// Splits `bytes` into JSON-line records. Returns the records, the length of the complete
 /// part (everything up to and including the last good line), and a warning when a torn
-/// last line was skipped. A bad line that is not the last is corruption.
+/// last line was skipped. A bad line that is not the last is corruption, and so is a bad last
+/// line that does not even start a record (`{`): that file was never a history file. A UTF-8
+/// byte order mark at the start (as some editors write) is skipped.
 pub(crate) fn parse_lines(path: &Path, bytes: &[u8]) -> Result<(Vec<Loaded>, u64, Option<String>), Error> {
     let mut records = Vec::new();
-    let mut start = 0usize;
+    let mut start = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     let mut line_no = 0usize;
     while start < bytes.len() {
         line_no += 1;
@@ -72,7 +74,7 @@ pub(crate) fn parse_lines(path: &Path, bytes: &[u8]) -> Result<(Vec<Loaded>, u64
         match parsed {
             Ok(Some(record)) => records.push(record),
             Ok(None) => {}
-            Err(detail) if !terminated => {
+            Err(detail) if !terminated && raw.first() == Some(&b'{') => {
                 let warning = format!(
                     "skipped a torn last line in '{}' (line {line_no}, {} bytes, probably cut off by a crash while \
                      it was written: {detail}); the {} complete record(s) before it were kept",

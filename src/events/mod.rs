@@ -398,6 +398,14 @@ pub(crate) struct Events {
     state: Mutex<State>,
 }
 
+/// Whether two paths name one file: the same file when both exist, else the same path.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 fn display(path: &Path) -> String {
     path.display().to_string()
 }
@@ -497,6 +505,17 @@ impl Events {
     }
 
     pub fn export(&self, path: &Path, format: HistoryFormat, q: &EventQuery) -> Result<usize, Error> {
+        if let Some(live) = self.state.lock().file.as_ref().map(|f| f.path().to_owned()) {
+            // Replacing the live history file (or its rotated part) would lose what it holds
+            // and every event appended afterwards, which would go to the replaced file.
+            if [live.clone(), file::rotated_path(&live)].iter().any(|p| same_file(p, path)) {
+                return Err(Error::invalid(
+                    "path",
+                    display(path),
+                    "it is the event history file the hub writes to (EventHistoryPath); export to another file",
+                ));
+            }
+        }
         let events = self.query(q)?;
         let rows: Vec<String> = match format {
             HistoryFormat::JsonLines => events.iter().map(|e| e.to_json().to_owned()).collect(),

@@ -257,6 +257,14 @@ Describe 'Persisting the history to a file' {
     }
     AfterAll { Reset-Events }
 
+    It 'refuses to export onto the history file it writes to, which keeps every event' {
+        Set-CommunicationConfiguration -EventHistoryPath $script:file
+        'A', 'B' | ForEach-Object { Publish-ModuleEvent -EventName $_ } | Out-Null
+        { Export-EventHistory -Path $script:file -EventName 'A' } | Should -Throw '*EventHistoryPath*export to another file*'
+        Publish-ModuleEvent -EventName 'C' | Out-Null
+        @(Get-Content -LiteralPath $script:file).Count | Should -Be 3
+    }
+
     It 'appends each event as one JSON line before Publish-ModuleEvent returns' {
         Set-CommunicationConfiguration -EventHistoryPath $script:file
         (Get-CommunicationConfiguration).EventHistoryPath | Should -Be $script:file
