@@ -385,6 +385,22 @@ Describe 'Invoke-ModuleAPI -Async' {
         Reset-Registry
     }
 
+    It 'completes -Async calls that wait for -Async calls of their own, more than the pool holds' {
+        Register-ModuleAPI -ModuleName N -APIName Inner -Handler { param($i) "inner $i" } | Out-Null
+        Register-ModuleAPI -ModuleName N -APIName Outer -Handler {
+            param($i)
+            $r = Invoke-ModuleAPI N Inner @{ i = $i } -Async | Wait-Job | Receive-Job
+            "outer $i got [$r]"
+        } | Out-Null
+        # Eight outer calls fill the pool of four twice over; queued there, their inner calls
+        # would wait for a runspace that only a finished outer call frees.
+        $jobs = 1..8 | ForEach-Object { Invoke-ModuleAPI N Outer @{ i = $_ } -Async }
+        $jobs | Wait-Job -Timeout 60 | Out-Null
+        $jobs.State | Should -Be (@('Completed') * 8)
+        $jobs | Receive-Job | Should -Be (1..8 | ForEach-Object { "outer $_ got [inner $_]" })
+        $jobs | Remove-Job
+    }
+
     It 'returns a real job that Get-Job, Wait-Job, Receive-Job and Remove-Job work with' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler { param($X) $X; $X + 1 } | Out-Null
         $job = Invoke-ModuleAPI M Op @{ X = 1 } -Async

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Management.Automation;
+using System.Management.Automation.Runspaces;
 using System.Threading;
 
 namespace ModuleCommunication.Threading
@@ -23,6 +24,7 @@ namespace ModuleCommunication.Threading
         private Timer? _timer;
         private bool _stopRequested;
         private int _hinted;
+        private Runspace? _ownRunspace;
 
         internal const string PoolHint =
             "An -Async call runs handlers and middleware in the module's runspace pool, re-created from their text: "
@@ -59,7 +61,15 @@ namespace ModuleCommunication.Threading
         public override void StartJob()
         {
             PowerShell ps = PowerShell.Create();
-            ps.RunspacePool = AsyncHandlerPool.Pool;
+            if (AsyncHandlerPool.CallerIsMember)
+            {
+                _ownRunspace = AsyncHandlerPool.OpenPrivateRunspace();
+                ps.Runspace = _ownRunspace;
+            }
+            else
+            {
+                ps.RunspacePool = AsyncHandlerPool.Pool;
+            }
             ps.AddScript(RunScript, useLocalScope: true).AddArgument(_state.Tag);
             // Streams are the PowerShell object's own collections (as ThreadJob does), so what the
             // handler writes is visible to Receive-Job as it happens. Errors are copied instead: the
@@ -147,6 +157,15 @@ namespace ModuleCommunication.Threading
             }
             // Not disposed here: this runs inside the invocation's completion, and disposing the
             // PowerShell object from there can wait for that very completion. Remove-Job disposes it.
+            // A runspace of its own is closed off this thread for the same reason.
+            if (Interlocked.Exchange(ref _ownRunspace, null) is Runspace own)
+            {
+                ThreadPool.QueueUserWorkItem(_ =>
+                {
+                    AsyncHandlerPool.Forget(own);
+                    try { own.Dispose(); } catch (Exception) { /* closing anyway */ }
+                });
+            }
         }
 
         private void Fail(Exception reason)

@@ -72,6 +72,7 @@ namespace ModuleCommunication.Threading
         /// <summary>Entry point of the nested pipeline (timed calls) and of -Async jobs.</summary>
         public static object? RunCallEntry(ulong tag)
         {
+            AsyncHandlerPool.NoteMember();
             if (!ApiCallState.TryGet(tag, out ApiCallState? state))
             {
                 throw new InvalidOperationException($"API call {tag} is not known; it has ended already.");

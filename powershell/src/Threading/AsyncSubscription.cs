@@ -121,7 +121,11 @@ try {
         }
 
         /// <summary>Marks the pool thread as running this subscription's handler (see Stop).</summary>
-        public static void EnterBatch(string id) => t_currentBatch = id;
+        public static void EnterBatch(string id)
+        {
+            t_currentBatch = id;
+            AsyncHandlerPool.NoteMember();
+        }
 
         public static void ExitBatch() => t_currentBatch = null;
 
