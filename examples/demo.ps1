@@ -42,13 +42,13 @@ Start-MessageProcessor | Out-Null
 $ids | Wait-ModuleMessage -Timeout 10
 $received | Out-Host
 
-Show-Step 'A message whose time to live passes while delivery is paused is never delivered'
+Show-Step 'A message that expires while delivery is paused is never delivered'
 Stop-MessageProcessor | Out-Null
 $expiring = Publish-ModuleMessage -Channel 'Configuration' -MessageType 'ConfigChanged' -Data @{ Module = 'Nobody' } -TimeToLive 0.05
 Start-Sleep -Milliseconds 200
 Start-MessageProcessor | Out-Null
 $expiring | Wait-ModuleMessage -Timeout 10
-"Expirations on the Configuration channel (one per subscription that held the message): $((Get-MessageChannels -Name 'Configuration').Expired)" | Out-Host
+"Expired on Configuration: $((Get-MessageChannels -Name 'Configuration').Expired) (one per subscription that held it)" | Out-Host
 
 Show-Step 'Throughput: 10,000 messages to one handler'
 $count = 0
