@@ -91,6 +91,10 @@ Describe 'The history ring (MaxEventHistory)' {
         Set-CommunicationConfiguration -Settings @{ MaxEventHistory = 2 }
         (Get-ModuleEvents).Data | Should -Be @(7, 8)
         (Get-CommunicationConfiguration).MaxEventHistory | Should -Be 2
+        # 0 keeps none, by parameter as by -Settings; subscribers still get every event.
+        Set-CommunicationConfiguration -MaxEventHistory 0
+        Publish-ModuleEvent -EventName 'T' -EventData 9 | Out-Null
+        Get-ModuleEvents | Should -BeNullOrEmpty
     }
 }
 

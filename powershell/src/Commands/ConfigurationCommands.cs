@@ -71,7 +71,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Events kept in history.</summary>
         [Parameter(ParameterSetName = ByName)]
-        [ValidateRange(1L, 10_000_000L)]
+        [ValidateRange(0L, 10_000_000L)] // 0 keeps no history, as the core allows
         public long MaxEventHistory { get; set; }
 
         /// <summary>File the event history is persisted to ('' turns persistence off); its events are loaded now.</summary>
