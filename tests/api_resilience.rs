@@ -79,6 +79,15 @@ fn reset_metrics_zeroes_the_attempt_retry_and_rejection_counts_too() {
 }
 
 #[test]
+fn a_call_without_retries_or_breaker_still_counts_its_one_attempt() {
+    let (_clock, hub, _) = hub();
+    flaky(&hub, 0, ApiErrorCategory::Unavailable);
+    hub.registry().invoke(op().retry_attempts(0).circuit_breaker(false)).unwrap();
+    let info = hub.registry().api("Svc", "Op").unwrap();
+    assert_eq!((info.calls, info.attempts, info.retries), (1, 1, 0));
+}
+
+#[test]
 fn retry_attempts_bounds_the_attempts_and_the_error_says_how_many() {
     let (_clock, hub, sleeper) = hub();
     let calls = flaky(&hub, usize::MAX, ApiErrorCategory::Timeout);

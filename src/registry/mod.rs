@@ -890,6 +890,8 @@ impl Registry {
             let retries = req.retry_attempts.unwrap_or_else(|| self.ctx.resilience.retry_policy().max_retries);
             if retries > 0 || breaker.is_some() {
                 stages.push(Stage::Retry { retries, breaker });
+            } else {
+                stages.push(Stage::SingleAttempt);
             }
             if timeout.is_some() {
                 stages.push(Stage::Timeout);

@@ -104,6 +104,8 @@ pub(crate) enum Stage {
         /// The breaker of the stage before, if the call has one.
         breaker: Option<Arc<Breaker>>,
     },
+    /// In place of `Retry` when the call makes one attempt and has no breaker: counts it.
+    SingleAttempt,
     /// The call's deadline. When every later stage may run on any thread, they run on a
     /// worker and the caller gets `Timeout` as soon as the deadline passes; otherwise they
     /// run inline and a late finish becomes `Timeout`. Every stage also checks the
@@ -121,7 +123,7 @@ impl Stage {
     fn any_thread(&self, api: &ApiEntry) -> bool {
         match self {
             Stage::Timeout | Stage::Validate | Stage::Security => true,
-            Stage::CircuitBreaker(_) | Stage::Retry { .. } => true,
+            Stage::CircuitBreaker(_) | Stage::Retry { .. } | Stage::SingleAttempt => true,
             Stage::Middleware(m) => m.handler.any_thread(),
             Stage::Handler => api.handler.any_thread(),
         }
@@ -390,7 +392,7 @@ impl Call {
         };
         let traced = match stage {
             // The retry stage traces each attempt itself (see `run_retry`).
-            Stage::Timeout | Stage::Retry { .. } => None,
+            Stage::Timeout | Stage::Retry { .. } | Stage::SingleAttempt => None,
             _ if self.inner.ctx.trace.level() < 2 => None,
             Stage::Security => Some(("security", None)),
             Stage::CircuitBreaker(_) => Some(("circuitBreaker", None)),
@@ -422,6 +424,10 @@ impl Call {
             Stage::Security => self.run_security(index + 1),
             Stage::CircuitBreaker(breaker) => self.run_breaker(breaker, index + 1),
             Stage::Retry { retries, breaker } => self.run_retry(*retries, breaker.as_ref(), index + 1),
+            Stage::SingleAttempt => {
+                self.inner.api.stats.attempts.fetch_add(1, Ordering::Relaxed);
+                self.run_from(index + 1)
+            }
             Stage::Timeout => self.run_with_deadline(index + 1),
             Stage::Middleware(m) => {
                 m.calls.fetch_add(1, Ordering::Relaxed);

@@ -665,6 +665,18 @@ Describe 'Test-ModuleAPI' {
     }
     AfterAll { Reset-Registry }
 
+    It 'makes one attempt, so a retryable failure shows at once and is not retried' {
+        Register-ModuleAPI -ModuleName T -APIName Busy -Handler {
+            $script:ran++
+            throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'database busy')
+        } | Out-Null
+        $test = Test-ModuleAPI T Busy
+        $test.Success | Should -BeFalse
+        $test.ErrorCategory | Should -Be 'Unavailable'
+        $script:ran | Should -Be 1
+        (Get-ModuleAPIs T Busy).AttemptCount | Should -Be 1
+    }
+
     It 'runs the spec''s example: validates, invokes and reports success, duration and result' {
         $apiTest = Test-ModuleAPI -ModuleName "LabRunner" -APIName "ExecuteStep" -TestParameters @{
             StepName = "TestStep"

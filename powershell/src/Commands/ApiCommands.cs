@@ -408,6 +408,9 @@ namespace ModuleCommunication.Commands
             bool hasTimeout = MyInvocation.BoundParameters.ContainsKey(nameof(Timeout)) && Timeout > TimeSpan.Zero;
             ApiCallState state = StartCall(ModuleName, APIName, TestParameters, hasTimeout ? Timeout : null, async: false);
             state.AuthenticationToken = AuthenticationToken;
+            // One attempt: a test reports the first failure instead of retrying past it, and
+            // -Timeout bounds the whole test call.
+            state.RetryAttempts = 0;
             _running = state;
             try
             {
