@@ -372,6 +372,24 @@ Describe 'DataCodec containers' {
         $decoded.INNER.port | Should -Be 80
     }
 
+    It 'keeps the key order of ConvertFrom-Json -AsHashtable''s ordered hashtable' {
+        $value = '{"z":1,"y":2,"a":3}' | ConvertFrom-Json -AsHashtable
+        $decoded = Invoke-RoundTrip $value
+        @($decoded.Keys) | Should -Be @('z', 'y', 'a')
+    }
+
+    It 'keeps both keys of a case-sensitive dictionary whose keys differ only in case' {
+        $value = [System.Collections.Generic.Dictionary[string, object]]::new()
+        $value['a'] = 1
+        $value['A'] = 2
+        $decoded = Invoke-RoundTrip $value
+        $decoded.Count | Should -Be 2
+        $decoded['a'] | Should -Be 1
+        $decoded['A'] | Should -Be 2
+        # A plain hashtable stays case-insensitive, as PowerShell users expect.
+        (Invoke-RoundTrip @{ Name = 1 })['NAME'] | Should -Be 1
+    }
+
     It 'keeps the key order of an [ordered] dictionary' {
         $value = [ordered]@{ Zulu = 1; Alpha = 'a'; Mike = [ordered]@{ Y = 1; X = 2 }; Bravo = $null }
         $encoded = [ModuleCommunication.Serialization.DataCodec]::Encode($value)

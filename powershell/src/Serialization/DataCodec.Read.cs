@@ -2,6 +2,7 @@ using System;
 using System.Collections;
 using System.Collections.Generic;
 using System.Collections.Specialized;
+using System.Linq;
 using System.Globalization;
 using System.Management.Automation;
 using System.Numerics;
@@ -138,25 +139,28 @@ public static partial class DataCodec
             return psObject;
         }
 
-        IDictionary dictionary = hint == HintKind.Ordered
+        bool ordered = hint == HintKind.Ordered;
+        IDictionary dictionary = ordered
             ? new OrderedDictionary(StringComparer.OrdinalIgnoreCase)
             : new Hashtable(StringComparer.OrdinalIgnoreCase);
-        if (node is null)
+        foreach (JsonProperty property in element.EnumerateObject())
         {
-            foreach (JsonProperty property in element.EnumerateObject())
+            string name = property.Name;
+            if (dictionary.Contains(name) && !dictionary.Keys.Cast<string>().Contains(name, StringComparer.Ordinal))
             {
-                dictionary[property.Name] = Read(property.Value, null);
+                // Keys that differ only in case came from a case-sensitive dictionary: keep both.
+                dictionary = CaseSensitiveCopy(dictionary, ordered);
             }
-        }
-        else
-        {
-            foreach (JsonProperty property in element.EnumerateObject())
-            {
-                string name = property.Name;
-                dictionary[name] = Read(property.Value, node.ChildAt(name));
-            }
+            dictionary[name] = Read(property.Value, node?.ChildAt(name));
         }
         return dictionary;
+    }
+
+    private static IDictionary CaseSensitiveCopy(IDictionary from, bool ordered)
+    {
+        IDictionary to = ordered ? new OrderedDictionary(StringComparer.Ordinal) : new Hashtable(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in from) to[entry.Key] = entry.Value;
+        return to;
     }
 
     private static object?[] ReadArray(JsonElement element, HintNode? node)

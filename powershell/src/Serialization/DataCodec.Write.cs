@@ -259,10 +259,14 @@ public static partial class DataCodec
     private static string NonFiniteText(double d) =>
         double.IsNaN(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
 
+    // PowerShell 7.3's OrderedHashtable (what ConvertFrom-Json -AsHashtable returns), newer than
+    // the reference assemblies this module builds against, so found by name.
+    private static readonly Type? s_orderedHashtable = typeof(PSObject).Assembly.GetType("System.Management.Automation.OrderedHashtable");
+
     private static void WriteDictionary(ref WriteState s, IDictionary dictionary, int depth)
     {
         EnterContainer(ref s, depth);
-        if (dictionary is OrderedDictionary)
+        if (dictionary is OrderedDictionary || dictionary.GetType() == s_orderedHashtable)
         {
             s.Hint(depth, HintKind.Ordered);
         }
