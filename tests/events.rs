@@ -615,6 +615,23 @@ fn a_bad_csv_row_fails_the_import_and_adds_nothing() {
 }
 
 #[test]
+fn a_wildcard_channel_in_an_imported_file_is_corrupt_at_its_line() {
+    let dir = temp_dir("wildchannel");
+    let path = dir.join("events.jsonl");
+    let hub = Hub::new();
+    hub.publish_event(EventRequest::new("Good")).unwrap();
+    hub.export_events(&path, HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
+    let good = fs::read_to_string(&path).unwrap();
+    let bad = good.replace("Good", "Bad").replace("\"channel\":\"Events\"", "\"channel\":\"E*\"");
+    assert_ne!(good, bad, "the channel was replaced");
+    fs::write(&path, format!("{good}{bad}")).unwrap();
+    let err = Hub::new().import_events(&path, HistoryFormat::JsonLines).unwrap_err();
+    let Error::CorruptFile { line: 2, detail, .. } = &err else { panic!("{err:?}") };
+    assert!(detail.contains("E*"), "{detail}");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
 fn importing_with_persistence_on_writes_the_merged_history_to_the_file() {
     let dir = temp_dir("importpersist");
     let (export, history) = (dir.join("export.jsonl"), dir.join("history.jsonl"));

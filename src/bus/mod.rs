@@ -694,7 +694,7 @@ impl Bus {
 }
 
 /// Checks a channel name: a valid name without wildcard characters.
-fn check_channel_name(param: &str, name: &str) -> Result<(), Error> {
+pub(crate) fn check_channel_name(param: &str, name: &str) -> Result<(), Error> {
     check_name(param, name)?;
     if has_wildcard_chars(name) {
         return Err(Error::invalid(

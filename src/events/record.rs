@@ -350,7 +350,7 @@ impl StoredEvent {
     pub fn check(self) -> Result<Loaded, String> {
         let id = self.id.parse::<MessageId>().map_err(|_| format!("id '{}' is not a UUID", self.id))?;
         check_name("event name", &self.name).map_err(|e| e.to_string())?;
-        check_name("channel", &self.channel).map_err(|e| e.to_string())?;
+        crate::bus::check_channel_name("channel", &self.channel).map_err(|e| e.to_string())?;
         if let Some(m) = &self.source_module {
             check_name("sourceModule", m).map_err(|e| e.to_string())?;
         }

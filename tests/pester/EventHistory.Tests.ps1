@@ -113,6 +113,11 @@ Describe 'Clear-EventHistory' {
         (Get-ModuleEvents).Name | Should -Be 'ConfigurationChanged'
     }
 
+    It 'takes event names from the pipeline' {
+        ('LabStepStarted', 'LabStepCompleted' | Clear-EventHistory -Force).ClearedCount | Should -Be @(1, 1)
+        (Get-ModuleEvents).Name | Should -Be 'ConfigurationChanged'
+    }
+
     It 'clears everything without -EventName' {
         (Clear-EventHistory -Force).ClearedCount | Should -Be 3
         Get-ModuleEvents | Should -BeNullOrEmpty

@@ -63,8 +63,8 @@ namespace ModuleCommunication.Commands
     [OutputType(typeof(EventHistoryClearResult))]
     public sealed class ClearEventHistoryCommand : EventCmdlet
     {
-        /// <summary>Event name or -like pattern (default: every event).</summary>
-        [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+        /// <summary>Event name or -like pattern (default: every event); names may be piped in.</summary>
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
         [Alias("Name")]
