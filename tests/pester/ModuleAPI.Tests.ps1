@@ -99,6 +99,19 @@ Describe 'Register-ModuleAPI' {
         Get-ModuleAPIs | Should -BeNullOrEmpty
         Get-APIMiddleware | Should -BeNullOrEmpty
     }
+
+    It 'reads well in a console: at 80 columns the key, handler, counters and the start of the description show' {
+        $text = Register-SpecExample 6>$null | Out-String -Width 80
+        $text | Should -Match 'API\s+Handler\s+Calls\s+Success\s+Failed\s+Description'
+        $text | Should -Match 'LabRunner\.ExecuteStep\s+ScriptBlock\s+0\s+0\s+0\s+Execute a'
+        Register-ModuleAPI -ModuleName 'InventoryManager' -APIName 'GetStockLevels' -Handler { param($Sku) if ($Sku -eq 'X') { throw 'no such SKU' } 42 } | Out-Null
+        Invoke-ModuleAPI -Module 'InventoryManager' -Operation 'GetStockLevels' -Parameters @{ Sku = 'A' } | Out-Null
+        { Invoke-ModuleAPI -Module 'InventoryManager' -Operation 'GetStockLevels' -Parameters @{ Sku = 'X' } -RetryAttempts 0 -ErrorAction Stop } | Should -Throw
+        $lines = (Get-ModuleAPIs -ModuleName 'InventoryManager' | Out-String -Width 80).Trim() -split '\r?\n'
+        # Header, rule, one line: no header wraps down its column.
+        $lines | Should -HaveCount 3
+        $lines[2] | Should -Match '^InventoryManager\.GetStockLevels\s+ScriptBlock\s+2\s+1\s+1'
+    }
 }
 
 Describe 'Invoke-ModuleAPI' {
