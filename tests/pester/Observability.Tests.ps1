@@ -80,9 +80,26 @@ Describe 'Get-CommunicationMetrics' {
         $text | Should -Not -Match 'ModuleCommunication\.'
     }
 
+    It 'reads well in a console: the latency lines stay within 80 columns past 10,000 deliveries' {
+        # Percentiles are bucket bounds (ms), as a real run reports them; fixed values, because
+        # real latencies vary and so does the length of the line.
+        $latency = [ModuleCommunication.LatencyPercentiles]@{ Count = 12345; Average = 7.1; P50 = 6.291456; P95 = 16.777216; P99 = 25.165824 }
+        $slow = [ModuleCommunication.LatencyPercentiles]@{ Count = 1234567; Average = 900; P50 = 0.786432; P95 = 671.08864; P99 = 1342.17728 }
+        $metrics = [ModuleCommunication.CommunicationMetrics]@{
+            Performance = [ModuleCommunication.PerformanceMetrics]@{ DeliveryLatency = $latency; APILatency = $slow }
+        }
+        $lines = ($metrics | Out-String -Width 80) -split '\r?\n'
+        # Each on one line: a longer value wraps onto the next.
+        $lines -match '^DeliveryLatency\s*:\s*p50 6\.29, p95 16\.8, p99 25\.2 ms \(12345 deliveries\)$' | Should -HaveCount 1
+        $lines -match '^APILatency\s*:\s*p50 0\.786, p95 671, p99 1342 ms \(1234567 calls\)$' | Should -HaveCount 1
+        $lines = ($metrics.Performance | Out-String -Width 80) -split '\r?\n'
+        $lines -match '^DeliveryLatency\s*:\s*p50 6\.29, p95 16\.8, p99 25\.2 ms \(12345 values\)$' | Should -HaveCount 1
+        $lines -match '^APILatency\s*:\s*p50 0\.786, p95 671, p99 1342 ms \(1234567 values\)$' | Should -HaveCount 1
+    }
+
     It 'reads well in a console: Performance shows latencies, not type names' {
         $text = (Get-CommunicationMetrics).Performance | Out-String -Width 80
-        $text | Should -Match 'DeliveryLatency\s*:\s*p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms \(\d+ values\)'
+        $text | Should -Match 'DeliveryLatency\s*:\s*p50 [\d.]+, p95 [\d.]+, p99 [\d.]+ ms \(\d+ values\)'
         $text | Should -Match 'APILatency\s*:\s*p50'
         $text | Should -Not -Match 'ModuleCommunication\.'
     }

@@ -113,8 +113,18 @@ namespace ModuleCommunication
         /// <summary>99th percentile.</summary>
         public double P99 { get; init; }
 
-        /// <summary>"p50 0.1 ms, p95 0.4 ms, p99 0.9 ms (12 values)", so that tables and lists of metrics show values, not the type name.</summary>
-        public override string ToString() => $"p50 {P50:0.###} ms, p95 {P95:0.###} ms, p99 {P99:0.###} ms ({Count} values)";
+        /// <summary>"p50 0.128, p95 12.3, p99 131 ms (12 values)", so that tables and lists of metrics show values, not the type name.</summary>
+        public override string ToString() => ToString("values");
+
+        /// <summary>
+        /// "p50 0.128, p95 12.3, p99 131 ms (12 deliveries)", naming what <see cref="Count"/>
+        /// counts. Percentiles show three significant digits (each is a bucket bound, up to 25 %
+        /// above the true value), so the line stays short enough for an 80-column list.
+        /// </summary>
+        public string ToString(string counted) => $"p50 {Ms(P50)}, p95 {Ms(P95)}, p99 {Ms(P99)} ms ({Count} {counted})";
+
+        private static string Ms(double ms) =>
+            ms.ToString(ms >= 100 ? "0" : ms >= 10 ? "0.#" : ms >= 1 ? "0.##" : "0.###");
     }
 
     /// <summary>Latencies.</summary>
