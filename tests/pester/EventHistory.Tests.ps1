@@ -69,6 +69,16 @@ Describe 'Get-ModuleEvents' {
             $completion.CompletionMatches.CompletionText | Should -Be @('Alerts') -Because $line
         }
     }
+
+    It 'reads well in a console: at 80 columns the time, name, channel, priority and source show' {
+        $lines = (Get-ModuleEvents | Out-String -Width 80).Trim() -split '\r?\n'
+        $lines[0] | Should -Match '^Time\s+Name\s+Channel\s+Priority\s+Source$'
+        # Header, rule, one line per event: nothing wraps.
+        $lines | Should -HaveCount 6
+        $failed = Get-ModuleEvents -EventName 'LabStepFailed'
+        $lines[5] | Should -Match ('^' + $failed.Timestamp.ToString('MM-dd HH:mm:ss') + '\s+LabStepFailed\s+Alerts\s+Normal$')
+        $lines -match '^\S+ \S+\s+LabStepStarted\s+Events\s+Normal\s+LabRunner$' | Should -HaveCount 1
+    }
 }
 
 Describe 'The history ring (MaxEventHistory)' {
@@ -190,6 +200,19 @@ Describe 'Export-EventHistory and Import-EventHistory' {
         $after[0].Data.When.Kind | Should -Be 'Utc'
         $after[0].Data.Long | Should -BeOfType ([long])
         $after[0].Data.List | Should -Be @(1, 'two')
+    }
+
+    It 'reads well in a console: at 80 columns the counts show before a long path' {
+        $path = Join-Path $script:folder 'the-lab-event-history-exported-before-the-upgrade.jsonl'
+        $lines = (Export-EventHistory -Path $path -PassThru | Out-String -Width 80).Trim() -split '\r?\n'
+        $lines[0] | Should -Match '^Count\s+Format\s+Path$'
+        $lines | Should -HaveCount 3
+        $lines[2] | Should -Match '^\s+2 JsonLines /'
+        # Both events are in the history still: each one read is a duplicate.
+        $lines = (Import-EventHistory -Path $path | Out-String -Width 80).Trim() -split '\r?\n'
+        $lines[0] | Should -Match '^Read\s+Imported\s+Duplicates\s+OverCapacity\s+Format\s+Path$'
+        $lines | Should -HaveCount 3
+        $lines[2] | Should -Match '^\s+2\s+0\s+2\s+0 JsonLines /'
     }
 
     It 'writes a CSV file that Import-Csv reads, with JSON data' {

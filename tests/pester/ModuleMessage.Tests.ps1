@@ -64,6 +64,19 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         $script:handlerThread | Should -Be ([Environment]::CurrentManagedThreadId)
     }
 
+    It 'reads well in a console: a handler''s $Message shows time, channel, type, priority and source at 80 columns' {
+        $script:received = $null
+        New-MessageChannel -Name 'Inventory.StockLevels' | Out-Null
+        Subscribe-ModuleMessage -Channel 'Inventory.StockLevels' -Handler { param($Message) $script:received = $Message } | Out-Null
+        Publish-ModuleMessage -Channel 'Inventory.StockLevels' -MessageType 'StockLevelChanged' -SourceModule 'WarehouseConnector' -Priority High |
+            Wait-ModuleMessage -Timeout 10
+        $lines = ($script:received | Out-String -Width 80).Trim() -split '\r?\n'
+        $lines[0] | Should -Match '^Time\s+Channel\s+Type\s+Priority\s+Source$'
+        # Header, rule, one line: nothing wraps.
+        $lines | Should -HaveCount 3
+        $lines[2] | Should -Match ('^' + $script:received.Timestamp.ToString('HH:mm:ss') + '\s+Inventory\.StockLevels\s+StockLevelChanged\s+High\s+WarehouseConnector$')
+    }
+
     It 'runs the handler of an idle runspace without making the publisher wait for it' {
         # The handler holds until the test releases it: a publisher that waited for it would
         # find it done (timed out) when Publish-ModuleMessage returns.
