@@ -235,6 +235,19 @@ Describe 'Middleware pipeline' {
         1..3 | ForEach-Object { Invoke-ModuleAPI M Op | Out-Null }
         (Get-APIMiddleware counted).CallCount | Should -Be 3
     }
+
+    It 'reads well in a console: at 80 columns the priority, calls, handler and scope show' {
+        Register-ModuleAPI -ModuleName 'InventoryManager' -APIName 'GetStockLevels' -Handler { 42 } | Out-Null
+        Add-APIMiddleware -Name 'RequestLoggingMiddleware' -Priority 10 -ModuleName 'InventoryManager' -APIName 'GetStockLevels' -Handler {
+            param($Context, $Next) & $Next $Context
+        } | Out-Null
+        1..2 | ForEach-Object { Invoke-ModuleAPI InventoryManager GetStockLevels | Out-Null }
+        $lines = (Get-APIMiddleware 'RequestLoggingMiddleware' | Out-String -Width 80).Trim() -split '\r?\n'
+        $lines[0] | Should -Match '^Name\s+Priority\s+Calls\s+Handler\s+Scope$'
+        # Header, rule, one line: no header wraps down its column.
+        $lines | Should -HaveCount 3
+        $lines[2] | Should -Match '^RequestLoggingMiddleware\s+10\s+2 ScriptBlock\s+InventoryManager\.'
+    }
 }
 
 Describe 'Add-, Get- and Remove-APIMiddleware' {
