@@ -55,6 +55,29 @@ Describe 'Get-CommunicationMetrics' {
         (Get-CommunicationMetrics).History | Should -BeNullOrEmpty
     }
 
+    It 'reads well in a console: one line per interval and per recent call at 80 columns' {
+        New-MessageChannel -Name 'H' | Out-Null
+        Subscribe-ModuleMessage -Channel 'H' -Handler { } | Out-Null
+        Register-ModuleAPI -ModuleName 'InventoryManager' -APIName 'GetStockLevels' -Handler { throw 'database offline' } -Force | Out-Null
+        try {
+            1..3 | ForEach-Object { Publish-ModuleMessage -Channel 'H' -MessageType 'T' } | Wait-ModuleMessage -Timeout 10
+            { Invoke-ModuleAPI -Module 'InventoryManager' -Operation 'GetStockLevels' -RetryAttempts 0 -ErrorAction Stop } | Should -Throw
+            Wait-Until { (Get-CommunicationMetrics -IncludeHistory).History.Count -ge 2 } | Should -BeTrue
+            $m = Get-CommunicationMetrics -IncludeHistory
+            $lines = ($m.History | Out-String -Width 80).Trim() -split '\r?\n'
+            $lines[0] | Should -Match '^Start\s+Published\s+Delivered\s+Failed\s+Expired\s+Dropped\s+APICalls\s+APIFailed\s+P99 ms$'
+            # Header, rule, one line per interval: no header wraps down its column.
+            $lines | Should -HaveCount ($m.History.Count + 2)
+            $lines[2..($lines.Count - 1)] | ForEach-Object { $_ | Should -Match '^\d\d:\d\d:\d\d(\s+\d+){7}\s+[\d.]+$' }
+            $lines = ($m.API.RecentCalls | Out-String -Width 80).Trim() -split '\r?\n'
+            $lines[0] | Should -Match '^Time\s+API\s+Ms\s+Success\s+Error$'
+            $lines | Should -HaveCount 3
+            # The API has its own column, so the error starts with what went wrong.
+            $lines[2] | Should -Match '^\d\d:\d\d:\d\d InventoryManager\.GetStockLevels\s+[\d.]+ False\s+database offline$'
+        }
+        finally { Unregister-ModuleAPI -ModuleName 'InventoryManager' -APIName 'GetStockLevels' -Force | Out-Null }
+    }
+
     It 'runs the spec''s Performance Monitoring example as written' {
         New-MessageChannel -Name 'Configuration' | Out-Null
         $output = & {
