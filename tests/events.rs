@@ -433,6 +433,22 @@ fn a_file_that_is_not_a_history_file_is_corrupt_even_without_a_final_newline() {
 }
 
 #[test]
+fn switching_back_to_an_earlier_history_file_keeps_the_history_oldest_first() {
+    let dir = temp_dir("switchback");
+    let (p, q) = (dir.join("p.jsonl"), dir.join("q.jsonl"));
+    let clock = Arc::new(ManualClock::new(1_000));
+    let hub = Hub::with_clock(clock.clone());
+    hub.publish_event(EventRequest::new("First")).unwrap();
+    set_history_file(&hub, &p).unwrap();
+    clock.advance(10);
+    hub.publish_event(EventRequest::new("Second")).unwrap();
+    set_history_file(&hub, &q).unwrap();
+    set_history_file(&hub, &p).unwrap();
+    assert_eq!(names(&hub.events(&EventQuery::default()).unwrap()), ["First", "Second"]);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_history_file_starting_with_a_byte_order_mark_loads() {
     let dir = temp_dir("bom");
     let path = dir.join("history.jsonl");

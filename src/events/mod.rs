@@ -578,9 +578,9 @@ impl Events {
         st.trim();
     }
 
-    /// Turns persistence on (loading the file's events in front of those in memory), moves
-    /// it to another file, changes the rotation size, or turns it off. On an error nothing
-    /// changes.
+    /// Turns persistence on (merging the file's events with those in memory in time order),
+    /// moves it to another file, changes the rotation size, or turns it off. On an error
+    /// nothing changes.
     pub fn configure_file(&self, bus: &Bus, path: Option<&str>, max_bytes: u64) -> Result<(), Error> {
         let mut st = self.state.lock();
         let Some(path) = path else {
@@ -601,6 +601,10 @@ impl Events {
         let mut ring: VecDeque<Arc<Envelope>> = loaded.into();
         let kept: Vec<Arc<Envelope>> = st.ring.iter().filter(|e| !from_file.contains(&e.id())).cloned().collect();
         ring.extend(kept);
+        // Oldest first, whatever came from where: switching back to an earlier file must not
+        // put its events after newer ones (replay takes the newest). Stable, and at the file's
+        // millisecond precision, so events of one millisecond keep the file's order.
+        ring.make_contiguous().sort_by_key(|e| e.published_ns.div_euclid(1_000_000));
         st.ring = ring;
         st.trim();
         st.file = Some(file);
