@@ -419,10 +419,19 @@ impl Hub {
     ///
     /// A `Reject` subscription that refuses the event (or a broadcast copy) makes the
     /// result [`Error::QueueFull`] carrying the id; everyone else still got it.
+    ///
+    /// While security is on, the token must allow `events:publish` on the event name, and with
+    /// `broadcast` also `messages:publish` on every message channel the copies go to. A
+    /// private event channel exempts only an event that stays there (no broadcast).
     pub fn publish_event(&self, request: EventRequest) -> Result<MessageId, Error> {
-        let action = crate::security::Action::EventsPublish;
-        let (token, channel) = (request.authentication_token.as_ref(), request.channel.as_deref());
-        self.check(token, action, &request.name, channel, request.source_module.as_deref())?;
+        let (token, source) = (request.authentication_token.as_ref(), request.source_module.as_deref());
+        let channel = request.channel.as_deref().filter(|_| !request.broadcast);
+        self.check(token, crate::security::Action::EventsPublish, &request.name, channel, source)?;
+        if request.broadcast && self.ctx.security.is_enabled() {
+            for c in self.bus.message_channels() {
+                self.check(token, crate::security::Action::MessagesPublish, &c.name, None, source)?;
+            }
+        }
         self.events.publish(&self.bus, self.ctx.clock.as_ref(), request)
     }
 

@@ -36,6 +36,26 @@ fn hub_with_schema(schema: &str) -> Hub {
 // ----- schema validation -----------------------------------------------------------------------
 
 #[test]
+fn a_token_given_as_a_parameter_value_never_comes_back_in_an_error_metrics_or_trace() {
+    let hub = hub_with_schema(r#"{"Code":{"type":"string","pattern":"^\\d+$"}}"#);
+    hub.enable_tracing(module_communication::TraceOptions::default()).unwrap();
+    let token = hub
+        .security()
+        .create_token(module_communication::security::TokenRequest::new("Lab", ["api:call"]))
+        .unwrap();
+    let secret = token.token.expose().to_owned();
+    let params = serde_json::json!({ "Code": secret }).to_string();
+    let e = hub.registry().invoke(request("Lab", "Run", &params)).unwrap_err();
+    assert!(!e.message.contains(&secret) && e.message.contains("mct_***"), "{}", e.message);
+    assert!(e.parameters.iter().all(|p| !p.message.contains(&secret)));
+    let report = hub.registry().validate(&request("Lab", "Run", &params)).unwrap();
+    assert!(report.errors.iter().all(|p| !p.message.contains(&secret)));
+    let metrics = serde_json::to_string(&hub.metrics(&module_communication::MetricsOptions::default()).unwrap()).unwrap();
+    assert!(!metrics.contains(&secret));
+    assert!(!hub.trace_records_json(None).contains(&secret));
+}
+
+#[test]
 fn each_type_accepts_its_values_and_rejects_others_naming_the_parameter() {
     // (type, accepted JSON values, rejected JSON values)
     let table: &[(&str, &[&str], &[&str])] = &[

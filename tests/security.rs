@@ -297,6 +297,42 @@ mod hub_guards {
     }
 
     #[test]
+    fn a_broadcast_needs_messages_publish_on_every_channel_it_reaches_even_from_a_private_channel() {
+        let (hub, all, _) = secured_hub();
+        let private = "__ModuleCommunication.x";
+        // Without a token: refused, although the event names a private channel.
+        let req = EventRequest::new("ModuleShutdown").channel(private).broadcast(true);
+        assert!(is_authn(hub.publish_event(req)));
+        // Staying on the private channel: allowed, as the self-tests need.
+        hub.publish_event(EventRequest::new("SelfTest.E").channel(private)).unwrap();
+        // A token that may publish events but not messages cannot reach message channels.
+        let events_only = hub
+            .security()
+            .create_token(TokenRequest::new("LabRunner", ["events:publish"]))
+            .unwrap();
+        let req = EventRequest::new("Ping").broadcast(true).authentication_token(events_only.token.expose());
+        assert!(is_authz(hub.publish_event(req)));
+        let req = EventRequest::new("Ping").broadcast(true).authentication_token(all.as_str());
+        hub.publish_event(req).unwrap();
+    }
+
+    #[test]
+    fn events_of_a_private_channel_reach_only_a_query_or_replay_naming_it_exactly() {
+        let (hub, _, _) = secured_hub();
+        let private = "__ModuleCommunication.SelfTest.Events";
+        hub.publish_event(EventRequest::new("SelfTest.E").channel(private)).unwrap();
+        let all = module_communication::EventQuery::default();
+        assert!(hub.events(&all).unwrap().is_empty(), "not listed to a query without its channel");
+        let exact = module_communication::EventQuery { channel: Some(private.into()), ..Default::default() };
+        assert_eq!(hub.events(&exact).unwrap().len(), 1);
+        hub.update_config_json(r#"{"security":{"enabled":false,"requireAuthentication":false}}"#).unwrap();
+        let wildcard = hub.subscribe_events_pull(EventSubscriptionOptions::new("*").replay_last(10), None).unwrap();
+        assert!(hub.take(wildcard, 10, Duration::ZERO).unwrap().is_empty(), "no replay to a pattern");
+        let named = hub.subscribe_events_pull(EventSubscriptionOptions::new("*").channel(private).replay_last(10), None).unwrap();
+        assert_eq!(hub.take(named, 10, Duration::ZERO).unwrap().len(), 1);
+    }
+
+    #[test]
     fn publishing_messages_needs_a_token_with_the_scope_and_the_right_module() {
         let (hub, all, narrow) = secured_hub();
         let msg = || PublishRequest::new("Configuration", "Changed");

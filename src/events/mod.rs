@@ -30,7 +30,7 @@ use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
 use crate::sync::{Arc, Mutex};
 use crate::time_fmt::parse_iso_ms;
-use crate::wildcard::Pattern;
+use crate::wildcard::{fold, has_wildcard_chars, Pattern};
 use file::HistoryFile;
 use record::{render, EventParts, Loaded};
 
@@ -271,6 +271,9 @@ impl EventQuery {
 struct Matcher {
     name: Option<Pattern>,
     channel: Option<Pattern>,
+    /// The channel asked for by its exact name (folded), if it was: events of a private
+    /// channel match only that, never a pattern or no channel at all.
+    exact_channel: Option<String>,
     source: Option<Pattern>,
     since_ms: Option<i64>,
     last: Option<usize>,
@@ -289,6 +292,7 @@ impl Matcher {
         Ok(Matcher {
             name: pattern("event name", &q.name)?,
             channel: pattern("channel", &q.channel)?,
+            exact_channel: q.channel.as_deref().filter(|c| !has_wildcard_chars(c)).map(fold),
             source: pattern("sourceModule", &q.source_module)?,
             since_ms: q.since_ms,
             last: q.last,
@@ -298,6 +302,7 @@ impl Matcher {
     fn is_match(&self, e: &Envelope) -> bool {
         self.name.as_ref().map_or(true, |p| p.is_match_folded(e.message_type_key()))
             && self.channel.as_ref().map_or(true, |p| p.is_match_folded(&e.channel.key))
+            && (!e.channel.private || self.exact_channel.as_deref() == Some(e.channel.key.as_str()))
             && self.source.as_ref().map_or(true, |p| e.source_module_key().is_some_and(|m| p.is_match_folded(m)))
             && self.since_ms.map_or(true, |s| e.timestamp_ms() >= s)
     }

@@ -407,11 +407,49 @@ impl Metrics {
     }
 }
 
-/// Removes what could be a secret from a text that goes into metrics or traces: the
+/// Removes what could be a secret from a text that goes into errors, metrics or traces: the
 /// value after `Bearer `, `token=`, `password=`, `secret=`, `apikey=` (any case) is
-/// replaced by `***`. A text without any marker is returned as it is, without a copy:
+/// replaced by `***`, and so is the body of anything shaped like this library's tokens
+/// (`mct_` and 43 more characters), wherever it stands: an API parameter's value quoted in a
+/// validation error, say. A text without any marker is returned as it is, without a copy:
 /// every marker ends in `=`, `:` or a space, so a text with none of those is kept.
 pub(crate) fn redact(text: &str) -> Cow<'_, str> {
+    let text = match redact_tokens(text) {
+        Cow::Borrowed(t) => t,
+        Cow::Owned(t) => return Cow::Owned(redact_markers(&t).into_owned()),
+    };
+    redact_markers(text)
+}
+
+/// Replaces the body of every token-shaped word (`mct_` then at least 20 token characters).
+fn redact_tokens(text: &str) -> Cow<'_, str> {
+    use crate::security::TOKEN_PREFIX;
+    if !text.contains(TOKEN_PREFIX) {
+        return Cow::Borrowed(text);
+    }
+    let is_token_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find(TOKEN_PREFIX) {
+        let start = from + found + TOKEN_PREFIX.len();
+        let end = start + bytes[start..].iter().take_while(|&&b| is_token_char(b)).count();
+        if end - start >= 20 {
+            out.push_str(&text[last..start]);
+            out.push_str("***");
+            last = end;
+        }
+        from = end.max(start);
+    }
+    if last == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
+}
+
+fn redact_markers(text: &str) -> Cow<'_, str> {
     const MARKERS: [&str; 7] = ["bearer ", "token=", "token:", "password=", "password:", "secret=", "apikey="];
     if !text.bytes().any(|b| matches!(b, b'=' | b':' | b' ')) {
         return Cow::Borrowed(text);
@@ -713,6 +751,14 @@ mod tests {
         assert_eq!(r.len(), 100);
         assert_eq!(r[0].start_ms, 104);
         assert_eq!(r[1].error.as_deref(), Some("bad token=*** given"));
+    }
+
+    #[test]
+    fn redaction_hides_token_shaped_words_wherever_they_stand() {
+        let token = format!("{}{}", crate::security::TOKEN_PREFIX, "A".repeat(43));
+        let text = format!("Code: '{token}' does not match the pattern; also {token}.");
+        assert_eq!(redact(&text), "Code: 'mct_***' does not match the pattern; also mct_***.");
+        assert_eq!(redact("mct_short stays"), "mct_short stays");
     }
 
     #[test]

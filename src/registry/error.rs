@@ -113,6 +113,17 @@ impl ApiError {
         ApiError::new(ApiErrorCategory::HandlerFailed, message)
     }
 
+    /// The error with secrets removed from its texts (see `metrics::redact`): a token passed
+    /// as a parameter value, or thrown by a handler, must not come back in an error, the
+    /// metrics or a trace.
+    pub(crate) fn redacted(mut self) -> ApiError {
+        redact_in_place(&mut self.message);
+        for p in &mut self.parameters {
+            redact_in_place(&mut p.message);
+        }
+        self
+    }
+
     /// The error as the JSON object `mc_api_error_details` returns:
     /// `{"category","message","parameters":[{"parameter","message"}]}`.
     pub fn to_json(&self) -> String {
@@ -222,5 +233,12 @@ mod tests {
             e.to_json(),
             r#"{"category":"Validation","message":"bad","parameters":[{"parameter":"A","message":"missing"}]}"#
         );
+    }
+}
+
+/// Replaces `text` by its redacted form when that differs.
+pub(crate) fn redact_in_place(text: &mut String) {
+    if let std::borrow::Cow::Owned(clean) = crate::metrics::redact(text) {
+        *text = clean;
     }
 }

@@ -861,6 +861,10 @@ impl Registry {
             None => Vec::new(),
             Some(s) => s.validate(&api.key, &req.parameters, req.type_hints.as_deref()).err().unwrap_or_default(),
         };
+        let mut errors = errors;
+        for e in &mut errors {
+            error::redact_in_place(&mut e.message);
+        }
         Ok(ValidationReport { api_key: api.key.clone(), valid: errors.is_empty(), errors })
     }
 
@@ -941,6 +945,7 @@ impl Registry {
             };
             call.run_from(0)
         };
+        let result = result.map_err(ApiError::redacted);
         let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         if self.ctx.trace.level() != 0 {
             crate::trace::api_call(

@@ -118,16 +118,24 @@ impl Scope {
     ///
     /// For subscriptions the target may be a pattern itself: a scope with a pattern allows
     /// it when the scope's pattern matches the subscription's pattern as text (so
-    /// `events:subscribe:LabStep*` allows `LabStep*` and `LabStepStarted`, not `Lab*`);
-    /// a subscription pattern with `?`, `[…]` or a backtick escape needs the same pattern
-    /// (compared case-insensitively) or an unrestricted scope.
+    /// `events:subscribe:LabStep*` allows `LabStep*` and `LabStepStarted`, not `Lab*`).
+    /// A subscription pattern with `?`, `[…]` or a backtick escape is allowed by a prefix
+    /// scope (`Config*`) when its literal start lies inside it (`Config?`, `Config[AB]`);
+    /// under other scope patterns it needs the same pattern (compared case-insensitively) or
+    /// an unrestricted scope.
     pub fn allows(&self, action: Action, target: &str) -> bool {
         if self.action != action {
             return false;
         }
         let Some(p) = &self.target else { return true };
         if action.target_is_pattern() && target.contains(['?', '[', ']', '`']) {
-            return crate::wildcard::fold(p.as_str()) == crate::wildcard::fold(target);
+            use crate::wildcard::fold;
+            let scope = p.as_str();
+            if let Some(prefix) = scope.strip_suffix('*').filter(|pre| !pre.contains(['*', '?', '[', ']', '`'])) {
+                let literal = &target[..target.find(['*', '?', '[', '`']).unwrap_or(target.len())];
+                return fold(literal).starts_with(&fold(prefix));
+            }
+            return fold(scope) == fold(target);
         }
         p.is_match(target)
     }
@@ -164,7 +172,10 @@ mod tests {
         assert!(s.allows(Action::EventsSubscribe, "LabStepStarted"));
         assert!(s.allows(Action::EventsSubscribe, "LabStep*"));
         assert!(!s.allows(Action::EventsSubscribe, "Lab*"));
-        assert!(!s.allows(Action::EventsSubscribe, "LabStep[ab]"));
+        assert!(s.allows(Action::EventsSubscribe, "LabStep[ab]"), "its literal start lies inside the prefix scope");
+        assert!(s.allows(Action::EventsSubscribe, "LabStep?*"));
+        assert!(!s.allows(Action::EventsSubscribe, "Lab?Step"));
+        assert!(!s.allows(Action::EventsSubscribe, "[L]abStep"));
         assert!(Scope::parse("events:subscribe").unwrap().allows(Action::EventsSubscribe, "*"));
     }
 

@@ -253,13 +253,13 @@ namespace ModuleCommunication.Core
                 Bus.Complete(sub, 1, 0, 0, null);
                 Expect(got[0].Id == id && got[0].Name == name, $"received event {got[0].Name}, published {name}");
                 Expect(got[0].Data is Hashtable h && Equals(h["Step"], 1), "the event's data changed");
-                Expect(EventBus.History(new EventBus.Query(Name: name)).Count == 1, "the event is not in the history");
+                Expect(EventBus.History(new EventBus.Query(Name: name, Channel: EventChannel)).Count == 1, "the event is not in the history");
                 return "an event went to its subscriber and into the history";
             }
             finally
             {
                 Subscriptions.Remove(sub);
-                EventBus.Clear(new EventBus.Query(Name: name));
+                EventBus.Clear(new EventBus.Query(Name: name, Channel: EventChannel));
             }
         }
 
@@ -320,7 +320,7 @@ namespace ModuleCommunication.Core
             finally
             {
                 if (sub != Guid.Empty) Subscriptions.Remove(sub);
-                EventBus.Clear(new EventBus.Query(Name: name));
+                EventBus.Clear(new EventBus.Query(Name: name, Channel: EventChannel));
             }
         }
 
