@@ -116,6 +116,25 @@ Describe 'Start-/Stop-MessageProcessor and Wait-ModuleMessage' {
     }
     AfterAll { Reset-Bus }
 
+    It 'keeps running handlers at checkpoints after Wait-ModuleMessage pumped handlers that publish' {
+        # A pumped handler that publishes reaches checkpoints inside the drain; the drain
+        # requests those brought could not run, which once left later messages unseen until
+        # the next pump (a few rounds in forty).
+        Subscribe-ModuleMessage -Channel 'P' -MessageType 'Chain' -Handler {
+            param($m) if ($m.Data -lt 50) { $null = Publish-ModuleMessage -Channel 'P' -MessageType 'Chain' -Data ($m.Data + 1) }
+        } | Out-Null
+        Subscribe-ModuleMessage -Channel 'P' -MessageType 'Later' -Handler { $script:handled++ } | Out-Null
+        $stalled = 0
+        for ($round = 0; $round -lt 40; $round++) {
+            Publish-ModuleMessage -Channel 'P' -MessageType 'Chain' -Data 1 | Out-Null
+            Wait-ModuleMessage -Timeout 20
+            $script:handled = 0
+            1..10 | Publish-ModuleMessage -Channel 'P' -MessageType 'Later' | Out-Null
+            if (-not (Wait-Until { $script:handled -eq 10 } -TimeoutSeconds 5)) { $stalled++; Wait-ModuleMessage -Timeout 5 }
+        }
+        $stalled | Should -Be 0
+    }
+
     It 'pauses delivery while publishing still queues, and resumes it' {
         Subscribe-ModuleMessage -Channel 'P' -Handler { $script:handled++ } | Out-Null
         (Stop-MessageProcessor).Running | Should -BeFalse

@@ -35,6 +35,10 @@ namespace ModuleCommunication.Threading
         private readonly AutoResetEvent _wake = new(false);
         private PSEventSubscriber? _engineSubscriber;
         private int _signalled;
+        // Set when an engine event's drain came while a drain was already running on this
+        // thread (a checkpoint inside a handler): it could not drain, so the outer drain asks
+        // again when it ends, or the messages that signal arrived for would wait unseen.
+        private int _missedDuringDrain;
         private long _lastDrainEnd;
         private readonly Timer _deferred;
 
@@ -213,6 +217,7 @@ namespace ModuleCommunication.Threading
             if (t_draining)
             {
                 RunPostedWork();
+                Volatile.Write(ref _missedDuringDrain, 1);
                 return true;
             }
             t_draining = true;
@@ -234,6 +239,12 @@ namespace ModuleCommunication.Threading
             finally
             {
                 t_draining = false;
+                if (Interlocked.Exchange(ref _missedDuringDrain, 0) != 0)
+                {
+                    // The engine event consumed inside left the signal set with no event pending.
+                    Interlocked.Exchange(ref _signalled, 0);
+                    Signal();
+                }
             }
         }
 
