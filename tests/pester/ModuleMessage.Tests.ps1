@@ -269,6 +269,23 @@ Describe '-RunAsync handlers' {
         $state['BFinishedWhenUnregistered'] | Should -BeTrue
     }
 
+    It 'counts what a running batch handled when its subscription is removed meanwhile' {
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        Stop-MessageProcessor | Out-Null
+        $sub = Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList (, $seen) -Handler {
+            param($Message, $seen)
+            $seen.Enqueue($Message.Data)
+            [Threading.Thread]::Sleep(100)
+        }
+        1..10 | Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Out-Null
+        Start-MessageProcessor | Out-Null
+        Wait-Until { $seen.Count -ge 3 } -TimeoutSeconds 15 | Should -BeTrue
+        $sub | Unsubscribe-ModuleMessage | Out-Null
+        $handled = $seen.Count
+        $handled | Should -BeGreaterOrEqual 3
+        (Get-MessageChannels -Name 'Work').Delivered | Should -Be $handled
+    }
+
     It 'refuses -ArgumentList without -RunAsync' {
         { Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList 1 } |
             Should -Throw -ErrorId 'ArgumentListNeedsRunAsync,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'

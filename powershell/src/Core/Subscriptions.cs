@@ -54,14 +54,23 @@ namespace ModuleCommunication.Core
         /// <summary>Removes a subscription; false when no such subscription exists.</summary>
         public static bool Remove(Guid id)
         {
+            SubscriptionRegistry.TryGet(id, out HandlerSubscription? subscription);
+            // A -RunAsync batch still running reports what it handled when it ends: let it end
+            // before the core forgets the subscription, or those deliveries are never counted.
+            // An idle worker is not waited for first: unsubscribing wakes it from its take.
+            bool finishFirst = subscription is AsyncSubscription a && a.InBatch;
+            if (finishFirst)
+            {
+                SubscriptionRegistry.Remove(subscription!);
+                subscription!.Stop();
+            }
             bool removed = Bus.Unsubscribe(id);
-            if (SubscriptionRegistry.TryGet(id, out HandlerSubscription? subscription))
+            if (subscription != null && !finishFirst)
             {
                 SubscriptionRegistry.Remove(subscription);
                 subscription.Stop();
-                removed = true;
             }
-            return removed;
+            return removed || subscription != null;
         }
 
         public static List<SubscriptionInfo> List(string? channelPattern)

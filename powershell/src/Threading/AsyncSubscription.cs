@@ -154,7 +154,24 @@ try {
             }
         }
 
+        /// <summary>True while the worker runs a batch (whose counts it reports when it ends).</summary>
+        public bool InBatch => Volatile.Read(ref _inBatch) != 0;
+        private int _inBatch;
+
         private void RunBatch(List<object> batch)
+        {
+            Volatile.Write(ref _inBatch, 1);
+            try
+            {
+                RunBatchCounted(batch);
+            }
+            finally
+            {
+                Volatile.Write(ref _inBatch, 0);
+            }
+        }
+
+        private void RunBatchCounted(List<object> batch)
         {
             int handled = 0, failed = 0, filtered = 0;
             string? lastError = null;
