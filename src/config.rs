@@ -19,7 +19,7 @@ pub struct Config {
     pub max_message_queue_size: usize,
     /// The spec's `ProcessorInterval`. The core delivers event-driven and does not use it;
     /// the PowerShell module reads it as the milliseconds one batch of default handlers may
-    /// hold a runspace's thread. JSON `processorInterval`, 1 ..= 3,600,000 ms; default 100.
+    /// hold a runspace's thread. JSON `processorInterval`, 1 ..= 60,000 ms; default 100.
     #[serde(rename = "processorInterval")]
     pub processor_interval_ms: u64,
     /// Overflow policy of subscriptions that do not choose one. JSON `defaultOverflow`;
@@ -80,7 +80,7 @@ impl Config {
     /// Checks every value against its allowed range.
     pub fn validate(&self) -> Result<(), Error> {
         check_range("maxMessageQueueSize", self.max_message_queue_size as u64, 1, 100_000_000)?;
-        check_range("processorInterval", self.processor_interval_ms, 1, 3_600_000)?;
+        check_range("processorInterval", self.processor_interval_ms, 1, 60_000)?;
         check_range("blockTimeoutMs", self.block_timeout_ms, 0, 3_600_000)?;
         check_range("maxEventHistory", self.max_event_history as u64, 0, 10_000_000)?;
         check_range("eventHistoryMaxBytes", self.event_history_max_bytes, 0, MAX_EVENT_HISTORY_BYTES)?;

@@ -253,6 +253,14 @@ Describe 'Configuration and metrics' {
         (Get-CommunicationConfiguration).RetryPolicy.BackoffMultiplier | Should -Be 2
     }
 
+    It 'refuses a time to live that is not positive, a -BlockTimeout of 0 and a ProcessorInterval over 60000' {
+        New-MessageChannel -Name 'Ttl' | Out-Null
+        { Publish-ModuleMessage -Channel 'Ttl' -MessageType 'T' -TimeToLive -5 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidTimeToLive,*'
+        { Subscribe-ModuleMessage -Channel 'Ttl' -Handler { } -OverflowPolicy Block -BlockTimeout 0 } | Should -Throw -ErrorId 'InvalidBlockTimeout,*'
+        { Set-CommunicationConfiguration -Settings @{ ProcessorInterval = 100000 } } | Should -Throw '*processorInterval*60000*'
+        Remove-MessageChannel -Name 'Ttl' -Force | Out-Null
+    }
+
     It 'refuses a negative duration naming it, wherever a duration is taken' {
         { Wait-ModuleMessage -Timeout ([timespan]::MinValue) } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,*'
         { Wait-ModuleMessage -Timeout -1 } | Should -Throw "*'-1' is a negative duration*"

@@ -286,6 +286,29 @@ Describe '-RunAsync handlers' {
         (Get-MessageChannels -Name 'Work').Delivered | Should -Be $handled
     }
 
+    It 'fails only the message whose handler used break, and says so' {
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        Stop-MessageProcessor | Out-Null
+        $sub = Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList (, $seen) -Handler {
+            param($Message, $seen)
+            $seen.Enqueue($Message.Data)
+            if ($Message.Data -eq 1) { break }
+        }
+        1..5 | Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Out-Null
+        Start-MessageProcessor | Out-Null
+        Wait-ModuleMessage -Timeout 30
+        $seen.ToArray() | Should -Be @(1, 2, 3, 4, 5)
+        $info = Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId
+        ($info.Delivered, $info.Failed) | Should -Be @(4, 1)
+        $info.LastError | Should -BeLike '*break, continue or exit*use return*'
+    }
+
+    It 'says what a default handler''s break did' {
+        $sub = Subscribe-ModuleMessage -Channel 'Work' -Handler { break }
+        Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Wait-ModuleMessage -Timeout 10
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).LastError | Should -BeLike '*break, continue or exit*'
+    }
+
     It 'refuses -ArgumentList without -RunAsync' {
         { Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList 1 } |
             Should -Throw -ErrorId 'ArgumentListNeedsRunAsync,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'

@@ -59,13 +59,19 @@ namespace ModuleCommunication.Commands
         /// <summary>-BlockTimeout in milliseconds (0 = the configured default).</summary>
         protected long BlockTimeoutMs => (long)BlockTimeout.TotalMilliseconds;
 
-        /// <summary>Refuses -ArgumentList without -RunAsync (a terminating error).</summary>
+        /// <summary>Refuses -ArgumentList without -RunAsync, and a -BlockTimeout of 0 (terminating errors).</summary>
         protected void CheckArgumentList()
         {
             if (!RunAsync && ArgumentList.Length > 0)
             {
                 ThrowTerminatingError(NewError("ArgumentListNeedsRunAsync", ErrorCategory.InvalidArgument, ArgumentList,
                     "-ArgumentList is for -RunAsync handlers; a default handler already sees this runspace's variables."));
+            }
+            // 0 stands for "the configured default" further on, so it cannot mean "do not wait".
+            if (MyInvocation.BoundParameters.ContainsKey(nameof(BlockTimeout)) && BlockTimeout == TimeSpan.Zero)
+            {
+                ThrowTerminatingError(NewError("InvalidBlockTimeout", ErrorCategory.InvalidArgument, BlockTimeout,
+                    "-BlockTimeout 0 would not block.", "Give a positive duration, or use -OverflowPolicy DropNewest to drop at once."));
             }
         }
 

@@ -41,7 +41,7 @@ namespace ModuleCommunication.Commands
         /// <summary>Discard the message if not delivered within this time (seconds or a TimeSpan).</summary>
         [Parameter(ValueFromPipelineByPropertyName = true)]
         [Alias("TTL")]
-        [SecondsTransformation]
+        [SecondsTransformation(AllowNegative = true)] // refused below as InvalidTimeToLive, like 0
         public TimeSpan TimeToLive { get; set; }
 
         /// <summary>Ties related messages together (a request and its reply).</summary>

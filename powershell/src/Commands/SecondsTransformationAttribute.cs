@@ -12,6 +12,9 @@ namespace ModuleCommunication.Commands
     /// </summary>
     public sealed class SecondsTransformationAttribute : ArgumentTransformationAttribute
     {
+        /// <summary>Lets a negative duration through, for a cmdlet that refuses it with its own error.</summary>
+        public bool AllowNegative { get; set; }
+
         /// <inheritdoc/>
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
         {
@@ -25,7 +28,7 @@ namespace ModuleCommunication.Commands
                 string s when TimeSpan.TryParse(s, CultureInfo.InvariantCulture, out TimeSpan parsed) => parsed,
                 _ => inputData,
             };
-            if (result is TimeSpan t && t < TimeSpan.Zero)
+            if (!AllowNegative && result is TimeSpan t && t < TimeSpan.Zero)
             {
                 throw new ArgumentTransformationMetadataException(
                     $"'{value}' is a negative duration; give a number of seconds of 0 or more, or a TimeSpan that is not negative.");

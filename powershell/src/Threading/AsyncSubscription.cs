@@ -31,8 +31,10 @@ try {
         if ([ModuleCommunication.Threading.EntryPoints]::IsRemoved($__mcId)) { break }
         try {
             if ($null -ne $__mcF -and -not (& $__mcF $__mcM @__mcArgs)) { 'f'; continue }
-            $null = & $__mcH $__mcM @__mcArgs
-            'h'
+            # A break or continue in the handler ends this loop of one, not the batch.
+            $__mcDone = $false
+            do { $null = & $__mcH $__mcM @__mcArgs; $__mcDone = $true } while ($false)
+            if ($__mcDone) { 'h' } else { 'e' + [ModuleCommunication.Threading.EntryPoints]::LoopControlMessage }
         } catch {
             'e' + $_.ToString()
         }

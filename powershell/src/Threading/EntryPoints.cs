@@ -28,6 +28,9 @@ namespace ModuleCommunication.Threading
         /// <summary>Runs the API call with this tag (the nested pipeline of a timed call, or an -Async job).</summary>
         public static object? RunApiCall(ulong tag) => ApiRunner.RunCallEntry(tag);
 
+        /// <summary>The failure text of a -RunAsync handler that used break or continue outside a loop.</summary>
+        public static string LoopControlMessage => HandlerInvoker.LoopControlMessage;
+
         /// <summary>Runs the first PowerShell stage of an API call's attempt, inside that attempt's nested pipeline.</summary>
         public static void RunApiAttempt(ulong tag, long stageKey, ulong call) => ApiRunner.RunAttemptEntry(tag, stageKey, call);
 

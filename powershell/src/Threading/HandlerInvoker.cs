@@ -31,9 +31,15 @@ namespace ModuleCommunication.Threading
             }
         }
 
+        /// <summary>What a handler's break, continue or exit outside a loop of its own did.</summary>
+        public const string LoopControlMessage =
+            "The handler used break, continue or exit outside a loop of its own, which ends it without handling the message; use return to end a handler early.";
+
         public static string Describe(Exception e)
         {
             Exception inner = e is MethodInvocationException && e.InnerException != null ? e.InnerException : e;
+            // PowerShell's flow control exceptions say only "System error."
+            if (inner is FlowControlException || inner.GetType().Name == "ExitException") return LoopControlMessage;
             return inner is RuntimeException r && r.ErrorRecord != null
                 ? r.ErrorRecord.ToString()
                 : inner.Message;
