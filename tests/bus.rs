@@ -372,6 +372,24 @@ fn expired_message_is_never_taken_and_is_counted() {
 }
 
 #[test]
+fn a_message_with_a_time_to_live_is_taken_only_at_the_head_of_a_batch() {
+    // Further in, it would wait for the handlers before it and could expire there unseen.
+    let clock = Arc::new(ManualClock::new(0));
+    let hub = Hub::with_clock(clock.clone());
+    hub.create_channel("E", None, 0).unwrap();
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("E"), None).unwrap();
+    hub.publish(msg("E", "1")).unwrap();
+    hub.publish(msg("E", "2").ttl_ms(500)).unwrap();
+    hub.publish(msg("E", "3").ttl_ms(5_000)).unwrap();
+    hub.publish(msg("E", "4")).unwrap();
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["1"]);
+    hub.complete(sub, DeliveryReport { handled: 1, ..Default::default() }).unwrap();
+    clock.advance(1_000); // the handler of 1 took a second: 2 expired meanwhile, in the queue
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["3", "4"]);
+    assert_eq!(hub.subscriptions(None).unwrap()[0].expired, 1);
+}
+
+#[test]
 fn expired_message_is_never_passed_to_a_push_handler_and_is_counted() {
     let clock = Arc::new(ManualClock::new(0));
     let hub = Hub::with_clock(clock.clone());

@@ -85,6 +85,11 @@ impl<T> Lanes<T> {
     }
 
     /// The next message to hand out: the oldest of the highest non-empty lane.
+    /// The item `pop` would return, left in place.
+    pub fn peek(&self) -> Option<&T> {
+        self.lanes.iter().rev().find_map(VecDeque::front)
+    }
+
     pub fn pop(&mut self) -> Option<T> {
         let item = self.lanes.iter_mut().rev().find_map(VecDeque::pop_front)?;
         self.len -= 1;

@@ -499,6 +499,11 @@ impl Subscription {
             if shared.running.load(Ordering::Acquire) && !st.queue.is_empty() {
                 let now = shared.ctx.clock.now_ms();
                 while batch.len() < max {
+                    // A message with a time to live goes only at the head of a batch: further in,
+                    // it would wait for the handlers before it and could expire there unseen.
+                    if !batch.is_empty() && st.queue.peek().is_some_and(|e| e.expires_at_ms().is_some()) {
+                        break;
+                    }
                     match st.queue.pop() {
                         Some(e) if e.is_expired_at(now) => expired.push(e),
                         Some(e) => batch.push(e),

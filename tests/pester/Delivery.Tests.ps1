@@ -41,6 +41,18 @@ Describe 'Delivery order, expiry and full queues' {
         (Get-MessageChannels -Name 'Q').Expired | Should -Be 1
     }
 
+    It 'expires messages that wait behind slow handlers, instead of handling them late' {
+        # Twenty handlers of 100 ms cannot all start within the 0.5 s time to live.
+        $sub = Subscribe-ModuleMessage -Channel 'Q' -Handler { [Threading.Thread]::Sleep(100) }
+        Stop-MessageProcessor | Out-Null
+        $ids = 1..20 | Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -TimeToLive 0.5
+        Start-MessageProcessor | Out-Null
+        $ids | Wait-ModuleMessage -Timeout 30
+        $info = Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId
+        $info.Expired | Should -BeGreaterThan 0
+        $info.Delivered + $info.Expired | Should -Be 20
+    }
+
     It 'rejects a TimeToLive that is not positive' {
         { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -TimeToLive 0 -ErrorAction Stop } |
             Should -Throw -ErrorId 'InvalidTimeToLive,ModuleCommunication.Commands.PublishModuleMessageCommand'
