@@ -418,6 +418,7 @@ namespace ModuleCommunication.Core
             while (watch.Elapsed < duration && !cancel.IsCancellationRequested && failure == null)
             {
                 TimeSpan left = duration - watch.Elapsed;
+                if (left <= TimeSpan.Zero) break; // the duration ran out since the loop's check; Wait refuses a negative time
                 if (stop.Wait(left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250))) break;
                 progress?.Invoke(Math.Min(1.0, watch.Elapsed / duration), Interlocked.Read(ref published), Interlocked.Read(ref received));
             }
