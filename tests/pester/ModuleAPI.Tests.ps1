@@ -44,8 +44,11 @@ Describe 'Register-ModuleAPI' {
 
     It 'refuses a Module.Operation that exists, compared case-insensitively, unless -Force replaces it' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler { 'first' } | Out-Null
-        { Register-ModuleAPI -ModuleName m -APIName OP -Handler { 'second' } } |
-            Should -Throw -ErrorId 'APIExists,ModuleCommunication.Commands.RegisterModuleAPICommand'
+        $err = { Register-ModuleAPI -ModuleName m -APIName OP -Handler { 'second' } } |
+            Should -Throw -ErrorId 'APIExists,ModuleCommunication.Commands.RegisterModuleAPICommand' -PassThru
+        # The core's hint for C callers ("force":true) is not shown to PowerShell users.
+        $err.Exception.Message | Should -BeLike '*Register-ModuleAPI -Force*'
+        $err.Exception.Message | Should -Not -BeLike '*"force"*'
         Invoke-ModuleAPI M Op | Should -Be 'first'
         Register-ModuleAPI -ModuleName m -APIName OP -Handler { 'second' } -Force | Out-Null
         Invoke-ModuleAPI M Op | Should -Be 'second'
@@ -204,6 +207,8 @@ Describe 'Invoke-ModuleAPI' {
         $err.TargetObject | Should -Be 'StepName'
         $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
         $err.Exception.Message | Should -BeLike '*StepName: required, but not given (string: Name of the step to execute)*'
+        $err.Exception.Message | Should -BeLike '*Get-ModuleAPIs*'
+        $err.Exception.Message | Should -Not -BeLike '*mc_api_list*'
         $err.Exception.Category | Should -Be 'Validation'
         $err.Exception.ParameterErrors[0].Parameter | Should -Be 'StepName'
         $script:ran | Should -Be 0

@@ -49,8 +49,17 @@ namespace ModuleCommunication.Native
             // noise in a PowerShell error record, which names the cmdlet already.
             int colon = message.IndexOf(": ", StringComparison.Ordinal);
             if (message.StartsWith("mc_", StringComparison.Ordinal) && colon > 0) message = message.Substring(colon + 2);
+            message = ForPowerShell(message);
             if (message.Length == 0) message = $"The native library reported {status}.";
             return new ModuleCommunicationException((uint)status, status.ToString(), message);
         }
+
+        // The core's messages serve both audiences: "Get-ModuleAPIs (mc_api_list)",
+        // "Register-ModuleAPI -Force ("force":true)". PowerShell users get the cmdlet half.
+        private static readonly System.Text.RegularExpressions.Regex s_cHints = new(
+            @" \((?:mc_[a-z_]+(?:, mc_[a-z_]+)*|""[A-Za-z]+"":[^)]*)\)", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+        /// <summary>A core message without the C function names and JSON spellings meant for C callers.</summary>
+        public static string ForPowerShell(string message) => message.Contains(" (") ? s_cHints.Replace(message, string.Empty) : message;
     }
 }

@@ -212,10 +212,10 @@ namespace ModuleCommunication.Threading
                 using JsonDocument doc = CoreJson.Parse(NativeString.Take(json));
                 JsonElement root = doc.RootElement;
                 if (Enum.TryParse(root.GetProperty("category").GetString(), out ApiErrorCategory c)) category = c;
-                message = root.GetProperty("message").GetString() ?? string.Empty;
+                message = Status.ForPowerShell(root.GetProperty("message").GetString() ?? string.Empty);
                 foreach (JsonElement p in root.GetProperty("parameters").EnumerateArray())
                 {
-                    parameters.Add(new ApiParameterError(p.GetProperty("parameter").GetString()!, p.GetProperty("message").GetString()!));
+                    parameters.Add(new ApiParameterError(p.GetProperty("parameter").GetString()!, Status.ForPowerShell(p.GetProperty("message").GetString()!)));
                 }
             }
             else
