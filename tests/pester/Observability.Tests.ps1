@@ -78,6 +78,16 @@ Describe 'Get-CommunicationMetrics' {
         finally { Unregister-ModuleAPI -ModuleName 'InventoryManager' -APIName 'GetStockLevels' -Force | Out-Null }
     }
 
+    It 'shows TopAPIs with the average in milliseconds, rounded' {
+        Register-ModuleAPI -ModuleName 'Top' -APIName 'Op' -Handler { 1 } -Force | Out-Null
+        1..3 | ForEach-Object { Invoke-ModuleAPI Top Op } | Out-Null
+        $text = (Get-CommunicationMetrics).API.TopAPIs | Out-String -Width 80
+        $text | Should -Match 'AverageExecutionTime \(ms\)'
+        $text | Should -Match 'Top\.Op\s+3\s+0\s+[\d.]+\s*$'
+        $text | Should -Not -Match '\d\.\d{4,}'
+        Unregister-ModuleAPI -ModuleName 'Top' -APIName 'Op' -Force | Out-Null
+    }
+
     It 'runs the spec''s Performance Monitoring example as written' {
         New-MessageChannel -Name 'Configuration' | Out-Null
         $output = & {
