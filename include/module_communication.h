@@ -491,7 +491,7 @@ mc_status mc_unsubscribe(const struct mc_hub *hub, struct mc_id id);
 /**
  * Lists subscriptions in creation order as a JSON array of `{"id","kind","channel",
  * "messageType","mode","capacity","overflow","blockTimeoutMs","sourceModule","createdAt",
- * "queueLength","delivered","failed","filtered","expired","dropped","lastError"}`;
+ * "queueLength","inFlight","delivered","failed","filtered","expired","dropped","lastError"}`;
  * `kind` is `Message`, or `Event` for an event subscription. With `channel_pattern`, only subscriptions whose channel pattern matches it as text,
  * or (for a plain name) that receive that channel's messages.
  *
@@ -559,7 +559,8 @@ mc_status mc_wait_idle(const struct mc_hub *hub, uint32_t timeout_ms);
 
 /**
  * Writes the bus totals as JSON to `*out_json`: `{"channels","subscriptions","published",
- * "delivered","failed","filtered","expired","dropped","queueLength","running"}`.
+ * "delivered","failed","filtered","expired","dropped","queueLength","inFlight","running"}`:
+ * `inFlight` counts messages handed to handlers and not yet reported.
  *
  * `hub` is borrowed for the duration of the call. The caller owns the returned string
  * and frees it with `mc_string_free`.

@@ -910,6 +910,21 @@ fn subscription_options_json_must_be_an_object_with_known_keys() {
 }
 
 #[test]
+fn messages_taken_but_not_reported_count_as_in_flight() {
+    let hub = hub_with(&["F"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("F"), None).unwrap();
+    for i in 0..3 {
+        hub.publish(msg("F", &i.to_string())).unwrap();
+    }
+    assert_eq!(hub.take(sub, 2, Duration::ZERO).unwrap().len(), 2);
+    let stats = hub.bus_stats();
+    assert_eq!((stats.queue_length, stats.in_flight), (1, 2));
+    assert_eq!(hub.subscriptions(None).unwrap()[0].in_flight, 2);
+    hub.complete(sub, DeliveryReport { handled: 2, ..Default::default() }).unwrap();
+    assert_eq!(hub.bus_stats().in_flight, 0);
+}
+
+#[test]
 fn listings_have_exactly_the_documented_keys() {
     let hub = hub_with(&["K"]);
     hub.subscribe_pull(SubscriptionOptions::new("K"), None).unwrap();
@@ -932,7 +947,7 @@ fn listings_have_exactly_the_documented_keys() {
     let sub = serde_json::to_value(&hub.subscriptions(None).unwrap()[0]).unwrap();
     assert_eq!(
         keys(sub.clone()),
-        sorted(&["id", "kind", "channel", "messageType", "mode", "capacity", "overflow", "blockTimeoutMs", "sourceModule", "createdAt", "queueLength", "delivered", "failed", "filtered", "expired", "dropped", "lastError"])
+        sorted(&["id", "kind", "channel", "messageType", "mode", "capacity", "overflow", "blockTimeoutMs", "sourceModule", "createdAt", "queueLength", "inFlight", "delivered", "failed", "filtered", "expired", "dropped", "lastError"])
     );
     assert_eq!(sub["mode"], "Pull");
     assert_eq!(sub["kind"], "Message");
@@ -941,7 +956,7 @@ fn listings_have_exactly_the_documented_keys() {
     let stats = serde_json::to_value(hub.bus_stats()).unwrap();
     assert_eq!(
         keys(stats),
-        sorted(&["channels", "subscriptions", "published", "delivered", "failed", "filtered", "expired", "dropped", "queueLength", "running"])
+        sorted(&["channels", "subscriptions", "published", "delivered", "failed", "filtered", "expired", "dropped", "queueLength", "inFlight", "running"])
     );
 }
 

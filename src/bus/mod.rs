@@ -54,6 +54,9 @@ pub struct BusStats {
     pub dropped: u64,
     /// Messages waiting in subscription queues.
     pub queue_length: usize,
+    /// Messages handed to handlers (a push worker's current one, or taken by a pull
+    /// subscriber) and not yet reported: not in the queues, not yet delivered.
+    pub in_flight: usize,
     /// Whether the processor hands messages out (false while paused).
     pub running: bool,
 }
@@ -582,10 +585,12 @@ impl Bus {
         let subs = self.shared.snapshot();
         let totals = SubCounters::default();
         totals.add(&self.shared.retired);
-        let mut queue_length = 0;
+        let (mut queue_length, mut in_flight) = (0, 0);
         for s in subs.iter() {
             totals.add(&s.counters);
-            queue_length += s.lock().queue.len();
+            let st = s.lock();
+            queue_length += st.queue.len();
+            in_flight += st.in_flight();
         }
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         BusStats {
@@ -598,6 +603,7 @@ impl Bus {
             expired: load(&totals.expired),
             dropped: load(&totals.dropped),
             queue_length,
+            in_flight,
             running: self.is_running(),
         }
     }

@@ -186,6 +186,8 @@ pub struct SubscriptionInfo {
     pub created_at_ms: i64,
     /// Messages waiting in its queue.
     pub queue_length: usize,
+    /// Messages handed to its handler and not yet reported (see [`crate::BusStats`]).
+    pub in_flight: usize,
     /// Messages handled successfully.
     pub delivered: u64,
     /// Messages whose handling failed.
@@ -244,6 +246,11 @@ pub(crate) struct State {
 impl State {
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.in_hand == 0 && self.handed_out.is_empty() && self.blocked == 0
+    }
+
+    /// Messages handed to the handler and not yet reported.
+    pub fn in_flight(&self) -> usize {
+        self.in_hand + self.handed_out.len()
     }
 }
 
@@ -702,7 +709,10 @@ impl Subscription {
     }
 
     pub fn info(&self) -> SubscriptionInfo {
-        let queue_length = self.state.lock().queue.len();
+        let (queue_length, in_flight) = {
+            let st = self.state.lock();
+            (st.queue.len(), st.in_flight())
+        };
         let c = &self.counters;
         SubscriptionInfo {
             id: self.id,
@@ -716,6 +726,7 @@ impl Subscription {
             source_module: self.source_module.clone(),
             created_at_ms: self.created_at_ms,
             queue_length,
+            in_flight,
             delivered: c.delivered.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
             filtered: c.filtered.load(Ordering::Relaxed),

@@ -290,7 +290,7 @@ pub unsafe extern "C" fn mc_unsubscribe(hub: *const mc_hub, id: mc_id) -> mc_sta
 
 /// Lists subscriptions in creation order as a JSON array of `{"id","kind","channel",
 /// "messageType","mode","capacity","overflow","blockTimeoutMs","sourceModule","createdAt",
-/// "queueLength","delivered","failed","filtered","expired","dropped","lastError"}`;
+/// "queueLength","inFlight","delivered","failed","filtered","expired","dropped","lastError"}`;
 /// `kind` is `Message`, or `Event` for an event subscription. With `channel_pattern`, only subscriptions whose channel pattern matches it as text,
 /// or (for a plain name) that receive that channel's messages.
 ///
@@ -409,7 +409,8 @@ pub unsafe extern "C" fn mc_wait_idle(hub: *const mc_hub, timeout_ms: u32) -> mc
 }
 
 /// Writes the bus totals as JSON to `*out_json`: `{"channels","subscriptions","published",
-/// "delivered","failed","filtered","expired","dropped","queueLength","running"}`.
+/// "delivered","failed","filtered","expired","dropped","queueLength","inFlight","running"}`:
+/// `inFlight` counts messages handed to handlers and not yet reported.
 ///
 /// `hub` is borrowed for the duration of the call. The caller owns the returned string
 /// and frees it with `mc_string_free`.

@@ -504,6 +504,8 @@ pub struct MessageBusMetrics {
     pub dropped: u64,
     /// Messages waiting in subscription queues now.
     pub queue_length: usize,
+    /// Messages handed to handlers and not yet reported.
+    pub in_flight: usize,
     /// The fullest subscription queue, in percent of its capacity.
     pub max_queue_usage_percent: f64,
     /// Whether the processor hands messages out.
@@ -689,6 +691,7 @@ pub(crate) fn message_bus_metrics(stats: &BusStats, subs: &[SubscriptionInfo]) -
         expired: stats.expired,
         dropped: stats.dropped,
         queue_length: stats.queue_length,
+        in_flight: stats.in_flight,
         max_queue_usage_percent: max_usage,
         running: stats.running,
     }

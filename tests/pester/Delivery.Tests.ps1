@@ -128,6 +128,21 @@ Describe 'Start-/Stop-MessageProcessor and Wait-ModuleMessage' {
     }
     AfterAll { Reset-Bus }
 
+    It 'counts the messages handlers have taken but not finished when Stop -Timeout gives up' {
+        $sub = Subscribe-ModuleMessage -Channel 'P' -Handler { [Threading.Thread]::Sleep(100) }
+        Stop-MessageProcessor | Out-Null
+        1..30 | Publish-ModuleMessage -Channel 'P' -MessageType 'T' | Out-Null
+        Start-MessageProcessor | Out-Null
+        $status = Stop-MessageProcessor -Timeout 0.5 -WarningVariable warned -WarningAction SilentlyContinue
+        $status.Drained | Should -BeFalse
+        $status.QueueLength + $status.InFlight | Should -BeGreaterThan 0
+        "$warned" | Should -BeLike '*taken by handlers that have not reported them done*'
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).InFlight | Should -Be $status.InFlight
+        Start-MessageProcessor | Out-Null
+        Wait-ModuleMessage -Timeout 30
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).InFlight | Should -Be 0
+    }
+
     It 'keeps running handlers at checkpoints after Wait-ModuleMessage pumped handlers that publish' {
         # A pumped handler that publishes reaches checkpoints inside the drain; the drain
         # requests those brought could not run, which once left later messages unseen until

@@ -141,7 +141,8 @@ namespace ModuleCommunication.Commands
                 Bus.Resume();
                 // Handlers of this runspace may have messages waiting from the pause.
                 RunspaceDispatcher.Current?.Signal();
-                WriteObject(new ProcessorStatus { Running = true, QueueLength = Bus.Stats().QueueLength });
+                BusMetrics now = Bus.Stats();
+                WriteObject(new ProcessorStatus { Running = true, QueueLength = now.QueueLength, InFlight = now.InFlight });
             }
             catch (ModuleCommunicationException e)
             {
@@ -181,10 +182,16 @@ namespace ModuleCommunication.Commands
                     drained = dispatcher != null
                         ? dispatcher.Pump(() => Bus.WaitIdle(0), Timeout, () => _stopping)
                         : Bus.WaitIdle(ToMilliseconds(Timeout));
-                    if (!drained) WriteWarning($"The queues did not drain within {Timeout.TotalSeconds:0.###} s; pausing with {Bus.Stats().QueueLength} message(s) queued.");
+                    if (!drained)
+                    {
+                        BusMetrics left = Bus.Stats();
+                        WriteWarning($"The queues did not drain within {Timeout.TotalSeconds:0.###} s; pausing with {left.QueueLength} message(s) queued " +
+                            $"and {left.InFlight} taken by handlers that have not reported them done (those still run).");
+                    }
                 }
                 Bus.Pause();
-                WriteObject(new ProcessorStatus { Running = false, QueueLength = Bus.Stats().QueueLength, Drained = drained });
+                BusMetrics now = Bus.Stats();
+                WriteObject(new ProcessorStatus { Running = false, QueueLength = now.QueueLength, InFlight = now.InFlight, Drained = drained });
             }
             catch (ModuleCommunicationException e)
             {

@@ -189,6 +189,7 @@ namespace ModuleCommunication.Core
                 Expired = Long(s, "expired"),
                 Dropped = Long(s, "dropped"),
                 QueueLength = Long(s, "queueLength"),
+            InFlight = Long(s, "inFlight"),
                 ProcessorRunning = s.GetProperty("running").GetBoolean(),
             };
         }
@@ -257,6 +258,7 @@ namespace ModuleCommunication.Core
             HasFilter = hasFilter,
             CreatedAt = Time(s.GetProperty("createdAt")) ?? DateTime.MinValue,
             QueueLength = Long(s, "queueLength"),
+            InFlight = Long(s, "inFlight"),
             Delivered = Long(s, "delivered"),
             Failed = Long(s, "failed"),
             Filtered = Long(s, "filtered"),

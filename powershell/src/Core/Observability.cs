@@ -74,6 +74,7 @@ namespace ModuleCommunication.Core
                     Expired = L(bus, "expired"),
                     Dropped = L(bus, "dropped"),
                     QueueLength = L(bus, "queueLength"),
+                    InFlight = L(bus, "inFlight"),
                     MaxQueueUsagePercent = D(bus, "maxQueueUsagePercent"),
                     ProcessorRunning = bus.GetProperty("running").GetBoolean(),
                 },

@@ -21,6 +21,8 @@ namespace ModuleCommunication
         public long Dropped { get; init; }
         /// <summary>Messages waiting now.</summary>
         public long QueueLength { get; init; }
+        /// <summary>Messages handed to handlers that have not finished with them yet.</summary>
+        public long InFlight { get; init; }
         /// <summary>The fullest subscription queue, in percent of its capacity.</summary>
         public double MaxQueueUsagePercent { get; init; }
         /// <summary>Whether delivery is running (Start-/Stop-MessageProcessor).</summary>

@@ -40,6 +40,8 @@ namespace ModuleCommunication
         public bool Running { get; init; }
         /// <summary>Messages waiting in all queues.</summary>
         public long QueueLength { get; init; }
+        /// <summary>Messages handed to handlers that have not finished with them yet (pausing does not stop those).</summary>
+        public long InFlight { get; init; }
         /// <summary>Stop-MessageProcessor -Timeout: true when every queue was drained before pausing.</summary>
         public bool Drained { get; init; }
     }

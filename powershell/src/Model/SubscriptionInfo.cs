@@ -29,6 +29,8 @@ namespace ModuleCommunication
         public DateTime CreatedAt { get; init; }
         /// <summary>Messages waiting in its queue now.</summary>
         public long QueueLength { get; init; }
+        /// <summary>Messages handed to its handler that it has not finished with yet.</summary>
+        public long InFlight { get; init; }
         /// <summary>Messages its handler completed.</summary>
         public long Delivered { get; init; }
         /// <summary>Messages whose handler threw.</summary>
