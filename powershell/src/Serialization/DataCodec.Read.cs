@@ -2,7 +2,6 @@ using System;
 using System.Collections;
 using System.Collections.Generic;
 using System.Collections.Specialized;
-using System.Linq;
 using System.Globalization;
 using System.Management.Automation;
 using System.Numerics;
@@ -146,12 +145,18 @@ public static partial class DataCodec
         foreach (JsonProperty property in element.EnumerateObject())
         {
             string name = property.Name;
-            if (dictionary.Contains(name) && !dictionary.Keys.Cast<string>().Contains(name, StringComparer.Ordinal))
+            object? value = Read(property.Value, node?.ChildAt(name));
+            try
             {
-                // Keys that differ only in case came from a case-sensitive dictionary: keep both.
-                dictionary = CaseSensitiveCopy(dictionary, ordered);
+                dictionary.Add(name, value);
             }
-            dictionary[name] = Read(property.Value, node?.ChildAt(name));
+            catch (ArgumentException)
+            {
+                // A key met already, but for case, came from a case-sensitive dictionary: keep both.
+                // (Add instead of a lookup first: this path is rare, every key pays for a lookup.)
+                dictionary = CaseSensitiveCopy(dictionary, ordered);
+                dictionary[name] = value;
+            }
         }
         return dictionary;
     }
