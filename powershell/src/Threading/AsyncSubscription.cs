@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.ObjectModel;
+using System.Diagnostics;
 using System.Management.Automation;
 using System.Threading;
 using ModuleCommunication.Core;
@@ -16,7 +17,7 @@ namespace ModuleCommunication.Threading
     /// </summary>
     internal sealed class AsyncSubscription : HandlerSubscription
     {
-        private const int BatchSize = 64;
+        private const int MaxBatch = 64;
         private const uint TakeTimeoutMs = 250;
 
         // Runs one batch in the pool runspace. Filter and handler are re-created from text,
@@ -50,6 +51,7 @@ try {
         private readonly string? _filterText;
         private readonly object[] _arguments;
         private readonly Thread _worker;
+        private readonly BatchSizer _batchSizer = new(MaxBatch);
 
         public AsyncSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, SubscriptionSource source,
             object[] arguments)
@@ -138,7 +140,7 @@ try {
                 List<object> batch;
                 try
                 {
-                    batch = Bus.Take(Id, BatchSize, TakeTimeoutMs, Read);
+                    batch = Bus.Take(Id, _batchSizer.Next, TakeTimeoutMs, Read);
                 }
                 catch (ModuleCommunicationException)
                 {
@@ -152,7 +154,9 @@ try {
                     continue;
                 }
                 if (batch.Count == 0) continue;
+                long started = Stopwatch.GetTimestamp();
                 RunBatch(batch);
+                _batchSizer.Observe(batch.Count, Stopwatch.GetTimestamp() - started);
             }
         }
 

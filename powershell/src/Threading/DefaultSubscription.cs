@@ -17,6 +17,10 @@ namespace ModuleCommunication.Threading
         internal int Failed;
         internal int Filtered;
         internal string? LastError;
+        /// <summary>How many messages the next take asks for; and the size and handling time of the batch being handled.</summary>
+        internal readonly BatchSizer BatchSizer = new(RunspaceDispatcher.MaxBatch);
+        internal int BatchCount;
+        internal long BatchTicks;
 
         public DefaultSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, SubscriptionSource source,
             RunspaceDispatcher dispatcher)

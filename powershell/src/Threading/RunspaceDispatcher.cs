@@ -21,7 +21,7 @@ namespace ModuleCommunication.Threading
     /// </summary>
     internal sealed class RunspaceDispatcher
     {
-        private const int BatchSize = 256;
+        internal const int MaxBatch = 256;
         private static readonly ConcurrentDictionary<Guid, RunspaceDispatcher> s_byRunspace = new();
         private static long s_budgetMs = 100;
 
@@ -257,7 +257,7 @@ namespace ModuleCommunication.Threading
                     List<object> batch;
                     try
                     {
-                        batch = Bus.Take(s.Id, BatchSize, 0, s.Read);
+                        batch = Bus.Take(s.Id, s.BatchSizer.Next, 0, s.Read);
                     }
                     catch (ModuleCommunicationException)
                     {
@@ -265,8 +265,12 @@ namespace ModuleCommunication.Threading
                     }
                     if (batch.Count == 0) return true;
                     foreach (object m in batch) s.Pending.Enqueue(m);
+                    s.BatchCount = batch.Count;
+                    s.BatchTicks = 0;
                 }
 
+                long started = Stopwatch.GetTimestamp();
+                long now = started;
                 while (s.Pending.Count > 0)
                 {
                     if (s.Removed) return true;
@@ -279,11 +283,17 @@ namespace ModuleCommunication.Threading
                         default: s.Failed++; s.LastError = error; break;
                     }
                     handledCount++;
-                    if (Stopwatch.GetTimestamp() > deadline && s.Pending.Count > 0) return false;
+                    now = Stopwatch.GetTimestamp();
+                    if (now > deadline && s.Pending.Count > 0)
+                    {
+                        s.BatchTicks += now - started;
+                        return false;
+                    }
                 }
 
+                s.BatchSizer.Observe(s.BatchCount, s.BatchTicks + now - started);
                 ReportCompleted(s);
-                if (Stopwatch.GetTimestamp() > deadline) return false;
+                if (now > deadline) return false;
             }
             return true;
         }
