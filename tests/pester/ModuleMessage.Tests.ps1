@@ -146,6 +146,20 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         $script:innerSubscription.SubscriptionId | Should -BeOfType ([guid])
     }
 
+    It 'counts what a handler handled before it ended its own subscription, its last message included' {
+        $script:handled = 0
+        $script:sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {
+            $script:handled++
+            if ($script:handled -eq 3) { $script:sub | Unsubscribe-ModuleMessage | Out-Null }
+        }
+        Stop-MessageProcessor | Out-Null
+        $ids = 1..5 | Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T'
+        Start-MessageProcessor | Out-Null
+        $ids | Wait-ModuleMessage -Timeout 10 | Out-Null
+        $script:handled | Should -Be 3
+        (Get-MessageChannels -Name 'Configuration').Delivered | Should -Be 3
+    }
+
     It 'calls the handler only for messages its filter accepts, and counts the others as filtered' {
         $script:modules = [System.Collections.Generic.List[string]]::new()
         $sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {

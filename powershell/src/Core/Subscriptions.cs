@@ -58,6 +58,7 @@ namespace ModuleCommunication.Core
             // A -RunAsync batch still running reports what it handled when it ends: let it end
             // before the core forgets the subscription, or those deliveries are never counted.
             // An idle worker is not waited for first: unsubscribing wakes it from its take.
+            if (subscription is DefaultSubscription d) d.Dispatcher.ReportBeforeRemoval(d);
             bool finishFirst = subscription is AsyncSubscription a && a.InBatch;
             if (finishFirst)
             {

@@ -17,6 +17,8 @@ namespace ModuleCommunication.Threading
         internal int Failed;
         internal int Filtered;
         internal string? LastError;
+        /// <summary>True while the owner's thread runs this subscription's filter or handler.</summary>
+        internal bool InHandler;
         /// <summary>How many messages the next take asks for; and the size and handling time of the batch being handled.</summary>
         internal readonly BatchSizer BatchSizer = new(RunspaceDispatcher.MaxBatch);
         internal int BatchCount;

@@ -275,7 +275,10 @@ namespace ModuleCommunication.Threading
                 {
                     if (s.Removed) return true;
                     object message = s.Pending.Dequeue();
+                    s.InHandler = true;
                     HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out string? error);
+                    s.InHandler = false;
+                    if (s.Removed) return true; // its counts went with the removal (ReportBeforeRemoval)
                     switch (outcome)
                     {
                         case HandlerInvoker.Outcome.Handled: s.Handled++; break;
@@ -296,6 +299,24 @@ namespace ModuleCommunication.Threading
                 if (now > deadline) return false;
             }
             return true;
+        }
+
+        /// <summary>
+        /// Called before a subscription of this dispatcher is removed. On the owner's thread (a
+        /// handler ending its own or a sibling's subscription), reports what the batch taken so
+        /// far handled, counting a handler still running as handled, since it was called; once
+        /// the core forgets the subscription those deliveries could no longer be counted. From
+        /// another thread the counts belong to the owner's drain and are not touched.
+        /// </summary>
+        public void ReportBeforeRemoval(DefaultSubscription s)
+        {
+            if (Runspace.DefaultRunspace != _owner) return;
+            if (s.InHandler)
+            {
+                s.Handled++;
+                s.InHandler = false;
+            }
+            if (s.Handled + s.Failed + s.Filtered > 0) ReportCompleted(s);
         }
 
         private static void ReportCompleted(DefaultSubscription s)
