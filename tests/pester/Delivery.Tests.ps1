@@ -310,9 +310,9 @@ Describe 'Configuration and metrics' {
     }
 
     It 'refuses NaN, infinities and non-numbers naming the setting, changing nothing' {
-        { Set-CommunicationConfiguration -RetryPolicy @{ BackoffMultiplier = [double]::NaN } } | Should -Throw "*backoffMultiplier '*NaN*'*"
-        { Set-CommunicationConfiguration -CircuitBreaker @{ FailureRatio = [double]::PositiveInfinity } } | Should -Throw "*failureRatio*Infinity*"
-        { Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = (Get-Date) } } | Should -Throw '*maxMessageQueueSize*whole number*'
+        { Set-CommunicationConfiguration -RetryPolicy @{ BackoffMultiplier = [double]::NaN } } | Should -Throw "RetryPolicy.BackoffMultiplier must be a number from 1 to 100; got 'NaN'."
+        { Set-CommunicationConfiguration -CircuitBreaker @{ FailureRatio = [double]::PositiveInfinity } } | Should -Throw "CircuitBreaker.FailureRatio must be a number above 0 and at most 1; got '*Infinity'."
+        { Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = (Get-Date) } } | Should -Throw "MaxMessageQueueSize must be a whole number from 1 to 100000000; got '*'."
         (Get-CommunicationConfiguration).RetryPolicy.BackoffMultiplier | Should -Be 2
     }
 
@@ -320,7 +320,7 @@ Describe 'Configuration and metrics' {
         New-MessageChannel -Name 'Ttl' | Out-Null
         { Publish-ModuleMessage -Channel 'Ttl' -MessageType 'T' -TimeToLive -5 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidTimeToLive,*'
         { Subscribe-ModuleMessage -Channel 'Ttl' -Handler { } -OverflowPolicy Block -BlockTimeout 0 } | Should -Throw -ErrorId 'InvalidBlockTimeout,*'
-        { Set-CommunicationConfiguration -Settings @{ ProcessorInterval = 100000 } } | Should -Throw '*processorInterval*60000*'
+        { Set-CommunicationConfiguration -Settings @{ ProcessorInterval = 100000 } } | Should -Throw "ProcessorInterval must be a whole number from 1 to 60000; got '100000'."
         Remove-MessageChannel -Name 'Ttl' -Force | Out-Null
     }
 
@@ -336,6 +336,53 @@ Describe 'Configuration and metrics' {
         { Set-CommunicationConfiguration -MaxMessageQueueSize 3000000000 -ErrorAction Stop } | Should -Throw '*maximum allowed range of 100000000*'
         { New-MessageChannel -Name 'Huge' -MaxMessages 3000000000 -ErrorAction Stop } | Should -Throw '*maximum allowed range of 100000000*'
         (Get-CommunicationConfiguration).MaxMessageQueueSize | Should -Be $before
+    }
+
+    It 'names a bad -Settings value as the user wrote it, with what to give instead, changing nothing' {
+        $before = Get-CommunicationConfiguration
+        $cases = @(
+            @{ Settings = @{ EnableTracing = 'maybe' }; Message = "EnableTracing must be `$true or `$false; got 'maybe'." }
+            @{ Settings = @{ EnableMetrics = 1 }; Message = "EnableMetrics must be `$true or `$false; got '1'." }
+            @{ Settings = @{ DefaultOverflowPolicy = 'Sometimes' }; Message = "DefaultOverflowPolicy must be one of DropOldest, DropNewest, Reject, Block; got 'Sometimes'." }
+            @{ Settings = @{ ProcessorInterval = 1.5 }; Message = "ProcessorInterval must be a whole number from 1 to 60000; got '1.5'." }
+            @{ Settings = @{ MaxEventHistory = -3 }; Message = "MaxEventHistory must be a whole number from 0 to 10000000; got '-3'." }
+            @{ Settings = @{ EventHistoryPath = 5 }; Message = "EventHistoryPath must be a file path as a string, or '' for none; got '5'." }
+            @{ Settings = @{ MaxMessageQueueSize = 5; CircuitBreaker = @{ RecoveryTimeout = 100000 } }
+               Message = "CircuitBreaker.RecoveryTimeout must be a number of seconds from 0.001 to 86400, or a TimeSpan; got '100000'." }
+            @{ Settings = @{ Security = @{ DefaultTokenExpiration = 0 } }; Message = "Security.DefaultTokenExpiration must be a whole number from 1 to 525600; got '0'." }
+        )
+        foreach ($case in $cases) {
+            { Set-CommunicationConfiguration -Settings $case.Settings } |
+                Should -Throw -ExpectedMessage $case.Message -ErrorId 'InvalidConfigurationValue,*'
+        }
+        $after = Get-CommunicationConfiguration
+        $after.MaxMessageQueueSize | Should -Be $before.MaxMessageQueueSize
+        $after.CircuitBreaker.RecoveryTimeout | Should -Be $before.CircuitBreaker.RecoveryTimeout
+    }
+
+    It 'checks nested settings against the same ranges as the core: both ends of each are accepted' {
+        $before = Get-CommunicationConfiguration
+        $ends = @(
+            @{ RetryPolicy = @{ MaxRetries = 0; RetryDelay = 0; BackoffMultiplier = 1; MaxDelay = 0 } }
+            @{ RetryPolicy = @{ MaxRetries = 100; RetryDelay = 3600000; BackoffMultiplier = 100; MaxDelay = 3600000 } }
+            @{ CircuitBreaker = @{ FailureThreshold = 1; FailureRatio = 0.001; SamplingDuration = 0.1; RecoveryTimeout = 0.001; HalfOpenProbes = 1 } }
+            @{ CircuitBreaker = @{ FailureThreshold = 1000000; FailureRatio = 1; SamplingDuration = 86400; RecoveryTimeout = 86400; HalfOpenProbes = 1000 } }
+            @{ Security = @{ DefaultTokenExpiration = 1 } }
+            @{ Security = @{ DefaultTokenExpiration = 525600 } }
+        )
+        try {
+            foreach ($settings in $ends) { Set-CommunicationConfiguration -Settings $settings }
+            (Get-CommunicationConfiguration).CircuitBreaker.HalfOpenProbes | Should -Be 1000
+        } finally {
+            Set-CommunicationConfiguration -RetryPolicy @{
+                MaxRetries = $before.RetryPolicy.MaxRetries; RetryDelay = $before.RetryPolicy.RetryDelay
+                BackoffMultiplier = $before.RetryPolicy.BackoffMultiplier; MaxDelay = $before.RetryPolicy.MaxDelay
+            } -CircuitBreaker @{
+                FailureThreshold = $before.CircuitBreaker.FailureThreshold; FailureRatio = $before.CircuitBreaker.FailureRatio
+                SamplingDuration = $before.CircuitBreaker.SamplingDuration; RecoveryTimeout = $before.CircuitBreaker.RecoveryTimeout
+                HalfOpenProbes = $before.CircuitBreaker.HalfOpenProbes
+            } -Security @{ DefaultTokenExpiration = $before.Security.DefaultTokenExpiration }
+        }
     }
 
     It 'takes the spec''s hashtable shape and refuses unknown keys, changing nothing' {

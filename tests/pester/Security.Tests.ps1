@@ -296,7 +296,7 @@ Describe 'Set-CommunicationConfiguration with the spec''s nested sections' {
 
     It 'rejects a bad value in any section and changes nothing' {
         { Set-CommunicationConfiguration -Settings @{ MaxEventHistory = 7; RetryPolicy = @{ MaxRetries = 1000 } } -ErrorAction Stop } |
-            Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
+            Should -Throw -ExpectedMessage "RetryPolicy.MaxRetries must be a whole number from 0 to 100; got '1000'." -ErrorId 'InvalidConfigurationValue,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
         { Set-CommunicationConfiguration -Settings @{ CircuitBreaker = @{ Threshold = 3 } } -ErrorAction Stop } |
             Should -Throw -ErrorId 'InvalidConfigurationValue,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
         { Set-CommunicationConfiguration -Settings @{ RetryPolicy = 'fast' } -ErrorAction Stop } |

@@ -62,7 +62,7 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         (Get-CommunicationConfiguration).EnableTracing | Should -BeFalse
         Publish-ModuleMessage -Channel 'Orders' -MessageType 'Created' | Out-Null
         @(Get-MessageTrace).Count | Should -Be 1
-        { Set-CommunicationConfiguration -Settings @{ EnableTracing = 'yes' } } | Should -Throw '*enableTracing*'
+        { Set-CommunicationConfiguration -Settings @{ EnableTracing = 'yes' } } | Should -Throw "EnableTracing must be `$true or `$false; got 'yes'."
     }
 
     It 'records only the publish at Basic' {

@@ -1,6 +1,8 @@
 using System.Collections;
 using System.Collections.Generic;
+using System.Globalization;
 using System.Linq;
+using System.Reflection;
 using System.Management.Automation;
 using ModuleCommunication.Core;
 using ModuleCommunication.Native;
@@ -142,8 +144,14 @@ namespace ModuleCommunication.Commands
                             $"'{key}' is not a setting of this version.", "Known settings: " + string.Join(", ", s_keys.Keys.Concat(NestedSettings.Sections)) + "."));
                         return;
                     }
-                    object? value = entry.Value is PSObject p ? p.BaseObject : entry.Value;
-                    changes[native] = value is System.Enum e ? e.ToString() : value ?? string.Empty;
+                    object? converted = ConvertSetting(key, entry.Value is PSObject p ? p.BaseObject : entry.Value, out string? problem);
+                    if (converted == null)
+                    {
+                        ThrowTerminatingError(NewError("InvalidConfigurationValue", ErrorCategory.InvalidArgument, entry.Value, problem!,
+                            "See Get-Help Set-CommunicationConfiguration -Parameter " + key + "."));
+                        return;
+                    }
+                    changes[native] = converted;
                 }
             }
             else
@@ -185,6 +193,48 @@ namespace ModuleCommunication.Commands
             {
                 ThrowNativeError(e, changes);
             }
+        }
+
+        /// <summary>
+        /// Checks a -Settings value as binding the parameter of that name checks it (type and
+        /// range), so that a bad value is reported in the user's terms, not the core's JSON
+        /// ones. Returns the value to send, or null and the problem.
+        /// </summary>
+        private static object? ConvertSetting(string key, object? value, out string? problem)
+        {
+            PropertyInfo property = typeof(SetCommunicationConfigurationCommand).GetProperty(key,
+                BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase)!;
+            string name = property.Name;
+            System.Type type = property.PropertyType;
+            problem = null;
+            if (type == typeof(string))
+            {
+                if (value is null or string) return value ?? string.Empty;
+                problem = $"{name} must be a file path as a string, or '' for none; got '{value}'.";
+                return null;
+            }
+            if (type.IsEnum)
+            {
+                if (value is not null && LanguagePrimitives.TryConvertTo(value, type, CultureInfo.InvariantCulture, out object? member)
+                    && System.Enum.IsDefined(type, member))
+                {
+                    return member.ToString();
+                }
+                problem = $"{name} must be one of {string.Join(", ", System.Enum.GetNames(type))}; got '{value}'.";
+                return null;
+            }
+            if (type == typeof(bool))
+            {
+                object? flag = NestedSettings.ConvertValue(value, NestedSettings.Kind.Boolean);
+                if (flag == null) problem = $"{name} must be $true or $false; got '{value}'.";
+                return flag;
+            }
+            ValidateRangeAttribute range = property.GetCustomAttribute<ValidateRangeAttribute>()!;
+            long min = System.Convert.ToInt64(range.MinRange, CultureInfo.InvariantCulture);
+            long max = System.Convert.ToInt64(range.MaxRange, CultureInfo.InvariantCulture);
+            if (NestedSettings.ConvertValue(value, NestedSettings.Kind.Integer) is long number && number >= min && number <= max) return number;
+            problem = $"{name} must be a whole number from {min} to {max}; got '{value}'.";
+            return null;
         }
 
         private bool AddSection(Dictionary<string, object> changes, string section, object? value)

@@ -11,37 +11,44 @@ namespace ModuleCommunication.Commands
     /// The spec's nested configuration sections (RetryPolicy, CircuitBreaker, Security) as
     /// hashtables, turned into the native configuration's objects: spec names to camelCase
     /// keys, seconds to milliseconds where the spec counts seconds (RecoveryTimeout,
-    /// SamplingDuration), each value checked for its type here and for its range by the core.
+    /// SamplingDuration), each value checked for its type and range.
     /// </summary>
     internal static class NestedSettings
     {
-        private enum Kind { Integer, Number, Boolean, Seconds, StringList }
+        internal enum Kind { Integer, Number, Boolean, Seconds, StringList }
 
-        private static readonly Dictionary<string, (string Native, Dictionary<string, (string Key, Kind Kind)> Keys)> s_sections =
+        /// <summary>
+        /// One key of a section: its native key, kind and range (seconds for Seconds). The
+        /// ranges are the core's, checked here too so that errors name the spec's keys and
+        /// units; Pester checks both ends of each against the core.
+        /// </summary>
+        private sealed record Setting(string Native, Kind Kind, double Min = 0, double Max = 0, bool AboveMin = false);
+
+        private static readonly Dictionary<string, (string Native, Dictionary<string, Setting> Keys)> s_sections =
             new(StringComparer.OrdinalIgnoreCase)
             {
                 ["RetryPolicy"] = ("retryPolicy", new(StringComparer.OrdinalIgnoreCase)
                 {
-                    ["MaxRetries"] = ("maxRetries", Kind.Integer),
-                    ["RetryDelay"] = ("retryDelayMs", Kind.Integer),
-                    ["BackoffMultiplier"] = ("backoffMultiplier", Kind.Number),
-                    ["MaxDelay"] = ("maxDelayMs", Kind.Integer),
-                    ["Jitter"] = ("jitter", Kind.Boolean),
+                    ["MaxRetries"] = new("maxRetries", Kind.Integer, 0, 100),
+                    ["RetryDelay"] = new("retryDelayMs", Kind.Integer, 0, 3_600_000),
+                    ["BackoffMultiplier"] = new("backoffMultiplier", Kind.Number, 1, 100),
+                    ["MaxDelay"] = new("maxDelayMs", Kind.Integer, 0, 3_600_000),
+                    ["Jitter"] = new("jitter", Kind.Boolean),
                 }),
                 ["CircuitBreaker"] = ("circuitBreaker", new(StringComparer.OrdinalIgnoreCase)
                 {
-                    ["FailureThreshold"] = ("failureThreshold", Kind.Integer),
-                    ["FailureRatio"] = ("failureRatio", Kind.Number),
-                    ["SamplingDuration"] = ("samplingDurationMs", Kind.Seconds),
-                    ["RecoveryTimeout"] = ("recoveryTimeoutMs", Kind.Seconds),
-                    ["HalfOpenProbes"] = ("halfOpenProbes", Kind.Integer),
+                    ["FailureThreshold"] = new("failureThreshold", Kind.Integer, 1, 1_000_000),
+                    ["FailureRatio"] = new("failureRatio", Kind.Number, 0, 1, AboveMin: true),
+                    ["SamplingDuration"] = new("samplingDurationMs", Kind.Seconds, 0.1, 86_400),
+                    ["RecoveryTimeout"] = new("recoveryTimeoutMs", Kind.Seconds, 0.001, 86_400),
+                    ["HalfOpenProbes"] = new("halfOpenProbes", Kind.Integer, 1, 1_000),
                 }),
                 ["Security"] = ("security", new(StringComparer.OrdinalIgnoreCase)
                 {
-                    ["Enabled"] = ("enabled", Kind.Boolean),
-                    ["RequireAuthentication"] = ("requireAuthentication", Kind.Boolean),
-                    ["DefaultTokenExpiration"] = ("defaultTokenExpirationMinutes", Kind.Integer),
-                    ["AllowedModules"] = ("allowedModules", Kind.StringList),
+                    ["Enabled"] = new("enabled", Kind.Boolean),
+                    ["RequireAuthentication"] = new("requireAuthentication", Kind.Boolean),
+                    ["DefaultTokenExpiration"] = new("defaultTokenExpirationMinutes", Kind.Integer, 1, 525_600),
+                    ["AllowedModules"] = new("allowedModules", Kind.StringList),
                 }),
             };
 
@@ -56,7 +63,7 @@ namespace ModuleCommunication.Commands
         /// </summary>
         public static (string Native, Dictionary<string, object>? Value, string? Problem) Convert(string section, object? value)
         {
-            (string native, Dictionary<string, (string Key, Kind Kind)> keys) = s_sections[section];
+            (string native, Dictionary<string, Setting> keys) = s_sections[section];
             object? raw = value is PSObject p ? p.BaseObject : value;
             if (raw is not IDictionary table)
             {
@@ -66,30 +73,43 @@ namespace ModuleCommunication.Commands
             foreach (DictionaryEntry entry in table)
             {
                 string key = entry.Key?.ToString() ?? string.Empty;
-                if (!keys.TryGetValue(key, out var spec))
+                if (!keys.TryGetValue(key, out Setting? spec))
                 {
                     return (native, null, $"'{key}' is not a {section} setting. The {section} settings are {string.Join(", ", keys.Keys)}.");
                 }
                 object? v = entry.Value is PSObject pv ? pv.BaseObject : entry.Value;
                 object? converted = ConvertValue(v, spec.Kind);
-                if (converted == null)
+                if (converted == null || !InRange(converted, spec))
                 {
-                    string want = spec.Kind switch
-                    {
-                        Kind.Integer => "a whole number",
-                        Kind.Number => "a number",
-                        Kind.Boolean => "$true or $false",
-                        Kind.Seconds => "a number of seconds or a TimeSpan",
-                        _ => "an array of module names, or @() for all",
-                    };
-                    return (native, null, $"{section}.{key} must be {want}; got '{v}'.");
+                    return (native, null, $"{section}.{key} must be {Wanted(spec)}; got '{v}'.");
                 }
-                result[spec.Key] = converted;
+                result[spec.Native] = converted;
             }
             return (native, result, null);
         }
 
-        private static object? ConvertValue(object? v, Kind kind)
+        private static bool InRange(object converted, Setting spec)
+        {
+            if (spec.Kind is Kind.Boolean or Kind.StringList) return true;
+            double x = System.Convert.ToDouble(converted, CultureInfo.InvariantCulture);
+            if (spec.Kind == Kind.Seconds) x /= 1000.0;
+            return (spec.AboveMin ? x > spec.Min : x >= spec.Min) && x <= spec.Max;
+        }
+
+        private static string Wanted(Setting spec)
+        {
+            string min = spec.Min.ToString(CultureInfo.InvariantCulture), max = spec.Max.ToString(CultureInfo.InvariantCulture);
+            return spec.Kind switch
+            {
+                Kind.Integer => $"a whole number from {min} to {max}",
+                Kind.Number => spec.AboveMin ? $"a number above {min} and at most {max}" : $"a number from {min} to {max}",
+                Kind.Boolean => "$true or $false",
+                Kind.Seconds => $"a number of seconds from {min} to {max}, or a TimeSpan",
+                _ => "an array of module names, or @() for all",
+            };
+        }
+
+        internal static object? ConvertValue(object? v, Kind kind)
         {
             try
             {
