@@ -198,6 +198,21 @@ Describe 'Get-CommunicationStatus' {
         Get-MessageSubscriptions | Should -BeNullOrEmpty
     }
 
+    It 'reads well in a console: at 80 columns long values wrap between words, not inside them' {
+        Stop-MessageProcessor | Out-Null
+        $status = Get-CommunicationStatus -CheckHealth -Timeout 0.2
+        $text = ($status | Out-String -Width 80) + (Get-CircuitBreakerStatus | Out-String -Width 80)
+        $lines = $text -split '\r?\n'
+        $lines | Where-Object { $_.Length -gt 80 } | Should -BeNullOrEmpty
+        # Words that PowerShell's own wrapping cut at the edge (queue / d, failure / s, Re / coveryTimeout).
+        $words = $text -split '\s+'
+        'queued,', 'recently', 'RecoveryTimeout', 'Start-MessageProcessor.', '(Start-MessageProcessor)' | ForEach-Object { $words | Should -Contain $_ }
+        # Continuation lines start under the text they continue.
+        $continued = @($lines | Where-Object { $_ -match '^\s+queued, processor stopped' })
+        $continued.Count | Should -Be 1
+        $continued[0].IndexOf('q') | Should -Be 44
+    }
+
     It 'adds Metrics and Configuration with -IncludeDetails only' {
         (Get-CommunicationStatus).Metrics | Should -BeNullOrEmpty
         $d = Get-CommunicationStatus -IncludeDetails
