@@ -300,14 +300,17 @@ Describe '-RunAsync handlers' {
         (Get-MessageChannels -Name 'Work').Delivered | Should -Be $handled
     }
 
-    It 'fails only the message whose handler used break, and says so' {
+    It 'fails only the message whose handler used <Statement>, and says so' -ForEach @(
+        @{ Statement = 'break' }, @{ Statement = 'continue' }, @{ Statement = 'exit' }
+    ) {
         $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
         Stop-MessageProcessor | Out-Null
-        $sub = Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList (, $seen) -Handler {
-            param($Message, $seen)
-            $seen.Enqueue($Message.Data)
-            if ($Message.Data -eq 1) { break }
-        }
+        # The first batch of a subscription is one message: the statement comes in the second.
+        $sub = Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList (, $seen) -Handler ([scriptblock]::Create(@"
+            param(`$Message, `$seen)
+            `$seen.Enqueue(`$Message.Data)
+            if (`$Message.Data -eq 2) { $Statement }
+"@))
         1..5 | Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Out-Null
         Start-MessageProcessor | Out-Null
         Wait-ModuleMessage -Timeout 30

@@ -21,28 +21,12 @@ namespace ModuleCommunication.Threading
         private const uint TakeTimeoutMs = 250;
 
         // Runs one batch in the pool runspace. Filter and handler are re-created from text,
-        // because a script block must never run outside the runspace that made it.
+        // because a script block must never run outside the runspace that made it; C# then runs
+        // them for each message as it runs default handlers (HandlerInvoker).
         private const string BatchScript = @"
-param([string]$__mcId, [string]$__mcHandler, [string]$__mcFilter, [object[]]$__mcMessages, [object[]]$__mcArgs)
-[ModuleCommunication.Threading.EntryPoints]::EnterBatch($__mcId)
-try {
-    $__mcH = [scriptblock]::Create($__mcHandler)
-    $__mcF = if ($__mcFilter) { [scriptblock]::Create($__mcFilter) } else { $null }
-    foreach ($__mcM in $__mcMessages) {
-        if ([ModuleCommunication.Threading.EntryPoints]::IsRemoved($__mcId)) { break }
-        try {
-            if ($null -ne $__mcF -and -not (& $__mcF $__mcM @__mcArgs)) { 'f'; continue }
-            # A break or continue in the handler ends this loop of one, not the batch.
-            $__mcDone = $false
-            do { $null = & $__mcH $__mcM @__mcArgs; $__mcDone = $true } while ($false)
-            if ($__mcDone) { 'h' } else { 'e' + [ModuleCommunication.Threading.EntryPoints]::LoopControlMessage }
-        } catch {
-            'e' + $_.ToString()
-        }
-    }
-} finally {
-    [ModuleCommunication.Threading.EntryPoints]::ExitBatch()
-}";
+param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
+[ModuleCommunication.Threading.EntryPoints]::RunBatch($__mcBatch, [scriptblock]::Create($__mcHandler),
+    $(if ($__mcFilter) { [scriptblock]::Create($__mcFilter) } else { $null }))";
 
         [ThreadStatic] private static string? t_currentBatch;
         private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, AsyncSubscription> s_live = new();
@@ -124,14 +108,33 @@ try {
             }
         }
 
-        /// <summary>Marks the pool thread as running this subscription's handler (see Stop).</summary>
-        public static void EnterBatch(string id)
+        /// <summary>
+        /// The batch script's call, on a pool runspace's thread: runs filter and handler for each
+        /// message until the batch ends or the subscription is removed, counting into the batch
+        /// as it goes (an interrupted batch still reports what it did).
+        /// </summary>
+        public static void HandleBatch(AsyncBatch batch, ScriptBlock handler, ScriptBlock? filter)
         {
-            t_currentBatch = id;
+            t_currentBatch = batch.SubscriptionId;
             AsyncHandlerPool.NoteMember();
+            try
+            {
+                foreach (object message in batch.Messages)
+                {
+                    if (IsRemoved(batch.SubscriptionId)) break;
+                    switch (HandlerInvoker.Invoke(handler, filter, message, out string? error, batch.Arguments))
+                    {
+                        case HandlerInvoker.Outcome.Handled: batch.Handled++; break;
+                        case HandlerInvoker.Outcome.Filtered: batch.Filtered++; break;
+                        default: batch.Failed++; batch.LastError = error; break;
+                    }
+                }
+            }
+            finally
+            {
+                t_currentBatch = null;
+            }
         }
-
-        public static void ExitBatch() => t_currentBatch = null;
 
         private void Run()
         {
@@ -155,7 +158,7 @@ try {
                 }
                 if (batch.Count == 0) continue;
                 long started = Stopwatch.GetTimestamp();
-                RunBatch(batch);
+                RunTakenBatch(batch);
                 _batchSizer.Observe(batch.Count, Stopwatch.GetTimestamp() - started);
             }
         }
@@ -164,7 +167,7 @@ try {
         public bool InBatch => Volatile.Read(ref _inBatch) != 0;
         private int _inBatch;
 
-        private void RunBatch(List<object> batch)
+        private void RunTakenBatch(List<object> batch)
         {
             Volatile.Write(ref _inBatch, 1);
             try
@@ -177,39 +180,30 @@ try {
             }
         }
 
-        private void RunBatchCounted(List<object> batch)
+        private void RunBatchCounted(List<object> messages)
         {
-            int handled = 0, failed = 0, filtered = 0;
-            string? lastError = null;
+            var batch = new AsyncBatch(Id.ToString("N"), messages, _arguments);
             try
             {
                 using PowerShell ps = PowerShell.Create();
                 ps.RunspacePool = AsyncHandlerPool.Pool;
                 ps.AddScript(BatchScript, useLocalScope: true)
-                  .AddArgument(Id.ToString("N"))
+                  .AddArgument(batch)
                   .AddArgument(_handlerText)
-                  .AddArgument(_filterText)
-                  .AddArgument(batch.ToArray())
-                  .AddArgument(_arguments);
-                Collection<PSObject> outcomes = ps.Invoke();
-                foreach (PSObject o in outcomes)
-                {
-                    string text = o?.BaseObject as string ?? string.Empty;
-                    if (text == "h") handled++;
-                    else if (text == "f") filtered++;
-                    else if (text.StartsWith('e')) { failed++; lastError = text.Substring(1); }
-                }
-                int missing = batch.Count - handled - filtered - failed;
-                if (missing > 0 && !Removed)
-                {
-                    failed += missing;
-                    lastError ??= "The -RunAsync handler batch stopped early.";
-                }
+                  .AddArgument(_filterText);
+                ps.Invoke();
             }
             catch (Exception e)
             {
-                failed = batch.Count - handled - filtered;
-                lastError = HandlerInvoker.Describe(e);
+                batch.LastError = HandlerInvoker.Describe(e);
+            }
+            int handled = batch.Handled, failed = batch.Failed, filtered = batch.Filtered;
+            string? lastError = batch.LastError;
+            int missing = messages.Count - handled - filtered - failed;
+            if (missing > 0 && !Removed)
+            {
+                failed += missing;
+                lastError ??= "The -RunAsync handler batch stopped early.";
             }
             try
             {

@@ -3,21 +3,27 @@ using System.Management.Automation;
 
 namespace ModuleCommunication.Threading
 {
-    /// <summary>Runs a filter and a handler for one message on the current (owner) thread.</summary>
+    /// <summary>
+    /// Runs a filter and a handler for one message on the current thread: the owner's for a
+    /// default handler, a pool runspace's for -RunAsync (which passes its -ArgumentList after
+    /// the message).
+    /// </summary>
     internal static class HandlerInvoker
     {
         public enum Outcome { Handled, Filtered, Failed }
 
-        public static Outcome Invoke(ScriptBlock handler, ScriptBlock? filter, object message, out string? error)
+        public static Outcome Invoke(ScriptBlock handler, ScriptBlock? filter, object message, out string? error,
+            object[]? arguments = null)
         {
             error = null;
+            object[] args = arguments is { Length: > 0 } ? [message, .. arguments] : [message];
             try
             {
-                if (filter != null && !LanguagePrimitives.IsTrue(filter.InvokeReturnAsIs(message)))
+                if (filter != null && !LanguagePrimitives.IsTrue(filter.InvokeReturnAsIs(args)))
                 {
                     return Outcome.Filtered;
                 }
-                handler.InvokeReturnAsIs(message);
+                handler.InvokeReturnAsIs(args);
                 return Outcome.Handled;
             }
             catch (PipelineStoppedException)

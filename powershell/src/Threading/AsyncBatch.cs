@@ -1,0 +1,27 @@
+using System.Collections.Generic;
+
+namespace ModuleCommunication.Threading
+{
+    /// <summary>
+    /// One batch of a -RunAsync subscription on its way through a pool runspace: the messages
+    /// and -ArgumentList going in, the counts coming out. The pool thread fills the counts in
+    /// as it goes; the subscription's worker reads them once the pool's Invoke returned.
+    /// </summary>
+    internal sealed class AsyncBatch
+    {
+        public AsyncBatch(string subscriptionId, List<object> messages, object[] arguments)
+        {
+            SubscriptionId = subscriptionId;
+            Messages = messages;
+            Arguments = arguments;
+        }
+
+        public string SubscriptionId { get; }
+        public List<object> Messages { get; }
+        public object[] Arguments { get; }
+        public int Handled;
+        public int Failed;
+        public int Filtered;
+        public string? LastError;
+    }
+}
