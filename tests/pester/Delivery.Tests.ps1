@@ -26,28 +26,17 @@ Describe 'Delivery order, expiry and full queues' {
         $script:order | Should -Be @('critical-1', 'critical-2', 'high-1', 'normal-1', 'normal-2', 'low-1')
     }
 
-    It 'hands a Critical message to a slow handler within about one ProcessorInterval, not after the batch' {
+    It 'hands a Critical message to a slow <Mode> handler within about one ProcessorInterval, not after the batch' -ForEach @(
+        @{ Mode = 'default'; Async = @{} }
+        @{ Mode = '-RunAsync'; Async = @{ RunAsync = $true } }
+    ) {
         # Handlers of 20 ms and the default 100 ms interval: a batch holds about five messages.
         # The Critical message, published by the twentieth handler, must not wait for all 60.
-        Subscribe-ModuleMessage -Channel 'Q' -Handler {
-            param($m)
-            [Threading.Thread]::Sleep(20)
-            $script:order.Add($m.Data)
-            if ($m.Data -eq 'n20') { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'critical' -Priority Critical | Out-Null }
-        } | Out-Null
-        Stop-MessageProcessor | Out-Null
-        $ids = 1..60 | ForEach-Object { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data "n$_" }
-        Start-MessageProcessor | Out-Null
-        $ids | Wait-ModuleMessage -Timeout 30
-        Wait-Until { $script:order.Contains('critical') } -TimeoutSeconds 10 | Should -BeTrue
-        $script:order.IndexOf('critical') | Should -BeGreaterThan 19
-        $script:order.IndexOf('critical') | Should -BeLessOrEqual 30
-    }
-
-    It 'hands a Critical message to a slow -RunAsync handler within about one ProcessorInterval' {
         $seen = [System.Collections.Concurrent.ConcurrentQueue[string]]::new()
-        Subscribe-ModuleMessage -Channel 'Q' -RunAsync -ArgumentList (, $seen) -Handler {
-            param($m, $seen)
+        $script:seen = $seen
+        if ($Async.Count) { $Async.ArgumentList = (, $seen) }
+        Subscribe-ModuleMessage -Channel 'Q' @Async -Handler {
+            param($m, $seen = $script:seen)
             [Threading.Thread]::Sleep(20)
             $seen.Enqueue($m.Data)
             if ($m.Data -eq 'n20') { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'critical' -Priority Critical | Out-Null }
