@@ -220,7 +220,8 @@ fn a_bad_schema_is_refused_naming_the_parameter_and_key() {
     let cases = [
         (r#"{"A":{"type":"float"}}"#, "unknown type"),
         (r#"{"A":{"type":"string","colour":"red"}}"#, "'colour'"),
-        (r#"{"A":{"type":"string","required":"yes"}}"#, "required of parameter 'A'"),
+        (r#"{"A":{"type":"string","required":"yes"}}"#, "Required of parameter 'A' 'yes': use a boolean"),
+        (r#"{"A":{"type":"string","colour":"red"}}"#, "the keys are Type, Required,"),
         (r#"{"A":{"type":"string","required":true,"default":"x"}}"#, "default would never apply"),
         (r#"{"A":{"type":"int","default":"x"}}"#, "the default must itself be valid"),
         (r#"{"A":{"type":"int","validateSet":["x"]}}"#, "every allowed value must itself be valid"),

@@ -163,7 +163,7 @@ pub struct Schema {
 }
 
 const SCHEMA_EXPECTED: &str = r#"{"StepName":{"type":"string","required":true,"description":"Name of the step"}}"#;
-const SPEC_KEYS: &str = "type, required, description, default, validateSet, pattern";
+const SPEC_KEYS: &str = "Type, Required, Description, Default, ValidateSet and Pattern, in any case";
 
 /// A type hint the PowerShell data codec attached to a top-level parameter value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,6 +401,8 @@ fn check_param_name(name: &str) -> Result<(), Error> {
 }
 
 fn parse_spec(name: String, key: String, raw: &RawValue) -> Result<ParamSpec, Error> {
+    // Key names as PowerShell users write them (JSON keys compare case-insensitively too),
+    // and text values without JSON quotes (`shown`): these errors reach both.
     let bad = |what: &str, value: &dyn std::fmt::Display, reason: &str| {
         Error::invalid(format!("{what} of parameter '{name}'"), value, reason.to_owned())
     };
@@ -426,34 +428,41 @@ fn parse_spec(name: String, key: String, raw: &RawValue) -> Result<ParamSpec, Er
     for (k, v) in &map {
         match k.to_ascii_lowercase().as_str() {
             "type" => {
-                let text =
-                    v.as_str().ok_or_else(|| bad("type", v, &format!("give the type as text: one of {TYPE_NAMES}")))?;
+                let text = v
+                    .as_str()
+                    .ok_or_else(|| bad("Type", &shown(v), &format!("give the type as text: one of {TYPE_NAMES}")))?;
                 spec.ty = ParamType::parse(text)
-                    .ok_or_else(|| bad("type", &text, &format!("unknown type; use one of {TYPE_NAMES}")))?;
+                    .ok_or_else(|| bad("Type", &shown(v), &format!("unknown type; use one of {TYPE_NAMES}")))?;
             }
             "required" => {
-                spec.required = v.as_bool().ok_or_else(|| bad("required", v, "use true or false"))?;
+                spec.required = v.as_bool().ok_or_else(|| {
+                    bad("Required", &shown(v), "use a boolean: true or false ($true or $false in PowerShell)")
+                })?;
             }
             "description" => match v {
                 Value::Null => {}
                 Value::String(s) => spec.description = Some(s.clone()),
-                other => return Err(bad("description", other, "give the description as text")),
+                other => return Err(bad("Description", &shown(other), "give the description as text")),
             },
             "default" => default = Some(super::json::to_raw(v)),
             "validateset" => match v {
                 Value::Array(items) if !items.is_empty() => {
                     if let Some(bad_item) = items.iter().find(|i| i.is_object() || i.is_array() || i.is_null()) {
-                        return Err(bad("validateSet", bad_item, "list plain values (text, numbers, true/false)"));
+                        return Err(bad(
+                            "ValidateSet",
+                            &shown(bad_item),
+                            "list plain values (text, numbers, true/false)",
+                        ));
                     }
                     spec.validate_set = Some(items.clone());
                 }
                 Value::Null => {}
-                other => return Err(bad("validateSet", other, "give a non-empty list of allowed values")),
+                other => return Err(bad("ValidateSet", &shown(other), "give a non-empty list of allowed values")),
             },
             "pattern" => match v {
                 Value::Null => {}
                 Value::String(s) => pattern_text = Some(s.clone()),
-                other => return Err(bad("pattern", other, "give the regular expression as text")),
+                other => return Err(bad("Pattern", &shown(other), "give the regular expression as text")),
             },
             _ => {
                 return Err(Error::invalid(
@@ -469,38 +478,50 @@ fn parse_spec(name: String, key: String, raw: &RawValue) -> Result<ParamSpec, Er
         for item in items {
             let raw = super::json::to_raw(item);
             if let Err(message) = spec.check_type(&raw, Hint::None) {
-                return Err(bad("validateSet", item, &format!("every allowed value must itself be valid: {message}")));
+                return Err(bad(
+                    "ValidateSet",
+                    &shown(item),
+                    &format!("every allowed value must itself be valid: {message}"),
+                ));
             }
         }
     }
     if let Some(text) = pattern_text {
         if matches!(spec.ty, ParamType::Bool | ParamType::Hashtable) {
             return Err(bad(
-                "pattern",
+                "Pattern",
                 &text,
                 &format!("a pattern checks text; a {} parameter cannot have one", spec.ty.as_str()),
             ));
         }
         let regex = RegexBuilder::new(&text).case_insensitive(true).build().map_err(|e| {
             let detail = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
-            bad("pattern", &text, &format!("not a valid regular expression ({detail}); note that look-around and back-references are not supported"))
+            bad("Pattern", &text, &format!("not a valid regular expression ({detail}); note that look-around and back-references are not supported"))
         })?;
         spec.pattern = Some((text, regex));
     }
     if let Some(d) = default {
         if spec.required {
             return Err(bad(
-                "default",
+                "Default",
                 &d.get(),
                 "a required parameter must always be given, so its default would never apply; remove one of the two",
             ));
         }
         if let Err(message) = spec.check(&d, Hint::None, false) {
-            return Err(bad("default", &d.get(), &format!("the default must itself be valid: {message}")));
+            return Err(bad("Default", &d.get(), &format!("the default must itself be valid: {message}")));
         }
         spec.default = Some(d);
     }
     Ok(spec)
+}
+
+/// A schema value as a message shows it: text without JSON quotes, anything else as JSON.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.escape_debug().to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// How a value looks in a message: `the string 'abc'`, `the number 3.5`, `an array`.

@@ -63,6 +63,11 @@ Describe 'Register-ModuleAPI' {
             Should -Throw -ErrorId 'InvalidParameterSchema,ModuleCommunication.Commands.RegisterModuleAPICommand'
         { Register-ModuleAPI -ModuleName M -APIName Bad -Handler { } -Parameters @{ A = @{ Type = 'int'; Required = $true; Default = 1 } } } |
             Should -Throw -ExpectedMessage '*default would never apply*'
+        # Keys and values as the user wrote them, not as JSON.
+        { Register-ModuleAPI -ModuleName M -APIName Bad -Handler { } -Parameters @{ A = @{ Type = 'int'; Required = 'yes' } } } |
+            Should -Throw -ExpectedMessage "invalid Required of parameter 'A' 'yes': use a boolean: true or false (`$true or `$false in PowerShell)"
+        { Register-ModuleAPI -ModuleName M -APIName Bad -Handler { } -Parameters @{ A = @{ Typ = 'int' } } } |
+            Should -Throw -ExpectedMessage '*the keys are Type, Required, Description, Default, ValidateSet and Pattern, in any case'
         { Register-ModuleAPI -ModuleName M -APIName 'a.b' -Handler { } } | Should -Throw -ExpectedMessage "*cannot contain '.'*"
         Get-ModuleAPIs | Should -BeNullOrEmpty
     }
