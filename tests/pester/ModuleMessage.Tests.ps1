@@ -242,6 +242,21 @@ Describe '-RunAsync handlers' {
         $info.LastError | Should -BeLike '*three is bad*'
     }
 
+    It 'run the filter in the pool too, with the -ArgumentList after the message, and count what it skips' {
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        $sub = Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList $seen, 3 -Filter {
+            param($Message, $seen, $min)
+            $Message.Data -ge $min
+        } -Handler {
+            param($Message, $seen)
+            $seen.Enqueue($Message.Data)
+        }
+        1..5 | Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Wait-ModuleMessage -Timeout 30
+        $seen.ToArray() | Should -Be @(3, 4, 5)
+        $info = Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId
+        ($info.Delivered, $info.Filtered, $info.Failed) | Should -Be @(3, 2, 0)
+    }
+
     It 'may unsubscribe each other at the same time' {
         $both = [System.Threading.Barrier]::new(2)
         $ids = [System.Collections.Concurrent.ConcurrentDictionary[int, guid]]::new()
