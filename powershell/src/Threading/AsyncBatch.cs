@@ -9,13 +9,15 @@ namespace ModuleCommunication.Threading
     /// </summary>
     internal sealed class AsyncBatch
     {
-        public AsyncBatch(string subscriptionId, List<object> messages, object[] arguments)
+        public AsyncBatch(AsyncSubscription subscription, List<object> messages, object[] arguments)
         {
-            SubscriptionId = subscriptionId;
+            Subscription = subscription;
+            SubscriptionId = subscription.Id.ToString("N");
             Messages = messages;
             Arguments = arguments;
         }
 
+        public AsyncSubscription Subscription { get; }
         public string SubscriptionId { get; }
         public List<object> Messages { get; }
         public object[] Arguments { get; }

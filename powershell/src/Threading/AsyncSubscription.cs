@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Collections.ObjectModel;
 using System.Diagnostics;
 using System.Management.Automation;
 using System.Threading;
@@ -29,7 +28,6 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
     $(if ($__mcFilter) { [scriptblock]::Create($__mcFilter) } else { $null }))";
 
         [ThreadStatic] private static string? t_currentBatch;
-        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, AsyncSubscription> s_live = new();
 
         private readonly string _handlerText;
         private readonly string? _filterText;
@@ -49,14 +47,7 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
 
         public override HandlerMode Mode => HandlerMode.RunAsync;
 
-        public void Start()
-        {
-            s_live[Id.ToString("N")] = this;
-            _worker.Start();
-        }
-
-        /// <summary>True when no live -RunAsync subscription has this id.</summary>
-        public static bool IsRemoved(string id) => !s_live.TryGetValue(id, out AsyncSubscription? s) || s.Removed;
+        public void Start() => _worker.Start();
 
         public override void OnNotify()
         {
@@ -74,7 +65,6 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
         {
             Removed = true;
             string id = Id.ToString("N");
-            s_live.TryRemove(id, out _);
             string? caller = t_currentBatch;
             if (Thread.CurrentThread == _worker || !BeginWait(caller, id)) return;
             try
@@ -121,7 +111,7 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             {
                 foreach (object message in batch.Messages)
                 {
-                    if (IsRemoved(batch.SubscriptionId)) break;
+                    if (batch.Subscription.Removed) break;
                     switch (HandlerInvoker.Invoke(handler, filter, message, out string? error, batch.Arguments))
                     {
                         case HandlerInvoker.Outcome.Handled: batch.Handled++; break;
@@ -182,7 +172,7 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
 
         private void RunBatchCounted(List<object> messages)
         {
-            var batch = new AsyncBatch(Id.ToString("N"), messages, _arguments);
+            var batch = new AsyncBatch(this, messages, _arguments);
             try
             {
                 using PowerShell ps = PowerShell.Create();
