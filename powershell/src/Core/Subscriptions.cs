@@ -55,9 +55,10 @@ namespace ModuleCommunication.Core
         public static bool Remove(Guid id)
         {
             SubscriptionRegistry.TryGet(id, out HandlerSubscription? subscription);
-            // A -RunAsync batch still running reports what it handled when it ends: let it end
-            // before the core forgets the subscription, or those deliveries are never counted.
-            // An idle worker is not waited for first: unsubscribing wakes it from its take.
+            // Deliveries are counted when a batch ends, and the core forgets a removed subscription:
+            // a default handler's batch reports what it did now (when on its own thread), and a
+            // -RunAsync batch still running is let end first. An idle worker is not waited for
+            // first: unsubscribing wakes it from its take.
             if (subscription is DefaultSubscription d) d.Dispatcher.ReportBeforeRemoval(d);
             bool finishFirst = subscription is AsyncSubscription a && a.InBatch;
             if (finishFirst)
