@@ -215,6 +215,29 @@ fn events_are_counted_apart_from_message_channels() {
 }
 
 #[test]
+fn event_channels_named_once_each_do_not_pile_up_and_their_counts_stay_in_the_totals() {
+    let (hub, _) = hub();
+    hub.update_config_json(r#"{"maxEventHistory":10}"#).unwrap();
+    // An event still queued for a subscriber keeps its channel, however many come after it.
+    let sub = hub
+        .subscribe_events_pull(module_communication::EventSubscriptionOptions::default().channel("Keep"), None)
+        .unwrap();
+    hub.publish_event(EventRequest::new("Kept").channel("Keep")).unwrap();
+    for k in 0..5000 {
+        hub.publish_event(EventRequest::new("Done").channel(&format!("Job{k}"))).unwrap();
+    }
+    let m = metrics(&hub);
+    assert_eq!(m.events.published, 5001);
+    assert!(m.events.event_channels <= 2048, "{} event channels kept", m.events.event_channels);
+    handle(&hub, sub, 1);
+    let m = metrics(&hub);
+    assert_eq!((m.events.published, m.events.delivered), (5001, 1));
+    // A forgotten channel is made again on its next use, its counts adding to the same totals.
+    hub.publish_event(EventRequest::new("Done").channel("Job0")).unwrap();
+    assert_eq!(metrics(&hub).events.published, 5002);
+}
+
+#[test]
 fn losses_on_private_channels_raise_no_health_issue() {
     let (hub, _) = hub();
     let name = "__ModuleCommunication.SelfTest.Overflow";

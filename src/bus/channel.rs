@@ -19,11 +19,27 @@ pub(crate) struct ChannelCounters {
 }
 
 impl ChannelCounters {
+    fn all(&self) -> [&AtomicU64; 5] {
+        [&*self.published, &self.delivered, &self.failed, &self.expired, &self.dropped]
+    }
+
     /// Sets every counter to zero (Reset-CommunicationMetrics).
     pub fn reset(&self) {
-        for c in [&*self.published, &self.delivered, &self.failed, &self.expired, &self.dropped] {
+        for c in self.all() {
             c.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Adds `other`'s counts to these (a forgotten channel's, so totals never go down).
+    pub fn add(&self, other: &ChannelCounters) {
+        for (mine, theirs) in self.all().into_iter().zip(other.all()) {
+            mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// (published, delivered, failed, expired, dropped).
+    pub fn values(&self) -> [u64; 5] {
+        self.all().map(|c| c.load(Ordering::Relaxed))
     }
 }
 

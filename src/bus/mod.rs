@@ -28,9 +28,13 @@ use crate::metrics::{Histogram, HistogramSnapshot, Totals};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, Ordering, RwLock};
 use crate::wildcard::{fold, has_wildcard_chars, with_folded, Pattern};
 pub(crate) use channel::Channel;
+use channel::ChannelCounters;
 use inflight::Inflight;
 pub(crate) use subscription::panic_message;
 use subscription::{Offer, SubCounters, Subscription};
+
+/// How many event channels the map holds before a new one first prunes those no longer used.
+const EVENT_CHANNELS_KEPT: usize = 1024;
 
 /// Totals of the bus, as returned by [`Hub::bus_stats`](crate::Hub::bus_stats).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,6 +92,10 @@ pub(crate) struct Shared {
     /// Event channels, by folded name: made by the first event published to them, never
     /// listed with the message channels.
     pub event_channels: RwLock<HashMap<String, Arc<Channel>>>,
+    /// Counts of event channels forgotten by `prune_event_channels`, kept in the totals.
+    retired_event_counts: ChannelCounters,
+    /// The map size at which the next new event channel first prunes the map.
+    event_channels_prune_at: AtomicUsize,
     subs: RwLock<SubTable>,
     pub inflight: Inflight,
     pub running: AtomicBool,
@@ -182,6 +190,8 @@ impl Bus {
                 ctx,
                 channels: RwLock::new(HashMap::new()),
                 event_channels: RwLock::new(HashMap::new()),
+                retired_event_counts: ChannelCounters::default(),
+                event_channels_prune_at: AtomicUsize::new(EVENT_CHANNELS_KEPT),
                 subs: RwLock::new(SubTable::default()),
                 inflight: Inflight::new(),
                 running: AtomicBool::new(true),
@@ -279,6 +289,9 @@ impl Bus {
         check_channel_name("event channel", name)?;
         let key = fold(name);
         let mut map = self.shared.event_channels.write();
+        if !map.contains_key(&key) && map.len() >= self.shared.event_channels_prune_at.load(Ordering::Relaxed) {
+            self.prune_event_channels(&mut map);
+        }
         let channel = map.entry(key.clone()).or_insert_with(|| {
             Arc::new(Channel {
                 kind: ChannelKind::Event,
@@ -292,6 +305,24 @@ impl Bus {
             })
         });
         Ok(Arc::clone(channel))
+    }
+
+    /// Forgets the event channels nothing refers to any more (no queued or kept event: the map
+    /// holds the only reference) and that lost nothing, adding their counts to the retired
+    /// ones. Events published with a new channel name each (one per job) would otherwise
+    /// keep a channel each forever. Pruning again only once the map has doubled keeps it
+    /// linear when most channels are still in use.
+    fn prune_event_channels(&self, map: &mut HashMap<String, Arc<Channel>>) {
+        let retired = &self.shared.retired_event_counts;
+        map.retain(|_, c| {
+            let [_, _, _, expired, dropped] = c.counters.values();
+            let keep = Arc::strong_count(c) > 1 || c.private || expired > 0 || dropped > 0;
+            if !keep {
+                retired.add(&c.counters);
+            }
+            keep
+        });
+        self.shared.event_channels_prune_at.store(EVENT_CHANNELS_KEPT.max(2 * map.len()), Ordering::Relaxed);
     }
 
     /// The message channels, in no particular order.
@@ -665,13 +696,12 @@ impl Bus {
     /// Event channel totals: (channels, published, delivered, failed, expired, dropped).
     pub(crate) fn event_totals(&self) -> (usize, [u64; 5]) {
         let map = self.shared.event_channels.read();
-        let mut sums = [0u64; 5];
+        let mut sums = self.shared.retired_event_counts.values();
         let mut n = 0;
         for c in map.values().filter(|c| !c.private) {
             n += 1;
-            let k = &c.counters;
-            for (acc, v) in sums.iter_mut().zip([&*k.published, &k.delivered, &k.failed, &k.expired, &k.dropped]) {
-                *acc += v.load(Ordering::Relaxed);
+            for (acc, v) in sums.iter_mut().zip(c.counters.values()) {
+                *acc += v;
             }
         }
         (n, sums)
@@ -682,6 +712,7 @@ impl Bus {
         self.shared.published.store(0, Ordering::Relaxed);
         self.shared.retired.reset();
         self.shared.retired_latency.reset();
+        self.shared.retired_event_counts.reset();
         for s in self.shared.snapshot().iter() {
             s.counters.reset();
             s.latency.reset();
