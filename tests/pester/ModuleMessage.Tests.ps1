@@ -210,6 +210,26 @@ Describe '-RunAsync handlers' {
         New-MessageChannel -Name 'Work' | Out-Null
     }
 
+    It 'end, like default handlers, when the runspace that subscribed closes' {
+        $ps = [powershell]::Create()
+        try {
+            $ids = $ps.AddScript({
+                param($Psd1)
+                Import-Module $Psd1
+                (Subscribe-ModuleMessage -Channel 'Work' -Handler { }).SubscriptionId
+                (Subscribe-ModuleMessage -Channel 'Work' -RunAsync -Handler { }).SubscriptionId
+                (Subscribe-ModuleEvent -EventName 'Job*' -RunAsync -Handler { }).SubscriptionId
+            }).AddArgument($env:MC_MODULE_PSD1).Invoke()
+            $ids | Should -HaveCount 3
+            @(Get-MessageSubscriptions | Where-Object SubscriptionId -in $ids) | Should -HaveCount 3
+        } finally {
+            $ps.Runspace.Close()
+            $ps.Dispose()
+        }
+        Wait-Until { @(Get-MessageSubscriptions | Where-Object SubscriptionId -in $ids).Count -eq 0 } -TimeoutSeconds 10 |
+            Should -BeTrue
+    }
+
     It 'run while the subscriber''s thread is blocked in [Threading.Thread]::Sleep' {
         $log = [System.Collections.Concurrent.ConcurrentQueue[datetime]]::new()
         Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList (, $log) -Handler {

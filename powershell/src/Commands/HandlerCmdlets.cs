@@ -81,7 +81,7 @@ namespace ModuleCommunication.Commands
             try
             {
                 HandlerSubscription s = RunAsync
-                    ? Subscriptions.AddAsync(source(), Handler, Filter, ArgumentList)
+                    ? Subscriptions.AddAsync(this, source(), Handler, Filter, ArgumentList)
                     : Subscriptions.AddDefault(this, source(), Handler, Filter);
                 WriteObject(Subscriptions.Describe(s.Id));
             }

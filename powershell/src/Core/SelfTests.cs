@@ -329,7 +329,7 @@ namespace ModuleCommunication.Core
             using var s = new Scratch("RunAsync");
             ScriptBlock handler = ScriptBlock.Create("param($Message) if ($Message.Data.N -ne 7) { throw 'wrong data' }");
             var options = new Subscriptions.Options(s.Channel, "*", 0, null, 0, null);
-            Guid sub = Subscriptions.AddAsync(options, handler, null, Array.Empty<object>()).Id;
+            Guid sub = Subscriptions.AddAsync(null, options, handler, null, Array.Empty<object>()).Id;
             s.Track(sub);
             Guid id = s.Publish("Handled", new Hashtable { ["N"] = 7 });
             Expect(Bus.WaitDelivered(id, 30000), "a -RunAsync handler did not handle the message within 30 s" + NotRunningHint());

@@ -16,9 +16,9 @@ namespace ModuleCommunication.Core
         public static HandlerSubscription AddDefault(PSCmdlet cmdlet, Options o, ScriptBlock handler, ScriptBlock? filter)
             => AddDefault(cmdlet, SubscriptionSource.ForMessages(o), handler, filter);
 
-        /// <summary>A message subscription whose handler runs on the async runspace pool.</summary>
-        public static HandlerSubscription AddAsync(Options o, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
-            => AddAsync(SubscriptionSource.ForMessages(o), handler, filter, arguments);
+        /// <summary>A message subscription whose handler runs on the async runspace pool, removed when the caller's runspace closes.</summary>
+        public static HandlerSubscription AddAsync(PSCmdlet? cmdlet, Options o, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
+            => AddAsync(cmdlet, SubscriptionSource.ForMessages(o), handler, filter, arguments);
 
         /// <summary>A subscription (message or event) whose handler runs in the calling cmdlet's runspace.</summary>
         public static HandlerSubscription AddDefault(PSCmdlet cmdlet, SubscriptionSource source, ScriptBlock handler, ScriptBlock? filter)
@@ -37,16 +37,25 @@ namespace ModuleCommunication.Core
             return subscription;
         }
 
-        /// <summary>A subscription (message or event) whose handler runs on the async runspace pool.</summary>
-        public static HandlerSubscription AddAsync(SubscriptionSource source, ScriptBlock handler, ScriptBlock? filter, object[] arguments)
+        /// <summary>
+        /// A subscription (message or event) whose handler runs on the async runspace pool. Like
+        /// a default subscription it belongs to the calling cmdlet's runspace (when there is a
+        /// cmdlet) and is removed when that runspace closes: a subscription left behind by a
+        /// closed runspace (a job, a test) would run its handler for ever and keep the runspace
+        /// in memory through its script block.
+        /// </summary>
+        public static HandlerSubscription AddAsync(PSCmdlet? cmdlet, SubscriptionSource source, ScriptBlock handler,
+            ScriptBlock? filter, object[] arguments)
         {
+            RunspaceDispatcher? owner = cmdlet == null ? null : RunspaceDispatcher.ForCurrentRunspace(cmdlet);
             // Open the pool now (the first time costs a runspace start and a module import), so
             // that handlers run promptly once this returns, whatever the subscriber does next.
             _ = AsyncHandlerPool.Pool;
             long key = SubscriptionRegistry.NextKey();
             Guid id = source.Subscribe(notify: false, key);
-            var subscription = new AsyncSubscription(id, key, handler, filter, source, arguments);
+            var subscription = new AsyncSubscription(id, key, handler, filter, source, arguments, owner);
             SubscriptionRegistry.Add(subscription);
+            owner?.Add(subscription);
             subscription.Start();
             return subscription;
         }

@@ -35,10 +35,13 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
         private readonly Thread _worker;
         private readonly BatchSizer _batchSizer = new(MaxBatch);
 
+        private readonly RunspaceDispatcher? _owner;
+
         public AsyncSubscription(Guid id, long key, ScriptBlock handler, ScriptBlock? filter, SubscriptionSource source,
-            object[] arguments)
+            object[] arguments, RunspaceDispatcher? owner)
             : base(id, key, handler, filter, source)
         {
+            _owner = owner;
             _handlerText = handler.ToString();
             _filterText = filter?.ToString();
             _arguments = arguments;
@@ -64,6 +67,7 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
         public override void Stop()
         {
             Removed = true;
+            _owner?.Remove(this);
             string id = Id.ToString("N");
             string? caller = t_currentBatch;
             if (Thread.CurrentThread == _worker || !BeginWait(caller, id)) return;

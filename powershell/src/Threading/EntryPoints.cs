@@ -11,8 +11,8 @@ namespace ModuleCommunication.Threading
     [EditorBrowsable(EditorBrowsableState.Never)]
     public static class EntryPoints
     {
-        /// <summary>Runs waiting default handlers of the runspace with this id (engine event action).</summary>
-        public static void Drain(string runspaceId) => RunspaceDispatcher.Drain(runspaceId);
+        /// <summary>Runs the waiting default handlers of the calling thread's runspace (engine event action).</summary>
+        public static void Drain() => RunspaceDispatcher.Drain();
 
         /// <summary>Runs one -RunAsync batch (an AsyncBatch) in the pool runspace the batch script runs in.</summary>
         public static void RunBatch(object batch, ScriptBlock handler, ScriptBlock? filter)

@@ -32,6 +32,8 @@ namespace ModuleCommunication.Threading
         private readonly string _sourceIdentifier;
         private readonly object _gate = new();
         private readonly List<DefaultSubscription> _subscriptions = new();
+        // -RunAsync subscriptions made in this runspace: not drained here, removed when it closes.
+        private readonly List<AsyncSubscription> _asyncSubscriptions = new();
         private readonly AutoResetEvent _wake = new(false);
         private PSEventSubscriber? _engineSubscriber;
         private int _signalled;
@@ -94,9 +96,11 @@ namespace ModuleCommunication.Threading
         private void Attach()
         {
             // The action is one call into C#; it emits nothing and never throws, so the hidden
-            // event job it runs in never grows (supportEvent: true keeps it out of Get-Job).
-            ScriptBlock action = ScriptBlock.Create(
-                "[ModuleCommunication.Threading.EntryPoints]::Drain('" + _owner.InstanceId.ToString("N") + "')");
+            // event job it runs in never grows (supportEvent: true keeps it out of Get-Job). Its
+            // text is the same for every runspace (the drain finds its dispatcher from the thread's
+            // runspace): PowerShell caches script blocks by text process-wide, and a text per
+            // runspace left one cache entry behind for each runspace that ever subscribed.
+            ScriptBlock action = ScriptBlock.Create("[ModuleCommunication.Threading.EntryPoints]::Drain()");
             _engineSubscriber = _events.SubscribeEvent(null, null, _sourceIdentifier, null, action, true, false);
             _owner.StateChanged += OnOwnerStateChanged;
         }
@@ -109,6 +113,16 @@ namespace ModuleCommunication.Threading
         public void Remove(DefaultSubscription subscription)
         {
             lock (_gate) _subscriptions.Remove(subscription);
+        }
+
+        public void Add(AsyncSubscription subscription)
+        {
+            lock (_gate) _asyncSubscriptions.Add(subscription);
+        }
+
+        public void Remove(AsyncSubscription subscription)
+        {
+            lock (_gate) _asyncSubscriptions.Remove(subscription);
         }
 
         /// <summary>True once the owner runspace closed: posted work would never run.</summary>
@@ -182,13 +196,11 @@ namespace ModuleCommunication.Threading
         }
 
         /// <summary>The engine event's action. Runs on the owner's pipeline thread.</summary>
-        public static void Drain(string runspaceId)
+        public static void Drain()
         {
             try
             {
-                if (!Guid.TryParseExact(runspaceId, "N", out Guid id)) return;
-                if (!s_byRunspace.TryGetValue(id, out RunspaceDispatcher? dispatcher)) return;
-                if (Runspace.DefaultRunspace != dispatcher._owner) return;
+                if (Current is not RunspaceDispatcher dispatcher) return;
                 if (!dispatcher.DrainAvailable(out _))
                 {
                     // Budget used up with work left: come back at the next checkpoint.
@@ -378,6 +390,12 @@ namespace ModuleCommunication.Threading
                 try { Bus.Unsubscribe(s.Id); } catch (ModuleCommunicationException) { }
             }
             lock (_gate) _subscriptions.Clear();
+            AsyncSubscription[] asyncSubscriptions;
+            lock (_gate) asyncSubscriptions = _asyncSubscriptions.ToArray();
+            foreach (AsyncSubscription s in asyncSubscriptions)
+            {
+                try { Subscriptions.Remove(s.Id); } catch (ModuleCommunicationException) { }
+            }
         }
     }
 }
