@@ -427,7 +427,8 @@ fn a_file_that_is_not_a_history_file_is_corrupt_even_without_a_final_newline() {
     fs::write(&path, "my notes").unwrap();
     let hub = Hub::new();
     let err = set_history_file(&hub, &path).unwrap_err();
-    assert!(matches!(err, Error::CorruptFile { line: 1, .. }), "{err:?}");
+    let Error::CorruptFile { line: 1, detail, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(detail, "not an event record: expected value (column 1)");
     assert_eq!(fs::read_to_string(&path).unwrap(), "my notes", "left exactly as it was");
     let _ = fs::remove_dir_all(dir);
 }

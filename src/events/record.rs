@@ -342,7 +342,12 @@ impl Loaded {
 impl StoredEvent {
     /// Parses one JSON line.
     pub fn from_line(line: &str) -> Result<Loaded, String> {
-        let stored: StoredEvent = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let stored: StoredEvent = serde_json::from_str(line).map_err(|e| {
+            // serde's text ends "at line 1 column N": the line is the file's, given by the caller.
+            let text = e.to_string();
+            let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(what, _)| what);
+            format!("not an event record: {what} (column {})", e.column())
+        })?;
         stored.check()
     }
 
