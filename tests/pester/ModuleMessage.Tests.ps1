@@ -160,6 +160,42 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         (Get-MessageChannels -Name 'Configuration').Delivered | Should -Be 3
     }
 
+    It 'counts what a handler handled when another runspace ends its subscription mid-batch' {
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        $reached = [System.Threading.ManualResetEventSlim]::new($false)
+        $gate = [System.Threading.ManualResetEventSlim]::new($false)
+        $stop = [System.Threading.ManualResetEventSlim]::new($false)
+        $ps = [powershell]::Create()
+        try {
+            $subscribed = $ps.AddScript({
+                param($Psd1, $Seen, $Reached, $Gate)
+                Import-Module $Psd1
+                $global:seen = $Seen; $global:reached = $Reached; $global:gate = $Gate
+                (Subscribe-ModuleMessage -Channel 'Configuration' -Handler {
+                    param($m)
+                    $global:seen.Enqueue($m.Data)
+                    if ($m.Data -eq 3) { $global:reached.Set(); $null = $global:gate.Wait(10000) }
+                }).SubscriptionId
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($seen).AddArgument($reached).AddArgument($gate).Invoke()
+            # That runspace now runs its handlers at the checkpoints of a loop.
+            $ps.Commands.Clear()
+            $loop = $ps.AddScript({ param($Stop) while (-not $Stop.IsSet) { Start-Sleep -Milliseconds 5 } }).AddArgument($stop).BeginInvoke()
+            $ids = 1..10 | Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T'
+            $reached.Wait(10000) | Should -BeTrue
+            Unsubscribe-ModuleMessage -SubscriptionId $subscribed[0] | Out-Null
+            $gate.Set()
+            $stop.Set()
+            $ps.EndInvoke($loop) | Out-Null
+            $seen.ToArray() | Should -Be @(1, 2, 3)
+            (Get-MessageChannels -Name 'Configuration').Delivered | Should -Be 3
+        } finally {
+            $gate.Set()
+            $stop.Set()
+            $ps.Runspace.Close()
+            $ps.Dispose()
+        }
+    }
+
     It 'calls the handler only for messages its filter accepts, and counts the others as filtered' {
         $script:modules = [System.Collections.Generic.List[string]]::new()
         $sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Management.Automation;
+using System.Threading;
 using ModuleCommunication.Core;
 
 namespace ModuleCommunication.Threading
@@ -13,12 +14,15 @@ namespace ModuleCommunication.Threading
     {
         /// <summary>Messages taken from the native queue but not yet handled (budget ran out).</summary>
         internal readonly Queue<object> Pending = new();
-        internal int Handled;
-        internal int Failed;
-        internal int Filtered;
-        internal string? LastError;
+        // Outcomes of the batch being handled. The owner's thread adds to them; whoever reports
+        // takes them (read and zeroed at once): the owner when the batch ends, or a thread that
+        // removes the subscription meanwhile. So each outcome is reported once.
+        private int _handled;
+        private int _failed;
+        private int _filtered;
+        private string? _lastError;
         /// <summary>True while the owner's thread runs this subscription's filter or handler.</summary>
-        internal bool InHandler;
+        internal volatile bool InHandler;
         /// <summary>How many messages the next take asks for; and the size and handling time of the batch being handled.</summary>
         internal readonly BatchSizer BatchSizer = new(RunspaceDispatcher.MaxBatch);
         internal int BatchCount;
@@ -36,6 +40,25 @@ namespace ModuleCommunication.Threading
         public override HandlerMode Mode => HandlerMode.Default;
 
         public override void OnNotify() => Dispatcher.Signal();
+
+        /// <summary>Counts one message's outcome (owner's thread).</summary>
+        public void Count(HandlerInvoker.Outcome outcome, string? error)
+        {
+            switch (outcome)
+            {
+                case HandlerInvoker.Outcome.Handled: Interlocked.Increment(ref _handled); break;
+                case HandlerInvoker.Outcome.Filtered: Interlocked.Increment(ref _filtered); break;
+                default:
+                    _lastError = error;
+                    Interlocked.Increment(ref _failed);
+                    break;
+            }
+        }
+
+        /// <summary>Takes the outcomes counted since the last take.</summary>
+        public (int Handled, int Failed, int Filtered, string? LastError) TakeCounts()
+            => (Interlocked.Exchange(ref _handled, 0), Interlocked.Exchange(ref _failed, 0),
+                Interlocked.Exchange(ref _filtered, 0), Interlocked.Exchange(ref _lastError, null));
 
         public override void Stop() => Dispatcher.Remove(this);
     }

@@ -290,13 +290,8 @@ namespace ModuleCommunication.Threading
                     s.InHandler = true;
                     HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out string? error);
                     s.InHandler = false;
-                    if (s.Removed) return true; // its counts went with the removal (ReportBeforeRemoval)
-                    switch (outcome)
-                    {
-                        case HandlerInvoker.Outcome.Handled: s.Handled++; break;
-                        case HandlerInvoker.Outcome.Filtered: s.Filtered++; break;
-                        default: s.Failed++; s.LastError = error; break;
-                    }
+                    if (s.Removed) return true; // counted by the removal (ReportBeforeRemoval)
+                    s.Count(outcome, error);
                     handledCount++;
                     now = Stopwatch.GetTimestamp();
                     if (now > deadline && s.Pending.Count > 0)
@@ -314,35 +309,31 @@ namespace ModuleCommunication.Threading
         }
 
         /// <summary>
-        /// Called before a subscription of this dispatcher is removed. On the owner's thread (a
-        /// handler ending its own or a sibling's subscription), reports what the batch taken so
-        /// far handled, counting a handler still running as handled, since it was called; once
-        /// the core forgets the subscription those deliveries could no longer be counted. From
-        /// another thread the counts belong to the owner's drain and are not touched.
+        /// Called when a subscription of a dispatcher is being removed, after it was marked
+        /// Removed, on any thread: reports what its batch handled so far, counting a handler
+        /// running now as handled (it was called; the owner's thread does not count it once it
+        /// sees Removed). Deliveries are counted when a batch ends, and once the core forgets
+        /// the subscription they could no longer be. Only a message whose handler ends at the
+        /// very moment of the removal, on another thread, may go uncounted.
         /// </summary>
-        public void ReportBeforeRemoval(DefaultSubscription s)
+        public static void ReportBeforeRemoval(DefaultSubscription s)
         {
-            if (Runspace.DefaultRunspace != _owner) return;
-            if (s.InHandler)
-            {
-                s.Handled++;
-                s.InHandler = false;
-            }
-            if (s.Handled + s.Failed + s.Filtered > 0) ReportCompleted(s);
+            if (s.InHandler) s.Count(HandlerInvoker.Outcome.Handled, null);
+            ReportCompleted(s, onlyIfCounted: true);
         }
 
-        private static void ReportCompleted(DefaultSubscription s)
+        private static void ReportCompleted(DefaultSubscription s, bool onlyIfCounted = false)
         {
+            (int handled, int failed, int filtered, string? lastError) = s.TakeCounts();
+            if (onlyIfCounted && handled + failed + filtered == 0) return;
             try
             {
-                Bus.Complete(s.Id, s.Handled, s.Failed, s.Filtered, s.LastError);
+                Bus.Complete(s.Id, handled, failed, filtered, lastError);
             }
             catch (ModuleCommunicationException)
             {
-                // Unsubscribed meanwhile: nothing left to report to.
+                // Unsubscribed meanwhile, or another report completed the batch first.
             }
-            s.Handled = s.Failed = s.Filtered = 0;
-            s.LastError = null;
         }
 
         /// <summary>
