@@ -199,7 +199,12 @@ impl Hub {
         if next.event_history_path != current.event_history_path
             || next.event_history_max_bytes != current.event_history_max_bytes
         {
-            self.events.configure_file(&self.bus, next.event_history_path.as_deref(), next.event_history_max_bytes)?;
+            self.events.configure_file(
+                &self.bus,
+                next.event_history_path.as_deref(),
+                next.event_history_max_bytes,
+                next.max_event_history,
+            )?;
         }
         self.events.set_capacity(next.max_event_history);
         self.ctx.metrics.configure(next.enable_metrics, next.metrics_interval_ms, next.metrics_history_size);
@@ -477,10 +482,11 @@ impl Hub {
         self.events.query(query)
     }
 
-    /// Removes the events that match `query` from the history (and from the history
-    /// file, which is rewritten to what remains); returns how many were removed.
+    /// Removes the events that match `query` from the history and from the history file
+    /// (rewritten to the events it held that do not match, which may be more than memory
+    /// keeps); returns how many distinct events were removed.
     pub fn clear_events(&self, query: &EventQuery) -> Result<usize, Error> {
-        self.events.clear(query)
+        self.events.clear(&self.bus, query)
     }
 
     /// Writes the events that match `query` to `path` (replacing it) in `format`; returns
@@ -490,8 +496,9 @@ impl Hub {
     }
 
     /// Adds the events of an exported file to the history, in timestamp order, skipping
-    /// ids it holds already. They are not delivered to subscribers. A torn last record is
-    /// skipped with a warning; any other bad record fails the import and adds nothing.
+    /// ids it (or the history file) holds already, and appends the new ones to the history
+    /// file. They are not delivered to subscribers. A torn last record is skipped with a
+    /// warning; any other bad record fails the import and adds nothing.
     pub fn import_events(&self, path: &std::path::Path, format: HistoryFormat) -> Result<ImportReport, Error> {
         self.events.import(&self.bus, path, format)
     }

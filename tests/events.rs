@@ -553,6 +553,45 @@ fn clearing_with_a_history_file_rewrites_it_so_a_reload_does_not_bring_events_ba
 }
 
 #[test]
+fn clearing_removes_matching_events_the_history_file_holds_beyond_memory_and_keeps_the_others() {
+    let dir = temp_dir("clearfile");
+    let path = dir.join("history.jsonl");
+    let hub = Hub::new();
+    set_history_file(&hub, &path).unwrap();
+    for n in ["Old", "Other", "Old", "Other"] {
+        hub.publish_event(EventRequest::new(n)).unwrap();
+    }
+    // Memory keeps only the newest event; the file keeps all four.
+    hub.update_config_json(r#"{"maxEventHistory":1}"#).unwrap();
+    assert_eq!(hub.clear_events(&EventQuery::default().name("Old")).unwrap(), 2);
+    drop(hub);
+    let again = Hub::new();
+    set_history_file(&again, &path).unwrap();
+    assert_eq!(names(&again.events(&EventQuery::default()).unwrap()), ["Other", "Other"]);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_history_file_and_a_larger_capacity_set_together_load_with_the_new_capacity() {
+    let dir = temp_dir("capacity");
+    let path = dir.join("history.jsonl");
+    {
+        let hub = Hub::new();
+        hub.update_config_json(r#"{"maxEventHistory":10}"#).unwrap();
+        set_history_file(&hub, &path).unwrap();
+        for _ in 0..10 {
+            hub.publish_event(EventRequest::new("E")).unwrap();
+        }
+    }
+    let hub = Hub::new();
+    hub.update_config_json(r#"{"maxEventHistory":5}"#).unwrap();
+    let both = serde_json::json!({ "eventHistoryPath": path.to_str().unwrap(), "maxEventHistory": 10 });
+    hub.update_config_json(&both.to_string()).unwrap();
+    assert_eq!(hub.events(&EventQuery::default()).unwrap().len(), 10);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
 fn turning_persistence_on_keeps_the_events_in_memory_after_the_files() {
     let dir = temp_dir("merge");
     let path = dir.join("history.jsonl");
@@ -667,6 +706,31 @@ fn importing_with_persistence_on_writes_the_merged_history_to_the_file() {
     let reloaded = Hub::new();
     set_history_file(&reloaded, &history).unwrap();
     assert_eq!(names(&reloaded.events(&EventQuery::default()).unwrap()), ["Old", "New"]);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn importing_appends_to_the_history_file_and_keeps_what_it_held_beyond_memory() {
+    let dir = temp_dir("importkeeps");
+    let (export, history) = (dir.join("export.jsonl"), dir.join("history.jsonl"));
+    let source = Hub::new();
+    source.publish_event(EventRequest::new("Imported")).unwrap();
+    source.export_events(&export, HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
+
+    let hub = Hub::new();
+    set_history_file(&hub, &history).unwrap();
+    hub.publish_event(EventRequest::new("OnFileOnly")).unwrap();
+    hub.update_config_json(r#"{"maxEventHistory":0}"#).unwrap();
+    hub.import_events(&export, HistoryFormat::JsonLines).unwrap();
+    // Importing again finds the event in the file, not in memory: a duplicate, not a second line.
+    let again = hub.import_events(&export, HistoryFormat::JsonLines).unwrap();
+    assert_eq!(again.duplicates, 1);
+    drop(hub);
+    let reloaded = Hub::new();
+    set_history_file(&reloaded, &history).unwrap();
+    let mut got = names(&reloaded.events(&EventQuery::default()).unwrap());
+    got.sort();
+    assert_eq!(got, ["Imported", "OnFileOnly"]);
     let _ = fs::remove_dir_all(dir);
 }
 

@@ -161,6 +161,17 @@ impl HistoryFile {
         Ok((HistoryFile { path: path.to_owned(), file, len, max_bytes }, ReadOutcome { records, warnings }))
     }
 
+    /// The records the file set holds now: the rotated file's, then the file's own.
+    pub fn read_records(&self) -> Result<Vec<Loaded>, Error> {
+        let mut records = Vec::new();
+        for path in [rotated_path(&self.path), self.path.clone()] {
+            if let Some(bytes) = read_all(&path)? {
+                records.append(&mut parse_lines(&path, &bytes)?.0);
+            }
+        }
+        Ok(records)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

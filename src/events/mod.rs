@@ -388,14 +388,6 @@ impl State {
             self.ring.pop_front();
         }
     }
-
-    fn rewrite_file(&mut self) -> Result<(), Error> {
-        let State { ring, file, .. } = self;
-        match file {
-            Some(f) => f.rewrite(ring.iter().map(|e| e.to_json())),
-            None => Ok(()),
-        }
-    }
 }
 
 /// The event system of one hub.
@@ -491,22 +483,24 @@ impl Events {
         Ok(m.select(self.state.lock().ring.iter()))
     }
 
-    /// Removes matching events from the history (and rewrites the history file to what
-    /// remains). Returns how many were removed.
-    pub fn clear(&self, q: &EventQuery) -> Result<usize, Error> {
+    /// Removes matching events from the history and from the history file, which may hold
+    /// events memory no longer does (a smaller MaxEventHistory, or 0); the file is rewritten
+    /// to the events it held that do not match. Returns how many distinct events were
+    /// removed. On an error nothing changes.
+    pub fn clear(&self, bus: &Bus, q: &EventQuery) -> Result<usize, Error> {
         let m = Matcher::new(q)?;
         let mut st = self.state.lock();
-        let remove: HashSet<*const Envelope> = m.select(st.ring.iter()).iter().map(Arc::as_ptr).collect();
-        if remove.is_empty() {
-            return Ok(0);
+        let mut removed: HashSet<MessageId> = m.select(st.ring.iter()).iter().map(|e| e.id()).collect();
+        if let Some(f) = &mut st.file {
+            let on_file = Self::materialize(bus, f.read_records()?)?;
+            let matching: HashSet<MessageId> = m.select(on_file.iter()).iter().map(|e| e.id()).collect();
+            if !matching.is_empty() {
+                f.rewrite(on_file.iter().filter(|e| !matching.contains(&e.id())).map(|e| e.to_json()))?;
+                removed.extend(matching);
+            }
         }
-        let before = st.ring.clone();
-        st.ring.retain(|e| !remove.contains(&Arc::as_ptr(e)));
-        if let Err(e) = st.rewrite_file() {
-            st.ring = before;
-            return Err(e);
-        }
-        Ok(remove.len())
+        st.ring.retain(|e| !removed.contains(&e.id()));
+        Ok(removed.len())
     }
 
     pub fn export(&self, path: &Path, format: HistoryFormat, q: &EventQuery) -> Result<usize, Error> {
@@ -553,6 +547,9 @@ impl Events {
         let events = Self::materialize(bus, records)?;
         let mut st = self.state.lock();
         let mut known: HashSet<MessageId> = st.ring.iter().map(|e| e.id()).collect();
+        if let Some(f) = &st.file {
+            known.extend(f.read_records()?.iter().map(|r| r.id));
+        }
         let mut fresh = Vec::new();
         let mut duplicates = 0;
         for e in events {
@@ -562,16 +559,19 @@ impl Events {
                 duplicates += 1;
             }
         }
+        fresh.sort_by_key(|e| e.timestamp_ms()); // stable: equal times keep their order
         let fresh_ids: HashSet<MessageId> = fresh.iter().map(|e| e.id()).collect();
-        let before = st.ring.clone();
+        // The file gets every new event, as it gets every published one (also with a history
+        // of 0), appended and rotated by EventHistoryMaxBytes; loading puts events in time order.
+        if let Some(f) = &mut st.file {
+            for e in &fresh {
+                f.append(e.to_json())?;
+            }
+        }
         let mut merged: Vec<Arc<Envelope>> = st.ring.drain(..).chain(fresh).collect();
-        merged.sort_by_key(|e| e.timestamp_ms()); // stable: equal times keep their order
+        merged.sort_by_key(|e| e.timestamp_ms());
         st.ring = merged.into();
         st.trim();
-        if let Err(e) = st.rewrite_file() {
-            st.ring = before;
-            return Err(e);
-        }
         let imported = st.ring.iter().filter(|e| fresh_ids.contains(&e.id())).count();
         Ok(ImportReport { read, imported, duplicates, over_capacity: fresh_ids.len() - imported, warnings })
     }
@@ -586,7 +586,7 @@ impl Events {
     /// Turns persistence on (merging the file's events with those in memory in time order),
     /// moves it to another file, changes the rotation size, or turns it off. On an error
     /// nothing changes.
-    pub fn configure_file(&self, bus: &Bus, path: Option<&str>, max_bytes: u64) -> Result<(), Error> {
+    pub fn configure_file(&self, bus: &Bus, path: Option<&str>, max_bytes: u64, capacity: usize) -> Result<(), Error> {
         let mut st = self.state.lock();
         let Some(path) = path else {
             st.file = None;
@@ -611,6 +611,7 @@ impl Events {
         // millisecond precision, so events of one millisecond keep the file's order.
         ring.make_contiguous().sort_by_key(|e| e.published_ns.div_euclid(1_000_000));
         st.ring = ring;
+        st.capacity = capacity; // the capacity set with the path, so a larger one loads more
         st.trim();
         st.file = Some(file);
         st.load_warnings = outcome.warnings;

@@ -218,9 +218,11 @@ pub unsafe extern "C" fn mc_event_history(
 }
 
 /// Removes the events that match a query (as for `mc_event_history`; NULL = all) from the
-/// history. With a history file, the file is rewritten to what remains (through a
-/// temporary file, so a crash leaves the old or the new content), and its rotated `.1`
-/// file is removed. `*out_cleared` (if not NULL) receives how many were removed.
+/// history and from the history file, which may hold more than memory keeps: when the file
+/// holds a matching event it is rewritten to the events it held that do not match (through
+/// a temporary file, so a crash leaves the old or the new content; the rotated `.1` file is
+/// folded into it). `*out_cleared` (if not NULL) receives how many distinct events were
+/// removed.
 ///
 /// `hub` is borrowed for the duration of the call. `query_json` (nullable) is borrowed for
 /// the duration of the call. `out_cleared` may be NULL.
