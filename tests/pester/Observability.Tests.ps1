@@ -403,6 +403,24 @@ Describe 'Test-ModuleCommunication' {
         Get-MessageSubscriptions | Should -BeNullOrEmpty
     }
 
+    It 'passes with a history of <Kept> event(s) and a history file, and leaves no self-test event in the file' -ForEach @(
+        @{ Kept = 0 }, @{ Kept = 1 }
+    ) {
+        $path = Join-Path $TestDrive "history-$Kept.jsonl"
+        try {
+            Set-CommunicationConfiguration -EventHistoryPath $path -MaxEventHistory $Kept
+            Publish-ModuleEvent -EventName 'UserEvent' | Out-Null
+            $r = Test-ModuleCommunication -TestType Full -Duration 1
+            ($r.Tests | Where-Object { -not $_.Success } | ForEach-Object { "$($_.Name): $($_.Details)" }) | Should -BeNullOrEmpty
+            ($r.Tests | Where-Object Name -EQ 'Events').Details | Should -Match $(if ($Kept) { 'into the history' } else { 'no history is kept' })
+            $lines = @(Get-Content $path)
+            $lines | Should -HaveCount 1
+            $lines[0] | Should -Match '"name":"UserEvent"'
+        } finally {
+            Set-CommunicationConfiguration -EventHistoryPath '' -MaxEventHistory 1000
+        }
+    }
+
     It 'runs the spec''s Testing examples (with a short stress duration)' {
         $output = & {
             $results = Test-ModuleCommunication -TestType Basic
