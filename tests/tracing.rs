@@ -375,6 +375,64 @@ fn disable_with_archive_writes_a_gzip_that_decompresses_to_the_trace() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Every record of every trace file in `dir` whose name starts with `stem`.
+fn lines_on_disk(dir: &Path, stem: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(stem))
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum()
+}
+
+#[test]
+fn each_enable_starts_a_file_of_its_own_and_no_earlier_record_is_overwritten() {
+    let dir = temp_dir("reenable");
+    let path = dir.join("t.log");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 1000).unwrap();
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        hub.enable_tracing(file_options(&path, 1024)).unwrap();
+        for _ in 0..30 {
+            hub.publish(PublishRequest::new("C", "T")).unwrap();
+        }
+        sessions.push(hub.disable_tracing(&DisableOptions::default()).unwrap());
+    }
+    assert_eq!(lines_on_disk(&dir, "t.log"), 90, "every record of the three sessions is still on disk");
+    for s in &sessions {
+        let lines: usize = s.files.iter().map(|f| std::fs::read_to_string(f).unwrap().lines().count()).sum();
+        assert_eq!(lines, 30, "a session's files hold its records only: {s:?}");
+        for f in &s.files {
+            assert!(std::fs::metadata(f).unwrap().len() <= 1024, "{f}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_archive_holds_the_records_of_its_own_session_only() {
+    let dir = temp_dir("archive2");
+    let path = dir.join("t.log");
+    let archive_dir = dir.join("archive");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 1000).unwrap();
+    hub.enable_tracing(file_options(&path, 1 << 20)).unwrap();
+    hub.publish(PublishRequest::new("C", "First")).unwrap();
+    hub.disable_tracing(&DisableOptions::default()).unwrap();
+    hub.enable_tracing(file_options(&path, 1 << 20)).unwrap();
+    hub.publish(PublishRequest::new("C", "Second")).unwrap();
+    let summary = hub
+        .disable_tracing(&DisableOptions { archive_logs: true, archive_path: Some(archive_dir.clone()) })
+        .unwrap();
+    let mut text = String::new();
+    let archive = std::fs::File::open(summary.archive.unwrap()).unwrap();
+    flate2::read::GzDecoder::new(archive).read_to_string(&mut text).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("Second"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_options_fail_naming_the_value_and_leave_tracing_as_it_was() {
     let hub = Hub::new();

@@ -12,9 +12,11 @@ use super::{hub_ref, mc_hub, mc_status};
 /// every key optional: `{"level":"Basic|Verbose","logToFile":false,"filePath":"trace.log",
 /// "maxFileBytes":10485760,"ringSize":10000,"slowThresholdMs":1000,"queueCapacity":8192}`.
 /// With `logToFile`, `filePath` is required; its folder is created and the file is opened
-/// for appending before anything changes, so a bad path fails with `MC_STATUS_INVALID_ARGUMENT`
-/// and leaves the current tracing as it was. Records are written by a background thread;
-/// the calling thread never waits on disk.
+/// before anything changes, so a bad path fails with `MC_STATUS_INVALID_ARGUMENT` and leaves
+/// the current tracing as it was. Each enable starts a file of its own: what the file held is
+/// moved aside as the next rotated part (`<filePath>.N`, N above every part on disk; parts
+/// are never replaced). Records are written by a background thread; the calling thread never
+/// waits on disk.
 ///
 /// `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
 /// for the duration of the call.
@@ -31,9 +33,10 @@ pub unsafe extern "C" fn mc_trace_enable(hub: *const mc_hub, options_json: *cons
 }
 
 /// Turns message tracing off: the writer thread writes every record it has, the file is
-/// closed, and with `archiveLogs` the trace file and its rotated parts are compressed
+/// closed, and with `archiveLogs` this trace's file and rotated parts are compressed
 /// (gzip) into one `<name>-<timestamp>.log.gz` in `archivePath` (created if missing;
-/// default: the trace file's folder). The trace files themselves are kept.
+/// default: the trace file's folder; an archive that fails is removed). The trace files
+/// themselves are kept.
 ///
 /// `options_json` (nullable = no archive) is `len` bytes of UTF-8 JSON:
 /// `{"archiveLogs":true,"archivePath":"trace-archive"}`. Writes to `*out_json`:

@@ -14,9 +14,10 @@
 //! `queueCapacity` records behind, the emitting thread formats the pending records itself
 //! (the ring misses nothing); formatted lines the file has not taken are bounded by 8 ×
 //! `queueCapacity`, and those beyond are dropped from the file and counted
-//! (`droppedRecords`). The writer rotates the file when the next line would take it past
-//! `maxFileBytes`: `trace.log` is renamed to `trace.log.1` (then `.2`, …, numbered in
-//! order of rotation) and a new `trace.log` begins.
+//! (`droppedRecords`). Each enable starts a file of its own (what the file held is moved
+//! aside as the next rotated part). The writer rotates the file when the next line would
+//! take it past `maxFileBytes`: `trace.log` is renamed to `trace.log.N`, N one above the
+//! highest part on disk, and a new `trace.log` begins.
 //!
 //! **Levels.** `Basic`: publish, API call (one record per call), errors, slow operations.
 //! `Verbose`: in addition, each delivery's outcome (push and pull) and each middleware stage.
@@ -237,13 +238,17 @@ impl Tracer {
         options.validate()?;
         let mut state = self.state.lock();
         // Open the new file before touching the current state, so a bad path changes nothing.
-        let file = match (&options.file_path, options.log_to_file) {
+        let mut file = match (&options.file_path, options.log_to_file) {
             (Some(p), true) => Some(TraceFile::open(p, options.max_file_bytes)?),
             _ => None,
         };
         if let Some(old) = state.take() {
             self.level.store(0, Ordering::Relaxed);
             self.finish(old);
+        }
+        // After the old writer finished: it may have been writing to the same file.
+        if let Some(f) = file.as_mut() {
+            f.start()?;
         }
         // A new trace starts with an empty ring and buffer.
         self.sink.reset(options.ring_size, options.queue_capacity, file.is_some());

@@ -16,15 +16,30 @@ pub(crate) struct WriterOutcome {
     pub error: Option<String>,
 }
 
-/// The trace file: rotates when the next line would take it past `max` bytes —
-/// `trace.log` becomes `trace.log.1` (then `.2`, …, in order of rotation).
+/// The trace file of one session (one enable): rotates when the next line would take it
+/// past `max` bytes — `trace.log` becomes `trace.log.N`, N one above the highest number
+/// already on disk, so rotated parts sort by age and no earlier part is ever replaced.
 pub(crate) struct TraceFile {
     path: PathBuf,
     file: File,
     size: u64,
     max: u64,
+    next_part: u64,
     rotated: Vec<PathBuf>,
     error: Option<String>,
+}
+
+/// One above the highest N of the `<path>.N` files on disk (1 when there are none).
+fn next_part_number(path: &Path) -> u64 {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return 1 };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{name}.");
+    let highest = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_prefix(&prefix)?.parse::<u64>().ok())
+        .max();
+    highest.map_or(1, |n| n + 1)
 }
 
 impl TraceFile {
@@ -38,8 +53,31 @@ impl TraceFile {
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
             Error::invalid("filePath", path.display(), format!("could not open it for writing: {e}; choose a writable path"))
         })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(TraceFile { path: path.to_path_buf(), file, size, max, rotated: Vec::new(), error: None })
+        Ok(TraceFile { path: path.to_path_buf(), file, size: 0, max, next_part: 1, rotated: Vec::new(), error: None })
+    }
+
+    /// Starts the session's own file, once the previous session (which may have written to
+    /// the same path) has finished: what the file holds is moved aside as the next rotated
+    /// part, so this session's files, and its archive, hold its records only.
+    pub fn start(&mut self) -> Result<(), Error> {
+        self.next_part = next_part_number(&self.path);
+        let held = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        if held > 0 {
+            let aside = self.part_path();
+            fs::rename(&self.path, &aside)
+                .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&self.path))
+                .map(|f| self.file = f)
+                .map_err(|e| {
+                    Error::invalid("filePath", self.path.display(), format!("could not move its earlier trace aside: {e}"))
+                })?;
+            self.next_part += 1;
+        }
+        self.size = 0;
+        Ok(())
+    }
+
+    fn part_path(&self) -> PathBuf {
+        PathBuf::from(format!("{}.{}", self.path.display(), self.next_part))
     }
 
     /// Writes a chunk's lines: as many as fit in one call, then rotates. After a write
@@ -71,11 +109,12 @@ impl TraceFile {
     }
 
     fn rotate(&mut self) {
-        let next = PathBuf::from(format!("{}.{}", self.path.display(), self.rotated.len() + 1));
+        let next = self.part_path();
         let step = fs::rename(&self.path, &next)
             .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&self.path));
         match step {
             Ok(f) => {
+                self.next_part += 1;
                 self.rotated.push(next);
                 self.file = f;
                 self.size = 0;
@@ -130,14 +169,43 @@ pub(crate) fn archive(files: &[PathBuf], log_path: &Path, folder: &Path, now_ms:
         k += 1;
     }
     let out = File::create(&target).map_err(bad)?;
-    let mut gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
-    for f in files {
-        // Streamed: a trace file may be as large as maxFileBytes, which has no upper bound.
-        let mut h = File::open(f).map_err(|e| {
-            Error::invalid("trace file", f.display(), format!("could not read it for the archive: {e}"))
-        })?;
-        io::copy(&mut h, &mut gz).map_err(bad)?;
+    let written = (|| {
+        let mut gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
+        for f in files {
+            // Streamed: a trace file may be as large as maxFileBytes, which has no upper bound.
+            let mut h = File::open(f).map_err(|e| {
+                Error::invalid("trace file", f.display(), format!("could not read it for the archive: {e}"))
+            })?;
+            io::copy(&mut h, &mut gz).map_err(bad)?;
+        }
+        gz.finish().and_then(|mut w| w.flush()).map_err(bad)
+    })();
+    match written {
+        Ok(()) => Ok(target),
+        Err(e) => {
+            // No half archive left behind to be taken for a whole one.
+            let _ = fs::remove_file(&target);
+            Err(e)
+        }
     }
-    gz.finish().and_then(|mut w| w.flush()).map_err(bad)?;
-    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_archive_that_cannot_be_completed_leaves_no_file() {
+        let dir = std::env::temp_dir().join(format!("mc-archive-fail-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let present = dir.join("t.log");
+        fs::write(&present, "{}\n").unwrap();
+        let missing = dir.join("t.log.1");
+        let out = dir.join("archive");
+        assert!(archive(&[present.clone(), missing], &present, &out, 0).is_err());
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 0, "no partial archive left");
+        assert!(archive(&[present.clone()], &present, &out, 0).is_ok());
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
