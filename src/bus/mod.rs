@@ -712,15 +712,19 @@ impl Bus {
         self.shared.published.store(0, Ordering::Relaxed);
         self.shared.retired.reset();
         self.shared.retired_latency.reset();
-        self.shared.retired_event_counts.reset();
         for s in self.shared.snapshot().iter() {
             s.counters.reset();
             s.latency.reset();
         }
-        for map in [&self.shared.channels, &self.shared.event_channels] {
-            for c in map.read().values() {
-                c.counters.reset();
-            }
+        for c in self.shared.channels.read().values() {
+            c.counters.reset();
+        }
+        // Under the event channel map's lock: a prune folds a channel's counts into the
+        // retired ones under it, and must not do so between the two resets below.
+        let event_channels = self.shared.event_channels.read();
+        self.shared.retired_event_counts.reset();
+        for c in event_channels.values() {
+            c.counters.reset();
         }
     }
 
