@@ -335,6 +335,11 @@ Describe 'Configuration and metrics' {
             @{ Settings = @{ DefaultOverflowPolicy = 'Sometimes' }; Message = "DefaultOverflowPolicy must be one of DropOldest, DropNewest, Reject, Block; got 'Sometimes'." }
             @{ Settings = @{ ProcessorInterval = 1.5 }; Message = "ProcessorInterval must be a whole number from 1 to 60000; got '1.5'." }
             @{ Settings = @{ MaxEventHistory = -3 }; Message = "MaxEventHistory must be a whole number from 0 to 10000000; got '-3'." }
+            # Refused, not rounded or converted as .NET would: fractions of any number type, chars, enums.
+            @{ Settings = @{ ProcessorInterval = [decimal]1.5 }; Message = "ProcessorInterval must be a whole number from 1 to 60000; got '1.5'." }
+            @{ Settings = @{ ProcessorInterval = [char]'A' }; Message = "ProcessorInterval must be a whole number from 1 to 60000; got 'A'." }
+            @{ Settings = @{ ProcessorInterval = [ConsoleColor]::Red }; Message = "ProcessorInterval must be a whole number from 1 to 60000; got 'Red'." }
+            @{ Settings = @{ RetryPolicy = @{ MaxRetries = [float]2.5 } }; Message = "RetryPolicy.MaxRetries must be a whole number from 0 to 100; got '2.5'." }
             @{ Settings = @{ EventHistoryPath = 5 }; Message = "EventHistoryPath must be a file path as a string, or '' for none; got '5'." }
             @{ Settings = @{ MaxMessageQueueSize = 5; CircuitBreaker = @{ RecoveryTimeout = 100000 } }
                Message = "CircuitBreaker.RecoveryTimeout must be a number of seconds from 0.001 to 86400, or a TimeSpan; got '100000'." }
@@ -375,7 +380,7 @@ Describe 'Configuration and metrics' {
     }
 
     It 'takes the spec''s hashtable shape and refuses unknown keys, changing nothing' {
-        Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = 5000; ProcessorInterval = 50 }
+        Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = [int16]5000; ProcessorInterval = [decimal]50 }
         (Get-CommunicationConfiguration).ProcessorInterval | Should -Be 50
         { Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = 1; NoSuchSetting = 1 } } |
             Should -Throw -ErrorId 'UnknownConfigurationSetting,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'

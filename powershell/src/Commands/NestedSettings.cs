@@ -109,6 +109,10 @@ namespace ModuleCommunication.Commands
             };
         }
 
+        /// <summary>A number type; not text, a bool, a char or an enum, which .NET would also convert.</summary>
+        private static bool IsNumber(object? v) => v is sbyte or byte or short or ushort or int or uint or long or ulong
+            or float or double or decimal;
+
         internal static object? ConvertValue(object? v, Kind kind)
         {
             try
@@ -118,15 +122,15 @@ namespace ModuleCommunication.Commands
                     case Kind.Boolean:
                         return v is bool b ? b : v is SwitchParameter s ? s.IsPresent : null;
                     case Kind.Integer:
-                        if (v is double d && d != Math.Floor(d)) return null;
-                        return v is IConvertible && v is not string && v is not bool ? System.Convert.ToInt64(v, CultureInfo.InvariantCulture) : null;
+                        // Whole numbers only: a fraction is refused, not rounded.
+                        if (!IsNumber(v)) return null;
+                        decimal whole = System.Convert.ToDecimal(v, CultureInfo.InvariantCulture);
+                        return whole == decimal.Truncate(whole) ? System.Convert.ToInt64(whole) : null;
                     case Kind.Number:
-                        return v is IConvertible && v is not string && v is not bool ? System.Convert.ToDouble(v, CultureInfo.InvariantCulture) : null;
+                        return IsNumber(v) ? System.Convert.ToDouble(v, CultureInfo.InvariantCulture) : null;
                     case Kind.Seconds:
                         if (v is TimeSpan t) return (long)t.TotalMilliseconds;
-                        return v is IConvertible && v is not string && v is not bool
-                            ? (long)Math.Round(System.Convert.ToDouble(v, CultureInfo.InvariantCulture) * 1000.0)
-                            : null;
+                        return IsNumber(v) ? (long)Math.Round(System.Convert.ToDouble(v, CultureInfo.InvariantCulture) * 1000.0) : null;
                     default:
                         if (v == null) return Array.Empty<string>();
                         if (v is string one) return new[] { one };
