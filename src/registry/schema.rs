@@ -444,7 +444,7 @@ fn parse_spec(name: String, key: String, raw: &RawValue) -> Result<ParamSpec, Er
                 Value::String(s) => spec.description = Some(s.clone()),
                 other => return Err(bad("Description", &shown(other), "give the description as text")),
             },
-            "default" => default = Some(super::json::to_raw(v)),
+            "default" => default = Some((super::json::to_raw(v), shown(v))),
             "validateset" => match v {
                 Value::Array(items) if !items.is_empty() => {
                     if let Some(bad_item) = items.iter().find(|i| i.is_object() || i.is_array() || i.is_null()) {
@@ -500,26 +500,29 @@ fn parse_spec(name: String, key: String, raw: &RawValue) -> Result<ParamSpec, Er
         })?;
         spec.pattern = Some((text, regex));
     }
-    if let Some(d) = default {
+    if let Some((d, shown_default)) = default {
         if spec.required {
             return Err(bad(
                 "Default",
-                &d.get(),
+                &shown_default,
                 "a required parameter must always be given, so its default would never apply; remove one of the two",
             ));
         }
         if let Err(message) = spec.check(&d, Hint::None, false) {
-            return Err(bad("Default", &d.get(), &format!("the default must itself be valid: {message}")));
+            return Err(bad("Default", &shown_default, &format!("the default must itself be valid: {message}")));
         }
         spec.default = Some(d);
     }
     Ok(spec)
 }
 
-/// A schema value as a message shows it: text without JSON quotes, anything else as JSON.
+/// A schema value as a message shows it: text as written (only control characters
+/// escaped), anything else as JSON.
 fn shown(value: &Value) -> String {
     match value {
-        Value::String(text) => text.escape_debug().to_string(),
+        Value::String(text) => {
+            text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+        }
         other => other.to_string(),
     }
 }
