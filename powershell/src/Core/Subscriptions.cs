@@ -65,14 +65,16 @@ namespace ModuleCommunication.Core
         {
             SubscriptionRegistry.TryGet(id, out HandlerSubscription? subscription);
             // Deliveries are counted when a batch ends, and the core forgets a removed subscription:
-            // a default handler's batch reports what it did now, and a -RunAsync batch still
-            // running is let end first. An idle worker is not waited for first: unsubscribing
+            // a default handler's batch reports what it did now; a -RunAsync batch still running
+            // is let end first, or, when this is called from inside that batch (which cannot be
+            // waited for), reports now. An idle worker is not waited for first: unsubscribing
             // wakes it from its take.
             if (subscription is DefaultSubscription d)
             {
                 SubscriptionRegistry.Remove(d); // marks it Removed: no handler call starts after this
                 RunspaceDispatcher.ReportBeforeRemoval(d);
             }
+            (subscription as AsyncSubscription)?.ReportBeforeRemoval();
             bool finishFirst = subscription is AsyncSubscription a && a.InBatch;
             if (finishFirst)
             {

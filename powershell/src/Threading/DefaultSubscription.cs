@@ -23,6 +23,8 @@ namespace ModuleCommunication.Threading
         private string? _lastError;
         /// <summary>True while the owner's thread runs this subscription's filter or handler.</summary>
         internal volatile bool InHandler;
+        /// <summary>Held while outcomes are taken and reported (see RunspaceDispatcher.ReportCompleted).</summary>
+        internal readonly object ReportGate = new();
         /// <summary>How many messages the next take asks for; and the size and handling time of the batch being handled.</summary>
         internal readonly BatchSizer BatchSizer = new(RunspaceDispatcher.MaxBatch);
         internal int BatchCount;

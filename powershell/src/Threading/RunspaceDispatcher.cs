@@ -290,6 +290,9 @@ namespace ModuleCommunication.Threading
                     s.InHandler = true;
                     HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out string? error);
                     s.InHandler = false;
+                    // A full fence between the write above and the read below, as the remover has
+                    // between writing Removed and reading InHandler: never both count this message.
+                    Interlocked.MemoryBarrier();
                     if (s.Removed) return true; // counted by the removal (ReportBeforeRemoval)
                     s.Count(outcome, error);
                     handledCount++;
@@ -318,21 +321,31 @@ namespace ModuleCommunication.Threading
         /// </summary>
         public static void ReportBeforeRemoval(DefaultSubscription s)
         {
+            Interlocked.MemoryBarrier(); // see DrainOne: Removed was written just before
             if (s.InHandler) s.Count(HandlerInvoker.Outcome.Handled, null);
             ReportCompleted(s, onlyIfCounted: true);
         }
 
+        /// <summary>
+        /// Reports the counted outcomes. Taking them and completing happen under one lock per
+        /// subscription: a report (the owner's at the end of a batch, or a remover's) that
+        /// completed the batch between another's take and complete would make that one's counts
+        /// be refused.
+        /// </summary>
         private static void ReportCompleted(DefaultSubscription s, bool onlyIfCounted = false)
         {
-            (int handled, int failed, int filtered, string? lastError) = s.TakeCounts();
-            if (onlyIfCounted && handled + failed + filtered == 0) return;
-            try
+            lock (s.ReportGate)
             {
-                Bus.Complete(s.Id, handled, failed, filtered, lastError);
-            }
-            catch (ModuleCommunicationException)
-            {
-                // Unsubscribed meanwhile, or another report completed the batch first.
+                (int handled, int failed, int filtered, string? lastError) = s.TakeCounts();
+                if (onlyIfCounted && handled + failed + filtered == 0) return;
+                try
+                {
+                    Bus.Complete(s.Id, handled, failed, filtered, lastError);
+                }
+                catch (ModuleCommunicationException)
+                {
+                    // Unsubscribed meanwhile: nothing left to report to.
+                }
             }
         }
 
