@@ -146,17 +146,26 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         $script:innerSubscription.SubscriptionId | Should -BeOfType ([guid])
     }
 
-    It 'counts what a handler handled before it ended its own subscription, its last message included' {
-        $script:handled = 0
-        $script:sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {
-            $script:handled++
-            if ($script:handled -eq 3) { $script:sub | Unsubscribe-ModuleMessage | Out-Null }
+    It 'counts what a <Mode> handler handled before it ended its own subscription, its last message included' -ForEach @(
+        @{ Mode = 'default'; Async = @{} }
+        @{ Mode = '-RunAsync'; Async = @{ RunAsync = $true } }
+    ) {
+        # Both modes take one message first, then up to four: the third comes in a batch of four.
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[object]]::new()
+        $self = [System.Collections.Concurrent.ConcurrentDictionary[string, guid]]::new()
+        $script:seen = $seen; $script:self = $self
+        if ($Async.Count) { $Async.ArgumentList = $seen, $self }
+        $sub = Subscribe-ModuleMessage -Channel 'Configuration' @Async -Handler {
+            param($m, $seen = $script:seen, $self = $script:self)
+            $seen.Enqueue($m.Data)
+            if ($seen.Count -eq 3) { Unsubscribe-ModuleMessage -SubscriptionId $self['id'] | Out-Null }
         }
+        $self['id'] = $sub.SubscriptionId
         Stop-MessageProcessor | Out-Null
-        $ids = 1..5 | Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T'
+        $ids = 1..8 | Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T'
         Start-MessageProcessor | Out-Null
         $ids | Wait-ModuleMessage -Timeout 10 | Out-Null
-        $script:handled | Should -Be 3
+        $seen.ToArray() | Should -Be @(1, 2, 3)
         (Get-MessageChannels -Name 'Configuration').Delivered | Should -Be 3
     }
 

@@ -25,5 +25,7 @@ namespace ModuleCommunication.Threading
         public int Failed;
         public int Filtered;
         public string? LastError;
+        /// <summary>Set once the batch's counts were reported from inside it (its subscription was removed there).</summary>
+        public bool Reported;
     }
 }

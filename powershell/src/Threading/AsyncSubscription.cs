@@ -27,7 +27,8 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
 [ModuleCommunication.Threading.EntryPoints]::RunBatch($__mcBatch, [scriptblock]::Create($__mcHandler),
     $(if ($__mcFilter) { [scriptblock]::Create($__mcFilter) } else { $null }))";
 
-        [ThreadStatic] private static string? t_currentBatch;
+        // The batch this pool thread is running, if any (see Stop and ReportBeforeRemoval).
+        [ThreadStatic] private static AsyncBatch? t_batch;
 
         private readonly string _handlerText;
         private readonly string? _filterText;
@@ -69,7 +70,7 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             Removed = true;
             _owner?.Remove(this);
             string id = Id.ToString("N");
-            string? caller = t_currentBatch;
+            string? caller = t_batch?.SubscriptionId;
             if (Thread.CurrentThread == _worker || !BeginWait(caller, id)) return;
             try
             {
@@ -109,14 +110,16 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
         /// </summary>
         public static void HandleBatch(AsyncBatch batch, ScriptBlock handler, ScriptBlock? filter)
         {
-            t_currentBatch = batch.SubscriptionId;
+            t_batch = batch;
             AsyncHandlerPool.NoteMember();
             try
             {
                 foreach (object message in batch.Messages)
                 {
                     if (batch.Subscription.Removed) break;
-                    switch (HandlerInvoker.Invoke(handler, filter, message, out string? error, batch.Arguments))
+                    HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(handler, filter, message, out string? error, batch.Arguments);
+                    if (batch.Reported) break; // the handler ended its own subscription: counted then
+                    switch (outcome)
                     {
                         case HandlerInvoker.Outcome.Handled: batch.Handled++; break;
                         case HandlerInvoker.Outcome.Filtered: batch.Filtered++; break;
@@ -126,7 +129,28 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             }
             finally
             {
-                t_currentBatch = null;
+                t_batch = null;
+            }
+        }
+
+        /// <summary>
+        /// Called before this subscription is removed. From inside its own batch (its handler
+        /// ending its subscription, or closing the runspace that made it), the removal cannot
+        /// wait for the batch to end, so the batch's counts are reported now, the running
+        /// handler counted as handled; the batch then stops and reports nothing more.
+        /// </summary>
+        public void ReportBeforeRemoval()
+        {
+            AsyncBatch? batch = t_batch;
+            if (batch == null || batch.Subscription != this || batch.Reported) return;
+            batch.Reported = true;
+            try
+            {
+                Bus.Complete(Id, batch.Handled + 1, batch.Failed, batch.Filtered, batch.LastError);
+            }
+            catch (ModuleCommunicationException)
+            {
+                // Already gone.
             }
         }
 
@@ -191,6 +215,7 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             {
                 batch.LastError = HandlerInvoker.Describe(e);
             }
+            if (batch.Reported) return;
             int handled = batch.Handled, failed = batch.Failed, filtered = batch.Filtered;
             string? lastError = batch.LastError;
             int missing = messages.Count - handled - filtered - failed;
