@@ -484,7 +484,8 @@ impl Hub {
 
     /// Removes the events that match `query` from the history and from the history file
     /// (rewritten to the events it held that do not match, which may be more than memory
-    /// keeps); returns how many distinct events were removed.
+    /// keeps); returns how many distinct events were removed. A query with `last` is
+    /// refused: the newest events of memory and of the file need not be the same.
     pub fn clear_events(&self, query: &EventQuery) -> Result<usize, Error> {
         self.events.clear(&self.bus, query)
     }
@@ -496,8 +497,8 @@ impl Hub {
     }
 
     /// Adds the events of an exported file to the history, in timestamp order, skipping
-    /// ids it (or the history file) holds already, and appends the new ones to the history
-    /// file. They are not delivered to subscribers. A torn last record is skipped with a
+    /// ids it (or the history file) holds already; the history file is rewritten to what it
+    /// held plus the new events, in time order. They are not delivered to subscribers. A torn last record is skipped with a
     /// warning; any other bad record fails the import and adds nothing.
     pub fn import_events(&self, path: &std::path::Path, format: HistoryFormat) -> Result<ImportReport, Error> {
         self.events.import(&self.bus, path, format)

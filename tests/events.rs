@@ -710,6 +710,42 @@ fn importing_with_persistence_on_writes_the_merged_history_to_the_file() {
 }
 
 #[test]
+fn importing_more_than_a_file_rotation_keeps_every_event_the_file_held() {
+    let dir = temp_dir("importrotate");
+    let (export, history) = (dir.join("export.jsonl"), dir.join("history.jsonl"));
+    let clock = Arc::new(ManualClock::new(1_000));
+    let source = Hub::with_clock(clock.clone());
+    for _ in 0..30 {
+        source.publish_event(EventRequest::new("Imported")).unwrap();
+    }
+    source.export_events(&export, HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
+    clock.set(9_000);
+    let hub = Hub::with_clock(clock);
+    let config = serde_json::json!({ "eventHistoryPath": history.to_str().unwrap(), "eventHistoryMaxBytes": 4000 });
+    hub.update_config_json(&config.to_string()).unwrap();
+    for _ in 0..15 {
+        hub.publish_event(EventRequest::new("Mine")).unwrap();
+    }
+    hub.import_events(&export, HistoryFormat::JsonLines).unwrap();
+    drop(hub);
+    let reloaded = Hub::new();
+    reloaded.update_config_json(&config.to_string()).unwrap();
+    let got = names(&reloaded.events(&EventQuery::default()).unwrap());
+    assert_eq!(got.iter().filter(|n| *n == "Mine").count(), 15, "{got:?}");
+    assert_eq!(got.iter().filter(|n| *n == "Imported").count(), 30);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn clearing_refuses_last_which_would_pick_differently_in_memory_and_file() {
+    let hub = Hub::new();
+    hub.publish_event(EventRequest::new("A")).unwrap();
+    let e = hub.clear_events(&EventQuery { last: Some(1), ..EventQuery::default() }).unwrap_err();
+    assert!(e.to_string().contains("not by last"), "{e}");
+    assert_eq!(hub.events(&EventQuery::default()).unwrap().len(), 1);
+}
+
+#[test]
 fn importing_appends_to_the_history_file_and_keeps_what_it_held_beyond_memory() {
     let dir = temp_dir("importkeeps");
     let (export, history) = (dir.join("export.jsonl"), dir.join("history.jsonl"));

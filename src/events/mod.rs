@@ -488,6 +488,10 @@ impl Events {
     /// to the events it held that do not match. Returns how many distinct events were
     /// removed. On an error nothing changes.
     pub fn clear(&self, bus: &Bus, q: &EventQuery) -> Result<usize, Error> {
+        if let Some(n) = q.last {
+            // "The newest n" differs between memory and the file (imports append older events).
+            return Err(Error::invalid("last", n, "clearing selects by name, channel, source module and since; not by last"));
+        }
         let m = Matcher::new(q)?;
         let mut st = self.state.lock();
         let mut removed: HashSet<MessageId> = m.select(st.ring.iter()).iter().map(|e| e.id()).collect();
@@ -547,9 +551,11 @@ impl Events {
         let events = Self::materialize(bus, records)?;
         let mut st = self.state.lock();
         let mut known: HashSet<MessageId> = st.ring.iter().map(|e| e.id()).collect();
-        if let Some(f) = &st.file {
-            known.extend(f.read_records()?.iter().map(|r| r.id));
-        }
+        let on_file = match &st.file {
+            Some(f) => Self::materialize(bus, f.read_records()?)?,
+            None => Vec::new(),
+        };
+        known.extend(on_file.iter().map(|e| e.id()));
         let mut fresh = Vec::new();
         let mut duplicates = 0;
         for e in events {
@@ -562,11 +568,12 @@ impl Events {
         fresh.sort_by_key(|e| e.timestamp_ms()); // stable: equal times keep their order
         let fresh_ids: HashSet<MessageId> = fresh.iter().map(|e| e.id()).collect();
         // The file gets every new event, as it gets every published one (also with a history
-        // of 0), appended and rotated by EventHistoryMaxBytes; loading puts events in time order.
-        if let Some(f) = &mut st.file {
-            for e in &fresh {
-                f.append(e.to_json())?;
-            }
+        // of 0): it is rewritten to what it held plus the new events, in time order, its .1
+        // folded in. Appending would rotate on the way and push the file's own events out.
+        if let (Some(f), false) = (&mut st.file, fresh.is_empty()) {
+            let mut all: Vec<&Arc<Envelope>> = on_file.iter().chain(fresh.iter()).collect();
+            all.sort_by_key(|e| e.timestamp_ms());
+            f.rewrite(all.into_iter().map(|e| e.to_json()))?;
         }
         let mut merged: Vec<Arc<Envelope>> = st.ring.drain(..).chain(fresh).collect();
         merged.sort_by_key(|e| e.timestamp_ms());

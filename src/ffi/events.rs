@@ -217,8 +217,8 @@ pub unsafe extern "C" fn mc_event_history(
     })
 }
 
-/// Removes the events that match a query (as for `mc_event_history`; NULL = all) from the
-/// history and from the history file, which may hold more than memory keeps: when the file
+/// Removes the events that match a query (as for `mc_event_history`, but without `last`;
+/// NULL = all) from the history and from the history file, which may hold more than memory keeps: when the file
 /// holds a matching event it is rewritten to the events it held that do not match (through
 /// a temporary file, so a crash leaves the old or the new content; the rotated `.1` file is
 /// folded into it). `*out_cleared` (if not NULL) receives how many distinct events were

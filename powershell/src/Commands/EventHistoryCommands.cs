@@ -82,7 +82,11 @@ namespace ModuleCommunication.Commands
             try
             {
                 int matching = EventBus.History(query).Count;
-                if (!ShouldProceed(Force, EventName, $"Remove {matching} event(s) from the event history")) return;
+                // A history file may hold matching events that memory no longer does.
+                string action = EventBus.Info().Path is null
+                    ? $"Remove {matching} event(s) from the event history"
+                    : $"Remove {matching} event(s) from the event history, and those of the history file";
+                if (!ShouldProceed(Force, EventName, action)) return;
                 long cleared = EventBus.Clear(query);
                 WriteObject(new EventHistoryClearResult { Success = true, EventName = EventName, ClearedCount = cleared });
             }
