@@ -248,7 +248,7 @@ impl Tracer {
         }
         // After the old writer finished: it may have been writing to the same file.
         if let Some(f) = file.as_mut() {
-            f.start()?;
+            f.start();
         }
         // A new trace starts with an empty ring and buffer.
         self.sink.reset(options.ring_size, options.queue_capacity, file.is_some());

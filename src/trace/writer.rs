@@ -29,16 +29,20 @@ pub(crate) struct TraceFile {
     error: Option<String>,
 }
 
-/// One above the highest N of the `<path>.N` files on disk (1 when there are none).
+/// One above the highest N of the `<path>.N` files on disk (1 when there are none). Names
+/// compare case-insensitively where the file system does; numbers past u32 are ignored,
+/// so the next one never overflows.
 fn next_part_number(path: &Path) -> u64 {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return 1 };
     let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     let prefix = format!("{name}.");
-    let highest = fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_prefix(&prefix)?.parse::<u64>().ok())
-        .max();
+    let number = |file: &str| -> Option<u64> {
+        let head = file.get(..prefix.len())?;
+        let same = if cfg!(any(windows, target_os = "macos")) { head.eq_ignore_ascii_case(&prefix) } else { head == prefix };
+        let n = file[prefix.len()..].parse::<u32>().ok()?;
+        same.then_some(u64::from(n))
+    };
+    let highest = fs::read_dir(dir).into_iter().flatten().filter_map(|entry| number(entry.ok()?.file_name().to_str()?)).max();
     highest.map_or(1, |n| n + 1)
 }
 
@@ -58,26 +62,32 @@ impl TraceFile {
 
     /// Starts the session's own file, once the previous session (which may have written to
     /// the same path) has finished: what the file holds is moved aside as the next rotated
-    /// part, so this session's files, and its archive, hold its records only.
-    pub fn start(&mut self) -> Result<(), Error> {
+    /// part, so this session's files, and its archive, hold its records only. Should that
+    /// fail, the session appends to the file as it is rather than not start.
+    pub fn start(&mut self) {
         self.next_part = next_part_number(&self.path);
-        let held = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
-        if held > 0 {
+        self.size = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        if self.size > 0 {
             let aside = self.part_path();
-            fs::rename(&self.path, &aside)
-                .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&self.path))
-                .map(|f| self.file = f)
-                .map_err(|e| {
-                    Error::invalid("filePath", self.path.display(), format!("could not move its earlier trace aside: {e}"))
-                })?;
-            self.next_part += 1;
+            let fresh = fs::rename(&self.path, &aside)
+                .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&self.path));
+            if let Ok(f) = fresh {
+                self.file = f;
+                self.size = 0;
+                self.next_part += 1;
+            }
         }
-        self.size = 0;
-        Ok(())
     }
 
-    fn part_path(&self) -> PathBuf {
-        PathBuf::from(format!("{}.{}", self.path.display(), self.next_part))
+    /// The next rotated part's name: never one that exists (a rename would replace it).
+    fn part_path(&mut self) -> PathBuf {
+        loop {
+            let part = PathBuf::from(format!("{}.{}", self.path.display(), self.next_part));
+            if !part.exists() {
+                return part;
+            }
+            self.next_part += 1;
+        }
     }
 
     /// Writes a chunk's lines: as many as fit in one call, then rotates. After a write
@@ -193,6 +203,20 @@ pub(crate) fn archive(files: &[PathBuf], log_path: &Path, folder: &Path, now_ms:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotated_parts_are_numbered_above_those_on_disk_and_absurd_numbers_are_ignored() {
+        let dir = std::env::temp_dir().join(format!("mc-parts-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.log");
+        assert_eq!(next_part_number(&path), 1);
+        for name in ["t.log.3", "t.log.x", "t.log.bak", "t.log.18446744073709551615", "other.log.9"] {
+            fs::write(dir.join(name), "").unwrap();
+        }
+        assert_eq!(next_part_number(&path), 4);
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn an_archive_that_cannot_be_completed_leaves_no_file() {
