@@ -123,9 +123,18 @@ namespace ModuleCommunication.Commands
                         return v is bool b ? b : v is SwitchParameter s ? s.IsPresent : null;
                     case Kind.Integer:
                         // Whole numbers only: a fraction is refused, not rounded.
-                        if (!IsNumber(v)) return null;
-                        decimal whole = System.Convert.ToDecimal(v, CultureInfo.InvariantCulture);
-                        return whole == decimal.Truncate(whole) ? System.Convert.ToInt64(whole) : null;
+                        // Checked in the value's own type: converting a double to decimal first
+                        // would round 2.0000000000000004 to 2.
+                        switch (v)
+                        {
+                            case double or float:
+                                double d = System.Convert.ToDouble(v, CultureInfo.InvariantCulture);
+                                return double.IsFinite(d) && d == Math.Truncate(d) && Math.Abs(d) < 9e18 ? (long)d : null;
+                            case decimal m:
+                                return m == decimal.Truncate(m) ? System.Convert.ToInt64(m) : null;
+                            default:
+                                return IsNumber(v) ? System.Convert.ToInt64(v, CultureInfo.InvariantCulture) : null;
+                        }
                     case Kind.Number:
                         return IsNumber(v) ? System.Convert.ToDouble(v, CultureInfo.InvariantCulture) : null;
                     case Kind.Seconds:

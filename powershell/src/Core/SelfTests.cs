@@ -254,11 +254,18 @@ namespace ModuleCommunication.Core
                 Expect(got[0].Id == id && got[0].Name == name, $"received event {got[0].Name}, published {name}");
                 Expect(got[0].Data is Hashtable h && Equals(h["Step"], 1), "the event's data changed");
                 // MaxEventHistory 0 keeps no history by choice: then the event must not be in it.
-                bool kept = Bus.GetConfiguration().MaxEventHistory > 0;
+                // A small history may already have let it go for newer events of other publishers.
+                long capacity = Bus.GetConfiguration().MaxEventHistory;
                 int inHistory = EventBus.History(new EventBus.Query(Name: name, Channel: EventChannel)).Count;
-                Expect(inHistory == (kept ? 1 : 0), kept ? "the event is not in the history" : "the event is in a history of MaxEventHistory 0");
-                return kept ? "an event went to its subscriber and into the history"
-                    : "an event went to its subscriber (MaxEventHistory is 0: no history is kept)";
+                if (capacity == 0)
+                {
+                    Expect(inHistory == 0, "the event is in a history of MaxEventHistory 0");
+                    return "an event went to its subscriber (MaxEventHistory is 0: no history is kept)";
+                }
+                bool pushedOut = inHistory == 0 && EventBus.History(new EventBus.Query()).Count >= capacity;
+                Expect(inHistory == 1 || pushedOut, "the event is not in the history");
+                return pushedOut ? $"an event went to its subscriber and into the history (which newer events have filled since: MaxEventHistory {capacity})"
+                    : "an event went to its subscriber and into the history";
             }
             finally
             {
@@ -318,10 +325,15 @@ namespace ModuleCommunication.Core
                 List<ModuleEvent> got = Bus.Take(sub, 3, 2000, ItemReaders.Event).Cast<ModuleEvent>().ToList();
                 Bus.Complete(sub, got.Count, 0, 0, null);
                 string seen = string.Join(",", got.Select(e => e.Data));
-                // A history smaller than two (MaxEventHistory 0 or 1) can replay only what it keeps.
-                long replayable = Math.Min(2, Bus.GetConfiguration().MaxEventHistory);
+                // A history smaller than two (MaxEventHistory 0 or 1) can replay only what it keeps;
+                // a small one may also have let events go for newer ones of other publishers.
+                long capacity = Bus.GetConfiguration().MaxEventHistory;
+                long replayable = Math.Min(2, capacity);
                 string expected = string.Join(",", Enumerable.Range(4 - (int)replayable, (int)replayable).Append(4));
-                Expect(seen == expected, $"received {seen}; expected the last {replayable} event(s) of the history, then the live one ({expected})");
+                bool smallHistoryMovedOn = capacity < 100 && got.Count > 0 && got[^1].Data is 4
+                    && "1,2,3,4".EndsWith(seen, StringComparison.Ordinal) && got.Count <= replayable + 1;
+                Expect(seen == expected || smallHistoryMovedOn,
+                    $"received {seen}; expected the last {replayable} event(s) of the history, then the live one ({expected})");
                 return replayable == 2 ? "a replaying subscription got the newest two history events, then the live one"
                     : $"a replaying subscription got the {replayable} event(s) a MaxEventHistory of {replayable} keeps, then the live one";
             }

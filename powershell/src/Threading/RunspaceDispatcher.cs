@@ -43,6 +43,15 @@ namespace ModuleCommunication.Threading
         private int _missedDuringDrain;
         private long _lastDrainEnd;
         private readonly Timer _deferred;
+        // Raises the engine event again when one raised has not led to a drain: PowerShell can
+        // leave an event queued for good when it arrives as the runspace's pipeline ends (an
+        // idle runspace is pulsed only for events raised while it is idle), and with the
+        // signal flag set nothing else would raise one. Backs off, so a runspace that is
+        // simply busy for long gets a handful of spare events, not a flood.
+        private readonly Timer _watchdog;
+        private long _watchdogMs = WatchdogFirstMs;
+        private const long WatchdogFirstMs = 250;
+        private const long WatchdogMaxMs = 30_000;
 
         /// <summary>
         /// Minimum time between the end of one drain and the next engine event. A publisher
@@ -67,6 +76,7 @@ namespace ModuleCommunication.Threading
             _events = events;
             _sourceIdentifier = "ModuleCommunication.Dispatch." + owner.InstanceId.ToString("N");
             _deferred = new Timer(_ => RaiseEngineEvent(onPoolThread: true), null, Timeout.Infinite, Timeout.Infinite);
+            _watchdog = new Timer(_ => RaiseAgainIfNotDrained(), null, Timeout.Infinite, Timeout.Infinite);
         }
 
         /// <summary>The milliseconds one drain may hold the thread (ProcessorInterval).</summary>
@@ -186,6 +196,14 @@ namespace ModuleCommunication.Threading
         {
             try
             {
+                _watchdog.Change(Interlocked.Read(ref _watchdogMs), Timeout.Infinite);
+            }
+            catch (ObjectDisposedException)
+            {
+                return; // closed
+            }
+            try
+            {
                 _events.GenerateEvent(_sourceIdentifier, null, Array.Empty<object>(), null,
                     processInCurrentThread: onPoolThread, waitForCompletionInCurrentThread: false);
             }
@@ -193,6 +211,15 @@ namespace ModuleCommunication.Threading
             {
                 // The runspace is closing; its subscriptions go with it.
             }
+        }
+
+        /// <summary>The watchdog (a pool thread): the signal is still set, so no drain has begun since the last raise.</summary>
+        private void RaiseAgainIfNotDrained()
+        {
+            if (_closed || Volatile.Read(ref _signalled) == 0) return;
+            long next = Math.Min(WatchdogMaxMs, Interlocked.Read(ref _watchdogMs) * 2);
+            Interlocked.Exchange(ref _watchdogMs, next);
+            RaiseEngineEvent(onPoolThread: true);
         }
 
         /// <summary>The engine event's action. Runs on the owner's pipeline thread.</summary>
@@ -236,6 +263,7 @@ namespace ModuleCommunication.Threading
             try
             {
                 Volatile.Write(ref _signalled, 0);
+                Interlocked.Exchange(ref _watchdogMs, WatchdogFirstMs);
                 RunPostedWork();
                 long deadline = Stopwatch.GetTimestamp() + BudgetMs * Stopwatch.Frequency / 1000;
                 DefaultSubscription[] subscriptions;
@@ -288,6 +316,14 @@ namespace ModuleCommunication.Threading
                     if (s.Removed) return true;
                     object message = s.Pending.Dequeue();
                     s.InHandler = true;
+                    // A remover that read InHandler false before this write must find no handler
+                    // starting after it: look at Removed again once the write is visible.
+                    Interlocked.MemoryBarrier();
+                    if (s.Removed)
+                    {
+                        s.InHandler = false;
+                        return true;
+                    }
                     HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out string? error);
                     s.InHandler = false;
                     // A full fence between the write above and the read below, as the remover has
@@ -376,6 +412,7 @@ namespace ModuleCommunication.Threading
             if (!s_byRunspace.TryRemove(_owner.InstanceId, out _)) return;
             _owner.StateChanged -= OnOwnerStateChanged;
             _deferred.Dispose();
+            _watchdog.Dispose();
             _closed = true;
             AbandonPostedWork();
             try
