@@ -660,10 +660,10 @@ mc_status mc_event_history(const struct mc_hub *hub,
 
 /**
  * Removes the events that match a query (as for `mc_event_history`, but without `last`;
- * NULL = all) from the history and from the history file, which may hold more than memory keeps: when the file
- * holds a matching event it is rewritten to the events it held that do not match (through
- * a temporary file, so a crash leaves the old or the new content; the rotated `.1` file is
- * folded into it). `*out_cleared` (if not NULL) receives how many distinct events were
+ * NULL = all) from the history and from the history file, which may hold more than memory
+ * keeps: when the file holds a matching event, the file and its `.1` are rewritten to the
+ * events they held that do not match (through temporary files, so a crash leaves the old
+ * or the new content). `*out_cleared` (if not NULL) receives how many distinct events were
  * removed.
  *
  * `hub` is borrowed for the duration of the call. `query_json` (nullable) is borrowed for

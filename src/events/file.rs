@@ -136,6 +136,7 @@ impl HistoryFile {
             // starts a line of its own.
             needs_newline = good > 0 && good == bytes.len() as u64 && bytes.last() != Some(&b'\n');
         }
+        keep_first_of_each_id(&mut records);
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -169,6 +170,7 @@ impl HistoryFile {
                 records.append(&mut parse_lines(&path, &bytes)?.0);
             }
         }
+        keep_first_of_each_id(&mut records);
         Ok(records)
     }
 
@@ -220,16 +222,26 @@ impl HistoryFile {
         Ok(())
     }
 
-    /// Replaces the file's content with `records` (one JSON text each) through a
-    /// temporary file and a rename, so a crash leaves either the old or the new content.
-    /// The rotated file is removed: the new content is the whole history.
-    pub fn rewrite<'a>(&mut self, records: impl Iterator<Item = &'a str>) -> Result<(), Error> {
-        let len = write_atomically(&self.path, records.map(|r| (r, "\n")))?;
-        match fs::remove_file(rotated_path(&self.path)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(display(&rotated_path(&self.path)), "remove", &e)),
+    /// Replaces the file set's content with `records` (JSON texts, oldest first), kept as
+    /// publishing keeps it: the newest that fit `max_bytes` in the file, the older ones that
+    /// fit another `max_bytes` in `<path>.1`, anything older dropped (with `max_bytes` 0, all
+    /// in the file). Each file is written through a temporary file and a rename, `.1` first:
+    /// a crash in between leaves the new `.1` beside the old file, whose duplicate records
+    /// loading drops. The file is reopened right after its rename, so appends never go to the
+    /// replaced one.
+    pub fn rewrite(&mut self, records: &[&str]) -> Result<(), Error> {
+        let (older, newer) = split_for_rotation(records, self.max_bytes);
+        let rotated = rotated_path(&self.path);
+        if older.is_empty() {
+            match fs::remove_file(&rotated) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(display(&rotated), "remove", &e)),
+            }
+        } else {
+            write_atomically(&rotated, older.iter().map(|r| (*r, "\n")))?;
         }
+        let len = write_atomically(&self.path, newer.iter().map(|r| (*r, "\n")))?;
         self.file = OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -237,6 +249,37 @@ impl HistoryFile {
         self.len = len;
         Ok(())
     }
+}
+
+/// Splits records (oldest first) into what `<path>.1` and the file keep under `max_bytes`
+/// each: the newest that fit go to the file (at least one), the older ones that fit to `.1`.
+fn split_for_rotation<'a, 'b>(records: &'b [&'a str], max_bytes: u64) -> (&'b [&'a str], &'b [&'a str]) {
+    if max_bytes == 0 {
+        return (&[], records);
+    }
+    let fit_from = |end: usize| {
+        let mut start = end;
+        let mut bytes = 0u64;
+        while start > 0 {
+            let line = records[start - 1].len() as u64 + 1;
+            if bytes > 0 && bytes + line > max_bytes {
+                break;
+            }
+            bytes += line;
+            start -= 1;
+        }
+        start
+    };
+    let newer_from = fit_from(records.len());
+    let older_from = fit_from(newer_from);
+    (&records[older_from..newer_from], &records[newer_from..])
+}
+
+/// Keeps the first record of each id (a crash in the middle of a rewrite can leave one in
+/// both `.1` and the file).
+fn keep_first_of_each_id(records: &mut Vec<Loaded>) {
+    let mut seen = std::collections::HashSet::new();
+    records.retain(|r| seen.insert(r.id));
 }
 
 /// Writes the pieces to `<path>.partial` and renames it to `path`. Returns the bytes

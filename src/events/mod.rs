@@ -499,7 +499,9 @@ impl Events {
             let on_file = Self::materialize(bus, f.read_records()?)?;
             let matching: HashSet<MessageId> = m.select(on_file.iter()).iter().map(|e| e.id()).collect();
             if !matching.is_empty() {
-                f.rewrite(on_file.iter().filter(|e| !matching.contains(&e.id())).map(|e| e.to_json()))?;
+                let kept: Vec<&str> =
+                    on_file.iter().filter(|e| !matching.contains(&e.id())).map(|e| e.to_json()).collect();
+                f.rewrite(&kept)?;
                 removed.extend(matching);
             }
         }
@@ -573,7 +575,7 @@ impl Events {
         if let (Some(f), false) = (&mut st.file, fresh.is_empty()) {
             let mut all: Vec<&Arc<Envelope>> = on_file.iter().chain(fresh.iter()).collect();
             all.sort_by_key(|e| e.timestamp_ms());
-            f.rewrite(all.into_iter().map(|e| e.to_json()))?;
+            f.rewrite(&all.into_iter().map(|e| e.to_json()).collect::<Vec<_>>())?;
         }
         let mut merged: Vec<Arc<Envelope>> = st.ring.drain(..).chain(fresh).collect();
         merged.sort_by_key(|e| e.timestamp_ms());
