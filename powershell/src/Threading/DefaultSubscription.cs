@@ -21,8 +21,12 @@ namespace ModuleCommunication.Threading
         private int _failed;
         private int _filtered;
         private string? _lastError;
-        /// <summary>True while the owner's thread runs this subscription's filter or handler.</summary>
-        internal volatile bool InHandler;
+        // Whether a filter or handler runs now, or the subscription was removed. Changed only by
+        // compare-and-swap, so between the owner starting or ending a handler and a remover
+        // marking the subscription removed exactly one side wins: a handler never starts after
+        // the removal, and a running one is counted by exactly one of them.
+        private const int Idle = 0, Running = 1, RemovedState = 2;
+        private int _handlerState;
         /// <summary>Held while outcomes are taken and reported (see RunspaceDispatcher.ReportCompleted).</summary>
         internal readonly object ReportGate = new();
         /// <summary>How many messages the next take asks for; and the size and handling time of the batch being handled.</summary>
@@ -42,6 +46,15 @@ namespace ModuleCommunication.Threading
         public override HandlerMode Mode => HandlerMode.Default;
 
         public override void OnNotify() => Dispatcher.Signal();
+
+        /// <summary>Owner's thread: false when the subscription was removed (do not run the handler).</summary>
+        public bool TryStartHandler() => Interlocked.CompareExchange(ref _handlerState, Running, Idle) == Idle;
+
+        /// <summary>Owner's thread: false when the subscription was removed while the handler ran (the remover counted it).</summary>
+        public bool TryEndHandler() => Interlocked.CompareExchange(ref _handlerState, Idle, Running) == Running;
+
+        /// <summary>Remover: marks the subscription removed; true when a handler was running then.</summary>
+        public bool MarkRemoved() => Interlocked.Exchange(ref _handlerState, RemovedState) == Running;
 
         /// <summary>Counts one message's outcome (owner's thread).</summary>
         public void Count(HandlerInvoker.Outcome outcome, string? error)

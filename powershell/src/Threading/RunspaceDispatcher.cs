@@ -217,8 +217,9 @@ namespace ModuleCommunication.Threading
         private void RaiseAgainIfNotDrained()
         {
             if (_closed || Volatile.Read(ref _signalled) == 0) return;
-            long next = Math.Min(WatchdogMaxMs, Interlocked.Read(ref _watchdogMs) * 2);
-            Interlocked.Exchange(ref _watchdogMs, next);
+            // Only if no drain reset it meanwhile: a drain's reset must win.
+            long current = Interlocked.Read(ref _watchdogMs);
+            Interlocked.CompareExchange(ref _watchdogMs, Math.Min(WatchdogMaxMs, current * 2), current);
             RaiseEngineEvent(onPoolThread: true);
         }
 
@@ -313,23 +314,10 @@ namespace ModuleCommunication.Threading
                 long now = started;
                 while (s.Pending.Count > 0)
                 {
-                    if (s.Removed) return true;
+                    if (!s.TryStartHandler()) return true; // removed: no handler starts
                     object message = s.Pending.Dequeue();
-                    s.InHandler = true;
-                    // A remover that read InHandler false before this write must find no handler
-                    // starting after it: look at Removed again once the write is visible.
-                    Interlocked.MemoryBarrier();
-                    if (s.Removed)
-                    {
-                        s.InHandler = false;
-                        return true;
-                    }
                     HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out string? error);
-                    s.InHandler = false;
-                    // A full fence between the write above and the read below, as the remover has
-                    // between writing Removed and reading InHandler: never both count this message.
-                    Interlocked.MemoryBarrier();
-                    if (s.Removed) return true; // counted by the removal (ReportBeforeRemoval)
+                    if (!s.TryEndHandler()) return true; // removed meanwhile: the removal counted it
                     s.Count(outcome, error);
                     handledCount++;
                     now = Stopwatch.GetTimestamp();
@@ -348,17 +336,15 @@ namespace ModuleCommunication.Threading
         }
 
         /// <summary>
-        /// Called when a subscription of a dispatcher is being removed, after it was marked
-        /// Removed, on any thread: reports what its batch handled so far, counting a handler
-        /// running now as handled (it was called; the owner's thread does not count it once it
-        /// sees Removed). Deliveries are counted when a batch ends, and once the core forgets
-        /// the subscription they could no longer be. Only a message whose handler ends at the
-        /// very moment of the removal, on another thread, may go uncounted.
+        /// Called when a subscription of a dispatcher is being removed, on any thread: marks
+        /// it so that no handler starts, and reports what its batch handled so far, a handler
+        /// running now as handled (it was called; the owner's thread then counts nothing for
+        /// it). Deliveries are counted when a batch ends, and once the core forgets the
+        /// subscription they could no longer be.
         /// </summary>
         public static void ReportBeforeRemoval(DefaultSubscription s)
         {
-            Interlocked.MemoryBarrier(); // see DrainOne: Removed was written just before
-            if (s.InHandler) s.Count(HandlerInvoker.Outcome.Handled, null);
+            if (s.MarkRemoved()) s.Count(HandlerInvoker.Outcome.Handled, null);
             ReportCompleted(s, onlyIfCounted: true);
         }
 
