@@ -69,12 +69,19 @@ impl TraceFile {
         self.size = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         if self.size > 0 {
             let aside = self.part_path();
-            let fresh = fs::rename(&self.path, &aside)
-                .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&self.path));
-            if let Ok(f) = fresh {
-                self.file = f;
-                self.size = 0;
-                self.next_part += 1;
+            if fs::rename(&self.path, &aside).is_err() {
+                return;
+            }
+            match OpenOptions::new().create(true).write(true).truncate(true).open(&self.path) {
+                Ok(f) => {
+                    self.file = f;
+                    self.size = 0;
+                    self.next_part += 1;
+                }
+                // The open handle now names the part: put it back, so the files listed are right.
+                Err(_) => {
+                    let _ = fs::rename(&aside, &self.path);
+                }
             }
         }
     }
