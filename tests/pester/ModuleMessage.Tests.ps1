@@ -205,6 +205,39 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         }
     }
 
+    It 'still runs a handler after one of its calls was stopped, as Ctrl+C stops it' {
+        $started = [System.Threading.ManualResetEventSlim]::new($false)
+        $ps = [powershell]::Create()
+        try {
+            $running = $ps.AddScript({
+                param($Psd1, $Started)
+                Import-Module $Psd1
+                New-MessageChannel -Name 'Stopped' | Out-Null
+                $global:seen = [System.Collections.Generic.List[object]]::new()
+                $global:started = $Started
+                Subscribe-ModuleMessage -Channel 'Stopped' -Handler {
+                    param($m)
+                    $global:seen.Add($m.Data)
+                    if ($m.Data -eq 1) { $global:started.Set(); while ($true) { Start-Sleep -Milliseconds 10 } }
+                } | Out-Null
+                Publish-ModuleMessage -Channel 'Stopped' -MessageType 'T' -Data 1 | Wait-ModuleMessage -Timeout 30
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($started).BeginInvoke()
+            $started.Wait(10000) | Should -BeTrue
+            $ps.Stop()
+            $running.IsCompleted | Should -BeTrue
+            $ps.Commands.Clear()
+            $seen = $ps.AddScript({
+                Publish-ModuleMessage -Channel 'Stopped' -MessageType 'T' -Data 2 | Wait-ModuleMessage -Timeout 5 | Out-Null
+                $global:seen
+            }).Invoke()
+            @($seen) | Should -Be @(1, 2)
+        } finally {
+            $ps.Runspace.Close()
+            $ps.Dispose()
+        }
+        Remove-MessageChannel -Name 'Stopped' -Force | Out-Null
+    }
+
     It 'calls the handler only for messages its filter accepts, and counts the others as filtered' {
         $script:modules = [System.Collections.Generic.List[string]]::new()
         $sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {

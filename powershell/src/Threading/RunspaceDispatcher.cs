@@ -316,7 +316,19 @@ namespace ModuleCommunication.Threading
                 {
                     if (!s.TryStartHandler()) return true; // removed: no handler starts
                     object message = s.Pending.Dequeue();
-                    HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out string? error);
+                    HandlerInvoker.Outcome outcome;
+                    string? error;
+                    try
+                    {
+                        outcome = HandlerInvoker.Invoke(s.Handler, s.Filter, message, out error);
+                    }
+                    catch
+                    {
+                        // The pipeline was stopped (Ctrl+C) inside the handler: leave the state
+                        // Idle, or no handler of this subscription would ever start again.
+                        s.TryEndHandler();
+                        throw;
+                    }
                     if (!s.TryEndHandler()) return true; // removed meanwhile: the removal counted it
                     s.Count(outcome, error);
                     handledCount++;
