@@ -748,6 +748,33 @@ fn importing_more_than_a_file_rotation_keeps_the_files_newest_events_within_the_
 }
 
 #[test]
+fn a_rewrite_that_fails_half_way_loses_no_event() {
+    let dir = temp_dir("halfway");
+    let path = dir.join("history.jsonl");
+    let config = serde_json::json!({ "eventHistoryPath": path.to_str().unwrap(), "eventHistoryMaxBytes": 1000 });
+    let hub = Hub::new();
+    hub.update_config_json(&config.to_string()).unwrap();
+    for n in 0..12 {
+        hub.publish_event(EventRequest::new(format!("E{n}"))).unwrap();
+    }
+    assert!(dir.join("history.jsonl.1").exists(), "the file has rotated");
+    let on_disk = || {
+        let fresh = Hub::new();
+        fresh.update_config_json(&config.to_string()).unwrap();
+        names(&fresh.events(&EventQuery::default()).unwrap())
+    };
+    let before = on_disk();
+    assert!(before.len() >= 6, "{before:?}");
+    // The file's own rewrite fails (its temporary file cannot be made) after `.1` was written.
+    fs::create_dir(dir.join("history.jsonl.partial")).unwrap();
+    assert!(hub.clear_events(&EventQuery::default().name("E11")).is_err());
+    fs::remove_dir(dir.join("history.jsonl.partial")).unwrap();
+    drop(hub);
+    assert_eq!(on_disk(), before, "every event is still on disk, once");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_record_in_both_the_rotated_file_and_the_file_loads_once() {
     // What a crash between a rewrite's two renames can leave.
     let dir = temp_dir("dupes");

@@ -225,13 +225,27 @@ impl HistoryFile {
     /// Replaces the file set's content with `records` (JSON texts, oldest first), kept as
     /// publishing keeps it: the newest that fit `max_bytes` in the file, the older ones that
     /// fit another `max_bytes` in `<path>.1`, anything older dropped (with `max_bytes` 0, all
-    /// in the file). Each file is written through a temporary file and a rename, `.1` first:
-    /// a crash in between leaves the new `.1` beside the old file, whose duplicate records
-    /// loading drops. The file is reopened right after its rename, so appends never go to the
+    /// in the file). Every state on the way holds every record kept, so a failure or a crash
+    /// leaves at worst records in both files, which loading drops: `.1` first gets all of
+    /// them, then the file its part, then `.1` its own; each through a temporary file and a
+    /// rename. The file is reopened right after its rename, so appends never go to the
     /// replaced one.
     pub fn rewrite(&mut self, records: &[&str]) -> Result<(), Error> {
         let (older, newer) = split_for_rotation(records, self.max_bytes);
         let rotated = rotated_path(&self.path);
+        fn lines<'a, 'b>(part: &'b [&'a str]) -> impl Iterator<Item = (&'a str, &'a str)> + 'b
+        where
+            'a: 'b,
+        {
+            part.iter().map(|r| (*r, "\n"))
+        }
+        write_atomically(&rotated, lines(records))?;
+        let len = write_atomically(&self.path, lines(newer))?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(display(&self.path), "open the event history file for appending", &e))?;
+        self.len = len;
         if older.is_empty() {
             match fs::remove_file(&rotated) {
                 Ok(()) => {}
@@ -239,14 +253,8 @@ impl HistoryFile {
                 Err(e) => return Err(Error::io(display(&rotated), "remove", &e)),
             }
         } else {
-            write_atomically(&rotated, older.iter().map(|r| (*r, "\n")))?;
+            write_atomically(&rotated, lines(older))?;
         }
-        let len = write_atomically(&self.path, newer.iter().map(|r| (*r, "\n")))?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(display(&self.path), "open the event history file for appending", &e))?;
-        self.len = len;
         Ok(())
     }
 }
