@@ -211,11 +211,17 @@ pub(crate) fn archive(files: &[PathBuf], log_path: &Path, folder: &Path, now_ms:
 mod tests {
     use super::*;
 
-    #[test]
-    fn rotated_parts_are_numbered_above_those_on_disk_and_absurd_numbers_are_ignored() {
-        let dir = std::env::temp_dir().join(format!("mc-parts-{}", std::process::id()));
+    /// An empty folder of this test's own under the temp folder.
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mc-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn rotated_parts_are_numbered_above_those_on_disk_and_absurd_numbers_are_ignored() {
+        let dir = fresh_dir("parts");
         let path = dir.join("t.log");
         assert_eq!(next_part_number(&path), 1);
         for name in ["t.log.3", "t.log.x", "t.log.bak", "t.log.18446744073709551615", "other.log.9"] {
@@ -227,9 +233,7 @@ mod tests {
 
     #[test]
     fn an_archive_that_cannot_be_completed_leaves_no_file() {
-        let dir = std::env::temp_dir().join(format!("mc-archive-fail-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("archive-fail");
         let present = dir.join("t.log");
         fs::write(&present, "{}\n").unwrap();
         let missing = dir.join("t.log.1");
