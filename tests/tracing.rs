@@ -410,6 +410,26 @@ fn each_enable_starts_a_file_of_its_own_and_no_earlier_record_is_overwritten() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_symlinked_trace_file_is_followed_and_the_link_kept() {
+    let dir = temp_dir("symlink");
+    let real = dir.join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::write(real.join("target.log"), "old line\n").unwrap();
+    let link = dir.join("trace.log");
+    std::os::unix::fs::symlink(real.join("target.log"), &link).unwrap();
+    let hub = Hub::new();
+    hub.create_channel("C", None, 1000).unwrap();
+    hub.enable_tracing(file_options(&link, 1 << 20)).unwrap();
+    hub.publish(PublishRequest::new("C", "T")).unwrap();
+    hub.disable_tracing(&DisableOptions::default()).unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is still there");
+    assert_eq!(std::fs::read_to_string(real.join("target.log.1")).unwrap(), "old line\n", "the old trace moved aside");
+    assert_eq!(std::fs::read_to_string(&link).unwrap().lines().count(), 1, "the new trace went to the target");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn an_archive_holds_the_records_of_its_own_session_only() {
     let dir = temp_dir("archive2");

@@ -49,6 +49,13 @@ fn next_part_number(path: &Path) -> u64 {
 impl TraceFile {
     /// Opens (appends to) `path`, creating its folder.
     pub fn open(path: &Path, max: u64) -> Result<TraceFile, Error> {
+        // A symbolic link is followed: parts are made beside its target, and the link stays
+        // (moving the path aside would move the link and leave a plain file in its place).
+        let resolved = match fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).ok(),
+            _ => None,
+        };
+        let path = resolved.as_deref().unwrap_or(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| {
                 Error::invalid("filePath", path.display(), format!("could not create its folder: {e}; choose a writable path"))
