@@ -329,8 +329,13 @@ namespace ModuleCommunication.Threading
                         s.TryEndHandler();
                         throw;
                     }
-                    if (!s.TryEndHandler()) return true; // removed meanwhile: the removal counted it
-                    s.Count(outcome, error);
+                    // Ending and counting in one step under the report lock, as the removal marks and
+                    // counts under it: otherwise a removal between the two would report without it.
+                    lock (s.ReportGate)
+                    {
+                        if (!s.TryEndHandler()) return true; // removed meanwhile: the removal counted it
+                        s.Count(outcome, error);
+                    }
                     handledCount++;
                     now = Stopwatch.GetTimestamp();
                     if (now > deadline && s.Pending.Count > 0)
@@ -356,8 +361,11 @@ namespace ModuleCommunication.Threading
         /// </summary>
         public static void ReportBeforeRemoval(DefaultSubscription s)
         {
-            if (s.MarkRemoved()) s.Count(HandlerInvoker.Outcome.Handled, null);
-            ReportCompleted(s, onlyIfCounted: true);
+            lock (s.ReportGate)
+            {
+                if (s.MarkRemoved()) s.Count(HandlerInvoker.Outcome.Handled, null);
+                ReportCompleted(s, onlyIfCounted: true);
+            }
         }
 
         /// <summary>
@@ -426,6 +434,7 @@ namespace ModuleCommunication.Threading
             foreach (DefaultSubscription s in subscriptions)
             {
                 SubscriptionRegistry.Remove(s);
+                ReportBeforeRemoval(s); // a batch left pending across drains has counts to report
                 try { Bus.Unsubscribe(s.Id); } catch (ModuleCommunicationException) { }
             }
             lock (_gate) _subscriptions.Clear();
