@@ -14,9 +14,10 @@ namespace ModuleCommunication.Threading
     {
         /// <summary>Messages taken from the native queue but not yet handled (budget ran out).</summary>
         internal readonly Queue<object> Pending = new();
-        // Outcomes of the batch being handled. The owner's thread adds to them; whoever reports
-        // takes them (read and zeroed at once): the owner when the batch ends, or a thread that
-        // removes the subscription meanwhile. So each outcome is reported once.
+        // Outcomes of the batch being handled, read and written only under ReportGate. The
+        // owner's thread adds to them; whoever reports takes them (read and zeroed): the owner
+        // when the batch ends, or a thread that removes the subscription meanwhile. So each
+        // outcome is reported once.
         private int _handled;
         private int _failed;
         private int _filtered;
@@ -56,24 +57,24 @@ namespace ModuleCommunication.Threading
         /// <summary>Remover: marks the subscription removed; true when a handler was running then.</summary>
         public bool MarkRemoved() => Interlocked.Exchange(ref _handlerState, RemovedState) == Running;
 
-        /// <summary>Counts one message's outcome (owner's thread).</summary>
+        /// <summary>Counts one message's outcome. Only under <see cref="ReportGate"/>.</summary>
         public void Count(HandlerInvoker.Outcome outcome, string? error)
         {
             switch (outcome)
             {
-                case HandlerInvoker.Outcome.Handled: Interlocked.Increment(ref _handled); break;
-                case HandlerInvoker.Outcome.Filtered: Interlocked.Increment(ref _filtered); break;
-                default:
-                    _lastError = error;
-                    Interlocked.Increment(ref _failed);
-                    break;
+                case HandlerInvoker.Outcome.Handled: _handled++; break;
+                case HandlerInvoker.Outcome.Filtered: _filtered++; break;
+                default: _failed++; _lastError = error; break;
             }
         }
 
-        /// <summary>Takes the outcomes counted since the last take.</summary>
+        /// <summary>Takes the outcomes counted since the last take. Only under <see cref="ReportGate"/>.</summary>
         public (int Handled, int Failed, int Filtered, string? LastError) TakeCounts()
-            => (Interlocked.Exchange(ref _handled, 0), Interlocked.Exchange(ref _failed, 0),
-                Interlocked.Exchange(ref _filtered, 0), Interlocked.Exchange(ref _lastError, null));
+        {
+            var taken = (_handled, _failed, _filtered, _lastError);
+            (_handled, _failed, _filtered, _lastError) = (0, 0, 0, null);
+            return taken;
+        }
 
         public override void Stop() => Dispatcher.Remove(this);
     }
