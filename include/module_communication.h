@@ -9,6 +9,26 @@
 #define MC_ABI_VERSION 1
 
 /**
+ * `Low`, for `mc_subscription_take_above`: every message above it is `Normal` or higher.
+ */
+#define MC_PRIORITY_LOW 0
+
+/**
+ * `Normal`, the default priority of a message.
+ */
+#define MC_PRIORITY_NORMAL 1
+
+/**
+ * `High`.
+ */
+#define MC_PRIORITY_HIGH 2
+
+/**
+ * `Critical`, the highest: nothing is above it.
+ */
+#define MC_PRIORITY_CRITICAL 3
+
+/**
  * `format` value of `mc_event_history_export` / `_import`: one JSON record per line.
  */
 #define MC_HISTORY_FORMAT_JSON_LINES 0
@@ -462,6 +482,26 @@ mc_status mc_subscription_take(const struct mc_hub *hub,
                                uint32_t timeout_ms,
                                char **out_json,
                                size_t *out_len);
+
+/**
+ * Takes, without waiting, up to `max_messages` (at least 1) messages from a pull
+ * subscription whose priority is above `above_priority` (`MC_PRIORITY_LOW` to
+ * `MC_PRIORITY_CRITICAL`), highest first, in the JSON of `mc_subscription_take` (`[]`
+ * when none waits or the processor is paused). For a handler loop in the middle of a
+ * batch: run what arrived that is more urgent than the batch's next message before the
+ * rest. The messages join those handed out by earlier takes; one
+ * `mc_subscription_complete` reports them all. It leaves the notifier alone: the next
+ * `mc_subscription_take` arms it again, as after any take.
+ *
+ * `hub` is borrowed for the duration of the call. The caller owns the returned string
+ * and frees it with `mc_string_free`.
+ */
+mc_status mc_subscription_take_above(const struct mc_hub *hub,
+                                     struct mc_id id,
+                                     size_t max_messages,
+                                     uint32_t above_priority,
+                                     char **out_json,
+                                     size_t *out_len);
 
 /**
  * Completes every message handed out by earlier takes of a pull subscription, adding

@@ -5,8 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::bus::{
-    is_private_name, Bus, BusStats, ChannelInfo, DeliveryReport, Envelope, PublishRequest, SubscriptionInfo,
-    SubscriptionOptions,
+    is_private_name, Bus, BusStats, ChannelInfo, DeliveryReport, Envelope, Priority, PublishRequest,
+    SubscriptionInfo, SubscriptionOptions,
 };
 use crate::events::{
     Delivery, EventQuery, EventRequest, EventSubscriptionOptions, Events, HistoryFormat, HistoryInfo, ImportReport,
@@ -333,6 +333,13 @@ impl Hub {
     /// until [`Hub::complete`].
     pub fn take(&self, id: SubscriptionId, max: usize, timeout: Duration) -> Result<Vec<Arc<Envelope>>, Error> {
         self.bus.take(id, max, timeout)
+    }
+
+    /// Pull: takes, without waiting, up to `max` messages of a priority above `above`: what
+    /// arrived that is more urgent than the rest of a batch being handled. They join the
+    /// messages handed out by earlier takes; one `complete` reports them all.
+    pub fn take_above(&self, id: SubscriptionId, max: usize, above: Priority) -> Result<Vec<Arc<Envelope>>, Error> {
+        self.bus.take_above(id, max, above)
     }
 
     /// Pull: completes every message handed out by earlier takes, adding the report's

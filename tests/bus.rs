@@ -150,6 +150,59 @@ fn takes_return_critical_before_high_before_normal_before_low_and_fifo_within_a_
 }
 
 #[test]
+fn take_above_hands_out_only_what_outranks_the_rest_of_a_batch_and_keeps_the_rest() {
+    let hub = hub_with(&["P"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("P"), None).unwrap();
+    hub.publish(msg("P", "\"n1\"")).unwrap();
+    hub.publish(msg("P", "\"n2\"")).unwrap();
+    assert_eq!(datas(&hub.take(sub, 1, Duration::ZERO).unwrap()), ["\"n1\""]);
+    // While n1 is being handled, n2 waits; more arrives.
+    hub.publish(msg("P", "\"h1\"").priority(Priority::High)).unwrap();
+    hub.publish(msg("P", "\"n3\"")).unwrap();
+    hub.publish(msg("P", "\"c1\"").priority(Priority::Critical)).unwrap();
+    assert_eq!(datas(&hub.take_above(sub, 10, Priority::Normal).unwrap()), ["\"c1\"", "\"h1\""]);
+    assert!(hub.take_above(sub, 10, Priority::Normal).unwrap().is_empty());
+    assert!(hub.take_above(sub, 10, Priority::Critical).unwrap().is_empty());
+    assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["\"n2\"", "\"n3\""]);
+    // One report completes everything handed out by all three takes.
+    hub.complete(sub, DeliveryReport { handled: 5, ..Default::default() }).unwrap();
+    assert_eq!(hub.subscriptions(None).unwrap()[0].delivered, 5);
+    hub.wait_idle(Duration::ZERO).unwrap();
+}
+
+#[test]
+fn take_above_never_waits_takes_nothing_while_paused_and_refuses_what_take_refuses() {
+    let hub = hub_with(&["P"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("P"), None).unwrap();
+    assert!(hub.take_above(sub, 1, Priority::Low).unwrap().is_empty());
+    hub.pause();
+    hub.publish(msg("P", "1").priority(Priority::Critical)).unwrap();
+    assert!(hub.take_above(sub, 1, Priority::Low).unwrap().is_empty());
+    hub.resume();
+    assert_eq!(hub.take_above(sub, 1, Priority::Low).unwrap().len(), 1);
+    assert!(matches!(hub.take_above(sub, 0, Priority::Low), Err(Error::InvalidArgument { .. })));
+    let push = hub.subscribe_push(SubscriptionOptions::new("P"), |_| true).unwrap();
+    assert!(matches!(hub.take_above(push, 1, Priority::Low), Err(Error::InvalidArgument { .. })));
+    let unknown = module_communication::SubscriptionId::new_v4();
+    assert_eq!(hub.take_above(unknown, 1, Priority::Low).unwrap_err(), Error::SubscriptionNotFound { id: unknown });
+}
+
+#[test]
+fn take_above_counts_expired_messages_and_takes_one_with_a_time_to_live_only_first() {
+    let clock = Arc::new(ManualClock::new(0));
+    let hub = Hub::with_clock(clock.clone());
+    hub.create_channel("E", None, 0).unwrap();
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("E"), None).unwrap();
+    hub.publish(msg("E", "1").priority(Priority::High).ttl_ms(500)).unwrap();
+    hub.publish(msg("E", "2").priority(Priority::High)).unwrap();
+    hub.publish(msg("E", "3").priority(Priority::High).ttl_ms(5_000)).unwrap();
+    clock.advance(1_000);
+    assert_eq!(datas(&hub.take_above(sub, 10, Priority::Normal).unwrap()), ["2"]);
+    assert_eq!(datas(&hub.take_above(sub, 10, Priority::Normal).unwrap()), ["3"]);
+    assert_eq!(hub.subscriptions(None).unwrap()[0].expired, 1);
+}
+
+#[test]
 fn push_handler_sees_one_publishers_messages_in_publish_order() {
     let hub = hub_with(&["Seq"]);
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -665,6 +718,31 @@ fn pull_notifier_fires_once_until_the_next_take() {
     assert_eq!(fired.load(Ordering::SeqCst), 1);
     hub.publish(msg("N", "3")).unwrap();
     hub.publish(msg("N", "4")).unwrap();
+    assert_eq!(fired.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn take_above_leaves_the_notifier_for_the_next_ordinary_take_to_arm() {
+    // A handler loop takes above only in the middle of a batch; its next ordinary take
+    // (which finds the rest) arms the notifier again.
+    let hub = hub_with(&["N"]);
+    let fired = Arc::new(AtomicUsize::new(0));
+    let f = Arc::clone(&fired);
+    let sub = hub
+        .subscribe_pull(
+            SubscriptionOptions::new("N"),
+            Some(Box::new(move || {
+                f.fetch_add(1, Ordering::SeqCst);
+            })),
+        )
+        .unwrap();
+    hub.publish(msg("N", "1").priority(Priority::High)).unwrap();
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    hub.take_above(sub, 10, Priority::Low).unwrap();
+    hub.publish(msg("N", "2")).unwrap();
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    hub.take(sub, 10, Duration::ZERO).unwrap();
+    hub.publish(msg("N", "3")).unwrap();
     assert_eq!(fired.load(Ordering::SeqCst), 2);
 }
 

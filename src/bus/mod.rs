@@ -496,6 +496,13 @@ impl Bus {
         sub.take(&self.shared, max, timeout_deadline(timeout))
     }
 
+    pub fn take_above(&self, id: SubscriptionId, max: usize, above: Priority) -> Result<Vec<Arc<Envelope>>, Error> {
+        if max == 0 {
+            return Err(Error::invalid("max_messages", 0, "take at least 1 message"));
+        }
+        self.find_pull(id, "take")?.take_above(&self.shared, max, above)
+    }
+
     pub fn complete(&self, id: SubscriptionId, report: DeliveryReport) -> Result<(), Error> {
         self.find_pull(id, "complete")?.complete(&self.shared, report)
     }

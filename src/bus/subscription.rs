@@ -504,19 +504,7 @@ impl Subscription {
                 break;
             }
             if shared.running.load(Ordering::Acquire) && !st.queue.is_empty() {
-                let now = shared.ctx.clock.now_ms();
-                while batch.len() < max {
-                    // A message with a time to live goes only at the head of a batch: further in,
-                    // it would wait for the handlers before it and could expire there unseen.
-                    if !batch.is_empty() && st.queue.peek().is_some_and(|e| e.expires_at_ms().is_some()) {
-                        break;
-                    }
-                    match st.queue.pop() {
-                        Some(e) if e.is_expired_at(now) => expired.push(e),
-                        Some(e) => batch.push(e),
-                        None => break,
-                    }
-                }
+                Self::pop_batch(&mut st, shared, max, None, &mut batch, &mut expired);
                 if !batch.is_empty() {
                     break;
                 }
@@ -529,9 +517,65 @@ impl Subscription {
                 break;
             }
         }
+        // Armed again: the next message published notifies (this take may have emptied the queue).
+        self.notify_armed.store(true, Ordering::Release);
+        self.finish_take(shared, st, batch, expired)
+    }
+
+    /// Pull: hands out, without waiting, up to `max` unexpired messages of a priority above
+    /// `above`: what arrived that is more urgent than the rest of a batch being handled.
+    /// The notifier stays as it is: the queue keeps its other messages, which the handler's
+    /// next ordinary take collects.
+    pub fn take_above(&self, shared: &Shared, max: usize, above: Priority) -> Result<Vec<Arc<Envelope>>, Error> {
+        let mut batch = Vec::new();
+        let mut expired = Vec::new();
+        let mut st = self.state.lock();
+        if !st.closed && shared.running.load(Ordering::Acquire) {
+            Self::pop_batch(&mut st, shared, max, Some(above), &mut batch, &mut expired);
+        }
+        self.finish_take(shared, st, batch, expired)
+    }
+
+    /// Moves up to `max` messages (only those above `above`, if given) from the queue into
+    /// `batch`, the expired ones met on the way into `expired`.
+    fn pop_batch(
+        st: &mut State,
+        shared: &Shared,
+        max: usize,
+        above: Option<Priority>,
+        batch: &mut Vec<Arc<Envelope>>,
+        expired: &mut Vec<Arc<Envelope>>,
+    ) {
+        let now = shared.ctx.clock.now_ms();
+        while batch.len() < max {
+            let Some(head) = st.queue.peek() else { break };
+            if above.is_some_and(|p| head.priority() <= p) {
+                break;
+            }
+            // A message with a time to live goes only at the head of a batch: further in,
+            // it would wait for the handlers before it and could expire there unseen.
+            if !batch.is_empty() && head.expires_at_ms().is_some() {
+                break;
+            }
+            match st.queue.pop() {
+                Some(e) if e.is_expired_at(now) => expired.push(e),
+                Some(e) => batch.push(e),
+                None => break,
+            }
+        }
+    }
+
+    /// Records a take's messages as handed out, counts the expired ones and wakes whoever
+    /// waits for room or for the rest of the queue.
+    fn finish_take(
+        &self,
+        shared: &Shared,
+        mut st: MutexGuard<'_, State>,
+        batch: Vec<Arc<Envelope>>,
+        expired: Vec<Arc<Envelope>>,
+    ) -> Result<Vec<Arc<Envelope>>, Error> {
         let closed = st.closed;
         st.handed_out.extend(batch.iter().cloned());
-        self.notify_armed.store(true, Ordering::Release);
         let idle = st.is_idle();
         let left_some = !closed && !st.queue.is_empty() && shared.running.load(Ordering::Acquire);
         drop(st);

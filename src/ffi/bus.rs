@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::boundary::{arg_ref, arg_str, arg_text, into_c_string, json_out, opt_str, out_arg, run, write_opt, FfiResult};
 use super::{hub_ref, mc_delivery_report, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, pull_notifier, push_handler, write_id};
-use crate::bus::{DeliveryReport, SubscriptionOptions};
+use crate::bus::{DeliveryReport, Envelope, Priority, SubscriptionOptions};
 use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
+use crate::sync::Arc;
 
 /// Creates a channel. `max_messages` is the default queue capacity of subscriptions to
 /// exactly this channel; 0 means the configuration's `maxMessageQueueSize`. Names compare
@@ -221,24 +222,71 @@ pub unsafe extern "C" fn mc_subscription_take(
         let out_json = out_arg(out_json, "out_json")?;
         let out_len = out_arg(out_len, "out_len")?;
         let batch = hub.take(SubscriptionId::from_bytes(id.bytes), max_messages, Duration::from_millis(timeout_ms.into()))?;
-        let mut text = String::with_capacity(2 + batch.iter().map(|e| e.to_json().len() + 1).sum::<usize>());
-        text.push('[');
-        for (i, env) in batch.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            text.push_str(env.to_json());
-        }
-        text.push(']');
-        let len = text.len();
-        let ptr = into_c_string(text)?;
-        // SAFETY: both checked non-NULL; the caller guarantees they are writable.
-        unsafe {
-            out_json.write(ptr);
-            out_len.write(len);
-        }
-        Ok(())
+        write_batch(&batch, out_json, out_len)
     })
+}
+
+/// `Low`, for `mc_subscription_take_above`: every message above it is `Normal` or higher.
+pub const MC_PRIORITY_LOW: u32 = 0;
+/// `Normal`, the default priority of a message.
+pub const MC_PRIORITY_NORMAL: u32 = 1;
+/// `High`.
+pub const MC_PRIORITY_HIGH: u32 = 2;
+/// `Critical`, the highest: nothing is above it.
+pub const MC_PRIORITY_CRITICAL: u32 = 3;
+
+/// Takes, without waiting, up to `max_messages` (at least 1) messages from a pull
+/// subscription whose priority is above `above_priority` (`MC_PRIORITY_LOW` to
+/// `MC_PRIORITY_CRITICAL`), highest first, in the JSON of `mc_subscription_take` (`[]`
+/// when none waits or the processor is paused). For a handler loop in the middle of a
+/// batch: run what arrived that is more urgent than the batch's next message before the
+/// rest. The messages join those handed out by earlier takes; one
+/// `mc_subscription_complete` reports them all. It leaves the notifier alone: the next
+/// `mc_subscription_take` arms it again, as after any take.
+///
+/// `hub` is borrowed for the duration of the call. The caller owns the returned string
+/// and frees it with `mc_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn mc_subscription_take_above(
+    hub: *const mc_hub,
+    id: mc_id,
+    max_messages: usize,
+    above_priority: u32,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> mc_status {
+    run("mc_subscription_take_above", || {
+        // SAFETY: the caller passes a live hub or NULL.
+        let hub = unsafe { hub_ref(hub) }?;
+        let out_json = out_arg(out_json, "out_json")?;
+        let out_len = out_arg(out_len, "out_len")?;
+        let above = Priority::ALL.get(above_priority as usize).copied().ok_or_else(|| {
+            Error::invalid("above_priority", above_priority, "give 0 (Low), 1 (Normal), 2 (High) or 3 (Critical)")
+        })?;
+        let batch = hub.take_above(SubscriptionId::from_bytes(id.bytes), max_messages, above)?;
+        write_batch(&batch, out_json, out_len)
+    })
+}
+
+/// Writes taken messages as one JSON array to the caller's out-parameters.
+fn write_batch(batch: &[Arc<Envelope>], out_json: *mut *mut c_char, out_len: *mut usize) -> FfiResult<()> {
+    let mut text = String::with_capacity(2 + batch.iter().map(|e| e.to_json().len() + 1).sum::<usize>());
+    text.push('[');
+    for (i, env) in batch.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(env.to_json());
+    }
+    text.push(']');
+    let len = text.len();
+    let ptr = into_c_string(text)?;
+    // SAFETY: both checked non-NULL by the caller's out_arg; the C caller guarantees they are writable.
+    unsafe {
+        out_json.write(ptr);
+        out_len.write(len);
+    }
+    Ok(())
 }
 
 /// Completes every message handed out by earlier takes of a pull subscription, adding

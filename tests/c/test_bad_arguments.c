@@ -124,6 +124,7 @@ static void a_null_hub_is_refused_by_every_function(void) {
     CHECK_STATUS(mc_subscribe(NULL, options, strlen(options), ignore_message, NULL, &id), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_subscribe_pull(NULL, options, strlen(options), NULL, NULL, &id), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_subscription_take(NULL, any, 1, 0, &text, &size), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_subscription_take_above(NULL, any, 1, MC_PRIORITY_LOW, &text, &size), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_subscription_complete(NULL, any, &report), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_unsubscribe(NULL, any), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_subscription_list(NULL, NULL, &text), MC_STATUS_NULL_ARGUMENT);
@@ -174,6 +175,8 @@ static void null_out_pointers_are_refused_and_nothing_happens(void) {
     CHECK_OK(subscribe_pull_text(options, &sub));
     CHECK_STATUS(mc_subscription_take(hub, sub, 1, 0, NULL, &size), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_subscription_take(hub, sub, 1, 0, &text, NULL), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_subscription_take_above(hub, sub, 1, MC_PRIORITY_LOW, NULL, &size), MC_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(mc_subscription_take_above(hub, sub, 1, MC_PRIORITY_LOW, &text, NULL), MC_STATUS_NULL_ARGUMENT);
     CHECK(text == TEXT_SENTINEL);
     CHECK(size == SIZE_SENTINEL);
     CHECK_STATUS(mc_subscription_complete(hub, sub, NULL), MC_STATUS_NULL_ARGUMENT);
@@ -514,6 +517,10 @@ static void take_and_complete_refuse_misuse(void) {
     CHECK_STATUS(mc_subscription_take(hub, pull, 0, 0, &text, &size), MC_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(mc_subscription_take(hub, push, 1, 0, &text, &size), MC_STATUS_INVALID_ARGUMENT);
     CHECK_LAST_ERROR_CONTAINS("push");
+    CHECK_STATUS(mc_subscription_take_above(hub, pull, 0, MC_PRIORITY_LOW, &text, &size), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_subscription_take_above(hub, push, 1, MC_PRIORITY_LOW, &text, &size), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_subscription_take_above(hub, pull, 1, MC_PRIORITY_CRITICAL + 1, &text, &size), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("above_priority");
     CHECK_STATUS(mc_subscription_complete(hub, push, &none), MC_STATUS_INVALID_ARGUMENT);
     CHECK(text == TEXT_SENTINEL);
     CHECK(size == SIZE_SENTINEL);

@@ -387,6 +387,42 @@ static void a_subscription_may_precede_its_channel(void) {
 
 /* ----- pull subscriptions ------------------------------------------------------------------- */
 
+static void pull_take_above_runs_what_arrived_more_urgent_before_the_rest(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "Jobs", NULL, 0));
+    const char *options = "{\"channel\":\"Jobs\"}";
+    mc_id sub;
+    mc_id id;
+    CHECK_OK(mc_subscribe_pull(hub, options, strlen(options), NULL, NULL, &sub));
+    CHECK_OK(publish(hub, "{\"channel\":\"Jobs\",\"messageType\":\"Job\",\"data\":1}", &id));
+    CHECK_OK(publish(hub, "{\"channel\":\"Jobs\",\"messageType\":\"Job\",\"data\":2}", &id));
+    char *batch = NULL;
+    size_t len = 0;
+    CHECK_OK(mc_subscription_take(hub, sub, 1, 0, &batch, &len));
+    CHECK_CONTAINS(batch, "\"data\":1");
+    mc_string_free(batch);
+
+    /* While 1 is handled: nothing above Normal waits, then a Critical one arrives. */
+    CHECK_OK(mc_subscription_take_above(hub, sub, 10, MC_PRIORITY_NORMAL, &batch, &len));
+    CHECK(strcmp(batch, "[]") == 0 && len == 2);
+    mc_string_free(batch);
+    CHECK_OK(publish(hub, "{\"channel\":\"Jobs\",\"messageType\":\"Job\",\"data\":3,\"priority\":\"Critical\"}", &id));
+    CHECK_OK(mc_subscription_take_above(hub, sub, 10, MC_PRIORITY_NORMAL, &batch, &len));
+    CHECK(count_occurrences(batch, "\"messageType\":\"Job\"") == 1);
+    CHECK_CONTAINS(batch, "\"data\":3");
+    mc_string_free(batch);
+    CHECK_OK(mc_subscription_take(hub, sub, 10, 0, &batch, &len));
+    CHECK(count_occurrences(batch, "\"messageType\":\"Job\"") == 1);
+    CHECK_CONTAINS(batch, "\"data\":2");
+    mc_string_free(batch);
+
+    /* One report for all three takes. */
+    mc_delivery_report report = {.handled = 3};
+    CHECK_OK(mc_subscription_complete(hub, sub, &report));
+    CHECK_OK(mc_wait_idle(hub, 0));
+    mc_hub_free(hub);
+}
+
 static void pull_subscription_takes_then_completes(void) {
     mc_hub *hub = new_hub();
     CHECK_OK(mc_channel_create(hub, "Jobs", NULL, 0));
@@ -887,6 +923,7 @@ int main(void) {
     RUN_TEST(a_callback_cannot_subscribe_once_the_hub_is_being_freed);
     RUN_TEST(a_callback_returning_false_counts_a_failure);
     RUN_TEST(a_subscription_may_precede_its_channel);
+    RUN_TEST(pull_take_above_runs_what_arrived_more_urgent_before_the_rest);
     RUN_TEST(pull_subscription_takes_then_completes);
     RUN_TEST(take_waits_for_a_message_from_another_thread);
     RUN_TEST(an_expired_message_is_never_handed_out_and_is_counted);
