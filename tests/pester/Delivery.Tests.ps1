@@ -51,6 +51,36 @@ Describe 'Delivery order, expiry and full queues' {
         $position | Should -BeLessOrEqual 30
     }
 
+    It 'hands a Critical message to a <Mode> handler that turns slow in the middle of a batch before the rest of that batch' -ForEach @(
+        @{ Mode = 'default'; Async = @{} }
+        @{ Mode = '-RunAsync'; Async = @{ RunAsync = $true } }
+    ) {
+        # Fast handlers grow the batches to their full size (256, or 64 for -RunAsync); from n100
+        # on the handler sleeps 20 ms, and n110 publishes a Critical message. Sizing by time
+        # cannot help in the middle of a batch: the loop must ask for more urgent messages.
+        $seen = [System.Collections.Concurrent.ConcurrentQueue[string]]::new()
+        $script:seen = $seen
+        if ($Async.Count) { $Async.ArgumentList = (, $seen) }
+        Subscribe-ModuleMessage -Channel 'Q' @Async -Handler {
+            param($m, $seen = $script:seen)
+            $n = [int]$m.Data.Substring(1)
+            if ($n -ge 100 -and $n -lt 130) { [Threading.Thread]::Sleep(20) }
+            $seen.Enqueue($m.Data)
+            if ($m.Data -eq 'n110') { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data 'c999' -Priority Critical | Out-Null }
+        } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        $ids = 1..300 | ForEach-Object { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data "n$_" }
+        Start-MessageProcessor | Out-Null
+        $ids | Wait-ModuleMessage -Timeout 30
+        Wait-Until { $seen.ToArray() -contains 'c999' } -TimeoutSeconds 10 | Should -BeTrue
+        $order = $seen.ToArray()
+        $position = [array]::IndexOf($order, 'c999')
+        $position | Should -BeGreaterThan ([array]::IndexOf($order, 'n110'))
+        $position | Should -BeLessOrEqual ([array]::IndexOf($order, 'n113'))
+        # The rest of the batch follows in publish order, none lost or repeated.
+        $order | Where-Object { $_ -ne 'c999' } | Should -Be (1..300 | ForEach-Object { "n$_" })
+    }
+
     It 'never delivers an expired message, and counts it' {
         $sub = Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:order.Add($m.Data) }
         Stop-MessageProcessor | Out-Null

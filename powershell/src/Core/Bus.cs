@@ -103,6 +103,14 @@ namespace ModuleCommunication.Core
             return ItemReaders.ReadArray(NativeString.TakeBytes(json, length), read);
         }
 
+        /// <summary>Takes, without waiting, up to <paramref name="max"/> queued messages of a priority above <paramref name="above"/>.</summary>
+        public static List<object> TakeAbove(Guid subscription, int max, MessagePriority above, ItemReader read)
+        {
+            Status.Check(NativeMethods.mc_subscription_take_above(Hub, McId.From(subscription), (nuint)max, (uint)above,
+                out byte* json, out nuint length));
+            return ItemReaders.ReadArray(NativeString.TakeBytes(json, length), read);
+        }
+
         public static void Complete(Guid subscription, int handled, int failed, int filtered, string? lastError)
         {
             byte[]? error = lastError == null ? null : NulTerminated(lastError);

@@ -35,6 +35,9 @@ namespace ModuleCommunication.Native
         internal static partial McStatus mc_subscription_take(HubHandle hub, McId id, nuint maxMessages, uint timeoutMs,
             out byte* json, out nuint len);
         [LibraryImport(Lib)]
+        internal static partial McStatus mc_subscription_take_above(HubHandle hub, McId id, nuint maxMessages, uint abovePriority,
+            out byte* json, out nuint len);
+        [LibraryImport(Lib)]
         internal static partial McStatus mc_subscription_complete(HubHandle hub, McId id, McDeliveryReport* report);
         [LibraryImport(Lib)] internal static partial McStatus mc_unsubscribe(HubHandle hub, McId id);
         [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]

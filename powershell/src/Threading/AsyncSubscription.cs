@@ -114,9 +114,19 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             AsyncHandlerPool.NoteMember();
             try
             {
-                foreach (object message in batch.Messages)
+                List<object> messages = batch.Messages;
+                long lastUrgentCheck = Stopwatch.GetTimestamp();
+                for (int i = 0; i < messages.Count; i++)
                 {
                     if (batch.Subscription.Removed) break;
+                    long now = Stopwatch.GetTimestamp();
+                    if (i > 0 && now - lastUrgentCheck >= UrgentMessages.CheckTicks)
+                    {
+                        // Taken into the batch (its report counts them), before the rest.
+                        lastUrgentCheck = now;
+                        messages.InsertRange(i, UrgentMessages.TakeAbove(batch.Subscription, messages[i]));
+                    }
+                    object message = messages[i];
                     HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(handler, filter, message, out string? error, batch.Arguments);
                     if (batch.Reported) break; // the handler ended its own subscription: counted then
                     switch (outcome)

@@ -5,9 +5,11 @@ namespace ModuleCommunication.Threading
 {
     /// <summary>
     /// Sizes the batches a handler takes from its queue so that one batch runs for about one
-    /// ProcessorInterval. Priority orders the queue, not a batch already taken: with a fixed
-    /// batch of 256, a Critical message waited for 256 slow handlers. Sized by time, it waits
-    /// about one interval, and fast handlers still get full batches.
+    /// ProcessorInterval. Pausing, clearing and priority act on the queue, not on a batch
+    /// already taken: with a fixed batch of 256, a pause or a Critical message waited for 256
+    /// slow handlers. Sized by time, they wait about one interval, and fast handlers still get
+    /// full batches. (A handler that turns slow mid-batch is covered for priority by
+    /// <see cref="UrgentMessages"/>.)
     /// </summary>
     internal sealed class BatchSizer
     {

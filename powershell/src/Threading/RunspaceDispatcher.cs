@@ -291,6 +291,7 @@ namespace ModuleCommunication.Threading
 
         private static bool DrainOne(DefaultSubscription s, long deadline, ref int handledCount)
         {
+            long lastUrgentCheck = Stopwatch.GetTimestamp();
             while (!s.Removed)
             {
                 if (s.Pending.Count == 0)
@@ -338,6 +339,11 @@ namespace ModuleCommunication.Threading
                     }
                     handledCount++;
                     now = Stopwatch.GetTimestamp();
+                    if (s.Pending.Count > 0 && now - lastUrgentCheck >= UrgentMessages.CheckTicks)
+                    {
+                        lastUrgentCheck = now;
+                        PutUrgentFirst(s);
+                    }
                     if (now > deadline && s.Pending.Count > 0)
                     {
                         s.BatchTicks += now - started;
@@ -350,6 +356,18 @@ namespace ModuleCommunication.Threading
                 if (now > deadline) return false;
             }
             return true;
+        }
+
+        /// <summary>Puts what arrived more urgent than the next pending message before it (see <see cref="UrgentMessages"/>).</summary>
+        private static void PutUrgentFirst(DefaultSubscription s)
+        {
+            List<object> urgent = UrgentMessages.TakeAbove(s, s.Pending.Peek());
+            if (urgent.Count == 0) return;
+            object[] rest = s.Pending.ToArray();
+            s.Pending.Clear();
+            foreach (object m in urgent) s.Pending.Enqueue(m);
+            foreach (object m in rest) s.Pending.Enqueue(m);
+            s.BatchCount += urgent.Count;
         }
 
         /// <summary>
