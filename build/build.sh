@@ -2,7 +2,7 @@
 # build/build.sh [--fix-header] — build everything into a ready module folder:
 #
 #   artifacts/module/ModuleCommunication/
-#     ModuleCommunication.psd1, ModuleCommunication.dll (+ .pdb), libmodule_communication.so,
+#     ModuleCommunication.psd1, ModuleCommunication.dll (+ .pdb), the native library,
 #     ModuleCommunication.Format.ps1xml, en-US/ModuleCommunication.dll-Help.xml
 #
 # Steps: cargo build (debug; MC_PROFILE=release for release) through build/cargo.sh; check that
@@ -40,7 +40,7 @@ if ! build/cargo.sh "${cargo_args[@]}"; then
     echo "build/build.sh: cargo build failed" >&2
     exit 1
 fi
-native_lib="$MC_NATIVE_DIR/libmodule_communication.so"
+native_lib="$MC_NATIVE_DIR/$MC_NATIVE_FILE"
 if [ ! -f "$native_lib" ]; then
     echo "build/build.sh: cargo build did not produce $native_lib (is crate-type \"cdylib\" set?)" >&2
     exit 1

@@ -21,6 +21,12 @@ case "$MC_PROFILE" in
 esac
 MC_TARGET_DIR="${CARGO_TARGET_DIR:-$MC_ROOT/target}"
 MC_NATIVE_DIR="$MC_TARGET_DIR/$MC_PROFILE"
+# The file cargo makes of the cdylib on this OS (and the name the module's loader looks for).
+case "$(uname -s)" in
+    Darwin) MC_NATIVE_FILE=libmodule_communication.dylib ;;
+    MINGW* | MSYS* | CYGWIN*) MC_NATIVE_FILE=module_communication.dll ;;
+    *) MC_NATIVE_FILE=libmodule_communication.so ;;
+esac
 MC_MODULE_DIR="$MC_ROOT/artifacts/module/ModuleCommunication"
 MC_LOG_DIR="$MC_ROOT/artifacts/logs"
 

@@ -71,7 +71,7 @@ if want c; then
     shopt -s nullglob
     c_sources=(tests/c/test_*.c)
     shopt -u nullglob
-    lib="$MC_NATIVE_DIR/libmodule_communication.so"
+    lib="$MC_NATIVE_DIR/$MC_NATIVE_FILE"
     if [ "${#c_sources[@]}" -eq 0 ]; then
         record c 0 1 $((SECONDS - t0)) "no tests/c/test_*.c found"
     elif [ ! -f "$lib" ]; then

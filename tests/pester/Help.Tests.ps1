@@ -55,6 +55,33 @@ Describe 'Module manifest' {
     }
 }
 
+Describe 'Module folder' {
+    It 'says which native library could not be loaded, and why, when the one in the module folder is broken' {
+        # A copy of the module whose native library is not a library (as one built for another
+        # OS or processor would be), imported in a fresh process: the native core loads once.
+        $copy = Join-Path ([IO.Path]::GetTempPath()) ("mc-broken-" + [guid]::NewGuid().ToString('N'))
+        try {
+            Copy-Item -LiteralPath $Module.ModuleBase -Destination $copy -Recurse
+            $native = Get-ChildItem -LiteralPath $copy -File | Where-Object Name -Match 'module_communication\.(so|dylib|dll)$'
+            Set-Content -LiteralPath $native.FullName -Value 'not a library'
+            $pwsh = if ([IO.Path]::GetFileNameWithoutExtension([Environment]::ProcessPath) -eq 'dotnet') {
+                @([Environment]::ProcessPath, [Reflection.Assembly]::GetEntryAssembly().Location)
+            } else { @([Environment]::ProcessPath) }
+            $script = "Import-Module '$copy/ModuleCommunication.psd1'; try { Get-MessageChannels } catch { `$_.Exception.ToString() }"
+            $saved = $env:MODULECOMMUNICATION_NATIVE_PATH
+            $env:MODULECOMMUNICATION_NATIVE_PATH = $null
+            try {
+                $output = & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+            } finally { $env:MODULECOMMUNICATION_NATIVE_PATH = $saved }
+            $output | Should -Match ([regex]::Escape($native.FullName))
+            $output | Should -Match 'could not be loaded'
+            $output | Should -Match 'build/build.sh'
+        } finally {
+            Remove-Item -LiteralPath $copy -Recurse -Force -ErrorAction SilentlyContinue
+        }
+    }
+}
+
 Describe 'Help for <Name>' -ForEach $Cmdlets {
     BeforeDiscovery {
         $commonParameters = [System.Management.Automation.PSCmdlet]::CommonParameters +

@@ -96,9 +96,23 @@ internal static partial class NativeLibraryLoader
         if (!string.IsNullOrEmpty(directory))
         {
             string candidate = Path.Combine(directory, PlatformFileName);
-            if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out IntPtr handle))
+            if (File.Exists(candidate))
             {
-                return handle;
+                // There but not loadable (another OS or processor, a missing runtime library such
+                // as VCRUNTIME140.dll, a quarantined file): say why, instead of the runtime's
+                // later "Unable to load" from its default probing, which hides the reason.
+                try
+                {
+                    return NativeLibrary.Load(candidate);
+                }
+                catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+                {
+                    throw new DllNotFoundException(
+                        $"The module's native core '{candidate}' could not be loaded: {e.Message} " +
+                        $"It must be built for this OS and processor ({RuntimeInformation.OSDescription}, " +
+                        $"{RuntimeInformation.ProcessArchitecture}); rebuild the module with build/build.sh, " +
+                        $"or point {PathVariable} at a library built for it.", e);
+                }
             }
         }
 
