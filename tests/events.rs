@@ -535,6 +535,31 @@ fn the_history_file_rotates_at_its_size_and_reload_reads_both_files() {
 }
 
 #[test]
+fn a_history_rotation_that_fails_keeps_appending_and_is_tried_again_at_the_next_event() {
+    // On Windows a program reading the file without sharing delete blocks the rename; here a
+    // folder in the way of <path>.1 does. Publishing must not fail, nor lose events.
+    let dir = temp_dir("rotate-blocked");
+    let path = dir.join("history.jsonl");
+    let rotated = PathBuf::from(format!("{}.1", path.display()));
+    let hub = Hub::new();
+    hub.update_config_json(
+        &serde_json::json!({ "eventHistoryPath": path.to_str().unwrap(), "eventHistoryMaxBytes": 1000 }).to_string(),
+    )
+    .unwrap();
+    fs::create_dir_all(rotated.join("in-the-way")).unwrap();
+    for i in 0..12 {
+        hub.publish_event(event("Rotating", &i.to_string())).unwrap();
+    }
+    assert!(fs::metadata(&path).unwrap().len() > 1000, "grew past its size while it could not rotate");
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 12);
+    fs::remove_dir_all(&rotated).unwrap();
+    hub.publish_event(event("Rotating", "12")).unwrap();
+    assert_eq!(fs::read_to_string(&rotated).unwrap().lines().count(), 12, "rotated at the next event");
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
 fn clearing_with_a_history_file_rewrites_it_so_a_reload_does_not_bring_events_back() {
     let dir = temp_dir("clear");
     let path = dir.join("history.jsonl");

@@ -20,7 +20,8 @@ use crate::error::Error;
 /// An open history file.
 pub(crate) struct HistoryFile {
     path: PathBuf,
-    file: File,
+    /// Open for appending; `None` only while `rewrite` replaces the file (or failed to reopen it).
+    file: Option<File>,
     /// Bytes in the file (our own appends keep it exact).
     len: u64,
     max_bytes: u64,
@@ -151,15 +152,12 @@ impl HistoryFile {
         let mut len = complete_len;
         // Appends go to the end: reopen in append mode now that the length is settled.
         drop(file);
-        file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io(display(path), "open the event history file for appending", &e))?;
+        file = open_for_append(path)?;
         if needs_newline {
             file.write_all(b"\n").map_err(|e| Error::io(display(path), "append to", &e))?;
             len += 1;
         }
-        Ok((HistoryFile { path: path.to_owned(), file, len, max_bytes }, ReadOutcome { records, warnings }))
+        Ok((HistoryFile { path: path.to_owned(), file: Some(file), len, max_bytes }, ReadOutcome { records, warnings }))
     }
 
     /// The records the file set holds now: the rotated file's, then the file's own.
@@ -195,17 +193,31 @@ impl HistoryFile {
     pub fn append(&mut self, record_json: &str) -> Result<(), Error> {
         let line_len = record_json.len() as u64 + 1;
         if self.max_bytes > 0 && self.len > 0 && self.len + line_len > self.max_bytes {
-            self.rotate()?;
+            // A rotation that fails (on Windows, while another program has the file open
+            // without sharing delete) is tried again at the next append; meanwhile the file
+            // grows past its size rather than lose events or fail the publisher.
+            let _ = self.rotate();
         }
         let mut line = Vec::with_capacity(record_json.len() + 1);
         line.extend_from_slice(record_json.as_bytes());
         line.push(b'\n');
-        if let Err(e) = self.file.write_all(&line) {
-            let _ = self.file.set_len(self.len);
+        if let Err(e) = self.file()?.write_all(&line) {
+            // Through a handle of its own: Windows refuses set_len on an append-only handle.
+            let _ = OpenOptions::new().write(true).open(&self.path).and_then(|f| f.set_len(self.len));
             return Err(Error::io(display(&self.path), "append to the event history file", &e));
         }
         self.len += line_len;
         Ok(())
+    }
+
+    /// The open file, reopened (and measured) if a rewrite could not reopen it.
+    fn file(&mut self) -> Result<&mut File, Error> {
+        if self.file.is_none() {
+            let file = open_for_append(&self.path)?;
+            self.len = file.metadata().map_err(|e| Error::io(display(&self.path), "read the size of", &e))?.len();
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
     }
 
     /// Renames the file to `<path>.1` (replacing an older one) and starts a new one.
@@ -213,11 +225,13 @@ impl HistoryFile {
         let rotated = rotated_path(&self.path);
         fs::rename(&self.path, &rotated)
             .map_err(|e| Error::io(display(&self.path), format!("rotate (rename to '{}')", display(&rotated)), &e))?;
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(display(&self.path), "start a new event history file", &e))?;
+        self.file = Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(display(&self.path), "start a new event history file", &e))?,
+        );
         self.len = 0;
         Ok(())
     }
@@ -240,12 +254,11 @@ impl HistoryFile {
             part.iter().map(|r| (*r, "\n"))
         }
         write_atomically(&rotated, lines(records))?;
-        let len = write_atomically(&self.path, lines(newer))?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(display(&self.path), "open the event history file for appending", &e))?;
-        self.len = len;
+        // Closed while it is replaced: Windows refuses to replace a file that is open.
+        self.file = None;
+        let written = write_atomically(&self.path, lines(newer));
+        self.file = Some(open_for_append(&self.path)?);
+        self.len = written?;
         if older.is_empty() {
             match fs::remove_file(&rotated) {
                 Ok(()) => {}
@@ -288,6 +301,13 @@ fn split_for_rotation<'a, 'b>(records: &'b [&'a str], max_bytes: u64) -> (&'b [&
 fn keep_first_of_each_id(records: &mut Vec<Loaded>) {
     let mut seen = std::collections::HashSet::new();
     records.retain(|r| seen.insert(r.id));
+}
+
+fn open_for_append(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(display(path), "open the event history file for appending", &e))
 }
 
 /// Writes the pieces to `<path>.partial` and renames it to `path`. Returns the bytes
