@@ -27,6 +27,11 @@ pub(crate) struct TraceFile {
     next_part: u64,
     rotated: Vec<PathBuf>,
     error: Option<String>,
+    /// Why the last rotation failed, while the file grows past `max` because of it.
+    rotate_error: Option<String>,
+    /// Tests: how many of the next rotations fail as a rename refused by the system would.
+    #[cfg(test)]
+    fail_rotations: u32,
 }
 
 /// One above the highest N of the `<path>.N` files on disk (1 when there are none). Names
@@ -64,7 +69,18 @@ impl TraceFile {
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
             Error::invalid("filePath", path.display(), format!("could not open it for writing: {e}; choose a writable path"))
         })?;
-        Ok(TraceFile { path: path.to_path_buf(), file, size: 0, max, next_part: 1, rotated: Vec::new(), error: None })
+        Ok(TraceFile {
+            path: path.to_path_buf(),
+            file,
+            size: 0,
+            max,
+            next_part: 1,
+            rotated: Vec::new(),
+            error: None,
+            rotate_error: None,
+            #[cfg(test)]
+            fail_rotations: 0,
+        })
     }
 
     /// Starts the session's own file, once the previous session (which may have written to
@@ -105,9 +121,13 @@ impl TraceFile {
     }
 
     /// Writes a chunk's lines: as many as fit in one call, then rotates. After a write
-    /// error nothing more is written (the error is reported when tracing is disabled).
+    /// error nothing more is written (the error is reported when tracing is disabled). A
+    /// rotation that fails (on Windows, while another program has the file open without
+    /// sharing delete) is tried again with the next chunk; meanwhile the file grows past its
+    /// size rather than lose records.
     fn write_chunk(&mut self, chunk: &Chunk) {
         let mut line = 0;
+        let mut may_rotate = true;
         while line < chunk.len() && self.error.is_none() {
             let start = if line == 0 { 0 } else { chunk.ends[line - 1] + 1 };
             // The lines that still fit (a first line always goes in, even a long one).
@@ -120,8 +140,11 @@ impl TraceFile {
                 end += 1;
             }
             if end == line {
-                self.rotate();
-                continue;
+                if may_rotate && self.rotate() {
+                    continue;
+                }
+                may_rotate = false;
+                end = chunk.len();
             }
             let slice = &chunk.text.as_bytes()[start..chunk.ends[end - 1] + 1];
             match self.file.write_all(slice) {
@@ -132,24 +155,42 @@ impl TraceFile {
         }
     }
 
-    fn rotate(&mut self) {
+    /// Renames the file to the next part and starts a new one; false when the rename failed
+    /// (the file stays as it was).
+    fn rotate(&mut self) -> bool {
         let next = self.part_path();
-        let step = fs::rename(&self.path, &next)
-            .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&self.path));
-        match step {
+        if let Err(e) = self.rename_to(&next) {
+            self.rotate_error = Some(format!("could not rotate {}, so it grew past its size: {e}", self.path.display()));
+            return false;
+        }
+        self.rotate_error = None;
+        match OpenOptions::new().create(true).write(true).truncate(true).open(&self.path) {
             Ok(f) => {
                 self.next_part += 1;
                 self.rotated.push(next);
                 self.file = f;
                 self.size = 0;
             }
-            Err(e) => self.error = Some(format!("could not rotate {}: {e}", self.path.display())),
+            Err(e) => self.error = Some(format!("could not start a new {}: {e}", self.path.display())),
         }
+        true
+    }
+
+    fn rename_to(&mut self, next: &Path) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fail_rotations > 0 {
+            self.fail_rotations -= 1;
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "held open by another program"));
+        }
+        fs::rename(&self.path, next)
     }
 
     fn finish(mut self) -> WriterOutcome {
         if let Err(e) = self.file.flush() {
             self.error.get_or_insert(format!("could not write {}: {e}", self.path.display()));
+        }
+        if let Some(e) = self.rotate_error.take() {
+            self.error.get_or_insert(e);
         }
         self.rotated.push(self.path);
         WriterOutcome { files: self.rotated, error: self.error }
@@ -235,6 +276,44 @@ mod tests {
             fs::write(dir.join(name), "").unwrap();
         }
         assert_eq!(next_part_number(&path), 4);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    fn chunk(lines: &[&str]) -> Chunk {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for l in lines {
+            text.push_str(l);
+            ends.push(text.len());
+            text.push('\n');
+        }
+        Chunk { text, ends }
+    }
+
+    #[test]
+    fn a_rotation_that_fails_keeps_writing_past_the_size_and_is_tried_again_with_the_next_chunk() {
+        let dir = fresh_dir("rotate-blocked");
+        let path = dir.join("t.log");
+        let mut file = TraceFile::open(&path, 20).unwrap();
+        file.start();
+        file.fail_rotations = 1;
+        file.write_chunk(&chunk(&["0123456789", "0123456789", "0123456789"]));
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3, "nothing lost while it could not rotate");
+        assert!(file.error.is_none(), "{:?}", file.error);
+        file.write_chunk(&chunk(&["abc"]));
+        assert_eq!(fs::read_to_string(dir.join("t.log.1")).unwrap().lines().count(), 3, "rotated with the next chunk");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "abc\n");
+        let outcome = file.finish();
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+        assert_eq!(outcome.files, [dir.join("t.log.1"), path.clone()]);
+
+        // Still failing when tracing stops: the summary says why the file is too large.
+        let mut file = TraceFile::open(&path, 5).unwrap();
+        file.start();
+        file.fail_rotations = u32::MAX;
+        file.write_chunk(&chunk(&["0123456789", "0123456789"]));
+        let outcome = file.finish();
+        assert!(outcome.error.as_deref().is_some_and(|e| e.contains("could not rotate")), "{:?}", outcome.error);
         let _ = fs::remove_dir_all(&dir);
     }
 
