@@ -308,6 +308,60 @@ Describe '-RunAsync handlers' {
             Should -BeTrue
     }
 
+    It 'that never return are stopped when the runspace that subscribed closes, so closing it does not hang' {
+        $started = [System.Threading.ManualResetEventSlim]::new($false)
+        $stopped = [System.Threading.ManualResetEventSlim]::new($false)
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                param($Psd1, $started, $stopped)
+                Import-Module $Psd1
+                Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList $started, $stopped -Handler {
+                    param($m, $started, $stopped)
+                    try { $started.Set(); while ($true) { } } finally { $stopped.Set() }
+                } | Out-Null
+                Publish-ModuleMessage -Channel 'Work' -MessageType 'Stuck' | Out-Null
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($started).AddArgument($stopped).Invoke()
+            $started.Wait([timespan]::FromSeconds(10)) | Should -BeTrue
+            $ps.Runspace.CloseAsync()
+            Wait-Until { $ps.Runspace.RunspaceStateInfo.State -eq 'Closed' } -TimeoutSeconds 20 |
+                Should -BeTrue -Because 'closing must not wait for a handler that never returns'
+            $stopped.Wait([timespan]::FromSeconds(10)) | Should -BeTrue -Because 'the handler is stopped'
+        } finally {
+            $ps.Dispose()
+        }
+    }
+
+    It 'that never return are stopped by Ctrl+C on Unsubscribe-ModuleMessage, which then returns' {
+        $started = [System.Threading.ManualResetEventSlim]::new($false)
+        $stopped = [System.Threading.ManualResetEventSlim]::new($false)
+        $sub = Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList $started, $stopped -Handler {
+            param($m, $started, $stopped)
+            try { $started.Set(); while ($true) { } } finally { $stopped.Set() }
+        }
+        Publish-ModuleMessage -Channel 'Work' -MessageType 'Stuck' | Out-Null
+        $started.Wait([timespan]::FromSeconds(10)) | Should -BeTrue
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                param($Psd1, $Id)
+                Import-Module $Psd1
+                Unsubscribe-ModuleMessage -SubscriptionId $Id
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($sub.SubscriptionId)
+            $running = $ps.BeginInvoke()
+            # Unsubscribing has begun once the subscription is no longer listed as a -RunAsync one.
+            Wait-Until { (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).Mode -ne 'RunAsync' } -TimeoutSeconds 10 |
+                Should -BeTrue
+            # What Ctrl+C does to the pipeline running Unsubscribe-ModuleMessage.
+            $null = $ps.BeginStop($null, $null)
+            Wait-Until { $ps.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 20 |
+                Should -BeTrue -Because 'Ctrl+C must end the wait'
+            $stopped.Wait([timespan]::FromSeconds(10)) | Should -BeTrue -Because 'the handler is stopped'
+        } finally {
+            $ps.Dispose()
+        }
+    }
+
     It 'run while the subscriber''s thread is blocked in [Threading.Thread]::Sleep' {
         $log = [System.Collections.Concurrent.ConcurrentQueue[datetime]]::new()
         Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList (, $log) -Handler {

@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using System.Management.Automation;
 using ModuleCommunication.Core;
 using ModuleCommunication.Native;
@@ -104,13 +105,19 @@ namespace ModuleCommunication.Commands
         [ArgumentCompleter(typeof(SubscriptionIdCompleter))]
         public Guid SubscriptionId { get; set; }
 
+        // Ctrl+C while waiting for a running -RunAsync handler stops that handler and the wait.
+        private readonly CancellationTokenSource _stopping = new();
+
+        /// <inheritdoc/>
+        protected override void StopProcessing() => _stopping.Cancel();
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
             if (!ShouldProcess(SubscriptionId.ToString(), "Remove subscription")) return;
             try
             {
-                if (!Subscriptions.Remove(SubscriptionId))
+                if (!Subscriptions.Remove(SubscriptionId, _stopping.Token))
                 {
                     WriteError(NewError("SubscriptionNotFound", ErrorCategory.ObjectNotFound, SubscriptionId,
                         $"No subscription has the id {SubscriptionId}.", "List subscriptions with Get-MessageSubscriptions."));

@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using System.Collections.Generic;
 using System.Management.Automation;
 using System.Text.Json;
@@ -60,8 +61,13 @@ namespace ModuleCommunication.Core
             return subscription;
         }
 
-        /// <summary>Removes a subscription; false when no such subscription exists.</summary>
-        public static bool Remove(Guid id)
+        /// <summary>
+        /// Removes a subscription; false when no such subscription exists. A -RunAsync handler
+        /// running now is waited for, unless <paramref name="cancel"/> fires meanwhile (Ctrl+C),
+        /// which stops it; <paramref name="stopRunningHandler"/> (its runspace is closing) stops
+        /// it at once and waits only briefly.
+        /// </summary>
+        public static bool Remove(Guid id, CancellationToken cancel = default, bool stopRunningHandler = false)
         {
             SubscriptionRegistry.TryGet(id, out HandlerSubscription? subscription);
             // Deliveries are counted when a batch ends, and the core forgets a removed subscription:
@@ -79,7 +85,7 @@ namespace ModuleCommunication.Core
             if (finishFirst)
             {
                 SubscriptionRegistry.Remove(subscription!);
-                subscription!.Stop();
+                ((AsyncSubscription)subscription!).Stop(cancel, stopRunningHandler);
             }
             bool removed = Bus.Unsubscribe(id);
             if (subscription != null && !finishFirst)

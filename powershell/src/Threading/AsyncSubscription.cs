@@ -58,27 +58,64 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             // The worker blocks in the native take, which wakes on its own.
         }
 
+        public override void Stop() => Stop(CancellationToken.None, stopRunningHandler: false);
+
         /// <summary>
         /// Waits for the worker to finish its batch, except where that wait would never end:
         /// from inside this subscription's own batch, or from a batch of a subscription that this
         /// one's batch is itself waiting to stop (two handlers removing each other's
         /// subscriptions: the second to ask does not wait). The worker stops after its current
-        /// batch either way.
+        /// batch either way. A handler that never returns must not hold its caller for good:
+        /// <paramref name="cancel"/> (Ctrl+C on Unsubscribe) stops the running handler and the
+        /// wait; <paramref name="stopRunningHandler"/> (the subscribing runspace is closing, as
+        /// when a script or job ends) stops it at once and waits at most <see cref="CloseWait"/>
+        /// (a handler blocked in a .NET call stops only when that call returns).
         /// </summary>
-        public override void Stop()
+        public void Stop(CancellationToken cancel, bool stopRunningHandler)
         {
             Removed = true;
+            // Pairs with the worker's fence between publishing its pipeline and reading Removed:
+            // either it sees Removed and does not start, or this sees the pipeline to stop.
+            Interlocked.MemoryBarrier();
             _owner?.Remove(this);
             string id = Id.ToString("N");
             string? caller = t_batch?.SubscriptionId;
             if (Thread.CurrentThread == _worker || !BeginWait(caller, id)) return;
             try
             {
-                _worker.Join();
+                long giveUpAt = stopRunningHandler ? Stopwatch.GetTimestamp() + (long)(CloseWait.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+                while (true)
+                {
+                    if (stopRunningHandler) StopRunningBatch();
+                    if (_worker.Join(50)) return;
+                    if (cancel.IsCancellationRequested)
+                    {
+                        StopRunningBatch();
+                        return;
+                    }
+                    if (Stopwatch.GetTimestamp() > giveUpAt) return;
+                }
             }
             finally
             {
                 if (caller != null) lock (s_waits) s_waits.Remove(caller);
+            }
+        }
+
+        private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(2);
+
+        // The pipeline running the current batch in the pool, while it runs.
+        private volatile PowerShell? _batchPipeline;
+
+        private void StopRunningBatch()
+        {
+            try
+            {
+                _batchPipeline?.BeginStop(null, null);
+            }
+            catch (Exception)
+            {
+                // Finished (or disposed) meanwhile: nothing left to stop.
             }
         }
 
@@ -219,7 +256,15 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
                   .AddArgument(batch)
                   .AddArgument(_handlerText)
                   .AddArgument(_filterText);
-                ps.Invoke();
+                Interlocked.Exchange(ref _batchPipeline, ps); // a full fence before reading Removed (see Stop)
+                try
+                {
+                    if (!Removed) ps.Invoke(); // removed meanwhile: a stop request may have come before Invoke
+                }
+                finally
+                {
+                    _batchPipeline = null;
+                }
             }
             catch (Exception e)
             {

@@ -460,7 +460,7 @@ namespace ModuleCommunication.Threading
             lock (_gate) asyncSubscriptions = _asyncSubscriptions.ToArray();
             foreach (AsyncSubscription s in asyncSubscriptions)
             {
-                try { Subscriptions.Remove(s.Id); } catch (ModuleCommunicationException) { }
+                try { Subscriptions.Remove(s.Id, stopRunningHandler: true); } catch (ModuleCommunicationException) { }
             }
         }
     }
