@@ -296,9 +296,11 @@ extern "C" {
 mc_status mc_hub_new(const char *config_json, size_t config_len, struct mc_hub **out_hub);
 
 /**
- * Frees a hub: closes every subscription, waits for push callbacks that are running to
- * return, and discards queued messages. A callback still running meanwhile can no longer
- * subscribe (`MC_STATUS_INVALID_ARGUMENT`). `mc_hub_free(NULL)` does nothing.
+ * Frees a hub: waits for API handlers still running (those of calls that timed out
+ * included, which may still use the hub), closes every subscription, waits for push
+ * callbacks that are running to return, and discards queued messages. A callback still
+ * running meanwhile can no longer subscribe (`MC_STATUS_INVALID_ARGUMENT`).
+ * `mc_hub_free(NULL)` does nothing.
  *
  * `hub` is consumed: it must come from `mc_hub_new`, must not be used afterwards, and no
  * other thread may be using it. Do not call it from a push callback of the same hub.

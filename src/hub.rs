@@ -32,6 +32,8 @@ pub(crate) struct Context {
     pub trace: crate::trace::Tracer,
     pub resilience: Resilience,
     pub security: Security,
+    /// Threads of timed API calls, which may outlive a call that timed out.
+    pub timed_calls: crate::registry::TimedCalls,
 }
 
 impl Context {
@@ -111,6 +113,7 @@ impl Hub {
             config: RwLock::new(config),
             metrics,
             trace: Default::default(),
+            timed_calls: Default::default(),
         });
         Hub {
             bus: Bus::new(Arc::clone(&ctx)),
@@ -340,6 +343,13 @@ impl Hub {
     /// messages handed out by earlier takes; one `complete` reports them all.
     pub fn take_above(&self, id: SubscriptionId, max: usize, above: Priority) -> Result<Vec<Arc<Envelope>>, Error> {
         self.bus.take_above(id, max, above)
+    }
+
+    /// Waits until every API handler still running on a thread of a timed call has returned,
+    /// those abandoned by their call's timeout included (`mc_hub_free` waits for them: a C
+    /// handler may use the hub until it returns).
+    pub fn wait_for_api_handlers(&self) {
+        self.ctx.timed_calls.wait_all();
     }
 
     /// Pull: completes every message handed out by earlier takes, adding the report's

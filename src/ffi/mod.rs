@@ -236,9 +236,11 @@ pub unsafe extern "C" fn mc_hub_new(config_json: *const c_char, config_len: usiz
     })
 }
 
-/// Frees a hub: closes every subscription, waits for push callbacks that are running to
-/// return, and discards queued messages. A callback still running meanwhile can no longer
-/// subscribe (`MC_STATUS_INVALID_ARGUMENT`). `mc_hub_free(NULL)` does nothing.
+/// Frees a hub: waits for API handlers still running (those of calls that timed out
+/// included, which may still use the hub), closes every subscription, waits for push
+/// callbacks that are running to return, and discards queued messages. A callback still
+/// running meanwhile can no longer subscribe (`MC_STATUS_INVALID_ARGUMENT`).
+/// `mc_hub_free(NULL)` does nothing.
 ///
 /// `hub` is consumed: it must come from `mc_hub_new`, must not be used afterwards, and no
 /// other thread may be using it. Do not call it from a push callback of the same hub.
@@ -250,7 +252,9 @@ pub unsafe extern "C" fn mc_hub_free(hub: *mut mc_hub) {
     let _ = run("mc_hub_free", || {
         // SAFETY: `hub` came from `Box::into_raw` in `mc_hub_new` and the caller hands
         // over ownership; it is freed exactly once here.
-        drop(unsafe { Box::from_raw(hub) });
+        let hub = unsafe { Box::from_raw(hub) };
+        hub.hub.wait_for_api_handlers();
+        drop(hub);
         Ok(())
     });
 }

@@ -32,6 +32,7 @@ mod error;
 mod json;
 mod pipeline;
 mod schema;
+mod timed_calls;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ use serde_json::value::RawValue;
 pub use error::{ApiError, ApiErrorCategory, ParamError, RegistryError};
 pub use pipeline::{null_result, ApiHandler, Call, Json, Middleware, Next};
 pub use schema::{ParamSpec, ParamType, Schema};
+pub(crate) use timed_calls::TimedCalls;
 
 use self::json::{kind_of, Kind, OrderedObject};
 use self::pipeline::{current_call, new_context, CallInner, Stage};

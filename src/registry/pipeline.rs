@@ -609,11 +609,15 @@ impl Call {
         }
         let (tx, rx) = mpsc::sync_channel(1);
         let call = self.clone();
+        // Counted before the thread starts, so that freeing the hub right after a timeout waits for it.
+        self.inner.ctx.timed_calls.begin();
         let spawned = thread::Builder::new().name("mc-api-call".to_owned()).spawn(move || {
+            let _ending = call.inner.ctx.timed_calls.ending();
             let result = call.run_from(index);
             let _ = tx.send(result);
         });
         if let Err(e) = spawned {
+            self.inner.ctx.timed_calls.end();
             return Err(ApiError::new(
                 ApiErrorCategory::Unavailable,
                 format!("{}: could not start a worker thread for the timed call ({e}); try again", api.key),

@@ -204,6 +204,37 @@ static void a_call_past_its_timeout_returns_timeout_in_time(void) {
     mc_hub_free(hub);
 }
 
+/* A handler that outlives its call's timeout, then uses the hub it was registered on. */
+typedef struct {
+    mc_hub *hub;
+    atomic_int finished;
+    atomic_int stats_status;
+} late_user;
+
+static uint32_t slow_then_uses_the_hub(void *user_data, mc_call call) {
+    late_user *u = user_data;
+    for (int i = 0; i < 200; i++) harness_sleep_1ms(); /* well past the 20 ms timeout */
+    char *stats = NULL;
+    atomic_store(&u->stats_status, (int)mc_bus_stats(u->hub, &stats));
+    mc_string_free(stats);
+    atomic_store(&u->finished, 1);
+    return set_result(call, "\"late\"");
+}
+
+static void freeing_the_hub_waits_for_a_handler_its_call_abandoned_at_the_timeout(void) {
+    mc_hub *hub = new_hub();
+    late_user u = {.hub = hub};
+    atomic_init(&u.finished, 0);
+    atomic_init(&u.stats_status, -1);
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"Slow\"}", slow_then_uses_the_hub, &u));
+    char *out = NULL;
+    CHECK_STATUS(invoke(hub, "{\"module\":\"M\",\"operation\":\"Slow\",\"timeoutMs\":20,\"retryAttempts\":0}", &out),
+                 MC_STATUS_TIMEOUT);
+    mc_hub_free(hub);
+    CHECK(atomic_load(&u.finished) == 1);
+    CHECK(atomic_load(&u.stats_status) == MC_STATUS_OK);
+}
+
 static void the_apis_default_timeout_applies(void) {
     mc_hub *hub = new_hub();
     gate g = {0, 0};
@@ -583,6 +614,7 @@ int main(void) {
     RUN_TEST(validation_failure_names_the_parameter_and_the_handler_never_runs);
     RUN_TEST(an_unknown_api_is_api_not_found);
     RUN_TEST(a_call_past_its_timeout_returns_timeout_in_time);
+    RUN_TEST(freeing_the_hub_waits_for_a_handler_its_call_abandoned_at_the_timeout);
     RUN_TEST(the_apis_default_timeout_applies);
     RUN_TEST(middleware_runs_by_priority_outermost_first_ties_in_registration_order);
     RUN_TEST(middleware_that_does_not_call_next_short_circuits);
