@@ -979,7 +979,7 @@ mc_status mc_api_error_details(char **out_json);
  * `parameters`, `typeHints`, `user`, `headers`, `metadata` replace the current values
  * (giving `parameters` without `typeHints` clears the hints); the call's identity keys
  * (`apiKey`, `module`, `operation`, `requestId`, `startTime`, `depth`, `timeoutMs`,
- * `tag`) are ignored, so the context from `mc_api_call_context` can be passed back as
+ * `tag`, `attempt`) are ignored, so the context from `mc_api_call_context` can be passed back as
  * modified; other keys are `MC_STATUS_INVALID_ARGUMENT`. Returns the status of the
  * rest of the pipeline (see `mc_api_invoke`); returning that status from the callback
  * passes the error on.

@@ -21,8 +21,8 @@ const UPDATE_EXPECTED: &str = r#"{"metadata":{"RequiresAuth":true},"user":"alice
 
 /// Keys of the context that name the call; a context passed back may carry them, and they
 /// are ignored.
-const IDENTITY_KEYS: [&str; 8] =
-    ["apikey", "module", "operation", "requestid", "starttime", "depth", "timeoutms", "tag"];
+const IDENTITY_KEYS: [&str; 9] =
+    ["apikey", "module", "operation", "requestid", "starttime", "depth", "timeoutms", "tag", "attempt"];
 
 impl ContextData {
     /// Applies a (partial) context object: `parameters`, `typeHints`, `user`, `headers`,
@@ -130,7 +130,7 @@ mod tests {
     fn update_replaces_given_keys_ignores_identity_and_rejects_unknown() {
         let mut c = ContextData::default();
         c.apply_update(
-            r#"{"apiKey":"X.Y","metadata":{"A":1},"user":"bob","parameters":{"P":1},"typeHints":[[["P"],"long"]]}"#,
+            r#"{"apiKey":"X.Y","attempt":1,"metadata":{"A":1},"user":"bob","parameters":{"P":1},"typeHints":[[["P"],"long"]]}"#,
         )
         .unwrap();
         assert_eq!(c.metadata.to_json(), r#"{"A":1}"#);

@@ -321,6 +321,33 @@ static void middleware_that_does_not_call_next_short_circuits(void) {
     mc_hub_free(hub);
 }
 
+/* Passes the context it read back to mc_api_next unchanged, as the header allows. */
+static uint32_t context_round_trip_middleware(void *user_data, mc_call call) {
+    (void)user_data;
+    char *context = NULL;
+    size_t len = 0;
+    mc_status s = mc_api_call_context(call, &context, &len);
+    if (s != MC_STATUS_OK) return s;
+    char *result = NULL;
+    s = mc_api_next(call, context, len, &result, NULL);
+    mc_string_free(context);
+    mc_string_free(result);
+    return s;
+}
+
+static void a_middleware_may_pass_the_context_it_read_back_to_next(void) {
+    mc_hub *hub = new_hub();
+    trace t = {{0}};
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"Op\"}", traced_handler, &t));
+    CHECK_OK(add_middleware(hub, "{\"name\":\"roundTrip\"}", context_round_trip_middleware, NULL));
+    char *out = NULL;
+    CHECK_OK(invoke(hub, "{\"module\":\"M\",\"operation\":\"Op\"}", &out));
+    CHECK(out != NULL && strcmp(out, "\"done\"") == 0);
+    mc_string_free(out);
+    CHECK(strcmp(t.log, "handler;") == 0);
+    mc_hub_free(hub);
+}
+
 /* Sets metadata and a parameter through the context passed to mc_api_next. */
 static uint32_t enriching_middleware(void *user_data, mc_call call) {
     (void)user_data;
@@ -618,6 +645,7 @@ int main(void) {
     RUN_TEST(the_apis_default_timeout_applies);
     RUN_TEST(middleware_runs_by_priority_outermost_first_ties_in_registration_order);
     RUN_TEST(middleware_that_does_not_call_next_short_circuits);
+    RUN_TEST(a_middleware_may_pass_the_context_it_read_back_to_next);
     RUN_TEST(context_changes_by_middleware_reach_validation_and_the_handler);
     RUN_TEST(a_middleware_error_fails_the_call_and_inner_errors_pass_through_unchanged);
     RUN_TEST(a_handler_failing_without_a_message_is_handler_failed);
