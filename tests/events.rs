@@ -535,6 +535,18 @@ fn the_history_file_rotates_at_its_size_and_reload_reads_both_files() {
 }
 
 #[test]
+fn a_message_channel_counts_only_message_subscriptions_as_its_subscribers() {
+    // An event subscription to every event (pattern "*") receives no message, so it is no
+    // subscriber of a message channel.
+    let hub = Hub::new();
+    hub.create_channel("Backup", None, 0).unwrap();
+    hub.subscribe_events_pull(EventSubscriptionOptions::new("*"), None).unwrap();
+    assert_eq!(hub.channels(None).unwrap()[0].subscriptions, 0);
+    hub.subscribe_pull(SubscriptionOptions::new("Back*"), None).unwrap();
+    assert_eq!(hub.channels(None).unwrap()[0].subscriptions, 1);
+}
+
+#[test]
 fn a_history_rotation_that_fails_keeps_appending_and_is_tried_again_at_the_next_event() {
     // On Windows a program reading the file without sharing delete blocks the rename; here a
     // folder in the way of <path>.1 does. Publishing must not fail, nor lose events.

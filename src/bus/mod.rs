@@ -260,7 +260,8 @@ impl Bus {
         Ok(selected
             .iter()
             .map(|c| {
-                let n = subs.iter().filter(|s| s.channel.is_match_folded(&c.key)).count();
+                // Event subscriptions never receive messages, whatever their channel pattern.
+                let n = subs.iter().filter(|s| s.kind == c.kind && s.channel.is_match_folded(&c.key)).count();
                 c.info(default_max, n, queued.get(&Arc::as_ptr(c)).copied().unwrap_or(0))
             })
             .collect())
