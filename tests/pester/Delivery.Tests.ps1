@@ -288,6 +288,7 @@ Describe 'Subscriptions' {
         $mine = Subscribe-ModuleMessage -Channel 'S' -Handler { }
         Subscribe-ModuleMessage -Channel 'Other' -Handler { } | Out-Null
         (Get-MessageSubscriptions -Channel 'S').SubscriptionId | Should -Be $mine.SubscriptionId
+        (Get-MessageChannels -Name 'S' | Get-MessageSubscriptions).SubscriptionId | Should -Be $mine.SubscriptionId
     }
 
     It 'is also called Register-ModuleMessageHandler / Unsubscribe-ModuleMessage' {

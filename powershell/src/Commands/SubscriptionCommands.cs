@@ -63,8 +63,9 @@ namespace ModuleCommunication.Commands
     [OutputType(typeof(SubscriptionInfo))]
     public sealed class GetMessageSubscriptionsCommand : ModuleCommunicationCmdlet
     {
-        /// <summary>Only subscriptions whose channel pattern matches this channel name or pattern.</summary>
-        [Parameter(Position = 0)]
+        /// <summary>Only subscriptions whose channel pattern matches this channel name or pattern (channels from Get-MessageChannels may be piped).</summary>
+        [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+        [Alias("Name")]
         [SupportsWildcards]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         public string? Channel { get; set; }
