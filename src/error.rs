@@ -145,8 +145,8 @@ impl fmt::Display for Error {
             ),
             Error::Io { path, operation, detail } => write!(
                 f,
-                "could not {operation} '{path}': {detail}; check that the folder exists and is writable, \
-                 or choose another path"
+                "could not {operation} '{path}': {detail}; check that the path is right and that you may \
+                 read and write there, or choose another path"
             ),
             Error::CorruptFile { path, line, detail } => write!(
                 f,
