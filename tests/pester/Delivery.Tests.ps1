@@ -313,6 +313,14 @@ Describe 'Configuration and metrics' {
         Reset-Bus
     }
 
+    It 'shows the nested settings in a list view by their values, not their type names' {
+        $text = Get-CommunicationConfiguration | Format-List * | Out-String -Width 200
+        $text | Should -Not -Match 'ModuleCommunication\.(RetryPolicy|CircuitBreakerOptions|SecuritySettings)'
+        $text | Should -Match 'MaxRetries \d+, RetryDelay \d+ ms'
+        $text | Should -Match 'FailureThreshold \d+, FailureRatio'
+        $text | Should -Match 'RequireAuthentication (True|False)'
+    }
+
     It 'shows the spec''s settings with their defaults' {
         $c = Get-CommunicationConfiguration
         $c | Should -BeOfType ([ModuleCommunication.CommunicationConfiguration])

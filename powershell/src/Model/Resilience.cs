@@ -29,6 +29,10 @@ namespace ModuleCommunication
         public TimeSpan RecoveryTimeout { get; init; }
         /// <summary>Trial calls let through while half-open; that many must succeed to close it.</summary>
         public int HalfOpenProbes { get; init; }
+
+        /// <summary>One line for list views of the objects that hold these options.</summary>
+        public override string ToString() =>
+            $"FailureThreshold {FailureThreshold}, FailureRatio {FailureRatio}, SamplingDuration {SamplingDuration}, RecoveryTimeout {RecoveryTimeout}, HalfOpenProbes {HalfOpenProbes}";
     }
 
     /// <summary>One operation's circuit breaker (Get-CircuitBreakerStatus).</summary>
@@ -103,6 +107,10 @@ namespace ModuleCommunication
         public long MaxDelay { get; init; }
         /// <summary>Whether delays are spread randomly by ±25%.</summary>
         public bool Jitter { get; init; }
+
+        /// <summary>One line for list views of the objects that hold this policy.</summary>
+        public override string ToString() =>
+            $"MaxRetries {MaxRetries}, RetryDelay {RetryDelay} ms, BackoffMultiplier {BackoffMultiplier}, MaxDelay {MaxDelay} ms, Jitter {Jitter}";
     }
 
     /// <summary>Security settings (the spec's Security settings, plus whether checks run).</summary>
@@ -116,6 +124,10 @@ namespace ModuleCommunication
         public long DefaultTokenExpiration { get; init; }
         /// <summary>Modules that may hold tokens (empty: all).</summary>
         public string[] AllowedModules { get; init; } = Array.Empty<string>();
+
+        /// <summary>One line for list views of the objects that hold these settings.</summary>
+        public override string ToString() =>
+            $"Enabled {Enabled}, RequireAuthentication {RequireAuthentication}, DefaultTokenExpiration {DefaultTokenExpiration} min, AllowedModules {(AllowedModules.Length == 0 ? "(all)" : string.Join(", ", AllowedModules))}";
     }
 
     /// <summary>Security settings and counters (Enable-CommunicationSecurity -PassThru).</summary>
