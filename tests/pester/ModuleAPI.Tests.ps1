@@ -602,6 +602,39 @@ Describe 'Calls from other runspaces' {
         Wait-Until { -not (Get-ModuleAPIs Other * -ErrorAction SilentlyContinue) } | Should -BeTrue
     }
 
+    It 'stops a call to another runspace''s API at Ctrl+C, not at the call''s timeout, and stops the handler there' {
+        $started = [System.Threading.ManualResetEventSlim]::new($false)
+        $stopped = [System.Threading.ManualResetEventSlim]::new($false)
+        $owner = [powershell]::Create()
+        $caller = [powershell]::Create()
+        try {
+            $null = $owner.AddScript({
+                param($Psd1, $started, $stopped)
+                Import-Module $Psd1
+                $global:started = $started
+                $global:stopped = $stopped
+                Register-ModuleAPI -ModuleName Slow -APIName Run -Handler {
+                    try { $global:started.Set(); while ($true) { Start-Sleep -Milliseconds 10 } } finally { $global:stopped.Set() }
+                } | Out-Null
+            }).AddArgument($script:Psd1).AddArgument($started).AddArgument($stopped).Invoke()
+            $null = $caller.AddScript({
+                param($Psd1)
+                Import-Module $Psd1
+                Invoke-ModuleAPI -ModuleName Slow -APIName Run -Timeout 300
+            }).AddArgument($script:Psd1).BeginInvoke()
+            $started.Wait([timespan]::FromSeconds(30)) | Should -BeTrue
+            # What Ctrl+C does to the caller's pipeline.
+            $null = $caller.BeginStop($null, $null)
+            Wait-Until { $caller.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 30 |
+                Should -BeTrue -Because 'the caller stops at Ctrl+C, not after the 300 s timeout'
+            $stopped.Wait([timespan]::FromSeconds(30)) | Should -BeTrue -Because 'the handler is stopped in its runspace'
+        } finally {
+            $caller.Dispose()
+            $owner.Runspace.Close()
+            $owner.Dispose()
+        }
+    }
+
     It 'keeps the owner of an API when a second registration of it is refused' {
         $ps = [powershell]::Create()
         try {

@@ -116,8 +116,20 @@ namespace ModuleCommunication.Threading
         /// <summary>The status the first stage of an attempt returned inside its nested pipeline.</summary>
         public uint AttemptStatus;
 
-        /// <summary>Set by Ctrl+C or Stop-Job: no further stage (of any attempt) runs.</summary>
+        /// <summary>Set by Ctrl+C or Stop-Job (through <see cref="MarkCancelled"/>): no further stage (of any attempt) runs.</summary>
         public volatile bool Cancelled;
+
+        private readonly ManualResetEventSlim _cancelledSignal = new(false);
+
+        /// <summary>Set once the call is cancelled: wakes a caller waiting for another runspace's stage.</summary>
+        public WaitHandle CancelledHandle => _cancelledSignal.WaitHandle;
+
+        /// <summary>Marks the call cancelled (Ctrl+C, Stop-Job) and wakes whoever waits on it.</summary>
+        public void MarkCancelled()
+        {
+            Cancelled = true;
+            _cancelledSignal.Set();
+        }
 
         /// <summary>Starts attempt <paramref name="attempt"/>: a fresh deadline, not timed out.</summary>
         public void BeginAttempt(uint attempt)
@@ -227,7 +239,7 @@ namespace ModuleCommunication.Threading
         /// <summary>Ctrl+C: stops the call's nested pipeline, if it has one (a stage stopped by it reports the stop).</summary>
         public void Cancel()
         {
-            Cancelled = true;
+            MarkCancelled();
             PowerShell? ps;
             lock (_gate) ps = _stoppable;
             try

@@ -184,7 +184,7 @@ namespace ModuleCommunication.Threading
         /// <inheritdoc/>
         public override void StopJob(bool force, string? reason)
         {
-            _state.Cancelled = true;
+            _state.MarkCancelled();
             PowerShell? ps = BeginStopping();
             if (ps == null) return;
             try
@@ -224,7 +224,7 @@ namespace ModuleCommunication.Threading
         public override void StopJobAsync(bool force, string? reason)
         {
             // Stop-Job waits for StopJobCompleted.
-            _state.Cancelled = true;
+            _state.MarkCancelled();
             PowerShell? ps = BeginStopping();
             if (ps == null)
             {

@@ -586,7 +586,14 @@ namespace ModuleCommunication.Threading
                     $"{Capitalize(stage.Name)} cannot run: the runspace that registered it ({stage.Owner.InstanceId}) has closed. Register it again.");
             }
             long waitUntil = state.Deadline + (long)(s_stopGrace.TotalSeconds * Stopwatch.Frequency);
-            if (WaitPumping(item.Done, waitUntil)) return item.Status;
+            if (WaitPumping(item.Done, waitUntil, state)) return item.Status;
+            if (state.Cancelled)
+            {
+                // Ctrl+C or Stop-Job: the caller stops now, not at the deadline; the stage is
+                // not started, or is stopped in the owner's runspace.
+                if (!item.Cancel()) item.Stop();
+                return Fail(call, ApiErrorCategory.HandlerFailed, $"{state.Context.APIKey}: the call was stopped.");
+            }
             if (item.Cancel())
             {
                 return Fail(call, ApiErrorCategory.Timeout,
@@ -600,23 +607,24 @@ namespace ModuleCommunication.Threading
         }
 
         /// <summary>
-        /// Waits for <paramref name="done"/> until the Stopwatch timestamp <paramref name="until"/>,
-        /// running the posted work of this thread's own runspace meanwhile, so that two runspaces
-        /// calling each other's APIs do not deadlock.
+        /// Waits for <paramref name="done"/> until the Stopwatch timestamp <paramref name="until"/>
+        /// or until the call is cancelled, running the posted work of this thread's own runspace
+        /// meanwhile, so that two runspaces calling each other's APIs do not deadlock.
         /// </summary>
-        private static bool WaitPumping(ManualResetEventSlim done, long until)
+        private static bool WaitPumping(ManualResetEventSlim done, long until, ApiCallState state)
         {
             RunspaceDispatcher? mine = Runspace.CanUseDefaultRunspace ? RunspaceDispatcher.Current : null;
-            WaitHandle[]? handles = mine != null ? new[] { done.WaitHandle, mine.WorkPosted } : null;
+            WaitHandle[] handles = mine != null
+                ? new[] { done.WaitHandle, state.CancelledHandle, mine.WorkPosted }
+                : new[] { done.WaitHandle, state.CancelledHandle };
             while (true)
             {
                 mine?.RunPostedWork();
                 if (done.IsSet) return true;
+                if (state.Cancelled) return false;
                 long left = until - Stopwatch.GetTimestamp();
                 if (left <= 0) return done.IsSet;
-                var timeout = TimeSpan.FromSeconds((double)left / Stopwatch.Frequency);
-                if (handles != null) WaitHandle.WaitAny(handles, timeout);
-                else done.Wait(timeout);
+                WaitHandle.WaitAny(handles, TimeSpan.FromSeconds((double)left / Stopwatch.Frequency));
             }
         }
 

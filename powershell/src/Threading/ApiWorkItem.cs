@@ -121,6 +121,12 @@ namespace ModuleCommunication.Threading
         public void StopAtDeadline()
         {
             State.TimedOut = true;
+            Stop();
+        }
+
+        /// <summary>Stops the running stage's nested pipeline, if it runs (the call was stopped, or timed out).</summary>
+        public void Stop()
+        {
             PowerShell? ps;
             lock (_gate) ps = Stoppable;
             try
