@@ -558,7 +558,11 @@ pub unsafe extern "C" fn mc_api_invoke(
         let out_result_json = out_arg(out_result_json, "out_result_json")?;
         let req = InvokeRequest::from_json(json)?;
         match hub.registry().invoke(req) {
-            Ok(result) => write_json(out_result_json, out_len, result.get().to_owned()),
+            Ok(result) => {
+                // A nested call's failure (on this thread, inside a handler) is not this call's.
+                set_api_error(None);
+                write_json(out_result_json, out_len, result.get().to_owned())
+            }
             Err(e) => {
                 set_api_error(Some(&e));
                 Err(e.into())
@@ -662,7 +666,10 @@ pub unsafe extern "C" fn mc_api_next(
         }
         let result = next.run();
         let outcome = match &result {
-            Ok(r) => write_json(out_result_json, out_len, r.get().to_owned()),
+            Ok(r) => {
+                set_api_error(None);
+                write_json(out_result_json, out_len, r.get().to_owned())
+            }
             Err(e) => {
                 set_api_error(Some(e));
                 Err(e.clone().into())

@@ -321,6 +321,27 @@ static void middleware_that_does_not_call_next_short_circuits(void) {
     mc_hub_free(hub);
 }
 
+/* Calls an API that does not exist, ignores the failure and succeeds. */
+static uint32_t survives_a_failed_nested_call(void *user_data, mc_call call) {
+    mc_hub *hub = user_data;
+    const char *request = "{\"module\":\"No\",\"operation\":\"Such\"}";
+    char *out = NULL;
+    if (mc_api_invoke(hub, request, strlen(request), &out, NULL) != MC_STATUS_API_NOT_FOUND) return MC_STATUS_HANDLER_FAILED;
+    return set_result(call, "\"fine\"");
+}
+
+static void error_details_are_empty_after_a_call_that_succeeded_despite_a_nested_failure(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"Op\"}", survives_a_failed_nested_call, hub));
+    char *out = NULL;
+    CHECK_OK(invoke(hub, "{\"module\":\"M\",\"operation\":\"Op\"}", &out));
+    mc_string_free(out);
+    char *details = (char *)"untouched";
+    CHECK_OK(mc_api_error_details(&details));
+    CHECK(details == NULL);
+    mc_hub_free(hub);
+}
+
 /* Passes the context it read back to mc_api_next unchanged, as the header allows. */
 static uint32_t context_round_trip_middleware(void *user_data, mc_call call) {
     (void)user_data;
@@ -646,6 +667,7 @@ int main(void) {
     RUN_TEST(middleware_runs_by_priority_outermost_first_ties_in_registration_order);
     RUN_TEST(middleware_that_does_not_call_next_short_circuits);
     RUN_TEST(a_middleware_may_pass_the_context_it_read_back_to_next);
+    RUN_TEST(error_details_are_empty_after_a_call_that_succeeded_despite_a_nested_failure);
     RUN_TEST(context_changes_by_middleware_reach_validation_and_the_handler);
     RUN_TEST(a_middleware_error_fails_the_call_and_inner_errors_pass_through_unchanged);
     RUN_TEST(a_handler_failing_without_a_message_is_handler_failed);
