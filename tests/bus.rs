@@ -698,8 +698,8 @@ fn dropping_the_hub_stops_workers_and_discards_queued_messages() {
 
 // ----- pull -------------------------------------------------------------------------------
 
-#[test]
-fn pull_notifier_fires_once_until_the_next_take() {
+/// A hub with channel "N" and a pull subscription to it whose notifier counts its calls.
+fn pull_with_counted_notifier() -> (Hub, module_communication::SubscriptionId, Arc<AtomicUsize>) {
     let hub = hub_with(&["N"]);
     let fired = Arc::new(AtomicUsize::new(0));
     let f = Arc::clone(&fired);
@@ -711,6 +711,12 @@ fn pull_notifier_fires_once_until_the_next_take() {
             })),
         )
         .unwrap();
+    (hub, sub, fired)
+}
+
+#[test]
+fn pull_notifier_fires_once_until_the_next_take() {
+    let (hub, sub, fired) = pull_with_counted_notifier();
     hub.publish(msg("N", "1")).unwrap();
     hub.publish(msg("N", "2")).unwrap();
     assert_eq!(fired.load(Ordering::SeqCst), 1);
@@ -725,17 +731,7 @@ fn pull_notifier_fires_once_until_the_next_take() {
 fn take_above_leaves_the_notifier_for_the_next_ordinary_take_to_arm() {
     // A handler loop takes above only in the middle of a batch; its next ordinary take
     // (which finds the rest) arms the notifier again.
-    let hub = hub_with(&["N"]);
-    let fired = Arc::new(AtomicUsize::new(0));
-    let f = Arc::clone(&fired);
-    let sub = hub
-        .subscribe_pull(
-            SubscriptionOptions::new("N"),
-            Some(Box::new(move || {
-                f.fetch_add(1, Ordering::SeqCst);
-            })),
-        )
-        .unwrap();
+    let (hub, sub, fired) = pull_with_counted_notifier();
     hub.publish(msg("N", "1").priority(Priority::High)).unwrap();
     assert_eq!(fired.load(Ordering::SeqCst), 1);
     hub.take_above(sub, 10, Priority::Low).unwrap();
