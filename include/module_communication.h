@@ -303,7 +303,9 @@ mc_status mc_hub_new(const char *config_json, size_t config_len, struct mc_hub *
  * `mc_hub_free(NULL)` does nothing.
  *
  * `hub` is consumed: it must come from `mc_hub_new`, must not be used afterwards, and no
- * other thread may be using it. Do not call it from a push callback of the same hub.
+ * other thread may be using it. Do not call it from a push callback or an API handler of
+ * the same hub. An API handler still waiting on this hub (a take or a wait with a long
+ * timeout, a `Block` publish) keeps `mc_hub_free` waiting until that wait ends.
  */
 void mc_hub_free(struct mc_hub *hub);
 

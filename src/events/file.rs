@@ -210,10 +210,14 @@ impl HistoryFile {
         Ok(())
     }
 
-    /// The open file, reopened (and measured) if a rewrite could not reopen it.
+    /// The open file, reopened (and measured) if a rewrite or rotation could not reopen it.
     fn file(&mut self) -> Result<&mut File, Error> {
         if self.file.is_none() {
-            let file = open_for_append(&self.path)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(display(&self.path), "open the event history file for appending", &e))?;
             self.len = file.metadata().map_err(|e| Error::io(display(&self.path), "read the size of", &e))?.len();
             self.file = Some(file);
         }
@@ -225,15 +229,11 @@ impl HistoryFile {
         let rotated = rotated_path(&self.path);
         fs::rename(&self.path, &rotated)
             .map_err(|e| Error::io(display(&self.path), format!("rotate (rename to '{}')", display(&rotated)), &e))?;
-        self.file = Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(|e| Error::io(display(&self.path), "start a new event history file", &e))?,
-        );
+        // The handle now names `<path>.1`: never append through it again. The next append
+        // starts the new file (here, or again later if it cannot be created now).
+        self.file = None;
         self.len = 0;
-        Ok(())
+        self.file().map(drop)
     }
 
     /// Replaces the file set's content with `records` (JSON texts, oldest first), kept as

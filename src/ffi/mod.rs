@@ -243,7 +243,9 @@ pub unsafe extern "C" fn mc_hub_new(config_json: *const c_char, config_len: usiz
 /// `mc_hub_free(NULL)` does nothing.
 ///
 /// `hub` is consumed: it must come from `mc_hub_new`, must not be used afterwards, and no
-/// other thread may be using it. Do not call it from a push callback of the same hub.
+/// other thread may be using it. Do not call it from a push callback or an API handler of
+/// the same hub. An API handler still waiting on this hub (a take or a wait with a long
+/// timeout, a `Block` publish) keeps `mc_hub_free` waiting until that wait ends.
 #[no_mangle]
 pub unsafe extern "C" fn mc_hub_free(hub: *mut mc_hub) {
     if hub.is_null() {

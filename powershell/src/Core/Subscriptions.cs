@@ -91,7 +91,9 @@ namespace ModuleCommunication.Core
             if (subscription != null && !finishFirst)
             {
                 SubscriptionRegistry.Remove(subscription);
-                subscription.Stop();
+                // A -RunAsync batch may have started since InBatch was read: the same rules apply.
+                if (subscription is AsyncSubscription started) started.Stop(cancel, stopRunningHandler);
+                else subscription.Stop();
             }
             return removed || subscription != null;
         }

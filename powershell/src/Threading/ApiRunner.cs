@@ -591,7 +591,7 @@ namespace ModuleCommunication.Threading
             {
                 // Ctrl+C or Stop-Job: the caller stops now, not at the deadline; the stage is
                 // not started, or is stopped in the owner's runspace.
-                if (!item.Cancel()) item.Stop();
+                if (!item.TryCancelPending()) item.Stop(); // a stop, not a timeout: TimedOut stays false
                 return Fail(call, ApiErrorCategory.HandlerFailed, $"{state.Context.APIKey}: the call was stopped.");
             }
             if (item.Cancel())

@@ -112,10 +112,13 @@ namespace ModuleCommunication.Threading
         /// <summary>The poster gave up: true when the item had not started (and now never will).</summary>
         public bool Cancel()
         {
-            if (Interlocked.CompareExchange(ref _state, Cancelled, Pending) == Pending) return true;
+            if (TryCancelPending()) return true;
             StopAtDeadline();
             return false;
         }
+
+        /// <summary>True when the stage had not started, and now never will.</summary>
+        public bool TryCancelPending() => Interlocked.CompareExchange(ref _state, Cancelled, Pending) == Pending;
 
         /// <summary>Stops the running stage (timer callback, or the poster giving up).</summary>
         public void StopAtDeadline()

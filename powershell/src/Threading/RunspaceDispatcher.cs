@@ -339,15 +339,17 @@ namespace ModuleCommunication.Threading
                     }
                     handledCount++;
                     now = Stopwatch.GetTimestamp();
-                    if (s.Pending.Count > 0 && now - lastUrgentCheck >= UrgentMessages.CheckTicks)
-                    {
-                        lastUrgentCheck = now;
-                        PutUrgentFirst(s);
-                    }
                     if (now > deadline && s.Pending.Count > 0)
                     {
                         s.BatchTicks += now - started;
                         return false;
+                    }
+                    // Only when the next message runs now: one taken with a time to live must not
+                    // wait in Pending for a later drain.
+                    if (s.Pending.Count > 0 && now - lastUrgentCheck >= UrgentMessages.CheckTicks)
+                    {
+                        lastUrgentCheck = now;
+                        PutUrgentFirst(s);
                     }
                 }
 
