@@ -29,6 +29,12 @@ fn set_history_file(hub: &Hub, path: &Path) -> Result<(), Error> {
     hub.update_config_json(&serde_json::json!({ "eventHistoryPath": path.to_str().unwrap() }).to_string())
 }
 
+/// Sets the history file and the size at which it rotates.
+fn set_rotating_history_file(hub: &Hub, path: &Path, max_bytes: u64) {
+    let config = serde_json::json!({ "eventHistoryPath": path.to_str().unwrap(), "eventHistoryMaxBytes": max_bytes });
+    hub.update_config_json(&config.to_string()).unwrap();
+}
+
 fn names(events: &[Arc<Envelope>]) -> Vec<String> {
     events.iter().map(|e| e.message_type().to_owned()).collect()
 }
@@ -510,10 +516,7 @@ fn the_history_file_rotates_at_its_size_and_reload_reads_both_files() {
     let dir = temp_dir("rotate");
     let path = dir.join("history.jsonl");
     let hub = Hub::new();
-    hub.update_config_json(
-        &serde_json::json!({ "eventHistoryPath": path.to_str().unwrap(), "eventHistoryMaxBytes": 1000 }).to_string(),
-    )
-    .unwrap();
+    set_rotating_history_file(&hub, &path, 1000);
     for i in 0..12 {
         hub.publish_event(event("Rotating", &i.to_string())).unwrap();
     }
@@ -554,10 +557,7 @@ fn a_history_rotation_that_fails_keeps_appending_and_is_tried_again_at_the_next_
     let path = dir.join("history.jsonl");
     let rotated = PathBuf::from(format!("{}.1", path.display()));
     let hub = Hub::new();
-    hub.update_config_json(
-        &serde_json::json!({ "eventHistoryPath": path.to_str().unwrap(), "eventHistoryMaxBytes": 1000 }).to_string(),
-    )
-    .unwrap();
+    set_rotating_history_file(&hub, &path, 1000);
     fs::create_dir_all(rotated.join("in-the-way")).unwrap();
     for i in 0..12 {
         hub.publish_event(event("Rotating", &i.to_string())).unwrap();
@@ -758,15 +758,14 @@ fn importing_more_than_a_file_rotation_keeps_the_files_newest_events_within_the_
     source.export_events(&export, HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
     clock.set(9_000);
     let hub = Hub::with_clock(clock);
-    let config = serde_json::json!({ "eventHistoryPath": history.to_str().unwrap(), "eventHistoryMaxBytes": 4000 });
-    hub.update_config_json(&config.to_string()).unwrap();
+    set_rotating_history_file(&hub, &history, 4000);
     for _ in 0..15 {
         hub.publish_event(EventRequest::new("Mine")).unwrap();
     }
     hub.import_events(&export, HistoryFormat::JsonLines).unwrap();
     drop(hub);
     let reloaded = Hub::new();
-    reloaded.update_config_json(&config.to_string()).unwrap();
+    set_rotating_history_file(&reloaded, &history, 4000);
     let got = names(&reloaded.events(&EventQuery::default()).unwrap());
     // The newest events (the file's own) are all kept; the older imported ones as far as the
     // file and its .1 hold, as publishing keeps them: at most two rotation sizes on disk.
@@ -777,7 +776,7 @@ fn importing_more_than_a_file_rotation_keeps_the_files_newest_events_within_the_
     assert!(on_disk <= 8000, "{on_disk} bytes on disk");
     // Importing again keeps the file set within the same size.
     let hub = Hub::new();
-    hub.update_config_json(&config.to_string()).unwrap();
+    set_rotating_history_file(&hub, &history, 4000);
     hub.import_events(&export, HistoryFormat::JsonLines).unwrap();
     let again = fs::metadata(&history).unwrap().len() + fs::metadata(dir.join("history.jsonl.1")).unwrap().len();
     assert!(again <= 8000, "{again} bytes on disk after a second import");
@@ -788,16 +787,15 @@ fn importing_more_than_a_file_rotation_keeps_the_files_newest_events_within_the_
 fn a_rewrite_that_fails_half_way_loses_no_event() {
     let dir = temp_dir("halfway");
     let path = dir.join("history.jsonl");
-    let config = serde_json::json!({ "eventHistoryPath": path.to_str().unwrap(), "eventHistoryMaxBytes": 1000 });
     let hub = Hub::new();
-    hub.update_config_json(&config.to_string()).unwrap();
+    set_rotating_history_file(&hub, &path, 1000);
     for n in 0..12 {
         hub.publish_event(EventRequest::new(format!("E{n}"))).unwrap();
     }
     assert!(dir.join("history.jsonl.1").exists(), "the file has rotated");
     let on_disk = || {
         let fresh = Hub::new();
-        fresh.update_config_json(&config.to_string()).unwrap();
+        set_rotating_history_file(&fresh, &path, 1000);
         names(&fresh.events(&EventQuery::default()).unwrap())
     };
     let before = on_disk();
