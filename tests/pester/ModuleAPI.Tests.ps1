@@ -269,6 +269,36 @@ Describe 'Invoke-ModuleAPI' {
         (Get-ModuleAPIs M Boom).LastError | Should -BeLike '*kaboom*'
     }
 
+    It 'fails with APIHandlerFailed when the handler uses break outside a loop of its own; the caller''s loop goes on' {
+        Register-ModuleAPI -ModuleName M -APIName Brk -Handler { break } | Out-Null
+        $seen = foreach ($i in 1..3) {
+            try { Invoke-ModuleAPI M Brk } catch { "$i $($_.FullyQualifiedErrorId)" }
+        }
+        $seen | Should -Be @(1..3 | ForEach-Object { "$_ APIHandlerFailed,ModuleCommunication.Commands.InvokeModuleAPICommand" })
+        (Get-ModuleAPIs M Brk).LastError | Should -BeLike '*used break, continue or exit outside a loop of its own*'
+    }
+
+    It 'fails with APIHandlerFailed when a middleware uses continue' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { 'ran' } | Out-Null
+        Add-APIMiddleware -Name Skipper -Handler { param($Context, $Next) continue } | Out-Null
+        $seen = foreach ($i in 1..2) {
+            try { Invoke-ModuleAPI M Op } catch { $_.Exception.Message }
+        }
+        $seen.Count | Should -Be 2
+        $seen[1] | Should -BeLike '*Skipper*failed*use return to end a handler early*'
+    }
+
+    It 'fails with APIHandlerFailed when the handler calls exit; the calling script goes on' {
+        $ps = [powershell]::Create()
+        try {
+            $out = $ps.AddScript("Import-Module '$script:Psd1'
+                Register-ModuleAPI -ModuleName M -APIName Quit -Handler { exit 5 } | Out-Null
+                try { Invoke-ModuleAPI -Module M -Operation Quit } catch { 'caught ' + `$_.FullyQualifiedErrorId }
+                'continues'").Invoke()
+            $out | Should -Be @('caught APIHandlerFailed,ModuleCommunication.Commands.InvokeModuleAPICommand', 'continues')
+        } finally { $ps.Dispose() }
+    }
+
     It 'does not change the caller''s hashtable' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler { } | Out-Null
         Add-APIMiddleware -Name Changer -Handler { param($Context, $Next) $Context.Parameters.Added = 1; & $Next $Context } | Out-Null

@@ -337,6 +337,13 @@ namespace ModuleCommunication.Threading
                 }
                 return (uint)McStatus.Ok;
             }
+            catch (Exception e) when (IsLoopControl(e))
+            {
+                // break, continue or exit outside a loop of the stage's own: the stage failed, as
+                // with message handlers; rethrown, it would end the caller's loop or script (exit
+                // ends pwsh -File), which a module calling another's API must never suffer.
+                return Fail(call, ApiErrorCategory.HandlerFailed, $"{Capitalize(stage.Name)} failed: {HandlerInvoker.LoopControlMessage}");
+            }
             catch (Exception e) when (IsFlowControl(e))
             {
                 state.FlowControl ??= ExceptionDispatchInfo.Capture(e);
@@ -459,8 +466,11 @@ namespace ModuleCommunication.Threading
             }
         }
 
+        /// <summary>A stop (Ctrl+C, a timeout) or runaway recursion: rethrown once the native call has returned.</summary>
         private static bool IsFlowControl(Exception e)
-            => e is PipelineStoppedException || e is ScriptCallDepthException || e.GetType().Name is "ExitException" or "BreakException" or "ContinueException" or "ReturnException";
+            => e is PipelineStoppedException || e is ScriptCallDepthException || e.GetType().Name is "ReturnException";
+
+        private static bool IsLoopControl(Exception e) => e.GetType().Name is "ExitException" or "BreakException" or "ContinueException";
 
         public static ApiInvocationException? FindApiException(Exception? e)
         {
