@@ -420,6 +420,31 @@ mc_status mc_publish(const struct mc_hub *hub,
                      struct mc_id *out_id);
 
 /**
+ * `mc_publish` that the caller can give up while it waits for room in a `Block` queue:
+ * `cancel` (nullable) points to a 4-byte aligned `uint32_t` that the caller keeps valid for
+ * the duration of the call. Once it is non-zero and `mc_wake_blocked_publishers` has been
+ * called (from another thread), the publish stops waiting as at the block timeout: the copy
+ * for that queue is dropped (counted as `Dropped`), and the other subscriptions get theirs
+ * without waiting. The result is that of `mc_publish` (`MC_STATUS_OK` and the id).
+ *
+ * `hub`, `message_json` and `cancel` are borrowed for the duration of the call.
+ */
+mc_status mc_publish_cancellable(const struct mc_hub *hub,
+                                 const char *message_json,
+                                 size_t len,
+                                 const uint32_t *cancel,
+                                 struct mc_id *out_id);
+
+/**
+ * Wakes every publisher waiting for room in a `Block` queue, so that those whose `cancel`
+ * flag (`mc_publish_cancellable`, `mc_event_publish_cancellable`) is set give up; the others
+ * wait on until their block timeout. Set the flag first, then call this.
+ *
+ * `hub` is borrowed for the duration of the call.
+ */
+mc_status mc_wake_blocked_publishers(const struct mc_hub *hub);
+
+/**
  * Creates a push subscription. `options_json` is `len` bytes of UTF-8 JSON:
  * `{"channel":"Config*","messageType":"*","capacity":1000,"overflow":"DropOldest",
  * "blockTimeoutMs":1000,"sourceModule":"X"}`; only `channel` is required. `*out_id`
@@ -634,6 +659,19 @@ mc_status mc_event_publish(const struct mc_hub *hub,
                            const char *event_json,
                            size_t len,
                            struct mc_id *out_id);
+
+/**
+ * `mc_event_publish` that the caller can give up while it waits for room in a `Block`
+ * queue (an event subscription's, or a broadcast copy's): `cancel` as for
+ * `mc_publish_cancellable`.
+ *
+ * `hub`, `event_json` and `cancel` are borrowed for the duration of the call.
+ */
+mc_status mc_event_publish_cancellable(const struct mc_hub *hub,
+                                       const char *event_json,
+                                       size_t len,
+                                       const uint32_t *cancel,
+                                       struct mc_id *out_id);
 
 /**
  * Subscribes to events with a callback. `options_json` is `len` bytes of UTF-8 JSON,

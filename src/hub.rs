@@ -290,6 +290,12 @@ impl Hub {
         })
     }
 
+    /// Wakes every publisher waiting for room in a `Block` queue, so that one whose cancel
+    /// flag is set gives up (the C ABI's `mc_publish_cancellable`).
+    pub(crate) fn wake_blocked_publishers(&self) {
+        self.bus.wake_blocked_publishers();
+    }
+
     // ----- subscriptions -------------------------------------------------------------
 
     /// Subscribes with a handler that a dedicated worker thread calls for each message, in

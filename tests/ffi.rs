@@ -475,3 +475,72 @@ fn a_callback_may_unsubscribe_its_own_id() {
     assert_eq!(state.calls.load(Ordering::SeqCst), 1, "not called again after unsubscribing itself");
     drop(hub); // joins nothing: the worker has detached and exits on its own
 }
+
+#[test]
+fn a_cancelled_publish_stops_waiting_for_a_full_block_queue_and_counts_the_drop() {
+    let hub = new_hub();
+    create_channel(&hub, "B");
+    subscribe_pull(&hub, r#"{"channel":"B","capacity":1,"overflow":"Block","blockTimeoutMs":600000}"#);
+    let roomy = subscribe_pull(&hub, r#"{"channel":"B","capacity":10}"#);
+    assert_eq!(publish(&hub, r#"{"channel":"B","messageType":"First"}"#).0, mc_status::Ok);
+
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (hub_addr, flag) = (hub.0 as usize, std::sync::Arc::clone(&cancel));
+    let (done, returned) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let json = r#"{"channel":"B","messageType":"Second"}"#;
+        let mut id = mc_id::default();
+        // SAFETY: the hub outlives the call (freeing it would release the wait); the flag is
+        // an aligned u32 kept alive by the Arc for the call.
+        let st = unsafe {
+            mc_publish_cancellable(hub_addr as *const mc_hub, json.as_ptr().cast(), json.len(), flag.as_ptr(), &mut id)
+        };
+        done.send(st).unwrap();
+    });
+    // Let the publisher reach its wait (it counts the message first), so that the wake, not
+    // the check before waiting, is what ends it; either way it must end.
+    let mut out = ptr::null_mut();
+    for _ in 0..3000 {
+        // SAFETY: live hub, valid out-pointer.
+        assert_eq!(unsafe { mc_bus_stats(hub.0, &mut out) }, mc_status::Ok);
+        let stats: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
+        if stats["published"] == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    cancel.store(1, Ordering::Release);
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_wake_blocked_publishers(hub.0) }, mc_status::Ok);
+    // The block timeout is 10 minutes: returning well before it means the cancel ended the wait.
+    let st = returned.recv_timeout(std::time::Duration::from_secs(60)).expect("the cancelled publisher still waits");
+    assert_eq!(st, mc_status::Ok);
+
+    // SAFETY: live hub, NULL pattern lists all, valid out-pointer.
+    assert_eq!(unsafe { mc_subscription_list(hub.0, ptr::null(), &mut out) }, mc_status::Ok);
+    let subs: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
+    let blocked = subs.as_array().unwrap().iter().find(|s| s["overflow"] == "Block").unwrap();
+    assert_eq!((blocked["dropped"].as_u64(), blocked["queueLength"].as_u64()), (Some(1), Some(1)));
+    let (_, json) = take(&hub, roomy, 10, 0);
+    let batch: serde_json::Value = serde_json::from_str(&json.unwrap()).unwrap();
+    let types: Vec<&str> = batch.as_array().unwrap().iter().map(|m| m["messageType"].as_str().unwrap()).collect();
+    assert_eq!(types, ["First", "Second"], "the other subscription still gets the message");
+}
+
+#[test]
+fn publish_cancellable_with_a_null_flag_is_publish_and_a_misaligned_flag_is_refused() {
+    let hub = new_hub();
+    create_channel(&hub, "B");
+    let json = r#"{"channel":"B","messageType":"T"}"#;
+    let mut id = mc_id::default();
+    // SAFETY: live hub, readable JSON, NULL flag, valid out-pointer.
+    let st = unsafe { mc_publish_cancellable(hub.0, json.as_ptr().cast(), json.len(), ptr::null(), &mut id) };
+    assert_eq!(st, mc_status::Ok);
+    let words = [0u32; 2];
+    let misaligned = words.as_ptr().cast::<u8>().wrapping_add(1).cast::<u32>();
+    // SAFETY: the library checks the alignment before reading the flag.
+    let st = unsafe { mc_event_publish_cancellable(hub.0, r#"{"name":"E"}"#.as_ptr().cast(), 12, misaligned, &mut id) };
+    assert_eq!(st, mc_status::InvalidArgument);
+    assert!(last_error().unwrap().contains("cancel"));
+}

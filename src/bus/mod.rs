@@ -1,5 +1,6 @@
 //! The message bus: channels, publishing, subscriptions and delivery tracking.
 
+pub(crate) mod cancel;
 mod channel;
 mod inflight;
 mod message;
@@ -362,6 +363,14 @@ impl Bus {
         match self.route(&env) {
             0 => Ok(id),
             rejected => Err(Error::QueueFull { message_id: id, rejected }),
+        }
+    }
+
+    /// Wakes every publisher waiting for room in a `Block` queue, so that one whose cancel
+    /// flag is set gives up (see [`cancel`]).
+    pub(crate) fn wake_blocked_publishers(&self) {
+        for sub in self.shared.snapshot().iter() {
+            sub.wake_blocked();
         }
     }
 

@@ -440,7 +440,9 @@ impl Subscription {
                 OverflowPolicy::Block => {
                     let deadline = Instant::now() + Duration::from_millis(self.block_timeout_ms);
                     st.blocked += 1;
-                    while st.queue.len() >= self.capacity && !st.closed {
+                    // The flag is read under the lock that wake_blocked takes to notify, so a
+                    // cancel between the check and the wait is not missed.
+                    while st.queue.len() >= self.capacity && !st.closed && !super::cancel::cancelled() {
                         if self.not_full.wait_until(&mut st, deadline).timed_out() {
                             break;
                         }
@@ -666,6 +668,14 @@ impl Subscription {
             shared.notify_idle();
         }
         Ok(())
+    }
+
+    /// Wakes every publisher waiting for room, so each checks whether it was cancelled.
+    pub fn wake_blocked(&self) {
+        if self.overflow == OverflowPolicy::Block {
+            let _st = self.state.lock();
+            self.not_full.notify_all();
+        }
     }
 
     fn wake_publishers(&self, freed: usize) {

@@ -1,14 +1,16 @@
 //! The bus functions of the C ABI.
 
 use std::os::raw::{c_char, c_void};
+use std::ptr;
 use std::time::Duration;
 
 use super::boundary::{arg_ref, arg_str, arg_text, into_c_string, json_out, opt_str, out_arg, run, write_opt, FfiResult};
 use super::{hub_ref, mc_delivery_report, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, pull_notifier, push_handler, write_id};
-use crate::bus::{DeliveryReport, Envelope, Priority, SubscriptionOptions};
+use crate::bus::{cancel, DeliveryReport, Envelope, Priority, SubscriptionOptions};
+use crate::hub::Hub;
 use crate::error::Error;
 use crate::id::{MessageId, SubscriptionId};
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicU32};
 
 /// Creates a channel. `max_messages` is the default queue capacity of subscriptions to
 /// exactly this channel; 0 means the configuration's `maxMessageQueueSize`. Names compare
@@ -92,13 +94,76 @@ pub unsafe extern "C" fn mc_channel_remove(hub: *const mc_hub, name: *const c_ch
 /// duration of the call; the library copies what it keeps.
 #[no_mangle]
 pub unsafe extern "C" fn mc_publish(hub: *const mc_hub, message_json: *const c_char, len: usize, out_id: *mut mc_id) -> mc_status {
-    run("mc_publish", || {
+    let what = ("mc_publish", "message_json");
+    // SAFETY: forwarded caller guarantees; no cancel flag.
+    unsafe { publish_json(what, hub, message_json, len, ptr::null(), out_id, Hub::publish_json) }
+}
+
+/// `mc_publish` that the caller can give up while it waits for room in a `Block` queue:
+/// `cancel` (nullable) points to a 4-byte aligned `uint32_t` that the caller keeps valid for
+/// the duration of the call. Once it is non-zero and `mc_wake_blocked_publishers` has been
+/// called (from another thread), the publish stops waiting as at the block timeout: the copy
+/// for that queue is dropped (counted as `Dropped`), and the other subscriptions get theirs
+/// without waiting. The result is that of `mc_publish` (`MC_STATUS_OK` and the id).
+///
+/// `hub`, `message_json` and `cancel` are borrowed for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn mc_publish_cancellable(
+    hub: *const mc_hub,
+    message_json: *const c_char,
+    len: usize,
+    cancel: *const u32,
+    out_id: *mut mc_id,
+) -> mc_status {
+    let what = ("mc_publish_cancellable", "message_json");
+    // SAFETY: forwarded caller guarantees.
+    unsafe { publish_json(what, hub, message_json, len, cancel, out_id, Hub::publish_json) }
+}
+
+/// Wakes every publisher waiting for room in a `Block` queue, so that those whose `cancel`
+/// flag (`mc_publish_cancellable`, `mc_event_publish_cancellable`) is set give up; the others
+/// wait on until their block timeout. Set the flag first, then call this.
+///
+/// `hub` is borrowed for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn mc_wake_blocked_publishers(hub: *const mc_hub) -> mc_status {
+    run("mc_wake_blocked_publishers", || {
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
-        // SAFETY: the caller passes `len` readable bytes at `message_json`.
-        let json = unsafe { arg_text(message_json, len, "message_json") }?;
+        hub.wake_blocked_publishers();
+        Ok(())
+    })
+}
+
+/// The body of the message and event publishes (`function` and the name of its JSON
+/// argument, for errors): reads the JSON, publishes it with `cancel`
+/// as the thread's cancel flag, and writes the id (also when a `Reject` queue refused it).
+///
+/// # Safety
+/// `hub`: a live hub or NULL; `len` readable bytes at `json`; `cancel`: NULL or valid for
+/// the call; `out_id`: NULL or writable.
+pub(crate) unsafe fn publish_json(
+    (function, json_arg): (&'static str, &'static str),
+    hub: *const mc_hub,
+    json: *const c_char,
+    len: usize,
+    cancel: *const u32,
+    out_id: *mut mc_id,
+    publish: fn(&Hub, &str) -> Result<MessageId, Error>,
+) -> mc_status {
+    run(function, || {
+        // SAFETY: the caller passes a live hub or NULL.
+        let hub = unsafe { hub_ref(hub) }?;
+        // SAFETY: the caller passes `len` readable bytes at `json`.
+        let json = unsafe { arg_text(json, len, json_arg) }?;
         let out_id = out_arg(out_id, "out_id")?;
-        let (id, result) = match hub.publish_json(json) {
+        if !cancel.is_aligned() {
+            let detail = "it must point to a 4-byte aligned uint32_t";
+            return Err(Error::invalid("cancel", format!("{cancel:p}"), detail).into());
+        }
+        // SAFETY: aligned (checked), and the caller keeps it valid for the call; AtomicU32 has
+        // the layout of u32.
+        let (id, result) = match unsafe { cancel::with_flag(cancel.cast::<AtomicU32>(), || publish(hub, json)) } {
             Ok(id) => (id, Ok(())),
             Err(Error::QueueFull { message_id, rejected }) => {
                 (message_id, Err(Error::QueueFull { message_id, rejected }.into()))

@@ -2,11 +2,14 @@
 
 use std::os::raw::{c_char, c_void};
 use std::path::Path;
+use std::ptr;
 
 use super::boundary::{arg_str, arg_text, into_c_string, out_arg, run, FfiError, FfiResult};
+use super::bus::publish_json;
 use super::{hub_ref, mc_hub, mc_id, mc_message_callback, mc_notify_callback, mc_status, pull_notifier, push_handler, write_id};
 use crate::bus::Envelope;
 use crate::error::Error;
+use crate::hub::Hub;
 use crate::events::{EventQuery, EventSubscriptionOptions, HistoryFormat};
 
 /// `format` value of `mc_event_history_export` / `_import`: one JSON record per line.
@@ -85,23 +88,27 @@ pub unsafe extern "C" fn mc_event_publish(
     len: usize,
     out_id: *mut mc_id,
 ) -> mc_status {
-    run("mc_event_publish", || {
-        // SAFETY: the caller passes a live hub or NULL.
-        let hub = unsafe { hub_ref(hub) }?;
-        // SAFETY: the caller passes `len` readable bytes at `event_json`.
-        let json = unsafe { arg_text(event_json, len, "event_json") }?;
-        let out_id = out_arg(out_id, "out_id")?;
-        let (id, result) = match hub.publish_event_json(json) {
-            Ok(id) => (id, Ok(())),
-            Err(Error::QueueFull { message_id, rejected }) => {
-                (message_id, Err(Error::QueueFull { message_id, rejected }.into()))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { out_id.write(mc_id { bytes: *id.as_bytes() }) };
-        result
-    })
+    let what = ("mc_event_publish", "event_json");
+    // SAFETY: forwarded caller guarantees; no cancel flag.
+    unsafe { publish_json(what, hub, event_json, len, ptr::null(), out_id, Hub::publish_event_json) }
+}
+
+/// `mc_event_publish` that the caller can give up while it waits for room in a `Block`
+/// queue (an event subscription's, or a broadcast copy's): `cancel` as for
+/// `mc_publish_cancellable`.
+///
+/// `hub`, `event_json` and `cancel` are borrowed for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn mc_event_publish_cancellable(
+    hub: *const mc_hub,
+    event_json: *const c_char,
+    len: usize,
+    cancel: *const u32,
+    out_id: *mut mc_id,
+) -> mc_status {
+    let what = ("mc_event_publish_cancellable", "event_json");
+    // SAFETY: forwarded caller guarantees.
+    unsafe { publish_json(what, hub, event_json, len, cancel, out_id, Hub::publish_event_json) }
 }
 
 /// Subscribes to events with a callback. `options_json` is `len` bytes of UTF-8 JSON,

@@ -481,6 +481,57 @@ static void bad_arguments_get_their_status_and_leave_out_parameters_alone(void) 
     mc_hub_free(hub);
 }
 
+/* ----- giving up a blocked publish ---------------------------------------------------------- */
+
+typedef struct {
+    const mc_hub *hub;
+    uint32_t cancel; /* the flag mc_event_publish_cancellable reads */
+    atomic_int status;
+} blocked_publisher;
+
+static void *publish_into_full_queue(void *arg) {
+    blocked_publisher *p = arg;
+    const char *e = "{\"name\":\"Second\"}";
+    mc_id id;
+    atomic_store(&p->status, (int)mc_event_publish_cancellable(p->hub, e, strlen(e), &p->cancel, &id));
+    return NULL;
+}
+
+/* Whether the bus has counted `count` publishes (events count as they are routed). */
+static int published(const mc_hub *hub, const char *count) {
+    char *stats = NULL;
+    CHECK_OK(mc_bus_stats(hub, &stats));
+    int found = stats != NULL && strstr(stats, count) != NULL;
+    mc_string_free(stats);
+    return found;
+}
+
+static void a_cancelled_event_publish_stops_waiting_for_a_full_block_queue(void) {
+    mc_hub *hub = new_hub();
+    const char *options = "{\"name\":\"*\",\"capacity\":1,\"overflow\":\"Block\",\"blockTimeoutMs\":600000}";
+    mc_id sub;
+    CHECK_OK(mc_event_subscribe_pull(hub, options, strlen(options), NULL, NULL, &sub));
+    CHECK_OK(publish_event(hub, "{\"name\":\"First\"}", NULL));
+    blocked_publisher p = {.hub = hub, .cancel = 0};
+    atomic_init(&p.status, -1);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, publish_into_full_queue, &p) == 0);
+    /* Counted as published: the publisher is at the full queue (or waiting there). */
+    WAIT_UNTIL(published(hub, "\"published\":2"), WAIT_MS);
+    __atomic_store_n(&p.cancel, 1, __ATOMIC_RELEASE);
+    CHECK_OK(mc_wake_blocked_publishers(hub));
+    /* The block timeout is 10 minutes: returning before WAIT_MS means the cancel ended it. */
+    WAIT_UNTIL(atomic_load(&p.status) != -1, WAIT_MS);
+    CHECK(atomic_load(&p.status) == (int)MC_STATUS_OK);
+    if (atomic_load(&p.status) == -1) CHECK_OK(mc_unsubscribe(hub, sub)); /* releases it, so the test ends */
+    pthread_join(thread, NULL);
+    char *subs = NULL;
+    CHECK_OK(mc_subscription_list(hub, NULL, &subs));
+    CHECK_CONTAINS(subs, "\"dropped\":1");
+    mc_string_free(subs);
+    mc_hub_free(hub);
+}
+
 int main(void) {
     snprintf(folder, sizeof folder, "/tmp/mc-c-events-%ld", (long)getpid());
     if (mkdir(folder, 0700) != 0) {
@@ -496,6 +547,7 @@ int main(void) {
     RUN_TEST(a_history_file_is_written_per_event_and_reloaded_by_a_new_hub);
     RUN_TEST(a_torn_last_line_is_skipped_with_a_warning);
     RUN_TEST(a_corrupt_history_file_is_refused_and_nothing_changes);
+    RUN_TEST(a_cancelled_event_publish_stops_waiting_for_a_full_block_queue);
     RUN_TEST(bad_arguments_get_their_status_and_leave_out_parameters_alone);
     const char *files[] = {"export.jsonl", "export.csv", "history.jsonl", "torn.jsonl", "corrupt.jsonl"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {

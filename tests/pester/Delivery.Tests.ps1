@@ -148,6 +148,38 @@ Describe 'Delivery order, expiry and full queues' {
         (Get-MessageSubscriptions -SubscriptionId $strict.SubscriptionId).Dropped | Should -Be 1
     }
 
+    It 'lets Ctrl+C end a <Cmdlet> that waits for room in a full Block queue, counting the drop' -ForEach @(
+        @{ Cmdlet = 'Publish-ModuleMessage'
+           Subscribe = { Subscribe-ModuleMessage -Channel 'Q' -Handler { } -MaxQueueSize 1 -OverflowPolicy Block -BlockTimeout 600 }
+           Publish = { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' } }
+        @{ Cmdlet = 'Publish-ModuleEvent'
+           Subscribe = { Subscribe-ModuleEvent -EventName 'Full.*' -Handler { } -MaxQueueSize 1 -OverflowPolicy Block -BlockTimeout 600 }
+           Publish = { Publish-ModuleEvent -EventName 'Full.Tick' } }
+    ) {
+        # Another runspace subscribes (so no handler of this one can drain the queue), fills the
+        # queue, and publishes once more: that publish waits for room, for up to 10 minutes.
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$env:MC_MODULE_PSD1'
+                Stop-MessageProcessor | Out-Null
+                `$sub = & { $Subscribe }
+                & { $Publish } | Out-Null
+                & { $Publish }")
+            Stop-MessageProcessor | Out-Null
+            $null = $ps.BeginInvoke()
+            Wait-Until { @(Get-MessageSubscriptions | Where-Object QueueLength -eq 1).Count -eq 1 } -TimeoutSeconds 20 | Should -BeTrue
+            # What Ctrl+C does to that pipeline.
+            $null = $ps.BeginStop($null, $null)
+            Wait-Until { $ps.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 30 |
+                Should -BeTrue -Because 'Ctrl+C must end the wait long before the 10 minute block timeout'
+            Wait-Until { (Get-MessageSubscriptions).Dropped -eq 1 } -TimeoutSeconds 5 | Should -BeTrue -Because 'the given-up copy is a counted loss'
+        } finally {
+            Get-MessageSubscriptions | Unsubscribe-ModuleMessage | Out-Null # releases a publisher still waiting
+            Start-MessageProcessor | Out-Null
+            $ps.Dispose()
+        }
+    }
+
     It 'discards queued messages with Clear-MessageQueue -Force and reports how many' {
         Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:order.Add($m.Data) } | Out-Null
         Stop-MessageProcessor | Out-Null

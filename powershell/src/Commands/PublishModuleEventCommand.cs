@@ -55,14 +55,18 @@ namespace ModuleCommunication.Commands
         [Parameter(ValueFromPipelineByPropertyName = true)]
         public string? AuthenticationToken { get; set; }
 
+        private PublishCancellation _cancellation; // not readonly: Begin records the flag in it
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
             object? data = EventData is PSObject p && p.BaseObject is not PSCustomObject ? p.BaseObject : EventData;
+            nint cancel = _cancellation.Begin();
+            if (Stopping) return;
             try
             {
                 (Guid id, ModuleCommunicationException? rejected) =
-                    EventBus.Publish(EventName, data, SourceModule, Channel, Broadcast, Priority, CorrelationId, AuthenticationToken);
+                    EventBus.Publish(EventName, data, SourceModule, Channel, Broadcast, Priority, CorrelationId, AuthenticationToken, cancel);
                 if (rejected != null) WriteNativeError(rejected, id);
                 WriteObject(id);
             }
@@ -75,5 +79,8 @@ namespace ModuleCommunication.Commands
                 WriteError(new ErrorRecord(e, "InvalidEventData", ErrorCategory.InvalidData, EventData));
             }
         }
+
+        /// <summary>Ctrl+C: a publish waiting for room in a full Block queue gives up.</summary>
+        protected override void StopProcessing() => _cancellation.Stop();
     }
 }

@@ -52,6 +52,8 @@ namespace ModuleCommunication.Commands
         [Parameter(ValueFromPipelineByPropertyName = true)]
         public string? AuthenticationToken { get; set; }
 
+        private PublishCancellation _cancellation; // not readonly: Begin records the flag in it
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
@@ -63,9 +65,11 @@ namespace ModuleCommunication.Commands
                     $"TimeToLive must be positive; got {TimeToLive}.", "Give a number of seconds greater than 0, or leave -TimeToLive out."));
                 return;
             }
+            nint cancel = _cancellation.Begin();
+            if (Stopping) return;
             try
             {
-                (Guid id, ModuleCommunicationException? rejected) = Bus.Publish(Channel, MessageType, data, SourceModule, Priority, ttl, CorrelationId, AuthenticationToken);
+                (Guid id, ModuleCommunicationException? rejected) = Bus.Publish(Channel, MessageType, data, SourceModule, Priority, ttl, CorrelationId, AuthenticationToken, cancel);
                 if (rejected != null) WriteNativeError(rejected, id);
                 WriteObject(id);
             }
@@ -78,5 +82,8 @@ namespace ModuleCommunication.Commands
                 WriteError(new ErrorRecord(e, "InvalidMessageData", ErrorCategory.InvalidData, Data));
             }
         }
+
+        /// <summary>Ctrl+C: a publish waiting for room in a full Block queue gives up.</summary>
+        protected override void StopProcessing() => _cancellation.Stop();
     }
 }

@@ -33,10 +33,14 @@ namespace ModuleCommunication.Core
             return (long)cleared;
         }
 
-        /// <summary>Publishes; returns the id and whether a Reject-policy queue refused it.</summary>
+        /// <summary>
+        /// Publishes; returns the id and whether a Reject-policy queue refused it. Setting
+        /// <paramref name="cancel"/> (see <see cref="PublishCancellation"/>) ends a wait for room in a Block queue.
+        /// </summary>
         public static (Guid Id, ModuleCommunicationException? Rejected) Publish(
             string channel, string messageType, object? data, string? sourceModule,
-            MessagePriority priority, TimeSpan? timeToLive, string? correlationId, string? authenticationToken = null)
+            MessagePriority priority, TimeSpan? timeToLive, string? correlationId, string? authenticationToken = null,
+            nint cancel = 0)
         {
             JsonBuffer buffer = JsonBuffer.Rent();
             try
@@ -58,7 +62,7 @@ namespace ModuleCommunication.Core
                 McId id;
                 fixed (byte* p = json)
                 {
-                    status = NativeMethods.mc_publish(Hub, p, (nuint)json.Length, out id);
+                    status = NativeMethods.mc_publish_cancellable(Hub, p, (nuint)json.Length, (uint*)cancel, out id);
                 }
                 return Status.Published(status, id);
             }

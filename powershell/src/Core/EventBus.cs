@@ -27,10 +27,13 @@ namespace ModuleCommunication.Core
         public sealed record SubscribeOptions(string Name, string Channel, string? SourceModule, long Capacity,
             OverflowPolicy? Overflow, long BlockTimeoutMs, int? Replay, DateTime? Since, string? AuthenticationToken = null);
 
-        /// <summary>Publishes; returns the id and whether a Reject-policy queue refused it.</summary>
+        /// <summary>
+        /// Publishes; returns the id and whether a Reject-policy queue refused it. Setting
+        /// <paramref name="cancel"/> (see <see cref="PublishCancellation"/>) ends a wait for room in a Block queue.
+        /// </summary>
         public static (Guid Id, ModuleCommunicationException? Rejected) Publish(string name, object? data,
             string? sourceModule, string? channel, bool broadcast, MessagePriority priority, string? correlationId,
-            string? authenticationToken = null)
+            string? authenticationToken = null, nint cancel = 0)
         {
             JsonBuffer buffer = JsonBuffer.Rent();
             try
@@ -52,7 +55,7 @@ namespace ModuleCommunication.Core
                 McId id;
                 fixed (byte* p = json)
                 {
-                    status = NativeMethods.mc_event_publish(Hub, p, (nuint)json.Length, out id);
+                    status = NativeMethods.mc_event_publish_cancellable(Hub, p, (nuint)json.Length, (uint*)cancel, out id);
                 }
                 return Status.Published(status, id);
             }

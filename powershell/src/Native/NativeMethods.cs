@@ -27,6 +27,8 @@ namespace ModuleCommunication.Native
         internal static partial McStatus mc_channel_remove(HubHandle hub, string name, out nuint cleared);
 
         [LibraryImport(Lib)] internal static partial McStatus mc_publish(HubHandle hub, byte* messageJson, nuint len, out McId id);
+        [LibraryImport(Lib)] internal static partial McStatus mc_publish_cancellable(HubHandle hub, byte* messageJson, nuint len, uint* cancel, out McId id);
+        [LibraryImport(Lib)] internal static partial McStatus mc_wake_blocked_publishers(HubHandle hub);
 
         [LibraryImport(Lib)]
         internal static partial McStatus mc_subscribe_pull(HubHandle hub, byte* optionsJson, nuint len,
@@ -54,6 +56,7 @@ namespace ModuleCommunication.Native
 
         // Events (src/ffi/events.rs).
         [LibraryImport(Lib)] internal static partial McStatus mc_event_publish(HubHandle hub, byte* eventJson, nuint len, out McId id);
+        [LibraryImport(Lib)] internal static partial McStatus mc_event_publish_cancellable(HubHandle hub, byte* eventJson, nuint len, uint* cancel, out McId id);
         [LibraryImport(Lib)]
         internal static partial McStatus mc_event_subscribe_pull(HubHandle hub, byte* optionsJson, nuint len,
             delegate* unmanaged[Cdecl]<nint, void> notify, nint userData, out McId id);
