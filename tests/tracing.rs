@@ -75,6 +75,14 @@ fn basic_records_the_publish_with_ids_and_not_the_delivery() {
 }
 
 #[test]
+fn the_largest_queue_capacity_traces_like_any_other() {
+    let hub = Hub::new();
+    hub.enable_tracing(TraceOptions { queue_capacity: usize::MAX, ..level(TraceLevel::Verbose) }).unwrap();
+    round_trip(&hub);
+    assert_eq!(sorted(events(&records(&hub))), ["deliver", "publish"]);
+}
+
+#[test]
 fn verbose_adds_each_delivery_outcome_with_the_subscription() {
     let hub = Hub::new();
     hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();

@@ -48,7 +48,7 @@ impl Chunk {
 /// The buffer length at which the writer is woken: half the capacity, but no more than
 /// [`BATCH`], so that a large capacity does not make every batch large.
 fn wake_at(capacity: usize) -> usize {
-    ((capacity + 1) / 2).min(BATCH)
+    capacity.div_ceil(2).min(BATCH)
 }
 
 /// Records formatted per drain when the writer keeps up.
