@@ -17,6 +17,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// The last millisecond of the year 9999 (9999-12-31T23:59:59.999Z): the latest time these
+/// four-digit ISO 8601 texts, and .NET's `DateTime`, can hold.
+pub(crate) const MAX_MS: i64 = 253_402_300_799_999;
+
 /// Length of the formatted text for years 0 to 9999.
 const LEN: usize = 24;
 

@@ -473,6 +473,22 @@ fn zero_ttl_is_refused() {
     assert!(err.to_string().contains("ttlMs"), "{err}");
 }
 
+#[test]
+fn a_ttl_that_would_expire_after_the_year_9999_is_refused_and_the_last_millisecond_is_not() {
+    // Expiry times are ISO 8601 texts with four-digit years, which .NET reads as DateTime.
+    let clock = Arc::new(ManualClock::new(1_795_759_200_000));
+    let hub = Hub::with_clock(clock.clone());
+    hub.create_channel("E", None, 0).unwrap();
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("E"), None).unwrap();
+    let last_ms = 253_402_300_799_999 - 1_795_759_200_000;
+    let err = hub.publish(msg("E", "1").ttl_ms(last_ms + 1)).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }) && err.to_string().contains("year 9999"), "{err}");
+    hub.publish(msg("E", "2").ttl_ms(last_ms)).unwrap();
+    let batch = hub.take(sub, 10, Duration::ZERO).unwrap();
+    assert_eq!(datas(&batch), ["2"]);
+    assert!(batch[0].to_json().contains(r#""expiresAt":"9999-12-31T23:59:59.999Z""#), "{}", batch[0].to_json());
+}
+
 // ----- push handlers ----------------------------------------------------------------------
 
 #[test]

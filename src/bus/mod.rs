@@ -359,6 +359,13 @@ impl Bus {
                 (ns.div_euclid(1_000_000), ns)
             }
         };
+        if let Some(ttl) = req.ttl_ms {
+            // Validated to be at most i64::MAX / 2, so the sum cannot overflow.
+            if now + ttl as i64 > crate::time_fmt::MAX_MS {
+                let detail = "the message would expire after the year 9999; use a shorter TTL, or leave it out for no expiry";
+                return Err(Error::invalid("ttlMs", ttl, detail));
+            }
+        }
         let env = Arc::new(Envelope::build(id, channel, req, now).published_at_ns(now_ns));
         match self.route(&env) {
             0 => Ok(id),

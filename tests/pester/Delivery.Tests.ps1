@@ -113,6 +113,16 @@ Describe 'Delivery order, expiry and full queues' {
             Should -Throw -ErrorId 'InvalidTimeToLive,ModuleCommunication.Commands.PublishModuleMessageCommand'
     }
 
+    It 'rejects a TimeToLive that would expire after the year 9999, which no DateTime can hold' {
+        $sub = Subscribe-ModuleMessage -Channel 'Q' -Handler { }
+        $err = { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -TimeToLive ([TimeSpan]::MaxValue) -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidTimeToLive,ModuleCommunication.Commands.PublishModuleMessageCommand' -PassThru
+        $err.Exception.Message | Should -BeLike '*after the year 9999*'
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).QueueLength | Should -Be 0
+        Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -TimeToLive (New-TimeSpan -Days 36500) | Wait-ModuleMessage -Timeout 10
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).Delivered | Should -Be 1
+    }
+
     It 'drops the oldest message of a full queue by default, and counts every loss' {
         $sub = Subscribe-ModuleMessage -Channel 'Q' -MaxQueueSize 3 -Handler { param($m) $script:order.Add($m.Data) }
         Stop-MessageProcessor | Out-Null

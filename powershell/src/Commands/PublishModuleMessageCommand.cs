@@ -65,6 +65,12 @@ namespace ModuleCommunication.Commands
                     $"TimeToLive must be positive; got {TimeToLive}.", "Give a number of seconds greater than 0, or leave -TimeToLive out."));
                 return;
             }
+            if (ttl.HasValue && ttl.Value >= DateTime.MaxValue - DateTime.UtcNow)
+            {
+                WriteError(NewError("InvalidTimeToLive", ErrorCategory.InvalidArgument, TimeToLive,
+                    $"TimeToLive {TimeToLive} would expire after the year 9999.", "Give a shorter time, or leave -TimeToLive out for no expiry."));
+                return;
+            }
             nint cancel = _cancellation.Begin();
             if (Stopping) return;
             try
