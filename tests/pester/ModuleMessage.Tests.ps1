@@ -272,6 +272,13 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         $script:sources | Should -Be @('LabRunner')
     }
 
+    It 'gives a blank channel name its error alone, without the warning for a channel not created yet' {
+        $err = $null
+        try { Subscribe-ModuleMessage -Channel '  ' -Handler { } -WarningVariable warnings -WarningAction SilentlyContinue } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+        $warnings | Should -BeNullOrEmpty
+    }
+
     It 'warns when subscribing to a channel that does not exist yet, then delivers once it does' {
         $script:late = $null
         Subscribe-ModuleMessage -Channel 'Later' -Handler { param($m) $script:late = $m.Data } -WarningVariable warnings -WarningAction SilentlyContinue | Out-Null

@@ -232,6 +232,20 @@ Describe 'Health checks and self-tests while security requires tokens' {
         (Get-CommunicationMetrics).Security.AuthFailures | Should -Be 0
     }
 
+    It 'refuses the private channels'' names to every cmdlet, so they are no side channel around the check' {
+        $name = '__ModuleCommunication.Side'
+        $id = ',ModuleCommunication.Commands.'
+        { New-MessageChannel -Name $name -ErrorAction Stop } | Should -Throw -ErrorId "ReservedChannelName$($id)NewMessageChannelCommand"
+        { Publish-ModuleMessage -Channel $name -MessageType T -ErrorAction Stop } | Should -Throw -ErrorId "ReservedChannelName$($id)PublishModuleMessageCommand"
+        { Subscribe-ModuleMessage -Channel '__modulecommunication.*' -Handler { } } | Should -Throw -ErrorId "ReservedChannelName$($id)RegisterModuleMessageHandlerCommand"
+        { Publish-ModuleEvent -EventName E -Channel '__ModuleCommunication.Health' -ErrorAction Stop } | Should -Throw -ErrorId "ReservedChannelName$($id)PublishModuleEventCommand"
+        { Subscribe-ModuleEvent -Channel $name -Handler { } } | Should -Throw -ErrorId "ReservedChannelName$($id)RegisterModuleEventHandlerCommand"
+        $err = { New-MessageChannel -Name $name -ErrorAction Stop } | Should -Throw -PassThru
+        $err.Exception.Message | Should -BeLike "*'$name' is reserved*self-tests*"
+        @(Get-MessageSubscriptions).Count | Should -Be 0
+        (Get-CommunicationStatus -CheckHealth).HealthChecks.MessagingTest.Success | Should -BeTrue -Because 'the module itself still uses them'
+    }
+
     It 'runs Test-ModuleCommunication on its private channels' {
         (Test-ModuleCommunication -TestType Basic).PassRate | Should -Be 100
         (Get-CommunicationMetrics).Security.AuthFailures | Should -Be 0

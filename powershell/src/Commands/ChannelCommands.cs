@@ -26,6 +26,11 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
+            if (ReservedChannelError(Name) is ErrorRecord reserved)
+            {
+                WriteError(reserved);
+                return;
+            }
             if (!ShouldProcess(Name, "Create message channel")) return;
             try
             {

@@ -48,6 +48,7 @@ namespace ModuleCommunication.Commands
         protected override void EndProcessing()
         {
             CheckArgumentList();
+            if (ReservedChannelError(Channel) is ErrorRecord reserved) ThrowTerminatingError(reserved);
             bool replay = MyInvocation.BoundParameters.ContainsKey(nameof(Replay));
             bool since = MyInvocation.BoundParameters.ContainsKey(nameof(Since));
             var options = new EventBus.SubscribeOptions(EventName, Channel, SourceModule, MaxQueueSize,

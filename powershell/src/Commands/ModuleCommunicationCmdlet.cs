@@ -45,6 +45,21 @@ namespace ModuleCommunication.Commands
             _ => ErrorCategory.NotSpecified,
         };
 
+        /// <summary>
+        /// Channel names with this prefix belong to the module's own health checks and
+        /// self-tests, which run there while security requires tokens; the cmdlets refuse
+        /// them, so no module can use them as a side channel the security check does not see.
+        /// </summary>
+        internal const string ReservedChannelPrefix = "__ModuleCommunication.";
+
+        /// <summary>The error for a reserved channel name (see <see cref="ReservedChannelPrefix"/>), or null for any other.</summary>
+        protected ErrorRecord? ReservedChannelError(string? name)
+            => name != null && name.StartsWith(ReservedChannelPrefix, StringComparison.OrdinalIgnoreCase)
+                ? NewError("ReservedChannelName", ErrorCategory.InvalidArgument, name,
+                    $"Channel '{name}' is reserved: names starting with '{ReservedChannelPrefix}' belong to the module's own health checks and self-tests.",
+                    "Choose another channel name.")
+                : null;
+
         /// <summary>-Force without -WhatIf skips the confirmation; otherwise ShouldProcess decides.</summary>
         protected bool ShouldProceed(bool force, string target, string action)
         {

@@ -60,6 +60,11 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
+            if (ReservedChannelError(Channel) is ErrorRecord reserved)
+            {
+                WriteError(reserved);
+                return;
+            }
             object? data = EventData is PSObject p && p.BaseObject is not PSCustomObject ? p.BaseObject : EventData;
             nint cancel = _cancellation.Begin();
             if (Stopping) return;

@@ -57,6 +57,11 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
+            if (ReservedChannelError(Channel) is ErrorRecord reserved)
+            {
+                WriteError(reserved);
+                return;
+            }
             object? data = Data is PSObject p && p.BaseObject is not PSCustomObject ? p.BaseObject : Data;
             TimeSpan? ttl = MyInvocation.BoundParameters.ContainsKey(nameof(TimeToLive)) ? TimeToLive : null;
             if (ttl.HasValue && ttl.Value <= TimeSpan.Zero)

@@ -33,6 +33,11 @@ namespace ModuleCommunication.Commands
         protected override void EndProcessing()
         {
             CheckArgumentList();
+            if (ReservedChannelError(Channel) is ErrorRecord reserved) ThrowTerminatingError(reserved);
+            var options = new Subscriptions.Options(Channel, MessageType, MaxQueueSize, ChosenOverflowPolicy, BlockTimeoutMs, SourceModule,
+                AuthenticationToken);
+            Register(() => SubscriptionSource.ForMessages(options), Channel);
+            // Only once the name was accepted (Register throws otherwise), so a bad name gets its error alone.
             try
             {
                 if (!WildcardPattern.ContainsWildcardCharacters(Channel) && Bus.ListChannels(WildcardPattern.Escape(Channel)).Count == 0)
@@ -44,9 +49,6 @@ namespace ModuleCommunication.Commands
             {
                 ThrowNativeError(e, Channel);
             }
-            var options = new Subscriptions.Options(Channel, MessageType, MaxQueueSize, ChosenOverflowPolicy, BlockTimeoutMs, SourceModule,
-                AuthenticationToken);
-            Register(() => SubscriptionSource.ForMessages(options), Channel);
         }
     }
 
