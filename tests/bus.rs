@@ -932,6 +932,22 @@ fn capacity_defaults_to_the_literal_channels_max_messages_else_the_configuration
 }
 
 #[test]
+fn a_configuration_key_given_twice_in_any_case_is_refused_and_nothing_changes() {
+    let hub = Hub::new();
+    let before = hub.config_json();
+    for json in [
+        r#"{"maxMessageQueueSize":6,"MaxMessageQueueSize":0}"#,
+        r#"{"MaxMessageQueueSize":0,"maxMessageQueueSize":5}"#,
+        r#"{"blockTimeoutMs":5,"blockTimeoutMs":6}"#,
+        r#"{"retryPolicy":{"maxRetries":1,"MaxRetries":2}}"#,
+    ] {
+        let err = hub.update_config_json(json).unwrap_err();
+        assert!(matches!(err, Error::InvalidJson { .. }) && err.to_string().contains("given twice"), "{json}: {err}");
+    }
+    assert_eq!(hub.config_json(), before);
+}
+
+#[test]
 fn configuration_changes_apply_to_subscriptions_created_afterwards() {
     let hub = hub_with(&["C"]);
     hub.subscribe_pull(SubscriptionOptions::new("C"), None).unwrap();

@@ -324,8 +324,9 @@ pub unsafe extern "C" fn mc_config_get(hub: *const mc_hub, out_json: *mut *mut c
 }
 
 /// Merges a partial configuration object (`len` bytes of UTF-8 JSON, any subset of the
-/// keys of `mc_config_get`; keys compare case-insensitively). An unknown key or a bad
-/// value fails with `MC_STATUS_INVALID_ARGUMENT` naming it, and nothing is changed.
+/// keys of `mc_config_get`; keys compare case-insensitively, so a key given twice in one
+/// object, in any case, is `MC_STATUS_INVALID_JSON`). An unknown key or a bad value fails
+/// with `MC_STATUS_INVALID_ARGUMENT` naming it, and nothing is changed.
 /// New values apply to subscriptions created afterwards. A new `eventHistoryPath` loads
 /// that file into the event history (`null` or `""` turns persistence off); a file that
 /// cannot be read gives `MC_STATUS_IO`, a corrupt one `MC_STATUS_CORRUPT_FILE`, and then
