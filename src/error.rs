@@ -22,7 +22,7 @@ pub enum Error {
     InvalidArgument {
         /// The parameter or JSON key that was wrong.
         name: String,
-        /// The offending value, as given.
+        /// The offending value, as given (cut after 200 characters, with its length).
         value: String,
         /// What is allowed, and what to do instead.
         reason: String,
@@ -105,8 +105,22 @@ impl Error {
     }
 
     pub(crate) fn invalid(name: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
-        Error::InvalidArgument { name: name.into(), value: value.to_string(), reason: reason.into() }
+        Error::InvalidArgument { name: name.into(), value: shown(value.to_string()), reason: reason.into() }
     }
+}
+
+/// How many characters of a bad value an error repeats: enough to recognise it, while a
+/// 100,000-character name does not make a 100,000-character message.
+const SHOWN_CHARS: usize = 200;
+
+/// `value`, cut after [`SHOWN_CHARS`] characters with a note of its length.
+fn shown(mut value: String) -> String {
+    if let Some((cut, _)) = value.char_indices().nth(SHOWN_CHARS) {
+        let total = value.chars().count();
+        value.truncate(cut);
+        value.push_str(&format!("… ({total} characters)"));
+    }
+    value
 }
 
 impl fmt::Display for Error {
@@ -178,5 +192,13 @@ mod tests {
     fn invalid_argument_names_parameter_and_value() {
         let e = Error::invalid("priority", "Urgent", "use Low, Normal, High or Critical");
         assert_eq!(e.to_string(), "invalid priority 'Urgent': use Low, Normal, High or Critical");
+    }
+
+    #[test]
+    fn a_long_bad_value_is_cut_with_its_length() {
+        let e = Error::invalid("name", "é".repeat(100_000), "shorten it");
+        assert_eq!(e.to_string(), format!("invalid name '{}… (100000 characters)': shorten it", "é".repeat(200)));
+        let e = Error::invalid("name", "x".repeat(200), "fine");
+        assert_eq!(e.to_string(), format!("invalid name '{}': fine", "x".repeat(200)));
     }
 }
