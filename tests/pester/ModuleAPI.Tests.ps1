@@ -714,6 +714,14 @@ Describe 'Get-ModuleAPIs and Unregister-ModuleAPI' {
         $api.AverageExecutionTime | Should -BeGreaterThan 0
     }
 
+    It 'shows a last error in PowerShell terms, without the C function names the core adds for C callers' {
+        Register-ModuleAPI -ModuleName M -APIName E -Handler { param($S) $S } -Parameters @{ S = @{ Type = 'string'; Required = $true } } | Out-Null
+        { Invoke-ModuleAPI M E } | Should -Throw
+        $lastError = (Get-ModuleAPIs M E).LastError
+        $lastError | Should -BeLike "*see the API's parameters with Get-ModuleAPIs"
+        $lastError | Should -Not -BeLike '*mc_*'
+    }
+
     It 'unregisters, returning Success, and the API is gone' {
         $r = Unregister-ModuleAPI -ModuleName labrunner -APIName stop -Force
         $r.Success | Should -BeTrue

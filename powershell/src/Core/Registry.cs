@@ -302,7 +302,7 @@ namespace ModuleCommunication.Core
                 FailureCount = a.GetProperty("failed").GetInt64(),
                 AverageExecutionTime = calls > 0 ? Math.Round(a.GetProperty("totalDurationMs").GetDouble() / calls, 3) : 0,
                 LastCalled = Time(a.GetProperty("lastCalled")),
-                LastError = OptionalString(a, "lastError"),
+                LastError = OptionalString(a, "lastError") is string error ? Status.ForPowerShell(error) : null,
                 AttemptCount = a.TryGetProperty("attempts", out JsonElement at) ? at.GetInt64() : 0,
                 RetryCount = a.TryGetProperty("retries", out JsonElement rt) ? rt.GetInt64() : 0,
                 RejectedCount = a.TryGetProperty("rejectedByBreaker", out JsonElement rj) ? rj.GetInt64() : 0,

@@ -80,7 +80,7 @@ namespace ModuleCommunication.Core
                 HalfOpenAt = Bus.Time(b.GetProperty("halfOpenAt")),
                 TimeUntilHalfOpen = until.ValueKind == JsonValueKind.Number ? TimeSpan.FromMilliseconds(until.GetInt64()) : null,
                 LastFailure = Bus.Time(b.GetProperty("lastFailure")),
-                LastError = Bus.OptionalString(b, "lastError"),
+                LastError = Bus.OptionalString(b, "lastError") is string error ? Status.ForPowerShell(error) : null,
                 LastStateChange = Bus.Time(b.GetProperty("lastStateChange")) ?? DateTime.MinValue,
                 CustomOptions = b.GetProperty("customOptions").GetBoolean(),
                 Options = ToOptions(b.GetProperty("options")),
