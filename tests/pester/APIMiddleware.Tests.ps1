@@ -224,10 +224,14 @@ Describe 'Middleware pipeline' {
         $script:ran | Should -Be 0
     }
 
-    It 'refuses $Next after its middleware returned' {
+    It 'refuses $Next after its middleware returned, and without the context, with stable ErrorIds' {
         Add-APIMiddleware -Name Keeper -Handler { param($Context, $Next) $script:keptNext = $Next; $script:keptContext = $Context; & $Next $Context } | Out-Null
         Invoke-ModuleAPI M Op | Out-Null
-        { & $script:keptNext $script:keptContext } | Should -Throw -ExpectedMessage '*only be called while its middleware runs*'
+        $err = { & $script:keptNext $script:keptContext } | Should -Throw -ExpectedMessage '*only be called while its middleware runs*' -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'NextAfter*'
+        $err.CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $err = { & $script:keptNext 'not a context' } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -Be 'NextNeedsContext'
     }
 
     It 'counts how often each middleware ran' {

@@ -681,15 +681,25 @@ namespace ModuleCommunication.Threading
 
         // ----- $Next -------------------------------------------------------------------------------
 
+        /// <summary>A misuse of $Next, as an error with a stable ErrorId (what $Next's script rethrows keeps it).</summary>
+        private static RuntimeException NextMisused(string errorId, ErrorCategory category, string message)
+        {
+            var inner = new InvalidOperationException(message);
+            return new RuntimeException(message, inner, new ErrorRecord(inner, errorId, category, null));
+        }
+
         /// <summary>The body of $Next: runs the rest of the pipeline and returns its output.</summary>
         public static object? Next(object? context)
         {
             ApiContext ctx = (context is PSObject p ? p.BaseObject : context) as ApiContext
-                ?? throw new ArgumentException("$Next takes the context the middleware received: call it as & $Next $Context.", nameof(context));
-            ApiCallState state = ctx.State ?? throw new InvalidOperationException("This context's call has ended.");
+                ?? throw NextMisused("NextNeedsContext", ErrorCategory.InvalidArgument,
+                    "$Next takes the context the middleware received: call it as & $Next $Context.");
+            ApiCallState state = ctx.State ?? throw NextMisused("NextAfterCallEnded", ErrorCategory.InvalidOperation,
+                "This context's call has ended; $Next can only be called while its middleware runs.");
             if (ctx.Frames.Count == 0)
             {
-                throw new InvalidOperationException("$Next can only be called while its middleware runs, not after it returned.");
+                throw NextMisused("NextAfterMiddlewareReturned", ErrorCategory.InvalidOperation,
+                    "$Next can only be called while its middleware runs, not after it returned.");
             }
             ulong frame = ctx.Frames.Peek();
             McStatus status;
