@@ -319,6 +319,8 @@ Describe 'Test-MessageChannel' {
         $r.Success | Should -BeFalse
         $r.Channel | Should -Be 'Nowhere'
         $r.Errors | Should -Match 'New-MessageChannel'
+        # A pattern cannot be created: the advice is to look the name up instead.
+        (Test-MessageChannel -Name 'Now*').Errors | Should -BeLike '*not a pattern*Get-MessageChannels*'
     }
 
     It 'fails on a stopped processor, naming Start-MessageProcessor' {
@@ -438,6 +440,6 @@ Describe 'Test-ModuleCommunication' {
 
     It 'refuses a -Duration out of range with a clear error' {
         { Test-ModuleCommunication -TestType Stress -Duration 0 -ErrorAction Stop } |
-            Should -Throw -ErrorId 'InvalidDuration,ModuleCommunication.Commands.TestModuleCommunicationCommand'
+            Should -Throw -ErrorId 'InvalidDuration,ModuleCommunication.Commands.TestModuleCommunicationCommand' -ExpectedMessage '*at most 1 hour*'
     }
 }

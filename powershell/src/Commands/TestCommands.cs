@@ -50,7 +50,7 @@ namespace ModuleCommunication.Commands
             if (durationGiven && (Duration <= TimeSpan.Zero || Duration > TimeSpan.FromHours(1)))
             {
                 ThrowTerminatingError(NewError("InvalidDuration", ErrorCategory.InvalidArgument, Duration,
-                    $"-Duration {Duration} is out of range.", "Give a duration between 1 second and 1 hour, e.g. -Duration 30."));
+                    $"-Duration {Duration} is out of range: it must be more than 0 and at most 1 hour.", "Give a duration between 1 second and 1 hour, e.g. -Duration 30."));
                 return;
             }
             var watch = Stopwatch.StartNew();

@@ -488,7 +488,9 @@ namespace ModuleCommunication.Core
             List<ChannelInfo> found = Bus.ListChannels(null).Where(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase)).ToList();
             if (found.Count == 0)
             {
-                errors.Add($"Channel '{name}' does not exist; create it with New-MessageChannel -Name '{name}'.");
+                errors.Add(System.Management.Automation.WildcardPattern.ContainsWildcardCharacters(name)
+                    ? $"Channel '{name}' does not exist: Test-MessageChannel takes one channel's name, not a pattern; list channels with Get-MessageChannels."
+                    : $"Channel '{name}' does not exist; create it with New-MessageChannel -Name '{name}'.");
             }
             else
             {
