@@ -178,6 +178,15 @@ Describe 'Export-EventHistory and Import-EventHistory' {
     AfterEach { Remove-Item -LiteralPath $script:folder -Recurse -Force -ErrorAction SilentlyContinue }
     AfterAll { Reset-Events }
 
+    It 'says which format a file was read as when -Format does not match it, and how to read it' {
+        $path = Join-Path $script:folder 'events.jsonl'
+        Export-EventHistory -Path $path
+        $err = { Import-EventHistory -Path $path -Format Csv -ErrorAction Stop } | Should -Throw -ErrorId 'CorruptFile,*' -PassThru
+        $err.ErrorDetails.Message | Should -BeLike '*It was read as Csv.'
+        $err.ErrorDetails.RecommendedAction | Should -BeLike '*-Format JsonLines*'
+        (Import-EventHistory -Path $path -Format JsonLines).Read | Should -Be 2
+    }
+
     It 'round-trips every field and the data types through <Format>' -ForEach @(
         @{ Format = 'JsonLines'; File = 'events.jsonl' }, @{ Format = 'Csv'; File = 'events.csv' }
     ) {

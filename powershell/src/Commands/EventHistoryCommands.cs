@@ -193,6 +193,17 @@ namespace ModuleCommunication.Commands
                 foreach (string w in warnings) WriteWarning(w);
                 WriteObject(result);
             }
+            catch (ModuleCommunicationException e) when (e.StatusName == nameof(McStatus.CorruptFile))
+            {
+                // The file may be fine and the format wrong (-Format, or an extension that misleads).
+                EventHistoryFormat other = format == EventHistoryFormat.Csv ? EventHistoryFormat.JsonLines : EventHistoryFormat.Csv;
+                ErrorRecord record = ToErrorRecord(e, path);
+                record.ErrorDetails = new ErrorDetails($"{e.Message} It was read as {format}.")
+                {
+                    RecommendedAction = $"If the file holds {other}, run Import-EventHistory again with -Format {other}; otherwise repair or move it.",
+                };
+                WriteError(record);
+            }
             catch (ModuleCommunicationException e)
             {
                 WriteNativeError(e, path);
