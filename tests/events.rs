@@ -324,6 +324,15 @@ fn history_queries_filter_by_name_source_time_and_count() {
     let json = EventQuery::from_json(r#"{"name":"Lab*","since":"1970-01-01T00:16:41.000Z","last":5}"#).unwrap();
     assert_eq!(json.since_ms, Some(1_001_000));
     assert!(matches!(EventQuery::from_json(r#"{"since":"yesterday"}"#), Err(Error::InvalidArgument { .. })));
+    assert_eq!(EventQuery::from_json(r#"{"since":-5}"#).unwrap().since_ms, Some(-5));
+    // Numbers that are not whole milliseconds, and other kinds, name the key and the value.
+    for bad in ["18446744073709551615", "1e300", "1.5", "true", "[1]"] {
+        let err = EventQuery::from_json(&format!(r#"{{"since":{bad}}}"#)).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { name, value, .. } if name == "since" && value == bad),
+            "{bad}: {err:?}"
+        );
+    }
 }
 
 #[test]

@@ -724,3 +724,14 @@ fn concurrent_calls_from_many_threads_all_succeed_and_are_counted() {
     let info = hub.registry().api("Lab", "Run").unwrap();
     assert_eq!((info.calls, info.succeeded, info.failed), (2000, 2000, 0));
 }
+
+#[test]
+fn a_middleware_scope_with_only_a_module_or_only_an_operation_is_refused_in_plain_words() {
+    for (json, given) in [
+        (r#"{"name":"x","module":"M"}"#, "module M without an operation"),
+        (r#"{"name":"x","operation":"Op"}"#, "operation Op without a module"),
+    ] {
+        let err = MiddlewareDefinition::from_json(json).unwrap_err().to_string();
+        assert!(err.contains(&format!("'{given}'")) && !err.contains("Some("), "{err}");
+    }
+}

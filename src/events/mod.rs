@@ -65,25 +65,20 @@ pub struct EventSubscriptionOptions {
     pub authentication_token: Option<crate::security::TokenText>,
 }
 
-/// A time given in JSON as an ISO 8601 string or as milliseconds since the Unix epoch.
+/// A time given in JSON as an ISO 8601 string or as milliseconds since the Unix epoch. Read
+/// as any value, so that anything else is an error naming the key and the value.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum WireTime {
-    Ms(i64),
-    Text(String),
-}
+#[serde(transparent)]
+struct WireTime(serde_json::Value);
 
 impl WireTime {
     fn to_ms(&self, key: &str) -> Result<i64, Error> {
-        match self {
-            WireTime::Ms(ms) => Ok(*ms),
-            WireTime::Text(t) => parse_iso_ms(t).ok_or_else(|| {
-                Error::invalid(
-                    key,
-                    t,
-                    "use an ISO 8601 time with a zone, such as 2026-11-27T06:00:00.000Z, or milliseconds since 1970",
-                )
-            }),
+        const USE: &str =
+            "use an ISO 8601 time with a zone, such as 2026-11-27T06:00:00.000Z, or whole milliseconds since 1970";
+        match &self.0 {
+            serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| Error::invalid(key, n, USE)),
+            serde_json::Value::String(t) => parse_iso_ms(t).ok_or_else(|| Error::invalid(key, t, USE)),
+            other => Err(Error::invalid(key, other, USE)),
         }
     }
 }

@@ -340,11 +340,15 @@ impl MiddlewareDefinition {
             (None, None) => None,
             (Some(m), Some(o)) => Some((m, o)),
             (m, o) => {
+                let given = match (m, o) {
+                    (Some(m), _) => format!("module {m} without an operation"),
+                    (_, o) => format!("operation {} without a module", o.unwrap_or_default()),
+                };
                 return Err(Error::invalid(
                     "middleware scope",
-                    format!("module={m:?}, operation={o:?}"),
+                    given,
                     "give both module and operation for middleware of one API, or neither for global middleware",
-                ))
+                ));
             }
         };
         Ok(MiddlewareDefinition { name: w.name, priority, api, force: w.force })
