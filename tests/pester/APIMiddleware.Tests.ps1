@@ -240,6 +240,14 @@ Describe 'Middleware pipeline' {
         (Get-APIMiddleware counted).CallCount | Should -Be 3
     }
 
+    It 'shows the whole of the lowest and highest priority in a table' {
+        Add-APIMiddleware -Name Lowest -Priority ([int]::MinValue) -Handler { param($Context, $Next) & $Next $Context } | Out-Null
+        Add-APIMiddleware -Name Highest -Priority ([int]::MaxValue) -Handler { param($Context, $Next) & $Next $Context } | Out-Null
+        $text = Get-APIMiddleware | Out-String -Width 80
+        $text | Should -Match '\s-2147483648\s'
+        $text | Should -Match '\s2147483647\s'
+    }
+
     It 'reads well in a console: at 80 columns the priority, calls, handler and scope show' {
         Register-ModuleAPI -ModuleName 'InventoryManager' -APIName 'GetStockLevels' -Handler { 42 } | Out-Null
         Add-APIMiddleware -Name 'RequestLoggingMiddleware' -Priority 10 -ModuleName 'InventoryManager' -APIName 'GetStockLevels' -Handler {
