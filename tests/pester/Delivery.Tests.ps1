@@ -401,6 +401,15 @@ Describe 'Configuration and metrics' {
         { Test-MessageChannel -Name 'X' -Timeout '-00:00:01' } | Should -Throw '*negative duration*'
     }
 
+    It 'makes the bad setting the error''s target: the value the core names, or the path it could not open' {
+        $err = { Enable-CommunicationSecurity -AllowedModules 'a[' -RequireAuthentication } | Should -Throw -PassThru
+        $err.TargetObject | Should -Be @('a[')
+        Disable-CommunicationSecurity
+        $path = Join-Path ([IO.Path]::GetTempPath()) "no-such-folder-$([guid]::NewGuid().ToString('N'))/history.jsonl"
+        $err = { Set-CommunicationConfiguration -EventHistoryPath $path -MaxEventHistory 10 } | Should -Throw -PassThru
+        $err.TargetObject | Should -Be $path
+    }
+
     It 'refuses values above 2^31 with the allowed range, not a type error' {
         $before = (Get-CommunicationConfiguration).MaxMessageQueueSize
         { Set-CommunicationConfiguration -MaxMessageQueueSize 3000000000 -ErrorAction Stop } | Should -Throw '*maximum allowed range of 100000000*'

@@ -191,7 +191,7 @@ namespace ModuleCommunication.Commands
             }
             catch (ModuleCommunicationException e)
             {
-                ThrowNativeError(e, changes);
+                ThrowNativeError(e, SettingTarget(e, changes));
             }
         }
 

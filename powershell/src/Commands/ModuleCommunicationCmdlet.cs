@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Management.Automation;
 using ModuleCommunication.Native;
 
@@ -59,6 +60,25 @@ namespace ModuleCommunication.Commands
                     $"Channel '{name}' is reserved: names starting with '{ReservedChannelPrefix}' belong to the module's own health checks and self-tests.",
                     "Choose another channel name.")
                 : null;
+
+        /// <summary>
+        /// The target of an error about a set of settings: the value of the setting the core's
+        /// message names ("invalid allowedModules 'a[': ...", or a path it quotes), else of the
+        /// only setting, else all of them.
+        /// </summary>
+        protected static object SettingTarget(ModuleCommunicationException e, System.Collections.Generic.IDictionary<string, object> settings)
+        {
+            foreach (var (key, value) in settings)
+            {
+                if (e.Message.StartsWith($"invalid {key} ", StringComparison.OrdinalIgnoreCase)) return value;
+            }
+            foreach (var (_, value) in settings)
+            {
+                if (value is string text && text.Length > 0 && e.Message.Contains($"'{text}'", StringComparison.Ordinal)) return value;
+            }
+            if (settings.Count == 1) return settings.Values.First();
+            return new System.Collections.Hashtable(new System.Collections.Generic.Dictionary<string, object>(settings), StringComparer.OrdinalIgnoreCase);
+        }
 
         /// <summary>-Force without -WhatIf skips the confirmation; otherwise ShouldProcess decides.</summary>
         protected bool ShouldProceed(bool force, string target, string action)

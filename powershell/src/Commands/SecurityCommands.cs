@@ -49,7 +49,7 @@ namespace ModuleCommunication.Commands
             }
             catch (ModuleCommunicationException e)
             {
-                ThrowNativeError(e, settings);
+                ThrowNativeError(e, SettingTarget(e, settings));
             }
         }
     }
