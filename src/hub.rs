@@ -2,6 +2,7 @@
 //! live in one process; nothing is global.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::bus::{
@@ -202,6 +203,13 @@ impl Hub {
         if next.event_history_path != current.event_history_path
             || next.event_history_max_bytes != current.event_history_max_bytes
         {
+            // Each file rotates and rewrites its own records: sharing one destroys the other's.
+            if let (Some(history), Some(trace)) = (next.event_history_path.as_deref(), self.ctx.trace.file_path()) {
+                if crate::events::is_history_file(Path::new(history), &trace) {
+                    let detail = "it (or its rotated part) is the trace file (Enable-MessageTracing -FilePath); give the event history a file of its own";
+                    return Err(Error::invalid("eventHistoryPath", history, detail));
+                }
+            }
             self.events.configure_file(
                 &self.bus,
                 next.event_history_path.as_deref(),
@@ -558,6 +566,12 @@ impl Hub {
     /// Turns message tracing on, or changes its options (a running trace file is closed
     /// first). See the [`crate::trace`] module documentation for what is recorded.
     pub fn enable_tracing(&self, options: TraceOptions) -> Result<(), Error> {
+        if let (Some(trace), Some(history)) = (options.file_path.as_deref().filter(|_| options.log_to_file), self.events.file_path()) {
+            if crate::events::is_history_file(&history, trace) {
+                let detail = "it is the event history file (EventHistoryPath) or its rotated part; give the trace a file of its own";
+                return Err(Error::invalid("filePath", trace.display(), detail));
+            }
+        }
         self.ctx.trace.enable(options)
     }
 

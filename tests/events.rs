@@ -364,6 +364,14 @@ fn exporting_onto_the_live_history_file_is_refused_and_the_file_keeps_every_even
     hub.publish_event(event("C", "3")).unwrap();
     assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3, "nothing was replaced, C was appended");
     hub.export_events(&dir.join("copy.jsonl"), HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
+
+    // An export is written through `<target>.partial`: a history file of that name is refused too.
+    let partial = dir.join("events.jsonl.partial");
+    set_history_file(&hub, &partial).unwrap();
+    hub.publish_event(event("D", "4")).unwrap();
+    let err = hub.export_events(&dir.join("events.jsonl"), HistoryFormat::JsonLines, &EventQuery::default()).unwrap_err();
+    assert!(err.to_string().contains("EventHistoryPath"), "{err}");
+    assert_eq!(fs::read_to_string(&partial).unwrap().lines().count(), 1, "the history file keeps its event");
 }
 
 #[test]
@@ -776,6 +784,7 @@ fn importing_more_than_a_file_rotation_keeps_the_files_newest_events_within_the_
     let reloaded = Hub::new();
     set_rotating_history_file(&reloaded, &history, 4000);
     let got = names(&reloaded.events(&EventQuery::default()).unwrap());
+    drop(reloaded);
     // The newest events (the file's own) are all kept; the older imported ones as far as the
     // file and its .1 hold, as publishing keeps them: at most two rotation sizes on disk.
     assert_eq!(got.iter().filter(|n| *n == "Mine").count(), 15, "{got:?}");
@@ -802,10 +811,20 @@ fn a_rewrite_that_fails_half_way_loses_no_event() {
         hub.publish_event(EventRequest::new(format!("E{n}"))).unwrap();
     }
     assert!(dir.join("history.jsonl.1").exists(), "the file has rotated");
+    // What loading would find (the first record of each id, `.1` first), read while the hub
+    // holds the file.
     let on_disk = || {
-        let fresh = Hub::new();
-        set_rotating_history_file(&fresh, &path, 1000);
-        names(&fresh.events(&EventQuery::default()).unwrap())
+        let mut seen = HashSet::new();
+        let mut names = Vec::new();
+        for file in [dir.join("history.jsonl.1"), path.clone()] {
+            for line in fs::read_to_string(file).unwrap_or_default().lines() {
+                let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                if seen.insert(record["id"].as_str().unwrap().to_owned()) {
+                    names.push(record["name"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        names
     };
     let before = on_disk();
     assert!(before.len() >= 6, "{before:?}");
@@ -1048,4 +1067,83 @@ fn a_block_subscription_whose_handler_publishes_stalls_other_publishers_only_unt
     let info = hub.subscriptions(None).unwrap().into_iter().find(|s| s.id == sub).unwrap();
     assert_eq!((info.delivered, info.dropped), (2, 1), "the stalled event is dropped and counted: {info:?}");
     assert_eq!(names(&hub.events(&EventQuery::default().name("FromHandler")).unwrap()).len(), 2);
+}
+
+#[test]
+fn the_trace_file_and_the_history_file_must_differ_either_way_round() {
+    use module_communication::{TraceLevel, TraceOptions};
+    let dir = temp_dir("trace-vs-history");
+    let history = dir.join("events.jsonl");
+    let hub = Hub::new();
+    set_history_file(&hub, &history).unwrap();
+    hub.publish_event(EventRequest::new("Kept")).unwrap();
+    let tracing_to =
+        |path: PathBuf| TraceOptions { level: TraceLevel::Basic, log_to_file: true, file_path: Some(path), ..Default::default() };
+    // The history file, its rotated part, and the history file spelled another way.
+    for trace in [history.clone(), dir.join("events.jsonl.1"), dir.join(".").join("events.jsonl")] {
+        let err = hub.enable_tracing(tracing_to(trace.clone())).unwrap_err();
+        assert!(matches!(&err, Error::InvalidArgument { name, .. } if name == "filePath"), "{}: {err}", trace.display());
+    }
+    assert_eq!(fs::read_to_string(&history).unwrap().lines().count(), 1, "the history file is untouched");
+
+    // The other way round: the trace file as history file, or as the history file's rotated part.
+    hub.enable_tracing(tracing_to(dir.join("trace.jsonl.1"))).unwrap();
+    for path in [dir.join("trace.jsonl.1"), dir.join("trace.jsonl")] {
+        let err = set_history_file(&hub, &path).unwrap_err();
+        assert!(matches!(&err, Error::InvalidArgument { name, .. } if name == "eventHistoryPath"), "{err}");
+    }
+    assert_eq!(hub.config().event_history_path.as_deref(), history.to_str(), "nothing changed");
+    set_history_file(&hub, &dir.join("other.jsonl")).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_hub_given_the_same_history_file_is_refused_and_the_first_keeps_writing() {
+    let dir = temp_dir("two-hubs");
+    let path = dir.join("history.jsonl");
+    let first = Hub::new();
+    set_rotating_history_file(&first, &path, 300);
+    first.publish_event(EventRequest::new("First1")).unwrap();
+    let second = Hub::new();
+    let err = set_history_file(&second, &path).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("another hub"), "{err}");
+    assert_eq!(second.config().event_history_path, None, "nothing changed");
+    // Still held after rotations and rewrites, which replace the file.
+    for n in 2..10 {
+        first.publish_event(EventRequest::new(format!("First{n}"))).unwrap();
+    }
+    first.clear_events(&EventQuery::default().name("First1")).unwrap();
+    assert!(set_history_file(&second, &path).is_err());
+    drop(first);
+    set_history_file(&second, &path).unwrap();
+    let names = names(&second.events(&EventQuery::default()).unwrap());
+    assert_eq!(names.last().map(String::as_str), Some("First9"), "{names:?}");
+    assert!(!names.contains(&"First1".to_owned()));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_history_file_that_is_a_link_is_followed_and_the_link_stays() {
+    let dir = temp_dir("link");
+    fs::create_dir(dir.join("store")).unwrap();
+    let target = dir.join("store").join("events.jsonl");
+    fs::write(&target, "").unwrap();
+    let link = dir.join("events.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let hub = Hub::new();
+    set_history_file(&hub, &link).unwrap();
+    for name in ["S1", "S2", "S3"] {
+        hub.publish_event(EventRequest::new(name)).unwrap();
+    }
+    hub.clear_events(&EventQuery::default().name("S2")).unwrap();
+    hub.publish_event(EventRequest::new("S4")).unwrap();
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is still a link");
+    let on_target: Vec<String> = fs::read_to_string(&target)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(on_target, ["S1", "S3", "S4"]);
+    // The link's own name, or the target's, is the file already in use.
+    set_history_file(&hub, &target).unwrap();
 }

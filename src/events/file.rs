@@ -25,6 +25,8 @@ pub(crate) struct HistoryFile {
     /// Bytes in the file (our own appends keep it exact).
     len: u64,
     max_bytes: u64,
+    /// `<path>.lock`, locked while this hub uses the file (see [`lock_for_this_hub`]).
+    _lock: Option<File>,
 }
 
 /// What reading a file gave: its records, in file order, and warnings for skipped torn
@@ -107,7 +109,8 @@ fn read_all(path: &Path) -> Result<Option<Vec<u8>>, Error> {
 impl HistoryFile {
     /// Opens (creating if needed) the history file and reads its records: those of the
     /// rotated file `<path>.1` first, then the file's own. A torn last line is skipped
-    /// with a warning and cut off the file. Nothing is written when this fails.
+    /// with a warning and cut off the file. Nothing is written when this fails, but the lock
+    /// file `<path>.lock` on Unix.
     pub fn open(path: &Path, max_bytes: u64) -> Result<(HistoryFile, ReadOutcome), Error> {
         if let Ok(meta) = fs::metadata(path) {
             if !meta.is_file() {
@@ -118,6 +121,14 @@ impl HistoryFile {
                 });
             }
         }
+        // A symbolic link is followed: the file it names is rotated and rewritten, and the link
+        // stays (replacing the path would replace the link with a plain file).
+        let resolved = match fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).ok(),
+            _ => None,
+        };
+        let path = resolved.as_deref().unwrap_or(path);
+        let lock = lock_for_this_hub(path)?;
         let mut records = Vec::new();
         let mut warnings = Vec::new();
         let rotated = rotated_path(path);
@@ -157,7 +168,8 @@ impl HistoryFile {
             file.write_all(b"\n").map_err(|e| Error::io(display(path), "append to", &e))?;
             len += 1;
         }
-        Ok((HistoryFile { path: path.to_owned(), file: Some(file), len, max_bytes }, ReadOutcome { records, warnings }))
+        let history = HistoryFile { path: path.to_owned(), file: Some(file), len, max_bytes, _lock: lock };
+        Ok((history, ReadOutcome { records, warnings }))
     }
 
     /// The records the file set holds now: the rotated file's, then the file's own.
@@ -303,11 +315,52 @@ fn keep_first_of_each_id(records: &mut Vec<Loaded>) {
     records.retain(|r| seen.insert(r.id));
 }
 
+/// `<path>.lock`, locked for as long as it is kept: a second hub (in this process or another)
+/// given the same history file is refused, instead of rewriting and rotating the file under
+/// the first, which would then append to a replaced file and lose its later events. A file of
+/// its own, so that the history file itself stays readable by other programs (.NET, for one,
+/// cannot open a file another process holds locked). An advisory lock, on Unix only: Windows
+/// already refuses to replace a file another process has open.
+fn lock_for_this_hub(path: &Path) -> Result<Option<File>, Error> {
+    #[cfg(unix)]
+    {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(display(&lock_path), "create the event history lock file", &e))?;
+        return match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let detail = io::Error::other("another hub (in this or another process) writes to it; give each its own file");
+                Err(Error::io(display(path), "use the event history file", &detail))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(display(&lock_path), "lock", &e)),
+        };
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(None)
+    }
+}
+
 fn open_for_append(path: &Path) -> Result<File, Error> {
     OpenOptions::new()
         .append(true)
         .open(path)
         .map_err(|e| Error::io(display(path), "open the event history file for appending", &e))
+}
+
+/// The temporary file [`write_atomically`] writes `path` through: `<path>.partial`.
+pub(crate) fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
 }
 
 /// Writes the pieces to `<path>.partial` and renames it to `path`. Returns the bytes
@@ -316,9 +369,7 @@ pub(crate) fn write_atomically<'a>(
     path: &Path,
     pieces: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> Result<u64, Error> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".partial");
-    let tmp = PathBuf::from(tmp_name);
+    let tmp = partial_path(path);
     let result = (|| -> io::Result<u64> {
         let file = File::create(&tmp)?;
         let mut out = io::BufWriter::new(file);

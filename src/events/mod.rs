@@ -16,7 +16,7 @@ mod file;
 mod record;
 
 use std::collections::{HashSet, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -390,12 +390,24 @@ pub(crate) struct Events {
     state: Mutex<State>,
 }
 
-/// Whether two paths name one file: the same file when both exist, else the same path.
+/// Whether two paths name one file: resolved through links and `.`/`..` as far as they exist
+/// (a file not made yet is resolved through its folder).
 fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
+    fn resolved(p: &Path) -> PathBuf {
+        if let Ok(full) = std::fs::canonicalize(p) {
+            return full;
+        }
+        match (p.parent().filter(|d| !d.as_os_str().is_empty()).map(std::fs::canonicalize), p.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => p.to_path_buf(),
+        }
     }
+    resolved(a) == resolved(b)
+}
+
+/// Whether `path` is the event history file `history` or its rotated part (`.1`).
+pub(crate) fn is_history_file(history: &Path, path: &Path) -> bool {
+    [history.to_path_buf(), file::rotated_path(history)].iter().any(|p| same_file(p, path))
 }
 
 fn display(path: &Path) -> String {
@@ -504,11 +516,17 @@ impl Events {
         Ok(removed.len())
     }
 
+    /// The history file, while events are persisted.
+    pub fn file_path(&self) -> Option<PathBuf> {
+        self.state.lock().file.as_ref().map(|f| f.path().to_owned())
+    }
+
     pub fn export(&self, path: &Path, format: HistoryFormat, q: &EventQuery) -> Result<usize, Error> {
         if let Some(live) = self.state.lock().file.as_ref().map(|f| f.path().to_owned()) {
             // Replacing the live history file (or its rotated part) would lose what it holds
             // and every event appended afterwards, which would go to the replaced file.
-            if [live.clone(), file::rotated_path(&live)].iter().any(|p| same_file(p, path)) {
+            // So would writing the export through it (`<path>.partial`, truncated first).
+            if is_history_file(&live, path) || is_history_file(&live, &file::partial_path(path)) {
                 return Err(Error::invalid(
                     "path",
                     display(path),
@@ -599,7 +617,8 @@ impl Events {
         };
         let path = Path::new(path);
         if let Some(f) = &mut st.file {
-            if f.path() == path {
+            // The same file by another name (or a link to it) is the file in use, not a new one.
+            if same_file(f.path(), path) {
                 f.set_max_bytes(max_bytes);
                 return Ok(());
             }

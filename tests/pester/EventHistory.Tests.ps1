@@ -329,6 +329,8 @@ Describe 'Persisting the history to a file' {
     It 'reloads the history in the next session that imports the module with $env:MODULECOMMUNICATION_EVENT_HISTORY' {
         Set-CommunicationConfiguration -EventHistoryPath $script:file
         Publish-ModuleEvent -EventName 'BeforeRestart' -EventData @{ When = [datetime]::new(2026, 1, 2, 3, 4, 5, 6, [DateTimeKind]::Utc) } | Out-Null
+        # This session ends its use of the file, as a process that exits does.
+        Set-CommunicationConfiguration -EventHistoryPath ''
         $job = Start-Job -ScriptBlock {
             param($psd1, $file)
             $env:MODULECOMMUNICATION_EVENT_HISTORY = $file
@@ -344,6 +346,21 @@ Describe 'Persisting the history to a file' {
         $result.When | Should -Be '2026-01-02T03:04:05.0060000Z'
         (@(Get-Content -LiteralPath $script:file) | ForEach-Object { ($_ | ConvertFrom-Json).name }) |
             Should -Be @('BeforeRestart', 'InTheJob')
+    }
+
+    It 'refuses the file to a second process while this one writes to it, and the file stays readable' {
+        Set-CommunicationConfiguration -EventHistoryPath $script:file
+        Publish-ModuleEvent -EventName 'Mine' | Out-Null
+        $job = Start-Job -ScriptBlock {
+            param($psd1, $file)
+            Import-Module $psd1
+            try { Set-CommunicationConfiguration -EventHistoryPath $file; 'accepted' } catch { $_.FullyQualifiedErrorId; "$_" }
+        } -ArgumentList $env:MC_MODULE_PSD1, $script:file
+        $result = $job | Wait-Job -Timeout 120 | Receive-Job
+        $job | Remove-Job -Force
+        $result[0] | Should -Be 'Io,ModuleCommunication.Commands.SetCommunicationConfigurationCommand'
+        $result[1] | Should -BeLike '*another hub (in this or another process) writes to it*'
+        (Get-Content -LiteralPath $script:file | ConvertFrom-Json).name | Should -Be 'Mine'
     }
 
     It 'reports a corrupt file named by $env:MODULECOMMUNICATION_EVENT_HISTORY on the first event cmdlet, and keeps events in memory' {
