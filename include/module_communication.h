@@ -111,6 +111,10 @@ enum mc_status
    */
   MC_STATUS_CORRUPT_FILE = 13,
   /**
+   * The caller cancelled the call (`mc_event_publish_cancellable`) before it did anything.
+   */
+  MC_STATUS_CANCELLED = 14,
+  /**
    * No API of that `Module.Operation`; register it with `mc_api_register`.
    */
   MC_STATUS_API_NOT_FOUND = 20,
@@ -664,7 +668,9 @@ mc_status mc_event_publish(const struct mc_hub *hub,
 /**
  * `mc_event_publish` that the caller can give up while it waits for room in a `Block`
  * queue (an event subscription's, or a broadcast copy's): `cancel` as for
- * `mc_publish_cancellable`.
+ * `mc_publish_cancellable`. An event publish also waits while another event publisher waits
+ * for room in a full `Block` queue; cancelled then, it returns `MC_STATUS_CANCELLED` and
+ * publishes nothing.
  *
  * `hub`, `event_json` and `cancel` are borrowed for the duration of the call.
  */

@@ -52,6 +52,11 @@ pub enum Error {
         /// How many subscriptions refused it.
         rejected: usize,
     },
+    /// The caller cancelled the operation before it did anything.
+    Cancelled {
+        /// What was cancelled.
+        operation: String,
+    },
     /// A wait ended before its condition held.
     Timeout {
         /// What was being waited for.
@@ -152,6 +157,7 @@ impl fmt::Display for Error {
                  overflow policy is Reject; the other subscriptions received it. Let the subscriber catch up, \
                  raise its capacity, or choose another overflow policy"
             ),
+            Error::Cancelled { operation } => write!(f, "{operation} was cancelled before it did anything"),
             Error::Timeout { operation, timeout_ms } => write!(
                 f,
                 "{operation} did not complete within {timeout_ms} ms; wait longer, or check that the processor \

@@ -413,6 +413,9 @@ fn status_values_are_the_documented_numbers() {
         (mc_status::Timeout, 9),
         (mc_status::Panic, 10),
         (mc_status::BufferTooSmall, 11),
+        (mc_status::Io, 12),
+        (mc_status::CorruptFile, 13),
+        (mc_status::Cancelled, 14),
     ];
     for (status, value) in table {
         assert_eq!(status as u32, value);
@@ -543,4 +546,66 @@ fn publish_cancellable_with_a_null_flag_is_publish_and_a_misaligned_flag_is_refu
     let st = unsafe { mc_event_publish_cancellable(hub.0, r#"{"name":"E"}"#.as_ptr().cast(), 12, misaligned, &mut id) };
     assert_eq!(st, mc_status::InvalidArgument);
     assert!(last_error().unwrap().contains("cancel"));
+}
+
+/// Publishes an event from another thread with `flag` as its cancel flag; its status arrives on
+/// the returned channel.
+fn publish_event_on_a_thread(
+    hub: &Guard,
+    json: &'static str,
+    flag: std::sync::Arc<std::sync::atomic::AtomicU32>,
+) -> std::sync::mpsc::Receiver<mc_status> {
+    let hub_addr = hub.0 as usize;
+    let (done, returned) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut id = mc_id::default();
+        // SAFETY: the hub outlives the call (the test releases the waits before freeing it);
+        // the flag is an aligned u32 kept alive by the Arc.
+        let st = unsafe {
+            mc_event_publish_cancellable(hub_addr as *const mc_hub, json.as_ptr().cast(), json.len(), flag.as_ptr(), &mut id)
+        };
+        let _ = done.send(st);
+    });
+    returned
+}
+
+#[test]
+fn an_event_publish_waiting_behind_a_blocked_publisher_can_be_cancelled_and_publishes_nothing() {
+    let hub = new_hub();
+    let options = r#"{"name":"Full.*","capacity":1,"overflow":"Block","blockTimeoutMs":600000}"#;
+    let mut sub = mc_id::default();
+    // SAFETY: live hub, readable options, valid out-pointer.
+    assert_eq!(
+        unsafe { mc_event_subscribe_pull(hub.0, options.as_ptr().cast(), options.len(), None, ptr::null_mut(), &mut sub) },
+        mc_status::Ok
+    );
+    let never = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    assert_eq!(publish_event_on_a_thread(&hub, r#"{"name":"Full.1"}"#, never.clone()).recv().unwrap(), mc_status::Ok);
+    // The second waits for room in the full queue, holding the history (it is counted as
+    // published once it is routed); the third, which no Block queue wants, waits behind it.
+    let blocked = publish_event_on_a_thread(&hub, r#"{"name":"Full.2"}"#, never);
+    let mut out = ptr::null_mut();
+    let mut published_twice = || {
+        // SAFETY: live hub, valid out-pointer.
+        assert_eq!(unsafe { mc_bus_stats(hub.0, &mut out) }, mc_status::Ok);
+        serde_json::from_str::<serde_json::Value>(&take_string(out)).unwrap()["published"] == 2
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !published_twice() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let behind_flag = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let behind = publish_event_on_a_thread(&hub, r#"{"name":"Other"}"#, behind_flag.clone());
+    behind_flag.store(1, Ordering::Release);
+    // The block timeout is 10 minutes: returning well before it means the cancel ended the wait.
+    let st = behind.recv_timeout(std::time::Duration::from_secs(60)).expect("the cancelled publisher still waits");
+    assert_eq!(st, mc_status::Cancelled);
+    // SAFETY: live hub; unsubscribing releases the blocked publisher.
+    assert_eq!(unsafe { mc_unsubscribe(hub.0, sub) }, mc_status::Ok);
+    assert_eq!(blocked.recv_timeout(std::time::Duration::from_secs(60)).unwrap(), mc_status::Ok);
+    let mut len = 0;
+    // SAFETY: live hub, no query, valid out-pointers.
+    assert_eq!(unsafe { mc_event_history(hub.0, ptr::null(), 0, &mut out, &mut len) }, mc_status::Ok);
+    let history = take_string(out);
+    assert!(history.contains("Full.2") && !history.contains("Other"), "{history}");
 }

@@ -31,6 +31,11 @@ pub(crate) unsafe fn with_flag<T>(flag: *const AtomicU32, publish: impl FnOnce()
     publish()
 }
 
+/// Whether the publish running on this thread can be cancelled (was given a flag).
+pub(crate) fn has_flag() -> bool {
+    !FLAG.with(Cell::get).is_null()
+}
+
 /// Whether the publish running on this thread was cancelled.
 pub(crate) fn cancelled() -> bool {
     let flag = FLAG.with(Cell::get);

@@ -332,14 +332,16 @@ fn lock_for_this_hub(path: &Path) -> Result<Option<File>, Error> {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| Error::io(display(&lock_path), "create the event history lock file", &e))?;
+            .map_err(|e| Error::io(display(path), "create the lock file (<path>.lock) of the event history file", &e))?;
         return match file.try_lock() {
             Ok(()) => Ok(Some(file)),
             Err(std::fs::TryLockError::WouldBlock) => {
                 let detail = io::Error::other("another hub (in this or another process) writes to it; give each its own file");
                 Err(Error::io(display(path), "use the event history file", &detail))
             }
-            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(display(&lock_path), "lock", &e)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::io(display(path), "lock the lock file (<path>.lock) of the event history file", &e))
+            }
         };
     }
     #[cfg(not(unix))]

@@ -424,12 +424,30 @@ impl Events {
         records.into_iter().map(|r| Ok(Arc::new(render(bus.event_channel(&r.channel)?, r.parts())))).collect()
     }
 
+    /// The history lock, for a publish. Another publisher may hold it for as long as a full
+    /// `Block` queue makes it wait; a publish that can be cancelled (see [`crate::bus::cancel`])
+    /// looks at its flag while it waits, and gives up, having done nothing, once it is set.
+    fn lock_to_publish(&self) -> Result<crate::sync::MutexGuard<'_, State>, Error> {
+        if !crate::bus::cancel::has_flag() {
+            return Ok(self.state.lock());
+        }
+        loop {
+            if let Some(st) = self.state.try_lock_for(std::time::Duration::from_millis(20)) {
+                return Ok(st);
+            }
+            if crate::bus::cancel::cancelled() {
+                let operation = "publishing the event, which waited for another publisher (itself waiting for room in a full Block queue),";
+                return Err(Error::Cancelled { operation: operation.to_owned() });
+            }
+        }
+    }
+
     pub fn publish(&self, bus: &Bus, clock: &dyn Clock, req: EventRequest) -> Result<MessageId, Error> {
         req.validate()?;
         let channel = bus.event_channel(req.channel_name())?;
         let id = MessageId::new_v4();
         let (rejected, timestamp_ms) = {
-            let mut st = self.state.lock();
+            let mut st = self.lock_to_publish()?;
             // Read under the lock, so history order and timestamps agree.
             let now_ns = clock.now_ns();
             let timestamp_ms = now_ns.div_euclid(1_000_000);

@@ -41,6 +41,7 @@ impl From<Error> for FfiError {
             Error::SubscriptionNotFound { .. } => mc_status::SubscriptionNotFound,
             Error::QueueFull { .. } => mc_status::QueueFull,
             Error::Timeout { .. } => mc_status::Timeout,
+            Error::Cancelled { .. } => mc_status::Cancelled,
             Error::Io { .. } => mc_status::Io,
             Error::CorruptFile { .. } => mc_status::CorruptFile,
             Error::AuthenticationFailed { .. } => mc_status::AuthenticationFailed,

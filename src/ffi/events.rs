@@ -95,7 +95,9 @@ pub unsafe extern "C" fn mc_event_publish(
 
 /// `mc_event_publish` that the caller can give up while it waits for room in a `Block`
 /// queue (an event subscription's, or a broadcast copy's): `cancel` as for
-/// `mc_publish_cancellable`.
+/// `mc_publish_cancellable`. An event publish also waits while another event publisher waits
+/// for room in a full `Block` queue; cancelled then, it returns `MC_STATUS_CANCELLED` and
+/// publishes nothing.
 ///
 /// `hub`, `event_json` and `cancel` are borrowed for the duration of the call.
 #[no_mangle]

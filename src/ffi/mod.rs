@@ -66,7 +66,9 @@ pub enum mc_status {
     Io = 12,
     /// A file holds a record that cannot be read; the file was left unchanged.
     CorruptFile = 13,
-    // 14-19 are left for the bus and events; the API registry uses 20-31.
+    /// The caller cancelled the call (`mc_event_publish_cancellable`) before it did anything.
+    Cancelled = 14,
+    // 15-19 are left for the bus and events; the API registry uses 20-31.
     /// No API of that `Module.Operation`; register it with `mc_api_register`.
     ApiNotFound = 20,
     /// An API of that `Module.Operation` (compared case-insensitively) is registered

@@ -165,6 +165,9 @@ Describe 'Delivery order, expiry and full queues' {
         @{ Cmdlet = 'Publish-ModuleEvent'
            Subscribe = { Subscribe-ModuleEvent -EventName 'Full.*' -Handler { } -MaxQueueSize 1 -OverflowPolicy Block -BlockTimeout 600 }
            Publish = { Publish-ModuleEvent -EventName 'Full.Tick' } }
+        @{ Cmdlet = 'Test-MessageChannel' # its test message goes through the channel's subscriptions
+           Subscribe = { Subscribe-ModuleMessage -Channel 'Q' -Handler { } -MaxQueueSize 1 -OverflowPolicy Block -BlockTimeout 600 }
+           Publish = { Test-MessageChannel -Name 'Q' -Timeout 1 } }
     ) {
         # Another runspace subscribes (so no handler of this one can drain the queue), fills the
         # queue, and publishes once more: that publish waits for room, for up to 10 minutes.

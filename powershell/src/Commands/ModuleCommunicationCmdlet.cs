@@ -43,6 +43,7 @@ namespace ModuleCommunication.Commands
             McStatus.BreakerNotFound or McStatus.TokenNotFound => ErrorCategory.ObjectNotFound,
             McStatus.Io => ErrorCategory.ResourceUnavailable,
             McStatus.CorruptFile => ErrorCategory.InvalidData,
+            McStatus.Cancelled => ErrorCategory.OperationStopped,
             _ => ErrorCategory.NotSpecified,
         };
 

@@ -163,10 +163,17 @@ namespace ModuleCommunication.Commands
         [Parameter]
         public string? AuthenticationToken { get; set; }
 
+        private PublishCancellation _cancellation; // not readonly: Begin records the flag in it
+
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            WriteObject(SelfTests.TestChannel(Name, Timeout, AuthenticationToken));
+            nint cancel = _cancellation.Begin();
+            if (Stopping) return;
+            WriteObject(SelfTests.TestChannel(Name, Timeout, AuthenticationToken, cancel));
         }
+
+        /// <summary>Ctrl+C: the test message's publish, waiting for room in a full Block queue, gives up.</summary>
+        protected override void StopProcessing() => _cancellation.Stop();
     }
 }

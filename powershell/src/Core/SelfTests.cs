@@ -479,7 +479,7 @@ namespace ModuleCommunication.Core
         /// one publish, one take. With a token, both go through the security check as the token's
         /// module (the publish then claims no source module of its own).
         /// </summary>
-        public static unsafe ChannelTestResult TestChannel(string name, TimeSpan timeout, string? authenticationToken)
+        public static unsafe ChannelTestResult TestChannel(string name, TimeSpan timeout, string? authenticationToken, nint cancel = 0)
         {
             var watch = Stopwatch.StartNew();
             var errors = new List<string>();
@@ -502,7 +502,7 @@ namespace ModuleCommunication.Core
                     sub = Bus.SubscribePull(channel, type, 1, null, 0, null, null, 0, authenticationToken);
                     string? source = authenticationToken == null ? "ModuleCommunication" : null;
                     (messageId, ModuleCommunicationException? rejected) = Bus.Publish(channel, type,
-                        new Hashtable { ["Test"] = "Test-MessageChannel" }, source, MessagePriority.Normal, null, null, authenticationToken);
+                        new Hashtable { ["Test"] = "Test-MessageChannel" }, source, MessagePriority.Normal, null, null, authenticationToken, cancel);
                     if (rejected != null) errors.Add($"A subscription of '{channel}' with the Reject policy refused the test message: its queue is full.");
                     uint ms = timeout <= TimeSpan.Zero ? 0u : (uint)Math.Min(timeout.TotalMilliseconds, uint.MaxValue - 1);
                     List<ModuleMessage> got = Take(sub, 1, ms);

@@ -20,6 +20,7 @@ namespace ModuleCommunication.Native
         BufferTooSmall = 11,
         Io = 12,
         CorruptFile = 13,
+        Cancelled = 14,
         // The API registry (20-31).
         ApiNotFound = 20,
         ApiExists = 21,
