@@ -240,6 +240,9 @@ Describe 'Health checks and self-tests while security requires tokens' {
         { Subscribe-ModuleMessage -Channel '__modulecommunication.*' -Handler { } } | Should -Throw -ErrorId "ReservedChannelName$($id)RegisterModuleMessageHandlerCommand"
         { Publish-ModuleEvent -EventName E -Channel '__ModuleCommunication.Health' -ErrorAction Stop } | Should -Throw -ErrorId "ReservedChannelName$($id)PublishModuleEventCommand"
         { Subscribe-ModuleEvent -Channel $name -Handler { } } | Should -Throw -ErrorId "ReservedChannelName$($id)RegisterModuleEventHandlerCommand"
+        # Escaped, a pattern is the literal name.
+        { Subscribe-ModuleEvent -Channel '`__ModuleCommunication.SelfTest.Events' -Handler { } } | Should -Throw -ErrorId "ReservedChannelName$($id)RegisterModuleEventHandlerCommand"
+        { Subscribe-ModuleMessage -Channel '_`_ModuleCommunication.X' -Handler { } } | Should -Throw -ErrorId "ReservedChannelName$($id)RegisterModuleMessageHandlerCommand"
         $err = { New-MessageChannel -Name $name -ErrorAction Stop } | Should -Throw -PassThru
         $err.Exception.Message | Should -BeLike "*'$name' is reserved*self-tests*"
         @(Get-MessageSubscriptions).Count | Should -Be 0

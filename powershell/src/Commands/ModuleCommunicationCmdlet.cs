@@ -56,11 +56,16 @@ namespace ModuleCommunication.Commands
 
         /// <summary>The error for a reserved channel name (see <see cref="ReservedChannelPrefix"/>), or null for any other.</summary>
         protected ErrorRecord? ReservedChannelError(string? name)
-            => name != null && name.StartsWith(ReservedChannelPrefix, StringComparison.OrdinalIgnoreCase)
-                ? NewError("ReservedChannelName", ErrorCategory.InvalidArgument, name,
-                    $"Channel '{name}' is reserved: names starting with '{ReservedChannelPrefix}' belong to the module's own health checks and self-tests.",
-                    "Choose another channel name.")
-                : null;
+        {
+            if (name == null) return null;
+            // Unescaped as the core reads patterns (a backtick escapes any character): a pattern
+            // such as '`__ModuleCommunication.X' is that literal name.
+            string literal = name.Contains('`') ? System.Text.RegularExpressions.Regex.Replace(name, "`(.)", "$1") : name;
+            if (!literal.StartsWith(ReservedChannelPrefix, StringComparison.OrdinalIgnoreCase)) return null;
+            return NewError("ReservedChannelName", ErrorCategory.InvalidArgument, name,
+                $"Channel '{name}' is reserved: names starting with '{ReservedChannelPrefix}' belong to the module's own health checks and self-tests.",
+                "Choose another channel name.");
+        }
 
         /// <summary>
         /// The target of an error about a set of settings: the value of the setting the core's
