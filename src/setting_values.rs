@@ -6,9 +6,70 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 
 /// Parses `json` as an object, or fails naming `what` with an example of the shape.
+///
+/// Keys compare case-insensitively, so an object (at any depth) that names one key twice, in
+/// any case, is refused: otherwise one of the two values would be dropped unchecked.
 pub(crate) fn object(json: &str, what: &'static str, expected: &'static str) -> Result<Map<String, Value>, Error> {
-    crate::bus::parse_object(json, what, expected)
+    let map = crate::bus::parse_object(json, what, expected)?;
+    serde_json::from_str::<UniqueKeys>(json).map_err(|e| Error::InvalidJson { what, detail: e.to_string(), expected })?;
+    Ok(map)
 }
+
+/// Any JSON value whose objects name no key twice, ignoring ASCII case (read and dropped).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if let Some(first) = seen.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                return Err(serde::de::Error::custom(format!("the key '{key}' is given twice (as '{first}' too)")));
+            }
+            map.next_value::<UniqueKeys>()?;
+            seen.push(key);
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+}
+
 
 /// A whole number that is zero or more; floats with no fraction count, as PowerShell sends them.
 pub(crate) fn whole_number(value: &Value) -> Option<u64> {

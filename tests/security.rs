@@ -450,3 +450,17 @@ fn private_channels_are_outside_the_security_check_and_public_ones_are_not() {
     assert!(hub.publish_event(EventRequest::new("E")).is_err());
     assert_eq!(hub.security().stats().authentication_failures, 3);
 }
+
+#[test]
+fn settings_objects_refuse_a_key_given_twice_in_any_case() {
+    use module_communication::resilience::{BreakerOptions, RetryPolicy};
+    let twice = |r: Result<(), module_communication::Error>| {
+        let err = r.unwrap_err();
+        assert!(err.to_string().contains("given twice"), "{err}");
+    };
+    twice(SecuritySettings::default()
+        .merged_with_json(r#"{"defaultTokenExpirationMinutes":5,"DefaultTokenExpirationMinutes":7}"#)
+        .map(drop));
+    twice(RetryPolicy::default().merged_with_json(r#"{"maxRetries":1,"maxRetries":2}"#).map(drop));
+    twice(BreakerOptions::default().merged_with_json(r#"{"failureThreshold":1,"FailureThreshold":2}"#).map(drop));
+}

@@ -472,6 +472,15 @@ Describe 'Configuration and metrics' {
         }
     }
 
+    It 'refuses a setting given twice in a case-sensitive -Settings hashtable, changing nothing' {
+        $settings = [hashtable]::new([StringComparer]::Ordinal)
+        $settings['MaxMessageQueueSize'] = 5
+        $settings['maxMessageQueueSize'] = 6
+        $before = (Get-CommunicationConfiguration).MaxMessageQueueSize
+        { Set-CommunicationConfiguration -Settings $settings } | Should -Throw -ErrorId 'DuplicateConfigurationSetting,*'
+        (Get-CommunicationConfiguration).MaxMessageQueueSize | Should -Be $before
+    }
+
     It 'takes the spec''s hashtable shape and refuses unknown keys, changing nothing' {
         Set-CommunicationConfiguration -Settings @{ MaxMessageQueueSize = [int16]5000; ProcessorInterval = [decimal]50 }
         (Get-CommunicationConfiguration).ProcessorInterval | Should -Be 50

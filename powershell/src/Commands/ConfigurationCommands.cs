@@ -144,6 +144,13 @@ namespace ModuleCommunication.Commands
                             $"'{key}' is not a setting of this version.", "Known settings: " + string.Join(", ", s_keys.Keys.Concat(NestedSettings.Sections)) + "."));
                         return;
                     }
+                    if (changes.ContainsKey(native))
+                    {
+                        // Only a case-sensitive hashtable can hold both; one value would be dropped.
+                        ThrowTerminatingError(NewError("DuplicateConfigurationSetting", ErrorCategory.InvalidArgument, key,
+                            $"'{key}' is given twice in -Settings (setting names compare case-insensitively).", "Give each setting once."));
+                        return;
+                    }
                     object? converted = ConvertSetting(key, entry.Value is PSObject p ? p.BaseObject : entry.Value, out string? problem);
                     if (converted == null)
                     {
