@@ -11,7 +11,8 @@ use crate::error::Error;
 /// any case, is refused: otherwise one of the two values would be dropped unchecked.
 pub(crate) fn object(json: &str, what: &'static str, expected: &'static str) -> Result<Map<String, Value>, Error> {
     let map = crate::bus::parse_object(json, what, expected)?;
-    serde_json::from_str::<UniqueKeys>(json).map_err(|e| Error::InvalidJson { what, detail: e.to_string(), expected })?;
+    let twice = |e: serde_json::Error| Error::InvalidJson { what, detail: e.to_string(), expected };
+    serde_json::from_str::<UniqueKeys>(json).map_err(twice)?;
     Ok(map)
 }
 
@@ -69,7 +70,6 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
         Ok(UniqueKeys)
     }
 }
-
 
 /// A whole number that is zero or more; floats with no fraction count, as PowerShell sends them.
 pub(crate) fn whole_number(value: &Value) -> Option<u64> {

@@ -458,9 +458,8 @@ fn settings_objects_refuse_a_key_given_twice_in_any_case() {
         let err = r.unwrap_err();
         assert!(err.to_string().contains("given twice"), "{err}");
     };
-    twice(SecuritySettings::default()
-        .merged_with_json(r#"{"defaultTokenExpirationMinutes":5,"DefaultTokenExpirationMinutes":7}"#)
-        .map(drop));
+    let security = r#"{"defaultTokenExpirationMinutes":5,"DefaultTokenExpirationMinutes":7}"#;
+    twice(SecuritySettings::default().merged_with_json(security).map(drop));
     twice(RetryPolicy::default().merged_with_json(r#"{"maxRetries":1,"maxRetries":2}"#).map(drop));
     twice(BreakerOptions::default().merged_with_json(r#"{"failureThreshold":1,"FailureThreshold":2}"#).map(drop));
 }
