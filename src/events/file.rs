@@ -327,12 +327,17 @@ fn lock_for_this_hub(path: &Path) -> Result<Option<File>, Error> {
         let mut name = path.as_os_str().to_owned();
         name.push(".lock");
         let lock_path = PathBuf::from(name);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(display(path), "create the lock file (<path>.lock) of the event history file", &e))?;
+        let file = match OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
+            Ok(file) => file,
+            // A folder that takes no new file (the history file in it may still be writable, and
+            // is used, as before there was a lock): the file goes without the protection.
+            Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) => {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(Error::io(display(path), "create the lock file (<path>.lock) of the event history file", &e))
+            }
+        };
         return match file.try_lock() {
             Ok(()) => Ok(Some(file)),
             Err(std::fs::TryLockError::WouldBlock) => {
