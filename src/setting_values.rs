@@ -35,13 +35,14 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut seen: Vec<String> = Vec::new();
+        // Folded key -> the key as given.
+        let mut seen = std::collections::HashMap::new();
         while let Some(key) = map.next_key::<String>()? {
-            if let Some(first) = seen.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+            if let Some(first) = seen.get(&key.to_ascii_lowercase()) {
                 return Err(serde::de::Error::custom(format!("the key '{key}' is given twice (as '{first}' too)")));
             }
             map.next_value::<UniqueKeys>()?;
-            seen.push(key);
+            seen.insert(key.to_ascii_lowercase(), key);
         }
         Ok(UniqueKeys)
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::LONG;
+use common::{eventually, LONG};
 use module_communication::{
     ChannelKind, Config, DeliveryReport, Envelope, Error, EventQuery, EventRequest, EventSubscriptionOptions,
     HistoryFormat, Hub, ManualClock, OverflowPolicy, Priority, PublishRequest, SubscriptionId, SubscriptionOptions,
@@ -369,7 +369,8 @@ fn exporting_onto_the_live_history_file_is_refused_and_the_file_keeps_every_even
     let partial = dir.join("events.jsonl.partial");
     set_history_file(&hub, &partial).unwrap();
     hub.publish_event(event("D", "4")).unwrap();
-    let err = hub.export_events(&dir.join("events.jsonl"), HistoryFormat::JsonLines, &EventQuery::default()).unwrap_err();
+    let err =
+        hub.export_events(&dir.join("events.jsonl"), HistoryFormat::JsonLines, &EventQuery::default()).unwrap_err();
     assert!(err.to_string().contains("EventHistoryPath"), "{err}");
     assert_eq!(fs::read_to_string(&partial).unwrap().lines().count(), 1, "the history file keeps its event");
 }
@@ -1077,12 +1078,17 @@ fn the_trace_file_and_the_history_file_must_differ_either_way_round() {
     let hub = Hub::new();
     set_history_file(&hub, &history).unwrap();
     hub.publish_event(EventRequest::new("Kept")).unwrap();
-    let tracing_to =
-        |path: PathBuf| TraceOptions { level: TraceLevel::Basic, log_to_file: true, file_path: Some(path), ..Default::default() };
+    let tracing_to = |path: PathBuf| TraceOptions {
+        level: TraceLevel::Basic,
+        log_to_file: true,
+        file_path: Some(path),
+        ..Default::default()
+    };
     // The history file, its rotated part, and the history file spelled another way.
     for trace in [history.clone(), dir.join("events.jsonl.1"), dir.join(".").join("events.jsonl")] {
         let err = hub.enable_tracing(tracing_to(trace.clone())).unwrap_err();
-        assert!(matches!(&err, Error::InvalidArgument { name, .. } if name == "filePath"), "{}: {err}", trace.display());
+        let named = matches!(&err, Error::InvalidArgument { name, .. } if name == "filePath");
+        assert!(named, "{}: {err}", trace.display());
     }
     assert_eq!(fs::read_to_string(&history).unwrap().lines().count(), 1, "the history file is untouched");
 
@@ -1113,6 +1119,13 @@ fn a_second_hub_given_the_same_history_file_is_refused_and_the_first_keeps_writi
         first.publish_event(EventRequest::new(format!("First{n}"))).unwrap();
     }
     first.clear_events(&EventQuery::default().name("First1")).unwrap();
+    assert!(set_history_file(&second, &path).is_err());
+    // Nor may the second use the first's rotated part, which the first renames over.
+    assert!(set_history_file(&second, &dir.join("history.jsonl.1")).is_err());
+    // Exporting onto the lock file would replace it and let the second in.
+    let onto_lock =
+        first.export_events(&dir.join("history.jsonl.lock"), HistoryFormat::JsonLines, &EventQuery::default());
+    assert!(onto_lock.is_err());
     assert!(set_history_file(&second, &path).is_err());
     drop(first);
     set_history_file(&second, &path).unwrap();
@@ -1145,5 +1158,57 @@ fn a_history_file_that_is_a_link_is_followed_and_the_link_stays() {
         .collect();
     assert_eq!(on_target, ["S1", "S3", "S4"]);
     // The link's own name, or the target's, is the file already in use.
+    set_history_file(&hub, &link).unwrap();
     set_history_file(&hub, &target).unwrap();
+
+    // A link to a file not made yet is followed too: rotating moves the target, not the link.
+    let dangling = dir.join("later.jsonl");
+    std::os::unix::fs::symlink(dir.join("store").join("later.jsonl"), &dangling).unwrap();
+    set_rotating_history_file(&hub, &dangling, 300);
+    for n in 0..6 {
+        hub.publish_event(EventRequest::new(format!("Later{n}"))).unwrap();
+    }
+    assert!(dir.join("store").join("later.jsonl.1").exists(), "the target rotated");
+    assert!(fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink(), "the link is still a link");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_hub_may_not_take_a_file_whose_rotated_part_another_hub_uses() {
+    let dir = temp_dir("rotated-part");
+    let first = Hub::new();
+    set_history_file(&first, &dir.join("h.jsonl.1")).unwrap();
+    let second = Hub::new();
+    let err = set_history_file(&second, &dir.join("h.jsonl")).unwrap_err();
+    assert!(err.to_string().contains("another hub"), "{err}");
+}
+
+#[test]
+fn enabling_a_trace_file_does_not_wait_for_an_event_publisher_blocked_on_a_full_queue() {
+    use module_communication::{TraceLevel, TraceOptions};
+    let dir = temp_dir("trace-while-blocked");
+    let hub = Arc::new(Hub::new());
+    set_history_file(&hub, &dir.join("events.jsonl")).unwrap();
+    let opts = EventSubscriptionOptions {
+        block_timeout_ms: Some(600_000),
+        ..EventSubscriptionOptions::new("Full.*").capacity(1).overflow(OverflowPolicy::Block)
+    };
+    let sub = hub.subscribe_events_pull(opts, None).unwrap();
+    hub.publish_event(EventRequest::new("Full.1")).unwrap();
+    let h = Arc::clone(&hub);
+    let blocked = std::thread::spawn(move || h.publish_event(EventRequest::new("Full.2")));
+    assert!(eventually(LONG, || hub.bus_stats().published == 2), "the second publisher is at the full queue");
+    let (done, enabled) = std::sync::mpsc::channel();
+    let h = Arc::clone(&hub);
+    let trace = dir.join("trace.log");
+    std::thread::spawn(move || {
+        let options =
+            TraceOptions { level: TraceLevel::Basic, log_to_file: true, file_path: Some(trace), ..Default::default() };
+        let _ = done.send(h.enable_tracing(options));
+    });
+    // The block timeout is 10 minutes: returning before it means tracing did not wait for it.
+    let result = enabled.recv_timeout(Duration::from_secs(60));
+    hub.unsubscribe(sub).unwrap();
+    blocked.join().unwrap().unwrap();
+    result.expect("enabling tracing waited for the blocked publisher").unwrap();
 }

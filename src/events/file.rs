@@ -124,7 +124,11 @@ impl HistoryFile {
         // A symbolic link is followed: the file it names is rotated and rewritten, and the link
         // stays (replacing the path would replace the link with a plain file).
         let resolved = match fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).ok(),
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).ok().or_else(|| {
+                // A link to a file not made yet: its target, read relative to the link's folder.
+                let target = fs::read_link(path).ok()?;
+                Some(path.parent().map_or(target.clone(), |dir| dir.join(&target)))
+            }),
             _ => None,
         };
         let path = resolved.as_deref().unwrap_or(path);
@@ -324,9 +328,19 @@ fn keep_first_of_each_id(records: &mut Vec<Loaded>) {
 fn lock_for_this_hub(path: &Path) -> Result<Option<File>, Error> {
     #[cfg(unix)]
     {
-        let mut name = path.as_os_str().to_owned();
-        name.push(".lock");
-        let lock_path = PathBuf::from(name);
+        let in_use = || {
+            let detail =
+                io::Error::other("another hub (in this or another process) writes to it; give each its own file");
+            Err(Error::io(display(path), "use the event history file", &detail))
+        };
+        // The file may also be another hub's rotated part (`<its path>.1`), or this file's
+        // rotated part another hub's file: either would rename over the other's records.
+        let rotated = rotated_path(path);
+        let rotated_of = path.to_str().and_then(|p| p.strip_suffix(".1")).map(PathBuf::from);
+        if [Some(rotated), rotated_of].iter().flatten().any(|other| locked_elsewhere(&lock_path(other))) {
+            return in_use();
+        }
+        let lock_path = lock_path(path);
         let file = match OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
             Ok(file) => file,
             // A folder that takes no new file (the history file in it may still be writable, and
@@ -335,15 +349,13 @@ fn lock_for_this_hub(path: &Path) -> Result<Option<File>, Error> {
                 return Ok(None)
             }
             Err(e) => {
-                return Err(Error::io(display(path), "create the lock file (<path>.lock) of the event history file", &e))
+                let operation = "create the lock file (<path>.lock) of the event history file";
+                return Err(Error::io(display(path), operation, &e));
             }
         };
         return match file.try_lock() {
             Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let detail = io::Error::other("another hub (in this or another process) writes to it; give each its own file");
-                Err(Error::io(display(path), "use the event history file", &detail))
-            }
+            Err(std::fs::TryLockError::WouldBlock) => in_use(),
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(Error::io(display(path), "lock the lock file (<path>.lock) of the event history file", &e))
             }
@@ -353,6 +365,23 @@ fn lock_for_this_hub(path: &Path) -> Result<Option<File>, Error> {
     {
         let _ = path;
         Ok(None)
+    }
+}
+
+/// `<path>.lock`: see [`lock_for_this_hub`].
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Whether another hub holds the lock file `lock` (one that does not exist is held by none:
+/// a hub using it would have made it). Looked at without making it.
+#[cfg(unix)]
+fn locked_elsewhere(lock: &Path) -> bool {
+    match OpenOptions::new().write(true).open(lock) {
+        Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
     }
 }
 

@@ -397,8 +397,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
         if let Ok(full) = std::fs::canonicalize(p) {
             return full;
         }
-        match (p.parent().filter(|d| !d.as_os_str().is_empty()).map(std::fs::canonicalize), p.file_name()) {
-            (Some(Ok(dir)), Some(name)) => dir.join(name),
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match (std::fs::canonicalize(dir), p.file_name()) {
+            (Ok(dir), Some(name)) => dir.join(name),
             _ => p.to_path_buf(),
         }
     }
@@ -534,17 +538,17 @@ impl Events {
         Ok(removed.len())
     }
 
-    /// The history file, while events are persisted.
-    pub fn file_path(&self) -> Option<PathBuf> {
-        self.state.lock().file.as_ref().map(|f| f.path().to_owned())
-    }
-
     pub fn export(&self, path: &Path, format: HistoryFormat, q: &EventQuery) -> Result<usize, Error> {
         if let Some(live) = self.state.lock().file.as_ref().map(|f| f.path().to_owned()) {
             // Replacing the live history file (or its rotated part) would lose what it holds
             // and every event appended afterwards, which would go to the replaced file.
-            // So would writing the export through it (`<path>.partial`, truncated first).
-            if is_history_file(&live, path) || is_history_file(&live, &file::partial_path(path)) {
+            // So would writing the export through it (`<path>.partial`, truncated first), and
+            // replacing its lock file would let another hub in.
+            let lock = file::lock_path(&live);
+            if is_history_file(&live, path)
+                || is_history_file(&live, &file::partial_path(path))
+                || same_file(&lock, path)
+            {
                 return Err(Error::invalid(
                     "path",
                     display(path),

@@ -326,12 +326,12 @@ impl Tracer {
         self.sink.read(last)
     }
 
-    /// The state as JSON: `{"enabled","level","logToFile","filePath","records","droppedRecords"}`.
     /// The file tracing writes to, while it does.
     pub fn file_path(&self) -> Option<PathBuf> {
         self.state.lock().as_ref().and_then(|a| a.options.file_path.clone().filter(|_| a.options.log_to_file))
     }
 
+    /// The state as JSON: `{"enabled","level","logToFile","filePath","records","droppedRecords"}`.
     pub fn status_json(&self) -> String {
         let state = self.state.lock();
         let mut m = Map::new();

@@ -479,6 +479,15 @@ Describe 'Configuration and metrics' {
         $before = (Get-CommunicationConfiguration).MaxMessageQueueSize
         { Set-CommunicationConfiguration -Settings $settings } | Should -Throw -ErrorId 'DuplicateConfigurationSetting,*'
         (Get-CommunicationConfiguration).MaxMessageQueueSize | Should -Be $before
+        # The same inside a section, and a section given twice.
+        $retry = [hashtable]::new([StringComparer]::Ordinal)
+        $retry['MaxRetries'] = 3
+        $retry['maxRetries'] = 7
+        { Set-CommunicationConfiguration -RetryPolicy $retry } | Should -Throw -ExpectedMessage '*MaxRetries is given twice*'
+        $sections = [hashtable]::new([StringComparer]::Ordinal)
+        $sections['RetryPolicy'] = @{ MaxRetries = 2 }
+        $sections['retryPolicy'] = @{ RetryDelay = 10 }
+        { Set-CommunicationConfiguration -Settings $sections } | Should -Throw -ExpectedMessage '*given twice*'
     }
 
     It 'takes the spec''s hashtable shape and refuses unknown keys, changing nothing' {

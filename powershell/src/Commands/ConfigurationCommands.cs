@@ -247,6 +247,10 @@ namespace ModuleCommunication.Commands
         private bool AddSection(Dictionary<string, object> changes, string section, object? value)
         {
             (string native, Dictionary<string, object>? converted, string? problem) = NestedSettings.Convert(section, value);
+            if (converted != null && changes.ContainsKey(native))
+            {
+                (converted, problem) = (null, $"{section} is given twice (setting names compare case-insensitively); give it once.");
+            }
             if (converted == null)
             {
                 ThrowTerminatingError(NewError("InvalidConfigurationValue", ErrorCategory.InvalidArgument, value, problem!,

@@ -77,6 +77,11 @@ namespace ModuleCommunication.Commands
                 {
                     return (native, null, $"'{key}' is not a {section} setting. The {section} settings are {string.Join(", ", keys.Keys)}.");
                 }
+                if (result.ContainsKey(spec.Native))
+                {
+                    // Only a case-sensitive hashtable can hold both; one value would be dropped.
+                    return (native, null, $"{section}.{key} is given twice (setting names compare case-insensitively); give it once.");
+                }
                 object? v = entry.Value is PSObject pv ? pv.BaseObject : entry.Value;
                 object? converted = ConvertValue(v, spec.Kind);
                 if (converted == null || !InRange(converted, spec))
