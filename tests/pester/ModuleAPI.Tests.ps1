@@ -665,6 +665,39 @@ Describe 'Calls from other runspaces' {
         }
     }
 
+    It 'stops a caller with a -Timeout at Ctrl+C while the owner is blocked and has not started the call' {
+        # The timed call runs in a nested pipeline, which PowerShell stops before it tells the cmdlet.
+        $gate = [System.Threading.ManualResetEventSlim]::new($false)
+        $registered = [System.Threading.ManualResetEventSlim]::new($false)
+        $owner = [powershell]::Create()
+        $caller = [powershell]::Create()
+        try {
+            $null = $owner.AddScript({
+                param($Psd1, $gate, $registered)
+                Import-Module $Psd1
+                Register-ModuleAPI -ModuleName Blocked -APIName Run -Handler { 'ran' } | Out-Null
+                $registered.Set()
+                $gate.Wait() # a blocking .NET wait: no checkpoint, so the call cannot start
+            }).AddArgument($script:Psd1).AddArgument($gate).AddArgument($registered).BeginInvoke()
+            $registered.Wait([timespan]::FromSeconds(30)) | Should -BeTrue
+            $null = $caller.AddScript({
+                param($Psd1)
+                Import-Module $Psd1
+                Invoke-ModuleAPI -ModuleName Blocked -APIName Run -Timeout 300 -RetryAttempts 0
+            }).AddArgument($script:Psd1).BeginInvoke()
+            Wait-Until { (Get-ModuleAPIs Blocked Run).CallCount -ge 1 } -TimeoutSeconds 30 | Should -BeTrue
+            $null = $caller.BeginStop($null, $null)
+            Wait-Until { $caller.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 30 |
+                Should -BeTrue -Because 'the caller stops at Ctrl+C, not when the owner wakes or after the 300 s timeout'
+        } finally {
+            $gate.Set()
+            $caller.Dispose()
+            $owner.Stop()
+            $owner.Runspace.Close()
+            $owner.Dispose()
+        }
+    }
+
     It 'keeps the owner of an API when a second registration of it is refused' {
         $ps = [powershell]::Create()
         try {

@@ -150,9 +150,25 @@ namespace ModuleCommunication.Threading
                 previous = _stoppable;
                 if (TimedOut) return false;
                 _stoppable = ps;
-                return true;
             }
+            CancelWhenStopped(ps);
+            return true;
         }
+
+        /// <summary>
+        /// Ctrl+C on the caller stops its nested pipelines first, and PowerShell waits for them
+        /// before it tells the cmdlet (StopProcessing): so a stop of <paramref name="ps"/> that is
+        /// not the call's own deadline cancels the call, and a caller waiting for another
+        /// runspace's stage wakes at once instead of when that stage ends.
+        /// </summary>
+        private void CancelWhenStopped(PowerShell ps)
+            => ps.InvocationStateChanged += (_, e) =>
+            {
+                if (e.InvocationStateInfo.State != PSInvocationState.Stopping) return;
+                bool deadline;
+                lock (_gate) deadline = TimedOut;
+                if (!deadline) MarkCancelled();
+            };
 
         /// <summary>Puts back the stoppable pipeline an attempt replaced.</summary>
         public void RestoreStoppable(PowerShell? previous)
@@ -208,8 +224,9 @@ namespace ModuleCommunication.Threading
             {
                 if (TimedOut) return false;
                 _stoppable = ps;
-                return true;
             }
+            CancelWhenStopped(ps);
+            return true;
         }
 
         public void DetachStoppable()
