@@ -698,6 +698,35 @@ Describe 'Calls from other runspaces' {
         }
     }
 
+    It 'fails a caller''s call with APIHandlerFailed when the owner''s own pipeline is stopped while the stage runs there' {
+        $started = [System.Threading.ManualResetEventSlim]::new($false)
+        $owner = [powershell]::Create()
+        $caller = [powershell]::Create()
+        try {
+            $null = $owner.AddScript({
+                param($Psd1, $started)
+                Import-Module $Psd1
+                $global:started = $started
+                Register-ModuleAPI -ModuleName Owned -APIName Slow -Handler { $global:started.Set(); Start-Sleep 30; 'late' } | Out-Null
+                while ($true) { Start-Sleep -Milliseconds 10 } # checkpoints: calls run here
+            }).AddArgument($script:Psd1).AddArgument($started).BeginInvoke()
+            Wait-Until { Get-ModuleAPIs Owned Slow -ErrorAction SilentlyContinue } -TimeoutSeconds 30 | Should -BeTrue
+            $running = $caller.AddScript({
+                param($Psd1)
+                Import-Module $Psd1
+                try { Invoke-ModuleAPI -ModuleName Owned -APIName Slow -RetryAttempts 0 } catch { 'caught ' + $_.FullyQualifiedErrorId }
+                'continues'
+            }).AddArgument($script:Psd1).BeginInvoke()
+            $started.Wait([timespan]::FromSeconds(30)) | Should -BeTrue
+            $owner.Stop() # Ctrl+C in the owner's runspace, not the caller's
+            $caller.EndInvoke($running) | Should -Be @('caught APIHandlerFailed,ModuleCommunication.Commands.InvokeModuleAPICommand', 'continues')
+        } finally {
+            $caller.Dispose()
+            $owner.Runspace.Close()
+            $owner.Dispose()
+        }
+    }
+
     It 'keeps the owner of an API when a second registration of it is refused' {
         $ps = [powershell]::Create()
         try {

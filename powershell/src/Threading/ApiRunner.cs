@@ -346,6 +346,13 @@ namespace ModuleCommunication.Threading
             }
             catch (Exception e) when (IsFlowControl(e))
             {
+                if (e is PipelineStoppedException && !StopIsTheCallers(state))
+                {
+                    // The owner's pipeline was stopped (its own Ctrl+C): rethrown in the caller, the
+                    // stop would end the caller's script, which nobody stopped.
+                    return Fail(call, ApiErrorCategory.HandlerFailed,
+                        $"{Capitalize(stage.Name)} was stopped: the runspace that registered it ({stage.Owner.InstanceId}) stopped its pipeline while it ran.");
+                }
                 state.FlowControl ??= ExceptionDispatchInfo.Capture(e);
                 return state.TimedOut || state.DeadlinePassed
                     ? Fail(call, ApiErrorCategory.Timeout, state.TimeoutMessage(stage.Name))
@@ -465,6 +472,14 @@ namespace ModuleCommunication.Threading
                 return false;
             }
         }
+
+        /// <summary>
+        /// Whether a stop of the running stage is the caller's own: its Ctrl+C or Stop-Job, its
+        /// deadline, or a stage running in the caller's own pipeline (inline, or an -Async job's).
+        /// </summary>
+        private static bool StopIsTheCallers(ApiCallState state)
+            => state.Cancelled || state.TimedOut || state.DeadlinePassed || state.RunInPool
+               || ReferenceEquals(Runspace.DefaultRunspace, state.CmdletRunspace);
 
         /// <summary>A stop (Ctrl+C, a timeout) or runaway recursion: rethrown once the native call has returned.</summary>
         private static bool IsFlowControl(Exception e)
