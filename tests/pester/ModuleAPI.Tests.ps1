@@ -727,6 +727,40 @@ Describe 'Calls from other runspaces' {
         }
     }
 
+    It 'lets Ctrl+C stop the owner of an API while other runspaces keep calling it' {
+        $owner = [powershell]::Create()
+        $done = [System.Threading.ManualResetEventSlim]::new($false)
+        $callers = @()
+        try {
+            $null = $owner.AddScript({
+                param($Psd1)
+                Import-Module $Psd1
+                Register-ModuleAPI -ModuleName Busy -APIName Fast -Handler { Start-Sleep -Milliseconds 5; 'ok' } | Out-Null
+                while ($true) { $x = 1 } # checkpoints: the calls run here
+            }).AddArgument($script:Psd1).BeginInvoke()
+            Wait-Until { Get-ModuleAPIs Busy Fast -ErrorAction SilentlyContinue } -TimeoutSeconds 30 | Should -BeTrue
+            $callers = 1..2 | ForEach-Object {
+                $caller = [powershell]::Create()
+                $null = $caller.AddScript({
+                    param($Psd1, $done)
+                    Import-Module $Psd1
+                    while (-not $done.IsSet) { try { $null = Invoke-ModuleAPI -Module Busy -Operation Fast -Timeout 5 -RetryAttempts 0 } catch { } }
+                }).AddArgument($script:Psd1).AddArgument($done).BeginInvoke()
+                $caller
+            }
+            Wait-Until { (Get-ModuleAPIs Busy Fast).CallCount -ge 20 } -TimeoutSeconds 30 | Should -BeTrue
+            $null = $owner.BeginStop($null, $null)
+            Wait-Until { $owner.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 10 |
+                Should -BeTrue -Because 'the owner''s script stops between rounds of calls, not when the callers stop calling'
+        } finally {
+            $done.Set()
+            foreach ($caller in $callers) { $caller.Stop(); $caller.Dispose() }
+            $owner.Stop()
+            $owner.Runspace.Close()
+            $owner.Dispose()
+        }
+    }
+
     It 'keeps the owner of an API when a second registration of it is refused' {
         $ps = [powershell]::Create()
         try {

@@ -156,10 +156,15 @@ namespace ModuleCommunication.Threading
             return true;
         }
 
-        /// <summary>Owner's thread: runs every posted work item. Re-entrant (a work item may wait for, and run, more).</summary>
+        /// <summary>
+        /// Owner's thread: runs the work items posted so far. Re-entrant (a work item may wait for,
+        /// and run, more). Those posted meanwhile are left for the next round (each post signals
+        /// one), so callers that never stop posting cannot keep the owner here: its script goes
+        /// on between rounds, and a Ctrl+C there takes effect.
+        /// </summary>
         public void RunPostedWork()
         {
-            while (_work.TryDequeue(out DispatcherWorkItem? item)) item.Run();
+            for (int n = _work.Count; n > 0 && _work.TryDequeue(out DispatcherWorkItem? item); n--) item.Run();
         }
 
         private void AbandonPostedWork()
