@@ -1094,8 +1094,10 @@ mc_status mc_api_call_set_result(mc_call call, const char *json, size_t len);
  * `category` is the status of the category (`MC_STATUS_VALIDATION_FAILED`,
  * `MC_STATUS_API_NOT_FOUND`, `MC_STATUS_AUTHENTICATION_FAILED`,
  * `MC_STATUS_AUTHORIZATION_FAILED`, `MC_STATUS_TIMEOUT`, `MC_STATUS_CIRCUIT_OPEN`,
- * `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`, `MC_STATUS_CALL_DEPTH_EXCEEDED`),
- * and `message` (NUL-terminated UTF-8) explains it. The library copies it. The status
+ * `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`, `MC_STATUS_CALL_DEPTH_EXCEEDED`, or
+ * `MC_STATUS_CANCELLED`: the caller stopped the call, which then counts neither for nor
+ * against the circuit breaker and is not retried), and `message` (NUL-terminated UTF-8)
+ * explains it. The library copies it. The status
  * the callback returns does not change the category set here.
  *
  * `message` is borrowed for the duration of the call.

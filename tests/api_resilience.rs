@@ -139,6 +139,20 @@ fn validation_failures_are_not_retried_and_do_not_count_against_the_breaker() {
 }
 
 #[test]
+fn calls_the_caller_cancelled_are_not_retried_and_do_not_count_against_the_breaker() {
+    let (_clock, hub, sleeper) = hub();
+    let calls = flaky(&hub, usize::MAX, ApiErrorCategory::Cancelled);
+    for _ in 0..20 {
+        let e = hub.registry().invoke(op().retry_attempts(3)).unwrap_err();
+        assert_eq!(e.category, ApiErrorCategory::Cancelled);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 20, "one attempt each");
+    assert!(sleeper.take_delays().is_empty());
+    let st = &hub.resilience().statuses(Some("Svc.Op")).unwrap()[0];
+    assert_eq!((st.state, st.total_failures), (CircuitState::Closed, 0));
+}
+
+#[test]
 fn each_attempt_gets_its_own_timeout_and_a_timed_out_attempt_is_retried() {
     let (_clock, hub, _) = hub();
     // The first attempt blocks until released; the second returns at once.

@@ -162,6 +162,7 @@ fn status_from_u32(value: u32) -> Option<mc_status> {
         BufferTooSmall,
         Io,
         CorruptFile,
+        Cancelled,
         ApiNotFound,
         ApiExists,
         ValidationFailed,
@@ -189,6 +190,7 @@ fn category_of(status: mc_status) -> ApiErrorCategory {
         mc_status::CircuitOpen => ApiErrorCategory::CircuitOpen,
         mc_status::Unavailable => ApiErrorCategory::Unavailable,
         mc_status::CallDepthExceeded => ApiErrorCategory::CallDepthExceeded,
+        mc_status::Cancelled => ApiErrorCategory::Cancelled,
         _ => ApiErrorCategory::HandlerFailed,
     }
 }
@@ -204,6 +206,7 @@ pub(crate) fn status_of(category: ApiErrorCategory) -> mc_status {
         ApiErrorCategory::HandlerFailed => mc_status::HandlerFailed,
         ApiErrorCategory::Unavailable => mc_status::Unavailable,
         ApiErrorCategory::CallDepthExceeded => mc_status::CallDepthExceeded,
+        ApiErrorCategory::Cancelled => mc_status::Cancelled,
     }
 }
 
@@ -776,8 +779,10 @@ pub unsafe extern "C" fn mc_api_call_set_result(call: mc_call, json: *const c_ch
 /// `category` is the status of the category (`MC_STATUS_VALIDATION_FAILED`,
 /// `MC_STATUS_API_NOT_FOUND`, `MC_STATUS_AUTHENTICATION_FAILED`,
 /// `MC_STATUS_AUTHORIZATION_FAILED`, `MC_STATUS_TIMEOUT`, `MC_STATUS_CIRCUIT_OPEN`,
-/// `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`, `MC_STATUS_CALL_DEPTH_EXCEEDED`),
-/// and `message` (NUL-terminated UTF-8) explains it. The library copies it. The status
+/// `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_UNAVAILABLE`, `MC_STATUS_CALL_DEPTH_EXCEEDED`, or
+/// `MC_STATUS_CANCELLED`: the caller stopped the call, which then counts neither for nor
+/// against the circuit breaker and is not retried), and `message` (NUL-terminated UTF-8)
+/// explains it. The library copies it. The status
 /// the callback returns does not change the category set here.
 ///
 /// `message` is borrowed for the duration of the call.
@@ -796,7 +801,8 @@ pub unsafe extern "C" fn mc_api_call_set_error(call: mc_call, category: u32, mes
             | mc_status::CircuitOpen
             | mc_status::HandlerFailed
             | mc_status::Unavailable
-            | mc_status::CallDepthExceeded) => category_of(s),
+            | mc_status::CallDepthExceeded
+            | mc_status::Cancelled) => category_of(s),
             _ => {
                 return Err(FfiError::new(
                     mc_status::InvalidArgument,

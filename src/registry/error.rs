@@ -37,11 +37,14 @@ pub enum ApiErrorCategory {
     /// calls itself without end. Not one of ARCHITECTURE's eight categories: it is neither
     /// a validation error nor a handler failure, and retrying it can never help.
     CallDepthExceeded,
+    /// The caller stopped the call (Ctrl+C, Stop-Job) before it finished. Like the caller's
+    /// mistakes, it counts neither for nor against the API's circuit breaker, and is not retried.
+    Cancelled,
 }
 
 impl ApiErrorCategory {
     /// Every category, in declaration order.
-    pub const ALL: [ApiErrorCategory; 9] = [
+    pub const ALL: [ApiErrorCategory; 10] = [
         ApiErrorCategory::Validation,
         ApiErrorCategory::NotFound,
         ApiErrorCategory::Authentication,
@@ -51,6 +54,7 @@ impl ApiErrorCategory {
         ApiErrorCategory::HandlerFailed,
         ApiErrorCategory::Unavailable,
         ApiErrorCategory::CallDepthExceeded,
+        ApiErrorCategory::Cancelled,
     ];
 
     /// The name used in JSON and PowerShell (`"Validation"`).
@@ -65,6 +69,7 @@ impl ApiErrorCategory {
             ApiErrorCategory::HandlerFailed => "HandlerFailed",
             ApiErrorCategory::Unavailable => "Unavailable",
             ApiErrorCategory::CallDepthExceeded => "CallDepthExceeded",
+            ApiErrorCategory::Cancelled => "Cancelled",
         }
     }
 

@@ -637,7 +637,8 @@ impl Call {
 /// How the retry stage and the circuit breaker treat a failed attempt: timeouts and
 /// unavailable services are transient (retried, counted); a handler failure, or a nested
 /// call's open breaker, counts against the breaker but is not retried; the caller's own
-/// mistakes (validation, not found, authentication, authorization, call depth) are neither.
+/// mistakes (validation, not found, authentication, authorization, call depth) and its own
+/// stop (cancelled) are neither.
 pub(crate) fn verdict(e: &ApiError) -> Verdict {
     match e.category {
         ApiErrorCategory::Timeout | ApiErrorCategory::Unavailable => Verdict::Retry(e.message.clone()),
@@ -646,7 +647,8 @@ pub(crate) fn verdict(e: &ApiError) -> Verdict {
         | ApiErrorCategory::NotFound
         | ApiErrorCategory::Authentication
         | ApiErrorCategory::Authorization
-        | ApiErrorCategory::CallDepthExceeded => Verdict::Neutral,
+        | ApiErrorCategory::CallDepthExceeded
+        | ApiErrorCategory::Cancelled => Verdict::Neutral,
     }
 }
 

@@ -63,6 +63,27 @@ Describe 'Get-CircuitBreakerStatus' {
     }
 }
 
+Describe 'Calls the caller stops' {
+    BeforeEach { Clear-Breakers; Reset-Registry }
+    AfterAll { Reset-Registry }
+
+    It 'are not failures of the API: five stopped calls leave its breaker closed' {
+        Register-ModuleAPI -ModuleName Stoppable -APIName Slow -Handler { param($Started) $Started.Set(); Start-Sleep 30 } -Parameters @{
+            Started = @{ Type = 'object'; Required = $true }
+        } | Out-Null
+        foreach ($i in 1..5) {
+            $started = [System.Threading.ManualResetEventSlim]::new($false)
+            $job = Invoke-ModuleAPI -Module Stoppable -Operation Slow -Parameters @{ Started = $started } -Async
+            $started.Wait([timespan]::FromSeconds(30)) | Should -BeTrue
+            $job | Stop-Job
+            $job | Remove-Job -Force
+        }
+        $breaker = (Get-CircuitBreakerStatus -OperationName 'Stoppable.Slow').CircuitBreakers['Stoppable.Slow']
+        $breaker.State | Should -Be 'Closed'
+        $breaker.TotalFailures | Should -Be 0
+    }
+}
+
 Describe 'Reset-CircuitBreaker and Set-CircuitBreaker' {
     BeforeEach {
         Clear-Breakers

@@ -26,6 +26,8 @@ namespace ModuleCommunication
         Unavailable,
         /// <summary>API calls nested more than 32 deep: a handler calling itself without end.</summary>
         CallDepthExceeded,
+        /// <summary>The caller stopped the call (Ctrl+C, Stop-Job); not counted by the circuit breaker.</summary>
+        Cancelled,
     }
 
     /// <summary>
@@ -283,6 +285,7 @@ namespace ModuleCommunication
             ApiErrorCategory.CircuitOpen => "CircuitOpen",
             ApiErrorCategory.HandlerFailed => "APIHandlerFailed",
             ApiErrorCategory.Unavailable => "APIUnavailable",
+            ApiErrorCategory.Cancelled => "APICancelled",
             _ => "APICallDepthExceeded",
         };
 
@@ -297,6 +300,7 @@ namespace ModuleCommunication
             ApiErrorCategory.CircuitOpen => System.Management.Automation.ErrorCategory.ResourceUnavailable,
             ApiErrorCategory.HandlerFailed => System.Management.Automation.ErrorCategory.InvalidResult,
             ApiErrorCategory.Unavailable => System.Management.Automation.ErrorCategory.ResourceUnavailable,
+            ApiErrorCategory.Cancelled => System.Management.Automation.ErrorCategory.OperationStopped,
             _ => System.Management.Automation.ErrorCategory.LimitsExceeded,
         };
     }

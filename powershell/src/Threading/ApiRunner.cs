@@ -240,6 +240,7 @@ namespace ModuleCommunication.Threading
             McStatus.CircuitOpen => ApiErrorCategory.CircuitOpen,
             McStatus.Unavailable => ApiErrorCategory.Unavailable,
             McStatus.CallDepthExceeded => ApiErrorCategory.CallDepthExceeded,
+            McStatus.Cancelled => ApiErrorCategory.Cancelled,
             _ => ApiErrorCategory.HandlerFailed,
         };
 
@@ -253,6 +254,7 @@ namespace ModuleCommunication.Threading
             ApiErrorCategory.CircuitOpen => McStatus.CircuitOpen,
             ApiErrorCategory.Unavailable => McStatus.Unavailable,
             ApiErrorCategory.CallDepthExceeded => McStatus.CallDepthExceeded,
+            ApiErrorCategory.Cancelled => McStatus.Cancelled,
             _ => McStatus.HandlerFailed,
         };
 
@@ -271,7 +273,7 @@ namespace ModuleCommunication.Threading
 
         public static uint RunStage(ApiStage stage, ApiCallState state, ulong call)
         {
-            if (state.Cancelled) return Fail(call, ApiErrorCategory.HandlerFailed, $"{state.Context.APIKey}: the call was stopped.");
+            if (state.Cancelled) return Fail(call, ApiErrorCategory.Cancelled, $"{state.Context.APIKey}: the call was stopped.");
             if (NativeMethods.mc_api_call_attempt(call, out uint attempt) == McStatus.Ok) state.Context.Attempt = (int)attempt;
             if (state.AuthenticationToken != null && !state.UserFetched)
             {
@@ -356,7 +358,8 @@ namespace ModuleCommunication.Threading
                 state.FlowControl ??= ExceptionDispatchInfo.Capture(e);
                 return state.TimedOut || state.DeadlinePassed
                     ? Fail(call, ApiErrorCategory.Timeout, state.TimeoutMessage(stage.Name))
-                    : Fail(call, ApiErrorCategory.HandlerFailed, $"{stage.Name} was stopped ({e.GetType().Name}).");
+                    : Fail(call, state.Cancelled || e is PipelineStoppedException ? ApiErrorCategory.Cancelled : ApiErrorCategory.HandlerFailed,
+                        $"{stage.Name} was stopped ({e.GetType().Name}).");
             }
             catch (Exception e)
             {
@@ -617,7 +620,7 @@ namespace ModuleCommunication.Threading
                 // Ctrl+C or Stop-Job: the caller stops now, not at the deadline; the stage is
                 // not started, or is stopped in the owner's runspace.
                 if (!item.TryCancelPending()) item.Stop(); // a stop, not a timeout: TimedOut stays false
-                return Fail(call, ApiErrorCategory.HandlerFailed, $"{state.Context.APIKey}: the call was stopped.");
+                return Fail(call, ApiErrorCategory.Cancelled, $"{state.Context.APIKey}: the call was stopped.");
             }
             if (item.Cancel())
             {
