@@ -165,9 +165,11 @@ namespace ModuleCommunication.Threading
             => ps.InvocationStateChanged += (_, e) =>
             {
                 if (e.InvocationStateInfo.State != PSInvocationState.Stopping) return;
-                bool deadline;
-                lock (_gate) deadline = TimedOut;
-                if (!deadline) MarkCancelled();
+                bool ours;
+                // Our deadline, or a pipeline the call no longer runs in (an attempt that ended:
+                // its late event must not cancel the next attempt).
+                lock (_gate) ours = TimedOut || !ReferenceEquals(_stoppable, ps);
+                if (!ours) MarkCancelled();
             };
 
         /// <summary>Puts back the stoppable pipeline an attempt replaced.</summary>
