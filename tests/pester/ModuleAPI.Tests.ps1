@@ -698,23 +698,29 @@ Describe 'Calls from other runspaces' {
         }
     }
 
-    It 'fails a caller''s call with APIHandlerFailed when the owner''s own pipeline is stopped while the stage runs there' {
+    It 'fails a caller''s call with APIHandlerFailed when the owner''s own pipeline is stopped while the stage runs there (<Case>)' -ForEach @(
+        @{ Case = 'handler only'; Middleware = $false }
+        @{ Case = 'the owner''s middleware around it'; Middleware = $true } # its $Next runs the handler in a nested attempt there
+    ) {
         $started = [System.Threading.ManualResetEventSlim]::new($false)
         $owner = [powershell]::Create()
         $caller = [powershell]::Create()
         try {
             $null = $owner.AddScript({
-                param($Psd1, $started)
+                param($Psd1, $started, $middleware)
                 Import-Module $Psd1
                 $global:started = $started
                 Register-ModuleAPI -ModuleName Owned -APIName Slow -Handler { $global:started.Set(); Start-Sleep 30; 'late' } | Out-Null
+                if ($middleware) {
+                    Add-APIMiddleware -Name OwnedAround -ModuleName Owned -APIName Slow -Handler { param($Context, $Next) & $Next $Context } | Out-Null
+                }
                 while ($true) { Start-Sleep -Milliseconds 10 } # checkpoints: calls run here
-            }).AddArgument($script:Psd1).AddArgument($started).BeginInvoke()
+            }).AddArgument($script:Psd1).AddArgument($started).AddArgument($Middleware).BeginInvoke()
             Wait-Until { Get-ModuleAPIs Owned Slow -ErrorAction SilentlyContinue } -TimeoutSeconds 30 | Should -BeTrue
             $running = $caller.AddScript({
                 param($Psd1)
                 Import-Module $Psd1
-                try { Invoke-ModuleAPI -ModuleName Owned -APIName Slow -RetryAttempts 0 } catch { 'caught ' + $_.FullyQualifiedErrorId }
+                try { Invoke-ModuleAPI -ModuleName Owned -APIName Slow } catch { 'caught ' + $_.FullyQualifiedErrorId }
                 'continues'
             }).AddArgument($script:Psd1).BeginInvoke()
             $started.Wait([timespan]::FromSeconds(30)) | Should -BeTrue

@@ -151,9 +151,17 @@ namespace ModuleCommunication.Threading
                 if (TimedOut) return false;
                 _stoppable = ps;
             }
-            CancelWhenStopped(ps);
+            if (OnCallersThread) CancelWhenStopped(ps);
             return true;
         }
+
+        /// <summary>
+        /// Whether this thread runs the caller's pipeline (the calling cmdlet's runspace, or an
+        /// -Async job's): only a stop of a nested pipeline there is the caller's Ctrl+C. Stages
+        /// of another runspace's call also run in nested pipelines on their owner's thread.
+        /// </summary>
+        private bool OnCallersThread
+            => RunInPool || ReferenceEquals(System.Management.Automation.Runspaces.Runspace.DefaultRunspace, CmdletRunspace);
 
         /// <summary>
         /// Ctrl+C on the caller stops its nested pipelines first, and PowerShell waits for them
@@ -227,7 +235,7 @@ namespace ModuleCommunication.Threading
                 if (TimedOut) return false;
                 _stoppable = ps;
             }
-            CancelWhenStopped(ps);
+            if (OnCallersThread) CancelWhenStopped(ps);
             return true;
         }
 

@@ -478,10 +478,11 @@ namespace ModuleCommunication.Threading
 
         /// <summary>
         /// Whether a stop of the running stage is the caller's own: its Ctrl+C or Stop-Job, its
-        /// deadline, or a stage running in the caller's own pipeline (inline, or an -Async job's).
+        /// deadline (TimedOut is set before that stop), or a stage running in the caller's own
+        /// pipeline (inline, or an -Async job's).
         /// </summary>
         private static bool StopIsTheCallers(ApiCallState state)
-            => state.Cancelled || state.TimedOut || state.DeadlinePassed || state.RunInPool
+            => state.Cancelled || state.TimedOut || state.RunInPool
                || ReferenceEquals(Runspace.DefaultRunspace, state.CmdletRunspace);
 
         /// <summary>A stop (Ctrl+C, a timeout) or runaway recursion: rethrown once the native call has returned.</summary>
