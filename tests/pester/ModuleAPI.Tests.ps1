@@ -618,6 +618,20 @@ Describe 'Calls from other runspaces' {
         $script:counter | Should -Be 0
     }
 
+    It 'passes back the non-terminating errors of a handler that ran in the runspace that registered it' {
+        $ps = [powershell]::Create()
+        try {
+            $ps.AddScript("Import-Module '$script:Psd1'; Register-ModuleAPI -ModuleName Other -APIName Soft -Handler { Write-Error 'soft failure'; 'done' } | Out-Null").Invoke()
+            $r = Invoke-ModuleAPI Other Soft -Timeout 30 -ErrorVariable soft -ErrorAction SilentlyContinue
+            $r | Should -Be 'done'
+            $soft.Count | Should -Be 1
+            "$($soft[0])" | Should -Be 'soft failure'
+        } finally {
+            $ps.Runspace.Close()
+            $ps.Dispose()
+        }
+    }
+
     It 'runs a handler registered by an idle runspace, and forgets its APIs when it closes' {
         $ps = [powershell]::Create()
         try {

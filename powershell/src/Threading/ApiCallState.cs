@@ -61,6 +61,9 @@ namespace ModuleCommunication.Threading
         /// <summary>A stop, exit or break met inside a stage; rethrown once the native frames are gone.</summary>
         public ExceptionDispatchInfo? FlowControl;
 
+        /// <summary>Non-terminating errors stages wrote in another runspace, for the calling cmdlet to write.</summary>
+        public readonly ConcurrentQueue<ErrorRecord> ForeignErrors = new();
+
         /// <summary>The first exception a stage threw: the InnerException of the call's error.</summary>
         public Exception? FirstFailure;
 

@@ -66,6 +66,8 @@ namespace ModuleCommunication.Threading
             {
                 state.Cmdlet = null;
             }
+            // A handler's Write-Error in the runspace that registered it, passed back as if inline.
+            while (state.ForeignErrors.TryDequeue(out ErrorRecord? error)) cmdlet?.WriteError(error);
             return Outcome(state);
         }
 
@@ -688,6 +690,7 @@ namespace ModuleCommunication.Threading
                 {
                     // Stopped at the deadline, or failed: the status records what happened.
                 }
+                foreach (ErrorRecord error in ps.Streams.Error) state.ForeignErrors.Enqueue(error);
                 if (item.Status == uint.MaxValue)
                 {
                     item.Status = state.TimedOut
