@@ -181,9 +181,7 @@ Describe 'Delivery order, expiry and full queues' {
             Stop-MessageProcessor | Out-Null
             $null = $ps.BeginInvoke()
             Wait-Until { @(Get-MessageSubscriptions | Where-Object QueueLength -eq 1).Count -eq 1 } -TimeoutSeconds 20 | Should -BeTrue
-            # What Ctrl+C does to that pipeline.
-            $null = $ps.BeginStop($null, $null)
-            Wait-Until { $ps.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 30 |
+            Stop-LikeCtrlC $ps -TimeoutSeconds 30 |
                 Should -BeTrue -Because 'Ctrl+C must end the wait long before the 10 minute block timeout'
             Wait-Until { (Get-MessageSubscriptions).Dropped -eq 1 } -TimeoutSeconds 5 | Should -BeTrue -Because 'the given-up copy is a counted loss'
         } finally {

@@ -667,9 +667,7 @@ Describe 'Calls from other runspaces' {
                 Invoke-ModuleAPI -ModuleName Slow -APIName Run -Timeout 300
             }).AddArgument($script:Psd1).BeginInvoke()
             $started.Wait([timespan]::FromSeconds(30)) | Should -BeTrue
-            # What Ctrl+C does to the caller's pipeline.
-            $null = $caller.BeginStop($null, $null)
-            Wait-Until { $caller.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 30 |
+            Stop-LikeCtrlC $caller -TimeoutSeconds 30 |
                 Should -BeTrue -Because 'the caller stops at Ctrl+C, not after the 300 s timeout'
             $stopped.Wait([timespan]::FromSeconds(30)) | Should -BeTrue -Because 'the handler is stopped in its runspace'
         } finally {
@@ -700,8 +698,7 @@ Describe 'Calls from other runspaces' {
                 Invoke-ModuleAPI -ModuleName Blocked -APIName Run -Timeout 300 -RetryAttempts 0
             }).AddArgument($script:Psd1).BeginInvoke()
             Wait-Until { (Get-ModuleAPIs Blocked Run).CallCount -ge 1 } -TimeoutSeconds 30 | Should -BeTrue
-            $null = $caller.BeginStop($null, $null)
-            Wait-Until { $caller.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 30 |
+            Stop-LikeCtrlC $caller -TimeoutSeconds 30 |
                 Should -BeTrue -Because 'the caller stops at Ctrl+C, not when the owner wakes or after the 300 s timeout'
         } finally {
             $gate.Set()
@@ -769,8 +766,7 @@ Describe 'Calls from other runspaces' {
                 $caller
             }
             Wait-Until { (Get-ModuleAPIs Busy Fast).CallCount -ge 20 } -TimeoutSeconds 30 | Should -BeTrue
-            $null = $owner.BeginStop($null, $null)
-            Wait-Until { $owner.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 10 |
+            Stop-LikeCtrlC $owner -TimeoutSeconds 10 |
                 Should -BeTrue -Because 'the owner''s script stops between rounds of calls, not when the callers stop calling'
         } finally {
             $done.Set()

@@ -359,9 +359,7 @@ Describe '-RunAsync handlers' {
             # Unsubscribing has begun once the subscription is no longer listed as a -RunAsync one.
             Wait-Until { (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).Mode -ne 'RunAsync' } -TimeoutSeconds 10 |
                 Should -BeTrue
-            # What Ctrl+C does to the pipeline running Unsubscribe-ModuleMessage.
-            $null = $ps.BeginStop($null, $null)
-            Wait-Until { $ps.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds 20 |
+            Stop-LikeCtrlC $ps -TimeoutSeconds 20 |
                 Should -BeTrue -Because 'Ctrl+C must end the wait'
             $stopped.Wait([timespan]::FromSeconds(10)) | Should -BeTrue -Because 'the handler is stopped'
         } finally {

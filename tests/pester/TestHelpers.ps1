@@ -16,6 +16,14 @@ function Wait-Until {
     return [bool](& $Condition)
 }
 
+# What Ctrl+C does to a pipeline running in another runspace: asks it to stop, then returns
+# whether it has stopped within $TimeoutSeconds.
+function Stop-LikeCtrlC {
+    param([powershell] $PowerShell, [double] $TimeoutSeconds = 30)
+    $null = $PowerShell.BeginStop($null, $null)
+    Wait-Until { $PowerShell.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds $TimeoutSeconds
+}
+
 # A channel name no other test uses.
 function New-TestChannelName { 'Test-' + [guid]::NewGuid().ToString('N').Substring(0, 12) }
 
