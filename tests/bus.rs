@@ -385,6 +385,63 @@ fn wait_idle_counts_a_publisher_blocked_on_a_full_block_queue() {
 }
 
 #[test]
+fn wait_idle_waits_for_the_callback_of_a_subscription_being_unsubscribed() {
+    // Unsubscribe takes the subscription off the table before it waits for the callback;
+    // meanwhile that callback still runs, so the bus is not idle.
+    let hub = Arc::new(hub_with(&["U"]));
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let sub = hub
+        .subscribe_push(SubscriptionOptions::new("U"), move |_| {
+            entered_tx.send(()).unwrap();
+            release_rx.lock().unwrap().recv().unwrap();
+            true
+        })
+        .unwrap();
+    hub.publish(msg("U", "1")).unwrap();
+    entered.recv_timeout(LONG).unwrap();
+    let h = Arc::clone(&hub);
+    let unsubscriber = std::thread::spawn(move || h.unsubscribe(sub).unwrap());
+    assert!(eventually(LONG, || hub.subscriptions(None).unwrap().is_empty()));
+    assert!(
+        matches!(hub.wait_idle(Duration::from_millis(20)), Err(Error::Timeout { .. })),
+        "idle while the callback of the subscription being removed still runs"
+    );
+    release.send(()).unwrap();
+    hub.wait_idle(LONG).unwrap();
+    // Idle means the subscription's counts are already in the bus totals.
+    assert_eq!(hub.bus_stats().delivered, 1);
+    unsubscriber.join().unwrap();
+}
+
+#[test]
+fn wait_idle_waits_for_a_callback_that_unsubscribed_itself() {
+    let hub = Arc::new(hub_with(&["S"]));
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let id_slot: Arc<OnceLock<module_communication::SubscriptionId>> = Arc::new(OnceLock::new());
+    let (h, slot) = (Arc::clone(&hub), Arc::clone(&id_slot));
+    let sub = hub
+        .subscribe_push(SubscriptionOptions::new("S"), move |_| {
+            h.unsubscribe(*slot.get().unwrap()).unwrap();
+            release_rx.lock().unwrap().recv().unwrap();
+            true
+        })
+        .unwrap();
+    id_slot.set(sub).unwrap();
+    hub.publish(msg("S", "1")).unwrap();
+    assert!(eventually(LONG, || hub.subscriptions(None).unwrap().is_empty()));
+    assert!(
+        matches!(hub.wait_idle(Duration::from_millis(20)), Err(Error::Timeout { .. })),
+        "idle while the callback that unsubscribed itself still runs"
+    );
+    release.send(()).unwrap();
+    hub.wait_idle(LONG).unwrap();
+    assert_eq!(hub.bus_stats().delivered, 1);
+}
+
+#[test]
 fn unsubscribing_releases_a_publisher_blocked_on_that_queue() {
     let hub = Arc::new(hub_with(&["Q"]));
     let sub = hub

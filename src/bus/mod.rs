@@ -112,6 +112,9 @@ pub(crate) struct Shared {
     /// Push workers that `unsubscribe` did not wait for (see [`Bus::unsubscribe`]); dropping
     /// the bus waits for them.
     detached_workers: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Subscriptions taken off the table whose push callback may still be running:
+    /// `wait_idle` waits for them too (its promise is that every callback has returned).
+    closing: Mutex<Vec<Arc<Subscription>>>,
     /// Which thread waits in `unsubscribe` for which push worker, to see a wait that would
     /// close a cycle.
     waits: Mutex<HashMap<thread::ThreadId, thread::ThreadId>>,
@@ -169,8 +172,16 @@ impl Shared {
         self.subs.read().by_id.get(&id).cloned().ok_or(Error::SubscriptionNotFound { id })
     }
 
+    /// The snapshot is read before `closing`: `unsubscribe` moves a subscription from the
+    /// table to `closing` under the table lock, so neither read can miss it.
     fn all_idle(&self) -> bool {
-        self.snapshot().iter().all(|s| s.lock().is_idle())
+        self.snapshot().iter().all(|s| s.lock().is_idle()) && self.closing.lock().is_empty()
+    }
+
+    /// `sub`'s worker has ended (or it had none): `wait_idle` no longer waits for it.
+    pub(crate) fn closed(&self, sub: &Subscription) {
+        self.closing.lock().retain(|s| s.id != sub.id);
+        self.notify_idle();
     }
 }
 
@@ -203,6 +214,7 @@ impl Bus {
                 idle_changed: Condvar::new(),
                 idle_waiters: AtomicUsize::new(0),
                 detached_workers: Mutex::new(Vec::new()),
+                closing: Mutex::new(Vec::new()),
                 waits: Mutex::new(HashMap::new()),
             }),
         }
@@ -538,6 +550,7 @@ impl Bus {
             let sub = table.by_id.remove(&id).ok_or(Error::SubscriptionNotFound { id })?;
             let list: Vec<Arc<Subscription>> = table.list.iter().filter(|s| s.id != id).cloned().collect();
             table.list = Arc::new(list);
+            self.shared.closing.lock().push(Arc::clone(&sub));
             // Decided under the table lock, so that dropping the bus, which empties the table
             // under it, finds every worker left to finish on its own.
             let mut slot = sub.worker.lock();
@@ -561,10 +574,13 @@ impl Bus {
                 let _ = worker.join();
                 self.shared.end_wait(me);
                 self.shared.retire(&sub);
+                self.shared.closed(&sub);
             }
-            Worker::None => self.shared.retire(&sub),
+            Worker::None => {
+                self.shared.retire(&sub);
+                self.shared.closed(&sub);
+            }
         }
-        self.shared.notify_idle();
         Ok(())
     }
 

@@ -812,6 +812,7 @@ impl Subscription {
                         }
                         if self.retire_on_exit.load(Ordering::SeqCst) {
                             shared.retire(&self);
+                            shared.closed(&self);
                         }
                         return;
                     }
