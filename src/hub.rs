@@ -566,8 +566,7 @@ impl Hub {
     /// Turns message tracing on, or changes its options (a running trace file is closed
     /// first). See the [`crate::trace`] module documentation for what is recorded.
     pub fn enable_tracing(&self, options: TraceOptions) -> Result<(), Error> {
-        // The configured path, not the open file's: reading that takes the history lock, which
-        // a publisher waiting for room in a full Block queue holds.
+        // The configured path: the file in use is the one it names.
         let history = self.config().event_history_path.map(std::path::PathBuf::from);
         if let (Some(trace), Some(history)) = (options.file_path.as_deref().filter(|_| options.log_to_file), history) {
             if crate::events::is_history_file(&history, trace) {

@@ -1184,6 +1184,40 @@ fn a_hub_may_not_take_a_file_whose_rotated_part_another_hub_uses() {
 }
 
 #[test]
+fn reading_the_history_and_subscribing_without_replay_do_not_wait_for_a_blocked_event_publisher() {
+    let dir = temp_dir("read-while-blocked");
+    let hub = Arc::new(Hub::new());
+    set_history_file(&hub, &dir.join("events.jsonl")).unwrap();
+    let opts = EventSubscriptionOptions {
+        block_timeout_ms: Some(600_000),
+        ..EventSubscriptionOptions::new("Full.*").capacity(1).overflow(OverflowPolicy::Block)
+    };
+    let sub = hub.subscribe_events_pull(opts, None).unwrap();
+    hub.publish_event(EventRequest::new("Full.1")).unwrap();
+    let h = Arc::clone(&hub);
+    let blocked = std::thread::spawn(move || h.publish_event(EventRequest::new("Full.2")));
+    assert!(eventually(LONG, || hub.bus_stats().published == 2), "the second publisher is at the full queue");
+    // The block timeout is 10 minutes: each call returning before it did not wait for it.
+    let (done, finished) = std::sync::mpsc::channel();
+    let h = Arc::clone(&hub);
+    let export = dir.join("export.jsonl");
+    std::thread::spawn(move || {
+        let listed = names(&h.events(&EventQuery::default()).unwrap());
+        let info = h.event_history_info();
+        let exported = h.export_events(&export, HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
+        let live = h.subscribe_events_pull(EventSubscriptionOptions::new("Other"), None).unwrap();
+        let _ = done.send((listed, info.count, exported, live));
+    });
+    let result = finished.recv_timeout(Duration::from_secs(60));
+    hub.unsubscribe(sub).unwrap();
+    blocked.join().unwrap().unwrap();
+    let (listed, count, exported, _) = result.expect("a history read waited for the blocked publisher");
+    // The blocked event is in the history already: it was appended before it was routed.
+    assert_eq!(listed, ["Full.1", "Full.2"]);
+    assert_eq!((count, exported), (2, 2));
+}
+
+#[test]
 fn enabling_a_trace_file_does_not_wait_for_an_event_publisher_blocked_on_a_full_queue() {
     use module_communication::{TraceLevel, TraceOptions};
     let dir = temp_dir("trace-while-blocked");

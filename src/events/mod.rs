@@ -6,10 +6,13 @@
 //! event subscription is a bus subscription of kind `Event` — same queues, priorities,
 //! overflow policies, push workers, pull takes and delivery tracking.
 //!
-//! One lock (`Events::state`) is held around "append to history + route to subscribers"
+//! One lock (`Events::order`) is held around "append to history + route to subscribers"
 //! and around "snapshot history + register a subscription", so a subscriber that asks for
 //! a replay gets every matching event exactly once: those before its registration from
-//! the history, those after it live.
+//! the history, those after it live. The history itself has a lock of its own
+//! (`Events::state`), held only while it is read or changed, never while routing, so
+//! reading the history does not wait for a publisher that waits for room in a full
+//! `Block` queue. Lock order: `order`, then `state`.
 
 mod csv;
 mod file;
@@ -387,6 +390,8 @@ impl State {
 
 /// The event system of one hub.
 pub(crate) struct Events {
+    /// Serializes publishing and replaying subscribes (see the module documentation).
+    order: Mutex<()>,
     state: Mutex<State>,
 }
 
@@ -420,7 +425,10 @@ fn display(path: &Path) -> String {
 
 impl Events {
     pub fn new(capacity: usize) -> Events {
-        Events { state: Mutex::new(State { ring: VecDeque::new(), capacity, file: None, load_warnings: Vec::new() }) }
+        Events {
+            order: Mutex::new(()),
+            state: Mutex::new(State { ring: VecDeque::new(), capacity, file: None, load_warnings: Vec::new() }),
+        }
     }
 
     /// Renders records read from a file, creating their event channels.
@@ -428,16 +436,16 @@ impl Events {
         records.into_iter().map(|r| Ok(Arc::new(render(bus.event_channel(&r.channel)?, r.parts())))).collect()
     }
 
-    /// The history lock, for a publish. Another publisher may hold it for as long as a full
+    /// The publishing order lock. Another publisher may hold it for as long as a full
     /// `Block` queue makes it wait; a publish that can be cancelled (see [`crate::bus::cancel`])
     /// looks at its flag while it waits, and gives up, having done nothing, once it is set.
-    fn lock_to_publish(&self) -> Result<crate::sync::MutexGuard<'_, State>, Error> {
+    fn lock_to_publish(&self) -> Result<crate::sync::MutexGuard<'_, ()>, Error> {
         if !crate::bus::cancel::has_flag() {
-            return Ok(self.state.lock());
+            return Ok(self.order.lock());
         }
         loop {
-            if let Some(st) = self.state.try_lock_for(std::time::Duration::from_millis(20)) {
-                return Ok(st);
+            if let Some(order) = self.order.try_lock_for(std::time::Duration::from_millis(20)) {
+                return Ok(order);
             }
             if crate::bus::cancel::cancelled() {
                 let operation = "publishing the event, which waited for another publisher (itself waiting for room in a full Block queue),";
@@ -451,7 +459,7 @@ impl Events {
         let channel = bus.event_channel(req.channel_name())?;
         let id = MessageId::new_v4();
         let (rejected, timestamp_ms) = {
-            let mut st = self.lock_to_publish()?;
+            let _order = self.lock_to_publish()?;
             // Read under the lock, so history order and timestamps agree.
             let now_ns = clock.now_ns();
             let timestamp_ms = now_ns.div_euclid(1_000_000);
@@ -469,11 +477,14 @@ impl Events {
                 },
             )
             .published_at_ns(now_ns));
-            // Persist first: if the file cannot take it, the event is not published at all.
-            if let Some(file) = &mut st.file {
-                file.append(env.to_json())?;
+            {
+                let mut st = self.state.lock();
+                // Persist first: if the file cannot take it, the event is not published at all.
+                if let Some(file) = &mut st.file {
+                    file.append(env.to_json())?;
+                }
+                st.push(Arc::clone(&env));
             }
-            st.push(Arc::clone(&env));
             (bus.route(&env), timestamp_ms)
         };
         let broadcast_rejected = if req.broadcast { broadcast(bus, &req, id, timestamp_ms)? } else { 0 };
@@ -493,9 +504,9 @@ impl Events {
             last: opts.replay_last,
         })?;
         let replay = opts.replay_last.is_some() || opts.replay_since_ms.is_some();
-        let st = self.state.lock();
+        let order = replay.then(|| self.order.lock());
         let preload: Vec<Arc<Envelope>> = if replay {
-            matcher.select(st.ring.iter()).iter().map(|e| Arc::new(e.replay_copy())).collect()
+            matcher.select(self.state.lock().ring.iter()).iter().map(|e| Arc::new(e.replay_copy())).collect()
         } else {
             Vec::new()
         };
@@ -503,7 +514,7 @@ impl Events {
             Delivery::Push(handler) => bus.subscribe_push_as(bus_opts, ChannelKind::Event, preload, handler),
             Delivery::Pull(notify) => bus.subscribe_pull_as(bus_opts, ChannelKind::Event, preload, notify),
         };
-        drop(st);
+        drop(order);
         id
     }
 
