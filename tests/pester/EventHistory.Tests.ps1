@@ -493,3 +493,48 @@ Describe 'Subscribe-ModuleEvent -Replay and -Since' {
         $script:got.Count | Should -BeGreaterThan ($count - 1000 - 1)
     }
 }
+
+Describe 'The history while an event publisher waits for room in a full Block queue' {
+    BeforeEach { Reset-Events }
+    AfterAll { Reset-Events }
+
+    It 'can still be read and exported, and a subscription without -Replay still made' {
+        # Another runspace subscribes (so no handler of this one drains the queue), fills the
+        # queue, and publishes once more: that publish waits for room, for up to 10 minutes.
+        $publisher = [powershell]::Create()
+        $reader = [powershell]::Create()
+        try {
+            $null = $publisher.AddScript("Import-Module '$env:MC_MODULE_PSD1'
+                Subscribe-ModuleEvent -EventName 'Full.*' -Handler { } -MaxQueueSize 1 -OverflowPolicy Block -BlockTimeout 600 | Out-Null
+                Publish-ModuleEvent -EventName 'Full.1' | Out-Null
+                Publish-ModuleEvent -EventName 'Full.2'")
+            Stop-MessageProcessor | Out-Null
+            $null = $publisher.BeginInvoke()
+            Wait-Until { @(Get-MessageSubscriptions | Where-Object QueueLength -eq 1).Count -eq 1 } -TimeoutSeconds 20 | Should -BeTrue
+            # Read in a third runspace, so that a read waiting for the publisher fails this test
+            # after 30 s instead of hanging it for the block timeout.
+            $export = Join-Path ([System.IO.Path]::GetTempPath()) ("mc-export-$([guid]::NewGuid().ToString('N')).jsonl")
+            $null = $reader.AddScript("Import-Module '$env:MC_MODULE_PSD1'
+                `$deadline = [datetime]::UtcNow.AddSeconds(20)
+                do { `$names = @(Get-ModuleEvents -EventName 'Full.*').Name }
+                until (`$names.Count -eq 2 -or [datetime]::UtcNow -gt `$deadline)
+                `$names -join ','
+                (Export-EventHistory -Path '$export' -PassThru).Count
+                (Subscribe-ModuleEvent -EventName 'Other' -Handler { }) -ne `$null")
+            $async = $reader.BeginInvoke()
+            $async.AsyncWaitHandle.WaitOne([timespan]::FromSeconds(30)) |
+                Should -BeTrue -Because 'reading the history must not wait for the blocked publisher'
+            $out = $reader.EndInvoke($async)
+            # The waiting event is in the history already: it was appended before it was routed.
+            $out[0] | Should -Be 'Full.1,Full.2'
+            $out[1] | Should -Be 2
+            $out[2] | Should -BeTrue
+            Remove-Item -LiteralPath $export -ErrorAction SilentlyContinue
+        } finally {
+            Get-MessageSubscriptions | Unsubscribe-ModuleMessage | Out-Null # releases the publisher
+            Start-MessageProcessor | Out-Null
+            $publisher.Dispose()
+            $reader.Dispose()
+        }
+    }
+}
