@@ -135,6 +135,7 @@ fn validation_failures_are_not_retried_and_do_not_count_against_the_breaker() {
     }
     let st = &hub.resilience().statuses(Some("Svc.Op")).unwrap()[0];
     assert_eq!((st.state, st.total_failures, st.throughput), (CircuitState::Closed, 0, 0));
+    assert_eq!(st.total_calls, 0, "calls that did not count are not among the breaker's calls");
     assert_eq!(hub.registry().api("Svc", "Op").unwrap().attempts, 20);
 }
 
@@ -217,6 +218,27 @@ fn breaker_opens_after_the_threshold_and_then_fails_fast_without_the_handler() {
     assert_eq!(hub.registry().invoke(op()).unwrap_err().category, ApiErrorCategory::HandlerFailed);
     assert_eq!(hub.registry().invoke(op()).unwrap_err().category, ApiErrorCategory::CircuitOpen);
     assert_eq!(calls.load(Ordering::SeqCst), 7);
+}
+
+#[test]
+fn the_breaker_keeps_and_shows_its_last_error_without_secrets() {
+    let (_clock, hub, _) = hub();
+    let token = format!("mct_{}", "A".repeat(43));
+    let message = format!("cannot connect: Server=db;password=hunter2 with Bearer {token}");
+    hub.registry().register(ApiDefinition::new("Svc", "Op"), move |_: &Call| Err(ApiError::handler_failed(message.clone()))).unwrap();
+    for _ in 0..5 {
+        hub.registry().invoke(op()).unwrap_err();
+    }
+    let st = &hub.resilience().statuses(Some("Svc.Op")).unwrap()[0];
+    assert_eq!(st.state, CircuitState::Open);
+    let shown = st.last_error.clone().unwrap();
+    assert!(shown.contains("password=***") && shown.contains("Bearer ***"), "{shown}");
+    assert!(!shown.contains("hunter2") && !shown.contains(&"A".repeat(20)), "{shown}");
+    // Other callers read it in their fail-fast error.
+    let e = hub.registry().invoke(op()).unwrap_err();
+    assert_eq!(e.category, ApiErrorCategory::CircuitOpen);
+    assert!(e.message.contains("password=***") && !e.message.contains("hunter2"), "{}", e.message);
+    assert_eq!((st.total_calls, st.total_failures, st.success_rate), (5, 5, 0.0));
 }
 
 #[test]

@@ -824,13 +824,14 @@ fn complete_adds_the_report_and_finishes_delivery() {
     assert!(matches!(hub.wait_delivered(ids[0], Duration::ZERO), Err(Error::Timeout { .. })));
     let too_many = DeliveryReport { handled: 5, ..Default::default() };
     assert!(matches!(hub.complete(sub, too_many), Err(Error::InvalidArgument { .. })));
-    hub.complete(sub, DeliveryReport { handled: 2, failed: 1, filtered: 1, last_error: Some("bad".into()) }).unwrap();
+    let last_error = Some("login failed: password=hunter2".into());
+    hub.complete(sub, DeliveryReport { handled: 2, failed: 1, filtered: 1, last_error }).unwrap();
     for id in ids {
         hub.wait_delivered(id, Duration::ZERO).unwrap();
     }
     let info = &hub.subscriptions(None).unwrap()[0];
     assert_eq!((info.delivered, info.failed, info.filtered), (2, 1, 1));
-    assert_eq!(info.last_error.as_deref(), Some("bad"));
+    assert_eq!(info.last_error.as_deref(), Some("login failed: password=***"), "kept without the secret");
     let ch = &hub.channels(None).unwrap()[0];
     assert_eq!((ch.delivered, ch.failed), (2, 1));
     hub.wait_idle(Duration::ZERO).unwrap();

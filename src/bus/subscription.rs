@@ -405,7 +405,9 @@ impl Subscription {
         env.channel.counters.expired.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn set_last_error(&self, message: String) {
+    /// Listed by `Get-MessageSubscriptions` and in health issues: no secrets.
+    fn set_last_error(&self, mut message: String) {
+        crate::metrics::redact_in_place(&mut message);
         *self.last_error.lock() = Some(message);
     }
 

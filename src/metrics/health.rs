@@ -232,7 +232,7 @@ pub(crate) fn evaluate(input: HealthInputs<'_>) -> HealthReport {
                     "subscription {} failed {} time(s) recently (last error: {})",
                     short_id(s),
                     rising,
-                    s.last_error.as_deref().map(super::redact).unwrap_or_else(|| "none recorded".into())
+                    s.last_error.as_deref().unwrap_or("none recorded")
                 ),
                 "Fix the handler: Get-MessageSubscriptions shows its LastError; a handler that throws is counted as Failed.",
             ));

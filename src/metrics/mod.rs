@@ -421,6 +421,13 @@ pub(crate) fn redact(text: &str) -> Cow<'_, str> {
     redact_markers(text)
 }
 
+/// Replaces `text` by its redacted form when that differs (no copy when it does not).
+pub(crate) fn redact_in_place(text: &mut String) {
+    if let Cow::Owned(clean) = redact(text) {
+        *text = clean;
+    }
+}
+
 /// Replaces the body of every token-shaped word (`mct_` then at least 20 token characters).
 fn redact_tokens(text: &str) -> Cow<'_, str> {
     use crate::security::TOKEN_PREFIX;

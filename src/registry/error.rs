@@ -122,9 +122,9 @@ impl ApiError {
     /// as a parameter value, or thrown by a handler, must not come back in an error, the
     /// metrics or a trace.
     pub(crate) fn redacted(mut self) -> ApiError {
-        redact_in_place(&mut self.message);
+        crate::metrics::redact_in_place(&mut self.message);
         for p in &mut self.parameters {
-            redact_in_place(&mut p.message);
+            crate::metrics::redact_in_place(&mut p.message);
         }
         self
     }
@@ -238,12 +238,5 @@ mod tests {
             e.to_json(),
             r#"{"category":"Validation","message":"bad","parameters":[{"parameter":"A","message":"missing"}]}"#
         );
-    }
-}
-
-/// Replaces `text` by its redacted form when that differs.
-pub(crate) fn redact_in_place(text: &mut String) {
-    if let std::borrow::Cow::Owned(clean) = crate::metrics::redact(text) {
-        *text = clean;
     }
 }

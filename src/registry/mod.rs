@@ -869,7 +869,7 @@ impl Registry {
         };
         let mut errors = errors;
         for e in &mut errors {
-            error::redact_in_place(&mut e.message);
+            crate::metrics::redact_in_place(&mut e.message);
         }
         Ok(ValidationReport { api_key: api.key.clone(), valid: errors.is_empty(), errors })
     }

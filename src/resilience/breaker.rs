@@ -157,7 +157,6 @@ enum PermitKind {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
-    calls: u64,
     successes: u64,
     failures: u64,
     rejected: u64,
@@ -328,7 +327,8 @@ pub struct BreakerStatus {
     pub throughput: u64,
     /// Failures in the sampling window now.
     pub failures_in_window: u64,
-    /// Calls let through since creation or the last reset.
+    /// Calls that counted (succeeded or failed) since creation or the last reset; calls
+    /// still running and those ended by the caller's own mistake are not among them.
     pub total_calls: u64,
     /// Of those, how many failed.
     pub total_failures: u64,
@@ -416,13 +416,20 @@ impl Breaker {
                 });
             }
         };
-        s.totals.calls += 1;
         let epoch = s.epoch;
         drop(s);
         Ok(Permit { breaker: Arc::clone(self), kind, epoch, done: false })
     }
 
     fn record(&self, kind: PermitKind, epoch: u64, now_ms: i64, outcome: Outcome) {
+        // Shown by the status and in other callers' CircuitOpen errors: no secrets.
+        let outcome = match outcome {
+            Outcome::Failure(mut m) => {
+                crate::metrics::redact_in_place(&mut m);
+                Outcome::Failure(m)
+            }
+            other => other,
+        };
         let mut s = self.inner.lock();
         let current = epoch == s.epoch;
         match &outcome {
@@ -531,7 +538,7 @@ impl Breaker {
             failure_ratio: health.failure_ratio(),
             throughput: health.throughput(),
             failures_in_window: health.failures,
-            total_calls: s.totals.calls,
+            total_calls: counted,
             total_failures: s.totals.failures,
             rejected: s.totals.rejected,
             times_opened: s.totals.times_opened,

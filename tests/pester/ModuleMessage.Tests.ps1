@@ -118,6 +118,12 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         (Get-MessageChannels -Name 'Configuration').Failed | Should -Be 3
     }
 
+    It 'keeps a secret the handler''s error quoted out of the subscription''s LastError' {
+        $sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler { param($m) throw "login failed: password=$($m.Data)" }
+        Publish-ModuleMessage -Channel 'Configuration' -MessageType 'T' -Data 'hunter2' | Wait-ModuleMessage -Timeout 10
+        (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).LastError | Should -Be 'login failed: password=***'
+    }
+
     It 'delivers all of 10,000 messages published in a loop' {
         $script:count = 0
         $sub = Subscribe-ModuleMessage -Channel 'Configuration' -Handler { $script:count++ }

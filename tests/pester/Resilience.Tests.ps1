@@ -249,7 +249,20 @@ Describe 'The circuit breaker from PowerShell' {
         Register-ModuleAPI -ModuleName Ext -APIName Typed -Handler { param($N) $N } -Parameters @{ N = @{ Type = 'int'; Required = $true } } | Out-Null
         1..10 | ForEach-Object { { Invoke-ModuleAPI -Module Ext -Operation Typed -Parameters @{} } | Should -Throw -ErrorId 'ParameterValidationFailed,*' }
         Invoke-ModuleAPI -Module Ext -Operation Typed -Parameters @{ N = 4 } | Should -Be 4
-        (Get-CircuitBreakerStatus -OperationName Ext.Typed).CircuitBreakers['Ext.Typed'].State | Should -Be 'Closed'
+        $cb = (Get-CircuitBreakerStatus -OperationName Ext.Typed).CircuitBreakers['Ext.Typed']
+        $cb.State | Should -Be 'Closed'
+        # Only the call that counted is among its calls, so its success rate is not a claim about the others.
+        $cb.TotalCalls | Should -Be 1
+        $cb.SuccessRate | Should -Be 100
+    }
+
+    It 'keeps secrets a handler''s error quoted out of LastError, as every other surface does' {
+        Register-Flaky Db Query 100 { throw "cannot connect: Server=db;password=hunter2" }
+        { Invoke-ModuleAPI -Module Db -Operation Query -RetryAttempts 0 } | Should -Throw -ErrorId 'APIHandlerFailed,*'
+        (Get-ModuleAPIs -ModuleName Db).LastError | Should -BeLike '*password=`*`*`*'
+        $cb = (Get-CircuitBreakerStatus -OperationName Db.Query).CircuitBreakers['Db.Query']
+        $cb.LastError | Should -BeLike '*cannot connect: Server=db;password=`*`*`*'
+        $cb.LastError | Should -Not -BeLike '*hunter2*'
     }
 }
 
