@@ -402,6 +402,18 @@ Describe 'Configuration and metrics' {
         { Test-MessageChannel -Name 'X' -Timeout '-00:00:01' } | Should -Throw '*negative duration*'
     }
 
+    It 'refuses a duration beyond what the parameter takes as a binding error, in seconds: <Call>' -ForEach @(
+        @{ Call = { Invoke-ModuleAPI -Module S -Operation Ok -Timeout 172800 }; Range = 'from 0 to 86400' }
+        @{ Call = { Test-ModuleAPI -ModuleName S -APIName Ok -Timeout 5e6 }; Range = 'from 0 to 86400' }
+        @{ Call = { Register-ModuleAPI -ModuleName S -APIName Ok -Handler { } -Timeout ([timespan]::FromDays(2)) }; Range = 'from 0 to 86400' }
+        @{ Call = { Set-CircuitBreaker -OperationName S.Ok -SamplingDuration 0 }; Range = 'from 0.1 to 86400' }
+        @{ Call = { Set-CircuitBreaker -OperationName S.Ok -RecoveryTimeout 100000 }; Range = 'from 0.001 to 86400' }
+        @{ Call = { Subscribe-ModuleMessage -Channel 'X' -Handler { } -OverflowPolicy Block -BlockTimeout 7200 }; Range = 'from 0 to 3600' }
+    ) {
+        $err = $Call | Should -Throw -ErrorId 'ParameterArgumentTransformationError,*' -PassThru
+        $err.Exception.Message | Should -BeLike "*seconds; give a number of seconds $Range, or a TimeSpan in that range."
+    }
+
     It 'makes the bad setting the error''s target: the value the core names, or the path it could not open' {
         $err = { Enable-CommunicationSecurity -AllowedModules 'a[' -RequireAuthentication } | Should -Throw -PassThru
         $err.TargetObject | Should -Be @('a[')

@@ -112,7 +112,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>The timeout of calls that give none (seconds or TimeSpan).</summary>
         [Parameter]
-        [SecondsTransformation]
+        [SecondsTransformation(MaxSeconds = 86400)] // the core's limit: one day
         public TimeSpan Timeout { get; set; }
 
         /// <summary>Replace an API of the same name (and the middleware added for it alone).</summary>
@@ -259,7 +259,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Stop the call and fail with a timeout after this long (seconds or TimeSpan).</summary>
         [Parameter]
-        [SecondsTransformation]
+        [SecondsTransformation(MaxSeconds = 86400)] // the core's limit: one day
         public TimeSpan Timeout { get; set; }
 
         /// <summary>Return a job at once; the call runs on the module's runspace pool.</summary>
@@ -366,7 +366,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Timeout of the test call (seconds or TimeSpan).</summary>
         [Parameter]
-        [SecondsTransformation]
+        [SecondsTransformation(MaxSeconds = 86400)] // the core's limit: one day
         public TimeSpan Timeout { get; set; }
 
         /// <summary>A token for the security check, while security is enabled.</summary>

@@ -119,12 +119,12 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Length of the sliding window (seconds or a TimeSpan).</summary>
         [Parameter]
-        [SecondsTransformation]
+        [SecondsTransformation(MinSeconds = 0.1, MaxSeconds = 86400)] // the core's limits
         public TimeSpan SamplingDuration { get; set; }
 
         /// <summary>How long it stays open before a trial call (seconds or a TimeSpan).</summary>
         [Parameter]
-        [SecondsTransformation]
+        [SecondsTransformation(MinSeconds = 0.001, MaxSeconds = 86400)] // the core's limits
         public TimeSpan RecoveryTimeout { get; set; }
 
         /// <summary>Trial calls let through while half-open.</summary>

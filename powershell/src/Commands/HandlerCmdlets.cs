@@ -46,7 +46,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Block policy: how long a publisher waits for room (seconds or TimeSpan).</summary>
         [Parameter]
-        [SecondsTransformation]
+        [SecondsTransformation(MaxSeconds = 3600)] // the core's limit: one hour
         public TimeSpan BlockTimeout { get; set; }
 
         /// <summary>A token from New-AuthenticationToken, checked while security is enabled (Enable-CommunicationSecurity).</summary>

@@ -15,6 +15,12 @@ namespace ModuleCommunication.Commands
         /// <summary>Lets a negative duration through, for a cmdlet that refuses it with its own error.</summary>
         public bool AllowNegative { get; set; }
 
+        /// <summary>The shortest duration taken, in seconds (0: any that is not negative).</summary>
+        public double MinSeconds { get; set; }
+
+        /// <summary>The longest duration taken, in seconds (0: no bound here).</summary>
+        public double MaxSeconds { get; set; }
+
         /// <inheritdoc/>
         public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
         {
@@ -33,7 +39,15 @@ namespace ModuleCommunication.Commands
                 throw new ArgumentTransformationMetadataException(
                     $"'{value}' is a negative duration; give a number of seconds of 0 or more, or a TimeSpan that is not negative.");
             }
+            if (result is TimeSpan span && span >= TimeSpan.Zero && (span.TotalSeconds < MinSeconds || (MaxSeconds > 0 && span.TotalSeconds > MaxSeconds)))
+            {
+                string range = MaxSeconds > 0 ? $"from {Number(MinSeconds)} to {Number(MaxSeconds)}" : $"of {Number(MinSeconds)} or more";
+                throw new ArgumentTransformationMetadataException(
+                    $"'{value}' is {Number(span.TotalSeconds)} seconds; give a number of seconds {range}, or a TimeSpan in that range.");
+            }
             return result;
         }
+
+        private static string Number(double seconds) => seconds.ToString("0.###", CultureInfo.InvariantCulture);
     }
 }
