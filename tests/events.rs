@@ -1246,3 +1246,24 @@ fn enabling_a_trace_file_does_not_wait_for_an_event_publisher_blocked_on_a_full_
     blocked.join().unwrap().unwrap();
     result.expect("enabling tracing waited for the blocked publisher").unwrap();
 }
+
+#[test]
+fn listing_the_subscriptions_of_a_channel_leaves_out_those_of_the_other_kind_that_cannot_receive_from_it() {
+    let hub = Hub::new();
+    hub.create_channel("B", None, 0).unwrap();
+    let exact = hub.subscribe_pull(SubscriptionOptions::new("B"), None).unwrap();
+    let wild = hub.subscribe_pull(SubscriptionOptions::new("B*"), None).unwrap();
+    let _other = hub.subscribe_pull(SubscriptionOptions::new("C"), None).unwrap();
+    let later = hub.subscribe_pull(SubscriptionOptions::new("New.*"), None).unwrap();
+    let events = hub.subscribe_events_pull(EventSubscriptionOptions::new("Deploy*"), None).unwrap();
+    let listed = |p: &str| -> HashSet<SubscriptionId> { hub.subscriptions(Some(p)).unwrap().iter().map(|s| s.id).collect() };
+    // B is a message channel: the event subscription (on every event channel) is not listed.
+    assert_eq!(listed("B"), HashSet::from([exact, wild]));
+    // A name that is no channel yet lists whoever would receive from it, of either kind.
+    assert_eq!(listed("New.Thing"), HashSet::from([later, events]));
+    assert_eq!(listed("Events"), HashSet::from([events]));
+    hub.publish_event(EventRequest::new("DeployStarted")).unwrap(); // makes the event channel
+    assert_eq!(listed("Events"), HashSet::from([events]));
+    assert_eq!(listed("*").len(), 5);
+    assert_eq!(hub.subscriptions(Some("b")).unwrap().len(), 2, "names are case-insensitive");
+}

@@ -592,14 +592,29 @@ impl Bus {
             .shared
             .snapshot()
             .iter()
-            .filter(|s| match &filter {
-                None => true,
-                Some(f) => {
-                    f.is_match(s.channel.as_str()) || f.literal().is_some_and(|lit| s.channel.is_match(lit))
-                }
-            })
+            .filter(|s| filter.as_ref().map_or(true, |f| self.listed_for(s, f)))
             .map(|s| s.info())
             .collect())
+    }
+
+    /// Whether `sub` belongs to a listing for the channel pattern `filter`: its own channel
+    /// pattern matches it, or `filter` names a channel `sub` would receive from. A name
+    /// that is a channel of the other kind only is not one it receives from: an event
+    /// subscription on `*` never receives from message channel `B`.
+    fn listed_for(&self, sub: &Subscription, filter: &Pattern) -> bool {
+        if filter.is_match(sub.channel.as_str()) {
+            return true;
+        }
+        let Some(name) = filter.literal() else { return false };
+        if !sub.channel.is_match(name) {
+            return false;
+        }
+        let exists = |kind| with_folded(name, |key| self.shared.channel_map(kind).read().contains_key(key));
+        let other = match sub.kind {
+            ChannelKind::Message => ChannelKind::Event,
+            ChannelKind::Event => ChannelKind::Message,
+        };
+        exists(sub.kind) || !exists(other)
     }
 
     pub fn pause(&self) {
@@ -693,10 +708,7 @@ impl Bus {
         for s in subs.iter() {
             sum.add(&s.counters);
             sub_failed.insert(s.id, s.counters.failed.load(Ordering::Relaxed));
-            let wanted = match channel {
-                None => true,
-                Some(p) => p.is_match(s.channel.as_str()) || p.literal().is_some_and(|lit| s.channel.is_match(lit)),
-            };
+            let wanted = channel.map_or(true, |p| self.listed_for(s, p));
             if wanted {
                 s.latency.add_to(&mut delivery);
             }

@@ -334,6 +334,14 @@ Describe 'Subscriptions' {
         (Get-MessageChannels -Name 'S' | Get-MessageSubscriptions).SubscriptionId | Should -Be $mine.SubscriptionId
     }
 
+    It 'leaves event subscriptions out of -Channel of a message channel, so a pipeline does not remove them' {
+        $mine = Subscribe-ModuleMessage -Channel 'S' -Handler { }
+        $event = Subscribe-ModuleEvent -EventName 'Deploy*' -Handler { }
+        (Get-MessageSubscriptions -Channel 'S').SubscriptionId | Should -Be $mine.SubscriptionId
+        Get-MessageSubscriptions -Channel 'S' | Unsubscribe-ModuleMessage | Out-Null
+        (Get-MessageSubscriptions).SubscriptionId | Should -Be $event.SubscriptionId
+    }
+
     It 'is also called Register-ModuleMessageHandler / Unsubscribe-ModuleMessage' {
         (Get-Command Subscribe-ModuleMessage).ResolvedCommand.Name | Should -Be 'Register-ModuleMessageHandler'
         (Get-Command Unsubscribe-ModuleMessage).ResolvedCommand.Name | Should -Be 'Unregister-ModuleMessageHandler'
