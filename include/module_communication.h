@@ -1116,7 +1116,9 @@ mc_status mc_api_call_set_error(mc_call call, uint32_t category, const char *mes
  * the current tracing as it was. Each enable starts a file of its own: what the file held is
  * moved aside as the next rotated part (`<filePath>.N`, N above every part on disk; parts
  * are never replaced). Records are written by a background thread; the calling thread never
- * waits on disk.
+ * waits on disk. Enabling while tracing is on changes the options of the running trace:
+ * its records in memory (as many as the new `ringSize` holds) and its counts go on; a
+ * trace enabled after `mc_trace_disable` starts empty.
  *
  * `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
  * for the duration of the call.

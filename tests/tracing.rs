@@ -512,3 +512,26 @@ fn a_bad_enable_tracing_value_changes_nothing() {
     assert!(hub.update_config_json(r#"{"enableTracing":true,"maxEventHistory":-1}"#).is_err());
     assert_eq!(serde_json::from_str::<Value>(&hub.trace_status_json()).unwrap()["enabled"], false);
 }
+
+#[test]
+fn changing_the_options_of_a_running_trace_keeps_its_records_and_counts_and_enabling_after_disable_starts_anew() {
+    let hub = Hub::new();
+    hub.create_channel("C", None, 100).unwrap();
+    let types = |hub: &Hub| -> Vec<String> {
+        let json = hub.trace_records_json(None);
+        serde_json::from_str::<Vec<Value>>(&json).unwrap().iter().map(|r| r["messageType"].as_str().unwrap().to_owned()).collect()
+    };
+    hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
+    for t in ["a", "b"] {
+        hub.publish(PublishRequest::new("C", t)).unwrap();
+    }
+    hub.enable_tracing(TraceOptions { ring_size: 3, ..level(TraceLevel::Verbose) }).unwrap();
+    assert_eq!(types(&hub), ["a", "b"], "the records of the trace before its options changed");
+    for t in ["c", "d"] {
+        hub.publish(PublishRequest::new("C", t)).unwrap();
+    }
+    assert_eq!(types(&hub), ["b", "c", "d"], "the new ring size holds the newest");
+    assert_eq!(hub.disable_tracing(&DisableOptions::default()).unwrap().records, 4);
+    hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
+    assert!(types(&hub).is_empty(), "a trace enabled after Disable is a new one");
+}

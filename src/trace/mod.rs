@@ -242,6 +242,8 @@ impl Tracer {
             (Some(p), true) => Some(TraceFile::open(p, options.max_file_bytes)?),
             _ => None,
         };
+        // Tracing already on: the options change, the trace goes on (its records and counts).
+        let continuing = state.is_some();
         if let Some(old) = state.take() {
             self.level.store(0, Ordering::Relaxed);
             self.finish(old);
@@ -251,7 +253,7 @@ impl Tracer {
             f.start();
         }
         // A new trace starts with an empty ring and buffer.
-        self.sink.reset(options.ring_size, options.queue_capacity, file.is_some());
+        self.sink.restart(options.ring_size, options.queue_capacity, file.is_some(), continuing);
         let sink = Arc::clone(&self.sink);
         let writer = std::thread::Builder::new()
             .name("mc-trace-writer".into())

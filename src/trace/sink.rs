@@ -91,6 +91,10 @@ impl Ring {
     fn push(&mut self, chunk: Arc<Chunk>) {
         self.len += chunk.len();
         self.chunks.push_back(chunk);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
         while let Some(front) = self.chunks.front() {
             if self.len - front.len() < self.cap {
                 break;
@@ -150,19 +154,28 @@ impl Default for Sink {
 }
 
 impl Sink {
-    /// Starts a new trace: empty ring and buffer, counters at zero.
-    pub fn reset(&self, ring_size: usize, capacity: usize, to_file: bool) {
+    /// Starts the sink again with new sizes: a new trace (empty ring and buffer, counters at
+    /// zero), or with `keep` one whose options changed: the ring keeps its newest records (as
+    /// many as `ring_size` holds) and the counts go on.
+    pub fn restart(&self, ring_size: usize, capacity: usize, to_file: bool, keep: bool) {
         let mut f = self.formatted.lock();
-        f.ring = Ring { cap: ring_size, chunks: VecDeque::new(), len: 0 };
+        if keep {
+            f.ring.cap = ring_size;
+            f.ring.trim();
+        } else {
+            f.ring = Ring { cap: ring_size, chunks: VecDeque::new(), len: 0 };
+            f.dropped = 0;
+        }
         f.to_file.clear();
         f.to_file_on = to_file;
         f.to_file_len = 0;
-        f.dropped = 0;
         let mut p = self.pending.lock();
         p.records.clear();
         p.texts.clear();
         p.capacity = capacity;
-        p.made = 0;
+        if !keep {
+            p.made = 0;
+        }
         p.file_ready = false;
         p.stop = false;
     }
@@ -314,7 +327,7 @@ mod tests {
     #[test]
     fn the_ring_reads_the_newest_records_across_chunks() {
         let sink = Sink::default();
-        sink.reset(4, 100, false);
+        sink.restart(4, 100, false, false);
         for i in 0..3 {
             sink.push(|_| record(i));
         }
@@ -331,7 +344,7 @@ mod tests {
     #[test]
     fn long_pending_texts_are_formatted_by_the_caller_before_their_offsets_could_overflow() {
         let sink = Sink::default();
-        sink.reset(10, 100, false);
+        sink.restart(10, 100, false, false);
         sink.pending.lock().texts_drain_at = 8;
         let with_text = |i: usize| {
             move |texts: &mut Texts| {
@@ -351,7 +364,7 @@ mod tests {
     #[test]
     fn a_full_buffer_is_formatted_by_the_caller_and_the_file_backlog_is_bounded() {
         let sink = Sink::default();
-        sink.reset(10, 2, true);
+        sink.restart(10, 2, true, false);
         let lens = |chunks: Vec<Arc<Chunk>>| chunks.iter().map(|c| c.len()).collect::<Vec<_>>();
         // No writer thread here: the caller formats at 2 and 4 pending records.
         for i in 0..5 {

@@ -152,6 +152,28 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         (Get-MessageTrace -Last 1).Json | Should -BeLike '*"messageType":"d"*'
     }
 
+    It 'keeps the records and counts when a running trace changes its options' {
+        New-MessageChannel -Name 'C' | Out-Null
+        Enable-MessageTracing | Out-Null
+        'a', 'b', 'c' | ForEach-Object { Publish-ModuleMessage -Channel 'C' -MessageType $_ } | Out-Null
+        Enable-MessageTracing -Level Verbose | Out-Null
+        (Get-MessageTrace).Count | Should -Be 3
+        (Disable-MessageTracing).Records | Should -Be 3
+    }
+
+    It 'changes nothing with -WhatIf on Enable- and Disable-MessageTracing' {
+        New-MessageChannel -Name 'C' | Out-Null
+        Enable-MessageTracing -WhatIf
+        Get-CommunicationConfiguration | Select-Object -ExpandProperty EnableTracing | Should -BeFalse
+        Enable-MessageTracing | Out-Null
+        Publish-ModuleMessage -Channel 'C' -MessageType 'a' | Out-Null
+        Enable-MessageTracing -Level Verbose -LogToFile -FilePath 'TestDrive:/never.log' -WhatIf
+        Test-Path 'TestDrive:/never.log' | Should -BeFalse
+        Disable-MessageTracing -WhatIf
+        Get-CommunicationConfiguration | Select-Object -ExpandProperty EnableTracing | Should -BeTrue
+        (Disable-MessageTracing).Records | Should -Be 1
+    }
+
     It 'fails with a clear error for -ArchiveLogs of an in-memory trace, and tracing ends' {
         Enable-MessageTracing | Out-Null
         { Disable-MessageTracing -ArchiveLogs -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.DisableMessageTracingCommand'

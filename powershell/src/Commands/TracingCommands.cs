@@ -7,7 +7,7 @@ using ModuleCommunication.Native;
 namespace ModuleCommunication.Commands
 {
     /// <summary>Enable-MessageTracing: records publishing, delivery, API calls and stages, errors and slow operations.</summary>
-    [Cmdlet(VerbsLifecycle.Enable, "MessageTracing")]
+    [Cmdlet(VerbsLifecycle.Enable, "MessageTracing", SupportsShouldProcess = true)]
     [OutputType(typeof(TracingStatus))]
     public sealed class EnableMessageTracingCommand : ModuleCommunicationCmdlet
     {
@@ -48,6 +48,7 @@ namespace ModuleCommunication.Commands
                     $"-FilePath '{FilePath}' was given without -LogToFile.", "Add -LogToFile to write the trace to that file."));
             }
             string? path = LogToFile ? GetUnresolvedProviderPathFromPSPath(FilePath ?? "communication-trace.log") : null;
+            if (!ShouldProcess(path != null ? $"{Level} trace to {path}" : $"{Level} trace in memory", "Enable")) return;
             try
             {
                 Tracing.Enable(Level, path, (long)MaxFileSizeMB * 1024 * 1024, (long)SlowThreshold.TotalMilliseconds, BufferSize);
@@ -61,7 +62,7 @@ namespace ModuleCommunication.Commands
     }
 
     /// <summary>Disable-MessageTracing: flushes and closes the trace, optionally archiving it compressed.</summary>
-    [Cmdlet(VerbsLifecycle.Disable, "MessageTracing")]
+    [Cmdlet(VerbsLifecycle.Disable, "MessageTracing", SupportsShouldProcess = true)]
     [OutputType(typeof(TraceSummary))]
     public sealed class DisableMessageTracingCommand : ModuleCommunicationCmdlet
     {
@@ -83,6 +84,7 @@ namespace ModuleCommunication.Commands
                     $"-ArchivePath '{ArchivePath}' was given without -ArchiveLogs.", "Add -ArchiveLogs to archive the trace there."));
             }
             string? folder = ArchivePath != null ? GetUnresolvedProviderPathFromPSPath(ArchivePath) : null;
+            if (!ShouldProcess("message tracing", ArchiveLogs ? "Disable and archive" : "Disable")) return;
             try
             {
                 WriteObject(Tracing.Disable(ArchiveLogs, folder));
