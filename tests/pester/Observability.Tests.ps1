@@ -85,6 +85,10 @@ Describe 'Get-CommunicationMetrics' {
         $text | Should -Match 'AverageExecutionTime \(ms\)'
         $text | Should -Match 'Top\.Op\s+3\s+0\s+[\d.]+\s*$'
         $text | Should -Not -Match '\d\.\d{4,}'
+        # Inside the API totals, each call and API reads as one line, not as its type name.
+        $api = (Get-CommunicationMetrics).API | Out-String -Width 200
+        $api | Should -Match 'TopAPIs\s+: \{Top\.Op: 3 calls, 0 failed, [\d.]+ ms on average\}'
+        $api | Should -Match 'RecentCalls\s+: \{[\d:.]+ Top\.Op [\d.]+ ms succeeded'
         Unregister-ModuleAPI -ModuleName 'Top' -APIName 'Op' -Force | Out-Null
     }
 
@@ -218,6 +222,10 @@ Describe 'Get-CommunicationStatus' {
         $d = Get-CommunicationStatus -IncludeDetails
         $d.Metrics | Should -BeOfType ([ModuleCommunication.CommunicationMetrics])
         $d.Configuration.MetricsIntervalMs | Should -Be 100
+        # And shows them.
+        $d | Out-String | Should -Match '(?m)^Metrics\s+: Channels\s+: \d'
+        $d | Out-String | Should -Match '(?m)^Configuration\s+: MaxMessageQueueSize'
+        Get-CommunicationStatus | Out-String | Should -Not -Match '(?m)^(Metrics|Configuration)\s+:'
     }
 
     It 'is Unhealthy when the messaging check fails on a stopped processor, and says what to do' {

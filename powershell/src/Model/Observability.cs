@@ -36,6 +36,9 @@ namespace ModuleCommunication
         public long Failed { get; init; }
         /// <summary>Mean duration in milliseconds.</summary>
         public double AverageExecutionTime { get; init; }
+
+        /// <summary>One line, for lists that show it inside another object.</summary>
+        public override string ToString() => $"{Name}: {CallCount} calls, {Failed} failed, {AverageExecutionTime:0.##} ms on average";
     }
 
     /// <summary>One API call of RecentCalls.</summary>
@@ -51,6 +54,10 @@ namespace ModuleCommunication
         public bool Success { get; init; }
         /// <summary>The error of a failed call (secrets removed).</summary>
         public string? Error { get; init; }
+
+        /// <summary>One line, for lists that show it inside another object.</summary>
+        public override string ToString() =>
+            $"{StartTime:HH:mm:ss.fff} {API} {Duration:0.##} ms " + (Success ? "succeeded" : $"failed: {Error}");
     }
 
     /// <summary>API call totals.</summary>
