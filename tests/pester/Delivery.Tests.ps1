@@ -355,6 +355,15 @@ Describe 'Subscriptions' {
         # Queue 0, Delivered 0, Failed 1, Dropped 0, Expired 0.
         $text | Should -Match ($s.SubscriptionId.ToString().Substring(0, 8) + '\s+S\s+T\s+0\s+0\s+1\s+0\s+0')
     }
+
+    It 'reads well in a console: long channel and type names use the width there is' {
+        New-MessageChannel -Name 'Configuration.Production.Updates' | Out-Null
+        Subscribe-ModuleMessage -Channel 'Configuration.Production.Updates' -MessageType 'SettingChanged.Production' -Handler { } | Out-Null
+        Get-MessageSubscriptions | Out-String -Width 120 | Should -Match 'Configuration\.Production\.Updates\s+SettingChanged\.Production\s'
+        $narrow = Get-MessageSubscriptions | Out-String -Width 80
+        ($narrow -split '\r?\n' | Measure-Object -Property Length -Maximum).Maximum | Should -BeLessOrEqual 80
+        $narrow | Should -Match 'Expired'
+    }
 }
 
 Describe 'Configuration and metrics' {

@@ -62,9 +62,18 @@ Describe 'Get-MessageChannels' {
         Subscribe-ModuleMessage -Channel 'Lab' -Handler { throw 'boom' } | Out-Null
         Publish-ModuleMessage -Channel 'Lab' -MessageType 'T' | Wait-ModuleMessage -Timeout 10
         $text = Get-MessageChannels -Name 'Lab' | Out-String -Width 80
-        $text | Should -Match 'Name\s+Subs\s+Published\s+Delivered\s+Queue\s+Failed\s+Dropped\s+Expired'
+        $text | Should -Match 'Subs\s+Published\s+Delivered\s+Queue\s+Failed\s+Dropped\s+Expired\s+Name'
         # Subs 1, Published 1, Delivered 0, Queue 0, Failed 1, Dropped 0, Expired 0.
-        $text | Should -Match 'Lab\s+1\s+1\s+0\s+0\s+1\s+0\s+0'
+        $text | Should -Match '1\s+1\s+0\s+0\s+1\s+0\s+0\s+Lab'
+    }
+
+    It 'reads well in a console: a long name takes what the width leaves, cut only at 80 columns' {
+        $name = 'Configuration.Production.Updates'
+        New-MessageChannel -Name $name | Out-Null
+        Get-MessageChannels -Name $name | Out-String -Width 120 | Should -Match ([regex]::Escape($name))
+        $narrow = Get-MessageChannels -Name $name | Out-String -Width 80
+        $narrow | Should -Match 'Configuration\.Production\.…'
+        ($narrow -split '\r?\n' | Measure-Object -Property Length -Maximum).Maximum | Should -BeLessOrEqual 80
     }
 }
 
