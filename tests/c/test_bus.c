@@ -295,6 +295,66 @@ static void a_callback_may_unsubscribe_itself(void) {
     mc_hub_free(hub);
 }
 
+/* A callback held until the test releases it, and a thread that unsubscribes meanwhile. */
+typedef struct {
+    atomic_int entered;
+    atomic_int release;
+} held_callback;
+
+static bool hold_until_released(void *user_data, const char *json, size_t len) {
+    (void)json;
+    (void)len;
+    held_callback *h = user_data;
+    atomic_store(&h->entered, 1);
+    while (!atomic_load(&h->release)) {
+        harness_sleep_1ms();
+    }
+    return true;
+}
+
+typedef struct {
+    const mc_hub *hub;
+    mc_id id;
+    atomic_int status;
+} unsubscriber_args;
+
+static void *unsubscribe_on_thread(void *arg) {
+    unsubscriber_args *u = arg;
+    atomic_store(&u->status, (int)mc_unsubscribe(u->hub, u->id));
+    return NULL;
+}
+
+static bool subscription_list_is_empty(const mc_hub *hub) {
+    char *json = NULL;
+    bool empty = mc_subscription_list(hub, NULL, &json) == MC_STATUS_OK && strcmp(json, "[]") == 0;
+    mc_string_free(json);
+    return empty;
+}
+
+static void wait_idle_waits_for_the_callback_of_a_subscription_being_unsubscribed(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "News", NULL, 0));
+    held_callback h;
+    atomic_init(&h.entered, 0);
+    atomic_init(&h.release, 0);
+    const char *options = "{\"channel\":\"News\"}";
+    unsubscriber_args u = {.hub = hub};
+    atomic_init(&u.status, -1);
+    CHECK_OK(mc_subscribe(hub, options, strlen(options), hold_until_released, &h, &u.id));
+    CHECK_OK(publish(hub, "{\"channel\":\"News\",\"messageType\":\"Item\"}", NULL));
+    CHECK_EVENTUALLY(atomic_load(&h.entered) == 1, WAIT_MS);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, unsubscribe_on_thread, &u) == 0);
+    /* The subscription leaves the list before mc_unsubscribe waits for the callback. */
+    CHECK_EVENTUALLY(subscription_list_is_empty(hub), WAIT_MS);
+    CHECK_STATUS(mc_wait_idle(hub, 30), MC_STATUS_TIMEOUT);
+    atomic_store(&h.release, 1);
+    CHECK_OK(mc_wait_idle(hub, WAIT_MS));
+    pthread_join(thread, NULL);
+    CHECK(atomic_load(&u.status) == (int)MC_STATUS_OK);
+    mc_hub_free(hub);
+}
+
 /* A callback still running while mc_hub_free waits for it tries to subscribe until the hub
    refuses (it takes no new subscriptions once freeing starts); one made before is removed. */
 typedef struct {
@@ -920,6 +980,7 @@ int main(void) {
     RUN_TEST(publish_delivers_the_json_message_to_a_push_callback_with_its_user_data);
     RUN_TEST(unsubscribe_stops_the_callback);
     RUN_TEST(a_callback_may_unsubscribe_itself);
+    RUN_TEST(wait_idle_waits_for_the_callback_of_a_subscription_being_unsubscribed);
     RUN_TEST(a_callback_cannot_subscribe_once_the_hub_is_being_freed);
     RUN_TEST(a_callback_returning_false_counts_a_failure);
     RUN_TEST(a_subscription_may_precede_its_channel);
