@@ -940,6 +940,12 @@ fn clear_queue_removes_matching_channels_messages_without_counting_them_as_dropp
     assert_eq!(datas(&hub.take(a, 10, Duration::ZERO).unwrap()), ["3"]);
     assert!(hub.take(b, 10, Duration::ZERO).unwrap().is_empty());
     assert_eq!(hub.bus_stats().dropped, 0);
+    // Counted as cleared instead, per subscription, per channel and on the bus.
+    let cleared = |id| hub.subscriptions(None).unwrap().into_iter().find(|s| s.id == id).unwrap().cleared;
+    assert_eq!((cleared(a), cleared(b)), (2, 2));
+    let channel = |name: &str| hub.channels(Some(name)).unwrap()[0].cleared;
+    assert_eq!((channel("Alpha"), channel("Beta")), (4, 0));
+    assert_eq!(hub.bus_stats().cleared, 4);
 }
 
 #[test]
@@ -949,6 +955,7 @@ fn remove_channel_clears_its_messages_and_later_publishes_fail() {
     hub.publish(msg("Gone", "1")).unwrap();
     hub.publish(msg("Stays", "2")).unwrap();
     assert_eq!(hub.remove_channel("GONE").unwrap(), 1);
+    assert_eq!(hub.subscriptions(None).unwrap()[0].cleared, 1);
     assert!(matches!(hub.publish(msg("Gone", "3")), Err(Error::ChannelNotFound { .. })));
     assert!(matches!(hub.remove_channel("Gone"), Err(Error::ChannelNotFound { .. })));
     assert_eq!(datas(&hub.take(sub, 10, Duration::ZERO).unwrap()), ["2"]);
@@ -967,6 +974,10 @@ fn unsubscribe_clears_queued_messages_for_delivery_tracking() {
     hub.wait_delivered(handed, Duration::ZERO).unwrap();
     hub.wait_idle(Duration::ZERO).unwrap();
     assert_eq!(hub.in_flight(), 0);
+    // The queued one and the one taken but never reported: every message is accounted for.
+    let stats = hub.bus_stats();
+    assert_eq!((stats.published, stats.delivered, stats.cleared), (2, 0, 2));
+    assert_eq!(hub.channels(Some("U")).unwrap()[0].cleared, 2);
 }
 
 // ----- capacity and configuration -----------------------------------------------------------
@@ -1105,13 +1116,13 @@ fn listings_have_exactly_the_documented_keys() {
     let ch = serde_json::to_value(&hub.channels(None).unwrap()[0]).unwrap();
     assert_eq!(
         keys(ch.clone()),
-        sorted(&["name", "description", "maxMessages", "createdAt", "subscriptions", "published", "delivered", "expired", "dropped", "failed", "queueLength"])
+        sorted(&["name", "description", "maxMessages", "createdAt", "subscriptions", "published", "delivered", "expired", "dropped", "cleared", "failed", "queueLength"])
     );
     assert!(ch["createdAt"].as_str().unwrap().ends_with('Z'));
     let sub = serde_json::to_value(&hub.subscriptions(None).unwrap()[0]).unwrap();
     assert_eq!(
         keys(sub.clone()),
-        sorted(&["id", "kind", "channel", "messageType", "mode", "capacity", "overflow", "blockTimeoutMs", "sourceModule", "createdAt", "queueLength", "inFlight", "delivered", "failed", "filtered", "expired", "dropped", "lastError"])
+        sorted(&["id", "kind", "channel", "messageType", "mode", "capacity", "overflow", "blockTimeoutMs", "sourceModule", "createdAt", "queueLength", "inFlight", "delivered", "failed", "filtered", "expired", "dropped", "cleared", "lastError"])
     );
     assert_eq!(sub["mode"], "Pull");
     assert_eq!(sub["kind"], "Message");
@@ -1120,7 +1131,7 @@ fn listings_have_exactly_the_documented_keys() {
     let stats = serde_json::to_value(hub.bus_stats()).unwrap();
     assert_eq!(
         keys(stats),
-        sorted(&["channels", "subscriptions", "published", "delivered", "failed", "filtered", "expired", "dropped", "queueLength", "inFlight", "running"])
+        sorted(&["channels", "subscriptions", "published", "delivered", "failed", "filtered", "expired", "dropped", "cleared", "queueLength", "inFlight", "running"])
     );
 }
 

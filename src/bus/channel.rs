@@ -16,11 +16,13 @@ pub(crate) struct ChannelCounters {
     pub failed: AtomicU64,
     pub expired: AtomicU64,
     pub dropped: AtomicU64,
+    /// Copies discarded on purpose: queues cleared, subscriptions removed with messages queued.
+    pub cleared: AtomicU64,
 }
 
 impl ChannelCounters {
-    fn all(&self) -> [&AtomicU64; 5] {
-        [&*self.published, &self.delivered, &self.failed, &self.expired, &self.dropped]
+    fn all(&self) -> [&AtomicU64; 6] {
+        [&*self.published, &self.delivered, &self.failed, &self.expired, &self.dropped, &self.cleared]
     }
 
     /// Sets every counter to zero (Reset-CommunicationMetrics).
@@ -37,8 +39,8 @@ impl ChannelCounters {
         }
     }
 
-    /// (published, delivered, failed, expired, dropped).
-    pub fn values(&self) -> [u64; 5] {
+    /// (published, delivered, failed, expired, dropped, cleared).
+    pub fn values(&self) -> [u64; 6] {
         self.all().map(|c| c.load(Ordering::Relaxed))
     }
 }
@@ -124,6 +126,8 @@ pub struct ChannelInfo {
     pub expired: u64,
     /// Copies lost to full queues.
     pub dropped: u64,
+    /// Copies discarded on purpose (Clear-MessageQueue, a removal with messages queued).
+    pub cleared: u64,
     /// Copies of its messages waiting in subscription queues.
     pub queue_length: usize,
 }
@@ -142,6 +146,7 @@ impl Channel {
             failed: c.failed.load(Ordering::Relaxed),
             expired: c.expired.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            cleared: c.cleared.load(Ordering::Relaxed),
             queue_length,
         }
     }

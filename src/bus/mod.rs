@@ -57,6 +57,8 @@ pub struct BusStats {
     pub expired: u64,
     /// Copies lost to full queues.
     pub dropped: u64,
+    /// Copies discarded on purpose: queues cleared, subscriptions removed with messages queued.
+    pub cleared: u64,
     /// Messages waiting in subscription queues.
     pub queue_length: usize,
     /// Messages handed to handlers (a push worker's current one, or taken by a pull
@@ -329,7 +331,7 @@ impl Bus {
     fn prune_event_channels(&self, map: &mut HashMap<String, Arc<Channel>>) {
         let retired = &self.shared.retired_event_counts;
         map.retain(|_, c| {
-            let [_, _, _, expired, dropped] = c.counters.values();
+            let [_, _, _, expired, dropped, _] = c.counters.values();
             let keep = Arc::strong_count(c) > 1 || c.private || expired > 0 || dropped > 0;
             if !keep {
                 retired.add(&c.counters);
@@ -688,6 +690,7 @@ impl Bus {
             filtered: load(&totals.filtered),
             expired: load(&totals.expired),
             dropped: load(&totals.dropped),
+            cleared: load(&totals.cleared),
             queue_length,
             in_flight,
             running: self.is_running(),
@@ -745,8 +748,8 @@ impl Bus {
         t
     }
 
-    /// Event channel totals: (channels, published, delivered, failed, expired, dropped).
-    pub(crate) fn event_totals(&self) -> (usize, [u64; 5]) {
+    /// Event channel totals: (channels, published, delivered, failed, expired, dropped, cleared).
+    pub(crate) fn event_totals(&self) -> (usize, [u64; 6]) {
         let map = self.shared.event_channels.read();
         let mut sums = self.shared.retired_event_counts.values();
         let mut n = 0;

@@ -198,6 +198,9 @@ pub struct SubscriptionInfo {
     pub expired: u64,
     /// Messages lost to its full queue.
     pub dropped: u64,
+    /// Messages discarded on purpose from its queue (cleared) or handed out and never
+    /// reported when it was removed.
+    pub cleared: u64,
     /// The last handler failure.
     pub last_error: Option<String>,
 }
@@ -209,6 +212,7 @@ pub(crate) struct SubCounters {
     pub filtered: AtomicU64,
     pub expired: AtomicU64,
     pub dropped: AtomicU64,
+    pub cleared: AtomicU64,
 }
 
 impl SubCounters {
@@ -225,8 +229,8 @@ impl SubCounters {
         }
     }
 
-    fn fields(&self) -> [&AtomicU64; 5] {
-        [&self.delivered, &self.failed, &self.filtered, &self.expired, &self.dropped]
+    fn fields(&self) -> [&AtomicU64; 6] {
+        [&self.delivered, &self.failed, &self.filtered, &self.expired, &self.dropped, &self.cleared]
     }
 }
 
@@ -393,6 +397,15 @@ impl Subscription {
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock()
+    }
+
+    /// Counts messages discarded on purpose and completes them for delivery tracking.
+    fn complete_cleared(&self, shared: &Shared, removed: &[Arc<Envelope>]) {
+        self.counters.cleared.fetch_add(removed.len() as u64, Ordering::Relaxed);
+        for e in removed {
+            e.channel.counters.cleared.fetch_add(1, Ordering::Relaxed);
+            shared.inflight.complete(e);
+        }
     }
 
     fn count_dropped(&self, env: &Envelope) {
@@ -703,9 +716,7 @@ impl Subscription {
         let idle = st.is_idle();
         drop(st);
         self.wake_publishers(removed.len());
-        for e in &removed {
-            shared.inflight.complete(e);
-        }
+        self.complete_cleared(shared, &removed);
         if idle && !removed.is_empty() {
             shared.notify_idle();
         }
@@ -729,9 +740,7 @@ impl Subscription {
         self.not_full.notify_all();
         // Wait for notifier calls in progress on publishing threads; none starts after.
         *self.notify_gate.write() = true;
-        for e in &removed {
-            shared.inflight.complete(e);
-        }
+        self.complete_cleared(shared, &removed);
         true
     }
 
@@ -788,6 +797,7 @@ impl Subscription {
             filtered: c.filtered.load(Ordering::Relaxed),
             expired: c.expired.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            cleared: c.cleared.load(Ordering::Relaxed),
             last_error: self.last_error.lock().clone(),
         }
     }

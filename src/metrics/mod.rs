@@ -509,6 +509,8 @@ pub struct MessageBusMetrics {
     pub expired: u64,
     /// Copies lost to full queues.
     pub dropped: u64,
+    /// Copies discarded on purpose (queues cleared, subscriptions removed with messages queued).
+    pub cleared: u64,
     /// Messages waiting in subscription queues now.
     pub queue_length: usize,
     /// Messages handed to handlers and not yet reported.
@@ -697,6 +699,7 @@ pub(crate) fn message_bus_metrics(stats: &BusStats, subs: &[SubscriptionInfo]) -
         filtered: stats.filtered,
         expired: stats.expired,
         dropped: stats.dropped,
+        cleared: stats.cleared,
         queue_length: stats.queue_length,
         in_flight: stats.in_flight,
         max_queue_usage_percent: max_usage,

@@ -93,7 +93,7 @@ pub(crate) fn report(hub: &Hub, bus: &Bus, events: &Events, options: &MetricsOpt
         None => all_subs.clone(),
         Some(c) => bus.subscriptions(Some(c))?,
     };
-    let (event_channels, [e_published, e_delivered, e_failed, e_expired, e_dropped]) = bus.event_totals();
+    let (event_channels, [e_published, e_delivered, e_failed, e_expired, e_dropped, _]) = bus.event_totals();
     let info = events.info();
     let api = api_metrics(&totals, hub);
     let api_latency = Latency::of(&totals.api);

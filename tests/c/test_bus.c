@@ -833,6 +833,12 @@ static void queue_clear_removes_queued_messages_of_matching_channels(void) {
     CHECK_OK(mc_bus_stats(hub, &json));
     CHECK_CONTAINS(json, "\"queueLength\":1");
     CHECK_CONTAINS(json, "\"dropped\":0"); /* clearing is not a loss */
+    CHECK_CONTAINS(json, "\"cleared\":3"); /* but it is counted */
+    mc_string_free(json);
+    json = NULL;
+    CHECK_OK(mc_channel_list(hub, NULL, &json));
+    CHECK_CONTAINS(json, "\"name\":\"ConfigB\"");
+    CHECK(count_occurrences(json, "\"cleared\":2") == 1 && count_occurrences(json, "\"cleared\":1") == 1);
     mc_string_free(json);
 
     char *batch = NULL;

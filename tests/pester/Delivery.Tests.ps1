@@ -195,12 +195,18 @@ Describe 'Delivery order, expiry and full queues' {
         Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:order.Add($m.Data) } | Out-Null
         Stop-MessageProcessor | Out-Null
         1..4 | ForEach-Object { Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -Data $_ } | Out-Null
+        $before = (Get-CommunicationMetrics).MessageBus # bus totals keep earlier tests' counts
         $r = Clear-MessageQueue -Channel 'Q' -Force
         $r.Success | Should -BeTrue
         $r.ClearedCount | Should -Be 4
         Start-MessageProcessor | Out-Null
         Wait-ModuleMessage -Timeout 10
         $script:order.Count | Should -Be 0
+        # Counted as cleared, not lost: every published message is accounted for.
+        (Get-MessageSubscriptions).Cleared | Should -Be 4
+        (Get-MessageChannels -Name 'Q').Cleared | Should -Be 4
+        $bus = (Get-CommunicationMetrics).MessageBus
+        ($bus.Cleared - $before.Cleared), ($bus.Dropped - $before.Dropped) | Should -Be @(4, 0)
     }
 
     It 'keeps the queue with Clear-MessageQueue -WhatIf' {

@@ -200,8 +200,9 @@ namespace ModuleCommunication.Core
                 Filtered = Long(s, "filtered"),
                 Expired = Long(s, "expired"),
                 Dropped = Long(s, "dropped"),
+                Cleared = Long(s, "cleared"),
                 QueueLength = Long(s, "queueLength"),
-            InFlight = Long(s, "inFlight"),
+                InFlight = Long(s, "inFlight"),
                 ProcessorRunning = s.GetProperty("running").GetBoolean(),
             };
         }
@@ -253,6 +254,7 @@ namespace ModuleCommunication.Core
             Delivered = Long(c, "delivered"),
             Expired = Long(c, "expired"),
             Dropped = Long(c, "dropped"),
+            Cleared = Long(c, "cleared"),
             Failed = Long(c, "failed"),
             QueueLength = Long(c, "queueLength"),
         };
@@ -276,6 +278,7 @@ namespace ModuleCommunication.Core
             Filtered = Long(s, "filtered"),
             Expired = Long(s, "expired"),
             Dropped = Long(s, "dropped"),
+            Cleared = Long(s, "cleared"),
             LastError = OptionalString(s, "lastError"),
         };
 

@@ -73,6 +73,7 @@ namespace ModuleCommunication.Core
                     Filtered = L(bus, "filtered"),
                     Expired = L(bus, "expired"),
                     Dropped = L(bus, "dropped"),
+                    Cleared = L(bus, "cleared"),
                     QueueLength = L(bus, "queueLength"),
                     InFlight = L(bus, "inFlight"),
                     MaxQueueUsagePercent = D(bus, "maxQueueUsagePercent"),

@@ -19,6 +19,8 @@ namespace ModuleCommunication
         public long Expired { get; init; }
         /// <summary>Messages lost to full queues.</summary>
         public long Dropped { get; init; }
+        /// <summary>Messages discarded on purpose: queues cleared, subscriptions removed with messages queued.</summary>
+        public long Cleared { get; init; }
         /// <summary>Messages waiting now.</summary>
         public long QueueLength { get; init; }
         /// <summary>Messages handed to handlers that have not finished with them yet.</summary>

@@ -23,6 +23,8 @@ namespace ModuleCommunication
         public long Expired { get; init; }
         /// <summary>Messages lost to full queues (per subscription).</summary>
         public long Dropped { get; init; }
+        /// <summary>Messages discarded on purpose (per subscription): Clear-MessageQueue, or a subscription removed with them queued.</summary>
+        public long Cleared { get; init; }
         /// <summary>Deliveries whose handler failed.</summary>
         public long Failed { get; init; }
         /// <summary>Messages of this channel waiting in subscription queues now.</summary>

@@ -41,6 +41,8 @@ namespace ModuleCommunication
         public long Expired { get; init; }
         /// <summary>Messages lost to its full queue.</summary>
         public long Dropped { get; init; }
+        /// <summary>Messages discarded on purpose from its queue (Clear-MessageQueue, Remove-MessageChannel -Force).</summary>
+        public long Cleared { get; init; }
         /// <summary>The last handler error, if any.</summary>
         public string? LastError { get; init; }
 
