@@ -1183,9 +1183,12 @@ fn a_hub_may_not_take_a_file_whose_rotated_part_another_hub_uses() {
     assert!(err.to_string().contains("another hub"), "{err}");
 }
 
-#[test]
-fn reading_the_history_and_subscribing_without_replay_do_not_wait_for_a_blocked_event_publisher() {
-    let dir = temp_dir("read-while-blocked");
+/// A hub with a history file whose second event's publisher waits for room in a full `Block`
+/// queue (for up to 10 minutes): returns the hub, its folder, the subscription and that publisher.
+fn hub_with_an_event_publisher_blocked_on_a_full_queue(
+    test: &str,
+) -> (Arc<Hub>, PathBuf, SubscriptionId, std::thread::JoinHandle<Result<module_communication::MessageId, Error>>) {
+    let dir = temp_dir(test);
     let hub = Arc::new(Hub::new());
     set_history_file(&hub, &dir.join("events.jsonl")).unwrap();
     let opts = EventSubscriptionOptions {
@@ -1197,6 +1200,12 @@ fn reading_the_history_and_subscribing_without_replay_do_not_wait_for_a_blocked_
     let h = Arc::clone(&hub);
     let blocked = std::thread::spawn(move || h.publish_event(EventRequest::new("Full.2")));
     assert!(eventually(LONG, || hub.bus_stats().published == 2), "the second publisher is at the full queue");
+    (hub, dir, sub, blocked)
+}
+
+#[test]
+fn reading_the_history_and_subscribing_without_replay_do_not_wait_for_a_blocked_event_publisher() {
+    let (hub, dir, sub, blocked) = hub_with_an_event_publisher_blocked_on_a_full_queue("read-while-blocked");
     // The block timeout is 10 minutes: each call returning before it did not wait for it.
     let (done, finished) = std::sync::mpsc::channel();
     let h = Arc::clone(&hub);
@@ -1220,18 +1229,7 @@ fn reading_the_history_and_subscribing_without_replay_do_not_wait_for_a_blocked_
 #[test]
 fn enabling_a_trace_file_does_not_wait_for_an_event_publisher_blocked_on_a_full_queue() {
     use module_communication::{TraceLevel, TraceOptions};
-    let dir = temp_dir("trace-while-blocked");
-    let hub = Arc::new(Hub::new());
-    set_history_file(&hub, &dir.join("events.jsonl")).unwrap();
-    let opts = EventSubscriptionOptions {
-        block_timeout_ms: Some(600_000),
-        ..EventSubscriptionOptions::new("Full.*").capacity(1).overflow(OverflowPolicy::Block)
-    };
-    let sub = hub.subscribe_events_pull(opts, None).unwrap();
-    hub.publish_event(EventRequest::new("Full.1")).unwrap();
-    let h = Arc::clone(&hub);
-    let blocked = std::thread::spawn(move || h.publish_event(EventRequest::new("Full.2")));
-    assert!(eventually(LONG, || hub.bus_stats().published == 2), "the second publisher is at the full queue");
+    let (hub, dir, sub, blocked) = hub_with_an_event_publisher_blocked_on_a_full_queue("trace-while-blocked");
     let (done, enabled) = std::sync::mpsc::channel();
     let h = Arc::clone(&hub);
     let trace = dir.join("trace.log");
