@@ -96,6 +96,17 @@ Describe 'Delivery order, expiry and full queues' {
         (Get-MessageChannels -Name 'Q').Expired | Should -Be 1
     }
 
+    It 'keeps a message for exactly its -TimeToLive, given as <Given>' -ForEach @(
+        @{ Given = 'seconds'; Ttl = 90; Seconds = 90 }
+        @{ Given = 'a TimeSpan'; Ttl = [timespan]::FromMinutes(5); Seconds = 300 }
+        @{ Given = 'a fraction of a second'; Ttl = 1.5; Seconds = 1.5 }
+    ) {
+        $script:lifetimes = [System.Collections.Generic.List[double]]::new()
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:lifetimes.Add(($m.ExpiresAt - $m.Timestamp).TotalSeconds) } | Out-Null
+        Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -TimeToLive $Ttl | Wait-ModuleMessage -Timeout 10
+        $script:lifetimes | Should -Be @($Seconds)
+    }
+
     It 'expires messages that wait behind slow handlers, instead of handling them late' {
         # Twenty handlers of 100 ms cannot all start within the 0.5 s time to live.
         $sub = Subscribe-ModuleMessage -Channel 'Q' -Handler { [Threading.Thread]::Sleep(100) }
@@ -338,6 +349,10 @@ Describe 'Subscriptions' {
         Subscribe-ModuleMessage -Channel 'Other' -Handler { } | Out-Null
         (Get-MessageSubscriptions -Channel 'S').SubscriptionId | Should -Be $mine.SubscriptionId
         (Get-MessageChannels -Name 'S' | Get-MessageSubscriptions).SubscriptionId | Should -Be $mine.SubscriptionId
+        # A wildcard subscription that receives from the channel is listed for it too.
+        $wild = Subscribe-ModuleMessage -Channel 'Oth*' -Handler { }
+        @((Get-MessageSubscriptions -Channel 'Other').SubscriptionId) | Should -Contain $wild.SubscriptionId
+        @((Get-MessageSubscriptions -Channel 'Other').SubscriptionId) | Should -HaveCount 2
     }
 
     It 'leaves event subscriptions out of -Channel of a message channel, so a pipeline does not remove them' {

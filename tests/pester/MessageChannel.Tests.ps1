@@ -94,15 +94,18 @@ Describe 'Remove-MessageChannel' {
         (Get-MessageChannels).Name | Should -Be 'Temp'
     }
 
-    It 'refuses to discard queued messages without -Force, and discards them with it' {
+    It 'refuses to discard <Count> queued message(s) without -Force, and discards them with it' -ForEach @(
+        @{ Count = 1 }
+        @{ Count = 3 }
+    ) {
         New-MessageChannel -Name 'Busy' | Out-Null
         Stop-MessageProcessor | Out-Null
         $sub = Subscribe-ModuleMessage -Channel 'Busy' -Handler { }
-        1..3 | ForEach-Object { Publish-ModuleMessage -Channel 'Busy' -MessageType 'T' -Data $_ } | Out-Null
+        1..$Count | ForEach-Object { Publish-ModuleMessage -Channel 'Busy' -MessageType 'T' -Data $_ } | Out-Null
         { Remove-MessageChannel -Name 'Busy' -ErrorAction Stop } |
             Should -Throw -ErrorId 'ChannelHasQueuedMessages,ModuleCommunication.Commands.RemoveMessageChannelCommand'
-        (Get-MessageChannels -Name 'Busy').QueueLength | Should -Be 3
-        (Remove-MessageChannel -Name 'Busy' -Force).ClearedCount | Should -Be 3
+        (Get-MessageChannels -Name 'Busy').QueueLength | Should -Be $Count
+        (Remove-MessageChannel -Name 'Busy' -Force).ClearedCount | Should -Be $Count
         (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).QueueLength | Should -Be 0
     }
 
