@@ -225,7 +225,9 @@ fn the_breaker_keeps_and_shows_its_last_error_without_secrets() {
     let (_clock, hub, _) = hub();
     let token = format!("mct_{}", "A".repeat(43));
     let message = format!("cannot connect: Server=db;password=hunter2 with Bearer {token}");
-    hub.registry().register(ApiDefinition::new("Svc", "Op"), move |_: &Call| Err(ApiError::handler_failed(message.clone()))).unwrap();
+    hub.registry()
+        .register(ApiDefinition::new("Svc", "Op"), move |_: &Call| Err(ApiError::handler_failed(message.clone())))
+        .unwrap();
     for _ in 0..5 {
         hub.registry().invoke(op()).unwrap_err();
     }
@@ -239,6 +241,43 @@ fn the_breaker_keeps_and_shows_its_last_error_without_secrets() {
     assert_eq!(e.category, ApiErrorCategory::CircuitOpen);
     assert!(e.message.contains("password=***") && !e.message.contains("hunter2"), "{}", e.message);
     assert_eq!((st.total_calls, st.total_failures, st.success_rate), (5, 5, 0.0));
+}
+
+#[test]
+fn a_nested_calls_open_breaker_counts_against_the_outer_apis_breaker_without_retries() {
+    let (_clock, hub, sleeper) = hub();
+    let hub = Arc::new(hub);
+    let weak = Arc::downgrade(&hub);
+    let inner_runs = Arc::new(AtomicUsize::new(0));
+    let (outer_runs, i) = (Arc::new(AtomicUsize::new(0)), Arc::clone(&inner_runs));
+    hub.registry()
+        .register(ApiDefinition::new("Dep", "Inner"), move |_: &Call| {
+            i.fetch_add(1, Ordering::SeqCst);
+            Ok(json("1"))
+        })
+        .unwrap();
+    let o = Arc::clone(&outer_runs);
+    hub.registry()
+        .register(ApiDefinition::new("Svc", "Outer"), move |_: &Call| {
+            o.fetch_add(1, Ordering::SeqCst);
+            weak.upgrade().unwrap().registry().invoke(InvokeRequest::new("Dep", "Inner"))
+        })
+        .unwrap();
+    hub.resilience().isolate("Dep.Inner").unwrap();
+    for _ in 0..5 {
+        let e = hub.registry().invoke(InvokeRequest::new("Svc", "Outer").retry_attempts(3)).unwrap_err();
+        assert_eq!(e.category, ApiErrorCategory::CircuitOpen);
+    }
+    assert_eq!((outer_runs.load(Ordering::SeqCst), inner_runs.load(Ordering::SeqCst)), (5, 0), "not retried");
+    assert!(sleeper.take_delays().is_empty());
+    let st = &hub.resilience().statuses(Some("Svc.Outer")).unwrap()[0];
+    assert_eq!(
+        (st.state, st.total_failures),
+        (CircuitState::Open, 5),
+        "the dependency's open breaker is the outer API's failure"
+    );
+    hub.registry().invoke(InvokeRequest::new("Svc", "Outer")).unwrap_err();
+    assert_eq!(outer_runs.load(Ordering::SeqCst), 5, "the outer breaker now fails fast");
 }
 
 #[test]

@@ -450,4 +450,25 @@ mod api {
         assert!(m.api.top_apis.is_empty());
         assert_eq!((m.api.total_apis, m.api.total_calls), (3, 0));
     }
+
+    #[test]
+    fn an_open_breaker_makes_the_hub_unhealthy_naming_it_and_a_half_open_one_warns() {
+        let (hub, clock) = hub();
+        hub.registry().register(ApiDefinition::new("Lab", "Stop"), fail).unwrap();
+        hub.registry().register(ApiDefinition::new("Lab", "Run"), ok).unwrap();
+        hub.registry().invoke(InvokeRequest::new("Lab", "Run")).unwrap();
+        for _ in 0..5 {
+            hub.registry().invoke(InvokeRequest::new("Lab", "Stop")).unwrap_err();
+        }
+        let h = hub.health(&HealthOptions::default());
+        let open = h.issues.iter().find(|i| i.rule == "CircuitBreakerOpen").expect("CircuitBreakerOpen");
+        assert_eq!((open.severity, open.component), (HealthStatus::Unhealthy, "CircuitBreakers"));
+        assert_eq!(open.message, "1 circuit breaker(s) are open: Lab.Stop");
+        assert_eq!(h.overall_health, HealthStatus::Unhealthy);
+        clock.advance(60_000); // the default break
+        let h = hub.health(&HealthOptions::default());
+        let half = h.issues.iter().find(|i| i.rule == "CircuitBreakerHalfOpen").expect("CircuitBreakerHalfOpen");
+        assert_eq!(half.severity, HealthStatus::Warning);
+        assert!(!h.issues.iter().any(|i| i.rule == "CircuitBreakerOpen"));
+    }
 }
