@@ -1254,7 +1254,8 @@ fn listing_the_subscriptions_of_a_channel_leaves_out_those_of_the_other_kind_tha
     let _other = hub.subscribe_pull(SubscriptionOptions::new("C"), None).unwrap();
     let later = hub.subscribe_pull(SubscriptionOptions::new("New.*"), None).unwrap();
     let events = hub.subscribe_events_pull(EventSubscriptionOptions::new("Deploy*"), None).unwrap();
-    let listed = |p: &str| -> HashSet<SubscriptionId> { hub.subscriptions(Some(p)).unwrap().iter().map(|s| s.id).collect() };
+    let listed =
+        |p: &str| -> HashSet<SubscriptionId> { hub.subscriptions(Some(p)).unwrap().iter().map(|s| s.id).collect() };
     // B is a message channel: the event subscription (on every event channel) is not listed.
     assert_eq!(listed("B"), HashSet::from([exact, wild]));
     // A name that is no channel yet lists whoever would receive from it, of either kind.

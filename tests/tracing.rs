@@ -519,7 +519,11 @@ fn changing_the_options_of_a_running_trace_keeps_its_records_and_counts_and_enab
     hub.create_channel("C", None, 100).unwrap();
     let types = |hub: &Hub| -> Vec<String> {
         let json = hub.trace_records_json(None);
-        serde_json::from_str::<Vec<Value>>(&json).unwrap().iter().map(|r| r["messageType"].as_str().unwrap().to_owned()).collect()
+        serde_json::from_str::<Vec<Value>>(&json)
+            .unwrap()
+            .iter()
+            .map(|r| r["messageType"].as_str().unwrap().to_owned())
+            .collect()
     };
     hub.enable_tracing(level(TraceLevel::Basic)).unwrap();
     for t in ["a", "b"] {
