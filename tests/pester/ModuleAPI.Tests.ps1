@@ -203,6 +203,24 @@ Describe 'Invoke-ModuleAPI' {
         (Invoke-ModuleAPI M Op @{}).Options.Retries | Should -Be 3
     }
 
+    It 'reports a handler''s <Category> failure as <ErrorId> in the PowerShell category <PsCategory>' -ForEach @(
+        @{ Category = 'HandlerFailed'; ErrorId = 'APIHandlerFailed'; PsCategory = 'InvalidResult' }
+        @{ Category = 'Unavailable'; ErrorId = 'APIUnavailable'; PsCategory = 'ResourceUnavailable' }
+        @{ Category = 'Timeout'; ErrorId = 'APITimeout'; PsCategory = 'OperationTimeout' }
+        @{ Category = 'Cancelled'; ErrorId = 'APICancelled'; PsCategory = 'OperationStopped' }
+        @{ Category = 'Authorization'; ErrorId = 'AuthorizationFailed'; PsCategory = 'PermissionDenied' }
+        @{ Category = 'Authentication'; ErrorId = 'AuthenticationFailed'; PsCategory = 'AuthenticationError' }
+        @{ Category = 'NotFound'; ErrorId = 'APINotFound'; PsCategory = 'ObjectNotFound' }
+        @{ Category = 'CallDepthExceeded'; ErrorId = 'APICallDepthExceeded'; PsCategory = 'LimitsExceeded' }
+    ) {
+        $handler = [scriptblock]::Create("throw [ModuleCommunication.ApiErrorException]::new('$Category', 'it went wrong')")
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler $handler | Out-Null
+        $err = { Invoke-ModuleAPI M Op -RetryAttempts 0 -EnableCircuitBreaker:$false } |
+            Should -Throw -ErrorId "$ErrorId,ModuleCommunication.Commands.InvokeModuleAPICommand" -PassThru
+        $err.CategoryInfo.Category | Should -Be $PsCategory
+        $err.Exception.Category | Should -Be $Category
+    }
+
     It 'fails a missing required parameter naming it, and the handler never runs' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler { $script:ran++ } -Parameters @{
             StepName = @{ Type = 'string'; Required = $true; Description = 'Name of the step to execute' }
