@@ -225,12 +225,25 @@ mod tests {
             (r#"{"eventHistoryPath":5}"#, "eventHistoryPath"),
             (r#"{"eventHistoryMaxBytes":-1}"#, "eventHistoryMaxBytes"),
             (r#"{"eventHistoryMaxBytes":2e12}"#, "eventHistoryMaxBytes"),
+            // One above each upper bound.
+            (r#"{"maxMessageQueueSize":100000001}"#, "maxMessageQueueSize"),
+            (r#"{"processorInterval":60001}"#, "processorInterval"),
+            (r#"{"blockTimeoutMs":3600001}"#, "blockTimeoutMs"),
+            (r#"{"maxEventHistory":10000001}"#, "maxEventHistory"),
+            (r#"{"eventHistoryMaxBytes":1099511627777}"#, "eventHistoryMaxBytes"),
+            (r#"{"metricsIntervalMs":86400001}"#, "metricsIntervalMs"),
+            (r#"{"metricsHistorySize":10001}"#, "metricsHistorySize"),
         ];
         for (json, key) in cases {
             let err = Config::default().merged_with_json(json).unwrap_err();
             assert!(matches!(err, Error::InvalidArgument { .. }), "{json}: {err:?}");
             assert!(err.to_string().contains(key), "{json}: {err}");
         }
+        // The bounds themselves are taken.
+        let highest = r#"{"maxMessageQueueSize":100000000,"processorInterval":60000,"blockTimeoutMs":3600000,
+            "maxEventHistory":10000000,"eventHistoryMaxBytes":1099511627776,"metricsIntervalMs":86400000,
+            "metricsHistorySize":10000}"#;
+        Config::default().merged_with_json(highest).unwrap();
     }
 
     #[test]

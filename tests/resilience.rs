@@ -304,6 +304,8 @@ fn v1_policy_without_jitter_waits_exactly_1000_2000_4000_ms() {
         sleeper.take_delays(),
         [Duration::from_millis(1_000), Duration::from_millis(2_000), Duration::from_millis(4_000)]
     );
+    let stats = r.retry_stats();
+    assert_eq!((stats.attempts, stats.retries, stats.exhausted), (4, 3, 1), "the retries ran out once");
 }
 
 #[test]

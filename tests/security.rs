@@ -463,3 +463,21 @@ fn settings_objects_refuse_a_key_given_twice_in_any_case() {
     twice(RetryPolicy::default().merged_with_json(r#"{"maxRetries":1,"maxRetries":2}"#).map(drop));
     twice(BreakerOptions::default().merged_with_json(r#"{"failureThreshold":1,"FailureThreshold":2}"#).map(drop));
 }
+
+#[test]
+fn the_allowed_counter_counts_each_passed_check_once_and_no_refusal() {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let sec = secured(&clock);
+    let token = sec.create_token(TokenRequest::new("LabRunner", ["api:call"])).unwrap().token.expose().to_owned();
+    sec.authorize(Some(&token), Action::ApiCall, "LabRunner.Op", None).unwrap();
+    sec.authorize(None, Action::ApiCall, "LabRunner.Op", None).unwrap_err();
+    sec.authorize(Some(&token), Action::EventsPublish, "X", None).unwrap_err();
+    assert_eq!(sec.stats().allowed, 1);
+    // Without RequireAuthentication a call without a token passes the check, and counts.
+    let mut s = sec.settings();
+    s.require_authentication = false;
+    sec.set_settings(s).unwrap();
+    sec.authorize(None, Action::ApiCall, "LabRunner.Op", None).unwrap();
+    let stats = sec.stats();
+    assert_eq!((stats.allowed, stats.authentication_failures, stats.authorization_failures), (2, 1, 1));
+}
