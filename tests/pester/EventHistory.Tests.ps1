@@ -47,6 +47,39 @@ Describe 'Get-ModuleEvents' {
         (Get-ModuleEvents -Since $script:between).Data | Should -Be @(3, 4)
     }
 
+    It 'reads -Since as local time in a process that is not in UTC (UTC+05:30)' {
+        # This machine runs in UTC, where local and UTC times are the same: a child process
+        # with another time zone shows whether -Since is converted.
+        $saved = $env:TZ
+        $env:TZ = 'Asia/Kolkata'
+        try {
+            $job = Start-Job -ScriptBlock {
+                param($psd1)
+                Import-Module $psd1
+                Publish-ModuleEvent -EventName 'Before' | Out-Null
+                $start = Get-Date
+                while ((Get-Date) -le $start.AddMilliseconds(5)) { }
+                $between = Get-Date
+                while ((Get-Date) -le $between.AddMilliseconds(5)) { }
+                Publish-ModuleEvent -EventName 'After' | Out-Null
+                $replayed = [System.Collections.Generic.List[string]]::new()
+                Subscribe-ModuleEvent -EventName '*' -Since $between -Handler { param($e) $replayed.Add($e.Name) }.GetNewClosure() | Out-Null
+                Wait-ModuleMessage -Timeout 10
+                [pscustomobject]@{
+                    Offset   = [TimeZoneInfo]::Local.BaseUtcOffset.TotalMinutes
+                    Kind     = $between.Kind.ToString()
+                    Queried  = @(Get-ModuleEvents -Since $between).Name -join ','
+                    Replayed = $replayed -join ','
+                }
+            } -ArgumentList $env:MC_MODULE_PSD1
+        } finally { $env:TZ = $saved }
+        $result = $job | Wait-Job -Timeout 120 | Receive-Job
+        $job | Remove-Job -Force
+        ($result.Offset, $result.Kind) | Should -Be @(330, 'Local')
+        $result.Queried | Should -Be 'After'
+        $result.Replayed | Should -Be 'After'
+    }
+
     It 'keeps the newest N with -Last, still oldest first' {
         (Get-ModuleEvents -Last 2).Data | Should -Be @(3, 4)
         (Get-ModuleEvents -EventName 'LabStep*' -Last 1).Data | Should -Be 4
