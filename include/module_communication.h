@@ -397,7 +397,7 @@ mc_status mc_channel_list(const struct mc_hub *hub, const char *pattern, char **
 
 /**
  * Removes a channel and clears its queued messages from every subscription (they count
- * as delivered for `mc_wait_delivered`, not as dropped). Subscriptions stay.
+ * as delivered for `mc_wait_delivered`, and as `cleared`, not `dropped`). Subscriptions stay.
  * `*out_cleared` (if not NULL) receives how many queued copies were cleared.
  *
  * `hub` is borrowed for the duration of the call. `name` is borrowed for the duration of
@@ -550,7 +550,7 @@ mc_status mc_subscription_complete(const struct mc_hub *hub,
                                    const struct mc_delivery_report *report);
 
 /**
- * Removes a subscription; its queued messages are cleared (not counted as lost). For a
+ * Removes a subscription; its queued messages are cleared (counted as `cleared`, not lost). For a
  * push subscription this returns only once the callback can no longer be called, except
  * where waiting would never end: called from that very callback, or from a callback that
  * the other callback is itself waiting for (two callbacks removing each other's
@@ -579,7 +579,8 @@ mc_status mc_subscription_list(const struct mc_hub *hub,
 
 /**
  * Removes the queued messages of channels matching `channel_pattern` from every
- * subscription (they count as delivered for `mc_wait_delivered`, not as dropped).
+ * subscription (they count as delivered for `mc_wait_delivered`, and as `cleared`, not
+ * `dropped`).
  * `*out_cleared` (if not NULL) receives how many queued copies were removed.
  *
  * `hub` is borrowed for the duration of the call. `channel_pattern` is borrowed for the

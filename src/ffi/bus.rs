@@ -61,7 +61,7 @@ pub unsafe extern "C" fn mc_channel_list(hub: *const mc_hub, pattern: *const c_c
 }
 
 /// Removes a channel and clears its queued messages from every subscription (they count
-/// as delivered for `mc_wait_delivered`, not as dropped). Subscriptions stay.
+/// as delivered for `mc_wait_delivered`, and as `cleared`, not `dropped`). Subscriptions stay.
 /// `*out_cleared` (if not NULL) receives how many queued copies were cleared.
 ///
 /// `hub` is borrowed for the duration of the call. `name` is borrowed for the duration of
@@ -382,7 +382,7 @@ pub unsafe extern "C" fn mc_subscription_complete(hub: *const mc_hub, id: mc_id,
     })
 }
 
-/// Removes a subscription; its queued messages are cleared (not counted as lost). For a
+/// Removes a subscription; its queued messages are cleared (counted as `cleared`, not lost). For a
 /// push subscription this returns only once the callback can no longer be called, except
 /// where waiting would never end: called from that very callback, or from a callback that
 /// the other callback is itself waiting for (two callbacks removing each other's
@@ -430,7 +430,8 @@ pub unsafe extern "C" fn mc_subscription_list(
 }
 
 /// Removes the queued messages of channels matching `channel_pattern` from every
-/// subscription (they count as delivered for `mc_wait_delivered`, not as dropped).
+/// subscription (they count as delivered for `mc_wait_delivered`, and as `cleared`, not
+/// `dropped`).
 /// `*out_cleared` (if not NULL) receives how many queued copies were removed.
 ///
 /// `hub` is borrowed for the duration of the call. `channel_pattern` is borrowed for the
