@@ -540,7 +540,7 @@ mc_status mc_subscription_take_above(const struct mc_hub *hub,
 /**
  * Completes every message handed out by earlier takes of a pull subscription, adding
  * the report's counts to its counters. `handled + failed + filtered` may not exceed the
- * number handed out; the rest complete without being counted.
+ * number handed out; the rest complete as `cleared` (let go without being handled).
  *
  * `hub` is borrowed for the duration of the call. `report` is borrowed for the duration
  * of the call; its `last_error` (nullable) is copied.

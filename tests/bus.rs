@@ -816,6 +816,22 @@ fn take_above_leaves_the_notifier_for_the_next_ordinary_take_to_arm() {
 }
 
 #[test]
+fn messages_taken_and_let_go_without_a_report_are_counted_as_cleared() {
+    let hub = hub_with(&["R"]);
+    let sub = hub.subscribe_pull(SubscriptionOptions::new("R"), None).unwrap();
+    for i in 0..5 {
+        hub.publish(msg("R", &i.to_string())).unwrap();
+    }
+    assert_eq!(hub.take(sub, 10, Duration::ZERO).unwrap().len(), 5);
+    // The subscriber handled two and stopped (its runspace ended mid-batch, say).
+    hub.complete(sub, DeliveryReport { handled: 1, failed: 1, ..Default::default() }).unwrap();
+    let info = &hub.subscriptions(None).unwrap()[0];
+    assert_eq!((info.delivered, info.failed, info.cleared, info.in_flight), (1, 1, 3, 0));
+    let ch = &hub.channels(None).unwrap()[0];
+    assert_eq!((ch.published, ch.delivered, ch.failed, ch.cleared), (5, 1, 1, 3));
+}
+
+#[test]
 fn complete_adds_the_report_and_finishes_delivery() {
     let hub = hub_with(&["C"]);
     let sub = hub.subscribe_pull(SubscriptionOptions::new("C"), None).unwrap();

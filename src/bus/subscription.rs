@@ -647,12 +647,18 @@ impl Subscription {
                 self.latency.record_ns(now - e.published_ns);
             }
         }
+        // Handed out but not reported (the subscriber let them go: it ended mid-batch, say):
+        // discarded on purpose, so cleared, never uncounted.
+        let released = handed.len() - total;
+        c.cleared.fetch_add(released as u64, Ordering::Relaxed);
         // The report has totals only; attribute them to channels in hand-out order.
         for (i, e) in handed.iter().enumerate() {
             if i < report.handled {
                 e.channel.counters.delivered.fetch_add(1, Ordering::Relaxed);
             } else if i < report.handled + report.failed {
                 e.channel.counters.failed.fetch_add(1, Ordering::Relaxed);
+            } else if i >= total {
+                e.channel.counters.cleared.fetch_add(1, Ordering::Relaxed);
             }
         }
         let trace = &shared.ctx.trace;

@@ -46,6 +46,32 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         New-MessageChannel -Name 'Configuration' | Out-Null
     }
 
+    It 'stopped by Ctrl+C count their message as failed, so waits for it end though the runspace drains no more' {
+        $started = [System.Threading.ManualResetEventSlim]::new($false)
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                param($Psd1, $Started)
+                Import-Module $Psd1
+                $null = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {
+                    $Started.Set() # this runspace's variable
+                    while ($true) { Start-Sleep -Milliseconds 10 }
+                }
+                Publish-ModuleMessage -Channel 'Configuration' -MessageType 'Stuck' | Wait-ModuleMessage -Timeout 60
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($started)
+            $null = $ps.BeginInvoke()
+            $started.Wait([timespan]::FromSeconds(10)) | Should -BeTrue
+            Stop-LikeCtrlC $ps -TimeoutSeconds 20 | Should -BeTrue
+            # Its runspace is idle now and drains nothing more: the stopped message must not stay in flight.
+            Wait-ModuleMessage -Timeout 10 -ErrorAction Stop
+            $info = Get-MessageSubscriptions -Channel 'Configuration'
+            ($info.Failed, $info.InFlight, $info.Delivered) | Should -Be @(1, 0, 0)
+            $info.LastError | Should -BeLike 'the handler was stopped*'
+        } finally {
+            $ps.Dispose()
+        }
+    }
+
     It 'sets a $script: variable that a Start-Sleep polling loop then sees' {
         $script:seen = $null
         Subscribe-ModuleMessage -Channel 'Configuration' -MessageType 'ConfigChanged' -Handler {

@@ -50,6 +50,7 @@ namespace ModuleCommunication.Threading
         // simply busy for long gets a handful of spare events, not a flood.
         private readonly Timer _watchdog;
         private long _watchdogMs = WatchdogFirstMs;
+        private const string StoppedHandlerError = "the handler was stopped (Ctrl+C, Stop-Job or PowerShell.Stop) before it finished";
         private const long WatchdogFirstMs = 250;
         private const long WatchdogMaxMs = 30_000;
 
@@ -331,8 +332,16 @@ namespace ModuleCommunication.Threading
                     catch
                     {
                         // The pipeline was stopped (Ctrl+C) inside the handler: leave the state
-                        // Idle, or no handler of this subscription would ever start again.
-                        s.TryEndHandler();
+                        // Idle, or no handler of this subscription would ever start again, and
+                        // count the message as failed, or it would be counted nowhere. The rest
+                        // of the batch stays pending for the next drain, which reports it all;
+                        // a batch with nothing left is reported now, so no wait sees the stopped
+                        // message in flight until this runspace drains again.
+                        lock (s.ReportGate)
+                        {
+                            if (s.TryEndHandler()) s.Count(HandlerInvoker.Outcome.Failed, StoppedHandlerError);
+                        }
+                        if (s.Pending.Count == 0) ReportCompleted(s);
                         throw;
                     }
                     // Ending and counting in one step under the report lock, as the removal marks and
