@@ -46,6 +46,29 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         New-MessageChannel -Name 'Configuration' | Out-Null
     }
 
+    It 'run at checkpoints in every item of ForEach-Object -Parallel, also in a runspace reused for the next item' {
+        # A reused runspace gets a new engine-event manager, without the one subscription that
+        # makes checkpoints drain. Run in a job, so that a failure cannot stall the suite.
+        $job = Start-Job -ScriptBlock {
+            param($psd1)
+            Import-Module $psd1
+            New-MessageChannel -Name 'Reused' | Out-Null
+            1..3 | ForEach-Object -ThrottleLimit 1 -Parallel {
+                Import-Module $env:MC_MODULE_PSD1 # the job's environment: Start-Job would take $using: for itself
+                $script:handled = 0
+                $s = Subscribe-ModuleMessage -Channel 'Reused' -MessageType "T$_" -Handler { $script:handled++ }
+                $null = Publish-ModuleMessage -Channel 'Reused' -MessageType "T$_"
+                $deadline = [datetime]::UtcNow.AddSeconds(10)
+                while ($script:handled -eq 0 -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 10 }
+                "item ${_}: $($script:handled)"
+                $s | Unsubscribe-ModuleMessage | Out-Null
+            }
+        } -ArgumentList $env:MC_MODULE_PSD1
+        $out = $job | Wait-Job -Timeout 90 | Receive-Job
+        $job | Remove-Job -Force
+        $out | Should -Be @('item 1: 1', 'item 2: 1', 'item 3: 1')
+    }
+
     It 'stopped by Ctrl+C count their message as failed, so waits for it end though the runspace drains no more' {
         $started = [System.Threading.ManualResetEventSlim]::new($false)
         $ps = [powershell]::Create()

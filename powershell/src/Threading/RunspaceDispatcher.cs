@@ -28,7 +28,10 @@ namespace ModuleCommunication.Threading
         [ThreadStatic] private static bool t_draining;
 
         private readonly Runspace _owner;
-        private readonly PSEventManager _events;
+        // The runspace's event manager. Not readonly: ForEach-Object -Parallel reuses a runspace
+        // for the next item after ResetRunspaceState, which gives it a new event manager
+        // without our subscription (see EnsureBound).
+        private volatile PSEventManager _events;
         private readonly string _sourceIdentifier;
         private readonly object _gate = new();
         private readonly List<DefaultSubscription> _subscriptions = new();
@@ -92,12 +95,28 @@ namespace ModuleCommunication.Threading
         {
             Runspace owner = Runspace.DefaultRunspace
                 ?? throw new InvalidOperationException("There is no runspace on this thread to deliver messages to.");
-            return s_byRunspace.GetOrAdd(owner.InstanceId, _ =>
+            RunspaceDispatcher dispatcher = s_byRunspace.GetOrAdd(owner.InstanceId, _ =>
             {
-                var dispatcher = new RunspaceDispatcher(owner, cmdlet.Events);
-                dispatcher.Attach();
-                return dispatcher;
+                var created = new RunspaceDispatcher(owner, cmdlet.Events);
+                created.Attach();
+                return created;
             });
+            dispatcher.EnsureBound(cmdlet.Events);
+            return dispatcher;
+        }
+
+        /// <summary>
+        /// Owner's thread: subscribes the drain again when the runspace has a new event manager
+        /// (a runspace reset, as ForEach-Object -Parallel does between items), and asks for a
+        /// drain, since signals raised into the old manager were lost with it.
+        /// </summary>
+        private void EnsureBound(PSEventManager current)
+        {
+            if (ReferenceEquals(_events, current)) return;
+            _events = current;
+            Subscribe();
+            Interlocked.Exchange(ref _signalled, 0);
+            Signal();
         }
 
         /// <summary>The dispatcher of the current runspace, if it has one.</summary>
@@ -111,9 +130,14 @@ namespace ModuleCommunication.Threading
             // text is the same for every runspace (the drain finds its dispatcher from the thread's
             // runspace): PowerShell caches script blocks by text process-wide, and a text per
             // runspace left one cache entry behind for each runspace that ever subscribed.
+            Subscribe();
+            _owner.StateChanged += OnOwnerStateChanged;
+        }
+
+        private void Subscribe()
+        {
             ScriptBlock action = ScriptBlock.Create("[ModuleCommunication.Threading.EntryPoints]::Drain()");
             _engineSubscriber = _events.SubscribeEvent(null, null, _sourceIdentifier, null, action, true, false);
-            _owner.StateChanged += OnOwnerStateChanged;
         }
 
         public void Add(DefaultSubscription subscription)
