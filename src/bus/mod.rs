@@ -601,14 +601,11 @@ impl Bus {
 
     /// Whether `sub` belongs to a listing for the channel pattern `filter`: its own channel
     /// pattern matches it, or `filter` names a channel `sub` would receive from. A name
-    /// that is a channel of the other kind only is not one it receives from: an event
-    /// subscription on `*` never receives from message channel `B`.
+    /// that is a channel of the other kind only lists no subscription of this kind: an event
+    /// subscription on `*` (or on `B` itself) never receives from message channel `B`.
     fn listed_for(&self, sub: &Subscription, filter: &Pattern) -> bool {
-        if filter.is_match(sub.channel.as_str()) {
-            return true;
-        }
-        let Some(name) = filter.literal() else { return false };
-        if !sub.channel.is_match(name) {
+        let Some(name) = filter.literal() else { return filter.is_match(sub.channel.as_str()) };
+        if !filter.is_match(sub.channel.as_str()) && !sub.channel.is_match(name) {
             return false;
         }
         let exists = |kind| with_folded(name, |key| self.shared.channel_map(kind).read().contains_key(key));

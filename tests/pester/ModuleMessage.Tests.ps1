@@ -69,28 +69,40 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         $out | Should -Be @('item 1: 1', 'item 2: 1', 'item 3: 1')
     }
 
-    It 'stopped by Ctrl+C count their message as failed, so waits for it end though the runspace drains no more' {
+    It 'stopped by Ctrl+C count their message as failed, and the rest of its batch (<Rest>) still runs, so waits end' -ForEach @(
+        @{ Rest = 0 }
+        @{ Rest = 2 }
+    ) {
         $started = [System.Threading.ManualResetEventSlim]::new($false)
         $ps = [powershell]::Create()
         try {
             $null = $ps.AddScript({
-                param($Psd1, $Started)
+                param($Psd1, $Started, $Rest)
                 Import-Module $Psd1
                 $null = Subscribe-ModuleMessage -Channel 'Configuration' -Handler {
+                    param($m)
+                    if ($m.MessageType -ne 'Stuck') { return }
                     $Started.Set() # this runspace's variable
                     while ($true) { Start-Sleep -Milliseconds 10 }
                 }
-                Publish-ModuleMessage -Channel 'Configuration' -MessageType 'Stuck' | Wait-ModuleMessage -Timeout 60
-            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($started)
+                # One batch: the stuck message, then the rest.
+                Stop-MessageProcessor | Out-Null
+                $ids = @(Publish-ModuleMessage -Channel 'Configuration' -MessageType 'Stuck')
+                for ($i = 0; $i -lt $Rest; $i++) { $ids += Publish-ModuleMessage -Channel 'Configuration' -MessageType 'Fine' }
+                Start-MessageProcessor | Out-Null
+                $ids | Wait-ModuleMessage -Timeout 60
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($started).AddArgument($Rest)
             $null = $ps.BeginInvoke()
             $started.Wait([timespan]::FromSeconds(10)) | Should -BeTrue
             Stop-LikeCtrlC $ps -TimeoutSeconds 20 | Should -BeTrue
-            # Its runspace is idle now and drains nothing more: the stopped message must not stay in flight.
+            # Its runspace is idle now and runs no script: the stopped message must not stay in
+            # flight, and the rest of the batch must still be handled there.
             Wait-ModuleMessage -Timeout 10 -ErrorAction Stop
             $info = Get-MessageSubscriptions -Channel 'Configuration'
-            ($info.Failed, $info.InFlight, $info.Delivered) | Should -Be @(1, 0, 0)
+            ($info.Failed, $info.InFlight, $info.Delivered, $info.Cleared) | Should -Be @(1, 0, $Rest, 0)
             $info.LastError | Should -BeLike 'the handler was stopped*'
         } finally {
+            Start-MessageProcessor | Out-Null
             $ps.Dispose()
         }
     }

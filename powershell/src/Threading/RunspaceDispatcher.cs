@@ -115,8 +115,7 @@ namespace ModuleCommunication.Threading
             if (ReferenceEquals(_events, current)) return;
             _events = current;
             Subscribe();
-            Interlocked.Exchange(ref _signalled, 0);
-            Signal();
+            RequestDrain();
         }
 
         /// <summary>The dispatcher of the current runspace, if it has one.</summary>
@@ -195,6 +194,13 @@ namespace ModuleCommunication.Threading
         private void AbandonPostedWork()
         {
             while (_work.TryDequeue(out DispatcherWorkItem? item)) item.Abandon();
+        }
+
+        /// <summary>Any thread: asks for a drain even while a signal is still marked as raised.</summary>
+        public void RequestDrain()
+        {
+            Interlocked.Exchange(ref _signalled, 0);
+            Signal();
         }
 
         /// <summary>Any thread: asks the owner to drain at its next checkpoint.</summary>
@@ -358,14 +364,15 @@ namespace ModuleCommunication.Threading
                         // The pipeline was stopped (Ctrl+C) inside the handler: leave the state
                         // Idle, or no handler of this subscription would ever start again, and
                         // count the message as failed, or it would be counted nowhere. The rest
-                        // of the batch stays pending for the next drain, which reports it all;
-                        // a batch with nothing left is reported now, so no wait sees the stopped
-                        // message in flight until this runspace drains again.
+                        // of the batch stays pending for the next drain, which reports it all, and
+                        // is asked for now (this drain cleared the signal); a batch with nothing
+                        // left is reported now, so no wait sees the stopped message in flight.
                         lock (s.ReportGate)
                         {
                             if (s.TryEndHandler()) s.Count(HandlerInvoker.Outcome.Failed, StoppedHandlerError);
                         }
                         if (s.Pending.Count == 0) ReportCompleted(s);
+                        else s.Dispatcher.RequestDrain();
                         throw;
                     }
                     // Ending and counting in one step under the report lock, as the removal marks and
