@@ -69,6 +69,48 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         $out | Should -Be @('item 1: 1', 'item 2: 1', 'item 3: 1')
     }
 
+    It 'run in a reused ForEach-Object -Parallel runspace for an earlier item''s subscription, when the next item only publishes' {
+        $job = Start-Job -ScriptBlock {
+            param($psd1)
+            Import-Module $psd1
+            New-MessageChannel -Name 'Later' | Out-Null
+            1..3 | ForEach-Object -ThrottleLimit 1 -Parallel {
+                Import-Module $env:MC_MODULE_PSD1
+                if ($_ -eq 1) { $null = Subscribe-ModuleMessage -Channel 'Later' -Handler { } }
+                $id = Publish-ModuleMessage -Channel 'Later' -MessageType 'T'
+                $deadline = [datetime]::UtcNow.AddSeconds(10)
+                while ((Get-MessageSubscriptions -Channel 'Later').Delivered -lt $_ -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 10 }
+                "item ${_}: $((Get-MessageSubscriptions -Channel 'Later').Delivered)"
+            }
+        } -ArgumentList $env:MC_MODULE_PSD1
+        $out = $job | Wait-Job -Timeout 90 | Receive-Job
+        $job | Remove-Job -Force
+        $out | Should -Be @('item 1: 1', 'item 2: 2', 'item 3: 3')
+    }
+
+    It 'never hang ForEach-Object -Parallel when it resets a runspace for the next item (8 rounds of 24 items)' {
+        # The reset ran a drain still pending in the old event manager on a pool thread, which
+        # waited for the runspace being reset: about one round in four hung before the fix.
+        $job = Start-Job -ScriptBlock {
+            param($psd1)
+            Import-Module $psd1
+            New-MessageChannel -Name 'Many' | Out-Null
+            foreach ($round in 1..8) {
+                1..24 | ForEach-Object -ThrottleLimit 8 -Parallel {
+                    Import-Module $env:MC_MODULE_PSD1
+                    $null = Subscribe-ModuleMessage -Channel 'Many' -Handler { }
+                    $null = Publish-ModuleMessage -Channel 'Many' -MessageType 'T'
+                    [System.Threading.Thread]::Sleep((Get-Random -Maximum 60))
+                }
+            }
+            'finished'
+        } -ArgumentList $env:MC_MODULE_PSD1
+        $finished = $job | Wait-Job -Timeout 120
+        $out = if ($finished) { $job | Receive-Job } else { 'hung' }
+        $job | Remove-Job -Force
+        $out | Should -Be 'finished'
+    }
+
     It 'stopped by Ctrl+C count their message as failed, and the rest of its batch (<Rest>) still runs, so waits end' -ForEach @(
         @{ Rest = 0 }
         @{ Rest = 2 }

@@ -38,7 +38,7 @@ namespace ModuleCommunication.Threading
         // -RunAsync subscriptions made in this runspace: not drained here, removed when it closes.
         private readonly List<AsyncSubscription> _asyncSubscriptions = new();
         private readonly AutoResetEvent _wake = new(false);
-        private PSEventSubscriber? _engineSubscriber;
+        private volatile PSEventSubscriber? _engineSubscriber;
         private int _signalled;
         // Set when an engine event's drain came while a drain was already running on this
         // thread (a checkpoint inside a handler): it could not drain, so the outer drain asks
@@ -112,7 +112,7 @@ namespace ModuleCommunication.Threading
         /// </summary>
         private void EnsureBound(PSEventManager current)
         {
-            if (ReferenceEquals(_events, current)) return;
+            if (ReferenceEquals(_events, current) && _engineSubscriber != null) return;
             _events = current;
             Subscribe();
             RequestDrain();
@@ -131,6 +131,25 @@ namespace ModuleCommunication.Threading
             // runspace left one cache entry behind for each runspace that ever subscribed.
             Subscribe();
             _owner.StateChanged += OnOwnerStateChanged;
+            if (TaskRunspaceReset.IsTaskRunspace(_owner.Name)) _owner.AvailabilityChanged += OnTaskRunspaceAvailabilityChanged;
+        }
+
+        /// <summary>See <see cref="TaskRunspaceReset"/>: unbinds when an item ends, binds again when the next starts.</summary>
+        private void OnTaskRunspaceAvailabilityChanged(object? sender, RunspaceAvailabilityEventArgs e)
+        {
+            if (_closed) return;
+            if (e.RunspaceAvailability == RunspaceAvailability.Available)
+            {
+                PSEventSubscriber? subscriber = _engineSubscriber;
+                if (subscriber != null && TaskRunspaceReset.UnsubscribeWithoutDraining(_events, subscriber)) _engineSubscriber = null;
+            }
+            else if (e.RunspaceAvailability == RunspaceAvailability.Busy && _engineSubscriber == null)
+            {
+                // The next item's pipeline thread, after the reset: bind to the new manager.
+                _events = _owner.Events;
+                Subscribe();
+                RequestDrain();
+            }
         }
 
         private void Subscribe()
@@ -482,6 +501,7 @@ namespace ModuleCommunication.Threading
             if (state != RunspaceState.Closing && state != RunspaceState.Closed && state != RunspaceState.Broken) return;
             if (!s_byRunspace.TryRemove(_owner.InstanceId, out _)) return;
             _owner.StateChanged -= OnOwnerStateChanged;
+            _owner.AvailabilityChanged -= OnTaskRunspaceAvailabilityChanged;
             _deferred.Dispose();
             _watchdog.Dispose();
             _closed = true;
