@@ -160,6 +160,10 @@ impl Sink {
     pub fn restart(&self, ring_size: usize, capacity: usize, to_file: bool, keep: bool) {
         let mut f = self.formatted.lock();
         if keep {
+            // Records pushed after the old writer's last drain (their thread read the level
+            // just before it went to 0) are counted in `made`: keep them too, in memory.
+            f.to_file_on = false;
+            self.drain_locked(&mut f);
             f.ring.cap = ring_size;
             f.ring.trim();
         } else {
@@ -339,6 +343,19 @@ mod tests {
         assert_eq!(ids(&sink.read(Some(2))), [4, 5]);
         sink.push(|_| record(6));
         assert_eq!(ids(&sink.read(Some(10))), [3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_kept_restart_keeps_records_still_pending_with_their_count() {
+        let sink = Sink::default();
+        sink.restart(10, 100, true, false);
+        sink.push(|_| record(0));
+        sink.drain();
+        sink.push(|_| record(1)); // after the last drain of the old writer
+        sink.restart(10, 100, false, true);
+        assert_eq!(ids(&sink.read(None)), [0, 1]);
+        assert_eq!(sink.counts().0, 2);
+        assert!(sink.formatted.lock().to_file.is_empty(), "the new trace's file gets none of them");
     }
 
     #[test]
