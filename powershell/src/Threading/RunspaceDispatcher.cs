@@ -287,8 +287,7 @@ namespace ModuleCommunication.Threading
                 if (!dispatcher.DrainAvailable(out _))
                 {
                     // Budget used up with work left: come back at the next checkpoint.
-                    Interlocked.Exchange(ref dispatcher._signalled, 0);
-                    dispatcher.Signal();
+                    dispatcher.RequestDrain();
                 }
             }
             catch (PipelineStoppedException)
@@ -338,8 +337,7 @@ namespace ModuleCommunication.Threading
                 if (Interlocked.Exchange(ref _missedDuringDrain, 0) != 0)
                 {
                     // The engine event consumed inside left the signal set with no event pending.
-                    Interlocked.Exchange(ref _signalled, 0);
-                    Signal();
+                    RequestDrain();
                 }
             }
         }
