@@ -163,6 +163,18 @@ Describe 'Publish-ModuleEvent' {
         (Get-ModuleEvents -EventName 'Number').Data | Should -Be @(1, 2, 3)
     }
 
+    It 'takes only the data from a piped record, never its Channel, Source, Priority or Name property' {
+        $record = [pscustomobject]@{ Host = 'web01'; Channel = 'email'; Priority = 'High'; CorrelationId = 'INC-1'; Source = 'nagios'; Name = 'Other' }
+        $record | Publish-ModuleEvent -EventName 'Alert' | Out-Null
+        $event = Get-ModuleEvents -EventName 'Alert'
+        $event.Channel | Should -Be 'Events'
+        $event.Priority | Should -Be 'Normal'
+        $event.CorrelationId | Should -BeNullOrEmpty
+        $event.SourceModule | Should -Not -Be 'nagios'
+        $event.Data.Host | Should -Be 'web01'
+        Get-ModuleEvents -EventName 'Other' | Should -BeNullOrEmpty
+    }
+
     It 'refuses an empty name, a wildcard channel and an unknown priority' {
         { Publish-ModuleEvent -EventName '' } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
         { Publish-ModuleEvent -EventName 'X' -Channel 'Ev*' -ErrorAction Stop } |

@@ -38,6 +38,28 @@ Describe 'Publish-ModuleMessage' {
         $ids | Wait-ModuleMessage -Timeout 10
         $got | Should -Be @(1, 2, 3, 4, 5)
     }
+
+    It 'takes only the data from a piped record, never its TTL, Priority, Channel or MessageType property' {
+        New-MessageChannel -Name 'Other' | Out-Null
+        $got = [System.Collections.Generic.List[object]]::new()
+        Subscribe-ModuleMessage -Channel 'Configuration' -Handler { param($Message) $got.Add($Message) } | Out-Null
+        $record = [pscustomobject]@{ Name = 'example.org'; TTL = 1; Priority = 'Critical'; Channel = 'Other'; MessageType = 'X'; CorrelationId = 'c'; SourceModule = 's' }
+        $record | Publish-ModuleMessage -Channel 'Configuration' -MessageType 'Record' | Wait-ModuleMessage -Timeout 10
+        $got.Count | Should -Be 1
+        $got[0].ExpiresAt | Should -BeNullOrEmpty
+        $got[0].Priority | Should -Be 'Normal'
+        $got[0].MessageType | Should -Be 'Record'
+        $got[0].CorrelationId | Should -BeNullOrEmpty
+        $got[0].SourceModule | Should -Not -Be 's'
+        $got[0].Data.Name | Should -Be 'example.org'
+        $got[0].Data.TTL | Should -Be 1
+        (Get-MessageChannels -Name 'Other').Published | Should -Be 0
+    }
+
+    It 'asks for -Channel and -MessageType when a piped record has them only as properties' {
+        { [pscustomobject]@{ Channel = 'Configuration'; MessageType = 'T' } | Publish-ModuleMessage -ErrorAction Stop } | Should -Throw
+        (Get-MessageChannels -Name 'Configuration').Published | Should -Be 0
+    }
 }
 
 Describe 'Default handlers run in the subscriber''s runspace' {

@@ -8,7 +8,9 @@ namespace ModuleCommunication.Commands
     /// <summary>
     /// Publish-ModuleEvent (aliases Send-ModuleEvent, Submit-ModuleEvent): publishes an event to
     /// its event channel, the event history and every matching event subscription, and
-    /// returns its id at once. -Broadcast also sends it to every message channel.
+    /// returns its id at once. -Broadcast also sends it to every message channel. Only the payload
+    /// comes from the pipeline: a piped record's own Channel, Source or Priority property is its
+    /// data, never the event's options.
     /// </summary>
     [Cmdlet(VerbsData.Publish, "ModuleEvent")]
     [Alias("Send-ModuleEvent", "Submit-ModuleEvent")]
@@ -16,25 +18,25 @@ namespace ModuleCommunication.Commands
     public sealed class PublishModuleEventCommand : EventCmdlet
     {
         /// <summary>The event's name; subscribers select on it with -like patterns.</summary>
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNullOrEmpty]
         [Alias("Name")]
         [ArgumentCompleter(typeof(EventNameCompleter))]
         public string EventName { get; set; } = string.Empty;
 
         /// <summary>The payload: any data (hashtables, arrays, numbers, strings, dates…).</summary>
-        [Parameter(Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Position = 1, ValueFromPipeline = true)]
         [AllowNull]
         [Alias("Data")]
         public object? EventData { get; set; }
 
         /// <summary>The publishing module's name.</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         [Alias("Source")]
         public string? SourceModule { get; set; }
 
         /// <summary>The event channel (default "Events"); made on first use.</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EventChannelCompleter))]
         public string? Channel { get; set; }
@@ -44,15 +46,15 @@ namespace ModuleCommunication.Commands
         public SwitchParameter Broadcast { get; set; }
 
         /// <summary>Low, Normal (default), High or Critical.</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         public MessagePriority Priority { get; set; } = MessagePriority.Normal;
 
         /// <summary>Ties related events and messages together.</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         public string? CorrelationId { get; set; }
 
         /// <summary>A token from New-AuthenticationToken, checked while security is enabled (Enable-CommunicationSecurity).</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         public string? AuthenticationToken { get; set; }
 
         private PublishCancellation _cancellation; // not readonly: Begin records the flag in it

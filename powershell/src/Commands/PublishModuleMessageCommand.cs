@@ -7,7 +7,9 @@ namespace ModuleCommunication.Commands
 {
     /// <summary>
     /// Publish-ModuleMessage (aliases Send-ModuleMessage, Submit-ModuleMessage): queues a
-    /// message for every matching subscription and returns its id at once.
+    /// message for every matching subscription and returns its id at once. Only the payload comes
+    /// from the pipeline: a piped record's own TTL, Priority or Channel property is its data,
+    /// never the message's options.
     /// </summary>
     [Cmdlet(VerbsData.Publish, "ModuleMessage")]
     [Alias("Send-ModuleMessage", "Submit-ModuleMessage")]
@@ -15,41 +17,41 @@ namespace ModuleCommunication.Commands
     public sealed class PublishModuleMessageCommand : ModuleCommunicationCmdlet
     {
         /// <summary>An existing channel (see New-MessageChannel).</summary>
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         public string Channel { get; set; } = string.Empty;
 
         /// <summary>What kind of message this is; subscribers may select on it.</summary>
-        [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, Position = 1)]
         [ValidateNotNullOrEmpty]
         public string MessageType { get; set; } = string.Empty;
 
         /// <summary>The payload: any data (hashtables, arrays, numbers, strings, dates…).</summary>
-        [Parameter(Position = 2, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Position = 2, ValueFromPipeline = true)]
         [AllowNull]
         public object? Data { get; set; }
 
         /// <summary>The publishing module's name.</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         public string? SourceModule { get; set; }
 
         /// <summary>Low, Normal (default), High or Critical.</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         public MessagePriority Priority { get; set; } = MessagePriority.Normal;
 
         /// <summary>Discard the message if not delivered within this time (seconds or a TimeSpan).</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         [Alias("TTL")]
         [SecondsTransformation(AllowNegative = true)] // refused below as InvalidTimeToLive, like 0
         public TimeSpan TimeToLive { get; set; }
 
         /// <summary>Ties related messages together (a request and its reply).</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         public string? CorrelationId { get; set; }
 
         /// <summary>A token from New-AuthenticationToken, checked while security is enabled (Enable-CommunicationSecurity).</summary>
-        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Parameter]
         public string? AuthenticationToken { get; set; }
 
         private PublishCancellation _cancellation; // not readonly: Begin records the flag in it
