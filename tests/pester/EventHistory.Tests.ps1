@@ -161,6 +161,16 @@ Describe 'Clear-EventHistory' {
         (Get-ModuleEvents).Name | Should -Be 'ConfigurationChanged'
     }
 
+    It 'refuses events piped from Get-ModuleEvents, which would have removed every event of their name' {
+        Publish-ModuleEvent -EventName 'LabStepStarted' | Out-Null
+        $result = Get-ModuleEvents -EventName 'LabStepStarted' -Last 1 | Clear-EventHistory -Force -ErrorVariable failed -ErrorAction SilentlyContinue
+        $result | Should -BeNullOrEmpty
+        $failed | Should -HaveCount 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'ClearByEventNotSupported,ModuleCommunication.Commands.ClearEventHistoryCommand'
+        $failed[0].Exception.Message | Should -BeLike "*Clear-EventHistory -EventName 'LabStepStarted'*"
+        @(Get-ModuleEvents -EventName 'LabStepStarted') | Should -HaveCount 2
+    }
+
     It 'clears everything without -EventName' {
         (Clear-EventHistory -Force).ClearedCount | Should -Be 3
         Get-ModuleEvents | Should -BeNullOrEmpty

@@ -59,17 +59,28 @@ namespace ModuleCommunication.Commands
     }
 
     /// <summary>Clear-EventHistory: removes events from the history (and from the history file).</summary>
-    [Cmdlet(VerbsCommon.Clear, "EventHistory", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [Cmdlet(VerbsCommon.Clear, "EventHistory", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High,
+        DefaultParameterSetName = ByName)]
     [OutputType(typeof(EventHistoryClearResult))]
     public sealed class ClearEventHistoryCommand : EventCmdlet
     {
+        private const string ByName = "ByName";
+        private const string ByEvent = "ByEvent";
+
         /// <summary>Event name or -like pattern (default: every event); names may be piped in.</summary>
-        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ByName)]
         [ValidateNotNullOrEmpty]
         [SupportsWildcards]
         [Alias("Name")]
         [ArgumentCompleter(typeof(EventNameCompleter))]
         public string EventName { get; set; } = "*";
+
+        /// <summary>
+        /// Events piped from Get-ModuleEvents: refused. Clearing selects by name, so bound to
+        /// -EventName by their Name they would remove every event of that name, not the ones piped.
+        /// </summary>
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = ByEvent, DontShow = true)]
+        public ModuleEvent? InputObject { get; set; }
 
         /// <summary>Do not ask for confirmation.</summary>
         [Parameter]
@@ -78,6 +89,14 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
+            if (InputObject is ModuleEvent piped)
+            {
+                string command = $"Clear-EventHistory -EventName '{WildcardPattern.Escape(piped.Name).Replace("'", "''")}'";
+                WriteError(NewError("ClearByEventNotSupported", ErrorCategory.InvalidArgument, piped,
+                    $"Clear-EventHistory removes events by name, not single events, so nothing was removed for the piped event '{piped.Name}' ({piped.Id}). To remove every event of that name, run {command}.",
+                    $"Run {command}."));
+                return;
+            }
             var query = new EventBus.Query(EventName);
             try
             {
