@@ -225,7 +225,7 @@ Describe 'Export-EventHistory and Import-EventHistory' {
         $path = Join-Path $script:folder 'events.jsonl'
         Export-EventHistory -Path $path
         $err = { Import-EventHistory -Path $path -Format Csv -ErrorAction Stop } | Should -Throw -ErrorId 'CorruptFile,*' -PassThru
-        $err.ErrorDetails.Message | Should -BeLike '*It was read as Csv.'
+        $err.ErrorDetails.Message | Should -BeLike '*another path. It was read as Csv.'
         $err.ErrorDetails.RecommendedAction | Should -BeLike '*-Format JsonLines*'
         (Import-EventHistory -Path $path -Format JsonLines).Read | Should -Be 2
     }

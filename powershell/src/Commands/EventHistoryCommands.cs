@@ -217,7 +217,7 @@ namespace ModuleCommunication.Commands
                 // The file may be fine and the format wrong (-Format, or an extension that misleads).
                 EventHistoryFormat other = format == EventHistoryFormat.Csv ? EventHistoryFormat.JsonLines : EventHistoryFormat.Csv;
                 ErrorRecord record = ToErrorRecord(e, path);
-                record.ErrorDetails = new ErrorDetails($"{e.Message} It was read as {format}.")
+                record.ErrorDetails = new ErrorDetails($"{e.Message.TrimEnd('.')}. It was read as {format}.")
                 {
                     RecommendedAction = $"If the file holds {other}, run Import-EventHistory again with -Format {other}; otherwise repair or move it.",
                 };
