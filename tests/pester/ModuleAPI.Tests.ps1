@@ -546,6 +546,24 @@ Describe 'Invoke-ModuleAPI -Async' {
         "$($hint[0])" | Should -BeLike '*runspace pool, re-created from their text*'
         Remove-Job $job
     }
+
+    It 'lets pwsh exit while a call''s handler waits in a .NET call (pwsh closes every runspace, the pool''s too)' {
+        $child = Invoke-ChildPwsh -TimeoutSeconds 60 -Script @'
+Import-Module $env:MC_MODULE_PSD1
+$started = [System.Threading.ManualResetEventSlim]::new($false)
+[AppDomain]::CurrentDomain.SetData('mc-started', $started)
+Register-ModuleAPI -ModuleName M -APIName Stuck -Handler {
+    [AppDomain]::CurrentDomain.GetData('mc-started').Set()
+    [System.Threading.Thread]::Sleep(600000)
+} | Out-Null
+$job = Invoke-ModuleAPI M Stuck -Async -RetryAttempts 0
+if ($started.Wait(30000)) { 'handler started' }
+exit 4
+'@
+        $child.Output | Should -BeLike '*handler started*'
+        $child.Exited | Should -BeTrue -Because 'a handler blocked in Thread.Sleep must not keep pwsh from exiting'
+        $child.ExitCode | Should -Be 4
+    }
 }
 
 Describe 'Calls from other runspaces' {

@@ -426,6 +426,22 @@ Describe '-RunAsync handlers' {
         New-MessageChannel -Name 'Work' | Out-Null
     }
 
+    It 'let pwsh exit while one waits in a .NET call (pwsh closes every runspace, the pool''s too)' {
+        $child = Invoke-ChildPwsh -TimeoutSeconds 60 -Script @'
+Import-Module $env:MC_MODULE_PSD1
+New-MessageChannel -Name 'Slow' | Out-Null
+$null = Subscribe-ModuleMessage -Channel 'Slow' -RunAsync -Handler { param($m) [System.Threading.Thread]::Sleep(600000) }
+$null = Publish-ModuleMessage -Channel 'Slow' -MessageType 'T'
+$deadline = [datetime]::UtcNow.AddSeconds(30)
+while ((Get-MessageSubscriptions -Channel 'Slow').InFlight -eq 0 -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+'handler started'
+exit 3
+'@
+        $child.Output | Should -BeLike '*handler started*'
+        $child.Exited | Should -BeTrue -Because 'a handler blocked in Thread.Sleep must not keep pwsh from exiting'
+        $child.ExitCode | Should -Be 3
+    }
+
     It 'end, like default handlers, when the runspace that subscribed closes' {
         $ps = [powershell]::Create()
         try {

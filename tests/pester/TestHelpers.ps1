@@ -46,3 +46,29 @@ function Reset-Registry {
     Get-APIMiddleware | Remove-APIMiddleware -Force | Out-Null
     Get-ModuleAPIs | Unregister-ModuleAPI -Force | Out-Null
 }
+
+# Runs $Script in a new pwsh process (started the way this one was: here 'dotnet pwsh.dll', the
+# .NET tool) and waits up to $TimeoutSeconds for it to exit; a process still running then is
+# killed. Returns whether it exited, its exit code and its output.
+function Invoke-ChildPwsh {
+    param([string] $Script, [double] $TimeoutSeconds = 60)
+    $file = Join-Path ([IO.Path]::GetTempPath()) ('mc-child-' + [guid]::NewGuid().ToString('N') + '.ps1')
+    Set-Content -LiteralPath $file -Value $Script
+    try {
+        $start = [Diagnostics.ProcessStartInfo]::new([Environment]::ProcessPath)
+        if ([IO.Path]::GetFileNameWithoutExtension([Environment]::ProcessPath) -eq 'dotnet') {
+            $start.ArgumentList.Add([Environment]::GetCommandLineArgs()[0])
+        }
+        '-NoProfile', '-NonInteractive', '-File', $file | ForEach-Object { $start.ArgumentList.Add($_) }
+        $start.RedirectStandardOutput = $true
+        $start.RedirectStandardError = $true
+        $process = [Diagnostics.Process]::Start($start)
+        $output = $process.StandardOutput.ReadToEndAsync()
+        $errors = $process.StandardError.ReadToEndAsync()
+        $exited = $process.WaitForExit([int]($TimeoutSeconds * 1000))
+        if (-not $exited) { $process.Kill($true); $process.WaitForExit() }
+        [pscustomobject]@{ Exited = $exited; ExitCode = $process.ExitCode; Output = $output.Result + $errors.Result }
+    } finally {
+        Remove-Item -LiteralPath $file -ErrorAction SilentlyContinue
+    }
+}

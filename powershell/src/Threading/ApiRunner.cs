@@ -79,7 +79,15 @@ namespace ModuleCommunication.Threading
             {
                 throw new InvalidOperationException($"API call {tag} is not known; it has ended already.");
             }
-            RunCall(state);
+            PoolInterrupts.Enter();
+            try
+            {
+                RunCall(state);
+            }
+            finally
+            {
+                PoolInterrupts.Leave();
+            }
             // Failures are read from the state by the caller (the job, or Invoke); a throw here would
             // only become a second, wrapped error record.
             return state.RunInPool && state.Status == McStatus.Ok && !state.TimedOut ? state.ResultForPipeline : null;

@@ -164,7 +164,17 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
                         messages.InsertRange(i, UrgentMessages.TakeAbove(batch.Subscription, messages[i]));
                     }
                     object message = messages[i];
-                    HandlerInvoker.Outcome outcome = HandlerInvoker.Invoke(handler, filter, message, out string? error, batch.Arguments);
+                    HandlerInvoker.Outcome outcome;
+                    string? error;
+                    PoolInterrupts.Enter();
+                    try
+                    {
+                        outcome = HandlerInvoker.Invoke(handler, filter, message, out error, batch.Arguments);
+                    }
+                    finally
+                    {
+                        PoolInterrupts.Leave();
+                    }
                     if (batch.Reported) break; // the handler ended its own subscription: counted then
                     switch (outcome)
                     {

@@ -41,11 +41,16 @@ namespace ModuleCommunication.Threading
         public const string LoopControlMessage =
             "The handler used break, continue or exit outside a loop of its own, which ends it without handling the message; use return to end a handler early.";
 
+        /// <summary>What PoolInterrupts did to a handler blocked in a .NET call.</summary>
+        public const string InterruptedMessage =
+            "The handler was stopped while it waited in a .NET call, because PowerShell closed its runspace (pwsh exiting, say).";
+
         public static string Describe(Exception e)
         {
             Exception inner = e is MethodInvocationException && e.InnerException != null ? e.InnerException : e;
             // PowerShell's flow control exceptions say only "System error."
             if (inner is FlowControlException || inner.GetType().Name == "ExitException") return LoopControlMessage;
+            if (inner is System.Threading.ThreadInterruptedException) return InterruptedMessage;
             return inner is RuntimeException r && r.ErrorRecord != null
                 ? r.ErrorRecord.ToString()
                 : inner.Message;
