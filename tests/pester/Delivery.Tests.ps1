@@ -100,11 +100,21 @@ Describe 'Delivery order, expiry and full queues' {
         @{ Given = 'seconds'; Ttl = 90; Seconds = 90 }
         @{ Given = 'a TimeSpan'; Ttl = [timespan]::FromMinutes(5); Seconds = 300 }
         @{ Given = 'a fraction of a second'; Ttl = 1.5; Seconds = 1.5 }
+        @{ Given = "text that is a number ('30')"; Ttl = '30'; Seconds = 30 }
+        @{ Given = "text that is a fraction ('0.5')"; Ttl = '0.5'; Seconds = 0.5 }
+        @{ Given = "TimeSpan text ('00:02:00')"; Ttl = '00:02:00'; Seconds = 120 }
     ) {
         $script:lifetimes = [System.Collections.Generic.List[double]]::new()
         Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:lifetimes.Add(($m.ExpiresAt - $m.Timestamp).TotalSeconds) } | Out-Null
         Publish-ModuleMessage -Channel 'Q' -MessageType 'T' -TimeToLive $Ttl | Wait-ModuleMessage -Timeout 10
         $script:lifetimes | Should -Be @($Seconds)
+    }
+
+    It 'reads a -TimeToLive column of CSV text as seconds, bound by property name' {
+        $script:lifetimes = [System.Collections.Generic.List[double]]::new()
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:lifetimes.Add(($m.ExpiresAt - $m.Timestamp).TotalSeconds) } | Out-Null
+        "Channel,MessageType,TimeToLive`nQ,T,45`nQ,T,2.5" | ConvertFrom-Csv | Publish-ModuleMessage | Wait-ModuleMessage -Timeout 10
+        $script:lifetimes | Should -Be @(45, 2.5)
     }
 
     It 'expires messages that wait behind slow handlers, instead of handling them late' {
@@ -440,12 +450,33 @@ Describe 'Configuration and metrics' {
         { Test-MessageChannel -Name 'X' -Timeout '-00:00:01' } | Should -Throw '*negative duration*'
     }
 
+    It 'reads text that is a number as seconds, other text as a TimeSpan: <Call>' -ForEach @(
+        @{ Call = { (Set-CircuitBreaker -OperationName S.Ok -RecoveryTimeout '5' -PassThru -WarningAction SilentlyContinue).Options.RecoveryTimeout }; Expected = [timespan]::FromSeconds(5) }
+        @{ Call = { (Set-CircuitBreaker -OperationName S.Ok -RecoveryTimeout '0.5' -PassThru -WarningAction SilentlyContinue).Options.RecoveryTimeout }; Expected = [timespan]::FromSeconds(0.5) }
+        @{ Call = { (Set-CircuitBreaker -OperationName S.Ok -SamplingDuration ' 1e1 ' -PassThru -WarningAction SilentlyContinue).Options.SamplingDuration }; Expected = [timespan]::FromSeconds(10) }
+        @{ Call = { (Set-CircuitBreaker -OperationName S.Ok -RecoveryTimeout '00:01:30' -PassThru -WarningAction SilentlyContinue).Options.RecoveryTimeout }; Expected = [timespan]::FromSeconds(90) }
+        @{ Call = { (Register-ModuleAPI -ModuleName S -APIName Ok -Handler { } -Timeout '20' -Force).DefaultTimeout }; Expected = [timespan]::FromSeconds(20) }
+    ) {
+        & $Call | Should -Be $Expected
+        Set-CircuitBreaker -OperationName S.Ok -UseDefaults -WarningAction SilentlyContinue
+        Unregister-ModuleAPI -ModuleName S -APIName Ok -Force -ErrorAction Ignore | Out-Null
+    }
+
+    It 'times a call out after -Timeout given as text in seconds, not days' {
+        Register-ModuleAPI -ModuleName S -APIName Slow -Handler { Start-Sleep -Seconds 30 } -Force | Out-Null
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        { Invoke-ModuleAPI -Module S -Operation Slow -Timeout '1' -RetryAttempts 0 } | Should -Throw -ErrorId 'APITimeout,*'
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 10
+        Unregister-ModuleAPI -ModuleName S -APIName Slow -Force | Out-Null
+    }
+
     It 'refuses a duration beyond what the parameter takes as a binding error, in seconds: <Call>' -ForEach @(
         @{ Call = { Invoke-ModuleAPI -Module S -Operation Ok -Timeout 172800 }; Range = 'from 0 to 86400' }
         @{ Call = { Test-ModuleAPI -ModuleName S -APIName Ok -Timeout 5e6 }; Range = 'from 0 to 86400' }
         @{ Call = { Register-ModuleAPI -ModuleName S -APIName Ok -Handler { } -Timeout ([timespan]::FromDays(2)) }; Range = 'from 0 to 86400' }
         @{ Call = { Set-CircuitBreaker -OperationName S.Ok -SamplingDuration 0 }; Range = 'from 0.1 to 86400' }
         @{ Call = { Set-CircuitBreaker -OperationName S.Ok -RecoveryTimeout 100000 }; Range = 'from 0.001 to 86400' }
+        @{ Call = { Set-CircuitBreaker -OperationName S.Ok -RecoveryTimeout '100000' }; Range = 'from 0.001 to 86400' }
         @{ Call = { Subscribe-ModuleMessage -Channel 'X' -Handler { } -OverflowPolicy Block -BlockTimeout 7200 }; Range = 'from 0 to 3600' }
     ) {
         $err = $Call | Should -Throw -ErrorId 'ParameterArgumentTransformationError,*' -PassThru

@@ -6,9 +6,12 @@ namespace ModuleCommunication.Commands
 {
     /// <summary>
     /// Lets a TimeSpan parameter take a plain number as seconds (-Timeout 10), as users
-    /// expect, instead of PowerShell's default of ticks. TimeSpans and strings ("00:00:10")
-    /// pass through. No duration of this module can be negative, so a negative one is refused
-    /// here, naming the value, instead of meaning "no wait" or overflowing further on.
+    /// expect, instead of PowerShell's default of ticks. Text that is a number is seconds too
+    /// ('30', '0.5': Import-Csv and other text sources bind strings), read with the invariant
+    /// culture as PowerShell reads [double]'0.5', so a script means the same on every machine;
+    /// other text is a TimeSpan ('00:00:10'), and TimeSpans pass through. No duration of this
+    /// module can be negative, so a negative one is refused here, naming the value, instead of
+    /// meaning "no wait" or overflowing further on.
     /// </summary>
     public sealed class SecondsTransformationAttribute : ArgumentTransformationAttribute
     {
@@ -31,6 +34,8 @@ namespace ModuleCommunication.Commands
                 double d => TimeSpan.FromSeconds(d),
                 float f => TimeSpan.FromSeconds(f),
                 decimal m => TimeSpan.FromSeconds((double)m),
+                // Before TimeSpan.TryParse, which reads '30' as 30 days.
+                string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) => TimeSpan.FromSeconds(seconds),
                 string s when TimeSpan.TryParse(s, CultureInfo.InvariantCulture, out TimeSpan parsed) => parsed,
                 _ => inputData,
             };
