@@ -114,6 +114,24 @@ Describe 'Get-ModuleEvents' {
     }
 }
 
+Describe 'Completion of event names' {
+    BeforeEach { Reset-Events }
+    AfterAll { Reset-Events }
+
+    It 'completes <Name> escaped where -EventName is a pattern, so that it finds only itself, and as it is where it is a name' -ForEach @(
+        @{ Name = 'Odd[1]' }, @{ Name = 'Odd*' }, @{ Name = 'Odd?' }, @{ Name = 'Odd,&{x}' }
+    ) {
+        'Odd1', 'Odd[1]', 'Odd*', 'Odd?', 'Odd,&{x}' | ForEach-Object { Publish-ModuleEvent -EventName $_ | Out-Null }
+        $text = Get-CompletionText 'Get-ModuleEvents -EventName Odd' $Name
+        (Invoke-Expression "Get-ModuleEvents -EventName $text").Name | Should -BeExactly $Name -Because $text
+        $text = Get-CompletionText 'Publish-ModuleEvent -EventName Odd' $Name
+        Invoke-Expression "Publish-ModuleEvent -EventName $text" | Out-Null
+        (Get-ModuleEvents -Last 1).Name | Should -BeExactly $Name -Because $text
+        $text = Get-CompletionText 'Clear-EventHistory -EventName Odd' $Name
+        (Invoke-Expression "Clear-EventHistory -EventName $text -Force").ClearedCount | Should -Be 2 -Because $text
+    }
+}
+
 Describe 'The history ring (MaxEventHistory)' {
     BeforeEach { Reset-Events }
     AfterAll { Reset-Events }

@@ -58,6 +58,18 @@ Describe 'Get-MessageChannels' {
         $completion.CompletionMatches.CompletionText | Should -Be @('Config.A', 'Config.B')
     }
 
+    It 'completes a name that is not a plain word so that the completed command runs: <Name>' -ForEach @(
+        @{ Name = 'a,b' }, @{ Name = 'x&y' }, @{ Name = '#hash' }, @{ Name = '@at' }, @{ Name = '{br}' }
+        @{ Name = '(p);q|r' }, @{ Name = '<in>' }, @{ Name = '-dash' }, @{ Name = "it's" }, @{ Name = '1.50' }
+    ) {
+        New-MessageChannel -Name $Name | Out-Null
+        $text = Get-CompletionText 'Get-MessageChannels -Name ' $Name
+        (Invoke-Expression "Get-MessageChannels -Name $text").Name | Should -BeExactly $Name -Because $text
+        $text = Get-CompletionText 'Remove-MessageChannel -Name ' $Name
+        (Invoke-Expression "Remove-MessageChannel -Name $text -Force").Name | Should -BeExactly $Name -Because $text
+        Get-MessageChannels -Name $Name -ErrorAction Ignore | Should -BeNullOrEmpty
+    }
+
     It 'reads well in a console: at 80 columns every counter shows, a failure among them' {
         Subscribe-ModuleMessage -Channel 'Lab' -Handler { throw 'boom' } | Out-Null
         Publish-ModuleMessage -Channel 'Lab' -MessageType 'T' | Wait-ModuleMessage -Timeout 10

@@ -397,6 +397,15 @@ Describe 'Invoke-ModuleAPI' {
         $line = 'Invoke-ModuleAPI -Module LabRunner -Operation '
         (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('ExecuteStep', 'Stop')
     }
+
+    It 'completes a module name that is not a plain word quoted, so that the completed call runs' {
+        Register-ModuleAPI -ModuleName 'Ops&Co' -APIName 'Run' -Handler { 'ran' } | Out-Null
+        $module = Get-CompletionText 'Invoke-ModuleAPI -Module Ops' 'Ops&Co'
+        $operation = Get-CompletionText "Invoke-ModuleAPI -Module $module -Operation " 'Run'
+        Invoke-Expression "Invoke-ModuleAPI -Module $module -Operation $operation" | Should -Be 'ran'
+        $module = Get-CompletionText 'Get-ModuleAPIs -ModuleName Ops' 'Ops&Co'
+        (Invoke-Expression "Get-ModuleAPIs -ModuleName $module").APIKey | Should -Be 'Ops&Co.Run'
+    }
 }
 
 # These tests are about one timed-out attempt: -RetryAttempts 0, since a timeout is retryable.

@@ -24,6 +24,13 @@ function Stop-LikeCtrlC {
     Wait-Until { $PowerShell.InvocationStateInfo.State -eq 'Stopped' } -TimeoutSeconds $TimeoutSeconds
 }
 
+# The text tab completion puts in $Line (the cursor at its end) for the item listed as $Item.
+function Get-CompletionText {
+    param([string] $Line, [string] $Item)
+    $found = (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches
+    ($found | Where-Object ListItemText -CEQ $Item).CompletionText
+}
+
 # A channel name no other test uses.
 function New-TestChannelName { 'Test-' + [guid]::NewGuid().ToString('N').Substring(0, 12) }
 

@@ -18,11 +18,12 @@ namespace ModuleCommunication.Commands
             try
             {
                 var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-                foreach (ApiInfo a in Registry.ListApis(WildcardPattern.Escape(CompletionText.Prefix(wordToComplete)) + "*", null))
+                bool wildcards = CompletionText.TakesWildcards(commandName, parameterName);
+                foreach (ApiInfo a in Registry.ListApis(WildcardPattern.Escape(CompletionText.Prefix(wordToComplete, wildcards)) + "*", null))
                 {
                     if (seen.Add(a.ModuleName))
                     {
-                        results.Add(new CompletionResult(CompletionText.Quote(a.ModuleName), a.ModuleName, CompletionResultType.ParameterValue, a.ModuleName));
+                        results.Add(new CompletionResult(CompletionText.Text(a.ModuleName, wildcards), a.ModuleName, CompletionResultType.ParameterValue, a.ModuleName));
                     }
                 }
             }
@@ -44,10 +45,13 @@ namespace ModuleCommunication.Commands
             var results = new List<CompletionResult>();
             try
             {
+                // The module typed narrows the list: as a pattern only where the command takes one.
                 string? module = CompletionText.Bound(fakeBoundParameters, "ModuleName", "Module");
-                foreach (ApiInfo a in Registry.ListApis(module, WildcardPattern.Escape(CompletionText.Prefix(wordToComplete)) + "*"))
+                if (module != null && !CompletionText.TakesWildcards(commandName, "ModuleName")) module = WildcardPattern.Escape(module);
+                bool wildcards = CompletionText.TakesWildcards(commandName, parameterName);
+                foreach (ApiInfo a in Registry.ListApis(module, WildcardPattern.Escape(CompletionText.Prefix(wordToComplete, wildcards)) + "*"))
                 {
-                    results.Add(new CompletionResult(CompletionText.Quote(a.APIName), a.APIName, CompletionResultType.ParameterValue,
+                    results.Add(new CompletionResult(CompletionText.Text(a.APIName, wildcards), a.APIName, CompletionResultType.ParameterValue,
                         string.IsNullOrEmpty(a.Description) ? a.APIKey : $"{a.APIKey}: {a.Description}"));
                 }
             }
@@ -69,9 +73,10 @@ namespace ModuleCommunication.Commands
             var results = new List<CompletionResult>();
             try
             {
-                foreach (MiddlewareInfo m in Registry.ListMiddleware(WildcardPattern.Escape(CompletionText.Prefix(wordToComplete)) + "*"))
+                bool wildcards = CompletionText.TakesWildcards(commandName, parameterName);
+                foreach (MiddlewareInfo m in Registry.ListMiddleware(WildcardPattern.Escape(CompletionText.Prefix(wordToComplete, wildcards)) + "*"))
                 {
-                    results.Add(new CompletionResult(CompletionText.Quote(m.Name), m.Name, CompletionResultType.ParameterValue,
+                    results.Add(new CompletionResult(CompletionText.Text(m.Name, wildcards), m.Name, CompletionResultType.ParameterValue,
                         $"{m.Name} (priority {m.Priority}, {m.Scope})"));
                 }
             }

@@ -67,7 +67,7 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-            => HistoryCompletion.Complete(wordToComplete, EventBus.Names);
+            => HistoryCompletion.Complete(commandName, parameterName, wordToComplete, EventBus.Names);
     }
 
     /// <summary>Tab completion of event channels, from the event history.</summary>
@@ -76,21 +76,23 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-            => HistoryCompletion.Complete(wordToComplete, EventBus.Channels);
+            => HistoryCompletion.Complete(commandName, parameterName, wordToComplete, EventBus.Channels);
     }
 
     internal static class HistoryCompletion
     {
-        /// <summary>The values <paramref name="find"/> gives for "prefix*", quoted where needed.</summary>
-        public static IEnumerable<CompletionResult> Complete(string wordToComplete, Func<string, IEnumerable<string>> find)
+        /// <summary>The values <paramref name="find"/> gives for "prefix*", escaped and quoted where needed.</summary>
+        public static IEnumerable<CompletionResult> Complete(string commandName, string parameterName, string wordToComplete,
+            Func<string, IEnumerable<string>> find)
         {
             var results = new List<CompletionResult>();
             try
             {
-                string prefix = CompletionText.Prefix(wordToComplete);
+                bool wildcards = CompletionText.TakesWildcards(commandName, parameterName);
+                string prefix = CompletionText.Prefix(wordToComplete, wildcards);
                 foreach (string value in find(WildcardPattern.Escape(prefix) + "*"))
                 {
-                    results.Add(new CompletionResult(CompletionText.Quote(value), value, CompletionResultType.ParameterValue, value));
+                    results.Add(new CompletionResult(CompletionText.Text(value, wildcards), value, CompletionResultType.ParameterValue, value));
                 }
             }
             catch

@@ -7,20 +7,22 @@ using ModuleCommunication.Core;
 
 namespace ModuleCommunication.Commands
 {
-    /// <summary>Shared shape of the completers below: filter by prefix, quote when needed, never throw.</summary>
+    /// <summary>Shared shape of the completers below: filter by prefix, escape and quote when needed, never throw.</summary>
     internal static class Completion
     {
-        public static IEnumerable<CompletionResult> From(string? wordToComplete, Func<IEnumerable<(string Text, string Tip)>> items)
+        public static IEnumerable<CompletionResult> From(string commandName, string parameterName, string? wordToComplete,
+            Func<IEnumerable<(string Text, string Tip)>> items)
         {
             var results = new List<CompletionResult>();
             try
             {
-                string prefix = CompletionText.Prefix(wordToComplete);
+                bool wildcards = CompletionText.TakesWildcards(commandName, parameterName);
+                string prefix = CompletionText.Prefix(wordToComplete, wildcards);
                 var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
                 foreach ((string text, string tip) in items())
                 {
                     if (!text.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) || !seen.Add(text)) continue;
-                    results.Add(new CompletionResult(CompletionText.Quote(text), text, CompletionResultType.ParameterValue, tip));
+                    results.Add(new CompletionResult(CompletionText.Text(text, wildcards), text, CompletionResultType.ParameterValue, tip));
                 }
             }
             catch
@@ -37,7 +39,7 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-            => Completion.From(wordToComplete, () => Breakers.List(null).ConvertAll(b => (b.OperationName, $"{b.OperationName} ({b.State})")));
+            => Completion.From(commandName, parameterName, wordToComplete, () => Breakers.List(null).ConvertAll(b => (b.OperationName, $"{b.OperationName} ({b.State})")));
     }
 
     /// <summary>Tab completion of token scopes.</summary>
@@ -55,13 +57,14 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-            => Completion.From(wordToComplete, () =>
+            => Completion.From(commandName, parameterName, wordToComplete, () =>
             {
                 var items = new List<(string, string)>(s_scopes);
                 foreach (ApiInfo api in Registry.ListApis(null, null))
                 {
-                    items.Add(($"api:call:{api.APIKey}", $"Invoke {api.APIKey} only"));
-                    items.Add(($"api:call:{api.ModuleName}.*", $"Invoke every API of {api.ModuleName}"));
+                    // A scope's target is a pattern: a name with * ? [ ] in it is escaped to mean only itself.
+                    items.Add(($"api:call:{WildcardPattern.Escape(api.APIKey)}", $"Invoke {api.APIKey} only"));
+                    items.Add(($"api:call:{WildcardPattern.Escape(api.ModuleName)}.*", $"Invoke every API of {api.ModuleName}"));
                 }
                 return items;
             });
@@ -73,7 +76,7 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-            => Completion.From(wordToComplete, () => Tokens.List(null).ConvertAll(t => (t.ModuleName, t.ModuleName)));
+            => Completion.From(commandName, parameterName, wordToComplete, () => Tokens.List(null).ConvertAll(t => (t.ModuleName, t.ModuleName)));
     }
 
     /// <summary>Tab completion of token ids.</summary>
@@ -82,6 +85,6 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName,
             string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
-            => Completion.From(wordToComplete, () => Tokens.List(null).ConvertAll(t => (t.TokenId.ToString(), $"{t.ModuleName}: {string.Join(", ", t.Scopes)}")));
+            => Completion.From(commandName, parameterName, wordToComplete, () => Tokens.List(null).ConvertAll(t => (t.TokenId.ToString(), $"{t.ModuleName}: {string.Join(", ", t.Scopes)}")));
     }
 }
