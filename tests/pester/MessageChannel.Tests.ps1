@@ -47,6 +47,11 @@ Describe 'Get-MessageChannels' {
         (Get-MessageChannels -Name 'CONFIG.[a]').Name | Should -Be 'Config.A'
     }
 
+    It 'reads as its name in text' {
+        "$(Get-MessageChannels)" | Should -Be 'Config.A Config.B Lab'
+        "$(Get-MessageChannels -Name Lab)" | Should -Be 'Lab'
+    }
+
     It 'reports a missing literal name as ChannelNotFound' {
         { Get-MessageChannels -Name 'Nope' -ErrorAction Stop } |
             Should -Throw -ErrorId 'ChannelNotFound,ModuleCommunication.Commands.GetMessageChannelsCommand'

@@ -134,6 +134,33 @@ Describe 'Get-CommunicationMetrics' {
         $lines -match '^APILatency\s*:\s*p50 0\.786, p95 671, p99 1342 ms \(1234567 values\)$' | Should -HaveCount 1
     }
 
+    It 'reads well in a list: every nested total and each subscription, channel and interval show values, not type names' {
+        New-MessageChannel -Name 'Orders' | Out-Null
+        Subscribe-ModuleMessage -Channel 'Orders' -MessageType 'New' -Handler { } | Out-Null
+        Subscribe-ModuleEvent -EventName 'Order*' -Handler { } | Out-Null
+        Publish-ModuleMessage -Channel 'Orders' -MessageType 'New' | Wait-ModuleMessage -Timeout 10
+        Start-Sleep -Milliseconds 150 # one closed interval for History
+        $m = Get-CommunicationMetrics -IncludeHistory
+        "$($m.MessageBus)" | Should -Be '1 published, 1 delivered, 0 failed, 0 dropped, 0 queued (1 channels, 2 subscriptions)'
+        "$($m.Subscriptions)" | Should -Be 'Message Orders/New Event */Order*'
+        "$($m.Channels)" | Should -Be 'Orders'
+        "$($m.Events)" | Should -Be '0 published, 0 in history'
+        "$($m.API)" | Should -Match '^\d+ registered, 0 calls, 100 % succeeded$'
+        "$($m.Security)" | Should -Be 'disabled, 0 auth failures'
+        "$($m.CircuitBreakers)" | Should -Match '^0 open, 0 half-open, \d+ closed$'
+        "$($m.Performance)" | Should -Match '^delivery p50 [\d.]+, p95 [\d.]+, p99 [\d.]+ ms \(1 deliveries\); API p50 '
+        "$($m.History[-1])" | Should -Match '^\d\d:\d\d:\d\d \d+ published, \d+ delivered, 0 failed, 0 dropped, \d+ API calls$'
+        $text = $m | Format-List * | Out-String -Width 300
+        $text | Should -Match 'Subscriptions\s+: \{Message Orders/New, Event \*/Order\*\}'
+        $text | Should -Not -Match 'ModuleCommunication\.'
+        $status = Get-CommunicationStatus -IncludeDetails -CheckHealth
+        "$($status.Components)" | Should -Be 'MessageBus Healthy, APIRegistry Healthy, Configuration Healthy, Security Healthy, CircuitBreakers Healthy'
+        "$($status.HealthChecks)" | Should -Be '3 passed, 0 failed'
+        "$($status.Metrics)" | Should -Match '^\d+ published, .*; API \d+ registered'
+        "$($status.Configuration)" | Should -Match '^MaxMessageQueueSize \d+, ProcessorInterval \d+ ms, '
+        $status | Format-List * | Out-String -Width 300 | Should -Not -Match 'ModuleCommunication\.'
+    }
+
     It 'reads well in a console: Performance shows latencies, not type names' {
         $text = (Get-CommunicationMetrics).Performance | Out-String -Width 80
         $text | Should -Match 'DeliveryLatency\s*:\s*p50 [\d.]+, p95 [\d.]+, p99 [\d.]+ ms \(\d+ values\)'

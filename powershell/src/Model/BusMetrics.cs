@@ -29,6 +29,10 @@ namespace ModuleCommunication
         public double MaxQueueUsagePercent { get; init; }
         /// <summary>Whether delivery is running (Start-/Stop-MessageProcessor).</summary>
         public bool ProcessorRunning { get; init; }
+
+        /// <summary>One line, for lists that show it inside another object.</summary>
+        public override string ToString() =>
+            $"{Published} published, {Delivered} delivered, {Failed} failed, {Dropped} dropped, {QueueLength} queued ({TotalChannels} channels, {TotalSubscriptions} subscriptions)";
     }
 
     /// <summary>What Get-CommunicationMetrics returns.</summary>
@@ -58,5 +62,8 @@ namespace ModuleCommunication
         public System.DateTime Timestamp { get; init; }
         /// <summary>Length of one history interval.</summary>
         public System.TimeSpan Interval { get; init; }
+
+        /// <summary>One line, for (Get-CommunicationStatus -IncludeDetails | Format-List *).</summary>
+        public override string ToString() => $"{MessageBus}; API {API}";
     }
 }

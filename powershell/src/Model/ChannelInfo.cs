@@ -29,5 +29,8 @@ namespace ModuleCommunication
         public long Failed { get; init; }
         /// <summary>Messages of this channel waiting in subscription queues now.</summary>
         public long QueueLength { get; init; }
+
+        /// <summary>The name, so that "$(Get-MessageChannels)" and lists of channels inside other objects read.</summary>
+        public override string ToString() => Name;
     }
 }

@@ -31,5 +31,9 @@ namespace ModuleCommunication
         public long MetricsIntervalMs { get; init; }
         /// <summary>How many metrics history intervals are kept.</summary>
         public long MetricsHistorySize { get; init; }
+
+        /// <summary>The main settings on one line, for (Get-CommunicationStatus -IncludeDetails | Format-List *).</summary>
+        public override string ToString() =>
+            $"MaxMessageQueueSize {MaxMessageQueueSize}, ProcessorInterval {ProcessorInterval} ms, DefaultOverflowPolicy {DefaultOverflowPolicy}, MaxEventHistory {MaxEventHistory}, EnableTracing {EnableTracing}";
     }
 }

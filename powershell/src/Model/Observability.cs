@@ -23,6 +23,9 @@ namespace ModuleCommunication
         public long HistorySize { get; init; }
         /// <summary>Capacity of the history (MaxEventHistory).</summary>
         public long HistoryCapacity { get; init; }
+
+        /// <summary>One line, for lists that show it inside another object (as the metrics' own view does).</summary>
+        public override string ToString() => $"{Published} published, {HistorySize} in history";
     }
 
     /// <summary>One API in TopAPIs.</summary>
@@ -75,6 +78,9 @@ namespace ModuleCommunication
         public ApiUsage[] TopAPIs { get; init; } = Array.Empty<ApiUsage>();
         /// <summary>The latest calls, newest first (at most 100).</summary>
         public ApiCallRecord[] RecentCalls { get; init; } = Array.Empty<ApiCallRecord>();
+
+        /// <summary>One line, for lists that show it inside another object (as the metrics' own view does).</summary>
+        public override string ToString() => $"{TotalAPIs} registered, {TotalCalls} calls, {SuccessRate:0.##} % succeeded";
     }
 
     /// <summary>Security totals.</summary>
@@ -86,6 +92,9 @@ namespace ModuleCommunication
         public long AuthFailures { get; init; }
         /// <summary>Tokens valid now.</summary>
         public long ActiveTokens { get; init; }
+
+        /// <summary>One line, for lists that show it inside another object (as the metrics' own view does).</summary>
+        public override string ToString() => $"{(Enabled ? "enabled" : "disabled")}, {AuthFailures} auth failures";
     }
 
     /// <summary>Circuit breaker totals.</summary>
@@ -101,6 +110,9 @@ namespace ModuleCommunication
         public long Closed { get; init; }
         /// <summary>Names of the open breakers.</summary>
         public string[] OpenBreakers { get; init; } = Array.Empty<string>();
+
+        /// <summary>One line, for lists that show it inside another object (as the metrics' own view does).</summary>
+        public override string ToString() => $"{Open} open, {HalfOpen} half-open, {Closed} closed";
     }
 
     /// <summary>
@@ -145,6 +157,9 @@ namespace ModuleCommunication
         public LatencyPercentiles DeliveryLatency { get; init; } = new();
         /// <summary>Duration of API calls, the whole pipeline.</summary>
         public LatencyPercentiles APILatency { get; init; } = new();
+
+        /// <summary>One line, for lists that show it inside another object.</summary>
+        public override string ToString() => $"delivery {DeliveryLatency.ToString("deliveries")}; API {APILatency.ToString("calls")}";
     }
 
     /// <summary>One closed interval of the metrics history.</summary>
@@ -174,6 +189,10 @@ namespace ModuleCommunication
         public LatencyPercentiles DeliveryLatency { get; init; } = new();
         /// <summary>API call duration of the interval.</summary>
         public LatencyPercentiles APILatency { get; init; } = new();
+
+        /// <summary>One line, for (Get-CommunicationMetrics -IncludeHistory).History in a list.</summary>
+        public override string ToString() =>
+            $"{Start:HH:mm:ss} {Published} published, {Delivered} delivered, {Failed} failed, {Dropped} dropped, {APICalls} API calls";
     }
 
     /// <summary>Result of Reset-CommunicationMetrics.</summary>
@@ -245,6 +264,9 @@ namespace ModuleCommunication
         public ComponentHealth CircuitBreakers { get; init; } = new();
         /// <summary>The five, in this order.</summary>
         public ComponentHealth[] All => new[] { MessageBus, APIRegistry, Configuration, Security, CircuitBreakers };
+
+        /// <summary>"MessageBus Healthy, APIRegistry Warning, …", for (Get-CommunicationStatus | Format-List *).</summary>
+        public override string ToString() => string.Join(", ", Array.ConvertAll(All, c => $"{c.Name} {c.Status}"));
     }
 
     /// <summary>One health check, self-test or channel test.</summary>
@@ -275,6 +297,13 @@ namespace ModuleCommunication
         public TestResult? ConfigurationTest { get; init; }
         /// <summary>Every check that ran, in order.</summary>
         public TestResult[] All { get; init; } = Array.Empty<TestResult>();
+
+        /// <summary>"3 passed, 0 failed", or "not run", for (Get-CommunicationStatus | Format-List *).</summary>
+        public override string ToString()
+        {
+            int passed = Array.FindAll(All, t => t.Success).Length;
+            return All.Length == 0 ? "not run" : $"{passed} passed, {All.Length - passed} failed";
+        }
     }
 
     /// <summary>What Get-CommunicationStatus returns.</summary>

@@ -48,5 +48,8 @@ namespace ModuleCommunication
 
         /// <summary>Alias of <see cref="Failed"/>: how many times the handler threw.</summary>
         public long ErrorCount => Failed;
+
+        /// <summary>"Message Orders/New", "Event */Order*": (Get-CommunicationMetrics).Subscriptions in a list shows what each one receives.</summary>
+        public override string ToString() => $"{Kind} {Channel}/{MessageType}";
     }
 }
