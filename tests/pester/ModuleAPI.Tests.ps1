@@ -203,6 +203,36 @@ Describe 'Invoke-ModuleAPI' {
         (Invoke-ModuleAPI M Op @{}).Options.Retries | Should -Be 3
     }
 
+    It 'hands a [datetimeoffset] to a datetime parameter as the same instant in local time' {
+        Register-ModuleAPI -ModuleName Dates -APIName Op -Handler { param($When) $When } -Parameters @{ When = @{ Type = 'datetime' } } | Out-Null
+        $r = Invoke-ModuleAPI Dates Op @{ When = [datetimeoffset]'2026-05-01T10:00:00+05:00' }
+        $r | Should -BeOfType ([datetime])
+        $r.Kind | Should -Be 'Local'
+        $r.ToUniversalTime() | Should -Be ([datetime]::new(2026, 5, 1, 5, 0, 0, [DateTimeKind]::Utc))
+    }
+
+    It 'reports a value that passed validation but cannot be converted as the caller''s mistake, counted by no breaker' {
+        Register-ModuleAPI -ModuleName Dates -APIName Op -Handler { $script:ran++ } -Parameters @{ When = @{ Type = 'datetime' } } | Out-Null
+        # ISO 8601 allows a leap second, which .NET's DateTime does not.
+        foreach ($i in 1..6) {
+            $err = { Invoke-ModuleAPI Dates Op @{ When = '2016-12-31T23:59:60Z' } } | Should -Throw -PassThru
+            $err.FullyQualifiedErrorId | Should -BeLike 'ParameterValidationFailed,*'
+            $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+            $err.TargetObject | Should -Be 'When'
+            $err.Exception.Category | Should -Be 'Validation'
+            $err.Exception.ParameterErrors.Parameter | Should -Be 'When'
+            $err.Exception.Message | Should -BeLike 'invalid parameters for Dates.Op: When: Cannot convert value "2016-12-31T23:59:60Z" to type "System.DateTime"*The handler did not run*'
+        }
+        $script:ran | Should -Be 0
+        # Six would have opened it (FailureThreshold 5); a valid caller still gets through.
+        Invoke-ModuleAPI Dates Op @{ When = [datetime]::Now } | Out-Null
+        $script:ran | Should -Be 1
+        $breaker = (Get-CircuitBreakerStatus -OperationName Dates.Op).CircuitBreakers['Dates.Op']
+        $breaker.State | Should -Be 'Closed'
+        $breaker.TotalCalls | Should -Be 1
+        $breaker.TotalFailures | Should -Be 0
+    }
+
     It 'reports a handler''s <Category> failure as <ErrorId> in the PowerShell category <PsCategory>' -ForEach @(
         @{ Category = 'HandlerFailed'; ErrorId = 'APIHandlerFailed'; PsCategory = 'InvalidResult' }
         @{ Category = 'Unavailable'; ErrorId = 'APIUnavailable'; PsCategory = 'ResourceUnavailable' }

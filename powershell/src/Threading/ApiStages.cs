@@ -94,20 +94,41 @@ namespace ModuleCommunication.Threading
             _ => null, // hashtable, array, object: passed as given
         };
 
-        /// <summary>The splat for the handler: each given parameter converted to its type, defaults for the rest.</summary>
-        public Hashtable Bind(Hashtable given)
+        /// <summary>
+        /// The splat for the handler: each given parameter converted to its type, defaults for the
+        /// rest. A value the core's validation let through that still cannot be converted is the
+        /// caller's mistake, not the handler's: it fails the call as Validation (which the breaker
+        /// does not count), naming the parameter, before the handler runs.
+        /// </summary>
+        public Hashtable Bind(ApiContext context)
         {
             var splat = new Hashtable(Parameters.Count, StringComparer.OrdinalIgnoreCase);
+            List<ApiParameterError>? errors = null;
             foreach (Param p in Parameters)
             {
-                if (TryGet(given, p.Name, out object? value))
+                if (TryGet(context.Parameters, p.Name, out object? value))
                 {
-                    splat[p.Name] = Convert(value, p);
+                    try
+                    {
+                        splat[p.Name] = Convert(value, p);
+                    }
+                    catch (Exception e) when (e is InvalidCastException or FormatException or OverflowException or ArgumentException)
+                    {
+                        (errors ??= new List<ApiParameterError>()).Add(new ApiParameterError(p.Name, $"{p.Name}: {e.Message}"));
+                    }
                 }
                 else if (p.HasDefault)
                 {
                     splat[p.Name] = DataCodec.Decode(p.DefaultJson!, p.DefaultHints);
                 }
+            }
+            if (errors != null)
+            {
+                // Worded as the core's own validation errors are.
+                string list = string.Join("; ", errors.ConvertAll(e => e.Message));
+                throw new ApiInvocationException(ApiErrorCategory.Validation, context.APIKey,
+                    $"invalid parameters for {context.APIKey}: {list}. The handler did not run; see the API's parameters with Get-ModuleAPIs",
+                    errors, null) { RequestId = context.RequestId };
             }
             return splat;
         }
@@ -143,6 +164,11 @@ namespace ModuleCommunication.Threading
         {
             object? bare = value is PSObject ps ? ps.BaseObject : value;
             if (bare == null || p.ConvertTo == null || p.ConvertTo.IsInstanceOfType(bare)) return value;
+            // A DateTimeOffset passes the core's datetime check (it travels as ISO 8601 text with its
+            // offset), and PowerShell has no conversion to DateTime. The data codec reads text with an
+            // offset back as a Local DateTime, so the handler gets the same instant in local time, as
+            // a handler of that text would; UtcDateTime would be the same instant with another Kind.
+            if (bare is DateTimeOffset offset && p.ConvertTo == typeof(DateTime)) return offset.LocalDateTime;
             return LanguagePrimitives.ConvertTo(bare, p.ConvertTo, CultureInfo.InvariantCulture);
         }
     }
