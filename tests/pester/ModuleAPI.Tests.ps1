@@ -540,7 +540,11 @@ Describe 'Invoke-ModuleAPI -Async' {
         $job = Invoke-ModuleAPI M Boom -Async
         $job | Wait-Job -Timeout 60 | Out-Null
         $job.State | Should -Be 'Failed'
+        # Readable without receiving; and written once by Receive-Job (no JobStateFailed copy).
+        $job.Failure.ErrorRecord.FullyQualifiedErrorId | Should -Be 'APIHandlerFailed'
+        $job.StatusMessage | Should -BeLike '*kaboom*'
         Receive-Job $job -ErrorVariable failure -ErrorAction SilentlyContinue
+        $failure | Should -HaveCount 1
         $failure[0].FullyQualifiedErrorId | Should -Be 'APIHandlerFailed'
         "$($failure[0])" | Should -BeLike '*The handler of M.Boom failed: kaboom*'
         Remove-Job $job
