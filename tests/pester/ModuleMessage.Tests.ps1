@@ -579,6 +579,38 @@ exit 3
         Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Out-Null
         Wait-Until { $done.Count -eq 2 } -TimeoutSeconds 15 | Should -BeTrue
         Get-MessageSubscriptions | Should -BeNullOrEmpty
+        # Each handler ran for its copy, so each copy is a delivery, also the one whose removal
+        # could not wait for its batch (it was waiting for the other's).
+        $work = Get-MessageChannels -Name 'Work'
+        Wait-Until { $work = Get-MessageChannels -Name 'Work'; $work.Delivered + $work.Cleared -eq 2 } -TimeoutSeconds 15 | Should -BeTrue
+        $work = Get-MessageChannels -Name 'Work'
+        $work.Delivered | Should -Be 2
+        $work.Cleared | Should -Be 0
+    }
+
+    It 'count a handler still blocked in a .NET call when the subscribing runspace closes as a delivery' {
+        $started = [System.Threading.ManualResetEventSlim]::new($false)
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                param($Psd1, $started)
+                Import-Module $Psd1
+                Subscribe-ModuleMessage -Channel 'Work' -RunAsync -ArgumentList $started -Handler {
+                    param($m, $started)
+                    $started.Set()
+                    [System.Threading.Thread]::Sleep(5000) # longer than the close waits (2 s)
+                } | Out-Null
+                1..3 | Publish-ModuleMessage -Channel 'Work' -MessageType 'Job' | Out-Null
+            }).AddArgument($env:MC_MODULE_PSD1).AddArgument($started).Invoke()
+            $started.Wait([timespan]::FromSeconds(10)) | Should -BeTrue
+            $ps.Runspace.CloseAsync()
+            Wait-Until { $ps.Runspace.RunspaceStateInfo.State -eq 'Closed' } -TimeoutSeconds 20 | Should -BeTrue
+            $work = Get-MessageChannels -Name 'Work'
+            $work.Delivered | Should -Be 1 -Because 'the handler was called for the first message'
+            $work.Cleared | Should -Be 2
+        } finally {
+            $ps.Dispose()
+        }
     }
 
     It 'waits, when one ends another''s subscription, for that one''s running handler' {

@@ -80,7 +80,11 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             _owner?.Remove(this);
             string id = Id.ToString("N");
             string? caller = t_batch?.SubscriptionId;
-            if (Thread.CurrentThread == _worker || !BeginWait(caller, id)) return;
+            if (Thread.CurrentThread == _worker || !BeginWait(caller, id))
+            {
+                ReportRunningBatch();
+                return;
+            }
             try
             {
                 long giveUpAt = stopRunningHandler ? Stopwatch.GetTimestamp() + (long)(CloseWait.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
@@ -91,9 +95,14 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
                     if (cancel.IsCancellationRequested)
                     {
                         StopRunningBatch();
+                        ReportRunningBatch();
                         return;
                     }
-                    if (Stopwatch.GetTimestamp() > giveUpAt) return;
+                    if (Stopwatch.GetTimestamp() > giveUpAt)
+                    {
+                        ReportRunningBatch();
+                        return;
+                    }
                 }
             }
             finally
@@ -164,6 +173,7 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
                         messages.InsertRange(i, UrgentMessages.TakeAbove(batch.Subscription, messages[i]));
                     }
                     object message = messages[i];
+                    if (!batch.TryStartHandler()) break;
                     HandlerInvoker.Outcome outcome;
                     string? error;
                     PoolInterrupts.Enter();
@@ -175,13 +185,8 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
                     {
                         PoolInterrupts.Leave();
                     }
-                    if (batch.Reported) break; // the handler ended its own subscription: counted then
-                    switch (outcome)
-                    {
-                        case HandlerInvoker.Outcome.Handled: batch.Handled++; break;
-                        case HandlerInvoker.Outcome.Filtered: batch.Filtered++; break;
-                        default: batch.Failed++; batch.LastError = error; break;
-                    }
+                    // Reported meanwhile (the subscription was removed): this call was counted then.
+                    if (!batch.EndHandler(outcome, error)) break;
                 }
             }
             finally
@@ -199,16 +204,34 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
         public void ReportBeforeRemoval()
         {
             AsyncBatch? batch = t_batch;
-            if (batch == null || batch.Subscription != this || batch.Reported) return;
-            batch.Reported = true;
+            if (batch != null && batch.Subscription == this) Report(batch);
+        }
+
+        /// <summary>Reports the batch's counts unless they were reported already.</summary>
+        private void Report(AsyncBatch batch)
+        {
+            if (batch.TakeCounts() is not { } counts) return;
             try
             {
-                Bus.Complete(Id, batch.Handled + 1, batch.Failed, batch.Filtered, batch.LastError);
+                Bus.Complete(Id, counts.Handled, counts.Failed, counts.Filtered, counts.LastError);
             }
             catch (ModuleCommunicationException)
             {
                 // Already gone.
             }
+        }
+
+        // The batch the worker runs in the pool now, if any.
+        private volatile AsyncBatch? _runningBatch;
+
+        /// <summary>
+        /// Stop did not see the batch end (it gave up waiting, was cancelled, or could not wait):
+        /// the core is about to forget the subscription, so what the batch did so far is reported
+        /// now, a handler running then counted as a delivery, or all of it would count as Cleared.
+        /// </summary>
+        private void ReportRunningBatch()
+        {
+            if (_runningBatch is AsyncBatch batch) Report(batch);
         }
 
         private void Run()
@@ -258,6 +281,19 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
         private void RunBatchCounted(List<object> messages)
         {
             var batch = new AsyncBatch(this, messages, _arguments);
+            _runningBatch = batch; // until reported: a Stop that gives up meanwhile reports it instead
+            try
+            {
+                RunAndReport(batch, messages);
+            }
+            finally
+            {
+                _runningBatch = null;
+            }
+        }
+
+        private void RunAndReport(AsyncBatch batch, List<object> messages)
+        {
             try
             {
                 using PowerShell ps = PowerShell.Create();
@@ -278,11 +314,11 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             }
             catch (Exception e)
             {
-                batch.LastError = HandlerInvoker.Describe(e);
+                batch.NoteError(HandlerInvoker.Describe(e));
             }
-            if (batch.Reported) return;
-            int handled = batch.Handled, failed = batch.Failed, filtered = batch.Filtered;
-            string? lastError = batch.LastError;
+            if (batch.TakeCounts() is not { } counts) return;
+            int handled = counts.Handled, failed = counts.Failed, filtered = counts.Filtered;
+            string? lastError = counts.LastError;
             int missing = messages.Count - handled - filtered - failed;
             if (missing > 0 && !Removed)
             {
