@@ -590,6 +590,30 @@ Describe 'Invoke-ModuleAPI -Async' {
         Remove-Job $job
     }
 
+    It 'says a call timed out waiting for a pool runspace, not in its handler, when the pool stayed busy' {
+        $busy = [System.Collections.Concurrent.ConcurrentQueue[int]]::new()
+        [AppDomain]::CurrentDomain.SetData('mc-test-busy', $busy)
+        # A timed call runs in this runspace's nested pipeline; that must not make this runspace
+        # count as one of the pool's (whose -Async calls get runspaces of their own).
+        Register-ModuleAPI -ModuleName M -APIName Quick -Handler { 1 } | Out-Null
+        Invoke-ModuleAPI M Quick -Timeout 5 -RetryAttempts 0 | Should -Be 1
+        Register-ModuleAPI -ModuleName M -APIName Hold -Handler { [AppDomain]::CurrentDomain.GetData('mc-test-busy').Enqueue(1); Start-Sleep -Seconds 60 } | Out-Null
+        $holders = 1..4 | ForEach-Object { Invoke-ModuleAPI M Hold -Async -RetryAttempts 0 }
+        try {
+            Wait-Until { $busy.Count -eq 4 } -TimeoutSeconds 30 | Should -BeTrue
+            $late = Invoke-ModuleAPI M Hold -Async -Timeout 1 -RetryAttempts 0
+            $late | Wait-Job -Timeout 30 | Out-Null
+            $late.State | Should -Be 'Failed'
+            $late.Failure.ErrorRecord.FullyQualifiedErrorId | Should -Be 'APITimeout'
+            $late.Failure.Message | Should -BeLike '*did not start within its timeout*pool*busy*'
+            $busy.Count | Should -Be 4 -Because 'the late call never ran'
+            Remove-Job $late
+        } finally {
+            $holders | Stop-Job
+            $holders | Remove-Job -Force
+        }
+    }
+
     It 'lets pwsh exit while a call''s handler waits in a .NET call (pwsh closes every runspace, the pool''s too)' {
         $child = Invoke-ChildPwsh -TimeoutSeconds 60 -Script @'
 Import-Module $env:MC_MODULE_PSD1

@@ -282,6 +282,19 @@ namespace ModuleCommunication.Threading
             }
         }
 
+        private int _started;
+
+        /// <summary>Whether the call began to run (an -Async call waits for a pool runspace first).</summary>
+        public bool Started => Volatile.Read(ref _started) != 0;
+
+        public void MarkStarted() => Volatile.Write(ref _started, 1);
+
+        /// <summary>An -Async call whose timeout passed while it waited for a pool runspace.</summary>
+        public string NotStartedMessage()
+            => $"{Context.APIKey} did not start within its timeout of {Timeout?.TotalMilliseconds:0.###} ms: every runspace of the "
+             + $"module's pool ({AsyncHandlerPool.MaxRunspaces}, shared by -Async calls and -RunAsync handlers) stayed busy. "
+             + "Allow more time with -Timeout, or wait for running -Async calls (Wait-Job) before starting more.";
+
         public string TimeoutMessage(string what)
             => $"{Context.APIKey} did not complete within its timeout of {Timeout?.TotalMilliseconds:0.###} ms; {what} was stopped. "
              + "Allow more time with -Timeout, or make the handler faster. A handler blocked inside a single .NET call "

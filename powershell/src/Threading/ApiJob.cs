@@ -133,7 +133,8 @@ namespace ModuleCommunication.Threading
             Exception? callError = ApiRunner.Failure(_state);
             if (_state.TimedOut)
             {
-                var timeout = new ApiInvocationException(ApiErrorCategory.Timeout, APIKey, _state.TimeoutMessage("the call"),
+                string message = _state.Started ? _state.TimeoutMessage("the call") : _state.NotStartedMessage();
+                var timeout = new ApiInvocationException(ApiErrorCategory.Timeout, APIKey, message,
                     Array.Empty<ApiParameterError>(), null) { RequestId = RequestId };
                 Error.Add(timeout.ErrorRecord);
                 Fail(timeout);

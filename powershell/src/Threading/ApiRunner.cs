@@ -74,19 +74,27 @@ namespace ModuleCommunication.Threading
         /// <summary>Entry point of the nested pipeline (timed calls) and of -Async jobs.</summary>
         public static object? RunCallEntry(ulong tag)
         {
-            AsyncHandlerPool.NoteMember();
             if (!ApiCallState.TryGet(tag, out ApiCallState? state))
             {
                 throw new InvalidOperationException($"API call {tag} is not known; it has ended already.");
             }
-            PoolInterrupts.Enter();
-            try
+            state.MarkStarted();
+            if (!state.RunInPool)
             {
-                RunCall(state);
+                RunCall(state); // a timed call, in the caller's own runspace: not one of the pool's
             }
-            finally
+            else
             {
-                PoolInterrupts.Leave();
+                AsyncHandlerPool.NoteMember();
+                PoolInterrupts.Enter();
+                try
+                {
+                    RunCall(state);
+                }
+                finally
+                {
+                    PoolInterrupts.Leave();
+                }
             }
             // Failures are read from the state by the caller (the job, or Invoke); a throw here would
             // only become a second, wrapped error record.
