@@ -531,6 +531,43 @@ Describe 'DataCodec depth limit' {
     }
 }
 
+Describe 'DataCodec dictionary keys' {
+    It 'sends keys as text, so @{ 1 = ''a'' } arrives with the key ''1''' {
+        $decoded = Invoke-RoundTrip @{ 1 = 'a'; 2 = 'b' }
+        $decoded['1'] | Should -BeExactly 'a'
+        $decoded['2'] | Should -BeExactly 'b'
+    }
+
+    It 'refuses two keys that would arrive as one (<Case>), naming where' -ForEach @(
+        @{ Case = '1 and ''1'''; Make = { $h = @{}; $h[1] = 'int'; $h['1'] = 'text'; $h }; Key = '1' }
+        @{ Case = 'an enum and its name'; Make = { $h = @{}; $h[[DayOfWeek]::Monday] = 'enum'; $h['Monday'] = 'text'; $h }; Key = 'Monday' }
+    ) {
+        $value = @{ Outer = (& $Make) }
+        $thrown = { [ModuleCommunication.Serialization.DataCodec]::Encode($value) } | Should -Throw -PassThru
+        $inner = $thrown.Exception.InnerException
+        $inner | Should -BeOfType [ArgumentException]
+        $inner.Message | Should -BeLike "*two keys at `$.Outer that would both arrive as '$Key'*"
+        $inner.Message | Should -BeLike '*Rename one*'
+
+        # Nothing is left behind for the next value on this thread.
+        $encoded = [ModuleCommunication.Serialization.DataCodec]::Encode(@{ a = 1; b = 2 })
+        (Invoke-RoundTrip @{ a = 1; b = 2 }).Count | Should -Be 2
+    }
+
+    It 'makes Publish-ModuleMessage refuse such data and publish nothing' {
+        $channel = 'Keys-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        New-MessageChannel -Name $channel | Out-Null
+        try {
+            $h = @{}; $h[1] = 'int'; $h['1'] = 'text'
+            { Publish-ModuleMessage -Channel $channel -MessageType 'T' -Data $h -ErrorAction Stop } |
+                Should -Throw -ErrorId 'InvalidMessageData,ModuleCommunication.Commands.PublishModuleMessageCommand'
+            (Get-MessageChannels -Name $channel).Published | Should -Be 0
+        } finally {
+            Remove-MessageChannel -Name $channel -Force | Out-Null
+        }
+    }
+}
+
 Describe 'DataCodec reading JSON from other producers' {
     It 'maps <Json> to <Type> without hints' -ForEach @(
         @{ Json = '7'; Type = [int]; Expected = 7 }

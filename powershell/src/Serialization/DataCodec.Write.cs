@@ -1,5 +1,6 @@
 using System;
 using System.Collections;
+using System.Collections.Generic;
 using System.Collections.Specialized;
 using System.Globalization;
 using System.Management.Automation;
@@ -22,14 +23,18 @@ public static partial class DataCodec
         // added or the depth limit is hit; otherwise it is just overwritten in place.
         public readonly PathSegment[] Path;
 
+        // KeySets[i]: the keys of the dictionary being written at depth i (see WriteDictionary).
+        public readonly HashSet<string>?[] KeySets;
+
         // How many arbitrary objects (expanded by reflection) enclose the current value.
         public int ExpandedObjects;
 
-        public WriteState(Utf8JsonWriter writer, TypeHints hints, PathSegment[] path)
+        public WriteState(Utf8JsonWriter writer, TypeHints hints, PathSegment[] path, HashSet<string>?[] keySets)
         {
             Writer = writer;
             Hints = hints;
             Path = path;
+            KeySets = keySets;
             ExpandedObjects = 0;
         }
 
@@ -273,6 +278,9 @@ public static partial class DataCodec
 
         Utf8JsonWriter writer = s.Writer;
         writer.WriteStartObject();
+        // Keys are sent as text: two keys that become the same text (1 and '1') are refused, or
+        // one value would be lost without a word. (Keys differing only in case both arrive.)
+        HashSet<string>? seen = dictionary.Count > 1 ? KeySet(ref s, depth) : null;
         // The dictionary enumerator's Key/Value avoid boxing a DictionaryEntry per entry.
         IDictionaryEnumerator entries = dictionary.GetEnumerator();
         try
@@ -280,6 +288,7 @@ public static partial class DataCodec
             while (entries.MoveNext())
             {
                 string key = KeyToString(entries.Key);
+                if (seen != null && !seen.Add(key)) throw DuplicateKey(s.Path, depth, key);
                 writer.WritePropertyName(key);
                 s.Path[depth] = new PathSegment(key);
                 Write(ref s, entries.Value, depth + 1);
@@ -290,6 +299,22 @@ public static partial class DataCodec
             (entries as IDisposable)?.Dispose();
         }
         writer.WriteEndObject();
+    }
+
+    private static HashSet<string> KeySet(ref WriteState s, int depth)
+    {
+        HashSet<string> set = s.KeySets[depth] ??= new HashSet<string>(StringComparer.Ordinal);
+        set.Clear();
+        return set;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ArgumentException DuplicateKey(PathSegment[] path, int depth, string key)
+    {
+        string where = FormatPath(path, depth);
+        return new ArgumentException(
+            $"The message data has two keys at {where} that would both arrive as '{key}': keys are sent as text " +
+            "(1 and '1' are the same key then). Rename one of them.");
     }
 
     private static string KeyToString(object key)

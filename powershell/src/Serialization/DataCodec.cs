@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.Collections.Generic;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -29,7 +30,8 @@ namespace ModuleCommunication.Serialization;
 /// PSCustomObject, which becomes a JSON object with hint <c>pscustomobject</c> and reads back
 /// as a PSObject with NoteProperties in the same order.</item>
 /// <item><see cref="System.Collections.IDictionary"/> → JSON object, keys converted to text
-/// with the invariant culture (they read back as strings); an
+/// with the invariant culture (they read back as strings); two keys that become the same text
+/// (<c>1</c> and <c>'1'</c>) make the writer throw an <see cref="ArgumentException"/> naming the path and the key; an
 /// <see cref="System.Collections.Specialized.OrderedDictionary"/> (<c>[ordered]@{}</c>) gets
 /// hint <c>ordered</c>; any other dictionary reads back as a Hashtable.</item>
 /// <item>string, bool, int: plain. <see cref="long"/>: hint <c>long</c> only when the value
@@ -101,6 +103,9 @@ public static partial class DataCodec
     [ThreadStatic]
     private static PathSegment[]? t_path;
 
+    [ThreadStatic]
+    private static HashSet<string>?[]? t_keySets;
+
     /// <summary>
     /// Options for a <see cref="Utf8JsonWriter"/> that writes data the way <see cref="Encode"/>
     /// does: compact, non-ASCII text left readable (<see cref="JavaScriptEncoder.UnsafeRelaxedJsonEscaping"/>).
@@ -125,16 +130,20 @@ public static partial class DataCodec
         ArgumentNullException.ThrowIfNull(hints);
 
         PathSegment[] path = t_path ?? new PathSegment[MaxDepth];
+        HashSet<string>?[] keySets = t_keySets ?? new HashSet<string>?[MaxDepth];
         t_path = null; // taken; a re-entrant call (from a property getter) makes its own
+        t_keySets = null;
         try
         {
-            var state = new WriteState(writer, hints, path);
+            var state = new WriteState(writer, hints, path, keySets);
             Write(ref state, value, 0);
         }
         finally
         {
             Array.Clear(path); // do not keep the caller's keys alive
+            foreach (HashSet<string>? set in keySets) set?.Clear();
             t_path = path;
+            t_keySets = keySets;
         }
     }
 
