@@ -550,7 +550,8 @@ mc_status mc_subscription_complete(const struct mc_hub *hub,
                                    const struct mc_delivery_report *report);
 
 /**
- * Removes a subscription; its queued messages are cleared (counted as `cleared`, not lost). For a
+ * Removes a subscription; its queued messages are cleared (counted as `cleared`, not lost), and so
+ * is the message of a publisher waiting for room in its `Block` queue, which returns OK. For a
  * push subscription this returns only once the callback can no longer be called, except
  * where waiting would never end: called from that very callback, or from a callback that
  * the other callback is itself waiting for (two callbacks removing each other's

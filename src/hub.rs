@@ -435,6 +435,14 @@ impl Hub {
         self.bus.in_flight()
     }
 
+    /// Publishers waiting for room in a full `Block` queue. Only for tests, which need to know
+    /// that a publisher really waits before they go on (nothing else shows it, and sleeping
+    /// only makes it likely); not part of the API.
+    #[doc(hidden)]
+    pub fn blocked_publishers(&self) -> usize {
+        self.bus.blocked_publishers()
+    }
+
     // ----- events --------------------------------------------------------------------
 
     /// Publishes an event and returns its id.

@@ -459,6 +459,31 @@ fn unsubscribing_releases_a_publisher_blocked_on_that_queue() {
     hub.wait_delivered(id, Duration::ZERO).unwrap();
 }
 
+#[test]
+fn the_copy_of_a_publisher_blocked_when_its_subscription_is_removed_is_counted_as_cleared() {
+    // The unsubscribe discards it on purpose, as it does the queued one: cleared, in the bus
+    // totals (which the removed subscription's counters are folded into) and on the channel.
+    let hub = Arc::new(hub_with(&["Q"]));
+    let sub = hub
+        .subscribe_pull(
+            SubscriptionOptions::new("Q").capacity(1).overflow(OverflowPolicy::Block).block_timeout_ms(600_000),
+            None,
+        )
+        .unwrap();
+    hub.publish(msg("Q", "0")).unwrap();
+    let h = Arc::clone(&hub);
+    let publisher = std::thread::spawn(move || h.publish(msg("Q", "1")));
+    assert!(eventually(LONG, || hub.blocked_publishers() == 1), "the publisher waits for room");
+    hub.unsubscribe(sub).unwrap();
+    // In the totals as soon as unsubscribe returns, whether or not the publisher has woken yet.
+    let stats = hub.bus_stats();
+    assert_eq!((stats.published, stats.cleared, stats.dropped, stats.subscriptions), (2, 2, 0, 0), "{stats:?}");
+    publisher.join().unwrap().unwrap();
+    let channel = &hub.channels(Some("Q")).unwrap()[0];
+    assert_eq!((channel.published, channel.cleared, channel.dropped), (2, 2, 0), "{channel:?}");
+    assert_eq!(hub.blocked_publishers(), 0);
+}
+
 // ----- expiry -----------------------------------------------------------------------------
 
 #[test]

@@ -57,7 +57,8 @@ pub struct BusStats {
     pub expired: u64,
     /// Copies lost to full queues.
     pub dropped: u64,
-    /// Copies discarded on purpose: queues cleared, subscriptions removed with messages queued.
+    /// Copies discarded on purpose: queues cleared, subscriptions removed with messages queued
+    /// (or with publishers waiting for room in their `Block` queue).
     pub cleared: u64,
     /// Messages waiting in subscription queues.
     pub queue_length: usize,
@@ -783,6 +784,11 @@ impl Bus {
     /// Messages still in flight (queued or being handled somewhere).
     pub fn in_flight(&self) -> usize {
         self.shared.inflight.len()
+    }
+
+    /// Publishers waiting for room in a `Block` queue (see [`crate::Hub::blocked_publishers`]).
+    pub fn blocked_publishers(&self) -> usize {
+        self.shared.snapshot().iter().map(|s| s.lock().blocked).sum()
     }
 }
 

@@ -466,6 +466,11 @@ impl Subscription {
                     // not idle, or the subscription is gone, so no idle change to announce.
                     st.blocked -= 1;
                     if st.closed {
+                        // Discarded on purpose, as the queued copies were. `close` counted it on
+                        // this subscription (it was among the `blocked`); its channel is
+                        // counted here, as only this publisher knows it.
+                        drop(st);
+                        env.channel.counters.cleared.fetch_add(1, Ordering::Relaxed);
                         return Offer::Closed;
                     }
                     if st.queue.len() >= self.capacity {
@@ -730,7 +735,8 @@ impl Subscription {
     }
 
     /// Stops the subscription: no more queuing, hand-outs or handler calls after the
-    /// current one. Queued and handed-out messages are completed (cleared, not lost).
+    /// current one. Queued and handed-out messages are completed (cleared, not lost), and so
+    /// are the copies of publishers waiting for room (`Block`), which give up when woken.
     /// `false` if it was closed already.
     pub fn close(&self, shared: &Shared) -> bool {
         let mut removed = Vec::new();
@@ -741,11 +747,18 @@ impl Subscription {
         st.closed = true;
         st.queue.drain_all(&mut removed);
         removed.append(&mut st.handed_out);
+        // Every publisher still waiting for room will find the subscription closed and give
+        // its copy up: counted here rather than by each publisher once it wakes, because the
+        // caller folds these counters into the bus totals right after (see `Bus::unsubscribe`),
+        // possibly before a woken publisher gets the lock back; its count would then be lost.
+        // No waiting for them either: the number is known now, under the lock they wait with.
+        let waiting = st.blocked;
         drop(st);
         self.not_empty.notify_all();
         self.not_full.notify_all();
         // Wait for notifier calls in progress on publishing threads; none starts after.
         *self.notify_gate.write() = true;
+        self.counters.cleared.fetch_add(waiting as u64, Ordering::Relaxed);
         self.complete_cleared(shared, &removed);
         true
     }
