@@ -1102,6 +1102,38 @@ fn the_trace_file_and_the_history_file_must_differ_either_way_round() {
     set_history_file(&hub, &dir.join("other.jsonl")).unwrap();
 }
 
+#[test]
+fn a_hub_is_refused_its_own_rotated_history_file_with_a_message_that_says_so() {
+    let dir = temp_dir("own-rotated-part");
+    let path = dir.join("a.jsonl");
+    let hub = Hub::new();
+    set_rotating_history_file(&hub, &path, 600);
+    for n in 0..5 {
+        hub.publish_event(EventRequest::new(format!("E{n}"))).unwrap();
+    }
+    let rotated = dir.join("a.jsonl.1");
+    assert!(rotated.exists(), "the file rotated");
+    // Not another hub's: the rotated part of this hub's own file, so choose another path.
+    let err = set_history_file(&hub, &rotated).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(&err, Error::InvalidArgument { name, .. } if name == "eventHistoryPath"), "{message}");
+    assert!(!message.contains("another hub"), "{message}");
+    let own = format!("rotated part ('.1') of '{}', the event history file this hub writes to", path.display());
+    assert!(message.contains(&own) && message.ends_with("choose another path"), "{message}");
+    // The other way round: a file whose rotated part is the one this hub writes to.
+    let other = Hub::new();
+    let at_rotated = dir.join("b.jsonl.1");
+    set_history_file(&other, &at_rotated).unwrap();
+    let err = set_history_file(&other, &dir.join("b.jsonl")).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(&err, Error::InvalidArgument { name, .. } if name == "eventHistoryPath"), "{message}");
+    assert!(message.contains(&format!("would be '{}'", at_rotated.display())), "{message}");
+    assert_eq!(hub.config().event_history_path.as_deref(), path.to_str(), "nothing changed");
+    assert_eq!(other.config().event_history_path.as_deref(), at_rotated.to_str(), "nothing changed");
+    hub.publish_event(EventRequest::new("After")).unwrap();
+    assert!(fs::read_to_string(&path).unwrap().contains("\"After\""), "the hub still writes to its file");
+}
+
 #[cfg(unix)]
 #[test]
 fn a_second_hub_given_the_same_history_file_is_refused_and_the_first_keeps_writing() {

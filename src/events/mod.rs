@@ -655,6 +655,25 @@ impl Events {
                 f.set_max_bytes(max_bytes);
                 return Ok(());
             }
+            // The file in use and the new one would rotate one onto the other. Said here: the
+            // lock check further on would blame another hub, as this hub still holds the file.
+            let current = display(f.path());
+            let reason = if is_history_file(f.path(), path) {
+                Some(format!(
+                    "it is the rotated part ('.1') of '{current}', the event history file this hub writes to \
+                     (its older events move there when it rotates); choose another path"
+                ))
+            } else if is_history_file(path, f.path()) {
+                Some(format!(
+                    "its rotated part ('.1') would be '{current}', the event history file this hub writes to; \
+                     choose another path"
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(Error::invalid("eventHistoryPath", display(path), reason));
+            }
         }
         let (file, outcome) = HistoryFile::open(path, max_bytes)?;
         let loaded = Self::materialize(bus, outcome.records)?;

@@ -398,6 +398,32 @@ static void a_corrupt_history_file_is_refused_and_nothing_changes(void) {
     mc_hub_free(hub);
 }
 
+static void the_rotated_part_of_the_hubs_own_history_file_is_refused_as_such(void) {
+    char path[512], rotated[520], config[700];
+    file_in_folder("rotating.jsonl", path, sizeof path);
+    snprintf(rotated, sizeof rotated, "%s.1", path);
+    snprintf(config, sizeof config, "{\"eventHistoryPath\":\"%s\",\"eventHistoryMaxBytes\":600}", path);
+    mc_hub *hub = NULL;
+    CHECK_OK(mc_hub_new(config, strlen(config), &hub));
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(publish_event(hub, "{\"name\":\"E\"}", NULL));
+    }
+    struct stat rotated_stat;
+    CHECK(stat(rotated, &rotated_stat) == 0); /* the file rotated */
+    /* Only this hub uses the file: the message says what is wrong, not that another hub does. */
+    CHECK_STATUS(set_history_path(hub, rotated), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("rotated part ('.1') of");
+    CHECK_LAST_ERROR_CONTAINS("the event history file this hub writes to");
+    CHECK_LAST_ERROR_CONTAINS("choose another path");
+    char *info = NULL;
+    CHECK_OK(mc_event_history_info(hub, &info));
+    char expected[600];
+    snprintf(expected, sizeof expected, "\"path\":\"%s\"", path);
+    CHECK(info != NULL && strstr(info, expected) != NULL); /* nothing changed */
+    mc_string_free(info);
+    mc_hub_free(hub);
+}
+
 /* ----- bad arguments -------------------------------------------------------------------------- */
 
 static void bad_arguments_get_their_status_and_leave_out_parameters_alone(void) {
@@ -547,9 +573,11 @@ int main(void) {
     RUN_TEST(a_history_file_is_written_per_event_and_reloaded_by_a_new_hub);
     RUN_TEST(a_torn_last_line_is_skipped_with_a_warning);
     RUN_TEST(a_corrupt_history_file_is_refused_and_nothing_changes);
+    RUN_TEST(the_rotated_part_of_the_hubs_own_history_file_is_refused_as_such);
     RUN_TEST(a_cancelled_event_publish_stops_waiting_for_a_full_block_queue);
     RUN_TEST(bad_arguments_get_their_status_and_leave_out_parameters_alone);
-    const char *files[] = {"export.jsonl", "export.csv", "history.jsonl", "torn.jsonl", "corrupt.jsonl"};
+    const char *files[] = {"export.jsonl", "export.csv", "history.jsonl", "torn.jsonl", "corrupt.jsonl",
+                           "rotating.jsonl", "rotating.jsonl.1", "rotating.jsonl.lock"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[512];
         unlink(file_in_folder(files[i], path, sizeof path));

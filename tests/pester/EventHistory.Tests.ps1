@@ -486,6 +486,20 @@ Describe 'Persisting the history to a file' {
         ($reloaded -join ',') | Should -Be ((($reloaded[0])..20) -join ',')
     }
 
+    It 'refuses its own rotated file (.1) as such, not as the file of another hub' {
+        try {
+            Set-CommunicationConfiguration -EventHistoryPath $script:file -EventHistoryMaxBytes 600
+            1..5 | ForEach-Object { Publish-ModuleEvent -EventName 'Rotating' -EventData $_ } | Out-Null
+            "$script:file.1" | Should -Exist
+            $problem = { Set-CommunicationConfiguration -EventHistoryPath "$script:file.1" -ErrorAction Stop } |
+                Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.SetCommunicationConfigurationCommand' -PassThru
+            "$problem" | Should -BeLike "*rotated part ('.1') of '$script:file', the event history file this hub writes to*choose another path*"
+            "$problem" | Should -Not -BeLike '*another hub*'
+            (Get-CommunicationConfiguration).EventHistoryPath | Should -Be $script:file
+        }
+        finally { Set-CommunicationConfiguration -EventHistoryMaxBytes 10485760 }
+    }
+
     It 'rewrites the file on Clear-EventHistory, so cleared events do not come back' {
         Set-CommunicationConfiguration -EventHistoryPath $script:file
         'Keep', 'Drop', 'Keep' | ForEach-Object { Publish-ModuleEvent -EventName $_ } | Out-Null
