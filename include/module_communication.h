@@ -553,9 +553,11 @@ mc_status mc_subscription_complete(const struct mc_hub *hub,
  * Removes a subscription; its queued messages are cleared (counted as `cleared`, not lost), and so
  * is the message of a publisher waiting for room in its `Block` queue, which returns OK. For a
  * push subscription this returns only once the callback can no longer be called, except
- * where waiting would never end: called from that very callback, or from a callback that
+ * where waiting would never end: called from that very callback, from a callback that
  * the other callback is itself waiting for (two callbacks removing each other's
- * subscriptions; the first to ask waits, the other does not). Then it returns at once, the
+ * subscriptions; the first to ask waits, the other does not), or from an API handler or
+ * middleware that the callback invoked with a timeout (it runs on a library worker thread
+ * while the callback waits for it in `mc_api_invoke`). Then it returns at once, the
  * callback is not called again after the call it may be making, and `mc_hub_free` waits
  * for that call.
  *
@@ -979,7 +981,9 @@ mc_status mc_middleware_list(const struct mc_hub *hub, const char *name_pattern,
  * `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_CALL_DEPTH_EXCEEDED` (more than 32 nested
  * calls), or whatever category a stage failed with; `mc_last_error` explains, and
  * `mc_api_error_details` gives the category and each invalid parameter as JSON.
- * May be called from inside a callback (a nested call).
+ * May be called from inside a callback (a nested call). A push callback waiting here for a
+ * stage on a worker thread does not hold that stage up should it `mc_unsubscribe` the
+ * callback's own subscription: that returns at once (see `mc_unsubscribe`).
  *
  * `hub` is borrowed for the duration of the call. `request_json` is borrowed for the
  * duration of the call. The caller owns the returned string and frees it with

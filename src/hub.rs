@@ -35,6 +35,9 @@ pub(crate) struct Context {
     pub security: Security,
     /// Threads of timed API calls, which may outlive a call that timed out.
     pub timed_calls: crate::registry::TimedCalls,
+    /// Which thread waits for which: unsubscribes for push workers, timed API calls for
+    /// their worker threads.
+    pub waits: crate::waits::Waits,
 }
 
 impl Context {
@@ -115,6 +118,7 @@ impl Hub {
             metrics,
             trace: Default::default(),
             timed_calls: Default::default(),
+            waits: Default::default(),
         });
         Hub {
             bus: Bus::new(Arc::clone(&ctx)),
@@ -375,9 +379,11 @@ impl Hub {
     /// Removes a subscription. Its queued and handed-out messages are completed (cleared,
     /// not counted as lost). For a push subscription this returns only after its handler
     /// can no longer be called — except where that wait would never end: called from that
-    /// handler itself, or from a handler whose subscription the other handler is itself
-    /// waiting to end. Then it returns at once; the handler finishes the call it may be
-    /// making, is never called again, and dropping the hub waits for it.
+    /// handler itself, from a handler whose subscription the other handler is itself
+    /// waiting to end, or from an API stage that the handler invoked with a timeout (on a
+    /// worker thread, while the handler waits for it). Then it returns at once; the handler
+    /// finishes the call it may be making, is never called again, and dropping the hub waits
+    /// for it.
     pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), Error> {
         self.bus.unsubscribe(id)
     }

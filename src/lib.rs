@@ -33,6 +33,7 @@ mod setting_values;
 mod sync;
 mod time_fmt;
 mod trace;
+mod waits;
 mod wildcard;
 
 pub mod ffi;

@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{eventually, LONG};
+use module_communication::registry::{json_value, ApiDefinition, ApiError, Call, InvokeRequest};
 use module_communication::{
     Config, DeliveryReport, Error, Hub, ManualClock, OverflowPolicy, Priority, PublishRequest, SubscriptionOptions,
 };
@@ -709,6 +710,42 @@ fn two_handlers_may_unsubscribe_each_other_at_the_same_time() {
     assert!(hub.subscriptions(None).unwrap().is_empty());
     assert!(eventually(LONG, || hub.bus_stats().delivered == 2), "both calls are counted once the workers exit");
     drop(hub); // waits for both workers
+}
+
+#[test]
+fn an_api_handler_that_a_callback_invoked_with_a_timeout_may_unsubscribe_that_callback() {
+    // With a timeout the handler runs on a worker thread while the callback waits for it in
+    // invoke: the unsubscribe waiting for the callback in turn would last until the timeout,
+    // and make the call fail with it.
+    let hub = Arc::new(hub_with(&["S"]));
+    let own_id = Arc::new(OnceLock::new());
+    let (h, id_slot) = (Arc::downgrade(&hub), Arc::clone(&own_id));
+    hub.registry()
+        .register(ApiDefinition::new("M", "EndIt"), move |_: &Call| {
+            let result = h.upgrade().expect("hub alive").unsubscribe(*id_slot.get().expect("id set"));
+            result.map_err(|e| ApiError::handler_failed(e.to_string()))?;
+            Ok(json_value("null").unwrap())
+        })
+        .unwrap();
+    let (done_tx, done_rx) = mpsc::channel();
+    let (h, done) = (Arc::downgrade(&hub), Mutex::new(done_tx));
+    let sub = hub
+        .subscribe_push(SubscriptionOptions::new("S"), move |_| {
+            let call = InvokeRequest::new("M", "EndIt").timeout(LONG).retry_attempts(0);
+            let result = h.upgrade().expect("hub alive").registry().invoke(call).map(drop);
+            done.lock().unwrap().send(result.map_err(|e| e.message)).unwrap();
+            true
+        })
+        .unwrap();
+    own_id.set(sub).unwrap();
+    hub.publish(msg("S", "1")).unwrap();
+    hub.publish(msg("S", "2")).unwrap();
+    let result = done_rx.recv_timeout(LONG + LONG).expect("the callback's call returned");
+    assert_eq!(result, Ok(()), "the handler's unsubscribe waited for the callback waiting for it");
+    assert!(hub.subscriptions(None).unwrap().is_empty());
+    hub.wait_idle(LONG).unwrap();
+    assert!(done_rx.try_recv().is_err(), "the callback was not called again");
+    assert!(eventually(LONG, || hub.bus_stats().delivered == 1), "its call is counted once the worker exits");
 }
 
 #[test]

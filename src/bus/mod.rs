@@ -118,30 +118,6 @@ pub(crate) struct Shared {
     /// Subscriptions taken off the table whose push callback may still be running:
     /// `wait_idle` waits for them too (its promise is that every callback has returned).
     closing: Mutex<Vec<Arc<Subscription>>>,
-    /// Which thread waits in `unsubscribe` for which push worker, to see a wait that would
-    /// close a cycle.
-    waits: Mutex<HashMap<thread::ThreadId, thread::ThreadId>>,
-}
-
-impl Shared {
-    /// Records that `waiter` is about to wait for the worker thread `worker`, unless that would
-    /// never end: `worker` is `waiter` itself, or waits (directly or through others) for it.
-    fn begin_wait(&self, waiter: thread::ThreadId, worker: thread::ThreadId) -> bool {
-        let mut waits = self.waits.lock();
-        let mut next = Some(worker);
-        while let Some(t) = next {
-            if t == waiter {
-                return false;
-            }
-            next = waits.get(&t).copied();
-        }
-        waits.insert(waiter, worker);
-        true
-    }
-
-    fn end_wait(&self, waiter: thread::ThreadId) {
-        self.waits.lock().remove(&waiter);
-    }
 }
 
 impl Shared {
@@ -218,7 +194,6 @@ impl Bus {
                 idle_waiters: AtomicUsize::new(0),
                 detached_workers: Mutex::new(Vec::new()),
                 closing: Mutex::new(Vec::new()),
-                waits: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -543,8 +518,10 @@ impl Bus {
     /// be making, and folds its counters into the bus totals.
     ///
     /// It does not wait when waiting would never end: called from the subscription's own
-    /// callback, or from a callback whose worker the other one is itself waiting for (two
-    /// callbacks ending each other's subscriptions). Then the worker finishes its current call,
+    /// callback, from a callback whose worker the other one is itself waiting for (two
+    /// callbacks ending each other's subscriptions), or from a timed API call's worker thread
+    /// that the callback waits for (it invoked the API with a timeout), all seen in the
+    /// hub's wait-for graph ([`crate::waits`]). Then the worker finishes its current call,
     /// folds its counters in itself, and dropping the bus waits for it.
     pub fn unsubscribe(&self, id: SubscriptionId) -> Result<(), Error> {
         let me = thread::current().id();
@@ -558,7 +535,7 @@ impl Bus {
             // under it, finds every worker left to finish on its own.
             let mut slot = sub.worker.lock();
             let worker = match slot.take() {
-                Some(w) if !self.shared.begin_wait(me, w.thread().id()) => {
+                Some(w) if !self.shared.ctx.waits.begin(me, w.thread().id()) => {
                     sub.retire_on_exit.store(true, Ordering::SeqCst); // before closing: see the worker's exit
                     self.shared.detached_workers.lock().push(w);
                     Worker::FinishesAlone
@@ -575,7 +552,7 @@ impl Bus {
             Worker::Join(worker) => {
                 // The worker catches handler panics, so it cannot end with one.
                 let _ = worker.join();
-                self.shared.end_wait(me);
+                self.shared.ctx.waits.end(me);
                 self.shared.retire(&sub);
                 self.shared.closed(&sub);
             }

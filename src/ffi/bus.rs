@@ -385,9 +385,11 @@ pub unsafe extern "C" fn mc_subscription_complete(hub: *const mc_hub, id: mc_id,
 /// Removes a subscription; its queued messages are cleared (counted as `cleared`, not lost), and so
 /// is the message of a publisher waiting for room in its `Block` queue, which returns OK. For a
 /// push subscription this returns only once the callback can no longer be called, except
-/// where waiting would never end: called from that very callback, or from a callback that
+/// where waiting would never end: called from that very callback, from a callback that
 /// the other callback is itself waiting for (two callbacks removing each other's
-/// subscriptions; the first to ask waits, the other does not). Then it returns at once, the
+/// subscriptions; the first to ask waits, the other does not), or from an API handler or
+/// middleware that the callback invoked with a timeout (it runs on a library worker thread
+/// while the callback waits for it in `mc_api_invoke`). Then it returns at once, the
 /// callback is not called again after the call it may be making, and `mc_hub_free` waits
 /// for that call.
 ///

@@ -539,7 +539,9 @@ pub unsafe extern "C" fn mc_middleware_list(
 /// `MC_STATUS_HANDLER_FAILED`, `MC_STATUS_CALL_DEPTH_EXCEEDED` (more than 32 nested
 /// calls), or whatever category a stage failed with; `mc_last_error` explains, and
 /// `mc_api_error_details` gives the category and each invalid parameter as JSON.
-/// May be called from inside a callback (a nested call).
+/// May be called from inside a callback (a nested call). A push callback waiting here for a
+/// stage on a worker thread does not hold that stage up should it `mc_unsubscribe` the
+/// callback's own subscription: that returns at once (see `mc_unsubscribe`).
 ///
 /// `hub` is borrowed for the duration of the call. `request_json` is borrowed for the
 /// duration of the call. The caller owns the returned string and frees it with

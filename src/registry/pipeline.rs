@@ -609,21 +609,30 @@ impl Call {
         }
         let (tx, rx) = mpsc::sync_channel(1);
         let call = self.clone();
+        let ctx = &self.inner.ctx;
         // Counted before the thread starts, so that freeing the hub right after a timeout waits for it.
-        self.inner.ctx.timed_calls.begin();
-        let spawned = thread::Builder::new().name("mc-api-call".to_owned()).spawn(move || {
-            let _ending = call.inner.ctx.timed_calls.ending();
-            let result = call.run_from(index);
-            let _ = tx.send(result);
+        ctx.timed_calls.begin();
+        // Recorded as a wait, so that a stage on the worker that unsubscribes a push callback
+        // running on this thread (which invoked the API) does not wait for it: it would wait
+        // until this call's timeout, and make it time out.
+        let me = thread::current().id();
+        let spawned = ctx.waits.spawn_waited(me, || {
+            thread::Builder::new().name("mc-api-call".to_owned()).spawn(move || {
+                let _ending = call.inner.ctx.timed_calls.ending();
+                let result = call.run_from(index);
+                let _ = tx.send(result);
+            })
         });
         if let Err(e) = spawned {
-            self.inner.ctx.timed_calls.end();
+            ctx.timed_calls.end();
             return Err(ApiError::new(
                 ApiErrorCategory::Unavailable,
                 format!("{}: could not start a worker thread for the timed call ({e}); try again", api.key),
             ));
         }
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let received = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        ctx.waits.end(me);
+        match received {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => Err(self.timeout_error(true)),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(ApiError::handler_failed(format!(

@@ -295,6 +295,64 @@ static void a_callback_may_unsubscribe_itself(void) {
     mc_hub_free(hub);
 }
 
+/* A callback that invokes, with a timeout, an API whose handler unsubscribes the callback's
+ * subscription: the handler runs on the call's worker thread while the callback waits for it. */
+typedef struct {
+    const mc_hub *hub;
+    mc_id id;
+    atomic_int ready;
+    atomic_int calls;
+    atomic_int invoke_status;
+    atomic_int unsubscribe_status;
+} unsubscribing_api;
+
+static uint32_t unsubscribe_the_caller(void *user_data, mc_call call) {
+    (void)call;
+    unsubscribing_api *u = user_data;
+    atomic_store(&u->unsubscribe_status, (int)mc_unsubscribe(u->hub, u->id));
+    return MC_STATUS_OK;
+}
+
+static bool invoke_an_api_that_unsubscribes_me(void *user_data, const char *json, size_t len) {
+    (void)json;
+    (void)len;
+    unsubscribing_api *u = user_data;
+    while (!atomic_load(&u->ready)) {
+        harness_sleep_1ms(); /* the id is written once mc_subscribe returns */
+    }
+    if (atomic_fetch_add(&u->calls, 1) == 0) {
+        const char *request = "{\"module\":\"M\",\"operation\":\"EndCaller\",\"timeoutMs\":30000,\"retryAttempts\":0}";
+        char *out = NULL;
+        atomic_store(&u->invoke_status, (int)mc_api_invoke(u->hub, request, strlen(request), &out, NULL));
+        mc_string_free(out);
+    }
+    return true;
+}
+
+static void an_api_handler_that_a_callback_invoked_with_a_timeout_may_unsubscribe_that_callback(void) {
+    mc_hub *hub = new_hub();
+    CHECK_OK(mc_channel_create(hub, "News", NULL, 0));
+    unsubscribing_api u = {.hub = hub};
+    atomic_init(&u.ready, 0);
+    atomic_init(&u.calls, 0);
+    atomic_init(&u.invoke_status, -1);
+    atomic_init(&u.unsubscribe_status, -1);
+    const char *api = "{\"module\":\"M\",\"operation\":\"EndCaller\"}";
+    CHECK_OK(mc_api_register(hub, api, strlen(api), unsubscribe_the_caller, NULL, &u, 0));
+    const char *options = "{\"channel\":\"News\"}";
+    CHECK_OK(mc_subscribe(hub, options, strlen(options), invoke_an_api_that_unsubscribes_me, &u, &u.id));
+    atomic_store(&u.ready, 1);
+    CHECK_OK(publish(hub, "{\"channel\":\"News\",\"messageType\":\"A\"}", NULL));
+    CHECK_OK(publish(hub, "{\"channel\":\"News\",\"messageType\":\"B\"}", NULL));
+    /* Without waiting for the callback, which waits for the handler: not until the timeout. */
+    CHECK_EVENTUALLY(atomic_load(&u.invoke_status) != -1, WAIT_MS);
+    CHECK(atomic_load(&u.unsubscribe_status) == (int)MC_STATUS_OK);
+    CHECK(atomic_load(&u.invoke_status) == (int)MC_STATUS_OK);
+    CHECK_OK(mc_wait_idle(hub, WAIT_MS));
+    CHECK(atomic_load(&u.calls) == 1);
+    mc_hub_free(hub);
+}
+
 /* A callback held until the test releases it, and a thread that unsubscribes meanwhile. */
 typedef struct {
     atomic_int entered;
@@ -986,6 +1044,7 @@ int main(void) {
     RUN_TEST(publish_delivers_the_json_message_to_a_push_callback_with_its_user_data);
     RUN_TEST(unsubscribe_stops_the_callback);
     RUN_TEST(a_callback_may_unsubscribe_itself);
+    RUN_TEST(an_api_handler_that_a_callback_invoked_with_a_timeout_may_unsubscribe_that_callback);
     RUN_TEST(wait_idle_waits_for_the_callback_of_a_subscription_being_unsubscribed);
     RUN_TEST(a_callback_cannot_subscribe_once_the_hub_is_being_freed);
     RUN_TEST(a_callback_returning_false_counts_a_failure);
