@@ -39,6 +39,9 @@ namespace ModuleCommunication.Threading
         private readonly List<AsyncSubscription> _asyncSubscriptions = new();
         private readonly AutoResetEvent _wake = new(false);
         private volatile PSEventSubscriber? _engineSubscriber;
+        // A ForEach-Object -Parallel runspace: the drain is a queued delegate (see TaskRunspaceReset).
+        private readonly bool _isTaskRunspace;
+        private readonly object _bindGate = new();
         private int _signalled;
         // Set when an engine event's drain came while a drain was already running on this
         // thread (a checkpoint inside a handler): it could not drain, so the outer drain asks
@@ -79,6 +82,7 @@ namespace ModuleCommunication.Threading
             _owner = owner;
             _events = events;
             _sourceIdentifier = "ModuleCommunication.Dispatch." + owner.InstanceId.ToString("N");
+            _isTaskRunspace = TaskRunspaceReset.IsTaskRunspace(owner.Name);
             _deferred = new Timer(_ => RaiseEngineEvent(onPoolThread: true), null, Timeout.Infinite, Timeout.Infinite);
             _watchdog = new Timer(_ => RaiseAgainIfNotDrained(), null, Timeout.Infinite, Timeout.Infinite);
         }
@@ -112,9 +116,12 @@ namespace ModuleCommunication.Threading
         /// </summary>
         private void EnsureBound(PSEventManager current)
         {
-            if (ReferenceEquals(_events, current) && _engineSubscriber != null) return;
-            _events = current;
-            Subscribe();
+            lock (_bindGate)
+            {
+                if (ReferenceEquals(_events, current) && _engineSubscriber != null) return;
+                _events = current;
+                Subscribe();
+            }
             RequestDrain();
         }
 
@@ -131,29 +138,45 @@ namespace ModuleCommunication.Threading
             // runspace left one cache entry behind for each runspace that ever subscribed.
             Subscribe();
             _owner.StateChanged += OnOwnerStateChanged;
-            if (TaskRunspaceReset.IsTaskRunspace(_owner.Name)) _owner.AvailabilityChanged += OnTaskRunspaceAvailabilityChanged;
+            if (_isTaskRunspace) _owner.AvailabilityChanged += OnTaskRunspaceAvailabilityChanged;
         }
 
-        /// <summary>See <see cref="TaskRunspaceReset"/>: unbinds when an item ends, binds again when the next starts.</summary>
+        /// <summary>
+        /// A ForEach-Object -Parallel runspace starting its next item (see <see cref="TaskRunspaceReset"/>):
+        /// the reset before it made a new event manager, so bind to that one, even if the item
+        /// never calls a cmdlet of ours (handlers subscribed by an earlier item still run).
+        /// </summary>
         private void OnTaskRunspaceAvailabilityChanged(object? sender, RunspaceAvailabilityEventArgs e)
         {
-            if (_closed) return;
-            if (e.RunspaceAvailability == RunspaceAvailability.Available)
-            {
-                PSEventSubscriber? subscriber = _engineSubscriber;
-                if (subscriber != null && TaskRunspaceReset.UnsubscribeWithoutDraining(_events, subscriber)) _engineSubscriber = null;
-            }
-            else if (e.RunspaceAvailability == RunspaceAvailability.Busy && _engineSubscriber == null)
-            {
-                // The next item's pipeline thread, after the reset: bind to the new manager.
-                _events = _owner.Events;
-                Subscribe();
-                RequestDrain();
-            }
+            if (_closed || e.RunspaceAvailability != RunspaceAvailability.Busy) return;
+            PSEventManager? current = _owner.Events;
+            if (current == null || ReferenceEquals(current, _events)) return;
+            EnsureBound(current);
+        }
+
+        /// <summary>
+        /// The drain as a queued delegate (ForEach-Object -Parallel runspaces). PowerShell runs it at
+        /// the runspace's checkpoints, on the thread of its pipeline (such runspaces start a thread
+        /// per pipeline, pulses included), or on the thread disposing the event manager: a
+        /// thread-pool thread of ForEach-Object resetting the runspace for its next item (a pulse
+        /// may make the runspace look busy meanwhile), or the thread closing it. Handlers must not
+        /// run on those, and need not: the next item binds again and asks for a drain.
+        /// </summary>
+        private void OnQueuedDrain(object? sender, PSEventArgs e)
+        {
+            if (_closed || Thread.CurrentThread.IsThreadPoolThread) return;
+            RunspaceAvailability availability = _owner.RunspaceAvailability;
+            if (availability == RunspaceAvailability.Available || availability == RunspaceAvailability.None) return;
+            Drain();
         }
 
         private void Subscribe()
         {
+            if (_isTaskRunspace && TaskRunspaceReset.SubscribeQueuedDelegate(_events, _sourceIdentifier, OnQueuedDrain) is PSEventSubscriber queued)
+            {
+                _engineSubscriber = queued;
+                return;
+            }
             ScriptBlock action = ScriptBlock.Create("[ModuleCommunication.Threading.EntryPoints]::Drain()");
             _engineSubscriber = _events.SubscribeEvent(null, null, _sourceIdentifier, null, action, true, false);
         }
@@ -249,6 +272,10 @@ namespace ModuleCommunication.Threading
         /// </summary>
         private void RaiseEngineEvent(bool onPoolThread)
         {
+            // An idle ForEach-Object -Parallel runspace is between items: PowerShell pulses an idle
+            // runspace with a pipeline of its own, which can collide with the next item's start
+            // ("a pipeline is already running"). The next item binds again and asks for a drain.
+            if (_isTaskRunspace && _owner.RunspaceAvailability == RunspaceAvailability.Available) return;
             try
             {
                 _watchdog.Change(Interlocked.Read(ref _watchdogMs), Timeout.Infinite);
@@ -499,7 +526,7 @@ namespace ModuleCommunication.Threading
             if (state != RunspaceState.Closing && state != RunspaceState.Closed && state != RunspaceState.Broken) return;
             if (!s_byRunspace.TryRemove(_owner.InstanceId, out _)) return;
             _owner.StateChanged -= OnOwnerStateChanged;
-            _owner.AvailabilityChanged -= OnTaskRunspaceAvailabilityChanged;
+            if (_isTaskRunspace) _owner.AvailabilityChanged -= OnTaskRunspaceAvailabilityChanged;
             _deferred.Dispose();
             _watchdog.Dispose();
             _closed = true;

@@ -6,37 +6,46 @@ namespace ModuleCommunication.Threading
 {
     /// <summary>
     /// ForEach-Object -Parallel runs each item in a runspace named "PSTask:N" and, to reuse it
-    /// for the next item, resets it: the old engine-event manager is disposed and a new one made.
-    /// Disposing runs every action still pending for a subscriber on a pool thread, and a
-    /// script-block action (our drain) is then marshalled back to the runspace being reset: the
-    /// reset waits for ever. So when such a runspace's item ends, the drain's subscriber is
-    /// removed without running its pending actions (PowerShell's own UnsubscribeEvent with
-    /// skipDraining, which is private: found by reflection, and skipped if a later PowerShell
-    /// lacks it), and bound again when the runspace's next item starts.
+    /// for the next item, resets it from another thread: the old engine-event manager is
+    /// disposed (holding its subscriber lock) and a new one made. Disposing runs every action
+    /// still pending for a subscriber on that thread, and a script-block action (the drain's
+    /// usual form) is marshalled back to the runspace being reset, which waits for ever.
+    /// So in such a runspace the drain subscribes as a delegate instead, queued like an action
+    /// and run at the runspace's own checkpoints (PowerShell's internal SubscribeEvent overload
+    /// with shouldQueueAndProcessInExecutionThread, found by reflection; skipped if a later
+    /// PowerShell lacks it): a delegate runs on the disposing thread without marshalling, and
+    /// the drain does nothing there (see <see cref="RunspaceDispatcher"/>).
     /// </summary>
     internal static class TaskRunspaceReset
     {
-        private static readonly MethodInfo? s_unsubscribeWithoutDraining =
-            typeof(PSEventManager).Assembly.GetType("System.Management.Automation.PSLocalEventManager")?
-                .GetMethod("UnsubscribeEvent", BindingFlags.Instance | BindingFlags.NonPublic, null,
-                    new[] { typeof(PSEventSubscriber), typeof(bool) }, null);
+        private static readonly MethodInfo? s_subscribeQueuedDelegate =
+            typeof(PSEventManager).GetMethod("SubscribeEvent", BindingFlags.Instance | BindingFlags.NonPublic, null,
+                new[]
+                {
+                    typeof(object), typeof(string), typeof(string), typeof(PSObject), typeof(PSEventReceivedEventHandler),
+                    typeof(bool), typeof(bool), typeof(bool), typeof(int),
+                }, null);
 
         /// <summary>Whether a runspace belongs to ForEach-Object -Parallel's reusable pool.</summary>
         public static bool IsTaskRunspace(string? runspaceName)
-            => s_unsubscribeWithoutDraining != null && runspaceName != null && runspaceName.StartsWith("PSTask:", StringComparison.Ordinal);
+            => s_subscribeQueuedDelegate != null && runspaceName != null && runspaceName.StartsWith("PSTask:", StringComparison.Ordinal);
 
-        /// <summary>Removes <paramref name="subscriber"/> leaving its pending actions unrun; false if that is not possible.</summary>
-        public static bool UnsubscribeWithoutDraining(PSEventManager events, PSEventSubscriber subscriber)
+        /// <summary>
+        /// Subscribes <paramref name="handler"/> to <paramref name="sourceIdentifier"/>, queued and
+        /// run at the runspace's checkpoints like a script-block action, hidden like one made with
+        /// supportEvent; null if that is not possible.
+        /// </summary>
+        public static PSEventSubscriber? SubscribeQueuedDelegate(PSEventManager events, string sourceIdentifier, PSEventReceivedEventHandler handler)
         {
-            if (s_unsubscribeWithoutDraining == null || events.GetType() != s_unsubscribeWithoutDraining.DeclaringType) return false;
+            if (s_subscribeQueuedDelegate == null) return null;
             try
             {
-                s_unsubscribeWithoutDraining.Invoke(events, new object[] { subscriber, true });
-                return true;
+                return s_subscribeQueuedDelegate.Invoke(events,
+                    new object?[] { null, null, sourceIdentifier, null, handler, true, false, true, 0 }) as PSEventSubscriber;
             }
             catch
             {
-                return false;
+                return null;
             }
         }
     }
