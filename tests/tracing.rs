@@ -418,6 +418,47 @@ fn each_enable_starts_a_file_of_its_own_and_no_earlier_record_is_overwritten() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Records in an archive made by `disable_tracing` with archiving into `dir`.
+fn archived_lines(hub: &Hub, dir: &Path) -> (usize, Vec<String>) {
+    let summary =
+        hub.disable_tracing(&DisableOptions { archive_logs: true, archive_path: Some(dir.to_path_buf()) }).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(summary.archive.unwrap()).unwrap()).read_to_string(&mut text).unwrap();
+    (text.lines().count(), summary.files)
+}
+
+#[test]
+fn a_trace_enabled_again_keeps_its_earlier_files_in_its_list_and_archive() {
+    let dir = temp_dir("reenable-archive");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 1000).unwrap();
+    let publish = |n: usize| {
+        for _ in 0..n {
+            hub.publish(PublishRequest::new("C", "T")).unwrap();
+        }
+    };
+
+    // Another file: both are the trace's.
+    hub.enable_tracing(file_options(&dir.join("a.log"), 1 << 20)).unwrap();
+    publish(5);
+    hub.enable_tracing(file_options(&dir.join("b.log"), 1 << 20)).unwrap();
+    publish(7);
+    let (lines, files) = archived_lines(&hub, &dir.join("archive1"));
+    assert_eq!(lines, 12);
+    assert_eq!(files.len(), 2, "{files:?}");
+
+    // The same file with other options: it goes on in that file, not moved aside.
+    hub.enable_tracing(file_options(&dir.join("c.log"), 1 << 20)).unwrap();
+    publish(5);
+    hub.enable_tracing(TraceOptions { level: TraceLevel::Basic, ..file_options(&dir.join("c.log"), 1 << 20) }).unwrap();
+    publish(7);
+    let (lines, files) = archived_lines(&hub, &dir.join("archive2"));
+    assert_eq!(lines, 12);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(!dir.join("c.log.1").exists(), "the trace went on in its file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[cfg(unix)]
 #[test]
 fn a_symlinked_trace_file_is_followed_and_the_link_kept() {

@@ -208,6 +208,18 @@ pub(crate) struct Tracer {
 struct Active {
     options: TraceOptions,
     writer: Option<JoinHandle<WriterOutcome>>,
+    /// Files written earlier in this trace, before an enable changed its options (another
+    /// file, say): the trace goes on, so `disable` lists and archives them too.
+    earlier_files: Vec<PathBuf>,
+}
+
+/// Appends the files of `more` that `files` does not hold yet (an enable may keep the file).
+fn add_new(files: &mut Vec<PathBuf>, more: Vec<PathBuf>) {
+    for f in more {
+        if !files.contains(&f) {
+            files.push(f);
+        }
+    }
 }
 
 impl Default for Tracer {
@@ -244,13 +256,22 @@ impl Tracer {
         };
         // Tracing already on: the options change, the trace goes on (its records and counts).
         let continuing = state.is_some();
-        if let Some(old) = state.take() {
+        let same_file = file.is_some()
+            && state.as_ref().is_some_and(|old| old.options.log_to_file && old.options.file_path == options.file_path);
+        let mut earlier_files = Vec::new();
+        if let Some(mut old) = state.take() {
             self.level.store(0, Ordering::Relaxed);
-            self.finish(old);
+            earlier_files = std::mem::take(&mut old.earlier_files);
+            add_new(&mut earlier_files, self.finish(old).files);
         }
-        // After the old writer finished: it may have been writing to the same file.
+        // After the old writer finished: it may have been writing to the same file, which a
+        // trace that goes on keeps; a new trace starts a file of its own.
         if let Some(f) = file.as_mut() {
-            f.start();
+            if same_file {
+                f.resume();
+            } else {
+                f.start();
+            }
         }
         // A new trace starts with an empty ring and buffer.
         self.sink.restart(options.ring_size, options.queue_capacity, file.is_some(), continuing);
@@ -261,7 +282,7 @@ impl Tracer {
             .map_err(|e| Error::invalid("trace writer", "thread", format!("could not start it: {e}")))?;
         self.slow_ns.store(options.slow_threshold_ms.saturating_mul(1_000_000), Ordering::Relaxed);
         let level = options.level.code();
-        *state = Some(Active { options, writer: Some(writer) });
+        *state = Some(Active { options, writer: Some(writer), earlier_files });
         self.level.store(level, Ordering::Relaxed);
         Ok(())
     }
@@ -284,7 +305,7 @@ impl Tracer {
     pub fn disable(&self, options: &DisableOptions, now_ms: i64) -> Result<TraceSummary, Error> {
         let mut state = self.state.lock();
         self.level.store(0, Ordering::Relaxed);
-        let Some(active) = state.take() else {
+        let Some(mut active) = state.take() else {
             if options.archive_logs {
                 return Err(Error::invalid(
                     "archiveLogs",
@@ -294,14 +315,18 @@ impl Tracer {
             }
             return Ok(TraceSummary::default());
         };
-        let log_path = active.options.file_path.clone().filter(|_| active.options.log_to_file);
+        let mut files = std::mem::take(&mut active.earlier_files);
+        // Named after the file written last, when the last options wrote to memory only.
+        let log_path =
+            active.options.file_path.clone().filter(|_| active.options.log_to_file).or_else(|| files.last().cloned());
         let outcome = self.finish(active);
+        add_new(&mut files, outcome.files);
         let (records, dropped_records) = self.sink.counts();
         let mut summary = TraceSummary {
             was_enabled: true,
             records,
             dropped_records,
-            files: outcome.files.iter().map(|p| p.display().to_string()).collect(),
+            files: files.iter().map(|p| p.display().to_string()).collect(),
             archive: None,
             write_error: outcome.error,
         };
@@ -318,7 +343,7 @@ impl Tracer {
                 Some(p) => p.clone(),
                 None => log_path.parent().map(Path::to_path_buf).unwrap_or_default(),
             };
-            summary.archive = Some(writer::archive(&outcome.files, &log_path, &folder, now_ms)?.display().to_string());
+            summary.archive = Some(writer::archive(&files, &log_path, &folder, now_ms)?.display().to_string());
         }
         Ok(summary)
     }

@@ -83,6 +83,13 @@ impl TraceFile {
         })
     }
 
+    /// Goes on with the file as it is (tracing re-enabled with the same file: the trace goes
+    /// on), counting what it holds towards its size.
+    pub fn resume(&mut self) {
+        self.next_part = next_part_number(&self.path);
+        self.size = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+    }
+
     /// Starts the session's own file, once the previous session (which may have written to
     /// the same path) has finished: what the file holds is moved aside as the next rotated
     /// part, so this session's files, and its archive, hold its records only. Should that

@@ -51,6 +51,20 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         } finally { Pop-Location }
     }
 
+    It 'archives every file of a trace whose -FilePath Enable-MessageTracing changed meanwhile' {
+        Push-Location $TestDrive
+        try {
+            New-MessageChannel -Name 'Orders' | Out-Null
+            Enable-MessageTracing -Level Basic -LogToFile -FilePath 'first.log' | Out-Null
+            1..3 | Publish-ModuleMessage -Channel 'Orders' -MessageType 'Created' | Out-Null
+            Enable-MessageTracing -Level Basic -LogToFile -FilePath 'second.log' | Out-Null
+            1..4 | Publish-ModuleMessage -Channel 'Orders' -MessageType 'Created' | Out-Null
+            $summary = Disable-MessageTracing -ArchiveLogs -ArchivePath 'trace-archive'
+            $summary.Files | Split-Path -Leaf | Should -Be @('first.log', 'second.log')
+            @((Expand-GzipText $summary.Archive) -split "`n" | Where-Object { $_ }).Count | Should -Be 7
+        } finally { Pop-Location }
+    }
+
     It 'is switched by the spec''s EnableTracing setting, which Get-CommunicationConfiguration reports' {
         New-MessageChannel -Name 'Orders' | Out-Null
         (Get-CommunicationConfiguration).EnableTracing | Should -BeFalse
