@@ -538,6 +538,17 @@ Describe 'DataCodec dictionary keys' {
         $decoded['2'] | Should -BeExactly 'b'
     }
 
+    It 'sends date keys in round-trip form, so two of the same second stay two keys' {
+        $first = [datetime]::new(2026, 11, 28, 6, 0, 0, [DateTimeKind]::Utc)
+        $value = @{}
+        $value[$first] = 1
+        $value[$first.AddTicks(1)] = 2
+        $decoded = Invoke-RoundTrip $value
+        $decoded.Count | Should -Be 2
+        $decoded['2026-11-28T06:00:00.0000000Z'] | Should -Be 1
+        $decoded['2026-11-28T06:00:00.0000001Z'] | Should -Be 2
+    }
+
     It 'refuses two keys that would arrive as one (<Case>), naming where' -ForEach @(
         @{ Case = '1 and ''1'''; Make = { $h = @{}; $h[1] = 'int'; $h['1'] = 'text'; $h }; Key = '1' }
         @{ Case = 'an enum and its name'; Make = { $h = @{}; $h[[DayOfWeek]::Monday] = 'enum'; $h['Monday'] = 'text'; $h }; Key = 'Monday' }

@@ -313,8 +313,8 @@ public static partial class DataCodec
     {
         string where = FormatPath(path, depth);
         return new ArgumentException(
-            $"The message data has two keys at {where} that would both arrive as '{key}': keys are sent as text " +
-            "(1 and '1' are the same key then). Rename one of them.");
+            $"The message data has two keys at {where} that would both arrive as '{key}': keys are sent as text, " +
+            "so keys that read the same (1 and '1', an enum value and its name) are one key. Rename one of them.");
     }
 
     private static string KeyToString(object key)
@@ -328,6 +328,12 @@ public static partial class DataCodec
                 case PSObject psObject when psObject.BaseObject is not PSCustomObject:
                     key = psObject.BaseObject;
                     continue;
+                // Round-trip text: the default ("G") keeps whole seconds, so two dates of one second
+                // would become one key.
+                case DateTime date:
+                    return date.ToString("o", CultureInfo.InvariantCulture);
+                case DateTimeOffset date:
+                    return date.ToString("o", CultureInfo.InvariantCulture);
                 case IFormattable formattable:
                     return formattable.ToString(null, CultureInfo.InvariantCulture);
                 default:

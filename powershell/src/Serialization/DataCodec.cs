@@ -30,7 +30,7 @@ namespace ModuleCommunication.Serialization;
 /// PSCustomObject, which becomes a JSON object with hint <c>pscustomobject</c> and reads back
 /// as a PSObject with NoteProperties in the same order.</item>
 /// <item><see cref="System.Collections.IDictionary"/> → JSON object, keys converted to text
-/// with the invariant culture (they read back as strings); two keys that become the same text
+/// with the invariant culture, dates in round-trip form <c>"o"</c> (they read back as strings); two keys that become the same text
 /// (<c>1</c> and <c>'1'</c>) make the writer throw an <see cref="ArgumentException"/> naming the path and the key; an
 /// <see cref="System.Collections.Specialized.OrderedDictionary"/> (<c>[ordered]@{}</c>) gets
 /// hint <c>ordered</c>; any other dictionary reads back as a Hashtable.</item>
