@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 
 namespace ModuleCommunication.Threading
@@ -67,16 +68,19 @@ namespace ModuleCommunication.Threading
         }
 
         /// <summary>
-        /// The counts to report, once: null if they were taken already. A handler running now
-        /// counts as handled.
+        /// Reports the counts once (a handler running now counts as handled); false if they were
+        /// reported already. The report is made under the batch's lock, so a second caller returns
+        /// only once the first one's report has reached the core (a removal then goes on to
+        /// unsubscribe, which must come after it).
         /// </summary>
-        public (int Handled, int Failed, int Filtered, string? LastError)? TakeCounts()
+        public bool ReportOnce(Action<int, int, int, string?> report)
         {
             lock (_gate)
             {
-                if (_reported) return null;
+                if (_reported) return false;
                 _reported = true;
-                return (_handled + (_inHandler ? 1 : 0), _failed, _filtered, _lastError);
+                report(_handled + (_inHandler ? 1 : 0), _failed, _filtered, _lastError);
+                return true;
             }
         }
     }

@@ -210,15 +210,17 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
         /// <summary>Reports the batch's counts unless they were reported already.</summary>
         private void Report(AsyncBatch batch)
         {
-            if (batch.TakeCounts() is not { } counts) return;
-            try
+            batch.ReportOnce((handled, failed, filtered, lastError) =>
             {
-                Bus.Complete(Id, counts.Handled, counts.Failed, counts.Filtered, counts.LastError);
-            }
-            catch (ModuleCommunicationException)
-            {
-                // Already gone.
-            }
+                try
+                {
+                    Bus.Complete(Id, handled, failed, filtered, lastError);
+                }
+                catch (ModuleCommunicationException)
+                {
+                    // Already gone.
+                }
+            });
         }
 
         // The batch the worker runs in the pool now, if any.
@@ -316,23 +318,23 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
             {
                 batch.NoteError(HandlerInvoker.Describe(e));
             }
-            if (batch.TakeCounts() is not { } counts) return;
-            int handled = counts.Handled, failed = counts.Failed, filtered = counts.Filtered;
-            string? lastError = counts.LastError;
-            int missing = messages.Count - handled - filtered - failed;
-            if (missing > 0 && !Removed)
+            batch.ReportOnce((handled, failed, filtered, lastError) =>
             {
-                failed += missing;
-                lastError ??= "The -RunAsync handler batch stopped early.";
-            }
-            try
-            {
-                Bus.Complete(Id, handled, failed, filtered, lastError);
-            }
-            catch (ModuleCommunicationException)
-            {
-                // Unsubscribed meanwhile.
-            }
+                int missing = messages.Count - handled - filtered - failed;
+                if (missing > 0 && !Removed)
+                {
+                    failed += missing;
+                    lastError ??= "The -RunAsync handler batch stopped early.";
+                }
+                try
+                {
+                    Bus.Complete(Id, handled, failed, filtered, lastError);
+                }
+                catch (ModuleCommunicationException)
+                {
+                    // Unsubscribed meanwhile.
+                }
+            });
         }
     }
 }
