@@ -605,7 +605,7 @@ Describe 'Invoke-ModuleAPI -Async' {
             $late | Wait-Job -Timeout 30 | Out-Null
             $late.State | Should -Be 'Failed'
             $late.Failure.ErrorRecord.FullyQualifiedErrorId | Should -Be 'APITimeout'
-            $late.Failure.Message | Should -BeLike '*did not start within its timeout*pool*busy*'
+            $late.Failure.Message | Should -BeLike '*did not start within its timeout*pool*came free*'
             $busy.Count | Should -Be 4 -Because 'the late call never ran'
             Remove-Job $late
         } finally {

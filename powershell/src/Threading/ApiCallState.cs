@@ -291,8 +291,8 @@ namespace ModuleCommunication.Threading
 
         /// <summary>An -Async call whose timeout passed while it waited for a pool runspace.</summary>
         public string NotStartedMessage()
-            => $"{Context.APIKey} did not start within its timeout of {Timeout?.TotalMilliseconds:0.###} ms: every runspace of the "
-             + $"module's pool ({AsyncHandlerPool.MaxRunspaces}, shared by -Async calls and -RunAsync handlers) stayed busy. "
+            => $"{Context.APIKey} did not start within its timeout of {Timeout?.TotalMilliseconds:0.###} ms: no runspace of the "
+             + $"module's pool ({AsyncHandlerPool.MaxRunspaces}, shared by -Async calls and -RunAsync handlers) came free in time. "
              + "Allow more time with -Timeout, or wait for running -Async calls (Wait-Job) before starting more.";
 
         public string TimeoutMessage(string what)

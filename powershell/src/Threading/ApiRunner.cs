@@ -86,15 +86,7 @@ namespace ModuleCommunication.Threading
             else
             {
                 AsyncHandlerPool.NoteMember();
-                PoolInterrupts.Enter();
-                try
-                {
-                    RunCall(state);
-                }
-                finally
-                {
-                    PoolInterrupts.Leave();
-                }
+                RunCall(state);
             }
             // Failures are read from the state by the caller (the job, or Invoke); a throw here would
             // only become a second, wrapped error record.
@@ -337,7 +329,18 @@ namespace ModuleCommunication.Threading
                     if (stage.WantsContext && !splat.ContainsKey("Context")) splat["Context"] = ctx;
                     state.Result = null;
                     ScriptBlock runner = writer != null ? scripts.SplatCapturingErrors : scripts.Splat;
-                    Shape(state, runner.InvokeWithContext(null, null, block, splat), writer);
+                    // In the pool (-Async), a handler blocked in a .NET wait must not keep pwsh from exiting.
+                    if (state.RunInPool) PoolInterrupts.Enter();
+                    Collection<PSObject> output;
+                    try
+                    {
+                        output = runner.InvokeWithContext(null, null, block, splat);
+                    }
+                    finally
+                    {
+                        if (state.RunInPool) PoolInterrupts.Leave();
+                    }
+                    Shape(state, output, writer);
                 }
                 else
                 {
@@ -523,6 +526,7 @@ namespace ModuleCommunication.Threading
         public static string Describe(Exception e)
         {
             Exception inner = e is MethodInvocationException && e.InnerException != null ? e.InnerException : e;
+            if (inner is ThreadInterruptedException) return HandlerInvoker.InterruptedMessage;
             return inner is RuntimeException r && r.ErrorRecord != null ? r.ErrorRecord.ToString() : inner.Message;
         }
 

@@ -14,7 +14,10 @@ namespace ModuleCommunication.Threading
     /// <see cref="Leave"/>; when the runspace starts closing while that thread is blocked in a
     /// managed wait, the thread is interrupted: the wait ends with ThreadInterruptedException, the
     /// handler fails (and is counted), and the close goes on. An interrupt that lands as the user
-    /// code returns is consumed in Leave, so PowerShell's own code never sees it.
+    /// code returns is consumed in Leave, so code after it never sees it. The regions are the
+    /// handler calls only (an -Async call's handler, a -RunAsync handler and its filter); an
+    /// interrupt there can still end a wait of PowerShell's own that the handler's script
+    /// makes, which fails the handler the same way.
     /// </summary>
     internal static class PoolInterrupts
     {
@@ -41,11 +44,23 @@ namespace ModuleCommunication.Threading
         {
             if (Runspace.DefaultRunspace is not Runspace runspace || !s_slots.TryGetValue(runspace.InstanceId, out Slot? slot)) return;
             bool interrupted;
-            lock (slot.Gate)
+            while (true)
             {
-                slot.Running = null;
-                interrupted = slot.Interrupted;
-                slot.Interrupted = false;
+                try
+                {
+                    lock (slot.Gate)
+                    {
+                        slot.Running = null;
+                        interrupted = slot.Interrupted;
+                        slot.Interrupted = false;
+                    }
+                    break;
+                }
+                catch (ThreadInterruptedException)
+                {
+                    // The interrupt came as the user code returned, and landed on this lock while
+                    // TryInterrupt held it: consumed; take the lock again.
+                }
             }
             if (!interrupted) return;
             try
