@@ -79,15 +79,9 @@ namespace ModuleCommunication.Threading
                 throw new InvalidOperationException($"API call {tag} is not known; it has ended already.");
             }
             state.MarkStarted();
-            if (!state.RunInPool)
-            {
-                RunCall(state); // a timed call, in the caller's own runspace: not one of the pool's
-            }
-            else
-            {
-                AsyncHandlerPool.NoteMember();
-                RunCall(state);
-            }
+            // A timed call runs here in the caller's own runspace, which is not one of the pool's.
+            if (state.RunInPool) AsyncHandlerPool.NoteMember();
+            RunCall(state);
             // Failures are read from the state by the caller (the job, or Invoke); a throw here would
             // only become a second, wrapped error record.
             return state.RunInPool && state.Status == McStatus.Ok && !state.TimedOut ? state.ResultForPipeline : null;

@@ -208,19 +208,18 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
         }
 
         /// <summary>Reports the batch's counts unless they were reported already.</summary>
-        private void Report(AsyncBatch batch)
+        private void Report(AsyncBatch batch) => batch.ReportOnce(Complete);
+
+        private void Complete(int handled, int failed, int filtered, string? lastError)
         {
-            batch.ReportOnce((handled, failed, filtered, lastError) =>
+            try
             {
-                try
-                {
-                    Bus.Complete(Id, handled, failed, filtered, lastError);
-                }
-                catch (ModuleCommunicationException)
-                {
-                    // Already gone.
-                }
-            });
+                Bus.Complete(Id, handled, failed, filtered, lastError);
+            }
+            catch (ModuleCommunicationException)
+            {
+                // Unsubscribed meanwhile: nothing left to report to.
+            }
         }
 
         // The batch the worker runs in the pool now, if any.
@@ -326,14 +325,7 @@ param($__mcBatch, [string]$__mcHandler, [string]$__mcFilter)
                     failed += missing;
                     lastError ??= "The -RunAsync handler batch stopped early.";
                 }
-                try
-                {
-                    Bus.Complete(Id, handled, failed, filtered, lastError);
-                }
-                catch (ModuleCommunicationException)
-                {
-                    // Unsubscribed meanwhile.
-                }
+                Complete(handled, failed, filtered, lastError);
             });
         }
     }
