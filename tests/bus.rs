@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::{eventually, LONG};
 use module_communication::registry::{json_value, ApiDefinition, ApiError, Call, InvokeRequest};
 use module_communication::{
-    Config, DeliveryReport, Error, Hub, ManualClock, OverflowPolicy, Priority, PublishRequest, SubscriptionOptions,
+    Config, DeliveryReport, Error, Hub, ManualClock, MessageId, OverflowPolicy, Priority, PublishRequest,
+    SubscriptionId, SubscriptionOptions,
 };
 
 fn hub_with(channels: &[&str]) -> Hub {
@@ -442,8 +443,9 @@ fn wait_idle_waits_for_a_callback_that_unsubscribed_itself() {
     assert_eq!(hub.bus_stats().delivered, 1);
 }
 
-#[test]
-fn unsubscribing_releases_a_publisher_blocked_on_that_queue() {
+/// A pull subscription on `Q` whose `Block` queue of one is full, and a thread publishing one
+/// more message to it (which waits for room, or has not started yet).
+fn full_block_queue_and_a_publisher() -> (Arc<Hub>, SubscriptionId, std::thread::JoinHandle<Result<MessageId, Error>>) {
     let hub = Arc::new(hub_with(&["Q"]));
     let sub = hub
         .subscribe_pull(
@@ -454,6 +456,12 @@ fn unsubscribing_releases_a_publisher_blocked_on_that_queue() {
     hub.publish(msg("Q", "0")).unwrap();
     let h = Arc::clone(&hub);
     let publisher = std::thread::spawn(move || h.publish(msg("Q", "1")));
+    (hub, sub, publisher)
+}
+
+#[test]
+fn unsubscribing_releases_a_publisher_blocked_on_that_queue() {
+    let (hub, sub, publisher) = full_block_queue_and_a_publisher();
     // The publisher blocks (or has not started yet); either way unsubscribe must free it.
     hub.unsubscribe(sub).unwrap();
     let id = publisher.join().unwrap().unwrap();
@@ -464,16 +472,7 @@ fn unsubscribing_releases_a_publisher_blocked_on_that_queue() {
 fn the_copy_of_a_publisher_blocked_when_its_subscription_is_removed_is_counted_as_cleared() {
     // The unsubscribe discards it on purpose, as it does the queued one: cleared, in the bus
     // totals (which the removed subscription's counters are folded into) and on the channel.
-    let hub = Arc::new(hub_with(&["Q"]));
-    let sub = hub
-        .subscribe_pull(
-            SubscriptionOptions::new("Q").capacity(1).overflow(OverflowPolicy::Block).block_timeout_ms(600_000),
-            None,
-        )
-        .unwrap();
-    hub.publish(msg("Q", "0")).unwrap();
-    let h = Arc::clone(&hub);
-    let publisher = std::thread::spawn(move || h.publish(msg("Q", "1")));
+    let (hub, sub, publisher) = full_block_queue_and_a_publisher();
     assert!(eventually(LONG, || hub.blocked_publishers() == 1), "the publisher waits for room");
     hub.unsubscribe(sub).unwrap();
     // In the totals as soon as unsubscribe returns, whether or not the publisher has woken yet.
