@@ -500,6 +500,11 @@ Describe '-RunAsync event handlers' {
         { Subscribe-ModuleEvent -EventName 'E' -Handler { } -ArgumentList 1 } |
             Should -Throw -ErrorId 'ArgumentListNeedsRunAsync,ModuleCommunication.Commands.RegisterModuleEventHandlerCommand'
     }
+
+    It 'takes -ArgumentList $null as no values' {
+        $sub = Subscribe-ModuleEvent -EventName 'E' -Handler { } -ArgumentList $null
+        $sub.SubscriptionId | Should -Not -BeNullOrEmpty
+    }
 }
 
 Describe 'Event data arrives as it was published' {

@@ -681,6 +681,13 @@ exit 3
         { Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList 1 } |
             Should -Throw -ErrorId 'ArgumentListNeedsRunAsync,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'
     }
+
+    It 'takes -ArgumentList $null as no values, with or without -RunAsync' {
+        $default = Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList $null
+        $async = Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList $null -RunAsync
+        Get-MessageSubscriptions -SubscriptionId $default.SubscriptionId | Should -Not -BeNullOrEmpty
+        Get-MessageSubscriptions -SubscriptionId $async.SubscriptionId | Should -Not -BeNullOrEmpty
+    }
 }
 
 Describe 'Data arrives as it was published' {

@@ -33,7 +33,13 @@ namespace ModuleCommunication.Commands
 
         /// <summary>-RunAsync only: extra values passed to the handler after the message or event.</summary>
         [Parameter]
-        public object[] ArgumentList { get; set; } = Array.Empty<object>();
+        public object[] ArgumentList
+        {
+            get => _argumentList;
+            // -ArgumentList $null binds null: it means "no values", as leaving the parameter out does.
+            set => _argumentList = value ?? Array.Empty<object>();
+        }
+        private object[] _argumentList = Array.Empty<object>();
 
         /// <summary>Queue capacity (default: the channel's MaxMessages or MaxMessageQueueSize).</summary>
         [Parameter]
