@@ -246,6 +246,15 @@ Describe 'Delivery order, expiry and full queues' {
             Should -Throw -ErrorId 'ChannelNotFound,ModuleCommunication.Commands.ClearMessageQueueCommand'
         (Clear-MessageQueue -Channel 'Nothing*' -Force).ClearedCount | Should -Be 0
     }
+
+    It 'refuses -Channel $null as PowerShell refuses a null argument, keeping the queue' {
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        Publish-ModuleMessage -Channel 'Q' -MessageType 'T' | Out-Null
+        { Clear-MessageQueue -Channel $null -Force -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,ModuleCommunication.Commands.ClearMessageQueueCommand'
+        (Get-MessageChannels -Name 'Q').QueueLength | Should -Be 1
+    }
 }
 
 Describe 'Start-/Stop-MessageProcessor and Wait-ModuleMessage' {

@@ -13,6 +13,7 @@ namespace ModuleCommunication.Commands
     {
         /// <summary>Channel name or -like pattern (default: every channel).</summary>
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNull]
         [SupportsWildcards]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         [Alias("Name")]
