@@ -364,16 +364,30 @@ function Write-Command {
     }
     $W.WriteEndElement()
 
-    # Inputs: the types of the parameters that take pipeline input.
+    # Inputs: the types of the parameters that take pipeline input, each described by the markdown's
+    # INPUTS entry for it, else by the parameters that take it ("-Channel (by property name)").
     $W.WriteStartElement('command', 'inputTypes', $nsCommand)
-    $inputTypes = @($Command.Parameters.Values | Where-Object {
+    $pipelineParameters = @($Command.Parameters.Values | Where-Object {
             -not (Test-CommonParameter $_.Name) -and @($_.ParameterSets.Values | Where-Object { $_.ValueFromPipeline -or $_.ValueFromPipelineByPropertyName }).Count
-        } | ForEach-Object { Get-TypeDisplayName $_.ParameterType -Full } | Sort-Object -Unique)
-    if (-not $inputTypes) { $inputTypes = @('None') }
-    foreach ($t in $inputTypes) {
+        })
+    $inputTypes = @($pipelineParameters | Group-Object { Get-TypeDisplayName $_.ParameterType -Full } | Sort-Object Name)
+    if (-not $inputTypes) { $W.WriteStartElement('command', 'inputType', $nsCommand); Write-TypeElement $W 'None'; Write-Para $W @(); $W.WriteEndElement() }
+    foreach ($group in $inputTypes) {
+        $t = $group.Name
         $W.WriteStartElement('command', 'inputType', $nsCommand)
         Write-TypeElement $W $t
-        Write-Para $W @($Doc.Inputs.GetEnumerator() | Where-Object { $_.Key -eq $t -or $t.EndsWith(".$($_.Key)") } | ForEach-Object { $_.Value })
+        # An array parameter binds one element per piped object, so the markdown names the element type.
+        $element = $t -replace '\[\]$', ''
+        $text = @($Doc.Inputs.GetEnumerator() | Where-Object { $_.Key -in $t, $element -or $element.EndsWith(".$($_.Key)") } | ForEach-Object { $_.Value })
+        if (-not $text) {
+            $text = @(($group.Group | Sort-Object Name | ForEach-Object {
+                        $sets = @($_.ParameterSets.Values)
+                        $ways = @(if (@($sets | Where-Object ValueFromPipeline).Count) { 'by value' }
+                            if (@($sets | Where-Object ValueFromPipelineByPropertyName).Count) { 'by property name' })
+                        "-$($_.Name) ($($ways -join ', '))"
+                    }) -join '; ')
+        }
+        Write-Para $W $text
         $W.WriteEndElement()
     }
     $W.WriteEndElement()

@@ -111,6 +111,14 @@ Describe 'Help for <Name>' -ForEach $Cmdlets {
         foreach ($example in $examples) { "$($example.code)".Trim() | Should -Not -BeNullOrEmpty }
     }
 
+    It 'describes every type it takes from the pipeline' {
+        $inputs = @($help.PSObject.Properties['inputTypes']?.Value?.inputType | Where-Object { "$($_.type.name)" -ne 'None' })
+        foreach ($input in $inputs) {
+            (@($input.description | ForEach-Object { $_.Text }) -join '').Trim() |
+                Should -Not -BeNullOrEmpty -Because "the INPUTS section of powershell/help/$Name.md must describe $($input.type.name)"
+        }
+    }
+
     It 'describes parameter -<Parameter>' -ForEach $parameters {
         $entry = @($help.PSObject.Properties['parameters']?.Value?.parameter | Where-Object { $_.name -eq $Parameter })
         $entry.Count | Should -Be 1 -Because "-$Parameter must appear in the help"
