@@ -473,8 +473,10 @@ Describe 'Test-ModuleCommunication' {
         $output | Should -Contain 'Stress Tests Pass Rate: 100%'
     }
 
-    It 'refuses a -Duration out of range with a clear error' {
-        { Test-ModuleCommunication -TestType Stress -Duration 0 -ErrorAction Stop } |
-            Should -Throw -ErrorId 'InvalidDuration,ModuleCommunication.Commands.TestModuleCommunicationCommand' -ExpectedMessage '*at most 1 hour*'
+    It 'refuses a -Duration of <Duration>, out of the documented 1 second to 1 hour, with a clear error' -ForEach @(
+        @{ Duration = 0 }, @{ Duration = 0.5 }, @{ Duration = 3601 }
+    ) {
+        { Test-ModuleCommunication -TestType Stress -Duration $Duration -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidDuration,ModuleCommunication.Commands.TestModuleCommunicationCommand' -ExpectedMessage '*at least 1 second and at most 1 hour*'
     }
 }

@@ -47,10 +47,12 @@ namespace ModuleCommunication.Commands
         protected override void EndProcessing()
         {
             bool durationGiven = MyInvocation.BoundParameters.ContainsKey(nameof(Duration));
-            if (durationGiven && (Duration <= TimeSpan.Zero || Duration > TimeSpan.FromHours(1)))
+            // Under a second, thread start-up takes the whole run: publishers may send nothing and
+            // the stress checks would fail on a healthy hub.
+            if (durationGiven && (Duration < TimeSpan.FromSeconds(1) || Duration > TimeSpan.FromHours(1)))
             {
                 ThrowTerminatingError(NewError("InvalidDuration", ErrorCategory.InvalidArgument, Duration,
-                    $"-Duration {Duration} is out of range: it must be more than 0 and at most 1 hour.", "Give a duration between 1 second and 1 hour, e.g. -Duration 30."));
+                    $"-Duration {Duration} is out of range: it must be at least 1 second and at most 1 hour.", "Give a duration between 1 second and 1 hour, e.g. -Duration 30."));
                 return;
             }
             var watch = Stopwatch.StartNew();
