@@ -552,6 +552,8 @@ Describe 'DataCodec dictionary keys' {
     It 'refuses two keys that would arrive as one (<Case>), naming where' -ForEach @(
         @{ Case = '1 and ''1'''; Make = { $h = @{}; $h[1] = 'int'; $h['1'] = 'text'; $h }; Key = '1' }
         @{ Case = 'an enum and its name'; Make = { $h = @{}; $h[[DayOfWeek]::Monday] = 'enum'; $h['Monday'] = 'text'; $h }; Key = 'Monday' }
+        # A lone UTF-16 surrogate is sent as U+FFFD, so these two keys would meet.
+        @{ Case = 'two lone surrogates'; Make = { $h = @{}; $h["k$([char]0xD800)"] = 'high'; $h["k$([char]0xDC00)"] = 'low'; $h }; Key = "k$([char]0xFFFD)" }
     ) {
         $value = @{ Outer = (& $Make) }
         $thrown = { [ModuleCommunication.Serialization.DataCodec]::Encode($value) } | Should -Throw -PassThru

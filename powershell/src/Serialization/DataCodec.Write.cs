@@ -288,7 +288,7 @@ public static partial class DataCodec
             while (entries.MoveNext())
             {
                 string key = KeyToString(entries.Key);
-                if (seen != null && !seen.Add(key)) throw DuplicateKey(s.Path, depth, key);
+                if (seen != null && !seen.Add(AsSent(key))) throw DuplicateKey(s.Path, depth, AsSent(key));
                 writer.WritePropertyName(key);
                 s.Path[depth] = new PathSegment(key);
                 Write(ref s, entries.Value, depth + 1);
@@ -300,6 +300,13 @@ public static partial class DataCodec
         }
         writer.WriteEndObject();
     }
+
+    /// <summary>
+    /// The key as the reader will see it: the writer sends a lone UTF-16 surrogate as U+FFFD, so
+    /// "k" + U+D800 and "k" + U+DC00 arrive as the same key.
+    /// </summary>
+    private static string AsSent(string key)
+        => key.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0 ? key : Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(key));
 
     private static HashSet<string> KeySet(ref WriteState s, int depth)
     {
