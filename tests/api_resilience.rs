@@ -12,7 +12,7 @@ use std::time::Duration;
 use module_communication::registry::{
     ApiDefinition, ApiError, ApiErrorCategory, Call, InvokeRequest, Json, MiddlewareDefinition, Next, Schema,
 };
-use module_communication::resilience::{CircuitState, Jitter, ManualSleeper};
+use module_communication::resilience::{BreakerOptions, CircuitState, Jitter, ManualSleeper};
 use module_communication::security::TokenRequest;
 use module_communication::{Hub, ManualClock};
 
@@ -307,6 +307,24 @@ fn an_isolated_breaker_refuses_every_call_until_reset_and_unregistering_forgets_
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     hub.registry().unregister("Svc", "Op").unwrap();
     assert!(hub.resilience().find("Svc.Op").is_none());
+}
+
+#[test]
+fn a_breaker_set_by_hand_outlives_its_api_being_unregistered_and_registered_again() {
+    let (_clock, hub, _) = hub();
+    let calls = flaky(&hub, 0, ApiErrorCategory::HandlerFailed);
+    hub.resilience().isolate("Svc.Op").unwrap();
+    hub.registry().unregister("Svc", "Op").unwrap();
+    let calls_again = flaky(&hub, 0, ApiErrorCategory::HandlerFailed);
+    let e = hub.registry().invoke(op()).unwrap_err();
+    assert_eq!(e.category, ApiErrorCategory::CircuitOpen, "a module reload must not lift an isolation");
+    assert_eq!(calls.load(Ordering::SeqCst) + calls_again.load(Ordering::SeqCst), 0);
+
+    // Options of its own are kept too; a breaker with the defaults only goes with its API.
+    hub.resilience().reset(Some("Svc.Op")).unwrap();
+    hub.resilience().set_breaker_options("Svc.Op", Some(BreakerOptions { failure_threshold: 50, ..Default::default() })).unwrap();
+    hub.registry().unregister("Svc", "Op").unwrap();
+    assert_eq!(hub.resilience().find("Svc.Op").unwrap().status(0).options.failure_threshold, 50);
 }
 
 // ----- the seeded fault injector, through API calls ---------------------------------------------

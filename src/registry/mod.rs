@@ -699,8 +699,9 @@ impl Registry {
             (old, dropped)
         };
         let n = dropped.len();
-        // Its circuit breaker goes with it: a new API of that name starts closed.
-        self.ctx.resilience.forget(&old.key);
+        // Its circuit breaker goes with it, so a new API of that name starts closed, unless the
+        // user set that breaker by hand (options of its own, or isolated).
+        self.ctx.resilience.forget_unless_set_by_hand(&old.key);
         drop(old);
         drop(dropped);
         Ok(n)

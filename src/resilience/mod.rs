@@ -221,9 +221,18 @@ impl Resilience {
         Ok(())
     }
 
-    /// Forgets the breaker of `key` (its API was unregistered). Returns whether one existed.
-    pub fn forget(&self, key: &str) -> bool {
-        self.breakers.write().remove(&fold(key)).is_some()
+    /// Forgets the breaker of `key` (its API was unregistered) unless it was set by hand. One
+    /// with options of its own (`set_breaker_options`) or isolated guards a dependency, not one
+    /// registration, so a module that reloads its API finds it as it was left. Returns whether
+    /// it was forgotten.
+    pub fn forget_unless_set_by_hand(&self, key: &str) -> bool {
+        let folded = fold(key);
+        let mut map = self.breakers.write();
+        match map.get(&folded) {
+            Some(b) if b.is_custom() || b.state() == CircuitState::Isolated => false,
+            Some(_) => map.remove(&folded).is_some(),
+            None => false,
+        }
     }
 
     fn matching(&self, pat: Option<&str>) -> Result<Vec<Arc<Breaker>>, ResilienceError> {

@@ -114,6 +114,18 @@ Describe 'Reset-CircuitBreaker and Set-CircuitBreaker' {
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
+    It 'keeps an isolation when its API is unregistered and registered again (a module reload)' {
+        try {
+            Register-ModuleAPI -ModuleName 'ExternalService' -APIName 'ProcessData' -Handler { 'ran' } | Out-Null
+            Unregister-ModuleAPI -ModuleName 'ExternalService' -APIName 'ProcessData' -Force | Out-Null
+            Register-ModuleAPI -ModuleName 'ExternalService' -APIName 'ProcessData' -Handler { 'ran' } | Out-Null
+            { Invoke-ModuleAPI -Module 'ExternalService' -Operation 'ProcessData' -ErrorAction Stop } |
+                Should -Throw -ErrorId 'CircuitOpen,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        } finally {
+            Reset-Registry
+        }
+    }
+
     It 'changes nothing with -WhatIf' {
         Reset-CircuitBreaker -All -WhatIf
         (Get-CircuitBreakerStatus).OpenBreakers | Should -Be 2
