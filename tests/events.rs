@@ -111,6 +111,16 @@ fn a_bad_event_pattern_is_refused_naming_it() {
 }
 
 #[test]
+fn a_blank_control_or_overlong_event_name_is_refused_naming_the_event_name() {
+    let hub = Hub::new();
+    for name in ["   ".to_owned(), "a\tb".to_owned(), "x".repeat(300)] {
+        let err = hub.subscribe_events_pull(EventSubscriptionOptions::new(name.as_str()), None).unwrap_err();
+        // Not "messageType", which event subscriptions do not have.
+        assert!(matches!(err, Error::InvalidArgument { ref name, .. } if name == "event name"), "{err:?}");
+    }
+}
+
+#[test]
 fn bad_events_are_refused_and_nothing_is_published() {
     let hub = Hub::new();
     for req in [

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use record::{EventRequest, DEFAULT_EVENT_CHANNEL};
 
 use crate::bus::{
-    parse_object, Bus, ChannelKind, Envelope, OverflowPolicy, PullNotify, PushHandler, SubscriptionOptions,
+    check_name, parse_object, Bus, ChannelKind, Envelope, OverflowPolicy, PullNotify, PushHandler, SubscriptionOptions,
 };
 use crate::clock::Clock;
 use crate::error::Error;
@@ -495,7 +495,11 @@ impl Events {
     /// the registration (see the module documentation).
     pub fn subscribe(&self, bus: &Bus, opts: EventSubscriptionOptions, how: Delivery) -> Result<SubscriptionId, Error> {
         let bus_opts = opts.bus_options();
-        // Checks the patterns under the names users know (the bus would say "messageType").
+        // Checks the patterns under the names users know (the bus would say "messageType"):
+        // a blank, over-long or control-character name, as publishing does, then the pattern.
+        if let Some(name) = bus_opts.message_type.as_deref().filter(|n| !n.is_empty()) {
+            check_name("event name", name)?;
+        }
         let matcher = Matcher::new(&EventQuery {
             name: bus_opts.message_type.clone(),
             channel: Some(bus_opts.channel.clone()),

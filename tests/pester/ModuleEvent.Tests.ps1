@@ -336,6 +336,19 @@ Describe 'Subscribe-ModuleEvent' {
         { Subscribe-ModuleEvent -EventName 'Lab[' -Handler { } } | Should -Throw '*Lab`[*'
     }
 
+    It 'refuses a blank, tabbed or over-long -EventName as an event name, not as a messageType (<Case>)' -ForEach @(
+        @{ Case = 'blank'; Name = '   ' }
+        @{ Case = 'tab'; Name = "a`tb" }
+        @{ Case = 'too long'; Name = 'x' * 300 }
+    ) {
+        $err = $null
+        try { Register-ModuleEventHandler -EventName $Name -Handler { } -ErrorAction Stop } catch { $err = $_ }
+        $err | Should -Not -BeNullOrEmpty
+        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+        $err.Exception.Message | Should -BeLike 'invalid event name *'
+        $err.Exception.Message | Should -Not -BeLike '*messageType*'
+    }
+
     It 'stops delivery after Unsubscribe-ModuleEvent, and reports an unknown id' {
         $script:handled = 0
         $s = Subscribe-ModuleEvent -EventName 'E' -Handler { $script:handled++ }
