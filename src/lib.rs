@@ -25,6 +25,7 @@ mod clock;
 mod config;
 mod error;
 mod events;
+mod files;
 mod hub;
 mod id;
 mod json;

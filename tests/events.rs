@@ -717,6 +717,50 @@ fn exported_csv_imports_back_exactly() {
     export_import_round_trip(HistoryFormat::Csv, "export.csv");
 }
 
+#[cfg(unix)]
+#[test]
+fn exporting_onto_a_named_pipe_is_refused_and_a_link_is_written_through() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = temp_dir("export-special");
+    let hub = Hub::new();
+    hub.publish_event(EventRequest::new("Exported")).unwrap();
+    let all = EventQuery::default();
+    let is_pipe = |p: &Path| fs::symlink_metadata(p).unwrap().file_type().is_fifo();
+
+    // A named pipe is not replaced by a plain file (nor would a device be).
+    let pipe = dir.join("pipe.jsonl");
+    common::mkfifo(&pipe);
+    let err = hub.export_events(&pipe, HistoryFormat::JsonLines, &all).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("not a regular file"), "{err}");
+    assert!(err.to_string().contains(pipe.to_str().unwrap()), "{err}");
+    assert!(is_pipe(&pipe), "the pipe is still a pipe");
+    // Nor is a pipe at the temporary file's path.
+    let beside = dir.join("beside.jsonl");
+    common::mkfifo(&dir.join("beside.jsonl.partial"));
+    assert!(hub.export_events(&beside, HistoryFormat::JsonLines, &all).is_err());
+    assert!(is_pipe(&dir.join("beside.jsonl.partial")) && !beside.exists());
+
+    // A symbolic link is followed: the file it names gets the export, and the link stays.
+    let target = dir.join("target.jsonl");
+    fs::write(&target, "before\n").unwrap();
+    let link = dir.join("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert_eq!(hub.export_events(&link, HistoryFormat::JsonLines, &all).unwrap(), 1);
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is still a link");
+    assert!(fs::read_to_string(&target).unwrap().contains("\"Exported\""));
+    // A link to a file not made yet makes it; a link to a pipe is refused.
+    let later = dir.join("later.jsonl");
+    std::os::unix::fs::symlink(dir.join("made-later.jsonl"), &later).unwrap();
+    hub.export_events(&later, HistoryFormat::JsonLines, &all).unwrap();
+    assert!(fs::symlink_metadata(&later).unwrap().file_type().is_symlink());
+    assert!(fs::read_to_string(dir.join("made-later.jsonl")).unwrap().contains("\"Exported\""));
+    let to_pipe = dir.join("to-pipe.jsonl");
+    std::os::unix::fs::symlink(&pipe, &to_pipe).unwrap();
+    assert!(hub.export_events(&to_pipe, HistoryFormat::JsonLines, &all).is_err());
+    assert!(is_pipe(&pipe) && fs::symlink_metadata(&to_pipe).unwrap().file_type().is_symlink());
+    let _ = fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_bad_csv_row_fails_the_import_and_adds_nothing() {
     let dir = temp_dir("badcsv");

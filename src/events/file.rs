@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::record::{Loaded, StoredEvent};
 use crate::error::Error;
+use crate::files;
 
 /// An open history file.
 pub(crate) struct HistoryFile {
@@ -123,15 +124,7 @@ impl HistoryFile {
         }
         // A symbolic link is followed: the file it names is rotated and rewritten, and the link
         // stays (replacing the path would replace the link with a plain file).
-        let resolved = match fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).ok().or_else(|| {
-                // A link to a file not made yet: its target, read relative to the link's folder.
-                let target = fs::read_link(path).ok()?;
-                Some(path.parent().map_or(target.clone(), |dir| dir.join(&target)))
-            }),
-            _ => None,
-        };
-        let path = resolved.as_deref().unwrap_or(path);
+        let path = &files::follow_link(path);
         let lock = lock_for_this_hub(path)?;
         let mut records = Vec::new();
         let mut warnings = Vec::new();
@@ -400,14 +393,20 @@ pub(crate) fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Writes the pieces to `<path>.partial` and renames it to `path`. Returns the bytes
-/// written. On failure the temporary file is removed and `path` is untouched.
+/// written. On failure the temporary file is removed and `path` is untouched. Something
+/// other than a regular file at `path` is refused: the rename would replace it (a named pipe,
+/// a device); callers follow a symbolic link to its file first (see [`files::follow_link`]).
 pub(crate) fn write_atomically<'a>(
     path: &Path,
     pieces: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> Result<u64, Error> {
+    if files::is_other_than_file(path) {
+        let detail = io::Error::new(io::ErrorKind::InvalidInput, files::NOT_REGULAR);
+        return Err(Error::io(display(path), "write", &detail));
+    }
     let tmp = partial_path(path);
     let result = (|| -> io::Result<u64> {
-        let file = File::create(&tmp)?;
+        let file = files::open_regular(&tmp, OpenOptions::new().write(true).create(true).truncate(true))?;
         let mut out = io::BufWriter::new(file);
         let mut n = 0u64;
         for (a, b) in pieces {
@@ -421,7 +420,10 @@ pub(crate) fn write_atomically<'a>(
         Ok(n)
     })();
     result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
+        // Not one that is no file of ours (a named pipe there was refused, and stays).
+        if !files::is_other_than_file(&tmp) {
+            let _ = fs::remove_file(&tmp);
+        }
         Error::io(display(path), "write", &e)
     })
 }

@@ -554,6 +554,8 @@ impl Events {
     }
 
     pub fn export(&self, path: &Path, format: HistoryFormat, q: &EventQuery) -> Result<usize, Error> {
+        // Through a symbolic link to the file it names, which is replaced; the link stays.
+        let path = &crate::files::follow_link(path);
         if let Some(live) = self.state.lock().file.as_ref().map(|f| f.path().to_owned()) {
             // Replacing the live history file (or its rotated part) would lose what it holds
             // and every event appended afterwards, which would go to the replaced file.

@@ -324,6 +324,23 @@ Describe 'Export-EventHistory and Import-EventHistory' {
             Should -Throw -ErrorId 'Io,ModuleCommunication.Commands.ImportEventHistoryCommand'
     }
 
+    It 'refuses to export onto a named pipe, which stays a pipe, and writes through a symbolic link to its file' {
+        $pipe = Join-Path $script:folder 'pipe.jsonl'
+        mkfifo $pipe
+        $err = { Export-EventHistory -Path $pipe } |
+            Should -Throw -ErrorId 'Io,ModuleCommunication.Commands.ExportEventHistoryCommand' -PassThru
+        $err.Exception.Message | Should -BeLike "*'$pipe'*not a regular file*"
+        stat -c %F $pipe | Should -Be 'fifo'
+
+        $target = Join-Path $script:folder 'target.jsonl'
+        Set-Content -LiteralPath $target -Value 'before'
+        $link = Join-Path $script:folder 'link.jsonl'
+        New-Item -ItemType SymbolicLink -Path $link -Target $target | Out-Null
+        (Export-EventHistory -Path $link -PassThru).Count | Should -Be 2
+        (Get-Item -LiteralPath $link).LinkType | Should -Be 'SymbolicLink'
+        (Get-Content -LiteralPath $target | ConvertFrom-Json).name | Should -Be @('Fidelity', 'Other')
+    }
+
     It 'warns about a torn last line and imports the complete records before it' {
         $path = Join-Path $script:folder 'torn.jsonl'
         Export-EventHistory -Path $path
