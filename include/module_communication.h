@@ -790,7 +790,8 @@ mc_status mc_event_history_export(const struct mc_hub *hub,
  * Adds the events of an exported file (`format` as for `mc_event_history_export`) to the
  * history, in timestamp order, skipping ids the history holds already; they are not
  * delivered to subscribers. A torn last record is skipped with a warning; any other bad
- * record fails with `MC_STATUS_CORRUPT_FILE` naming it, and nothing is added.
+ * record fails with `MC_STATUS_CORRUPT_FILE` naming it, and nothing is added. A path that
+ * is not a regular file (a folder, a named pipe, a device) fails at once with `MC_STATUS_IO`.
  * `*out_json` receives the report `{"read","imported","duplicates","overCapacity",
  * "warnings":[…]}`.
  *

@@ -761,6 +761,26 @@ fn exporting_onto_a_named_pipe_is_refused_and_a_link_is_written_through() {
     let _ = fs::remove_dir_all(dir);
 }
 
+#[cfg(unix)]
+#[test]
+fn importing_a_named_pipe_or_a_folder_fails_at_once_naming_it() {
+    let dir = temp_dir("import-special");
+    let pipe = dir.join("pipe.jsonl");
+    common::mkfifo(&pipe);
+    let hub = Arc::new(Hub::new());
+    for path in [pipe, dir.clone()] {
+        let h = Arc::clone(&hub);
+        let p = path.clone();
+        // A pipe without a writer would block the import for ever.
+        let result = common::within(LONG, move || h.import_events(&p, HistoryFormat::JsonLines));
+        let err = result.expect("the import returned").unwrap_err();
+        assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("not a regular file"), "{err}");
+        assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+    }
+    assert!(hub.events(&EventQuery::default()).unwrap().is_empty());
+    let _ = fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_bad_csv_row_fails_the_import_and_adds_nothing() {
     let dir = temp_dir("badcsv");

@@ -586,7 +586,13 @@ impl Events {
     }
 
     pub fn import(&self, bus: &Bus, path: &Path, format: HistoryFormat) -> Result<ImportReport, Error> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(display(path), "read", &e))?;
+        // Only a regular file: a named pipe would block and a device such as /dev/zero never end.
+        let bytes = crate::files::open_regular(path, std::fs::OpenOptions::new().read(true))
+            .and_then(|mut f| {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
+            })
+            .map_err(|e| Error::io(display(path), "read", &e))?;
         let (records, warnings) = match format {
             HistoryFormat::JsonLines => {
                 let (records, _, warning) = file::parse_lines(path, &bytes)?;

@@ -341,6 +341,22 @@ Describe 'Export-EventHistory and Import-EventHistory' {
         (Get-Content -LiteralPath $target | ConvertFrom-Json).name | Should -Be @('Fidelity', 'Other')
     }
 
+    It 'refuses to import a folder or a named pipe at once, naming it' {
+        $err = { Import-EventHistory -Path $script:folder -ErrorAction Stop } |
+            Should -Throw -ErrorId 'Io,ModuleCommunication.Commands.ImportEventHistoryCommand' -PassThru
+        $err.Exception.Message | Should -BeLike "*'$($script:folder)'*not a regular file*"
+        # A pipe no one writes to would block the import for ever: tried in a child process,
+        # which is stopped after 60 seconds.
+        $pipe = Join-Path $script:folder 'pipe.jsonl'
+        mkfifo $pipe
+        $child = Invoke-ChildPwsh -TimeoutSeconds 60 -Script @'
+Import-Module $env:MC_MODULE_PSD1
+try { Import-EventHistory -Path 'PIPE' -ErrorAction Stop; 'imported' } catch { "refused: $($_.FullyQualifiedErrorId): $($_.Exception.Message)" }
+'@.Replace('PIPE', $pipe)
+        $child.Exited | Should -BeTrue -Because 'the import returns at once'
+        $child.Output | Should -BeLike "*refused: Io,*'$pipe'*not a regular file*"
+    }
+
     It 'warns about a torn last line and imports the complete records before it' {
         $path = Join-Path $script:folder 'torn.jsonl'
         Export-EventHistory -Path $path
