@@ -502,6 +502,31 @@ fn an_archive_holds_the_records_of_its_own_session_only() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_trace_file_that_is_a_named_pipe_or_a_folder_is_refused_at_once_and_tracing_stays_as_it_was() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = temp_dir("pipe");
+    let pipe = dir.join("trace.pipe");
+    common::mkfifo(&pipe);
+    let hub = std::sync::Arc::new(Hub::new());
+    hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();
+    for path in [pipe.clone(), dir.clone()] {
+        let (h, options) = (std::sync::Arc::clone(&hub), file_options(&path, 1 << 20));
+        // Opening a pipe that no one reads would block (and, under the tracer's lock, every
+        // other tracing call with it).
+        let result = common::within(common::LONG, move || h.enable_tracing(options));
+        let e = result.expect("enabling returned").unwrap_err().to_string();
+        assert!(e.contains("filePath") && e.contains(path.to_str().unwrap()), "{e}");
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+    let status: Value = serde_json::from_str(&hub.trace_status_json()).unwrap();
+    assert_eq!((&status["level"], &status["logToFile"]), (&Value::from("Verbose"), &Value::Bool(false)));
+    assert!(std::fs::symlink_metadata(&pipe).unwrap().file_type().is_fifo(), "the pipe is untouched");
+    hub.disable_tracing(&DisableOptions::default()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_options_fail_naming_the_value_and_leave_tracing_as_it_was() {
     let hub = Hub::new();

@@ -12,8 +12,9 @@ use super::{hub_ref, mc_hub, mc_status};
 /// every key optional: `{"level":"Basic|Verbose","logToFile":false,"filePath":"trace.log",
 /// "maxFileBytes":10485760,"ringSize":10000,"slowThresholdMs":1000,"queueCapacity":8192}`.
 /// With `logToFile`, `filePath` is required; its folder is created and the file is opened
-/// before anything changes, so a bad path fails with `MC_STATUS_INVALID_ARGUMENT` and leaves
-/// the current tracing as it was. Each enable starts a file of its own: what the file held is
+/// before anything changes, so a bad path (also one that is not a regular file: a folder, a
+/// named pipe, a device) fails with `MC_STATUS_INVALID_ARGUMENT` and leaves the current
+/// tracing as it was. Each enable starts a file of its own: what the file held is
 /// moved aside as the next rotated part (`<filePath>.N`, N above every part on disk; parts
 /// are never replaced). Records are written by a background thread; the calling thread never
 /// waits on disk. Enabling while tracing is on changes the options of the running trace:

@@ -248,12 +248,13 @@ impl Tracer {
     /// Turns tracing on (or changes its options: a running writer finishes its file first).
     pub fn enable(&self, options: TraceOptions) -> Result<(), Error> {
         options.validate()?;
-        let mut state = self.state.lock();
-        // Open the new file before touching the current state, so a bad path changes nothing.
+        // Open the new file before touching the current state, so a bad path changes nothing;
+        // and before taking the lock, so a slow open (a network share) holds up no other call.
         let mut file = match (&options.file_path, options.log_to_file) {
             (Some(p), true) => Some(TraceFile::open(p, options.max_file_bytes)?),
             _ => None,
         };
+        let mut state = self.state.lock();
         // Tracing already on: the options change, the trace goes on (its records and counts).
         let continuing = state.is_some();
         let same_file = file.is_some()

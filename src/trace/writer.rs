@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::sink::{Chunk, Sink};
 use crate::error::Error;
+use crate::files;
 use crate::sync::Arc;
 use crate::time_fmt::format_ms;
 
@@ -52,22 +53,32 @@ fn next_part_number(path: &Path) -> u64 {
 }
 
 impl TraceFile {
-    /// Opens (appends to) `path`, creating its folder.
+    /// Opens (appends to) `path`, creating its folder. Only a regular file (or none yet): a
+    /// named pipe would block the open, and rotating would move a device aside.
     pub fn open(path: &Path, max: u64) -> Result<TraceFile, Error> {
         // A symbolic link is followed: parts are made beside its target, and the link stays
         // (moving the path aside would move the link and leave a plain file in its place).
-        let resolved = match fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).ok(),
-            _ => None,
-        };
-        let path = resolved.as_deref().unwrap_or(path);
+        let path = &files::follow_link(path);
+        let not_regular =
+            || Error::invalid("filePath", path.display(), format!("{}; choose a file", files::NOT_REGULAR));
+        if files::is_other_than_file(path) {
+            return Err(not_regular());
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| {
                 Error::invalid("filePath", path.display(), format!("could not create its folder: {e}; choose a writable path"))
             })?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
-            Error::invalid("filePath", path.display(), format!("could not open it for writing: {e}; choose a writable path"))
+        let file = files::open_regular(path, OpenOptions::new().create(true).append(true)).map_err(|e| {
+            // Made something other than a file since the check above.
+            if files::is_other_than_file(path) {
+                return not_regular();
+            }
+            Error::invalid(
+                "filePath",
+                path.display(),
+                format!("could not open it for writing: {e}; choose a writable path"),
+            )
         })?;
         Ok(TraceFile {
             path: path.to_path_buf(),

@@ -194,6 +194,24 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         (Disable-MessageTracing).WasEnabled | Should -BeFalse
     }
 
+    It 'refuses a named pipe as -FilePath at once, and tracing goes on as it was' {
+        $pipe = Join-Path $TestDrive 'trace.pipe'
+        mkfifo $pipe
+        # Opening a pipe no one reads would block, and every tracing cmdlet after it: tried in a
+        # child process, which is stopped after 60 seconds.
+        $child = Invoke-ChildPwsh -TimeoutSeconds 60 -Script @'
+Import-Module $env:MC_MODULE_PSD1
+Enable-MessageTracing -Level Verbose | Out-Null
+try { Enable-MessageTracing -LogToFile -FilePath 'PIPE' -ErrorAction Stop | Out-Null; 'enabled' } catch { "refused: $($_.FullyQualifiedErrorId): $($_.Exception.Message)" }
+$status = Disable-MessageTracing
+"still on: $($status.WasEnabled), files: $($status.Files.Count)"
+'@.Replace('PIPE', $pipe)
+        $child.Exited | Should -BeTrue -Because 'Enable-MessageTracing returns at once'
+        $child.Output | Should -BeLike "*refused: InvalidArgument,*'$pipe'*not a regular file*"
+        $child.Output | Should -BeLike '*still on: True, files: 0*'
+        stat -c %F $pipe | Should -Be 'fifo'
+    }
+
     It 'fails for -FilePath without -LogToFile and for an unwritable file, leaving tracing as it was' {
         { Enable-MessageTracing -FilePath 'x.log' -ErrorAction Stop } | Should -Throw -ErrorId 'FilePathWithoutLogToFile,ModuleCommunication.Commands.EnableMessageTracingCommand'
         Enable-MessageTracing -Level Verbose | Out-Null
