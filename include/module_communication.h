@@ -1145,8 +1145,11 @@ mc_status mc_trace_enable(const struct mc_hub *hub, const char *options_json, si
  * `options_json` (nullable = no archive) is `len` bytes of UTF-8 JSON:
  * `{"archiveLogs":true,"archivePath":"trace-archive"}`. Writes to `*out_json`:
  * `{"wasEnabled","records","droppedRecords","files":[…],"archive":"…"|null,
- * "writeError":"…"|null}`. `archiveLogs` when tracing is off, or was in memory only,
- * fails with `MC_STATUS_INVALID_ARGUMENT` (tracing is off afterwards either way).
+ * "writeError":"…"|null}`. `archiveLogs` when tracing is off or in memory only, or with an
+ * `archivePath` where the archive cannot be made, fails with `MC_STATUS_INVALID_ARGUMENT`
+ * and changes nothing (tracing stays on, to be tried again): the archive is made, empty,
+ * before tracing is turned off. Only a failure while compressing comes after it (tracing is
+ * then off; the archive is removed, the trace files are kept).
  *
  * `hub` is borrowed for the duration of the call. `options_json` (nullable) is borrowed
  * for the duration of the call. The caller owns the returned string and frees it with

@@ -543,7 +543,34 @@ fn bad_options_fail_naming_the_value_and_leave_tracing_as_it_was() {
     assert!(hub.trace_status_json().contains(r#""level":"Verbose""#));
     let e = hub.disable_tracing_json(Some(r#"{"archiveLogs":true}"#)).unwrap_err().to_string();
     assert!(e.contains("Get-MessageTrace"), "{e}");
+    assert!(hub.trace_status_json().contains(r#""enabled":true"#), "a refused disable leaves tracing on");
+}
+
+#[test]
+fn an_archive_that_cannot_be_made_leaves_tracing_on_and_a_retry_archives_the_whole_trace() {
+    let dir = temp_dir("archive-retry");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 100).unwrap();
+    hub.enable_tracing(file_options(&dir.join("trace.log"), 1 << 20)).unwrap();
+    hub.publish(PublishRequest::new("C", "Before")).unwrap();
+    // A file where the archive folder should be: no folder can be made there.
+    let blocked = dir.join("not-a-folder");
+    std::fs::write(&blocked, "").unwrap();
+    let bad = DisableOptions { archive_logs: true, archive_path: Some(blocked.join("archive")) };
+    let e = hub.disable_tracing(&bad).unwrap_err().to_string();
+    assert!(e.contains("archivePath") && e.contains("not-a-folder"), "{e}");
+    let status: Value = serde_json::from_str(&hub.trace_status_json()).unwrap();
+    assert_eq!((&status["enabled"], &status["logToFile"]), (&Value::Bool(true), &Value::Bool(true)));
+    hub.publish(PublishRequest::new("C", "After")).unwrap();
+
+    let good = DisableOptions { archive_logs: true, archive_path: Some(dir.join("archive")) };
+    let summary = hub.disable_tracing(&good).unwrap();
+    let mut text = String::new();
+    let archive = std::fs::File::open(summary.archive.unwrap()).unwrap();
+    flate2::read::GzDecoder::new(archive).read_to_string(&mut text).unwrap();
+    assert!(text.contains("Before") && text.contains("After"), "the trace went on: {text}");
     assert!(hub.trace_status_json().contains(r#""enabled":false"#));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

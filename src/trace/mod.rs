@@ -302,11 +302,12 @@ impl Tracer {
 
     /// Turns tracing off: waits for the writer to write what it has, closes the file, and
     /// with `archive_logs` compresses the trace file(s) into one `.log.gz`. The in-memory
-    /// ring keeps its records for [`Tracer::read`].
+    /// ring keeps its records for [`Tracer::read`]. The archive is checked and made (empty)
+    /// first: a call refused for it (no file to archive, a folder that takes no file) leaves
+    /// tracing on, so it can be tried again.
     pub fn disable(&self, options: &DisableOptions, now_ms: i64) -> Result<TraceSummary, Error> {
         let mut state = self.state.lock();
-        self.level.store(0, Ordering::Relaxed);
-        let Some(mut active) = state.take() else {
+        let Some(active) = state.as_ref() else {
             if options.archive_logs {
                 return Err(Error::invalid(
                     "archiveLogs",
@@ -316,10 +317,28 @@ impl Tracer {
             }
             return Ok(TraceSummary::default());
         };
+        let archive = if options.archive_logs {
+            // Named after the file written last, when the last options wrote to memory only.
+            let log_path = active.options.file_path.clone().filter(|_| active.options.log_to_file);
+            let Some(log_path) = log_path.or_else(|| active.earlier_files.last().cloned()) else {
+                return Err(Error::invalid(
+                    "archiveLogs",
+                    true,
+                    "tracing writes to memory only (no -LogToFile), so there is no file to archive; \
+                     read the records with Get-MessageTrace, or disable tracing without archiving",
+                ));
+            };
+            let folder = match &options.archive_path {
+                Some(p) => p.clone(),
+                None => log_path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            };
+            Some(writer::Archive::create(&log_path, &folder, now_ms)?)
+        } else {
+            None
+        };
+        self.level.store(0, Ordering::Relaxed);
+        let mut active = state.take().expect("checked above");
         let mut files = std::mem::take(&mut active.earlier_files);
-        // Named after the file written last, when the last options wrote to memory only.
-        let log_path =
-            active.options.file_path.clone().filter(|_| active.options.log_to_file).or_else(|| files.last().cloned());
         let outcome = self.finish(active);
         add_new(&mut files, outcome.files);
         let (records, dropped_records) = self.sink.counts();
@@ -331,20 +350,8 @@ impl Tracer {
             archive: None,
             write_error: outcome.error,
         };
-        if options.archive_logs {
-            let Some(log_path) = log_path else {
-                return Err(Error::invalid(
-                    "archiveLogs",
-                    true,
-                    "tracing wrote to memory only (no -LogToFile), so there is no file to archive; \
-                     read the records with Get-MessageTrace",
-                ));
-            };
-            let folder = match &options.archive_path {
-                Some(p) => p.clone(),
-                None => log_path.parent().map(Path::to_path_buf).unwrap_or_default(),
-            };
-            summary.archive = Some(writer::archive(&files, &log_path, &folder, now_ms)?.display().to_string());
+        if let Some(archive) = archive {
+            summary.archive = Some(archive.write(&files)?.display().to_string());
         }
         Ok(summary)
     }

@@ -235,40 +235,69 @@ pub(crate) fn run(sink: Arc<Sink>, mut file: Option<TraceFile>) -> WriterOutcome
     }
 }
 
-/// Concatenates `files` (oldest first) into `<folder>/<stem>-<timestamp>.log.gz`.
-pub(crate) fn archive(files: &[PathBuf], log_path: &Path, folder: &Path, now_ms: i64) -> Result<PathBuf, Error> {
-    let bad = |e: io::Error| {
-        Error::invalid("archivePath", folder.display(), format!("could not write the archive: {e}; choose a writable folder"))
-    };
-    if !folder.as_os_str().is_empty() {
-        fs::create_dir_all(folder).map_err(bad)?;
-    }
-    let stem = log_path.file_stem().map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
-    let stamp = format_ms(now_ms).replace([':', '.'], "-");
-    let mut target = folder.join(format!("{stem}-{stamp}.log.gz"));
-    let mut k = 1;
-    while target.exists() {
-        target = folder.join(format!("{stem}-{stamp}-{k}.log.gz"));
-        k += 1;
-    }
-    let out = File::create(&target).map_err(bad)?;
-    let written = (|| {
-        let mut gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
-        for f in files {
-            // Streamed: a trace file may be as large as maxFileBytes, which has no upper bound.
-            let mut h = File::open(f).map_err(|e| {
-                Error::invalid("trace file", f.display(), format!("could not read it for the archive: {e}"))
-            })?;
-            io::copy(&mut h, &mut gz).map_err(bad)?;
+/// The archive `Disable-MessageTracing -ArchiveLogs` writes: made (empty) before tracing
+/// is turned off, so a folder that takes no file fails the call while tracing is still on.
+pub(crate) struct Archive {
+    target: PathBuf,
+    folder: PathBuf,
+    out: File,
+}
+
+fn archive_error(folder: &Path, e: io::Error) -> Error {
+    Error::invalid(
+        "archivePath",
+        folder.display(),
+        format!("could not write the archive: {e}; choose a writable folder"),
+    )
+}
+
+impl Archive {
+    /// Creates `folder` and the empty `<folder>/<stem>-<timestamp>.log.gz` (a name not taken).
+    pub fn create(log_path: &Path, folder: &Path, now_ms: i64) -> Result<Archive, Error> {
+        let bad = |e| archive_error(folder, e);
+        if !folder.as_os_str().is_empty() {
+            fs::create_dir_all(folder).map_err(bad)?;
         }
-        gz.finish().and_then(|mut w| w.flush()).map_err(bad)
-    })();
-    match written {
-        Ok(()) => Ok(target),
-        Err(e) => {
-            // No half archive left behind to be taken for a whole one.
-            let _ = fs::remove_file(&target);
-            Err(e)
+        let stem = log_path.file_stem().map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned());
+        let stamp = format_ms(now_ms).replace([':', '.'], "-");
+        let mut target = folder.join(format!("{stem}-{stamp}.log.gz"));
+        let mut k = 1;
+        loop {
+            // create_new: never replaces a file, even one made since the name was chosen.
+            match OpenOptions::new().write(true).create_new(true).open(&target) {
+                Ok(out) => return Ok(Archive { target, folder: folder.to_path_buf(), out }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    target = folder.join(format!("{stem}-{stamp}-{k}.log.gz"));
+                    k += 1;
+                }
+                Err(e) => return Err(bad(e)),
+            }
+        }
+    }
+
+    /// Concatenates `files` (oldest first) into the archive. One that cannot be completed is
+    /// removed again.
+    pub fn write(self, files: &[PathBuf]) -> Result<PathBuf, Error> {
+        let Archive { target, folder, out } = self;
+        let bad = |e| archive_error(&folder, e);
+        let written = (|| {
+            let mut gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
+            for f in files {
+                // Streamed: a trace file may be as large as maxFileBytes, which has no upper bound.
+                let mut h = File::open(f).map_err(|e| {
+                    Error::invalid("trace file", f.display(), format!("could not read it for the archive: {e}"))
+                })?;
+                io::copy(&mut h, &mut gz).map_err(bad)?;
+            }
+            gz.finish().and_then(|mut w| w.flush()).map_err(bad)
+        })();
+        match written {
+            Ok(()) => Ok(target),
+            Err(e) => {
+                // No half archive left behind to be taken for a whole one.
+                let _ = fs::remove_file(&target);
+                Err(e)
+            }
         }
     }
 }
@@ -342,9 +371,10 @@ mod tests {
         fs::write(&present, "{}\n").unwrap();
         let missing = dir.join("t.log.1");
         let out = dir.join("archive");
-        assert!(archive(&[present.clone(), missing], &present, &out, 0).is_err());
+        let archive = |files: &[PathBuf]| Archive::create(&present, &out, 0).and_then(|a| a.write(files));
+        assert!(archive(&[present.clone(), missing]).is_err());
         assert_eq!(fs::read_dir(&out).unwrap().count(), 0, "no partial archive left");
-        assert!(archive(&[present.clone()], &present, &out, 0).is_ok());
+        assert!(archive(&[present.clone()]).is_ok());
         let _ = fs::remove_dir_all(&dir);
     }
 }

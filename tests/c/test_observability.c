@@ -249,6 +249,19 @@ static void trace_bad_arguments_fail_cleanly_and_write_nothing(void) {
     const char *archive = "{\"archiveLogs\":true}";
     CHECK_STATUS(mc_trace_disable(hub, archive, strlen(archive), &json), MC_STATUS_INVALID_ARGUMENT);
     CHECK(strcmp(json, "untouched") == 0);
+    /* A trace in memory only has no file to archive: refused, and tracing stays on. */
+    CHECK_OK(mc_trace_enable(hub, NULL, 0));
+    CHECK_STATUS(mc_trace_disable(hub, archive, strlen(archive), &json), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("memory only");
+    CHECK(strcmp(json, "untouched") == 0);
+    char *config = NULL;
+    CHECK_OK(mc_config_get(hub, &config));
+    CHECK_CONTAINS(config, "\"enableTracing\":true");
+    mc_string_free(config);
+    char *summary = NULL;
+    CHECK_OK(mc_trace_disable(hub, NULL, 0, &summary));
+    CHECK_CONTAINS(summary, "\"wasEnabled\":true");
+    mc_string_free(summary);
     CHECK_STATUS(mc_trace_disable(hub, NULL, 0, NULL), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_trace_read(hub, 0, NULL), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_trace_read(NULL, 0, &json), MC_STATUS_NULL_ARGUMENT);

@@ -188,10 +188,27 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         (Disable-MessageTracing).Records | Should -Be 1
     }
 
-    It 'fails with a clear error for -ArchiveLogs of an in-memory trace, and tracing ends' {
+    It 'fails with a clear error for -ArchiveLogs of an in-memory trace, and tracing stays on' {
         Enable-MessageTracing | Out-Null
         { Disable-MessageTracing -ArchiveLogs -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.DisableMessageTracingCommand'
-        (Disable-MessageTracing).WasEnabled | Should -BeFalse
+        (Get-CommunicationConfiguration).EnableTracing | Should -BeTrue
+        (Disable-MessageTracing).WasEnabled | Should -BeTrue
+    }
+
+    It 'leaves tracing on when the archive folder cannot be made, so that a retry archives the whole trace' {
+        New-MessageChannel -Name 'C' | Out-Null
+        Enable-MessageTracing -LogToFile -FilePath (Join-Path $TestDrive 'retry.log') | Out-Null
+        Publish-ModuleMessage -Channel 'C' -MessageType 'Before' | Out-Null
+        $notFolder = Join-Path $TestDrive 'not-a-folder'
+        Set-Content -LiteralPath $notFolder -Value ''
+        { Disable-MessageTracing -ArchiveLogs -ArchivePath (Join-Path $notFolder 'archive') -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidArgument,ModuleCommunication.Commands.DisableMessageTracingCommand'
+        (Get-CommunicationConfiguration).EnableTracing | Should -BeTrue
+        Publish-ModuleMessage -Channel 'C' -MessageType 'After' | Out-Null
+        $summary = Disable-MessageTracing -ArchiveLogs -ArchivePath (Join-Path $TestDrive 'archive')
+        $text = Expand-GzipText $summary.Archive
+        $text | Should -BeLike '*"Before"*'
+        $text | Should -BeLike '*"After"*'
     }
 
     It 'refuses a named pipe as -FilePath at once, and tracing goes on as it was' {
