@@ -224,6 +224,40 @@ Describe 'Paths of only spaces' {
     }
 }
 
+Describe 'Paths of another provider than the file system' {
+    BeforeAll {
+        Reset-Events
+        Publish-ModuleEvent -EventName 'Kept' | Out-Null
+        # The process's working folder, where the core would make a file named after the item.
+        $script:workingFolder = [Environment]::CurrentDirectory
+        [Environment]::CurrentDirectory = $TestDrive
+    }
+    AfterAll {
+        [Environment]::CurrentDirectory = $script:workingFolder
+        Disable-MessageTracing | Out-Null
+        Reset-Events
+    }
+
+    It 'are refused by <Command>, naming the path and its provider, and nothing is written' -ForEach @(
+        @{ Command = 'Export-EventHistory'; Call = { Export-EventHistory -Path 'variable:/export.jsonl' } }
+        @{ Command = 'Import-EventHistory'; Call = { Import-EventHistory -Path 'function:/import.jsonl' -ErrorAction Stop } }
+        @{ Command = 'Set-CommunicationConfiguration'; Call = { Set-CommunicationConfiguration -EventHistoryPath 'env:/history.jsonl' } }
+        @{ Command = 'Enable-MessageTracing'; Call = { Enable-MessageTracing -LogToFile -FilePath 'alias:/trace.log' } }
+        @{ Command = 'Disable-MessageTracing'; Call = { Disable-MessageTracing -ArchiveLogs -ArchivePath 'variable:/archive' } }
+    ) {
+        Enable-MessageTracing -LogToFile -FilePath (Join-Path $TestDrive 'on.log') | Out-Null
+        $err = $Call | Should -Throw -ErrorId "NotFileSystemPath,ModuleCommunication.Commands.*" -PassThru
+        $err.Exception.Message | Should -BeLike '*is not a file system path*'
+        $err.ErrorDetails.RecommendedAction | Should -Not -BeNullOrEmpty
+        Get-ChildItem -LiteralPath $TestDrive -Name | Should -Be @('on.log') -Because 'no file was made for the item name'
+        (Get-CommunicationConfiguration).EventHistoryPath | Should -BeNullOrEmpty
+        (Get-CommunicationConfiguration).EnableTracing | Should -BeTrue
+        (Get-ModuleEvents).Name | Should -Be @('Kept')
+        Disable-MessageTracing | Out-Null
+        Remove-Item -LiteralPath (Join-Path $TestDrive 'on.log')
+    }
+}
+
 Describe 'Export-EventHistory and Import-EventHistory' {
     BeforeEach {
         Reset-Events

@@ -180,7 +180,8 @@ namespace ModuleCommunication.Commands
                     ThrowTerminatingError(NewError("InvalidArgument", ErrorCategory.InvalidArgument, text,
                         $"EventHistoryPath '{text}' is only spaces.", "Give a file path, or '' to keep the history in memory only."));
                 }
-                changes["eventHistoryPath"] = GetUnresolvedProviderPathFromPSPath(text);
+                if (ResolveFileSystemPath(text, "EventHistoryPath", out string historyFile) is ErrorRecord notFileSystem) ThrowTerminatingError(notFileSystem);
+                changes["eventHistoryPath"] = historyFile;
             }
             if (changes.Count == 0 || !ShouldProcess("communication configuration", "Set " + string.Join(", ", changes.Keys))) return;
             try

@@ -11,8 +11,7 @@ namespace ModuleCommunication.Commands
 {
     /// <summary>
     /// Base of the event cmdlets: reports, once per process, what happened to the history file
-    /// named by $env:MODULECOMMUNICATION_EVENT_HISTORY when the hub was made, and resolves
-    /// file paths against the current PowerShell location.
+    /// named by $env:MODULECOMMUNICATION_EVENT_HISTORY when the hub was made.
     /// </summary>
     public abstract class EventCmdlet : ModuleCommunicationCmdlet
     {
@@ -52,9 +51,6 @@ namespace ModuleCommunication.Commands
                 cmdlet.WriteError(ToErrorRecord(e, null));
             }
         }
-
-        /// <summary>A file system path for the native core, relative to the current location.</summary>
-        protected string ResolveFilePath(string path) => GetUnresolvedProviderPathFromPSPath(path);
 
         /// <summary>Json lines unless the file name ends with .csv.</summary>
         protected static EventHistoryFormat FormatOf(string path)

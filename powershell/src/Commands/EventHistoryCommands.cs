@@ -162,7 +162,7 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         protected override void EndProcessing()
         {
-            string path = ResolveFilePath(Path);
+            if (ResolveFileSystemPath(Path, nameof(Path), out string path) is ErrorRecord notFileSystem) ThrowTerminatingError(notFileSystem);
             EventHistoryFormat format = MyInvocation.BoundParameters.ContainsKey(nameof(Format)) ? Format : FormatOf(path);
             if (NoClobber && File.Exists(path))
             {
@@ -203,7 +203,11 @@ namespace ModuleCommunication.Commands
         /// <inheritdoc/>
         protected override void ProcessRecord()
         {
-            string path = ResolveFilePath(Path);
+            if (ResolveFileSystemPath(Path, nameof(Path), out string path) is ErrorRecord notFileSystem)
+            {
+                WriteError(notFileSystem);
+                return;
+            }
             EventHistoryFormat format = MyInvocation.BoundParameters.ContainsKey(nameof(Format)) ? Format : FormatOf(path);
             if (!ShouldProcess(path, $"Import events ({format}) into the event history")) return;
             try

@@ -86,6 +86,20 @@ namespace ModuleCommunication.Commands
             return new System.Collections.Hashtable(new System.Collections.Generic.Dictionary<string, object>(settings), StringComparer.OrdinalIgnoreCase);
         }
 
+        /// <summary>
+        /// The file system path the native core gets for a PowerShell path (relative to the current
+        /// location), or the error for a path of another provider (variable:, env:, function:, alias:):
+        /// the core would take its item name as a file in the process's working folder.
+        /// </summary>
+        protected ErrorRecord? ResolveFileSystemPath(string path, string parameterName, out string resolved)
+        {
+            resolved = SessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out ProviderInfo provider, out _);
+            if (provider.ImplementingType == typeof(Microsoft.PowerShell.Commands.FileSystemProvider)) return null;
+            return NewError("NotFileSystemPath", ErrorCategory.InvalidArgument, path,
+                $"-{parameterName} '{path}' is not a file system path: it names an item of the {provider.Name} provider.",
+                "Give a file path: an absolute one, or one relative to a file system location.");
+        }
+
         /// <summary>-Force without -WhatIf skips the confirmation; otherwise ShouldProcess decides.</summary>
         protected bool ShouldProceed(bool force, string target, string action)
         {

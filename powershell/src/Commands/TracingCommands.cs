@@ -47,7 +47,11 @@ namespace ModuleCommunication.Commands
                 ThrowTerminatingError(NewError("FilePathWithoutLogToFile", ErrorCategory.InvalidArgument, FilePath,
                     $"-FilePath '{FilePath}' was given without -LogToFile.", "Add -LogToFile to write the trace to that file."));
             }
-            string? path = LogToFile ? GetUnresolvedProviderPathFromPSPath(FilePath ?? "communication-trace.log") : null;
+            string? path = null;
+            if (LogToFile && ResolveFileSystemPath(FilePath ?? "communication-trace.log", nameof(FilePath), out path) is ErrorRecord notFileSystem)
+            {
+                ThrowTerminatingError(notFileSystem);
+            }
             if (!ShouldProcess(path != null ? $"{Level} trace to {path}" : $"{Level} trace in memory", "Enable")) return;
             try
             {
@@ -83,7 +87,11 @@ namespace ModuleCommunication.Commands
                 ThrowTerminatingError(NewError("ArchivePathWithoutArchiveLogs", ErrorCategory.InvalidArgument, ArchivePath,
                     $"-ArchivePath '{ArchivePath}' was given without -ArchiveLogs.", "Add -ArchiveLogs to archive the trace there."));
             }
-            string? folder = ArchivePath != null ? GetUnresolvedProviderPathFromPSPath(ArchivePath) : null;
+            string? folder = null;
+            if (ArchivePath != null && ResolveFileSystemPath(ArchivePath, nameof(ArchivePath), out folder) is ErrorRecord notFileSystem)
+            {
+                ThrowTerminatingError(notFileSystem);
+            }
             if (!ShouldProcess("message tracing", ArchiveLogs ? "Disable and archive" : "Disable")) return;
             try
             {
