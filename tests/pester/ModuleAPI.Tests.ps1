@@ -203,6 +203,20 @@ Describe 'Invoke-ModuleAPI' {
         (Invoke-ModuleAPI M Op @{}).Options.Retries | Should -Be 3
     }
 
+    It 'converts defaults to the schema''s types too' {
+        Register-ModuleAPI -ModuleName M -APIName Defaults -Handler { param($When, $Count, $Ratio) @{ When = $When; Count = $Count; Ratio = $Ratio } } -Parameters @{
+            When  = @{ Type = 'datetime'; Default = '2024-01-02T03:04:05Z' }
+            Count = @{ Type = 'long'; Default = 5 }
+            Ratio = @{ Type = 'double'; Default = 2 }
+        } | Out-Null
+        $r = Invoke-ModuleAPI M Defaults
+        $r.When | Should -BeOfType ([datetime])
+        $r.When.ToUniversalTime() | Should -Be ([datetime]::new(2024, 1, 2, 3, 4, 5, [DateTimeKind]::Utc))
+        $r.Count | Should -BeOfType ([long])
+        $r.Count | Should -Be 5
+        $r.Ratio | Should -BeOfType ([double])
+    }
+
     It 'hands a [datetimeoffset] to a datetime parameter as the same instant in local time' {
         Register-ModuleAPI -ModuleName Dates -APIName Op -Handler { param($When) $When } -Parameters @{ When = @{ Type = 'datetime' } } | Out-Null
         $r = Invoke-ModuleAPI Dates Op @{ When = [datetimeoffset]'2026-05-01T10:00:00+05:00' }

@@ -106,20 +106,18 @@ namespace ModuleCommunication.Threading
             List<ApiParameterError>? errors = null;
             foreach (Param p in Parameters)
             {
-                if (TryGet(context.Parameters, p.Name, out object? value))
+                bool given = TryGet(context.Parameters, p.Name, out object? value);
+                if (!given && !p.HasDefault) continue;
+                try
                 {
-                    try
-                    {
-                        splat[p.Name] = Convert(value, p);
-                    }
-                    catch (Exception e) when (e is InvalidCastException or FormatException or OverflowException or ArgumentException)
-                    {
-                        (errors ??= new List<ApiParameterError>()).Add(new ApiParameterError(p.Name, $"{p.Name}: {e.Message}"));
-                    }
+                    // A default is converted like a given value: a datetime default travels as
+                    // text, a long or double one as a number the codec reads back as Int32.
+                    splat[p.Name] = Convert(given ? value : DataCodec.Decode(p.DefaultJson!, p.DefaultHints), p);
                 }
-                else if (p.HasDefault)
+                catch (Exception e) when (e is InvalidCastException or FormatException or OverflowException or ArgumentException)
                 {
-                    splat[p.Name] = DataCodec.Decode(p.DefaultJson!, p.DefaultHints);
+                    string whose = given ? string.Empty : " (its default; register the API again with a default of this type)";
+                    (errors ??= new List<ApiParameterError>()).Add(new ApiParameterError(p.Name, $"{p.Name}{whose}: {e.Message}"));
                 }
             }
             if (errors != null)
