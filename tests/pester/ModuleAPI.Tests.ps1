@@ -217,6 +217,21 @@ Describe 'Invoke-ModuleAPI' {
         $r.Ratio | Should -BeOfType ([double])
     }
 
+    It 'hands a [pscustomobject] to a hashtable parameter as a hashtable, and refuses other objects as the caller''s mistake' {
+        $script:ran = 0
+        Register-ModuleAPI -ModuleName M -APIName Cfg -Handler { param($Options) $script:ran++; $Options } -Parameters @{ Options = @{ Type = 'hashtable' } } | Out-Null
+        $r = Invoke-ModuleAPI M Cfg @{ Options = [pscustomobject]@{ a = 1; B = 'two' } }
+        $r | Should -BeOfType ([hashtable])
+        $r.ContainsKey('A') | Should -BeTrue
+        $r.a | Should -Be 1
+        $r.b | Should -Be 'two'
+        $err = { Invoke-ModuleAPI M Cfg @{ Options = [System.Text.StringBuilder]::new('x') } -RetryAttempts 0 } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ParameterValidationFailed,*'
+        $err.TargetObject | Should -Be 'Options'
+        $err.Exception.Message | Should -BeLike '*Options: a hashtable parameter takes a dictionary or a `[pscustomobject`], not a System.Text.StringBuilder*'
+        $script:ran | Should -Be 1
+    }
+
     It 'hands a [datetimeoffset] to a datetime parameter as the same instant in local time' {
         Register-ModuleAPI -ModuleName Dates -APIName Op -Handler { param($When) $When } -Parameters @{ When = @{ Type = 'datetime' } } | Out-Null
         $r = Invoke-ModuleAPI Dates Op @{ When = [datetimeoffset]'2026-05-01T10:00:00+05:00' }

@@ -161,6 +161,7 @@ namespace ModuleCommunication.Threading
         private static object? Convert(object? value, Param p)
         {
             object? bare = value is PSObject ps ? ps.BaseObject : value;
+            if (p.Type == "hashtable" && bare != null && bare is not IDictionary) return ToHashtable(value!);
             if (bare == null || p.ConvertTo == null || p.ConvertTo.IsInstanceOfType(bare)) return value;
             // A DateTimeOffset passes the core's datetime check (it travels as ISO 8601 text with its
             // offset), and PowerShell has no conversion to DateTime. The data codec reads text with an
@@ -168,6 +169,35 @@ namespace ModuleCommunication.Threading
             // a handler of that text would; UtcDateTime would be the same instant with another Kind.
             if (bare is DateTimeOffset offset && p.ConvertTo == typeof(DateTime)) return offset.LocalDateTime;
             return LanguagePrimitives.ConvertTo(bare, p.ConvertTo, CultureInfo.InvariantCulture);
+        }
+
+        /// <summary>
+        /// The core's check lets any object with properties through as a hashtable (it travels as a
+        /// JSON object). A [pscustomobject] (ConvertFrom-Json's output) becomes a hashtable of its
+        /// properties, keys case-insensitive like @{}; any other object is refused, so that the
+        /// caller's mistake is not reported as the handler's.
+        /// </summary>
+        private static Hashtable ToHashtable(object value)
+        {
+            if (value is not PSObject { BaseObject: PSCustomObject } custom)
+            {
+                throw new ArgumentException($"a hashtable parameter takes a dictionary or a [pscustomobject], not a {(value is PSObject o ? o.BaseObject : value).GetType().FullName}.");
+            }
+            var table = new Hashtable(StringComparer.OrdinalIgnoreCase);
+            foreach (PSPropertyInfo property in custom.Properties)
+            {
+                object? item;
+                try
+                {
+                    item = property.Value;
+                }
+                catch (Exception)
+                {
+                    item = null; // a ScriptProperty that throws, as the data codec reads it
+                }
+                table[property.Name] = item;
+            }
+            return table;
         }
     }
 
