@@ -320,6 +320,26 @@ Describe 'Invoke-ModuleAPI' {
         $script:ran | Should -Be 0
     }
 
+    It 'refuses two keys of a case-sensitive dictionary that name one parameter, naming both (<Case>)' -ForEach @(
+        @{ Case = 'schema'; Schema = @{ Path = @{ Type = 'string' } } }
+        @{ Case = 'no schema'; Schema = $null }
+    ) {
+        $script:ran = 0
+        $register = @{ ModuleName = 'Files'; APIName = 'Remove'; Handler = { param($Path) $script:ran++; $Path } }
+        if ($Schema) { $register.Parameters = $Schema }
+        Register-ModuleAPI @register | Out-Null
+        $p = [hashtable]::new([StringComparer]::Ordinal)
+        $p['Path'] = '/data/keep'
+        $p['path'] = '/data/other'
+        $err = { Invoke-ModuleAPI Files Remove $p } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ParameterValidationFailed,*'
+        $err.Exception.Message | Should -BeLike "*'Path' and 'path' are both given (parameter names compare case-insensitively)*"
+        $t = Test-ModuleAPI Files Remove $p
+        $t.Success | Should -BeFalse
+        $t.ErrorCategory | Should -Be 'Validation'
+        $script:ran | Should -Be 0
+    }
+
     It 'checks ValidateSet case-insensitively and Pattern like ValidatePattern' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler { param($Mode, $Name) "$Mode $Name" } -Parameters @{
             Mode = @{ Type = 'string'; ValidateSet = 'Quick', 'Full' }

@@ -46,12 +46,15 @@ namespace ModuleCommunication.Commands
             return record;
         }
 
-        /// <summary>Starts the bookkeeping of one call: $Context, the effective timeout.</summary>
+        /// <summary>
+        /// Starts the bookkeeping of one call: $Context, the effective timeout. Throws
+        /// <see cref="ApiInvocationException"/> (Validation) for parameters that name one parameter twice.
+        /// </summary>
         internal static ApiCallState StartCall(string module, string operation, IDictionary? parameters, TimeSpan? timeout, bool async)
         {
             ApiStage? handler = StageRegistry.FindHandler(module, operation);
             var context = new ApiContext(handler?.Module ?? module, handler?.Operation ?? operation,
-                parameters == null ? new Hashtable(StringComparer.OrdinalIgnoreCase) : ApiSchemaBinding.Copy(parameters), Guid.NewGuid())
+                parameters == null ? new Hashtable(StringComparer.OrdinalIgnoreCase) : ApiSchemaBinding.Copy(parameters, (handler?.Module ?? module) + "." + (handler?.Operation ?? operation)), Guid.NewGuid())
             {
                 IsAsync = async,
             };
@@ -288,7 +291,16 @@ namespace ModuleCommunication.Commands
                 ThrowTerminatingError(NewError("InvalidTimeout", ErrorCategory.InvalidArgument, Timeout,
                     $"-Timeout must be positive; got {Timeout}.", "Give a number of seconds greater than 0, or leave -Timeout out."));
             }
-            ApiCallState state = StartCall(Module, Operation, Parameters, hasTimeout ? Timeout : null, Async);
+            ApiCallState state;
+            try
+            {
+                state = StartCall(Module, Operation, Parameters, hasTimeout ? Timeout : null, Async);
+            }
+            catch (ApiInvocationException e)
+            {
+                ThrowTerminatingError(CallError(e));
+                return;
+            }
             state.AuthenticationToken = AuthenticationToken;
             if (MyInvocation.BoundParameters.ContainsKey(nameof(RetryAttempts))) state.RetryAttempts = RetryAttempts;
             if (MyInvocation.BoundParameters.ContainsKey(nameof(EnableCircuitBreaker))) state.CircuitBreaker = EnableCircuitBreaker.IsPresent;
@@ -406,7 +418,16 @@ namespace ModuleCommunication.Commands
                 return;
             }
             bool hasTimeout = MyInvocation.BoundParameters.ContainsKey(nameof(Timeout)) && Timeout > TimeSpan.Zero;
-            ApiCallState state = StartCall(ModuleName, APIName, TestParameters, hasTimeout ? Timeout : null, async: false);
+            ApiCallState state;
+            try
+            {
+                state = StartCall(ModuleName, APIName, TestParameters, hasTimeout ? Timeout : null, async: false);
+            }
+            catch (ApiInvocationException e)
+            {
+                WriteObject(Failed(e.Category, new List<ApiParameterError>(e.ParameterErrors).ConvertAll(p => p.Message)));
+                return;
+            }
             state.AuthenticationToken = AuthenticationToken;
             // One attempt: a test reports the first failure instead of retrying past it, and
             // -Timeout bounds the whole test call.

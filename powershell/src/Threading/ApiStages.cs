@@ -131,12 +131,40 @@ namespace ModuleCommunication.Threading
             return splat;
         }
 
-        /// <summary>The caller's hashtable as a splat, for an API without a schema.</summary>
-        public static Hashtable Copy(IDictionary given)
+        /// <summary>
+        /// The caller's dictionary as a case-insensitive table (the call's parameters, or the splat of
+        /// an API without a schema). Parameter names compare case-insensitively, so two keys of a
+        /// case-sensitive dictionary that differ only in case ('Path', 'path') name one parameter:
+        /// refused as Validation, naming both, or one value would be lost without a word.
+        /// </summary>
+        public static Hashtable Copy(IDictionary given, string apiKey, Guid? requestId = null)
         {
             var splat = new Hashtable(given.Count, StringComparer.OrdinalIgnoreCase);
-            foreach (DictionaryEntry e in given) splat[e.Key?.ToString() ?? string.Empty] = e.Value;
+            foreach (DictionaryEntry e in given)
+            {
+                string key = e.Key?.ToString() ?? string.Empty;
+                if (splat.ContainsKey(key)) throw Invalid(apiKey, requestId, key, $"'{FirstSpelling(splat, key)}' and '{key}' are both given (parameter names compare case-insensitively); give the parameter once");
+                splat[key] = e.Value;
+            }
             return splat;
+        }
+
+        private static string FirstSpelling(Hashtable table, string key)
+        {
+            foreach (object k in table.Keys)
+            {
+                if (string.Equals((string)k, key, StringComparison.OrdinalIgnoreCase)) return (string)k;
+            }
+            return key;
+        }
+
+        /// <summary>A Validation failure of one parameter, worded as the core's own validation errors are.</summary>
+        private static ApiInvocationException Invalid(string apiKey, Guid? requestId, string parameter, string problem)
+        {
+            var errors = new List<ApiParameterError> { new ApiParameterError(parameter, problem) };
+            return new ApiInvocationException(ApiErrorCategory.Validation, apiKey,
+                $"invalid parameters for {apiKey}: {problem}. The handler did not run; see the API's parameters with Get-ModuleAPIs", errors, null)
+                { RequestId = requestId ?? Guid.Empty };
         }
 
         private static bool TryGet(IDictionary given, string name, out object? value)
