@@ -340,6 +340,20 @@ Describe 'Invoke-ModuleAPI' {
         $script:ran | Should -Be 0
     }
 
+    It 'refuses a key that is no parameter name for an API without a schema, as the caller''s mistake (<Key>)' -ForEach @(
+        @{ Key = '' }
+        @{ Key = 'a b' }
+    ) {
+        $script:ran = 0
+        Register-ModuleAPI -ModuleName Q -APIName Echo -Handler { param($a) $script:ran++; "a=[$a] args=[$args]" } | Out-Null
+        $err = { Invoke-ModuleAPI Q Echo @{ $Key = 'v' } -RetryAttempts 0 } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ParameterValidationFailed,*'
+        $err.TargetObject | Should -Be $Key
+        $err.Exception.Message | Should -BeLike "*'$Key' is not a parameter name: use 1 to 128 letters, digits and underscores*"
+        $script:ran | Should -Be 0
+        (Get-CircuitBreakerStatus -OperationName Q.Echo).CircuitBreakers['Q.Echo'].TotalFailures | Should -Be 0
+    }
+
     It 'checks ValidateSet case-insensitively and Pattern like ValidatePattern' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler { param($Mode, $Name) "$Mode $Name" } -Parameters @{
             Mode = @{ Type = 'string'; ValidateSet = 'Quick', 'Full' }

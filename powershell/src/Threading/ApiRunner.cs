@@ -319,7 +319,7 @@ namespace ModuleCommunication.Threading
                 ApiContext.SetCurrent(ctx);
                 if (stage.IsHandler)
                 {
-                    Hashtable splat = stage.Binding != null ? stage.Binding.Bind(ctx) : ApiSchemaBinding.Copy(ctx.Parameters, ctx.APIKey, ctx.RequestId);
+                    Hashtable splat = stage.Binding != null ? stage.Binding.Bind(ctx) : ApiSchemaBinding.CopyForHandler(ctx);
                     if (stage.WantsContext && !splat.ContainsKey("Context")) splat["Context"] = ctx;
                     state.Result = null;
                     ScriptBlock runner = writer != null ? scripts.SplatCapturingErrors : scripts.Splat;

@@ -149,6 +149,37 @@ namespace ModuleCommunication.Threading
             return splat;
         }
 
+        /// <summary>
+        /// The splat of an API without a schema. A key that is no parameter name ('', 'a b') would
+        /// fail inside PowerShell's binder as the handler's error, or turn into positional
+        /// arguments: refused as Validation, by the rule a schema's names follow.
+        /// </summary>
+        public static Hashtable CopyForHandler(ApiContext context)
+        {
+            Hashtable splat = Copy(context.Parameters, context.APIKey, context.RequestId);
+            foreach (string key in splat.Keys)
+            {
+                if (!IsParameterName(key))
+                {
+                    throw Invalid(context.APIKey, context.RequestId, key,
+                        $"'{key}' is not a parameter name: use 1 to 128 letters, digits and underscores, starting with a letter or underscore "
+                        + "(a name a PowerShell handler can declare in param())");
+                }
+            }
+            return splat;
+        }
+
+        /// <summary>The core's rule for a schema's parameter names (src/registry/schema.rs, check_param_name).</summary>
+        private static bool IsParameterName(string name)
+        {
+            if (name.Length == 0 || name.Length > 128 || !(char.IsLetter(name[0]) || name[0] == '_')) return false;
+            foreach (char c in name)
+            {
+                if (!char.IsLetterOrDigit(c) && c != '_') return false;
+            }
+            return true;
+        }
+
         private static string FirstSpelling(Hashtable table, string key)
         {
             foreach (object k in table.Keys)
