@@ -548,6 +548,9 @@ Describe 'Invoke-ModuleAPI -Timeout' {
     It 'refuses a timeout that is not positive' {
         Register-ModuleAPI -ModuleName M -APIName Quick -Handler { } | Out-Null
         { Invoke-ModuleAPI M Quick -Timeout 0 } | Should -Throw -ErrorId 'InvalidTimeout,ModuleCommunication.Commands.InvokeModuleAPICommand'
+        # A negative one is refused while binding; its message asks for what is taken, not for "0 or more".
+        { Invoke-ModuleAPI M Quick -Timeout -1 } | Should -Throw "*'-1' is a negative duration; give a number of seconds greater than 0*"
+        { Register-ModuleAPI -ModuleName M -APIName Quick2 -Handler { } -Timeout -1 } | Should -Throw "*give a number of seconds greater than 0*"
     }
 }
 

@@ -115,7 +115,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>The timeout of calls that give none (seconds or TimeSpan).</summary>
         [Parameter]
-        [SecondsTransformation(MaxSeconds = 86400)] // the core's limit: one day
+        [SecondsTransformation(MaxSeconds = 86400, Positive = true)] // the core's limit: one day; 0 refused below
         public TimeSpan Timeout { get; set; }
 
         /// <summary>Replace an API of the same name (and the middleware added for it alone).</summary>
@@ -262,7 +262,7 @@ namespace ModuleCommunication.Commands
 
         /// <summary>Stop the call and fail with a timeout after this long (seconds or TimeSpan).</summary>
         [Parameter]
-        [SecondsTransformation(MaxSeconds = 86400)] // the core's limit: one day
+        [SecondsTransformation(MaxSeconds = 86400, Positive = true)] // the core's limit: one day; 0 refused below
         public TimeSpan Timeout { get; set; }
 
         /// <summary>Return a job at once; the call runs on the module's runspace pool.</summary>

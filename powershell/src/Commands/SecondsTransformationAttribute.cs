@@ -18,6 +18,12 @@ namespace ModuleCommunication.Commands
         /// <summary>Lets a negative duration through, for a cmdlet that refuses it with its own error.</summary>
         public bool AllowNegative { get; set; }
 
+        /// <summary>
+        /// The cmdlet refuses zero too (with its own error): a negative duration's message then asks
+        /// for more than 0, not for "0 or more", which would be refused next.
+        /// </summary>
+        public bool Positive { get; set; }
+
         /// <summary>The shortest duration taken, in seconds (0: any that is not negative).</summary>
         public double MinSeconds { get; set; }
 
@@ -41,8 +47,9 @@ namespace ModuleCommunication.Commands
             };
             if (!AllowNegative && result is TimeSpan t && t < TimeSpan.Zero)
             {
-                throw new ArgumentTransformationMetadataException(
-                    $"'{value}' is a negative duration; give a number of seconds of 0 or more, or a TimeSpan that is not negative.");
+                throw new ArgumentTransformationMetadataException(Positive
+                    ? $"'{value}' is a negative duration; give a number of seconds greater than 0, or a TimeSpan greater than zero."
+                    : $"'{value}' is a negative duration; give a number of seconds of 0 or more, or a TimeSpan that is not negative.");
             }
             if (result is TimeSpan span && span >= TimeSpan.Zero && (span.TotalSeconds < MinSeconds || (MaxSeconds > 0 && span.TotalSeconds > MaxSeconds)))
             {
