@@ -128,6 +128,11 @@ Describe 'Retry from PowerShell' {
         @{ Name = 'SocketException'; Fail = { throw [System.Net.Sockets.SocketException]::new(10061) }; Retried = $true }
         @{ Name = 'Write-Error -Category ResourceBusy'; Fail = { Write-Error 'locked' -Category ResourceBusy -ErrorAction Stop }; Retried = $true }
         @{ Name = 'Write-Error -Category ConnectionError'; Fail = { Write-Error 'reset' -Category ConnectionError -ErrorAction Stop }; Retried = $true }
+        # Thrown by a .NET method, as a handler usually meets them: PowerShell wraps them in a MethodInvocationException.
+        @{ Name = 'a refused TcpClient.Connect'; Fail = { [System.Net.Sockets.TcpClient]::new().Connect('127.0.0.1', 9) }; Retried = $true }
+        @{ Name = 'a failed HttpClient request'; Fail = { [System.Net.Http.HttpClient]::new().GetStringAsync('http://127.0.0.1:9/').GetAwaiter().GetResult() }; Retried = $true }
+        @{ Name = 'a [regex]::Match timeout'; Fail = { [regex]::Match(('a' * 5000) + '!', '(a+)+$', 'None', [timespan]::FromMilliseconds(1)) }; Retried = $true }
+        @{ Name = 'an IOException of a .NET method'; Fail = { [System.IO.File]::ReadAllText('/nonexistent/mc-retry-test') }; Retried = $false }
         @{ Name = 'a plain throw'; Fail = { throw 'something broke' }; Retried = $false }
         @{ Name = 'a message that merely mentions a timeout'; Fail = { throw 'connection timeout, network busy' }; Retried = $false }
         @{ Name = 'ApiErrorException Validation'; Fail = { throw [ModuleCommunication.ApiErrorException]::new('Validation', 'bad input') }; Retried = $false }

@@ -437,7 +437,11 @@ namespace ModuleCommunication.Threading
                         case ErrorCategory.ResourceUnavailable:
                             return ApiErrorCategory.Unavailable;
                     }
-                    if (r.ErrorRecord.Exception != null && !ReferenceEquals(r.ErrorRecord.Exception, e))
+                    // A MethodInvocationException (a .NET method's exception in script) has a record
+                    // whose Exception is a ParentContainsErrorRecordException, which holds nothing:
+                    // the thrown exception is its InnerException.
+                    if (r.ErrorRecord.Exception != null && !ReferenceEquals(r.ErrorRecord.Exception, e)
+                        && r.ErrorRecord.Exception is not ParentContainsErrorRecordException)
                     {
                         e = r.ErrorRecord.Exception;
                         continue;
