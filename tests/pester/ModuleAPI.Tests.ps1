@@ -1075,6 +1075,70 @@ Describe 'Test-ModuleAPI' {
         $script:ran | Should -Be 0
     }
 
+    It 'fails a call whose handler''s own parameters cannot be bound, also where no try/catch is around it' {
+        # Pester runs each test inside try/catch, which makes PowerShell end the handler's statement
+        # at such an error anyway; a runspace of its own runs the calls the way a plain script does.
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                param($Psd1)
+                Import-Module $Psd1
+                Register-ModuleAPI -ModuleName Bind -APIName Range -Handler { param([ValidateRange(1, 5)][int] $x) "x=$x" } | Out-Null
+                Register-ModuleAPI -ModuleName Bind -APIName Typed -Handler { param([int] $x) "x=$x" } | Out-Null
+                foreach ($case in @('Range', @{ x = 9 }), @('Typed', @{ x = 'abc' })) {
+                    $api, $given = $case
+                    $t = Test-ModuleAPI Bind $api $given
+                    $Error.Clear()
+                    $r = Invoke-ModuleAPI Bind $api $given -RetryAttempts 0
+                    $timed = Invoke-ModuleAPI Bind $api $given -RetryAttempts 0 -Timeout 30
+                    $info = Get-ModuleAPIs -ModuleName Bind -APIName $api
+                    [pscustomobject]@{
+                        API = $api; TestSuccess = $t.Success; TestCategory = $t.ErrorCategory; TestErrors = $t.Errors
+                        Invoked = $r; Timed = $timed; ErrorIds = @($Error | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] })
+                        Successes = $info.SuccessCount; Failures = $info.FailureCount
+                    }
+                }
+            }.ToString()).AddArgument($script:Psd1)
+            $results = $ps.Invoke()
+            $results.Count | Should -Be 2
+            foreach ($r in $results) {
+                $r.TestSuccess | Should -BeFalse -Because "the handler of Bind.$($r.API) never ran"
+                $r.TestCategory | Should -Be 'HandlerFailed'
+                $r.TestErrors[0] | Should -BeLike "The handler of Bind.$($r.API) failed:*parameter 'x'*"
+                $r.Invoked | Should -BeNullOrEmpty
+                $r.Timed | Should -BeNullOrEmpty
+                # One error per failed call: the call's own, not also the binding error beside it.
+                $r.ErrorIds | Should -Be @('APIHandlerFailed', 'APIHandlerFailed')
+                $r.Successes | Should -Be 0
+                $r.Failures | Should -Be 3
+            }
+        } finally {
+            $ps.Dispose()
+        }
+        Register-ModuleAPI -ModuleName Bind -APIName Typed -Handler { param([int] $x) "x=$x" } | Out-Null
+        $job = Invoke-ModuleAPI Bind Typed @{ x = 'abc' } -Async -RetryAttempts 0
+        $job | Wait-Job -Timeout 60 | Out-Null
+        $job.State | Should -Be 'Failed'
+        $job.Error.Count | Should -Be 1
+        $job.Failure.Category | Should -Be 'HandlerFailed'
+        $job | Remove-Job
+    }
+
+    It 'keeps a handler going past a statement-terminating error of its own, as a function does' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                param($Psd1)
+                Import-Module $Psd1
+                Register-ModuleAPI -ModuleName Soft -APIName Op -Handler { [int]'abc'; 'after' } | Out-Null
+                Invoke-ModuleAPI Soft Op -RetryAttempts 0 2>$null
+            }.ToString()).AddArgument($script:Psd1)
+            $ps.Invoke() | Should -Be 'after'
+        } finally {
+            $ps.Dispose()
+        }
+    }
+
     It 'reports a failing handler and an unknown API in its result, without failing itself' {
         Register-ModuleAPI -ModuleName M -APIName Boom -Handler { throw 'kaboom' } | Out-Null
         $t = Test-ModuleAPI M Boom -ErrorAction Stop
