@@ -1124,6 +1124,22 @@ Describe 'Test-ModuleAPI' {
         $job | Remove-Job
     }
 
+    It 'fails at once, naming it, a call that misses a mandatory parameter of the handler, instead of prompting' {
+        # An interactive pwsh whose standard input stays open and empty: a prompt would wait there.
+        $child = Invoke-ChildPwsh -Interactive -TimeoutSeconds 45 -Script @'
+Import-Module $env:MC_MODULE_PSD1
+Register-ModuleAPI -ModuleName M -APIName Need -Handler { param([Parameter(Mandatory)] $x, [Alias('Where')][Parameter(Mandatory = $true)] $Path, $Other) "x=$x" } | Out-Null
+try { Invoke-ModuleAPI M Need @{ Wh = 'here' } -Timeout 20 -RetryAttempts 0 } catch { "invoke: $($_.FullyQualifiedErrorId.Split(',')[0]): $_" }
+$t = Test-ModuleAPI M Need @{ x = 1 } -Timeout 20
+"test: $($t.Success) $($t.ErrorCategory) $($t.Errors)"
+"given: $(Invoke-ModuleAPI M Need @{ x = 1; Path = 'p' })"
+'@
+        $child.Exited | Should -BeTrue -Because "a prompt would wait for input: $($child.Output)"
+        $child.Output | Should -BeLike "*invoke: APIHandlerFailed: The handler of M.Need failed: *missing mandatory parameters: x. Give them in -Parameters.*"
+        $child.Output | Should -BeLike "*test: False HandlerFailed *missing mandatory parameters: Path.*"
+        $child.Output | Should -BeLike '*given: x=1*'
+    }
+
     It 'keeps a handler going past a statement-terminating error of its own, as a function does' {
         $ps = [powershell]::Create()
         try {

@@ -56,9 +56,10 @@ function Reset-Registry {
 
 # Runs $Script in a new pwsh process (started the way this one was: here 'dotnet pwsh.dll', the
 # .NET tool) and waits up to $TimeoutSeconds for it to exit; a process still running then is
-# killed. Returns whether it exited, its exit code and its output.
+# killed. Returns whether it exited, its exit code and its output. -Interactive leaves out
+# -NonInteractive and gives it a standard input that stays open and empty, so that a prompt waits.
 function Invoke-ChildPwsh {
-    param([string] $Script, [double] $TimeoutSeconds = 60)
+    param([string] $Script, [double] $TimeoutSeconds = 60, [switch] $Interactive)
     $file = Join-Path ([IO.Path]::GetTempPath()) ('mc-child-' + [guid]::NewGuid().ToString('N') + '.ps1')
     Set-Content -LiteralPath $file -Value $Script
     try {
@@ -66,7 +67,10 @@ function Invoke-ChildPwsh {
         if ([IO.Path]::GetFileNameWithoutExtension([Environment]::ProcessPath) -eq 'dotnet') {
             $start.ArgumentList.Add([Environment]::GetCommandLineArgs()[0])
         }
-        '-NoProfile', '-NonInteractive', '-File', $file | ForEach-Object { $start.ArgumentList.Add($_) }
+        $arguments = @('-NoProfile')
+        if (-not $Interactive) { $arguments += '-NonInteractive' }
+        $arguments + '-File', $file | ForEach-Object { $start.ArgumentList.Add($_) }
+        $start.RedirectStandardInput = [bool] $Interactive
         $start.RedirectStandardOutput = $true
         $start.RedirectStandardError = $true
         $process = [Diagnostics.Process]::Start($start)

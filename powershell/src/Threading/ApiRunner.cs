@@ -324,6 +324,14 @@ namespace ModuleCommunication.Threading
                 {
                     Hashtable splat = stage.Binding != null ? stage.Binding.Bind(ctx) : ApiSchemaBinding.CopyForHandler(ctx);
                     if (stage.WantsContext && !splat.ContainsKey("Context")) splat["Context"] = ctx;
+                    if (stage.MissingMandatory(splat) is { } missing)
+                    {
+                        // PowerShell would prompt for them on the caller's host, and the call would
+                        // wait for someone to type, past its timeout. Worded as PowerShell words it
+                        // where it cannot prompt (an -Async call's pool runspace).
+                        throw new ParameterBindingException(
+                            $"Cannot process command because of one or more missing mandatory parameters: {missing}. Give them in -Parameters.");
+                    }
                     state.Result = null;
                     ScriptBlock runner = writer != null ? scripts.SplatCapturingErrors : scripts.Splat;
                     // In the pool (-Async), a handler blocked in a .NET wait must not keep pwsh from exiting.

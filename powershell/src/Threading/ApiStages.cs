@@ -4,6 +4,7 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Management.Automation;
+using System.Management.Automation.Language;
 using System.Management.Automation.Runspaces;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -28,13 +29,91 @@ namespace ModuleCommunication.Threading
             Text = block.ToString();
             Owner = owner;
             Dispatcher = dispatcher;
-            if (isHandler && block.Ast is System.Management.Automation.Language.ScriptBlockAst ast && ast.ParamBlock != null)
+            if (isHandler && block.Ast is ScriptBlockAst ast && ast.ParamBlock != null)
             {
-                foreach (System.Management.Automation.Language.ParameterAst p in ast.ParamBlock.Parameters)
+                List<string[]>? mandatory = null;
+                foreach (ParameterAst p in ast.ParamBlock.Parameters)
                 {
                     if (string.Equals(p.Name.VariablePath.UserPath, "Context", StringComparison.OrdinalIgnoreCase)) WantsContext = true;
+                    if (MandatoryNames(p) is { } names) (mandatory ??= new List<string[]>()).Add(names);
                 }
+                Mandatory = mandatory;
             }
+        }
+
+        /// <summary>
+        /// The parameters the handler declares [Parameter(Mandatory)] in every parameter set, each
+        /// as its name and aliases. Missing, PowerShell would prompt for them on the caller's host
+        /// (the call then waits for someone to type, past its timeout); the call fails instead.
+        /// </summary>
+        public IReadOnlyList<string[]>? Mandatory { get; }
+
+        /// <summary>Name and aliases of a parameter mandatory in all its sets; null otherwise or when unsure.</summary>
+        private static string[]? MandatoryNames(ParameterAst p)
+        {
+            bool mandatory = false;
+            var names = new List<string> { p.Name.VariablePath.UserPath };
+            foreach (AttributeBaseAst attribute in p.Attributes)
+            {
+                if (attribute is not AttributeAst a) continue;
+                Type? type = a.TypeName.GetReflectionAttributeType();
+                if (type == typeof(AliasAttribute))
+                {
+                    foreach (ExpressionAst e in a.PositionalArguments)
+                    {
+                        IEnumerable<ExpressionAst> items = e is ArrayLiteralAst array ? array.Elements : new[] { e };
+                        foreach (ExpressionAst item in items)
+                        {
+                            if (item is StringConstantExpressionAst alias) names.Add(alias.Value);
+                        }
+                    }
+                    continue;
+                }
+                if (type != typeof(ParameterAttribute)) continue;
+                bool thisOne = false;
+                foreach (NamedAttributeArgumentAst n in a.NamedArguments)
+                {
+                    if (n.ArgumentName.Equals("ParameterSetName", StringComparison.OrdinalIgnoreCase)) return null; // depends on the set bound
+                    if (!n.ArgumentName.Equals("Mandatory", StringComparison.OrdinalIgnoreCase)) continue;
+                    bool? value = n.ExpressionOmitted ? true : n.Argument switch
+                    {
+                        VariableExpressionAst v when v.VariablePath.UserPath.Equals("true", StringComparison.OrdinalIgnoreCase) => true,
+                        VariableExpressionAst v when v.VariablePath.UserPath.Equals("false", StringComparison.OrdinalIgnoreCase) => false,
+                        ConstantExpressionAst c => LanguagePrimitives.IsTrue(c.Value),
+                        _ => null,
+                    };
+                    if (value == null) return null;
+                    thisOne = value.Value;
+                }
+                if (!thisOne) return null;
+                mandatory = true;
+            }
+            return mandatory ? names.ToArray() : null;
+        }
+
+        /// <summary>
+        /// The first mandatory parameter <paramref name="splat"/> does not give (by its name, an
+        /// alias, or a prefix of either, as PowerShell binds a splat), or null.
+        /// </summary>
+        public string? MissingMandatory(Hashtable splat)
+        {
+            if (Mandatory == null) return null;
+            List<string>? missing = null;
+            foreach (string[] names in Mandatory)
+            {
+                bool given = false;
+                foreach (object key in splat.Keys)
+                {
+                    string k = (string)key;
+                    if (k.Length == 0) continue;
+                    foreach (string name in names)
+                    {
+                        if (name.StartsWith(k, StringComparison.OrdinalIgnoreCase)) given = true;
+                    }
+                }
+                if (!given) (missing ??= new List<string>()).Add(names[0]);
+            }
+            return missing == null ? null : string.Join(", ", missing);
         }
 
         /// <summary>The handler declares a $Context parameter: it receives the call's context (unless an API parameter has that name).</summary>
