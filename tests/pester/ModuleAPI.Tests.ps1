@@ -577,6 +577,27 @@ Describe 'Invoke-ModuleAPI -Async' {
         $jobs | Remove-Job
     }
 
+    It 'runs an API call made by its handler in the same pool runspace, while the caller waits in Wait-Job' {
+        Register-ModuleAPI -ModuleName D -APIName Inner -Handler { param($Context) "inner on $([runspace]::DefaultRunspace.InstanceId) at depth $($Context.Depth)" } | Out-Null
+        Register-ModuleAPI -ModuleName D -APIName Timed -Handler { 'timed' } | Out-Null
+        Add-APIMiddleware -Name Tag -ModuleName D -APIName Inner -Handler { param($Context, $Next) '[' + (& $Next $Context) + ']' } | Out-Null
+        Register-ModuleAPI -ModuleName D -APIName Outer -Handler {
+            "outer on $([runspace]::DefaultRunspace.InstanceId)"
+            Invoke-ModuleAPI D Inner
+            Invoke-ModuleAPI D Timed -Timeout 20
+        } | Out-Null
+        $job = Invoke-ModuleAPI D Outer -Async
+        # Sent to this runspace, blocked here in Wait-Job, the inner calls would wait for their 30 s timeout and retry.
+        $job | Wait-Job -Timeout 20 | Out-Null
+        $job.State | Should -Be 'Completed'
+        $outer, $inner, $timed = Receive-Job $job
+        $runspace = $outer -replace '^outer on '
+        $runspace | Should -Not -Be ([runspace]::DefaultRunspace.InstanceId.ToString())
+        $inner | Should -Be "[inner on $runspace at depth 2]"
+        $timed | Should -Be 'timed'
+        $job | Remove-Job
+    }
+
     It 'returns a real job that Get-Job, Wait-Job, Receive-Job and Remove-Job work with' {
         Register-ModuleAPI -ModuleName M -APIName Op -Handler { param($X) $X; $X + 1 } | Out-Null
         $job = Invoke-ModuleAPI M Op @{ X = 1 } -Async

@@ -59,10 +59,14 @@ namespace ModuleCommunication.Commands
                 IsAsync = async,
             };
             ApiCallState state = ApiCallState.Start(context);
+            // A call made by a stage of an -Async call runs the way that call does, in the same pool
+            // runspace: sent to the runspace that registered the API, it would wait for a caller
+            // that may sit in Wait-Job, which never reaches a checkpoint.
+            bool inPool = async || ApiContext.Current?.State is { RunInPool: true };
             TimeSpan? effective = timeout ?? handler?.DefaultTimeout;
-            if (effective == null && !async && NeedsAnotherRunspace(handler, module, operation)) effective = ApiRunner.DefaultCrossRunspaceTimeout;
+            if (effective == null && !inPool && NeedsAnotherRunspace(handler, module, operation)) effective = ApiRunner.DefaultCrossRunspaceTimeout;
             state.SetTimeout(effective);
-            state.RunInPool = async;
+            state.RunInPool = inPool;
             state.ParentDepth = ApiRunner.AmbientDepth;
             return state;
         }

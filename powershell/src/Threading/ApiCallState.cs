@@ -32,7 +32,7 @@ namespace ModuleCommunication.Threading
         /// <summary>$Context of the call.</summary>
         public ApiContext Context { get; }
 
-        /// <summary>-Async: every stage runs in the pool runspace of the job, re-created from its text.</summary>
+        /// <summary>-Async, or a call a stage of one makes: every stage runs in the pool runspace of the job, re-created from its text.</summary>
         public bool RunInPool { get; set; }
 
         /// <summary>The depth of the call that started this one from another thread (-Async in a handler).</summary>

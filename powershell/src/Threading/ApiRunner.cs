@@ -23,7 +23,7 @@ namespace ModuleCommunication.Threading
     /// script block runs:
     /// <list type="bullet">
     /// <item>inline, when that thread is the pipeline thread of the runspace that registered it;</item>
-    /// <item>re-created from its text in the current pool runspace, for an -Async call;</item>
+    /// <item>re-created from its text in the current pool runspace, for an -Async call and the calls its stages make;</item>
     /// <item>otherwise on its owner's thread: posted to the owner's <see cref="RunspaceDispatcher"/>,
     /// which runs it at the owner's next checkpoint or pump, while this thread waits (running its
     /// own runspace's posted work meanwhile) until the call's deadline.</item>
@@ -335,7 +335,7 @@ namespace ModuleCommunication.Threading
                     state.Result = null;
                     ScriptBlock runner = writer != null ? scripts.SplatCapturingErrors : scripts.Splat;
                     // In the pool (-Async), a handler blocked in a .NET wait must not keep pwsh from exiting.
-                    if (state.RunInPool) PoolInterrupts.Enter();
+                    bool watched = state.RunInPool && PoolInterrupts.Enter();
                     Collection<PSObject> output;
                     state.NotBound = null;
                     try
@@ -344,7 +344,7 @@ namespace ModuleCommunication.Threading
                     }
                     finally
                     {
-                        if (state.RunInPool) PoolInterrupts.Leave();
+                        if (watched) PoolInterrupts.Leave();
                     }
                     if (state.NotBound != null) throw state.NotBound;
                     Shape(state, output, writer);

@@ -31,12 +31,21 @@ namespace ModuleCommunication.Threading
         private static readonly ConcurrentDictionary<Guid, Slot> s_slots = new();
         private static readonly object s_watchGate = new();
 
-        /// <summary>The calling thread starts running user code in its runspace.</summary>
-        public static void Enter()
+        /// <summary>
+        /// The calling thread starts running user code in its runspace. False when it runs some
+        /// already (a call nested in an -Async call's handler): then the outer region goes on, and
+        /// the caller must not <see cref="Leave"/>.
+        /// </summary>
+        public static bool Enter()
         {
-            if (Runspace.DefaultRunspace is not Runspace runspace) return;
+            if (Runspace.DefaultRunspace is not Runspace runspace) return false;
             Slot slot = Watch(runspace);
-            lock (slot.Gate) slot.Running = Thread.CurrentThread;
+            lock (slot.Gate)
+            {
+                if (slot.Running == Thread.CurrentThread) return false;
+                slot.Running = Thread.CurrentThread;
+            }
+            return true;
         }
 
         /// <summary>The calling thread's user code has returned (or thrown).</summary>
