@@ -426,6 +426,22 @@ Describe 'Invoke-ModuleAPI' {
         "$($soft[0])" | Should -Be 'soft failure'
     }
 
+    It 'runs the handler with the caller''s $ErrorActionPreference, as a function: Stop makes its Write-Error fail the call' {
+        Register-ModuleAPI -ModuleName M -APIName Soft -Handler { Write-Error 'soft failure'; 'done' } | Out-Null
+        $err = & {
+            $ErrorActionPreference = 'Stop'
+            { Invoke-ModuleAPI M Soft -RetryAttempts 0 } | Should -Throw -PassThru
+        }
+        $err.FullyQualifiedErrorId | Should -BeLike 'APIHandlerFailed,*'
+        $err.Exception.Message | Should -BeLike '*soft failure*'
+        { Invoke-ModuleAPI M Soft -RetryAttempts 0 -ErrorAction Stop } | Should -Throw -ErrorId 'APIHandlerFailed,*'
+        & {
+            $ErrorActionPreference = 'Continue'
+            Invoke-ModuleAPI M Soft -RetryAttempts 0 -ErrorVariable soft -ErrorAction SilentlyContinue | Should -Be 'done'
+            $soft.Count | Should -Be 1
+        }
+    }
+
     It 'lets a handler call the module''s cmdlets: a handler that publishes a message' {
         New-MessageChannel -Name 'ApiEvents' -ErrorAction SilentlyContinue | Out-Null
         $script:seen = [System.Collections.Generic.List[object]]::new()
