@@ -106,6 +106,31 @@ fn per_operation_scopes_allow_only_matching_apis() {
     assert!(sec.authorize(tok, Action::EventsPublish, "Anything", None).is_ok());
 }
 
+/// Module names may contain dots, operation names cannot: an API pattern's module part and
+/// operation part match apart, so `Lab.*` does not reach module `Lab.Admin`.
+#[test]
+fn api_scope_patterns_match_the_module_and_the_operation_apart() {
+    let clock = Arc::new(ManualClock::new(0));
+    let sec = Security::new(clock);
+    sec.set_settings(SecuritySettings { enabled: true, require_authentication: true, ..SecuritySettings::default() })
+        .unwrap();
+    let allows = |scope: &str, key: &str| {
+        let t = sec.create_token(TokenRequest::new("Caller", [scope])).unwrap();
+        sec.authorize(Some(t.token.expose()), Action::ApiCall, key, None).is_ok()
+    };
+    assert!(allows("api:call:Lab.*", "lab.Run"));
+    assert!(!allows("api:call:Lab.*", "Lab.Admin.DeleteAll"), "module Lab.Admin is not module Lab");
+    assert!(allows("api:call:Lab.Admin.*", "Lab.Admin.DeleteAll"));
+    assert!(!allows("api:call:Lab.Admin.*", "Lab.Run"));
+    assert!(allows("api:call:*.Get*", "Lab.Admin.GetStatus"));
+    assert!(!allows("api:call:*.Get*", "Lab.Admin.Delete"));
+    assert!(!allows("api:call:*.Get*", "Getter.Run"), "Get* names the operation, not the module");
+    assert!(allows("api:call:*", "Lab.Admin.DeleteAll"));
+    assert!(allows("api:call:Lab*", "Lab.Admin.DeleteAll"), "without a dot the pattern matches the whole key");
+    assert!(allows("api:call:Lab[.]Admin*", "Lab.Admin.X"), "a dot inside a set does not split");
+    assert!(allows("api:call:Lab`.Admin*", "Lab.Admin.X"), "nor does an escaped dot");
+}
+
 #[test]
 fn optional_authentication_lets_tokenless_calls_through_but_checks_given_tokens() {
     let clock = Arc::new(ManualClock::new(0));

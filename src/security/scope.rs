@@ -1,5 +1,8 @@
 //! Scopes: what a token allows. `api:call` allows every API, `api:call:LabRunner.*` only
-//! the APIs whose `Module.Operation` matches the `-like` pattern; likewise
+//! the APIs of LabRunner: the pattern's part after its last dot matches the operation, the
+//! part before it the module (module names may contain dots, operation names cannot, so
+//! `LabRunner.*` does not reach module `LabRunner.Admin`); a pattern without a dot matches
+//! `Module.Operation` as a whole (`*`, `Lab*`). Likewise
 //! `events:publish[:EventName]`, `events:subscribe[:EventPattern]`,
 //! `messages:publish[:Channel]` and `messages:subscribe[:ChannelPattern]`.
 
@@ -66,6 +69,8 @@ impl fmt::Display for Action {
 pub struct Scope {
     action: Action,
     target: Option<Pattern>,
+    /// For `api:call`, a pattern with a dot split at its last one: module and operation.
+    api_parts: Option<(Pattern, Pattern)>,
     text: String,
 }
 
@@ -102,11 +107,22 @@ impl Scope {
                     Some(Pattern::new(t).map_err(|reason| bad(format!("its pattern '{t}' is not valid: {reason}")))?)
                 }
             };
+        let api_parts = match (&target, action) {
+            (Some(p), Action::ApiCall) => split_at_last_dot(p.as_str())
+                .map(|(m, o)| -> Result<_, Error> {
+                    let part = |t: &str| {
+                        Pattern::new(t).map_err(|reason| bad(format!("its pattern '{t}' is not valid: {reason}")))
+                    };
+                    Ok((part(m)?, part(o)?))
+                })
+                .transpose()?,
+            _ => None,
+        };
         let text = match &target {
             None => action.as_str().to_owned(),
             Some(p) => format!("{}:{}", action.as_str(), p.as_str()),
         };
-        Ok(Scope { action, target, text })
+        Ok(Scope { action, target, api_parts, text })
     }
 
     /// The scope as text, with the action in its canonical spelling.
@@ -137,8 +153,31 @@ impl Scope {
             }
             return fold(scope) == fold(target);
         }
+        if let Some((module, operation)) = &self.api_parts {
+            // An API key splits at its last dot, as the registry builds it.
+            return target.rsplit_once('.').is_some_and(|(m, o)| module.is_match(m) && operation.is_match(o));
+        }
         p.is_match(target)
     }
+}
+
+/// A pattern split at its last dot that is neither escaped (`` `. ``) nor inside a `[…]` set.
+fn split_at_last_dot(pattern: &str) -> Option<(&str, &str)> {
+    let mut last = None;
+    let mut in_set = false;
+    let mut chars = pattern.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '`' => {
+                chars.next();
+            }
+            '[' if !in_set => in_set = true,
+            ']' if in_set => in_set = false,
+            '.' if !in_set => last = Some(i),
+            _ => {}
+        }
+    }
+    last.map(|i| (&pattern[..i], &pattern[i + 1..]))
 }
 
 impl fmt::Display for Scope {

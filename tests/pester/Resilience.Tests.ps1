@@ -292,6 +292,19 @@ Describe 'API security from PowerShell' {
         (Get-CircuitBreakerStatus).CircuitBreakers['LabRunner.ExecuteStep'].TotalFailures | Should -Be 0
     }
 
+    It 'keeps api:call:Lab.* to module Lab: a module named Lab.Admin is another module' {
+        Enable-CommunicationSecurity -AllowedModules @()
+        Register-Flaky Lab Run 0 { }
+        Register-Flaky Lab.Admin DeleteAll 0 { }
+        $t = New-AuthenticationToken -ModuleName Caller -Scopes 'api:call:Lab.*'
+        Invoke-ModuleAPI -Module Lab -Operation Run -AuthenticationToken $t.Token | Should -Be 'ok after 1 attempt(s)'
+        { Invoke-ModuleAPI -Module Lab.Admin -Operation DeleteAll -AuthenticationToken $t.Token } |
+            Should -Throw -ErrorId 'AuthorizationFailed,*'
+        $script:calls['Lab.Admin.DeleteAll'] | Should -Be 0
+        $admin = New-AuthenticationToken -ModuleName Caller -Scopes 'api:call:Lab.Admin.*'
+        Invoke-ModuleAPI -Module Lab.Admin -Operation DeleteAll -AuthenticationToken $admin.Token | Should -Be 'ok after 1 attempt(s)'
+    }
+
     It 'shows no token text on any surface' {
         $t = New-AuthenticationToken -ModuleName LabRunner -User Tester -Scopes 'api:call'
         Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken $t.Token | Out-Null
