@@ -451,6 +451,26 @@ mod api {
         assert_eq!((m.api.total_apis, m.api.total_calls), (3, 0));
     }
 
+    /// The caller's error names the C function for C callers ("Get-ModuleAPIs (mc_api_list)");
+    /// what is kept for later (recent calls, the trace, the API's last error) does not.
+    #[test]
+    fn kept_error_texts_leave_out_the_c_function_names_the_callers_error_has() {
+        use module_communication::registry::Schema;
+        let (hub, _) = hub();
+        hub.enable_tracing(module_communication::TraceOptions::default()).unwrap();
+        let schema = Schema::from_json(r#"{"X":{"type":"int","required":true}}"#).unwrap();
+        hub.registry().register(ApiDefinition::new("M", "A").parameters(schema), ok).unwrap();
+        let req = InvokeRequest::new("M", "A").parameters_json(r#"{"X":"abc"}"#).unwrap();
+        let e = hub.registry().invoke(req).unwrap_err();
+        assert!(e.message.contains("Get-ModuleAPIs (mc_api_list)"), "{}", e.message);
+        let kept = e.message.replace(" (mc_api_list)", "");
+        assert_eq!(metrics(&hub).api.recent_calls[0].error.as_deref(), Some(kept.as_str()));
+        assert_eq!(hub.registry().api("M", "A").unwrap().last_error.as_deref(), Some(kept.as_str()));
+        let trace: Vec<serde_json::Value> = serde_json::from_str(&hub.trace_records_json(None)).unwrap();
+        let traced = trace.iter().find(|r| r["event"] == "apiError").expect("an apiError record");
+        assert_eq!(traced["error"].as_str(), Some(kept.as_str()));
+    }
+
     #[test]
     fn an_open_breaker_makes_the_hub_unhealthy_naming_it_and_a_half_open_one_warns() {
         let (hub, clock) = hub();

@@ -379,7 +379,7 @@ impl Metrics {
             start_ms,
             duration_ms: duration_ns.max(0) as f64 / 1e6,
             success,
-            error: error.map(|e| redact(e).into_owned()),
+            error: error.map(|e| for_record(e).into_owned()),
         });
     }
 
@@ -419,6 +419,58 @@ pub(crate) fn redact(text: &str) -> Cow<'_, str> {
         Cow::Owned(t) => return Cow::Owned(redact_markers(&t).into_owned()),
     };
     redact_markers(text)
+}
+
+/// A text kept for later (recent calls, traces, last errors): redacted, and without the C
+/// function names that the core's messages give C callers next to the cmdlet
+/// ("Get-ModuleAPIs (mc_api_list)"). The caller got the whole message when its call failed;
+/// a record is read later by PowerShell users and C callers alike, and the trace file by
+/// anyone, where an internal function name is noise.
+pub(crate) fn for_record(text: &str) -> Cow<'_, str> {
+    match without_c_names(text) {
+        Cow::Borrowed(t) => redact(t),
+        Cow::Owned(t) => Cow::Owned(redact(&t).into_owned()),
+    }
+}
+
+/// `text` without its ` (mc_name)` and ` (mc_name, mc_other)` groups.
+fn without_c_names(text: &str) -> Cow<'_, str> {
+    const OPEN: &str = " (mc_";
+    if !text.contains(OPEN) {
+        return Cow::Borrowed(text);
+    }
+    // The length of `mc_a, mc_b` up to the closing parenthesis, if `s` starts such a group.
+    let names_len = |s: &str| {
+        let mut i = 0;
+        loop {
+            s[i..].starts_with("mc_").then_some(())?;
+            i += 3;
+            let n = s[i..].bytes().take_while(|b| b.is_ascii_lowercase() || *b == b'_').count();
+            (n > 0).then_some(())?;
+            i += n;
+            match s[i..].strip_prefix(", ") {
+                Some(_) => i += 2,
+                None => return s[i..].starts_with(')').then_some(i),
+            }
+        }
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(OPEN) {
+        let group = &rest[at + 2..];
+        match names_len(group) {
+            Some(n) => {
+                out.push_str(&rest[..at]);
+                rest = &group[n + 1..];
+            }
+            None => {
+                out.push_str(&rest[..at + 2]);
+                rest = group;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 /// Replaces `text` by its redacted form when that differs (no copy when it does not).
@@ -772,6 +824,17 @@ mod tests {
         let text = format!("Code: '{token}' does not match the pattern; also {token}.");
         assert_eq!(redact(&text), "Code: 'mct_***' does not match the pattern; also mct_***.");
         assert_eq!(redact("mct_short stays"), "mct_short stays");
+    }
+
+    #[test]
+    fn records_leave_out_c_function_names_only() {
+        assert_eq!(for_record("see Get-ModuleAPIs (mc_api_list)"), "see Get-ModuleAPIs");
+        assert_eq!(for_record("A (mc_a, mc_b_c); B (mc_x)."), "A; B.");
+        assert_eq!(for_record("kept (mc_) (mc_X) (mc_a b) (mc_a"), "kept (mc_) (mc_X) (mc_a b) (mc_a");
+        assert_eq!(
+            for_record("New-AuthenticationToken (mc_token_create): token=abc"),
+            "New-AuthenticationToken: token=***"
+        );
     }
 
     #[test]

@@ -971,7 +971,7 @@ impl Registry {
             }
             Err(e) => {
                 api.stats.failed.fetch_add(1, Ordering::Relaxed);
-                *api.stats.last_error.lock() = Some(e.message.clone());
+                *api.stats.last_error.lock() = Some(crate::metrics::for_record(&e.message).into_owned());
             }
         }
         self.ctx.metrics.record_api_call(

@@ -592,7 +592,7 @@ impl Call {
                 ("success", serde_json::Value::Bool(error.is_none())),
                 ("durationMs", serde_json::Value::from(started.elapsed().as_nanos() as f64 / 1e6)),
                 ("category", crate::trace::opt_text(error.map(|e| e.category.as_str()))),
-                ("error", crate::trace::opt_text(error.map(|e| e.message.as_str()))),
+                ("error", crate::trace::error_text(error.map(|e| e.message.as_str()))),
             ],
         );
     }
@@ -650,8 +650,9 @@ impl Call {
 /// stop (cancelled) are neither.
 pub(crate) fn verdict(e: &ApiError) -> Verdict {
     match e.category {
-        ApiErrorCategory::Timeout | ApiErrorCategory::Unavailable => Verdict::Retry(e.message.clone()),
-        ApiErrorCategory::HandlerFailed | ApiErrorCategory::CircuitOpen => Verdict::Fail(e.message.clone()),
+        // The message is the breaker's last failure, kept for later: as a record keeps it.
+        ApiErrorCategory::Timeout | ApiErrorCategory::Unavailable => Verdict::Retry(for_record(&e.message)),
+        ApiErrorCategory::HandlerFailed | ApiErrorCategory::CircuitOpen => Verdict::Fail(for_record(&e.message)),
         ApiErrorCategory::Validation
         | ApiErrorCategory::NotFound
         | ApiErrorCategory::Authentication
@@ -659,6 +660,10 @@ pub(crate) fn verdict(e: &ApiError) -> Verdict {
         | ApiErrorCategory::CallDepthExceeded
         | ApiErrorCategory::Cancelled => Verdict::Neutral,
     }
+}
+
+fn for_record(text: &str) -> String {
+    crate::metrics::for_record(text).into_owned()
 }
 
 fn outcome(result: &Result<Json, ApiError>) -> Outcome {

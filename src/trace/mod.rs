@@ -412,6 +412,11 @@ pub(crate) fn opt_text(s: Option<&str>) -> Value {
     s.map_or(Value::Null, text)
 }
 
+/// An error text for a record, as the metrics keep it (see `metrics::for_record`).
+pub(crate) fn error_text(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, |s| Value::String(crate::metrics::for_record(s).into_owned()))
+}
+
 // ----- hooks: called by the bus and the registry after checking `level() != 0` ------------
 
 /// Basic: a message was routed.
@@ -495,7 +500,7 @@ pub(crate) fn api_call(t: &Tracer, now_ms: i64, api: &str, request_id: Option<&s
             ("requestId", opt_text(request_id)),
             ("success", Value::Bool(error.is_none())),
             ("durationMs", Value::from(ns as f64 / 1e6)),
-            ("error", opt_text(error)),
+            ("error", error_text(error)),
         ];
         v.extend(extra);
         v
@@ -528,7 +533,7 @@ pub(crate) fn stage(
             ("middleware", opt_text(name)),
             ("success", Value::Bool(error.is_none())),
             ("durationMs", Value::from(ns as f64 / 1e6)),
-            ("error", opt_text(error)),
+            ("error", error_text(error)),
         ],
     );
 }

@@ -127,6 +127,19 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         ((Get-MessageTrace).Json -join "`n") | Should -Not -Match 'qwerty42|s3cr3t'
     }
 
+    It 'keeps a failed call''s error without the C function names, in the trace, its file and the metrics' {
+        Register-ModuleAPI -ModuleName 'Lab' -APIName 'Typed' -Handler { param($X) } -Parameters @{ X = @{ Type = 'int'; Required = $true } } | Out-Null
+        $file = Join-Path $TestDrive 'hints.log'
+        Enable-MessageTracing -LogToFile -FilePath $file | Out-Null
+        { Invoke-ModuleAPI -Module 'Lab' -Operation 'Typed' -Parameters @{ X = 'abc' } -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterValidationFailed,*'
+        $err = Get-MessageTrace | Where-Object Event -eq 'apiError'
+        $err.Error | Should -BeLike '*see the API''s parameters with Get-ModuleAPIs'
+        (Get-CommunicationMetrics).API.RecentCalls[0].Error | Should -Be $err.Error
+        $summary = Disable-MessageTracing
+        Get-Content -Raw -LiteralPath $summary.Files[-1] | Should -Not -Match 'mc_api_list'
+    }
+
     It 'rotates the file at -MaxFileSizeMB and keeps every record across the parts' {
         New-MessageChannel -Name 'Bulk' | Out-Null
         $file = Join-Path $TestDrive 'rotate.log'
