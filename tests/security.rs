@@ -268,6 +268,30 @@ fn no_observable_surface_shows_a_raw_token() {
     }
 }
 
+/// The security check comes before the API is looked up: without a valid token a missing API
+/// reads like a refused one, so a caller cannot probe which APIs exist.
+#[test]
+fn a_call_of_an_unregistered_api_is_checked_before_it_is_not_found() {
+    use module_communication::registry::{ApiErrorCategory, InvokeRequest};
+    let hub = Hub::new();
+    hub.update_config_json(r#"{"security":{"requireAuthentication":true}}"#).unwrap();
+    let call = |token: Option<&str>| {
+        let req = InvokeRequest::new("Lab", "Nope");
+        let req = match token {
+            Some(t) => req.authentication_token(t),
+            None => req,
+        };
+        hub.registry().invoke(req).unwrap_err().category
+    };
+    assert_eq!(call(None), ApiErrorCategory::Authentication);
+    assert_eq!(call(Some("mct_forged")), ApiErrorCategory::Authentication);
+    let other = hub.security().create_token(TokenRequest::new("Caller", ["api:call:Other.*"])).unwrap();
+    assert_eq!(call(Some(other.token.expose())), ApiErrorCategory::Authorization);
+    let lab = hub.security().create_token(TokenRequest::new("Caller", ["api:call:Lab.*"])).unwrap();
+    assert_eq!(call(Some(lab.token.expose())), ApiErrorCategory::NotFound);
+    assert_eq!(hub.security().stats().authentication_failures, 2);
+}
+
 // ----- guarded hub operations -------------------------------------------------------------
 
 mod hub_guards {

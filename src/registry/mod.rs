@@ -885,6 +885,14 @@ impl Registry {
         let (api, stages) = {
             let s = self.state.read();
             let Some(api) = s.apis.get(&ApiId::new(&req.module, &req.operation)).cloned() else {
+                drop(s);
+                // The security check comes first for a missing API too: a caller without a valid
+                // token (or without a scope for the name) learns nothing about which APIs exist.
+                let key = format!("{}.{}", req.module, req.operation);
+                let token = req.authentication_token.as_ref().map(crate::security::TokenText::expose);
+                self.ctx
+                    .authorize(token, crate::security::Action::ApiCall, &key, None)
+                    .map_err(pipeline::security_error)?;
                 return Err(not_found(&req.module, &req.operation));
             };
             let timeout = req.timeout.or(api.timeout);

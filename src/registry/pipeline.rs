@@ -492,14 +492,7 @@ impl Call {
                 }
             }
             Ok(None) => {}
-            Err(SecurityError::Denied { kind, message }) => {
-                let category = match kind {
-                    DenyKind::Authentication => ApiErrorCategory::Authentication,
-                    DenyKind::Authorization => ApiErrorCategory::Authorization,
-                };
-                return Err(ApiError::new(category, message));
-            }
-            Err(other) => return Err(ApiError::new(ApiErrorCategory::Authorization, other.to_string())),
+            Err(e) => return Err(security_error(e)),
         }
         self.run_from(index)
     }
@@ -640,6 +633,20 @@ impl Call {
                 api.key
             ))),
         }
+    }
+}
+
+/// A refusal of the security check as the call's error.
+pub(crate) fn security_error(e: SecurityError) -> ApiError {
+    match e {
+        SecurityError::Denied { kind, message } => {
+            let category = match kind {
+                DenyKind::Authentication => ApiErrorCategory::Authentication,
+                DenyKind::Authorization => ApiErrorCategory::Authorization,
+            };
+            ApiError::new(category, message)
+        }
+        other => ApiError::new(ApiErrorCategory::Authorization, other.to_string()),
     }
 }
 

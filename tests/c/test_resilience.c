@@ -402,6 +402,17 @@ static void api_calls_need_a_token_with_the_scope_when_required(void) {
     CHECK_OK(invoke_text(hub, req, &out));
     mc_string_free(out);
     CHECK(atomic_load(&f.calls) == 1);
+
+    /* The check comes before the lookup: an unregistered API is only "not found" to a token
+     * allowed to call that name. */
+    out = TEXT_SENTINEL;
+    CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Nope\"}", &out),
+                 MC_STATUS_AUTHENTICATION_FAILED);
+    snprintf(req, sizeof req, "{\"module\":\"Svc\",\"operation\":\"Nope\",\"authenticationToken\":\"%s\"}", narrow);
+    CHECK_STATUS(invoke_text(hub, req, &out), MC_STATUS_AUTHORIZATION_FAILED);
+    snprintf(req, sizeof req, "{\"module\":\"Svc\",\"operation\":\"Nope\",\"authenticationToken\":\"%s\"}", token);
+    CHECK_STATUS(invoke_text(hub, req, &out), MC_STATUS_API_NOT_FOUND);
+    CHECK(out == TEXT_SENTINEL);
     mc_hub_free(hub);
 }
 

@@ -305,6 +305,18 @@ Describe 'API security from PowerShell' {
         Invoke-ModuleAPI -Module Lab.Admin -Operation DeleteAll -AuthenticationToken $admin.Token | Should -Be 'ok after 1 attempt(s)'
     }
 
+    It 'checks the token before it looks the API up, so a caller without a valid token learns nothing of the APIs' {
+        { Invoke-ModuleAPI -Module LabRunner -Operation Nope } | Should -Throw -ErrorId 'AuthenticationFailed,*'
+        { Invoke-ModuleAPI -Module LabRunner -Operation Nope -AuthenticationToken 'mct_forged' } |
+            Should -Throw -ErrorId 'AuthenticationFailed,*'
+        $narrow = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call:Other.*'
+        { Invoke-ModuleAPI -Module LabRunner -Operation Nope -AuthenticationToken $narrow.Token } |
+            Should -Throw -ErrorId 'AuthorizationFailed,*'
+        $scoped = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call:LabRunner.*'
+        { Invoke-ModuleAPI -Module LabRunner -Operation Nope -AuthenticationToken $scoped.Token } |
+            Should -Throw -ErrorId 'APINotFound,*'
+    }
+
     It 'shows no token text on any surface' {
         $t = New-AuthenticationToken -ModuleName LabRunner -User Tester -Scopes 'api:call'
         Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken $t.Token | Out-Null
