@@ -230,6 +230,31 @@ fn token_creation_checks_module_scopes_and_lifetime() {
     assert!(t.token.expose().starts_with(TOKEN_PREFIX) && t.token.expose().len() == TOKEN_LEN);
 }
 
+/// A scope's pattern is held to what the names it matches may be: no control characters, and
+/// no longer than a Module.Operation of two 256-character names. The error names the scope.
+#[test]
+fn scopes_with_control_characters_or_overlong_patterns_are_refused_naming_them() {
+    let clock = Arc::new(ManualClock::new(0));
+    let sec = Security::new(clock);
+    let long = format!("api:call:{}", "x".repeat(100_000));
+    for (scope, shown) in [
+        ("api:call:a\0b", "api:call:a\\0b"),
+        ("api:call:a\nb", "api:call:a\\nb"),
+        ("events:publish:x\ty", "events:publish:x\\ty"),
+        (long.as_str(), "api:call:xxx"),
+    ] {
+        let e = match sec.create_token(TokenRequest::new("M", [scope])) {
+            Err(SecurityError::Invalid(e)) => e.to_string(),
+            other => panic!("{shown}: expected InvalidArgument, got {other:?}"),
+        };
+        assert!(e.starts_with(&format!("invalid scope '{shown}")), "{e}");
+        assert!(e.len() < 1_000, "the error shows the start of a long scope only: {} bytes", e.len());
+    }
+    assert!(sec.tokens(None).unwrap().is_empty());
+    let longest = format!("api:call:{}.{}", "m".repeat(256), "o".repeat(256));
+    assert!(sec.create_token(TokenRequest::new("M", [longest.as_str()])).is_ok(), "513 characters are allowed");
+}
+
 #[test]
 fn no_observable_surface_shows_a_raw_token() {
     let clock = Arc::new(ManualClock::new(0));

@@ -83,13 +83,22 @@ impl PartialEq for Scope {
 const KNOWN: &str = "api:call, events:publish, events:subscribe, messages:publish and messages:subscribe, \
                      each optionally followed by ':' and a -like pattern (api:call:LabRunner.*)";
 
+/// The longest pattern a scope may give: a `Module.Operation` of two 256-character names.
+const SCOPE_PATTERN_MAX_CHARS: usize = 513;
+
 impl Scope {
-    /// Parses `action[:pattern]`.
+    /// Parses `action[:pattern]`. Control characters and patterns longer than 513 characters
+    /// are refused, as they are in the names a pattern matches.
     pub fn parse(text: &str) -> Result<Scope, Error> {
         let trimmed = text.trim();
         let bad = |reason: String| Error::invalid("scope", text.escape_debug(), reason);
         if trimmed.is_empty() {
             return Err(bad(format!("a scope cannot be empty; use {KNOWN}")));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(bad(
+                "the scope contains a control character (such as NUL, a tab or a newline); remove it".into()
+            ));
         }
         let (action_text, target_text) = match trimmed.match_indices(':').nth(1) {
             Some((i, _)) => (&trimmed[..i], Some(&trimmed[i + 1..])),
@@ -103,6 +112,12 @@ impl Scope {
                     "the pattern after the last ':' is empty; drop the ':' to allow every target, or give a pattern"
                         .into(),
                 )),
+                Some(t) if t.chars().count() > SCOPE_PATTERN_MAX_CHARS => {
+                    return Err(bad(format!(
+                        "its pattern is longer than {SCOPE_PATTERN_MAX_CHARS} characters (a Module.Operation of two \
+                         256-character names); shorten it"
+                    )))
+                }
                 Some(t) => {
                     Some(Pattern::new(t).map_err(|reason| bad(format!("its pattern '{t}' is not valid: {reason}")))?)
                 }

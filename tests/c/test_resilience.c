@@ -191,6 +191,13 @@ static void tokens_are_shown_once_listed_without_secret_and_revoked(void) {
     CHECK(info == TEXT_SENTINEL);
     CHECK_LAST_ERROR_CONTAINS("unknown, expired or revoked");
     check_last_error_hides(token);
+
+    /* A scope is held to what names may be: no control characters (escaped in JSON). */
+    const char *tabbed = "{\"module\":\"M\",\"scopes\":[\"events:publish:x\\ty\"]}";
+    created = TEXT_SENTINEL;
+    CHECK_STATUS(mc_token_create(hub, tabbed, strlen(tabbed), &created), MC_STATUS_INVALID_ARGUMENT);
+    CHECK(created == TEXT_SENTINEL);
+    CHECK_LAST_ERROR_CONTAINS("invalid scope 'events:publish:x\\ty'");
     mc_hub_free(hub);
 }
 

@@ -79,6 +79,17 @@ Describe 'New-AuthenticationToken' {
         Get-AuthenticationTokens | Should -BeNullOrEmpty
     }
 
+    It 'refuses a scope with a control character or an overlong pattern, naming it, as it does a module name' {
+        foreach ($scope in "api:call:a`0b", "api:call:a`nb", "events:publish:x`ty", ('api:call:' + ('x' * 100000))) {
+            $err = $null
+            New-AuthenticationToken -ModuleName M -Scopes $scope -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'InvalidArgument,ModuleCommunication.Commands.NewAuthenticationTokenCommand'
+            $err[0].Exception.Message | Should -BeLike "*invalid scope '$($scope.Substring(0, 10))*"
+            $err[0].Exception.Message.Length | Should -BeLessThan 1000
+        }
+        Get-AuthenticationTokens | Should -BeNullOrEmpty
+    }
+
     It 'refuses a module outside the allowed modules with ModuleNotAllowed' {
         Enable-CommunicationSecurity -AllowedModules 'LabRunner'
         $err = $null
