@@ -232,6 +232,8 @@ static void security_check_enforces_scopes_modules_and_requirement(void) {
     CHECK_STATUS(mc_security_check(hub, token, "api:call", "Config.Update", NULL), MC_STATUS_AUTHORIZATION_FAILED);
     check_last_error_hides(token);
     CHECK_STATUS(mc_security_check(hub, token, "events:publish", "X", NULL), MC_STATUS_AUTHORIZATION_FAILED);
+    /* Module names may contain dots: LabRunner.* is not module LabRunner.Admin. */
+    CHECK_STATUS(mc_security_check(hub, token, "api:call", "LabRunner.Admin.Wipe", NULL), MC_STATUS_AUTHORIZATION_FAILED);
     CHECK_STATUS(mc_security_check(hub, "mct_guess", "api:call", "LabRunner.X", NULL), MC_STATUS_AUTHENTICATION_FAILED);
 
     char other[128];
@@ -245,7 +247,7 @@ static void security_check_enforces_scopes_modules_and_requirement(void) {
     CHECK_OK(mc_security_get(hub, &sec));
     CHECK_CONTAINS(sec, "\"allowedModules\":[\"LabRunner\",\"BackupManager\"]");
     CHECK_CONTAINS(sec, "\"activeTokens\":2");
-    CHECK_CONTAINS(sec, "\"authorizationFailures\":2"); /* a refused token creation is not a check */
+    CHECK_CONTAINS(sec, "\"authorizationFailures\":3"); /* a refused token creation is not a check */
     mc_string_free(sec);
 
     CHECK_OK(mc_security_disable(hub));
