@@ -1073,6 +1073,24 @@ mc_status mc_api_call_tag(mc_call call, uint64_t *out_tag);
 mc_status mc_api_call_depth(mc_call call, uint32_t *out_depth);
 
 /**
+ * Makes `call` the API call this thread works for, until `mc_api_call_leave`: for a
+ * callback that hands its work to another thread (PowerShell runs a stage in the runspace
+ * that registered it) and calls this on that thread. APIs invoked there then nest in `call`
+ * (its depth, and the chain of calls `MC_STATUS_CALL_DEPTH_EXCEEDED` names), and trace
+ * records of messages published there carry its request id, as on the callback's own thread.
+ * Enter and leave nest; leave in the reverse order, on the same thread. `call` must be
+ * active (its callback still running): else `MC_STATUS_CALL_NOT_ACTIVE`.
+ */
+mc_status mc_api_call_enter(mc_call call);
+
+/**
+ * Ends `mc_api_call_enter(call)` on this thread: the thread works for the call it worked for
+ * before. `call` must be the innermost call entered on this thread and not left yet (else
+ * `MC_STATUS_INVALID_ARGUMENT`, and nothing changes); it need not be active any more.
+ */
+mc_status mc_api_call_leave(mc_call call);
+
+/**
  * Writes the call's user as JSON to `*out_json` (`null` when it has none): the request's
  * `user`, a middleware's, or the user of the authentication token the security stage
  * accepted.

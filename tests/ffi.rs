@@ -609,3 +609,73 @@ fn an_event_publish_waiting_behind_a_blocked_publisher_can_be_cancelled_and_publ
     let history = take_string(out);
     assert!(history.contains("Full.2") && !history.contains("Other"), "{history}");
 }
+
+// ----- work handed to another thread --------------------------------------------------------
+
+/// What `hand_off` saw on its helper thread: the depth of the API it invoked there, and the
+/// statuses of a leave in the wrong order and of the right one.
+#[derive(Default)]
+struct HandOff {
+    hub: usize,
+    depth: u32,
+    wrong_leave: Option<mc_status>,
+    leave: Option<mc_status>,
+}
+
+unsafe extern "C" fn report_depth(_: *mut c_void, call: mc_call) -> u32 {
+    let mut depth = 0u32;
+    // SAFETY: the call id this callback got; a writable out-pointer.
+    assert_eq!(unsafe { mc_api_call_depth(call, &mut depth) }, mc_status::Ok);
+    let json = depth.to_string();
+    // SAFETY: `len` readable bytes at `json`.
+    unsafe { mc_api_call_set_result(call, json.as_ptr().cast(), json.len()) as u32 }
+}
+
+unsafe extern "C" fn hand_off(user_data: *mut c_void, call: mc_call) -> u32 {
+    // SAFETY: the test passes a HandOff that outlives the call.
+    let seen = unsafe { &mut *user_data.cast::<HandOff>() };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: `call` is active: this callback waits for the thread.
+            assert_eq!(unsafe { mc_api_call_enter(call) }, mc_status::Ok);
+            let req = r#"{"module":"M","operation":"Depth"}"#;
+            let mut out = ptr::null_mut();
+            // SAFETY: a live hub; `len` readable bytes; valid out-pointers.
+            let st = unsafe {
+                mc_api_invoke(seen.hub as *const mc_hub, req.as_ptr().cast(), req.len(), &mut out, ptr::null_mut())
+            };
+            assert_eq!(st, mc_status::Ok);
+            seen.depth = take_string(out).parse().unwrap();
+            // SAFETY: plain ids.
+            seen.wrong_leave = Some(unsafe { mc_api_call_leave(call + 1) });
+            seen.leave = Some(unsafe { mc_api_call_leave(call) });
+        });
+    });
+    mc_status::Ok as u32
+}
+
+#[test]
+fn a_thread_that_entered_a_call_nests_the_apis_it_invokes_in_that_call() {
+    let hub = new_hub();
+    let mut seen = HandOff { hub: hub.0 as usize, ..HandOff::default() };
+    for (op, cb, data) in [
+        ("Depth", report_depth as unsafe extern "C" fn(*mut c_void, mc_call) -> u32, ptr::null_mut()),
+        ("HandOff", hand_off, (&mut seen as *mut HandOff).cast::<c_void>()),
+    ] {
+        let def = format!(r#"{{"module":"M","operation":"{op}"}}"#);
+        // SAFETY: a live hub; `len` readable bytes; `data` outlives the hub's use of it.
+        let st = unsafe { mc_api_register(hub.0, def.as_ptr().cast(), def.len(), Some(cb), None, data, 0) };
+        assert_eq!(st, mc_status::Ok);
+    }
+    let req = r#"{"module":"M","operation":"HandOff"}"#;
+    let mut out = ptr::null_mut();
+    // SAFETY: a live hub; `len` readable bytes; valid out-pointers.
+    let st = unsafe { mc_api_invoke(hub.0, req.as_ptr().cast(), req.len(), &mut out, ptr::null_mut()) };
+    assert_eq!(st, mc_status::Ok);
+    take_string(out);
+    assert_eq!(seen.depth, 2, "the helper thread's call is the handler's child");
+    assert_eq!(seen.wrong_leave, Some(mc_status::InvalidArgument));
+    assert_eq!(seen.leave, Some(mc_status::Ok));
+    // SAFETY: a plain id, never given to a callback.
+    assert_eq!(unsafe { mc_api_call_enter(u64::MAX) }, mc_status::CallNotActive);
+}

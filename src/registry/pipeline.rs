@@ -193,6 +193,13 @@ pub(crate) fn current_call() -> Option<Call> {
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
+/// Makes `call` the call this thread runs stages of (`None`: none); returns the one it replaces.
+/// For a caller that runs a stage's work on another thread than the pipeline's (see
+/// `mc_api_call_enter`), so that calls and publishes made there nest in it.
+pub(crate) fn replace_current(call: Option<Call>) -> Option<Call> {
+    CURRENT.try_with(|c| c.replace(call)).ok().flatten()
+}
+
 struct CurrentGuard(Option<Call>);
 
 impl CurrentGuard {

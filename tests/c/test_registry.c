@@ -8,6 +8,7 @@
  * argument. Each test uses its own hub. */
 #include "harness.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #define WAIT_MS 10000
@@ -490,6 +491,74 @@ static void a_handler_may_invoke_another_api_and_recursion_stops_at_the_depth_li
     mc_hub_free(hub);
 }
 
+/* ----- work handed to another thread ---------------------------------------------------------- */
+
+/* What a handler hands to a thread of its own (as PowerShell runs a stage in the runspace that
+ * registered it): a nested call and a publish, there, with or without entering the call. */
+typedef struct {
+    mc_hub *hub;
+    mc_call call;
+    int enter;
+    mc_status entered, invoked, published, left, left_again;
+    char result[4200];
+} handoff;
+
+static void *handoff_thread(void *arg) {
+    handoff *h = arg;
+    if (h->enter) h->entered = mc_api_call_enter(h->call);
+    const char *req = "{\"module\":\"LabRunner\",\"operation\":\"ExecuteStep\",\"parameters\":{\"StepName\":\"inner\"}}";
+    char *out = NULL;
+    h->invoked = mc_api_invoke(h->hub, req, strlen(req), &out, NULL);
+    if (h->invoked == MC_STATUS_OK) snprintf(h->result, sizeof h->result, "%s", out);
+    mc_string_free(out);
+    const char *msg = "{\"channel\":\"C\",\"messageType\":\"FromHandler\"}";
+    mc_id id;
+    h->published = mc_publish(h->hub, msg, strlen(msg), &id);
+    if (h->enter) {
+        h->left = mc_api_call_leave(h->call);
+        h->left_again = mc_api_call_leave(h->call);
+    }
+    return NULL;
+}
+
+static uint32_t hands_off(void *user_data, mc_call call) {
+    handoff *h = user_data;
+    h->call = call;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, handoff_thread, h) != 0) return MC_STATUS_HANDLER_FAILED;
+    pthread_join(thread, NULL);
+    return MC_STATUS_OK;
+}
+
+static void work_handed_to_another_thread_nests_in_the_call_it_entered(void) {
+    mc_hub *hub = new_hub();
+    atomic_int calls = 0;
+    CHECK_OK(register_api(hub, EXECUTE_STEP, execute_step, &calls));
+    CHECK_OK(mc_channel_create(hub, "C", NULL, 0));
+    const char *opts = "{\"level\":\"Basic\"}";
+    CHECK_OK(mc_trace_enable(hub, opts, strlen(opts)));
+    handoff h = {hub, 0, 1, MC_STATUS_PANIC, MC_STATUS_PANIC, MC_STATUS_PANIC, MC_STATUS_PANIC, MC_STATUS_PANIC, ""};
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"HandsOff\"}", hands_off, &h));
+    char *out = NULL;
+    const char *req = "{\"module\":\"M\",\"operation\":\"HandsOff\",\"requestId\":\"0b5c6a3e-0000-4000-8000-0000000000a1\"}";
+    CHECK_OK(invoke(hub, req, &out));
+    mc_string_free(out);
+    CHECK(h.entered == MC_STATUS_OK && h.invoked == MC_STATUS_OK && h.published == MC_STATUS_OK);
+    /* The nested call is the handler's child, not a call of its own. */
+    CHECK_CONTAINS(h.result, "\"depth\":2");
+    /* The publish is traced with the request id of the call it was made for. */
+    char *trace = NULL;
+    CHECK_OK(mc_trace_read(hub, 0, &trace));
+    CHECK_CONTAINS(trace,
+                   "\"requestId\":\"0b5c6a3e-0000-4000-8000-0000000000a1\",\"channel\":\"C\",\"messageType\":\"FromHandler\"");
+    mc_string_free(trace);
+    CHECK(h.left == MC_STATUS_OK);
+    CHECK(h.left_again == MC_STATUS_INVALID_ARGUMENT); /* entered once, left once */
+    /* Only a call whose callback runs can be entered. */
+    CHECK_STATUS(mc_api_call_enter(h.call), MC_STATUS_CALL_NOT_ACTIVE);
+    mc_hub_free(hub);
+}
+
 /* ----- listing, unregistering, release ------------------------------------------------------- */
 
 static atomic_int released;
@@ -672,6 +741,7 @@ int main(void) {
     RUN_TEST(a_middleware_error_fails_the_call_and_inner_errors_pass_through_unchanged);
     RUN_TEST(a_handler_failing_without_a_message_is_handler_failed);
     RUN_TEST(a_handler_may_invoke_another_api_and_recursion_stops_at_the_depth_limit);
+    RUN_TEST(work_handed_to_another_thread_nests_in_the_call_it_entered);
     RUN_TEST(list_unregister_and_release);
     RUN_TEST(every_bad_argument_gets_its_status_and_out_params_stay_untouched);
     return harness_summary();

@@ -794,6 +794,59 @@ Describe 'Calls from other runspaces' {
         Remove-Job $job
     }
 
+    It 'traces a message a handler publishes for a thread job''s call with that call''s request id' {
+        New-MessageChannel -Name Work | Out-Null
+        Register-ModuleAPI -ModuleName Main -APIName Publish -Handler {
+            Publish-ModuleMessage -Channel Work -MessageType FromHandler | Out-Null
+        } | Out-Null
+        Enable-MessageTracing -Level Basic | Out-Null
+        try {
+            $job = Start-ThreadJob -ArgumentList $script:Psd1 -ScriptBlock {
+                param($Psd1)
+                Import-Module $Psd1
+                Invoke-ModuleAPI -Module Main -Operation Publish -Timeout 30 -RetryAttempts 0
+            }
+            Wait-Until { $job.State -notin 'NotStarted', 'Running' } -TimeoutSeconds 30 | Should -BeTrue
+            $job.State | Should -Be 'Completed'
+            $records = @(Get-MessageTrace)
+            $call = $records | Where-Object { $_.Event -eq 'apiCall' -and $_.Api -eq 'Main.Publish' }
+            $call.RequestId | Should -Not -BeNullOrEmpty
+            ($records | Where-Object Event -eq 'publish').RequestId | Should -Be $call.RequestId
+        }
+        finally {
+            Disable-MessageTracing | Out-Null
+            Remove-Job $job -Force -ErrorAction Ignore
+        }
+    }
+
+    It 'names both runspaces'' APIs in the chain of calls that nest too deep' {
+        Register-ModuleAPI -ModuleName M -APIName Ping -Handler {
+            Invoke-ModuleAPI -Module J -Operation Pong -Timeout 60 -RetryAttempts 0 -ErrorAction Stop
+        } | Out-Null
+        $done = [System.Threading.ManualResetEventSlim]::new($false)
+        $job = Start-ThreadJob -ArgumentList $script:Psd1, $done -ScriptBlock {
+            param($Psd1, $done)
+            Import-Module $Psd1
+            Register-ModuleAPI -ModuleName J -APIName Pong -Handler {
+                Invoke-ModuleAPI -Module M -Operation Ping -Timeout 60 -RetryAttempts 0 -ErrorAction Stop
+            } | Out-Null
+            # Each iteration is a checkpoint at which this runspace runs the calls posted to it.
+            while (-not $done.IsSet) { Start-Sleep -Milliseconds 20 }
+        }
+        try {
+            Wait-Until { Get-ModuleAPIs -ModuleName J } -TimeoutSeconds 30 | Should -BeTrue
+            $err = $null
+            try { Invoke-ModuleAPI -Module M -Operation Ping -RetryAttempts 0 -ErrorAction Stop } catch { $err = $_ }
+            $err.FullyQualifiedErrorId | Should -BeLike 'APICallDepthExceeded,*'
+            $err.Exception.Message | Should -BeLike '*(called from J.Pong ← M.Ping ← J.Pong ← M.Ping ← J.Pong ← …)*'
+        }
+        finally {
+            $done.Set()
+            Wait-Until { $job.State -notin 'NotStarted', 'Running' } -TimeoutSeconds 30 | Out-Null
+            Remove-Job $job -Force -ErrorAction Ignore
+        }
+    }
+
     It 'runs a handler for ForEach-Object -Parallel -AsJob while the owner polls' {
         $job = 1..3 | ForEach-Object -AsJob -ThrottleLimit 3 -Parallel {
             Import-Module $using:Psd1

@@ -94,6 +94,8 @@ namespace ModuleCommunication.Native
         internal static partial McStatus mc_api_next(ulong call, byte* contextJson, nuint len, out byte* resultJson, out nuint resultLen);
         [LibraryImport(Lib)] internal static partial McStatus mc_api_call_tag(ulong call, out ulong tag);
         [LibraryImport(Lib)] internal static partial McStatus mc_api_call_depth(ulong call, out uint depth);
+        [LibraryImport(Lib)] internal static partial McStatus mc_api_call_enter(ulong call);
+        [LibraryImport(Lib)] internal static partial McStatus mc_api_call_leave(ulong call);
         [LibraryImport(Lib)] internal static partial McStatus mc_api_call_set_result(ulong call, byte* json, nuint len);
         [LibraryImport(Lib, StringMarshalling = StringMarshalling.Custom, StringMarshallingCustomType = typeof(StrictUtf8))]
         internal static partial McStatus mc_api_call_set_error(ulong call, uint category, string message);

@@ -59,6 +59,9 @@ namespace ModuleCommunication.Threading
         {
             if (Interlocked.CompareExchange(ref _state, Running, Pending) != Pending) return;
             s_items[Id] = this;
+            // This thread now works for the call: APIs the stage invokes nest in it, and what it
+            // publishes is traced with the call's request id, as on the caller's own thread.
+            bool entered = NativeMethods.mc_api_call_enter(Call) == McStatus.Ok;
             try
             {
                 Status = ApiRunner.RunPosted(this);
@@ -76,6 +79,7 @@ namespace ModuleCommunication.Threading
             }
             finally
             {
+                if (entered) NativeMethods.mc_api_call_leave(Call);
                 s_items.TryRemove(Id, out _);
                 lock (_gate) Stoppable = null;
                 Volatile.Write(ref _state, Finished);
