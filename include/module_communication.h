@@ -999,6 +999,35 @@ mc_status mc_api_invoke(const struct mc_hub *hub,
                         size_t *out_len);
 
 /**
+ * As `mc_api_invoke`, for a call its caller may have to stop while it waits out a retry
+ * delay (PowerShell's Ctrl+C): `cancel` (nullable) points to a 4-byte aligned `uint32_t`
+ * that the caller keeps valid for the duration of the call. Once it is non-zero and
+ * `mc_api_wake_cancelled` has been called, a call waiting before a retry stops at once,
+ * runs no further attempt, and returns `MC_STATUS_CANCELLED`; a non-zero flag is also seen
+ * before each retry delay. It does not interrupt a stage that is running (a callback stops
+ * its own work and returns `MC_STATUS_CANCELLED` itself). APIs invoked with `mc_api_invoke`
+ * on this thread inside the call (from its handler) stop their retry delays on the same flag.
+ *
+ * `hub`, `request_json` and `cancel` are borrowed for the duration of the call. The caller
+ * owns the returned string and frees it with `mc_string_free`. `out_len` may be NULL.
+ */
+mc_status mc_api_invoke_cancellable(const struct mc_hub *hub,
+                                    const char *request_json,
+                                    size_t len,
+                                    const uint32_t *cancel,
+                                    char **out_result_json,
+                                    size_t *out_len);
+
+/**
+ * Wakes every API call of the hub that waits out a retry delay, so that those whose
+ * `cancel` flag (`mc_api_invoke_cancellable`) is set stop; the others wait on. Set the flag
+ * first, then call this.
+ *
+ * `hub` is borrowed for the duration of the call.
+ */
+mc_status mc_api_wake_cancelled(const struct mc_hub *hub);
+
+/**
  * Checks a request's parameters against the API's schema without calling anything.
  * `request_json` is as for `mc_api_invoke` (only `module`, `operation`, `parameters` and
  * `typeHints` matter). `*out_report_json` receives `{"apiKey","valid":true|false,

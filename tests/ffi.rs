@@ -679,3 +679,71 @@ fn a_thread_that_entered_a_call_nests_the_apis_it_invokes_in_that_call() {
     // SAFETY: a plain id, never given to a callback.
     assert_eq!(unsafe { mc_api_call_enter(u64::MAX) }, mc_status::CallNotActive);
 }
+
+// ----- stopping a call during its retry delay -------------------------------------------------
+
+unsafe extern "C" fn busy(user_data: *mut c_void, call: mc_call) -> u32 {
+    // SAFETY: the test passes an AtomicUsize that outlives the hub.
+    unsafe { &*user_data.cast::<AtomicUsize>() }.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: the call id this callback got; a NUL-terminated message.
+    unsafe { mc_api_call_set_error(call, mc_status::Unavailable as u32, b"the service is busy\0".as_ptr().cast()) };
+    mc_status::Unavailable as u32
+}
+
+#[test]
+fn a_cancelled_call_stops_waiting_to_retry_at_once_and_counts_only_the_attempt_that_ran() {
+    let config = r#"{"retryPolicy":{"retryDelayMs":600000,"jitter":false,"maxDelayMs":600000}}"#;
+    let mut raw = ptr::null_mut();
+    // SAFETY: `len` readable bytes; a valid out-pointer.
+    assert_eq!(unsafe { mc_hub_new(config.as_ptr().cast(), config.len(), &mut raw) }, mc_status::Ok);
+    let hub = Guard(raw);
+    let calls = Box::leak(Box::new(AtomicUsize::new(0)));
+    let def = r#"{"module":"Svc","operation":"Op"}"#;
+    let data = (calls as *const AtomicUsize).cast_mut().cast::<c_void>();
+    // SAFETY: a live hub; `len` readable bytes; `data` lives for the rest of the process.
+    let st = unsafe { mc_api_register(hub.0, def.as_ptr().cast(), def.len(), Some(busy), None, data, 0) };
+    assert_eq!(st, mc_status::Ok);
+
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (hub_addr, flag) = (hub.0 as usize, std::sync::Arc::clone(&cancel));
+    let (done, returned) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let req = r#"{"module":"Svc","operation":"Op","retryAttempts":3}"#;
+        let mut out = ptr::null_mut();
+        // SAFETY: the hub outlives the call (freeing it waits for nothing here); the flag is an
+        // aligned u32 kept alive by the Arc for the call.
+        let st = unsafe {
+            mc_api_invoke_cancellable(
+                hub_addr as *const mc_hub,
+                req.as_ptr().cast(),
+                req.len(),
+                flag.as_ptr(),
+                &mut out,
+                ptr::null_mut(),
+            )
+        };
+        done.send((st, last_error())).unwrap();
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while calls.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first attempt never ran");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    cancel.store(1, Ordering::Release);
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_api_wake_cancelled(hub.0) }, mc_status::Ok);
+    // The delay is 10 minutes: returning well before it means the cancel ended the wait.
+    let (st, error) = returned.recv_timeout(std::time::Duration::from_secs(60)).expect("the call still waits to retry");
+    assert_eq!(st, mc_status::Cancelled);
+    let error = error.unwrap();
+    assert!(
+        error.contains("stopped while it waited to retry; attempt 1 of 4 had failed: the service is busy"),
+        "{error}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let mut out = ptr::null_mut();
+    // SAFETY: live hub, NULL patterns list all, valid out-pointer.
+    assert_eq!(unsafe { mc_api_list(hub.0, ptr::null(), ptr::null(), &mut out) }, mc_status::Ok);
+    let list = take_string(out);
+    assert!(list.contains(r#""attempts":1,"retries":0"#), "only the attempt that ran counts: {list}");
+}

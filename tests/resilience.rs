@@ -363,6 +363,60 @@ fn success_after_transient_failures_returns_the_value() {
     assert_eq!((stats.attempts, stats.retries, stats.exhausted), (3, 2, 0));
 }
 
+/// A stopped call runs no further attempt, and counts none: the first attempt's failure
+/// comes back through `stopped`.
+#[test]
+fn a_call_stopped_before_its_retry_delay_makes_no_further_attempt() {
+    let (_clock, r, sleeper) = manual();
+    let stop = AtomicU32::new(0);
+    let mut calls = 0;
+    let (result, attempts) = r.execute_until(
+        None,
+        3,
+        |_| {
+            calls += 1;
+            // The caller stops the call while its first attempt runs.
+            stop.store(1, Ordering::SeqCst);
+            Err::<(), _>("busy".to_owned())
+        },
+        |_| Verdict::Retry("busy".into()),
+        |_, e| e.unwrap(),
+        &|| stop.load(Ordering::SeqCst) != 0,
+        |last| format!("stopped after: {last}"),
+    );
+    assert_eq!((result, attempts, calls), (Err("stopped after: busy".to_owned()), 1, 1));
+    assert!(sleeper.take_delays().is_empty(), "no delay was waited out");
+    let stats = r.retry_stats();
+    assert_eq!((stats.attempts, stats.retries, stats.exhausted), (1, 0, 0));
+}
+
+/// The real sleeper gives up a long delay as soon as it is woken with its stop flag set, and
+/// only then: a wake without the flag leaves it waiting.
+#[test]
+fn the_thread_sleeper_stops_a_long_delay_when_woken_with_its_flag_set() {
+    use module_communication::resilience::{Sleeper, ThreadSleeper};
+    let sleeper = Arc::new(ThreadSleeper::default());
+    let stop = Arc::new(AtomicU32::new(0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiting = {
+        let (sleeper, stop) = (Arc::clone(&sleeper), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let slept = sleeper.sleep(Duration::from_secs(600), &|| stop.load(Ordering::SeqCst) != 0);
+            tx.send((slept, started.elapsed())).unwrap();
+        })
+    };
+    sleeper.wake();
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "a wake without the flag does not stop it");
+    stop.store(1, Ordering::SeqCst);
+    sleeper.wake();
+    let (slept, took) = rx.recv_timeout(Duration::from_secs(30)).expect("the sleep ends at the wake");
+    assert!(!slept);
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    waiting.join().unwrap();
+    assert!(sleeper.sleep(Duration::from_millis(1), &|| false), "a delay that passes is slept out");
+}
+
 #[test]
 fn jitter_stays_within_its_bounds_over_ten_thousand_cases() {
     let policy = RetryPolicy::default();

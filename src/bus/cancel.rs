@@ -1,11 +1,14 @@
-//! Giving up a publish that waits for room in a `Block` queue.
+//! Giving up a publish that waits for room in a `Block` queue, or an API call that waits out
+//! a retry delay.
 //!
-//! A caller that may have to stop a publish (PowerShell's Ctrl+C) passes a flag for the
-//! duration of the call (`mc_publish_cancellable`); the publishing thread keeps it here, so
-//! that only the rare waiting path reads it and no signature between the boundary and the
-//! queue carries it. Setting the flag and then waking the waiting publishers
-//! ([`Bus::wake_blocked_publishers`](super::Bus::wake_blocked_publishers)) makes the publish
-//! stop waiting: the copy it waited to queue is dropped (and counted), as at its block timeout.
+//! A caller that may have to stop a publish or a call (PowerShell's Ctrl+C) passes a flag for
+//! the duration of the call (`mc_publish_cancellable`, `mc_api_invoke_cancellable`); the
+//! calling thread keeps it here, so that only the rare waiting paths read it and no signature
+//! between the boundary and the wait carries it. Setting the flag and then waking the waiting
+//! publishers ([`Bus::wake_blocked_publishers`](super::Bus::wake_blocked_publishers)) makes the
+//! publish stop waiting: the copy it waited to queue is dropped (and counted), as at its block
+//! timeout. Setting it and waking the retry delays (`Resilience::wake_sleepers`) makes the
+//! API call stop before its next attempt, with `Cancelled`.
 
 use std::cell::Cell;
 use std::ptr;
@@ -16,7 +19,7 @@ thread_local! {
     static FLAG: Cell<*const AtomicU32> = const { Cell::new(ptr::null()) };
 }
 
-/// Runs `publish` with `flag` (NULL: none) as this thread's cancel flag.
+/// Runs `publish` (a publish or an API call) with `flag` (NULL: none) as this thread's cancel flag.
 ///
 /// # Safety
 /// `flag` must be NULL, or valid and 4-byte aligned until this returns.
@@ -36,7 +39,7 @@ pub(crate) fn has_flag() -> bool {
     !FLAG.with(Cell::get).is_null()
 }
 
-/// Whether the publish running on this thread was cancelled.
+/// Whether the publish or API call running on this thread was cancelled.
 pub(crate) fn cancelled() -> bool {
     let flag = FLAG.with(Cell::get);
     // SAFETY: set only by `with_flag`, whose caller keeps it valid while it runs.

@@ -15,7 +15,7 @@ use crate::registry::{
     null_result, ApiDefinition, ApiError, ApiErrorCategory, ApiHandler, Call, InvokeRequest, Json, Middleware,
     MiddlewareDefinition, Next, RegistryError,
 };
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
 
 /// An API call in progress, as a callback sees it: an id that is valid until that
 /// callback returns. Pass it to `mc_api_call_context`, `mc_api_call_set_result`,
@@ -554,15 +554,84 @@ pub unsafe extern "C" fn mc_api_invoke(
     out_result_json: *mut *mut c_char,
     out_len: *mut usize,
 ) -> mc_status {
+    // SAFETY: forwarded caller guarantees; no cancel flag (one the thread has stays in force).
+    unsafe { invoke_json("mc_api_invoke", hub, request_json, len, None, out_result_json, out_len) }
+}
+
+/// As `mc_api_invoke`, for a call its caller may have to stop while it waits out a retry
+/// delay (PowerShell's Ctrl+C): `cancel` (nullable) points to a 4-byte aligned `uint32_t`
+/// that the caller keeps valid for the duration of the call. Once it is non-zero and
+/// `mc_api_wake_cancelled` has been called, a call waiting before a retry stops at once,
+/// runs no further attempt, and returns `MC_STATUS_CANCELLED`; a non-zero flag is also seen
+/// before each retry delay. It does not interrupt a stage that is running (a callback stops
+/// its own work and returns `MC_STATUS_CANCELLED` itself). APIs invoked with `mc_api_invoke`
+/// on this thread inside the call (from its handler) stop their retry delays on the same flag.
+///
+/// `hub`, `request_json` and `cancel` are borrowed for the duration of the call. The caller
+/// owns the returned string and frees it with `mc_string_free`. `out_len` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn mc_api_invoke_cancellable(
+    hub: *const mc_hub,
+    request_json: *const c_char,
+    len: usize,
+    cancel: *const u32,
+    out_result_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> mc_status {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { invoke_json("mc_api_invoke_cancellable", hub, request_json, len, Some(cancel), out_result_json, out_len) }
+}
+
+/// Wakes every API call of the hub that waits out a retry delay, so that those whose
+/// `cancel` flag (`mc_api_invoke_cancellable`) is set stop; the others wait on. Set the flag
+/// first, then call this.
+///
+/// `hub` is borrowed for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn mc_api_wake_cancelled(hub: *const mc_hub) -> mc_status {
+    run("mc_api_wake_cancelled", || {
+        // SAFETY: the caller passes a live hub or NULL.
+        let hub = unsafe { hub_ref(hub) }?;
+        hub.resilience().wake_sleepers();
+        Ok(())
+    })
+}
+
+/// The body of `mc_api_invoke` and `mc_api_invoke_cancellable`: with `Some(cancel)` the call
+/// runs with `cancel` (NULL: none) as the thread's cancel flag.
+///
+/// # Safety
+/// As for `mc_api_invoke_cancellable`.
+unsafe fn invoke_json(
+    function: &'static str,
+    hub: *const mc_hub,
+    request_json: *const c_char,
+    len: usize,
+    cancel: Option<*const u32>,
+    out_result_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> mc_status {
     set_api_error(None);
-    run("mc_api_invoke", || {
+    run(function, || {
         // SAFETY: the caller passes a live hub or NULL.
         let hub = unsafe { hub_ref(hub) }?;
         // SAFETY: the caller passes `len` readable bytes at `request_json`.
         let json = unsafe { arg_text(request_json, len, "request_json") }?;
         let out_result_json = out_arg(out_result_json, "out_result_json")?;
         let req = InvokeRequest::from_json(json)?;
-        match hub.registry().invoke(req) {
+        let result = match cancel {
+            None => hub.registry().invoke(req),
+            Some(flag) => {
+                if !flag.is_aligned() {
+                    let detail = "it must point to a 4-byte aligned uint32_t";
+                    return Err(crate::error::Error::invalid("cancel", format!("{flag:p}"), detail).into());
+                }
+                // SAFETY: aligned (checked), and the caller keeps it valid for the call;
+                // AtomicU32 has the layout of u32.
+                unsafe { crate::bus::cancel::with_flag(flag.cast::<AtomicU32>(), || hub.registry().invoke(req)) }
+            }
+        };
+        match result {
             Ok(result) => {
                 // A nested call's failure (on this thread, inside a handler) is not this call's.
                 set_api_error(None);

@@ -530,7 +530,7 @@ impl Call {
         let first = self.inner.permit.lock().take();
         let stats = &self.inner.api.stats;
         let made = std::cell::Cell::new(0u32);
-        let (result, attempts) = self.inner.ctx.resilience.execute(
+        let (result, attempts) = self.inner.ctx.resilience.execute_until(
             breaker.map(|b| (b, first)),
             retries,
             |k| {
@@ -559,9 +559,26 @@ impl Call {
                 };
                 ApiError::new(ApiErrorCategory::CircuitOpen, format!("{rejection}{tail}"))
             },
+            // The caller's cancel flag (mc_api_invoke_cancellable): this stage runs on its thread.
+            &crate::bus::cancel::cancelled,
+            |last| {
+                ApiError::new(
+                    ApiErrorCategory::Cancelled,
+                    format!(
+                        "{}: the call was stopped while it waited to retry; attempt {} of {} had failed: {}",
+                        self.inner.api.key,
+                        made.get(),
+                        retries + 1,
+                        last.message
+                    ),
+                )
+            },
         );
         match result {
-            Err(mut e) if attempts > 1 && e.category != ApiErrorCategory::CircuitOpen => {
+            Err(mut e)
+                if attempts > 1
+                    && !matches!(e.category, ApiErrorCategory::CircuitOpen | ApiErrorCategory::Cancelled) =>
+            {
                 e.message.push_str(&format!(" (failed {attempts} attempts: the first and {} retries)", attempts - 1));
                 Err(e)
             }

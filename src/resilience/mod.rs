@@ -145,7 +145,7 @@ impl Resilience {
             defaults: RwLock::new(BreakerOptions::default()),
             retry: RwLock::new(RetryPolicy::default()),
             jitter: Jitter::from_os(),
-            sleeper: RwLock::new(Arc::new(ThreadSleeper)),
+            sleeper: RwLock::new(Arc::new(ThreadSleeper::default())),
             counters: Counters::default(),
         }
     }
@@ -158,6 +158,13 @@ impl Resilience {
     /// Replaces the sleeper that waits out retry delays (tests pass a [`ManualSleeper`]).
     pub fn set_sleeper(&self, sleeper: Arc<dyn Sleeper>) {
         *self.sleeper.write() = sleeper;
+    }
+
+    /// Wakes every retry delay being waited out, so that the calls whose `stop` now says so
+    /// (see [`Resilience::execute_until`]) stop waiting.
+    pub fn wake_sleepers(&self) {
+        let sleeper = Arc::clone(&*self.sleeper.read());
+        sleeper.wake();
     }
 
     /// Re-seeds the jitter, for reproducible delays.
@@ -304,9 +311,26 @@ impl Resilience {
         &self,
         breaker: Option<(&Arc<Breaker>, Option<Permit>)>,
         retries: u32,
+        attempt: impl FnMut(u32) -> Result<T, E>,
+        classify: impl Fn(&E) -> Verdict,
+        rejected: impl FnOnce(Rejection, Option<E>) -> E,
+    ) -> (Result<T, E>, u32) {
+        self.execute_until(breaker, retries, attempt, classify, rejected, &|| false, |e| e)
+    }
+
+    /// As [`Resilience::execute`], for a call its caller may stop: `stop` is asked before
+    /// each retry delay and whenever [`Resilience::wake_sleepers`] wakes it during one. Once
+    /// it says so, no further attempt runs (nor is counted) and the call fails with
+    /// `stopped(last_error)`.
+    pub fn execute_until<T, E>(
+        &self,
+        breaker: Option<(&Arc<Breaker>, Option<Permit>)>,
+        retries: u32,
         mut attempt: impl FnMut(u32) -> Result<T, E>,
         classify: impl Fn(&E) -> Verdict,
         rejected: impl FnOnce(Rejection, Option<E>) -> E,
+        stop: &dyn Fn() -> bool,
+        stopped: impl FnOnce(E) -> E,
     ) -> (Result<T, E>, u32) {
         let policy = *self.retry.read();
         let (breaker, mut permit) = match breaker {
@@ -356,7 +380,9 @@ impl Resilience {
             }
             let delay = policy.delay(k, if policy.jitter { self.jitter.next_unit() } else { 0.0 });
             let sleeper = Arc::clone(&*self.sleeper.read());
-            sleeper.sleep(delay);
+            if !sleeper.sleep(delay, stop) {
+                return (Err(stopped(error)), k);
+            }
             if let Some(b) = breaker {
                 match b.try_acquire(self.clock.now_ms()) {
                     Ok(p) => permit = Some(p),

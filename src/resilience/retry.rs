@@ -1,5 +1,6 @@
 //! Retry with exponential backoff: the policy, the delays it gives, the jitter that spreads
-//! them, and the sleeper that waits them out (injectable, so tests never sleep).
+//! them, and the sleeper that waits them out (injectable, so tests never sleep; the real one
+//! stops waiting when the caller cancels the call).
 
 use std::fmt;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use crate::clock::ManualClock;
 use crate::error::Error;
 use crate::setting_values::{boolean, integer, number, unknown_key};
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU64, Condvar, Mutex, Ordering};
 
 /// The configured retry policy (the spec's `RetryPolicy`). JSON (camelCase, keys compare
 /// case-insensitively): `{"maxRetries":3,"retryDelayMs":1000,"backoffMultiplier":2,
@@ -166,19 +167,46 @@ impl Jitter {
 /// Waits out retry delays. The hub uses [`ThreadSleeper`]; tests use [`ManualSleeper`],
 /// which moves a [`ManualClock`] instead of waiting.
 pub trait Sleeper: Send + Sync {
-    /// Waits `delay` on the calling thread.
-    fn sleep(&self, delay: Duration);
+    /// Waits `delay` on the calling thread, unless `stop` says to give up: it is asked
+    /// before the wait and whenever [`Sleeper::wake`] is called during it. Returns `true`
+    /// when the whole delay passed, `false` when the sleep stopped early.
+    fn sleep(&self, delay: Duration, stop: &dyn Fn() -> bool) -> bool;
+
+    /// Wakes every sleep in progress to ask its `stop` again (after a caller set the flag
+    /// that `stop` reads).
+    fn wake(&self) {}
 }
 
-/// Sleeps on the calling thread.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ThreadSleeper;
+/// Sleeps on the calling thread; [`Sleeper::wake`] interrupts it.
+#[derive(Debug, Default)]
+pub struct ThreadSleeper {
+    /// Bumped by every wake, so that a sleeper tells a wake from a spurious wake-up.
+    wakes: Mutex<u64>,
+    woken: Condvar,
+}
 
 impl Sleeper for ThreadSleeper {
-    fn sleep(&self, delay: Duration) {
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
+    fn sleep(&self, delay: Duration, stop: &dyn Fn() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + delay;
+        let mut wakes = self.wakes.lock();
+        // `stop` is asked under the lock: a waker sets its flag before it takes the lock to
+        // wake, so either this sees the flag or the wake finds this thread waiting.
+        loop {
+            if stop() {
+                return false;
+            }
+            let seen = *wakes;
+            while *wakes == seen {
+                if self.woken.wait_until(&mut wakes, deadline).timed_out() {
+                    return !stop();
+                }
+            }
         }
+    }
+
+    fn wake(&self) {
+        *self.wakes.lock() += 1;
+        self.woken.notify_all();
     }
 }
 
@@ -208,10 +236,15 @@ impl ManualSleeper {
 }
 
 impl Sleeper for ManualSleeper {
-    fn sleep(&self, delay: Duration) {
+    /// Stops before the delay when `stop` says so already (nothing is recorded then).
+    fn sleep(&self, delay: Duration, stop: &dyn Fn() -> bool) -> bool {
+        if stop() {
+            return false;
+        }
         self.delays.lock().push(delay);
         let ms = (delay.as_micros() + 999) / 1000;
         self.clock.advance(i64::try_from(ms).unwrap_or(i64::MAX));
+        true
     }
 }
 

@@ -8,6 +8,7 @@
  * text may appear in any listing or error message. */
 #include "harness.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* ----- helpers ------------------------------------------------------------------------------ */
@@ -15,6 +16,7 @@
 static char untouched_text[] = "untouched";
 #define TEXT_SENTINEL untouched_text
 #define SIZE_SENTINEL ((size_t)0xC0FFEE)
+#define WAIT_MS 10000
 
 static mc_hub *new_hub(void) {
     mc_hub *hub = NULL;
@@ -425,6 +427,64 @@ static void api_calls_need_a_token_with_the_scope_when_required(void) {
     mc_hub_free(hub);
 }
 
+/* ----- stopping a call while it waits to retry ------------------------------------------------- */
+
+typedef struct {
+    mc_hub *hub;
+    uint32_t cancel; /* the flag mc_api_invoke_cancellable reads */
+    atomic_int status;
+} cancellable_caller;
+
+static void *invoke_cancellable(void *arg) {
+    cancellable_caller *c = arg;
+    const char *req = "{\"module\":\"Svc\",\"operation\":\"Op\",\"retryAttempts\":3}";
+    char *out = NULL;
+    mc_status s = mc_api_invoke_cancellable(c->hub, req, strlen(req), &c->cancel, &out, NULL);
+    mc_string_free(out);
+    atomic_store(&c->status, (int)s);
+    return NULL;
+}
+
+static void a_cancelled_call_stops_waiting_to_retry_and_makes_no_further_attempt(void) {
+    flaky_state f = {0, 1000, MC_STATUS_UNAVAILABLE, 0};
+    mc_hub *hub = NULL;
+    /* Ten minutes before the first retry: only the cancel can end the wait in time. */
+    const char *config = "{\"retryPolicy\":{\"retryDelayMs\":600000,\"maxDelayMs\":600000,\"jitter\":false}}";
+    CHECK_OK(mc_hub_new(config, strlen(config), &hub));
+    const char *def = "{\"module\":\"Svc\",\"operation\":\"Op\"}";
+    CHECK_OK(mc_api_register(hub, def, strlen(def), flaky_handler, NULL, &f, 0));
+    cancellable_caller c = {.hub = hub, .cancel = 0};
+    atomic_init(&c.status, -1);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, invoke_cancellable, &c) == 0);
+    WAIT_UNTIL(atomic_load(&f.calls) == 1, WAIT_MS);
+    __atomic_store_n(&c.cancel, 1, __ATOMIC_RELEASE);
+    CHECK_OK(mc_api_wake_cancelled(hub));
+    /* The delay is ten minutes: returning before WAIT_MS means the cancel ended the wait. */
+    WAIT_UNTIL(atomic_load(&c.status) != -1, WAIT_MS);
+    CHECK(atomic_load(&c.status) == (int)MC_STATUS_CANCELLED);
+    if (atomic_load(&c.status) == -1) {
+        pthread_detach(thread); /* still waiting: leave it (and the hub) rather than hang the run */
+        return;
+    }
+    pthread_join(thread, NULL);
+    CHECK(atomic_load(&f.calls) == 1);
+    char *list = NULL;
+    CHECK_OK(mc_api_list(hub, NULL, NULL, &list));
+    CHECK_CONTAINS(list, "\"attempts\":1,\"retries\":0"); /* only the attempt that ran */
+    mc_string_free(list);
+    /* A NULL flag is a plain call; a misaligned one is refused. */
+    char *out = TEXT_SENTINEL;
+    const char *once = "{\"module\":\"Svc\",\"operation\":\"Op\",\"retryAttempts\":0}";
+    CHECK_STATUS(mc_api_invoke_cancellable(hub, once, strlen(once), NULL, &out, NULL), MC_STATUS_UNAVAILABLE);
+    uint32_t flags[2] = {0, 0};
+    const uint32_t *misaligned = (const uint32_t *)((const char *)flags + 1);
+    CHECK_STATUS(mc_api_invoke_cancellable(hub, once, strlen(once), misaligned, &out, NULL), MC_STATUS_INVALID_ARGUMENT);
+    CHECK(out == TEXT_SENTINEL);
+    CHECK_STATUS(mc_api_wake_cancelled(NULL), MC_STATUS_NULL_ARGUMENT);
+    mc_hub_free(hub);
+}
+
 static void bad_retry_and_attempt_arguments(void) {
     flaky_state f = {0, 0, MC_STATUS_OK, 0};
     mc_hub *hub = api_hub(&f);
@@ -525,6 +585,7 @@ int main(void) {
     RUN_TEST(an_unavailable_handler_is_retried_until_it_succeeds);
     RUN_TEST(a_handler_failure_is_not_retried_and_opens_the_breaker);
     RUN_TEST(api_calls_need_a_token_with_the_scope_when_required);
+    RUN_TEST(a_cancelled_call_stops_waiting_to_retry_and_makes_no_further_attempt);
     RUN_TEST(bad_retry_and_attempt_arguments);
     RUN_TEST(bad_arguments_get_their_status_and_leave_out_parameters_alone);
     return harness_summary();

@@ -198,6 +198,43 @@ Describe 'Retry from PowerShell' {
         (Get-ModuleAPIs -ModuleName Svc).RetryCount | Should -Be 1
         Remove-Job $job
     }
+
+    It 'stops an -Async call at Stop-Job while it waits to retry, counting only the attempt that ran' {
+        # 20 s before the retry: stopping in time means the stop ended the wait.
+        Set-CommunicationConfiguration -RetryPolicy @{ RetryDelay = 20000; MaxDelay = 20000; Jitter = $false }
+        Register-ModuleAPI -ModuleName Svc -APIName Busy -Handler { throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'busy') } | Out-Null
+        $job = Invoke-ModuleAPI -Module Svc -Operation Busy -Async -RetryAttempts 3
+        Wait-Until { (Get-ModuleAPIs -ModuleName Svc).AttemptCount -eq 1 } -TimeoutSeconds 30 | Should -BeTrue
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        Stop-Job $job
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 10
+        $job.State | Should -Be 'Stopped'
+        $api = Get-ModuleAPIs -ModuleName Svc
+        $api.AttemptCount | Should -Be 1
+        $api.RetryCount | Should -Be 0
+        Remove-Job $job
+    }
+
+    It 'stops a call at Ctrl+C while it waits to retry' {
+        Set-CommunicationConfiguration -RetryPolicy @{ RetryDelay = 20000; MaxDelay = 20000; Jitter = $false }
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                param($Psd1)
+                Import-Module $Psd1
+                Register-ModuleAPI -ModuleName Svc -APIName Busy -Handler { throw [ModuleCommunication.ApiErrorException]::new('Unavailable', 'busy') } | Out-Null
+                Invoke-ModuleAPI -Module Svc -Operation Busy -RetryAttempts 3
+            }).AddArgument((Resolve-Path $script:ModuleManifest).ProviderPath)
+            $null = $ps.BeginInvoke()
+            Wait-Until { (Get-ModuleAPIs -ModuleName Svc -ErrorAction Ignore).AttemptCount -eq 1 } -TimeoutSeconds 30 | Should -BeTrue
+            Stop-LikeCtrlC $ps -TimeoutSeconds 10 | Should -BeTrue
+            (Get-ModuleAPIs -ModuleName Svc).AttemptCount | Should -Be 1
+        }
+        finally {
+            # Its runspace registered the API: closing it removes that, so the next test starts clean.
+            $ps.Dispose()
+        }
+    }
 }
 
 Describe 'The circuit breaker from PowerShell' {

@@ -88,6 +88,9 @@ namespace ModuleCommunication.Native
         [LibraryImport(Lib)]
         internal static partial McStatus mc_api_invoke(HubHandle hub, byte* requestJson, nuint len, out byte* resultJson, out nuint resultLen);
         [LibraryImport(Lib)]
+        internal static partial McStatus mc_api_invoke_cancellable(HubHandle hub, byte* requestJson, nuint len, uint* cancel, out byte* resultJson, out nuint resultLen);
+        [LibraryImport(Lib)] internal static partial McStatus mc_api_wake_cancelled(HubHandle hub);
+        [LibraryImport(Lib)]
         internal static partial McStatus mc_api_validate(HubHandle hub, byte* requestJson, nuint len, out byte* reportJson);
         [LibraryImport(Lib)] internal static partial McStatus mc_api_error_details(out byte* json);
         [LibraryImport(Lib)]

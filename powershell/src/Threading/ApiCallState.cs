@@ -2,8 +2,11 @@ using System;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Management.Automation;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading;
+using ModuleCommunication.Core;
+using ModuleCommunication.Native;
 
 namespace ModuleCommunication.Threading
 {
@@ -130,11 +133,25 @@ namespace ModuleCommunication.Threading
         /// <summary>Set once the call is cancelled: wakes a caller waiting for another runspace's stage.</summary>
         public WaitHandle CancelledHandle => _cancelledSignal.WaitHandle;
 
-        /// <summary>Marks the call cancelled (Ctrl+C, Stop-Job) and wakes whoever waits on it.</summary>
+        /// <summary>
+        /// The native call's cancel flag (mc_api_invoke_cancellable): pinned, so that its address
+        /// stays valid while the state lives; set by <see cref="MarkCancelled"/>.
+        /// </summary>
+        private readonly uint[] _cancelFlag = GC.AllocateArray<uint>(1, pinned: true);
+
+        /// <summary>The address of the cancel flag, for the native call.</summary>
+        public unsafe uint* CancelFlag => (uint*)Unsafe.AsPointer(ref _cancelFlag[0]);
+
+        /// <summary>
+        /// Marks the call cancelled (Ctrl+C, Stop-Job) and wakes whoever waits on it: a caller
+        /// waiting for another runspace's stage, and the native call if it waits out a retry delay.
+        /// </summary>
         public void MarkCancelled()
         {
             Cancelled = true;
             _cancelledSignal.Set();
+            Volatile.Write(ref _cancelFlag[0], 1u);
+            NativeMethods.mc_api_wake_cancelled(ModuleHub.Handle);
         }
 
         /// <summary>Starts attempt <paramref name="attempt"/>: a fresh deadline, not timed out.</summary>

@@ -148,8 +148,10 @@ namespace ModuleCommunication.Threading
                 Error.Add(timeout.ErrorRecord);
                 Fail(timeout);
             }
-            else if (stopped && _stopRequested)
+            else if (_stopRequested && (stopped || _state.Cancelled))
             {
+                // Stopped by the pipeline stop, or by the cancel first (a call waiting to retry
+                // ends at once with Cancelled): either way the user's Stop-Job.
                 SetJobState(JobState.Stopped);
             }
             else if (callError != null || reason != null || ps.InvocationStateInfo.State == PSInvocationState.Failed)
@@ -194,8 +196,10 @@ namespace ModuleCommunication.Threading
         /// <inheritdoc/>
         public override void StopJob(bool force, string? reason)
         {
-            _state.MarkCancelled();
             PowerShell? ps = BeginStopping();
+            // After BeginStopping: a call waiting to retry ends at the cancel, before the stop
+            // below reaches it, and must finish as Stopped too.
+            _state.MarkCancelled();
             if (ps == null) return;
             try
             {
@@ -234,8 +238,8 @@ namespace ModuleCommunication.Threading
         public override void StopJobAsync(bool force, string? reason)
         {
             // Stop-Job waits for StopJobCompleted.
-            _state.MarkCancelled();
             PowerShell? ps = BeginStopping();
+            _state.MarkCancelled(); // after BeginStopping, as in StopJob
             if (ps == null)
             {
                 OnStopJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null));

@@ -160,7 +160,7 @@ namespace ModuleCommunication.Threading
                 ReadOnlySpan<byte> request = buffer.Written;
                 fixed (byte* p = request)
                 {
-                    status = NativeMethods.mc_api_invoke(ModuleHub.Handle, p, (nuint)request.Length, out result, out _);
+                    status = NativeMethods.mc_api_invoke_cancellable(ModuleHub.Handle, p, (nuint)request.Length, state.CancelFlag, out result, out _);
                 }
             }
             finally
