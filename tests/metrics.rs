@@ -458,17 +458,41 @@ mod api {
         use module_communication::registry::Schema;
         let (hub, _) = hub();
         hub.enable_tracing(module_communication::TraceOptions::default()).unwrap();
-        let schema = Schema::from_json(r#"{"X":{"type":"int","required":true}}"#).unwrap();
-        hub.registry().register(ApiDefinition::new("M", "A").parameters(schema), ok).unwrap();
-        let req = InvokeRequest::new("M", "A").parameters_json(r#"{"X":"abc"}"#).unwrap();
-        let e = hub.registry().invoke(req).unwrap_err();
-        assert!(e.message.contains("Get-ModuleAPIs (mc_api_list)"), "{}", e.message);
-        let kept = e.message.replace(" (mc_api_list)", "");
+        hub.registry().register(ApiDefinition::new("M", "A"), ok).unwrap();
+        hub.update_config_json(r#"{"security":{"requireAuthentication":true}}"#).unwrap();
+        let e = hub.registry().invoke(InvokeRequest::new("M", "A").authentication_token("forged")).unwrap_err();
+        assert!(e.message.contains("New-AuthenticationToken (mc_token_create)"), "{}", e.message);
+        let kept = e.message.replace(" (mc_token_create)", "");
         assert_eq!(metrics(&hub).api.recent_calls[0].error.as_deref(), Some(kept.as_str()));
         assert_eq!(hub.registry().api("M", "A").unwrap().last_error.as_deref(), Some(kept.as_str()));
         let trace: Vec<serde_json::Value> = serde_json::from_str(&hub.trace_records_json(None)).unwrap();
         let traced = trace.iter().find(|r| r["event"] == "apiError").expect("an apiError record");
         assert_eq!(traced["error"].as_str(), Some(kept.as_str()));
+    }
+
+    #[test]
+    fn kept_texts_of_a_validation_failure_name_the_parameters_but_not_the_values_given() {
+        use module_communication::registry::Schema;
+        let (hub, _) = hub();
+        let verbose = module_communication::TraceOptions {
+            level: module_communication::TraceLevel::Verbose,
+            ..Default::default()
+        };
+        hub.enable_tracing(verbose).unwrap();
+        let schema = Schema::from_json(r#"{"Pin":{"type":"string","required":true,"pattern":"^\\d{4}$"}}"#).unwrap();
+        hub.registry().register(ApiDefinition::new("Vault", "Unlock").parameters(schema), ok).unwrap();
+        let req = InvokeRequest::new("Vault", "Unlock").parameters_json(r#"{"Pin":"S3cr3t-Passw0rd"}"#).unwrap();
+        let e = hub.registry().invoke(req).unwrap_err();
+        assert!(e.message.contains("S3cr3t-Passw0rd"), "the caller's error names the bad value: {}", e.message);
+        let recent = metrics(&hub).api.recent_calls[0].error.clone().unwrap();
+        let last = hub.registry().api("Vault", "Unlock").unwrap().last_error.unwrap();
+        let trace = hub.trace_records_json(None);
+        for kept in [&recent, &last, &trace] {
+            assert!(!kept.contains("S3cr3t"), "a record holds the value: {kept}");
+        }
+        assert!(recent.contains("invalid parameters: Pin"), "{recent}");
+        assert_eq!(recent, last);
+        assert!(trace.contains("invalid parameters: Pin"), "{trace}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! pipeline stages such as retry and the circuit breaker decide on) and the failures of
 //! registering, listing and removing ([`RegistryError`]).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -127,6 +128,21 @@ impl ApiError {
             crate::metrics::redact_in_place(&mut p.message);
         }
         self
+    }
+
+    /// The text kept for later (recent calls, last errors, traces), before `metrics::for_record`.
+    /// A validation failure names its parameters without the messages, which quote the values
+    /// given: records hold no parameter values (a PIN that failed its pattern would otherwise be
+    /// in every trace file). The caller's own error still says what was wrong with each value.
+    pub(crate) fn record_text(&self) -> Cow<'_, str> {
+        if self.category != ApiErrorCategory::Validation || self.parameters.is_empty() {
+            return Cow::Borrowed(&self.message);
+        }
+        let names = self.parameters.iter().map(|p| p.parameter.as_str()).collect::<Vec<_>>().join(", ");
+        Cow::Owned(format!(
+            "invalid parameters: {names} (the caller's error said what was wrong; values are not recorded). \
+             The handler did not run; see the API's parameters with Get-ModuleAPIs (mc_api_list)"
+        ))
     }
 
     /// The error as the JSON object `mc_api_error_details` returns:

@@ -970,7 +970,7 @@ impl Registry {
                 &api.key,
                 traced_request_id.as_deref(),
                 elapsed,
-                result.as_ref().err().map(|e| e.message.as_str()),
+                result.as_ref().err().map(|e| e.record_text()).as_deref(),
             );
         }
         api.stats.total_ns.fetch_add(elapsed, Ordering::Relaxed);
@@ -980,7 +980,7 @@ impl Registry {
             }
             Err(e) => {
                 api.stats.failed.fetch_add(1, Ordering::Relaxed);
-                *api.stats.last_error.lock() = Some(crate::metrics::for_record(&e.message).into_owned());
+                *api.stats.last_error.lock() = Some(crate::metrics::for_record(&e.record_text()).into_owned());
             }
         }
         self.ctx.metrics.record_api_call(
@@ -988,7 +988,7 @@ impl Registry {
             start_ms,
             i64::try_from(elapsed).unwrap_or(i64::MAX),
             result.is_ok(),
-            result.as_ref().err().map(|e| e.message.as_str()),
+            result.as_ref().err().map(|e| e.record_text()).as_deref(),
         );
         result
     }

@@ -420,7 +420,7 @@ impl Call {
             kind,
             name,
             u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            result.as_ref().err().map(|e| e.message.as_str()),
+            result.as_ref().err().map(|e| e.record_text()).as_deref(),
         );
         result
     }
@@ -609,7 +609,7 @@ impl Call {
                 ("success", serde_json::Value::Bool(error.is_none())),
                 ("durationMs", serde_json::Value::from(started.elapsed().as_nanos() as f64 / 1e6)),
                 ("category", crate::trace::opt_text(error.map(|e| e.category.as_str()))),
-                ("error", crate::trace::error_text(error.map(|e| e.message.as_str()))),
+                ("error", crate::trace::error_text(error.map(|e| e.record_text()).as_deref())),
             ],
         );
     }

@@ -140,6 +140,21 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
         Get-Content -Raw -LiteralPath $summary.Files[-1] | Should -Not -Match 'mc_api_list'
     }
 
+    It 'keeps no value of a parameter that failed validation, only its name, in the trace, its file and the metrics' {
+        Register-ModuleAPI -ModuleName 'Vault' -APIName 'Unlock' -Handler { param($Pin) } -Parameters @{ Pin = @{ Type = 'string'; Required = $true; Pattern = '^\d{4}$' } } | Out-Null
+        $file = Join-Path $TestDrive 'pin.log'
+        Enable-MessageTracing -LogToFile -FilePath $file | Out-Null
+        $thrown = { Invoke-ModuleAPI -Module 'Vault' -Operation 'Unlock' -Parameters @{ Pin = 'S3cr3t-Passw0rd' } -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterValidationFailed,*' -PassThru
+        $thrown.Exception.Message | Should -BeLike '*S3cr3t-Passw0rd*' -Because 'the caller is told which value was wrong'
+        $recent = (Get-CommunicationMetrics).API.RecentCalls[0].Error
+        $recent | Should -BeLike 'invalid parameters: Pin *'
+        (Get-ModuleAPIs -ModuleName 'Vault').LastError | Should -Be $recent
+        $summary = Disable-MessageTracing
+        (Get-Content -Raw -LiteralPath $summary.Files[-1]) + ((Get-MessageTrace).Json -join "`n") + $recent |
+            Should -Not -Match 'S3cr3t'
+    }
+
     It 'rotates the file at -MaxFileSizeMB and keeps every record across the parts' {
         New-MessageChannel -Name 'Bulk' | Out-Null
         $file = Join-Path $TestDrive 'rotate.log'
