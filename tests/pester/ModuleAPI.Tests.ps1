@@ -689,9 +689,9 @@ Describe 'Invoke-ModuleAPI -Async' {
         Invoke-ModuleAPI M UsesLocal | Should -Be 'here'
         $job = Invoke-ModuleAPI M UsesLocal -Async
         $job | Wait-Job -Timeout 60 | Out-Null
-        Receive-Job $job -ErrorVariable failure -ErrorAction SilentlyContinue -WarningVariable hint -WarningAction SilentlyContinue
-        $failure[0].Exception | Should -BeOfType ([System.Management.Automation.CommandNotFoundException])
-        "$($hint[0])" | Should -BeLike '*runspace pool, re-created from their text*'
+        $job.State | Should -Be 'Failed'
+        $job.Failure.InnerException | Should -BeOfType ([System.Management.Automation.CommandNotFoundException])
+        $job.Failure.Message | Should -BeLike '*runspace pool, re-created from their text*'
         Remove-Job $job
     }
 
@@ -1180,13 +1180,15 @@ Describe 'Test-ModuleAPI' {
                 foreach ($case in @('Range', @{ x = 9 }), @('Typed', @{ x = 'abc' })) {
                     $api, $given = $case
                     $t = Test-ModuleAPI Bind $api $given
-                    $Error.Clear()
+                    # The call's error is the newest in $Error (a statement-terminating error, which 2>&1 does not take).
                     $r = Invoke-ModuleAPI Bind $api $given -RetryAttempts 0
+                    $failed = @($Error[0])
                     $timed = Invoke-ModuleAPI Bind $api $given -RetryAttempts 0 -Timeout 30
+                    $failed += $Error[0]
                     $info = Get-ModuleAPIs -ModuleName Bind -APIName $api
                     [pscustomobject]@{
                         API = $api; TestSuccess = $t.Success; TestCategory = $t.ErrorCategory; TestErrors = $t.Errors
-                        Invoked = $r; Timed = $timed; ErrorIds = @($Error | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] })
+                        Invoked = $r; Timed = $timed; ErrorIds = @($failed | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] })
                         Successes = $info.SuccessCount; Failures = $info.FailureCount
                     }
                 }
@@ -1199,7 +1201,6 @@ Describe 'Test-ModuleAPI' {
                 $r.TestErrors[0] | Should -BeLike "The handler of Bind.$($r.API) failed:*parameter 'x'*"
                 $r.Invoked | Should -BeNullOrEmpty
                 $r.Timed | Should -BeNullOrEmpty
-                # One error per failed call: the call's own, not also the binding error beside it.
                 $r.ErrorIds | Should -Be @('APIHandlerFailed', 'APIHandlerFailed')
                 $r.Successes | Should -Be 0
                 $r.Failures | Should -Be 3
@@ -1232,16 +1233,24 @@ $t = Test-ModuleAPI M Need @{ x = 1 } -Timeout 20
         $child.Output | Should -BeLike '*given: x=1*'
     }
 
-    It 'keeps a handler going past a statement-terminating error of its own, as a function does' {
+    It 'ends a handler at an exception and fails the call, whether or not the caller wrote try/catch' {
+        # Pester runs each test inside try/catch; a runspace of its own calls the way a plain script
+        # does, where PowerShell would otherwise write the error and run the handler's next statement.
         $ps = [powershell]::Create()
         try {
             $null = $ps.AddScript({
                 param($Psd1)
                 Import-Module $Psd1
                 Register-ModuleAPI -ModuleName Soft -APIName Op -Handler { [int]'abc'; 'after' } | Out-Null
-                Invoke-ModuleAPI Soft Op -RetryAttempts 0 2>$null
+                Register-ModuleAPI -ModuleName Soft -APIName Soft -Handler { Write-Error 'noted'; 'after' } | Out-Null
+                $out = Invoke-ModuleAPI Soft Op -RetryAttempts 0 2>$null
+                "exception: [$out] $($Error[0].FullyQualifiedErrorId.Split(',')[0])"
+                $job = Invoke-ModuleAPI Soft Op -RetryAttempts 0 -Async
+                $job | Wait-Job -Timeout 60 | Out-Null
+                "async: $($job.State) $($job.Failure.Category)"
+                "write-error: [$(Invoke-ModuleAPI Soft Soft -RetryAttempts 0 2>$null)]"
             }.ToString()).AddArgument($script:Psd1)
-            $ps.Invoke() | Should -Be 'after'
+            $ps.Invoke() | Should -Be @('exception: [] APIHandlerFailed', 'async: Failed HandlerFailed', 'write-error: [after]')
         } finally {
             $ps.Dispose()
         }

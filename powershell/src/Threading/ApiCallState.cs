@@ -76,9 +76,6 @@ namespace ModuleCommunication.Threading
         /// </summary>
         public ApiInvocationException? PassedThrough;
 
-        /// <summary>PowerShell's failure to bind the handler's parameters, which failed the call (not also passed on as a written error).</summary>
-        public Exception? NotBound;
-
         /// <summary>Set when the call's deadline stopped it.</summary>
         public volatile bool TimedOut;
 

@@ -131,15 +131,6 @@ namespace ModuleCommunication.Threading
             Exception? reason = failure ?? ps.InvocationStateInfo.Reason;
             bool stopped = ps.InvocationStateInfo.State == PSInvocationState.Stopped || reason is PipelineStoppedException;
             Exception? callError = ApiRunner.Failure(_state);
-            if (_state.NotBound is { } notBound)
-            {
-                // The handler could not be bound: that is the call's error, added below; the copy
-                // its pipeline wrote would be a second one.
-                for (int i = Error.Count - 1; i >= 0; i--)
-                {
-                    if (ReferenceEquals(Error[i].Exception, notBound)) Error.RemoveAt(i);
-                }
-            }
             if (_state.TimedOut)
             {
                 string message = _state.Started ? _state.TimeoutMessage("the call") : _state.NotStartedMessage();

@@ -132,7 +132,7 @@ namespace ModuleCommunication.Threading
                     state.DetachStoppable();
                 }
             }
-            if (cmdlet != null) ForwardStreams(state, ps, cmdlet);
+            if (cmdlet != null) ForwardStreams(ps, cmdlet);
         }
 
         /// <summary>
@@ -140,12 +140,9 @@ namespace ModuleCommunication.Threading
         /// debug and information messages were already shown by the host the nested pipeline shares;
         /// forwarding them would show them twice.
         /// </summary>
-        private static void ForwardStreams(ApiCallState state, PowerShell ps, PSCmdlet cmdlet)
+        private static void ForwardStreams(PowerShell ps, PSCmdlet cmdlet)
         {
-            foreach (ErrorRecord e in ps.Streams.Error)
-            {
-                if (!IsNotBoundError(state, e)) cmdlet.WriteError(e);
-            }
+            foreach (ErrorRecord e in ps.Streams.Error) cmdlet.WriteError(e);
         }
 
         /// <summary>P/Invokes mc_api_invoke for the call and records the outcome. Never throws for the call's own failure.</summary>
@@ -337,7 +334,6 @@ namespace ModuleCommunication.Threading
                     // In the pool (-Async), a handler blocked in a .NET wait must not keep pwsh from exiting.
                     bool watched = state.RunInPool && PoolInterrupts.Enter();
                     Collection<PSObject> output;
-                    state.NotBound = null;
                     try
                     {
                         output = runner.InvokeWithContext(null, null, block, splat);
@@ -346,7 +342,6 @@ namespace ModuleCommunication.Threading
                     {
                         if (watched) PoolInterrupts.Leave();
                     }
-                    if (state.NotBound != null) throw state.NotBound;
                     Shape(state, output, writer);
                 }
                 else
@@ -464,29 +459,6 @@ namespace ModuleCommunication.Threading
             }
             return null;
         }
-
-        /// <summary>
-        /// Records on the call whether the newest error in <paramref name="errors"/> ($Error), added
-        /// since <paramref name="seen"/>, is PowerShell's failure to bind <paramref name="handler"/>'s
-        /// own parameters. If so it is taken out of $Error (RunHere fails the stage with it, and the
-        /// call's own error takes its place), and the copy a nested pipeline wrote is not passed on.
-        /// </summary>
-        internal static void CheckHandlerBound(IList errors, object? seen, ScriptBlock handler)
-        {
-            if (errors.Count == 0 || ReferenceEquals(errors[0], seen) || ApiContext.Current?.State is not { } state) return;
-            if ((errors[0] is PSObject p ? p.BaseObject : errors[0]) is ErrorRecord record
-                && record.Exception is ParameterBindingException
-                && record.InvocationInfo?.MyCommand is ScriptInfo script
-                && ReferenceEquals(script.ScriptBlock, handler))
-            {
-                state.NotBound = record.Exception;
-                errors.RemoveAt(0);
-            }
-        }
-
-        /// <summary>Whether an error a nested pipeline wrote is the call's own failure to bind its handler (reported as the call's error).</summary>
-        private static bool IsNotBoundError(ApiCallState state, ErrorRecord error)
-            => state.NotBound != null && ReferenceEquals(error.Exception, state.NotBound);
 
         private static string Capitalize(string s) => s.Length > 0 ? char.ToUpperInvariant(s[0]) + s.Substring(1) : s;
 
@@ -616,7 +588,7 @@ namespace ModuleCommunication.Threading
                     state.InNestedPipeline = wasNested;
                     state.RestoreStoppable(previous);
                 }
-                if (state.Cmdlet != null && !wasNested && ReferenceEquals(Runspace.DefaultRunspace, state.CmdletRunspace)) ForwardStreams(state, ps, state.Cmdlet);
+                if (state.Cmdlet != null && !wasNested && ReferenceEquals(Runspace.DefaultRunspace, state.CmdletRunspace)) ForwardStreams(ps, state.Cmdlet);
                 uint status = state.AttemptStatus;
                 if (state.TimedOut && !state.Cancelled)
                 {
@@ -744,10 +716,7 @@ namespace ModuleCommunication.Threading
                 {
                     // Stopped at the deadline, or failed: the status records what happened.
                 }
-                foreach (ErrorRecord error in ps.Streams.Error)
-                {
-                    if (!IsNotBoundError(state, error)) state.ForeignErrors.Enqueue(error);
-                }
+                foreach (ErrorRecord error in ps.Streams.Error) state.ForeignErrors.Enqueue(error);
                 if (item.Status == uint.MaxValue)
                 {
                     item.Status = state.TimedOut
@@ -821,24 +790,21 @@ namespace ModuleCommunication.Threading
     {
         private static readonly ConditionalWeakTable<Runspace, RunspaceScripts> s_table = new();
 
-        // PowerShell reports a handler whose own parameters it cannot bind ([int] given 'abc', a
-        // ValidateRange, a missing mandatory one where no prompt can be shown) as a statement-terminating
-        // error of the statement that calls it: written, and the next statement runs, so the call
-        // would succeed without the handler having run. The splatters find that error in $Error
-        // (no try around the handler: it would turn every statement-terminating error inside the
-        // handler into the end of the handler, unlike a function call), and RunHere fails the stage.
-        private const string CheckBound = "\n[ModuleCommunication.Threading.EntryPoints]::CheckHandlerBound($global:Error, $__mcSeen, $__mcHandler)";
-
+        // The try makes an exception end the handler (or middleware) and fail the call, whoever
+        // calls: PowerShell ends a script block at a statement-terminating error (a .NET method's
+        // exception, a handler whose own parameters cannot be bound) only when a try encloses it,
+        // and otherwise writes the error and runs the next statement, so a call would succeed or
+        // fail (and be retried) depending on whether the caller wrote try/catch around
+        // Invoke-ModuleAPI. Message handlers, invoked straight from C#, already end there.
+        // Non-terminating errors (Write-Error) stay non-terminating.
         public readonly ScriptBlock Splat = ScriptBlock.Create(
-            "param($__mcHandler, $__mcParameters) $__mcSeen = [ModuleCommunication.Threading.EntryPoints]::LastError($global:Error)\n"
-            + "& $__mcHandler @__mcParameters" + CheckBound);
+            "param($__mcHandler, $__mcParameters) try { & $__mcHandler @__mcParameters } catch { throw }");
 
-        // The inner block makes the binding error one of its own, so 2>&1 merges it instead of the host showing it.
         public readonly ScriptBlock SplatCapturingErrors = ScriptBlock.Create(
-            "param($__mcHandler, $__mcParameters) $__mcSeen = [ModuleCommunication.Threading.EntryPoints]::LastError($global:Error)\n"
-            + "& { & $__mcHandler @__mcParameters } 2>&1" + CheckBound);
+            "param($__mcHandler, $__mcParameters) try { & $__mcHandler @__mcParameters 2>&1 } catch { throw }");
 
-        public readonly ScriptBlock CallCapturingErrors = ScriptBlock.Create("param($__mcBlock, $__mcContext, $__mcNext) & $__mcBlock $__mcContext $__mcNext 2>&1");
+        public readonly ScriptBlock CallCapturingErrors = ScriptBlock.Create(
+            "param($__mcBlock, $__mcContext, $__mcNext) try { & $__mcBlock $__mcContext $__mcNext 2>&1 } catch { throw }");
 
         // Unwraps the MethodInvocationException PowerShell puts around .NET exceptions, so that a
         // middleware's catch sees the API error itself (ErrorId, category, message).

@@ -1,4 +1,3 @@
-using System.Collections;
 using System.ComponentModel;
 using System.Management.Automation;
 
@@ -27,12 +26,6 @@ namespace ModuleCommunication.Threading
 
         /// <summary>Runs the first PowerShell stage of an API call's attempt, inside that attempt's nested pipeline.</summary>
         public static void RunApiAttempt(ulong tag, long stageKey, ulong call) => ApiRunner.RunAttemptEntry(tag, stageKey, call);
-
-        /// <summary>The newest entry of $Error, or null (taken before an API handler's splat).</summary>
-        public static object? LastError(IList errors) => errors.Count > 0 ? errors[0] : null;
-
-        /// <summary>After an API handler's splat: notes on the call whether PowerShell could not bind the handler's own parameters.</summary>
-        public static void CheckHandlerBound(IList errors, object? seen, ScriptBlock handler) => ApiRunner.CheckHandlerBound(errors, seen, handler);
 
         /// <summary>Runs a stage posted by another runspace's call, inside this runspace's nested pipeline.</summary>
         public static void RunWorkItem(long id) => ApiWorkItem.RunInNestedPipeline(id);
