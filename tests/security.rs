@@ -317,6 +317,35 @@ fn a_call_of_an_unregistered_api_is_checked_before_it_is_not_found() {
     assert_eq!(hub.security().stats().authentication_failures, 2);
 }
 
+#[test]
+fn checking_parameters_without_a_call_needs_the_token_a_call_would() {
+    use module_communication::registry::{ApiDefinition, ApiErrorCategory, Call, InvokeRequest, Schema};
+    let hub = Hub::new();
+    let schema = Schema::from_json(r#"{"X":{"type":"int","required":true}}"#).unwrap();
+    hub.registry()
+        .register(ApiDefinition::new("Lab", "Run").parameters(schema), |_: &Call| Ok(module_communication::registry::null_result()))
+        .unwrap();
+    hub.update_config_json(r#"{"security":{"requireAuthentication":true}}"#).unwrap();
+    let validate = |token: Option<&str>| {
+        let req = InvokeRequest::new("Lab", "Run").parameters_json(r#"{"X":"abc"}"#).unwrap();
+        let req = match token {
+            Some(t) => req.authentication_token(t),
+            None => req,
+        };
+        hub.registry().validate(&req)
+    };
+    // Without the token nothing about the parameters is told.
+    let e = validate(None).unwrap_err();
+    assert_eq!(e.category, ApiErrorCategory::Authentication);
+    assert!(!e.message.contains('X'), "{}", e.message);
+    let other = hub.security().create_token(TokenRequest::new("Caller", ["api:call:Other.*"])).unwrap();
+    assert_eq!(validate(Some(other.token.expose())).unwrap_err().category, ApiErrorCategory::Authorization);
+    let lab = hub.security().create_token(TokenRequest::new("Caller", ["api:call:Lab.*"])).unwrap();
+    let report = validate(Some(lab.token.expose())).unwrap();
+    assert!(!report.valid);
+    assert_eq!(report.errors[0].parameter, "X");
+}
+
 // ----- guarded hub operations -------------------------------------------------------------
 
 mod hub_guards {

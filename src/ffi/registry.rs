@@ -646,10 +646,12 @@ unsafe fn invoke_json(
 }
 
 /// Checks a request's parameters against the API's schema without calling anything.
-/// `request_json` is as for `mc_api_invoke` (only `module`, `operation`, `parameters` and
-/// `typeHints` matter). `*out_report_json` receives `{"apiKey","valid":true|false,
-/// "errors":[{"parameter","message"}]}`. `MC_STATUS_API_NOT_FOUND` when no such API
-/// exists.
+/// `request_json` is as for `mc_api_invoke` (only `module`, `operation`, `parameters`,
+/// `typeHints` and `authenticationToken` matter). `*out_report_json` receives `{"apiKey",
+/// "valid":true|false,"errors":[{"parameter","message"}]}`. `MC_STATUS_API_NOT_FOUND` when no
+/// such API exists. While security is enabled the token is checked first, as for a call:
+/// `MC_STATUS_AUTHENTICATION_FAILED` or `MC_STATUS_AUTHORIZATION_FAILED`, before anything
+/// about the API is told.
 ///
 /// `hub` is borrowed for the duration of the call. `request_json` is borrowed for the
 /// duration of the call. The caller owns the returned string and frees it with

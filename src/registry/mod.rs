@@ -858,6 +858,13 @@ impl Registry {
 
     /// Checks a request's parameters against the API's schema without calling anything.
     pub fn validate(&self, req: &InvokeRequest) -> Result<ValidationReport, ApiError> {
+        // As for a call, security comes first: a caller without a valid token (or without a scope
+        // for the name) learns nothing about which APIs exist or what their parameters are.
+        if self.ctx.security.is_enabled() {
+            let key = format!("{}.{}", req.module, req.operation);
+            let token = req.authentication_token.as_ref().map(crate::security::TokenText::expose);
+            self.ctx.authorize(token, crate::security::Action::ApiCall, &key, None).map_err(pipeline::security_error)?;
+        }
         let api = self
             .state
             .read()

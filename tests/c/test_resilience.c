@@ -424,6 +424,17 @@ static void api_calls_need_a_token_with_the_scope_when_required(void) {
     snprintf(req, sizeof req, "{\"module\":\"Svc\",\"operation\":\"Nope\",\"authenticationToken\":\"%s\"}", token);
     CHECK_STATUS(invoke_text(hub, req, &out), MC_STATUS_API_NOT_FOUND);
     CHECK(out == TEXT_SENTINEL);
+
+    /* So does checking parameters without a call: no report without the right token. */
+    const char *bare = "{\"module\":\"Svc\",\"operation\":\"Op\"}";
+    CHECK_STATUS(mc_api_validate(hub, bare, strlen(bare), &out), MC_STATUS_AUTHENTICATION_FAILED);
+    snprintf(req, sizeof req, "{\"module\":\"Svc\",\"operation\":\"Op\",\"authenticationToken\":\"%s\"}", narrow);
+    CHECK_STATUS(mc_api_validate(hub, req, strlen(req), &out), MC_STATUS_AUTHORIZATION_FAILED);
+    CHECK(out == TEXT_SENTINEL);
+    snprintf(req, sizeof req, "{\"module\":\"Svc\",\"operation\":\"Op\",\"authenticationToken\":\"%s\"}", token);
+    CHECK_OK(mc_api_validate(hub, req, strlen(req), &out));
+    CHECK_CONTAINS(out, "\"valid\":true");
+    mc_string_free(out);
     mc_hub_free(hub);
 }
 

@@ -354,6 +354,20 @@ Describe 'API security from PowerShell' {
             Should -Throw -ErrorId 'APINotFound,*'
     }
 
+    It 'checks the token before Test-ModuleAPI checks the parameters, so their schema is not told without it' {
+        Register-ModuleAPI -ModuleName LabRunner -APIName Typed -Handler { param($X) } -Parameters @{ X = @{ Type = 'int'; Required = $true } } | Out-Null
+        $without = Test-ModuleAPI -ModuleName LabRunner -APIName Typed -TestParameters @{ X = 'abc' }
+        $without.ErrorCategory | Should -Be 'Authentication'
+        "$($without.Errors)" | Should -Not -BeLike '*int*'
+        $narrow = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call:Other.*'
+        (Test-ModuleAPI -ModuleName LabRunner -APIName Typed -TestParameters @{ X = 'abc' } -AuthenticationToken $narrow.Token).ErrorCategory |
+            Should -Be 'Authorization'
+        $scoped = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call:LabRunner.*'
+        $with = Test-ModuleAPI -ModuleName LabRunner -APIName Typed -TestParameters @{ X = 'abc' } -AuthenticationToken $scoped.Token
+        $with.ErrorCategory | Should -Be 'Validation'
+        $with.Errors[0] | Should -BeLike 'X: expected an int*'
+    }
+
     It 'shows no token text on any surface' {
         $t = New-AuthenticationToken -ModuleName LabRunner -User Tester -Scopes 'api:call'
         Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -AuthenticationToken $t.Token | Out-Null

@@ -404,7 +404,7 @@ namespace ModuleCommunication.Commands
             };
             try
             {
-                List<ApiParameterError> invalid = Registry.Validate(ModuleName, APIName, TestParameters);
+                List<ApiParameterError> invalid = Registry.Validate(ModuleName, APIName, TestParameters, AuthenticationToken);
                 if (invalid.Count > 0)
                 {
                     WriteObject(Failed(ApiErrorCategory.Validation, invalid.ConvertAll(e => e.Message)));
@@ -413,7 +413,14 @@ namespace ModuleCommunication.Commands
             }
             catch (ModuleCommunicationException e)
             {
-                WriteObject(Failed((McStatus)e.Status == McStatus.ApiNotFound ? ApiErrorCategory.NotFound : ApiErrorCategory.Validation, new[] { e.Message }));
+                ApiErrorCategory category = (McStatus)e.Status switch
+                {
+                    McStatus.ApiNotFound => ApiErrorCategory.NotFound,
+                    McStatus.AuthenticationFailed => ApiErrorCategory.Authentication,
+                    McStatus.AuthorizationFailed => ApiErrorCategory.Authorization,
+                    _ => ApiErrorCategory.Validation,
+                };
+                WriteObject(Failed(category, new[] { e.Message }));
                 return;
             }
             catch (ArgumentException e)

@@ -166,13 +166,14 @@ namespace ModuleCommunication.Core
         // ----- validation -------------------------------------------------------------------------
 
         /// <summary>Checks parameters against the API's schema; the errors are empty when valid.</summary>
-        public static List<ApiParameterError> Validate(string module, string operation, IDictionary? parameters)
+        public static List<ApiParameterError> Validate(string module, string operation, IDictionary? parameters, string? authenticationToken)
         {
             byte[] json = JsonBuffer.Build(w =>
             {
                 w.WriteStartObject();
                 w.WriteString("module", module);
                 w.WriteString("operation", operation);
+                if (authenticationToken != null) w.WriteString("authenticationToken", authenticationToken);
                 DataCodec.WriteProperty(w, "parameters", parameters ?? new Hashtable());
                 w.WriteEndObject();
             });
