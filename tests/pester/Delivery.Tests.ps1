@@ -233,6 +233,19 @@ Describe 'Delivery order, expiry and full queues' {
         ($bus.Cleared - $before.Cleared), ($bus.Dropped - $before.Dropped) | Should -Be @(4, 0)
     }
 
+    It 'says what -Force does under -Verbose, as PowerShell''s own cmdlets do' {
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { } | Out-Null
+        $verbose = Clear-MessageQueue -Channel 'Q' -Force -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        "$verbose" | Should -BeLike '*Performing the operation "Discard queued messages" on target "Q"*'
+    }
+
+    It 'stays paused with Start-MessageProcessor -WhatIf' {
+        Stop-MessageProcessor | Out-Null
+        Start-MessageProcessor -WhatIf | Should -BeNullOrEmpty
+        (Get-CommunicationMetrics).MessageBus.ProcessorRunning | Should -BeFalse
+        Start-MessageProcessor | Out-Null
+    }
+
     It 'keeps the queue with Clear-MessageQueue -WhatIf' {
         Subscribe-ModuleMessage -Channel 'Q' -Handler { } | Out-Null
         Stop-MessageProcessor | Out-Null

@@ -504,7 +504,7 @@ exit 3
             }).AddArgument($env:MC_MODULE_PSD1).AddArgument($sub.SubscriptionId)
             $running = $ps.BeginInvoke()
             # Unsubscribing has begun once the subscription is no longer listed as a -RunAsync one.
-            Wait-Until { (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId).Mode -ne 'RunAsync' } -TimeoutSeconds 10 |
+            Wait-Until { (Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId -ErrorAction Ignore).Mode -ne 'RunAsync' } -TimeoutSeconds 10 |
                 Should -BeTrue
             Stop-LikeCtrlC $ps -TimeoutSeconds 20 |
                 Should -BeTrue -Because 'Ctrl+C must end the wait'
@@ -687,6 +687,13 @@ exit 3
         $async = Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList $null -RunAsync
         Get-MessageSubscriptions -SubscriptionId $default.SubscriptionId | Should -Not -BeNullOrEmpty
         Get-MessageSubscriptions -SubscriptionId $async.SubscriptionId | Should -Not -BeNullOrEmpty
+    }
+
+    It 'reports an id no subscription has as SubscriptionNotFound, instead of listing nothing' {
+        $sub = Subscribe-ModuleMessage -Channel 'Work' -Handler { }
+        $sub | Unsubscribe-ModuleMessage | Out-Null
+        { Get-MessageSubscriptions -SubscriptionId $sub.SubscriptionId -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SubscriptionNotFound,ModuleCommunication.Commands.GetMessageSubscriptionsCommand'
     }
 }
 

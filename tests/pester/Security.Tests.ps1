@@ -67,6 +67,19 @@ Describe 'New-AuthenticationToken' {
         "$token" | Should -Not -Match 'mct_'
     }
 
+    It 'reports an id no live token has as TokenNotFound, instead of listing nothing' {
+        $token = New-AuthenticationToken -ModuleName 'LabRunner' -Scopes 'api:call'
+        Get-AuthenticationTokens -TokenId $token.TokenId | Should -Not -BeNullOrEmpty
+        Revoke-AuthenticationToken -TokenId $token.TokenId -Force | Out-Null
+        { Get-AuthenticationTokens -TokenId $token.TokenId -ErrorAction Stop } |
+            Should -Throw -ErrorId 'TokenNotFound,ModuleCommunication.Commands.GetAuthenticationTokensCommand'
+    }
+
+    It 'creates no token with -WhatIf' {
+        New-AuthenticationToken -ModuleName 'LabRunner' -Scopes 'api:call' -WhatIf | Should -BeNullOrEmpty
+        @(Get-AuthenticationTokens).Count | Should -Be 0
+    }
+
     It 'takes the default lifetime from the settings' {
         Set-CommunicationConfiguration -Security @{ DefaultTokenExpiration = 15 }
         $t = New-AuthenticationToken -ModuleName M -Scopes messages:publish

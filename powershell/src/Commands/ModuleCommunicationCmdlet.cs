@@ -100,11 +100,17 @@ namespace ModuleCommunication.Commands
                 "Give a file path: an absolute one, or one relative to a file system location.");
         }
 
-        /// <summary>-Force without -WhatIf skips the confirmation; otherwise ShouldProcess decides.</summary>
+        /// <summary>
+        /// -Force skips the confirmation, as in PowerShell's own cmdlets: not -WhatIf, not an explicit
+        /// -Confirm, and -Verbose still says what is done. Otherwise ShouldProcess decides.
+        /// </summary>
         protected bool ShouldProceed(bool force, string target, string action)
         {
             bool whatIf = MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? w) && w is SwitchParameter s && s.IsPresent;
-            return (force && !whatIf) || ShouldProcess(target, action);
+            bool confirm = MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c) && c is SwitchParameter t && t.IsPresent;
+            if (!force || whatIf || confirm) return ShouldProcess(target, action);
+            WriteVerbose($"Performing the operation \"{action}\" on target \"{target}\".");
+            return true;
         }
 
         /// <summary>Milliseconds for native waits, from a TimeSpan given in seconds by users.</summary>

@@ -130,13 +130,14 @@ namespace ModuleCommunication.Commands
     }
 
     /// <summary>Start-MessageProcessor: resumes delivery after Stop-MessageProcessor.</summary>
-    [Cmdlet(VerbsLifecycle.Start, "MessageProcessor")]
+    [Cmdlet(VerbsLifecycle.Start, "MessageProcessor", SupportsShouldProcess = true)]
     [OutputType(typeof(ProcessorStatus))]
     public sealed class StartMessageProcessorCommand : ModuleCommunicationCmdlet
     {
         /// <inheritdoc/>
         protected override void EndProcessing()
         {
+            if (!ShouldProcess("message processor", "Resume delivery")) return;
             try
             {
                 Bus.Resume();

@@ -83,7 +83,7 @@ namespace ModuleCommunication.Commands
     /// New-AuthenticationToken: creates a token for a module with scopes and a lifetime. Its text
     /// is in the Token property of the result, this once; the module keeps only a digest.
     /// </summary>
-    [Cmdlet(VerbsCommon.New, "AuthenticationToken")]
+    [Cmdlet(VerbsCommon.New, "AuthenticationToken", SupportsShouldProcess = true)]
     [OutputType(typeof(AuthenticationToken))]
     public sealed class NewAuthenticationTokenCommand : ModuleCommunicationCmdlet
     {
@@ -111,6 +111,7 @@ namespace ModuleCommunication.Commands
         protected override void ProcessRecord()
         {
             long? minutes = MyInvocation.BoundParameters.ContainsKey(nameof(ExpirationMinutes)) ? ExpirationMinutes : null;
+            if (!ShouldProcess(ModuleName, $"Create a token with scopes {string.Join(", ", Scopes)}")) return;
             try
             {
                 WriteObject(Tokens.Create(ModuleName, User, Scopes, minutes));
@@ -246,10 +247,19 @@ namespace ModuleCommunication.Commands
         {
             try
             {
+                bool found = false;
                 foreach (AuthenticationTokenInfo t in Tokens.List(ModuleName))
                 {
                     if (TokenId.HasValue && t.TokenId != TokenId.Value) continue;
                     WriteObject(t);
+                    found = true;
+                }
+                // An id names one token: a typo must not read as "no tokens".
+                if (TokenId.HasValue && !found)
+                {
+                    WriteError(NewError("TokenNotFound", ErrorCategory.ObjectNotFound, TokenId.Value,
+                        $"No live token has the id {TokenId.Value}{(ModuleName != "*" ? $" for module '{ModuleName}'" : "")}: it does not exist, was revoked or has expired.",
+                        "List the live tokens with Get-AuthenticationTokens."));
                 }
             }
             catch (ModuleCommunicationException e)

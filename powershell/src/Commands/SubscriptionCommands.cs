@@ -82,10 +82,19 @@ namespace ModuleCommunication.Commands
         {
             try
             {
+                bool found = false;
                 foreach (SubscriptionInfo s in Subscriptions.List(Channel))
                 {
                     if (SubscriptionId.HasValue && s.SubscriptionId != SubscriptionId.Value) continue;
                     WriteObject(s);
+                    found = true;
+                }
+                // An id names one subscription: a typo (or one already removed) must not read as "nothing".
+                if (SubscriptionId.HasValue && !found)
+                {
+                    WriteError(NewError("SubscriptionNotFound", ErrorCategory.ObjectNotFound, SubscriptionId.Value,
+                        $"No subscription has the id {SubscriptionId.Value}{(Channel != null ? $" among those that receive from '{Channel}'" : "")}: it does not exist or was removed.",
+                        "List the subscriptions with Get-MessageSubscriptions."));
                 }
             }
             catch (ModuleCommunicationException e)
