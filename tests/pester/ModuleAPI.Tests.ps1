@@ -1167,7 +1167,7 @@ Describe 'Test-ModuleAPI' {
         $script:ran | Should -Be 0
     }
 
-    It 'fails a call whose handler''s own parameters cannot be bound, also where no try/catch is around it' {
+    It 'fails a call whose values the handler''s own param() refuses as a validation failure, also where no try/catch is around it' {
         # Pester runs each test inside try/catch, which makes PowerShell end the handler's statement
         # at such an error anyway; a runspace of its own runs the calls the way a plain script does.
         $ps = [powershell]::Create()
@@ -1190,6 +1190,7 @@ Describe 'Test-ModuleAPI' {
                         API = $api; TestSuccess = $t.Success; TestCategory = $t.ErrorCategory; TestErrors = $t.Errors
                         Invoked = $r; Timed = $timed; ErrorIds = @($failed | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] })
                         Successes = $info.SuccessCount; Failures = $info.FailureCount
+                        BreakerFailures = (Get-CircuitBreakerStatus).CircuitBreakers["Bind.$api"].TotalFailures
                     }
                 }
             }.ToString()).AddArgument($script:Psd1)
@@ -1197,13 +1198,14 @@ Describe 'Test-ModuleAPI' {
             $results.Count | Should -Be 2
             foreach ($r in $results) {
                 $r.TestSuccess | Should -BeFalse -Because "the handler of Bind.$($r.API) never ran"
-                $r.TestCategory | Should -Be 'HandlerFailed'
-                $r.TestErrors[0] | Should -BeLike "The handler of Bind.$($r.API) failed:*parameter 'x'*"
+                $r.TestCategory | Should -Be 'Validation'
+                $r.TestErrors[0] | Should -BeLike "The handler of Bind.$($r.API) did not run:*parameter 'x'*"
                 $r.Invoked | Should -BeNullOrEmpty
                 $r.Timed | Should -BeNullOrEmpty
-                $r.ErrorIds | Should -Be @('APIHandlerFailed', 'APIHandlerFailed')
+                $r.ErrorIds | Should -Be @('ParameterValidationFailed', 'ParameterValidationFailed')
                 $r.Successes | Should -Be 0
                 $r.Failures | Should -Be 3
+                $r.BreakerFailures | Should -Be 0 -Because 'the caller''s mistake is not the dependency failing'
             }
         } finally {
             $ps.Dispose()
@@ -1213,7 +1215,7 @@ Describe 'Test-ModuleAPI' {
         $job | Wait-Job -Timeout 60 | Out-Null
         $job.State | Should -Be 'Failed'
         $job.Error.Count | Should -Be 1
-        $job.Failure.Category | Should -Be 'HandlerFailed'
+        $job.Failure.Category | Should -Be 'Validation'
         $job | Remove-Job
     }
 
@@ -1223,13 +1225,17 @@ Describe 'Test-ModuleAPI' {
 Import-Module $env:MC_MODULE_PSD1
 Register-ModuleAPI -ModuleName M -APIName Need -Handler { param([Parameter(Mandatory)] $x, [Alias('Where')][Parameter(Mandatory = $true)] $Path, $Other) "x=$x" } | Out-Null
 try { Invoke-ModuleAPI M Need @{ Wh = 'here' } -Timeout 20 -RetryAttempts 0 } catch { "invoke: $($_.FullyQualifiedErrorId.Split(',')[0]): $_" }
+# A key naming one parameter exactly never binds another it is a prefix of (nor does the splat's own Context).
+Register-ModuleAPI -ModuleName M -APIName Shadow -Handler { param($Name, [Parameter(Mandatory)] $NameFull, $Context, [Parameter(Mandatory)] $ContextName) } | Out-Null
+try { Invoke-ModuleAPI M Shadow @{ Name = 'x' } -Timeout 20 -RetryAttempts 0 } catch { "shadow: $($_.FullyQualifiedErrorId.Split(',')[0]): $_" }
 $t = Test-ModuleAPI M Need @{ x = 1 } -Timeout 20
 "test: $($t.Success) $($t.ErrorCategory) $($t.Errors)"
 "given: $(Invoke-ModuleAPI M Need @{ x = 1; Path = 'p' })"
 '@
         $child.Exited | Should -BeTrue -Because "a prompt would wait for input: $($child.Output)"
-        $child.Output | Should -BeLike "*invoke: APIHandlerFailed: The handler of M.Need failed: *missing mandatory parameters: x. Give them in -Parameters.*"
-        $child.Output | Should -BeLike "*test: False HandlerFailed *missing mandatory parameters: Path.*"
+        $child.Output | Should -BeLike "*invoke: ParameterValidationFailed: The handler of M.Need did not run: missing mandatory parameters: x. Give them in -Parameters.*"
+        $child.Output | Should -BeLike "*shadow: ParameterValidationFailed: *missing mandatory parameters: NameFull, ContextName. Give them*"
+        $child.Output | Should -BeLike "*test: False Validation *missing mandatory parameters: Path.*"
         $child.Output | Should -BeLike '*given: x=1*'
     }
 

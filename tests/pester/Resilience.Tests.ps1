@@ -352,6 +352,13 @@ Describe 'API security from PowerShell' {
         $scoped = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call:LabRunner.*'
         { Invoke-ModuleAPI -Module LabRunner -Operation Nope -AuthenticationToken $scoped.Token } |
             Should -Throw -ErrorId 'APINotFound,*'
+        # Nor does a check of the parameters come first.
+        $twice = [hashtable]::new([StringComparer]::Ordinal)
+        $twice['Path'] = 'a'
+        $twice['path'] = 'b'
+        { Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -Parameters $twice } | Should -Throw -ErrorId 'AuthenticationFailed,*'
+        { Invoke-ModuleAPI -Module LabRunner -Operation ExecuteStep -Parameters $twice -AuthenticationToken $scoped.Token } |
+            Should -Throw -ErrorId 'ParameterValidationFailed,*'
     }
 
     It 'checks the token before Test-ModuleAPI checks the parameters, so their schema is not told without it' {

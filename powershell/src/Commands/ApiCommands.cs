@@ -47,16 +47,22 @@ namespace ModuleCommunication.Commands
         }
 
         /// <summary>
-        /// Starts the bookkeeping of one call: $Context, the effective timeout. Throws
-        /// <see cref="ApiInvocationException"/> (Validation) for parameters that name one parameter twice.
+        /// Starts the bookkeeping of one call: $Context, the effective timeout. Parameters that name
+        /// one parameter twice are refused by the call's first PowerShell stage, after the security
+        /// check: a caller without a token learns nothing about the API.
         /// </summary>
         internal static ApiCallState StartCall(string module, string operation, IDictionary? parameters, TimeSpan? timeout, bool async)
         {
             ApiStage? handler = StageRegistry.FindHandler(module, operation);
-            var context = new ApiContext(handler?.Module ?? module, handler?.Operation ?? operation,
-                parameters == null ? new Hashtable(StringComparer.OrdinalIgnoreCase) : ApiSchemaBinding.Copy(parameters, (handler?.Module ?? module) + "." + (handler?.Operation ?? operation)), Guid.NewGuid())
+            var requestId = Guid.NewGuid();
+            ApiInvocationException? refused = null;
+            Hashtable table = parameters == null
+                ? new Hashtable(StringComparer.OrdinalIgnoreCase)
+                : ApiSchemaBinding.CopyFirstWins(parameters, module + "." + operation, requestId, out refused);
+            var context = new ApiContext(handler?.Module ?? module, handler?.Operation ?? operation, table, requestId)
             {
                 IsAsync = async,
+                RefusedParameters = refused,
             };
             ApiCallState state = ApiCallState.Start(context);
             // A call made by a stage of an -Async call runs the way that call does, in the same pool

@@ -94,6 +94,9 @@ namespace ModuleCommunication
 
         internal Threading.ApiCallState? State;
 
+        /// <summary>The caller's parameters named one parameter twice: the first PowerShell stage fails the call with this.</summary>
+        internal ApiInvocationException? RefusedParameters;
+
         [ThreadStatic] private static ApiContext? t_current;
 
         /// <summary>

@@ -301,6 +301,7 @@ namespace ModuleCommunication.Threading
             ApiContext ctx = state.Context;
             uint previousDepth = t_depth;
             ApiContext? previousContext = ApiContext.Current;
+            ScriptBlock? block = null;
             try
             {
                 if (NativeMethods.mc_api_call_depth(call, out uint depth) == McStatus.Ok)
@@ -309,7 +310,7 @@ namespace ModuleCommunication.Threading
                     t_depth = depth;
                 }
                 RunspaceScripts scripts = RunspaceScripts.Current;
-                ScriptBlock block = recreate ? scripts.Recreate(stage) : stage.Block;
+                block = recreate ? scripts.Recreate(stage) : stage.Block;
                 // Directly in the calling cmdlet's pipeline, the stage's non-terminating errors are
                 // captured and written by the cmdlet; elsewhere they go to the stage's own error stream.
                 PSCmdlet? writer = CanCaptureErrors && state.Cmdlet != null && !state.InNestedPipeline
@@ -317,6 +318,7 @@ namespace ModuleCommunication.Threading
                     ? state.Cmdlet
                     : null;
                 ApiContext.SetCurrent(ctx);
+                if (ctx.RefusedParameters is { } refused) return Fail(call, refused.Category, refused.Message);
                 if (stage.IsHandler)
                 {
                     Hashtable splat = stage.Binding != null ? stage.Binding.Bind(ctx) : ApiSchemaBinding.CopyForHandler(ctx);
@@ -324,10 +326,10 @@ namespace ModuleCommunication.Threading
                     if (stage.MissingMandatory(splat) is { } missing)
                     {
                         // PowerShell would prompt for them on the caller's host, and the call would
-                        // wait for someone to type, past its timeout. Worded as PowerShell words it
-                        // where it cannot prompt (an -Async call's pool runspace).
-                        throw new ParameterBindingException(
-                            $"Cannot process command because of one or more missing mandatory parameters: {missing}. Give them in -Parameters.");
+                        // wait for someone to type, past its timeout. The caller's mistake, as a
+                        // value the handler's param() refuses (below).
+                        return Fail(call, ApiErrorCategory.Validation,
+                            $"{Capitalize(stage.Name)} did not run: missing mandatory parameters: {missing}. Give them in -Parameters.");
                     }
                     state.Result = null;
                     ScriptBlock runner = writer != null ? scripts.SplatCapturingErrors : scripts.Splat;
@@ -395,6 +397,12 @@ namespace ModuleCommunication.Threading
                     return Fail(call, api.Category, api.Message);
                 }
                 state.FirstFailure ??= e;
+                if (stage.IsHandler && IsBindingOf(e, block))
+                {
+                    // The handler's own param() refused the values ([int] given 'abc', a
+                    // ValidateRange): the caller's mistake, which the circuit breaker does not count.
+                    return Fail(call, ApiErrorCategory.Validation, $"{Capitalize(stage.Name)} did not run: {Describe(e)}");
+                }
                 bool notFound = e is CommandNotFoundException || (e as RuntimeException)?.ErrorRecord?.Exception is CommandNotFoundException;
                 string hint = recreate && notFound ? " (" + ApiJob.PoolHint + ")" : string.Empty;
                 ApiErrorCategory category = Classify(e) ?? ApiErrorCategory.HandlerFailed;
@@ -405,6 +413,19 @@ namespace ModuleCommunication.Threading
                 t_depth = previousDepth;
                 ApiContext.SetCurrent(previousContext);
             }
+        }
+
+        /// <summary>Whether <paramref name="e"/> is PowerShell's refusal to bind <paramref name="handler"/>'s own parameters (not a command's inside it).</summary>
+        private static bool IsBindingOf(Exception e, ScriptBlock? handler)
+        {
+            for (Exception? x = e; x != null && handler != null; x = x.InnerException)
+            {
+                if (x is ParameterBindingException binding)
+                {
+                    return binding.ErrorRecord?.InvocationInfo?.MyCommand is ScriptInfo script && ReferenceEquals(script.ScriptBlock, handler);
+                }
+            }
+            return false;
         }
 
         /// <summary>

@@ -36,6 +36,8 @@ namespace ModuleCommunication.Threading
                 {
                     if (string.Equals(p.Name.VariablePath.UserPath, "Context", StringComparison.OrdinalIgnoreCase)) WantsContext = true;
                     if (MandatoryNames(p) is { } names) (mandatory ??= new List<string[]>()).Add(names);
+                    _declared.Add(p.Name.VariablePath.UserPath);
+                    foreach (string alias in AliasesOf(p)) _declared.Add(alias);
                 }
                 Mandatory = mandatory;
             }
@@ -48,27 +50,37 @@ namespace ModuleCommunication.Threading
         /// </summary>
         public IReadOnlyList<string[]>? Mandatory { get; }
 
+        // Every name and alias the handler's param() declares: a splat key equal to one of them binds
+        // that parameter, never another one it is a prefix of.
+        private readonly HashSet<string> _declared = new(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>The [Alias()] names of a parameter.</summary>
+        private static IEnumerable<string> AliasesOf(ParameterAst p)
+        {
+            foreach (AttributeBaseAst attribute in p.Attributes)
+            {
+                if (attribute is not AttributeAst a || a.TypeName.GetReflectionAttributeType() != typeof(AliasAttribute)) continue;
+                foreach (ExpressionAst e in a.PositionalArguments)
+                {
+                    IEnumerable<ExpressionAst> items = e is ArrayLiteralAst array ? array.Elements : new[] { e };
+                    foreach (ExpressionAst item in items)
+                    {
+                        if (item is StringConstantExpressionAst alias) yield return alias.Value;
+                    }
+                }
+            }
+        }
+
         /// <summary>Name and aliases of a parameter mandatory in all its sets; null otherwise or when unsure.</summary>
         private static string[]? MandatoryNames(ParameterAst p)
         {
             bool mandatory = false;
             var names = new List<string> { p.Name.VariablePath.UserPath };
+            names.AddRange(AliasesOf(p));
             foreach (AttributeBaseAst attribute in p.Attributes)
             {
                 if (attribute is not AttributeAst a) continue;
                 Type? type = a.TypeName.GetReflectionAttributeType();
-                if (type == typeof(AliasAttribute))
-                {
-                    foreach (ExpressionAst e in a.PositionalArguments)
-                    {
-                        IEnumerable<ExpressionAst> items = e is ArrayLiteralAst array ? array.Elements : new[] { e };
-                        foreach (ExpressionAst item in items)
-                        {
-                            if (item is StringConstantExpressionAst alias) names.Add(alias.Value);
-                        }
-                    }
-                    continue;
-                }
                 if (type != typeof(ParameterAttribute)) continue;
                 bool thisOne = false;
                 foreach (NamedAttributeArgumentAst n in a.NamedArguments)
@@ -92,8 +104,8 @@ namespace ModuleCommunication.Threading
         }
 
         /// <summary>
-        /// The first mandatory parameter <paramref name="splat"/> does not give (by its name, an
-        /// alias, or a prefix of either, as PowerShell binds a splat), or null.
+        /// The mandatory parameters <paramref name="splat"/> does not give, or null. PowerShell binds
+        /// a key to the parameter it names exactly (name or alias), else to the one it is a prefix of.
         /// </summary>
         public string? MissingMandatory(Hashtable splat)
         {
@@ -106,9 +118,10 @@ namespace ModuleCommunication.Threading
                 {
                     string k = (string)key;
                     if (k.Length == 0) continue;
+                    bool exact = _declared.Contains(k);
                     foreach (string name in names)
                     {
-                        if (name.StartsWith(k, StringComparison.OrdinalIgnoreCase)) given = true;
+                        if (exact ? name.Equals(k, StringComparison.OrdinalIgnoreCase) : name.StartsWith(k, StringComparison.OrdinalIgnoreCase)) given = true;
                     }
                 }
                 if (!given) (missing ??= new List<string>()).Add(names[0]);
@@ -218,11 +231,27 @@ namespace ModuleCommunication.Threading
         /// </summary>
         public static Hashtable Copy(IDictionary given, string apiKey, Guid? requestId = null)
         {
+            Hashtable splat = CopyFirstWins(given, apiKey, requestId, out ApiInvocationException? duplicate);
+            if (duplicate != null) throw duplicate;
+            return splat;
+        }
+
+        /// <summary>
+        /// As <see cref="Copy"/>, keeping the first of two keys that name one parameter and returning
+        /// the refusal in <paramref name="duplicate"/>, for the call to report once security has passed.
+        /// </summary>
+        public static Hashtable CopyFirstWins(IDictionary given, string apiKey, Guid? requestId, out ApiInvocationException? duplicate)
+        {
+            duplicate = null;
             var splat = new Hashtable(given.Count, StringComparer.OrdinalIgnoreCase);
             foreach (DictionaryEntry e in given)
             {
                 string key = e.Key?.ToString() ?? string.Empty;
-                if (splat.ContainsKey(key)) throw Invalid(apiKey, requestId, key, $"'{FirstSpelling(splat, key)}' and '{key}' are both given (parameter names compare case-insensitively); give the parameter once");
+                if (splat.ContainsKey(key))
+                {
+                    duplicate ??= Invalid(apiKey, requestId, key, $"'{FirstSpelling(splat, key)}' and '{key}' are both given (parameter names compare case-insensitively); give the parameter once");
+                    continue;
+                }
                 splat[key] = e.Value;
             }
             return splat;
