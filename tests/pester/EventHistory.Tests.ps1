@@ -334,6 +334,13 @@ Describe 'Export-EventHistory and Import-EventHistory' {
         (Get-Content -LiteralPath $path).Count | Should -Be 1
     }
 
+    It 'refuses piped events, writing nothing, instead of writing the whole history' {
+        $path = Join-Path $script:folder 'piped.jsonl'
+        { Get-ModuleEvents -EventName 'Oth*' | Export-EventHistory -Path $path } |
+            Should -Throw -ErrorId 'ExportByEventNotSupported,ModuleCommunication.Commands.ExportEventHistoryCommand'
+        Test-Path -LiteralPath $path | Should -BeFalse
+    }
+
     It 'skips events that are already in the history' {
         $path = Join-Path $script:folder 'events.jsonl'
         Export-EventHistory -Path $path

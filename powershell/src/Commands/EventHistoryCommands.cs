@@ -160,6 +160,20 @@ namespace ModuleCommunication.Commands
         public SwitchParameter PassThru { get; set; }
 
         /// <inheritdoc/>
+        protected override void BeginProcessing()
+        {
+            base.BeginProcessing();
+            // Piped events bound to nothing, and the whole history was written regardless, the events
+            // the user filtered out included: refused before anything is written.
+            if (MyInvocation.ExpectingInput)
+            {
+                ThrowTerminatingError(NewError("ExportByEventNotSupported", ErrorCategory.InvalidArgument, Path,
+                    "Export-EventHistory takes no pipeline input: it writes the events of the history that -EventName, -SourceModule, -Since and -Last choose (as Get-ModuleEvents does). Nothing was written.",
+                    "Give the filters to Export-EventHistory instead of piping Get-ModuleEvents into it, e.g. Export-EventHistory -Path events.jsonl -EventName 'Order.*'."));
+            }
+        }
+
+        /// <inheritdoc/>
         protected override void EndProcessing()
         {
             if (ResolveFileSystemPath(Path, nameof(Path), out string path) is ErrorRecord notFileSystem) ThrowTerminatingError(notFileSystem);
