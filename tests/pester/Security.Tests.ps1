@@ -69,7 +69,7 @@ Describe 'New-AuthenticationToken' {
 
     It 'reports an id no live token has as TokenNotFound, instead of listing nothing' {
         $token = New-AuthenticationToken -ModuleName 'LabRunner' -Scopes 'api:call'
-        Get-AuthenticationTokens -TokenId $token.TokenId | Should -Not -BeNullOrEmpty
+        "$(Get-AuthenticationTokens -TokenId $token.TokenId)" | Should -Be "AuthenticationToken $($token.TokenId) (LabRunner)"
         Revoke-AuthenticationToken -TokenId $token.TokenId -Force | Out-Null
         { Get-AuthenticationTokens -TokenId $token.TokenId -ErrorAction Stop } |
             Should -Throw -ErrorId 'TokenNotFound,ModuleCommunication.Commands.GetAuthenticationTokensCommand'

@@ -183,7 +183,9 @@ namespace ModuleCommunication.Commands
                 if (ResolveFileSystemPath(text, "EventHistoryPath", out string historyFile) is ErrorRecord notFileSystem) ThrowTerminatingError(notFileSystem);
                 changes["eventHistoryPath"] = historyFile;
             }
-            if (changes.Count == 0 || !ShouldProcess("communication configuration", "Set " + string.Join(", ", changes.Keys))) return;
+            // Named as the parameters are (the keys are the core's camelCase names).
+            string names = string.Join(", ", changes.Keys.Select(k => char.ToUpperInvariant(k[0]) + k.Substring(1)));
+            if (changes.Count == 0 || !ShouldProcess("communication configuration", "Set " + names)) return;
             try
             {
                 string? pathBefore = changes.ContainsKey("eventHistoryPath") ? Bus.GetConfiguration().EventHistoryPath : null;

@@ -170,6 +170,9 @@ namespace ModuleCommunication
         public long Uses { get; init; }
         /// <summary>When it last passed a check.</summary>
         public DateTime? LastUsed { get; init; }
+
+        /// <summary>"AuthenticationToken &lt;id&gt; (LabRunner)", as in "Revoking $token"; never a secret.</summary>
+        public override string ToString() => $"AuthenticationToken {TokenId} ({ModuleName})";
     }
 
     /// <summary>
@@ -181,7 +184,5 @@ namespace ModuleCommunication
         /// <summary>The token's text: pass it with -AuthenticationToken. It cannot be shown again.</summary>
         public string Token { get; init; } = string.Empty;
 
-        /// <summary>Never shows the secret.</summary>
-        public override string ToString() => $"AuthenticationToken {TokenId} ({ModuleName})";
     }
 }
