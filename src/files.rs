@@ -1,7 +1,7 @@
 //! Files at a path a caller gives (export, import, the trace file): only regular files are
 //! read or written. Anything else would misbehave: a named pipe blocks until its other end
 //! opens (maybe never), a device such as `/dev/zero` never ends, and a file written through
-//! `<path>.partial` and a rename would replace the pipe, the device or a symbolic link.
+//! a temporary file and a rename would replace the pipe, the device or a symbolic link.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;

@@ -375,14 +375,55 @@ fn exporting_onto_the_live_history_file_is_refused_and_the_file_keeps_every_even
     assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 3, "nothing was replaced, C was appended");
     hub.export_events(&dir.join("copy.jsonl"), HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
 
-    // An export is written through `<target>.partial`: a history file of that name is refused too.
+    // An export is written through a new temporary file of its own: a history file named like
+    // one (`<target>.partial`) is neither truncated nor refused.
     let partial = dir.join("events.jsonl.partial");
     set_history_file(&hub, &partial).unwrap();
     hub.publish_event(event("D", "4")).unwrap();
-    let err =
-        hub.export_events(&dir.join("events.jsonl"), HistoryFormat::JsonLines, &EventQuery::default()).unwrap_err();
-    assert!(err.to_string().contains("EventHistoryPath"), "{err}");
+    hub.export_events(&dir.join("events.jsonl"), HistoryFormat::JsonLines, &EventQuery::default()).unwrap();
     assert_eq!(fs::read_to_string(&partial).unwrap().lines().count(), 1, "the history file keeps its event");
+}
+
+#[test]
+fn concurrent_exports_to_one_path_each_write_a_whole_file() {
+    const N: usize = 300;
+    let dir = temp_dir("export-race");
+    let path = dir.join("out.jsonl");
+    // Two hubs with different events: the file must always be one hub's whole export.
+    let hubs: Vec<Arc<Hub>> = ["A", "B"]
+        .iter()
+        .map(|name| {
+            let hub = Arc::new(Hub::new());
+            for n in 0..N {
+                hub.publish_event(event(name, &n.to_string())).unwrap();
+            }
+            hub
+        })
+        .collect();
+    let all = EventQuery::default();
+    hubs[0].export_events(&path, HistoryFormat::JsonLines, &all).unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let (hub, path) = (hubs[i % 2].clone(), path.clone());
+            std::thread::spawn(move || {
+                for _ in 0..150 {
+                    assert_eq!(hub.export_events(&path, HistoryFormat::JsonLines, &EventQuery::default()).unwrap(), N);
+                }
+            })
+        })
+        .collect();
+    while !writers.iter().all(|w| w.is_finished()) {
+        let text = fs::read_to_string(&path).unwrap();
+        let (a, b) = (text.matches("\"name\":\"A\"").count(), text.matches("\"name\":\"B\"").count());
+        let whole = text.lines().count() == N && text.ends_with('\n');
+        assert!(whole && ((a, b) == (N, 0) || (a, b) == (0, N)), "{} bytes: {a} A, {b} B", text.len());
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    let left: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("out.jsonl")], "no temporary file is left");
+    let _ = fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -734,11 +775,18 @@ fn exporting_onto_a_named_pipe_is_refused_and_a_link_is_written_through() {
     assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("not a regular file"), "{err}");
     assert!(err.to_string().contains(pipe.to_str().unwrap()), "{err}");
     assert!(is_pipe(&pipe), "the pipe is still a pipe");
-    // Nor is a pipe at the temporary file's path.
+    // Nor is a pipe at a `.partial` name beside it: the export makes a new temporary file, and
+    // a link planted there is not followed (its target is not overwritten).
     let beside = dir.join("beside.jsonl");
     common::mkfifo(&dir.join("beside.jsonl.partial"));
-    assert!(hub.export_events(&beside, HistoryFormat::JsonLines, &all).is_err());
-    assert!(is_pipe(&dir.join("beside.jsonl.partial")) && !beside.exists());
+    assert_eq!(hub.export_events(&beside, HistoryFormat::JsonLines, &all).unwrap(), 1);
+    assert!(is_pipe(&dir.join("beside.jsonl.partial")) && beside.exists());
+    let victim = dir.join("victim.txt");
+    fs::write(&victim, "mine\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("planted.jsonl.partial")).unwrap();
+    assert_eq!(hub.export_events(&dir.join("planted.jsonl"), HistoryFormat::JsonLines, &all).unwrap(), 1);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "mine\n", "the link's target is untouched");
+    assert!(fs::symlink_metadata(dir.join("planted.jsonl")).unwrap().file_type().is_file(), "a file, not a link");
 
     // A symbolic link is followed: the file it names gets the export, and the link stays.
     let target = dir.join("target.jsonl");
@@ -903,10 +951,13 @@ fn a_rewrite_that_fails_half_way_loses_no_event() {
     };
     let before = on_disk();
     assert!(before.len() >= 6, "{before:?}");
-    // The file's own rewrite fails (its temporary file cannot be made) after `.1` was written.
-    fs::create_dir(dir.join("history.jsonl.partial")).unwrap();
+    // The file's own rewrite fails (a folder is where the file was) after `.1` was written.
+    let aside = dir.join("history.jsonl.aside");
+    fs::rename(&path, &aside).unwrap();
+    fs::create_dir_all(path.join("in-it")).unwrap();
     assert!(hub.clear_events(&EventQuery::default().name("E11")).is_err());
-    fs::remove_dir(dir.join("history.jsonl.partial")).unwrap();
+    fs::remove_dir_all(&path).unwrap();
+    fs::rename(&aside, &path).unwrap();
     drop(hub);
     assert_eq!(on_disk(), before, "every event is still on disk, once");
     let _ = fs::remove_dir_all(dir);

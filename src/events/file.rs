@@ -385,17 +385,33 @@ fn open_for_append(path: &Path) -> Result<File, Error> {
         .map_err(|e| Error::io(display(path), "open the event history file for appending", &e))
 }
 
-/// The temporary file [`write_atomically`] writes `path` through: `<path>.partial`.
-pub(crate) fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
+/// A new temporary file beside `path` for [`write_atomically`]: `<path>.<pid>-<n>.partial`,
+/// made with `create_new` (`O_CREAT|O_EXCL`), which fails on anything already there, a
+/// symbolic link included, instead of opening or following it. Each writer gets a file of its
+/// own, so concurrent writes to one path never write into each other's; a name that is taken
+/// (another process's, a leftover, a planted link or pipe) is skipped for the next one.
+fn create_temporary(path: &Path) -> io::Result<(PathBuf, File)> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut last = None;
+    for _ in 0..100 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{}-{n}.partial", std::process::id()));
+        let tmp = PathBuf::from(name);
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("tried at least once"))
 }
 
-/// Writes the pieces to `<path>.partial` and renames it to `path`. Returns the bytes
-/// written. On failure the temporary file is removed and `path` is untouched. Something
-/// other than a regular file at `path` is refused: the rename would replace it (a named pipe,
-/// a device); callers follow a symbolic link to its file first (see [`files::follow_link`]).
+/// Writes the pieces to a new temporary file beside `path` (see [`create_temporary`]) and
+/// renames it to `path`. Returns the bytes written. On failure the temporary file is removed
+/// and `path` is untouched. Something other than a regular file at `path` is refused: the
+/// rename would replace it (a named pipe, a device); callers follow a symbolic link to its
+/// file first (see [`files::follow_link`]).
 pub(crate) fn write_atomically<'a>(
     path: &Path,
     pieces: impl Iterator<Item = (&'a str, &'a str)>,
@@ -404,9 +420,10 @@ pub(crate) fn write_atomically<'a>(
         let detail = io::Error::new(io::ErrorKind::InvalidInput, files::NOT_REGULAR);
         return Err(Error::io(display(path), "write", &detail));
     }
-    let tmp = partial_path(path);
+    let (tmp, file) = create_temporary(path).map_err(|e| {
+        Error::io(display(path), "write (through a new temporary file beside it, which could not be made)", &e)
+    })?;
     let result = (|| -> io::Result<u64> {
-        let file = files::open_regular(&tmp, OpenOptions::new().write(true).create(true).truncate(true))?;
         let mut out = io::BufWriter::new(file);
         let mut n = 0u64;
         for (a, b) in pieces {
@@ -420,10 +437,8 @@ pub(crate) fn write_atomically<'a>(
         Ok(n)
     })();
     result.map_err(|e| {
-        // Not one that is no file of ours (a named pipe there was refused, and stays).
-        if !files::is_other_than_file(&tmp) {
-            let _ = fs::remove_file(&tmp);
-        }
-        Error::io(display(path), "write", &e)
+        // Ours alone (made by create_new above): nothing else is removed.
+        let _ = fs::remove_file(&tmp);
+        Error::io(display(path), format!("write (through the temporary file '{}')", display(&tmp)), &e)
     })
 }

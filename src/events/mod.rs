@@ -558,14 +558,11 @@ impl Events {
         let path = &crate::files::follow_link(path);
         if let Some(live) = self.state.lock().file.as_ref().map(|f| f.path().to_owned()) {
             // Replacing the live history file (or its rotated part) would lose what it holds
-            // and every event appended afterwards, which would go to the replaced file.
-            // So would writing the export through it (`<path>.partial`, truncated first), and
-            // replacing its lock file would let another hub in.
+            // and every event appended afterwards, which would go to the replaced file, and
+            // replacing its lock file would let another hub in. (The temporary file the export
+            // is written through is always a new one: it never is the history file.)
             let lock = file::lock_path(&live);
-            if is_history_file(&live, path)
-                || is_history_file(&live, &file::partial_path(path))
-                || same_file(&lock, path)
-            {
+            if is_history_file(&live, path) || same_file(&lock, path) {
                 return Err(Error::invalid(
                     "path",
                     display(path),
