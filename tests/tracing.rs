@@ -418,6 +418,34 @@ fn each_enable_starts_a_file_of_its_own_and_no_earlier_record_is_overwritten() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn two_enables_of_one_file_at_once_move_the_old_content_aside_once_and_trace_into_the_new_file() {
+    let dir = temp_dir("enable-race");
+    let path = dir.join("t.log");
+    for round in 0..60 {
+        std::fs::write(&path, "OLD\n").unwrap();
+        let _ = std::fs::remove_file(dir.join("t.log.1"));
+        let hub = std::sync::Arc::new(Hub::new());
+        hub.create_channel("C", None, 1000).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let enables: Vec<_> = (0..2)
+            .map(|_| {
+                let (hub, barrier, path) = (hub.clone(), barrier.clone(), path.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    hub.enable_tracing(file_options(&path, 1 << 20)).unwrap();
+                })
+            })
+            .collect();
+        enables.into_iter().for_each(|t| t.join().unwrap());
+        hub.publish(PublishRequest::new("C", "T")).unwrap();
+        hub.disable_tracing(&DisableOptions::default()).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("t.log.1")).unwrap(), "OLD\n", "round {round}: the old part");
+        assert!(std::fs::read_to_string(&path).unwrap().contains("\"publish\""), "round {round}: the new records");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Records in an archive made by `disable_tracing` with archiving into `dir`.
 fn archived_lines(hub: &Hub, dir: &Path) -> (usize, Vec<String>) {
     let summary =

@@ -249,12 +249,15 @@ impl Tracer {
     pub fn enable(&self, options: TraceOptions) -> Result<(), Error> {
         options.validate()?;
         // Open the new file before touching the current state, so a bad path changes nothing;
-        // and before taking the lock, so a slow open (a network share) holds up no other call.
+        // under the lock, so that of two enables of one file the second opens it only after the
+        // first moved the old content aside (opened before, both would hold the same file, and
+        // the second would resume into the part moved aside). The open does not wait on a named
+        // pipe (see `files::open_regular`).
+        let mut state = self.state.lock();
         let mut file = match (&options.file_path, options.log_to_file) {
             (Some(p), true) => Some(TraceFile::open(p, options.max_file_bytes)?),
             _ => None,
         };
-        let mut state = self.state.lock();
         // Tracing already on: the options change, the trace goes on (its records and counts).
         let continuing = state.is_some();
         let same_file = file.is_some()
