@@ -1111,13 +1111,21 @@ mc_status mc_api_call_depth(mc_call call, uint32_t *out_depth);
  * records of messages published there carry its request id, as on the callback's own thread.
  * Enter and leave nest; leave in the reverse order, on the same thread. `call` must be
  * active (its callback still running): else `MC_STATUS_CALL_NOT_ACTIVE`.
+ *
+ * An enter made inside a callback (of any call this thread runs) belongs to that callback:
+ * leave it before the callback returns; if it does not, its return ends the enter (the
+ * thread works for the call it worked for before the callback ran, and a later
+ * `mc_api_call_leave(call)` is refused).
  */
 mc_status mc_api_call_enter(mc_call call);
 
 /**
  * Ends `mc_api_call_enter(call)` on this thread: the thread works for the call it worked for
- * before. `call` must be the innermost call entered on this thread and not left yet (else
- * `MC_STATUS_INVALID_ARGUMENT`, and nothing changes); it need not be active any more.
+ * before. `call` must be the call this thread works for now through that enter: the innermost
+ * call entered on this thread and not left yet, entered in the callback running now (or
+ * outside any callback, when none runs). Else `MC_STATUS_INVALID_ARGUMENT`, and nothing
+ * changes: a callback cannot leave a call entered before it ran. `call` need not be active
+ * any more.
  */
 mc_status mc_api_call_leave(mc_call call);
 

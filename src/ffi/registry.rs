@@ -802,12 +802,6 @@ pub unsafe extern "C" fn mc_api_call_depth(call: mc_call, out_depth: *mut u32) -
     })
 }
 
-thread_local! {
-    /// The calls entered on this thread with `mc_api_call_enter`, innermost last, each with
-    /// the call it replaced as this thread's current one.
-    static ENTERED: std::cell::RefCell<Vec<(mc_call, Option<Call>)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Makes `call` the API call this thread works for, until `mc_api_call_leave`: for a
 /// callback that hands its work to another thread (PowerShell runs a stage in the runspace
 /// that registered it) and calls this on that thread. APIs invoked there then nest in `call`
@@ -815,43 +809,47 @@ thread_local! {
 /// records of messages published there carry its request id, as on the callback's own thread.
 /// Enter and leave nest; leave in the reverse order, on the same thread. `call` must be
 /// active (its callback still running): else `MC_STATUS_CALL_NOT_ACTIVE`.
+///
+/// An enter made inside a callback (of any call this thread runs) belongs to that callback:
+/// leave it before the callback returns; if it does not, its return ends the enter (the
+/// thread works for the call it worked for before the callback ran, and a later
+/// `mc_api_call_leave(call)` is refused).
 #[no_mangle]
 pub unsafe extern "C" fn mc_api_call_enter(call: mc_call) -> mc_status {
     run("mc_api_call_enter", || {
         let frame = frame(call)?;
-        let previous = crate::registry::replace_current(Some(frame.call.clone()));
-        ENTERED.with(|e| e.borrow_mut().push((call, previous)));
+        crate::registry::enter_call(call, frame.call.clone());
         Ok(())
     })
 }
 
 /// Ends `mc_api_call_enter(call)` on this thread: the thread works for the call it worked for
-/// before. `call` must be the innermost call entered on this thread and not left yet (else
-/// `MC_STATUS_INVALID_ARGUMENT`, and nothing changes); it need not be active any more.
+/// before. `call` must be the call this thread works for now through that enter: the innermost
+/// call entered on this thread and not left yet, entered in the callback running now (or
+/// outside any callback, when none runs). Else `MC_STATUS_INVALID_ARGUMENT`, and nothing
+/// changes: a callback cannot leave a call entered before it ran. `call` need not be active
+/// any more.
 #[no_mangle]
 pub unsafe extern "C" fn mc_api_call_leave(call: mc_call) -> mc_status {
     run("mc_api_call_leave", || {
-        let previous = ENTERED.with(|e| {
-            let mut entered = e.borrow_mut();
-            match entered.last() {
-                Some((id, _)) if *id == call => Ok(entered.pop().map(|(_, previous)| previous)),
-                other => Err(FfiError::new(
-                    mc_status::InvalidArgument,
-                    match other {
-                        Some((id, _)) => format!(
-                            "call {call} is not the innermost call entered on this thread (call {id} is); leave \
-                             calls in the reverse order of mc_api_call_enter, on the thread that entered them"
-                        ),
-                        None => format!(
-                            "call {call} was not entered on this thread; call mc_api_call_leave once per \
-                             mc_api_call_enter, on the same thread"
-                        ),
-                    },
-                )),
-            }
-        })?;
-        crate::registry::replace_current(previous.flatten());
-        Ok(())
+        use crate::registry::LeaveRefused;
+        crate::registry::leave_call(call).map_err(|refused| {
+            let message = match refused {
+                LeaveRefused::NotInnermost(id) => format!(
+                    "call {call} is not the innermost call entered on this thread (call {id} is); leave calls in the \
+                     reverse order of mc_api_call_enter, on the thread that entered them"
+                ),
+                LeaveRefused::EnteredOutside => format!(
+                    "call {call} was entered on this thread before the callback running now; leave it after that \
+                     callback returns, where it was entered"
+                ),
+                LeaveRefused::NotEntered => format!(
+                    "call {call} is not entered on this thread (an enter made inside a callback ends when the callback \
+                     returns); call mc_api_call_leave once per mc_api_call_enter, on the same thread"
+                ),
+            };
+            FfiError::new(mc_status::InvalidArgument, message)
+        })
     })
 }
 

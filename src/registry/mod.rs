@@ -47,7 +47,7 @@ pub(crate) use timed_calls::TimedCalls;
 
 use self::json::{kind_of, Kind, OrderedObject};
 use self::pipeline::{current_call, new_context, CallInner, Stage};
-pub(crate) use self::pipeline::replace_current;
+pub(crate) use self::pipeline::{enter_call, leave_call, LeaveRefused};
 use crate::error::Error;
 use crate::hub::Context;
 use crate::sync::{Arc, AtomicI64, AtomicU32, AtomicU64, Mutex, Ordering, RwLock};

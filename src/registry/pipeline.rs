@@ -193,25 +193,93 @@ pub(crate) fn current_call() -> Option<Call> {
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
-/// Makes `call` the call this thread runs stages of (`None`: none); returns the one it replaces.
-/// For a caller that runs a stage's work on another thread than the pipeline's (see
-/// `mc_api_call_enter`), so that calls and publishes made there nest in it.
-pub(crate) fn replace_current(call: Option<Call>) -> Option<Call> {
-    CURRENT.try_with(|c| c.replace(call)).ok().flatten()
+thread_local! {
+    /// The calls made current on this thread by [`enter_call`], innermost last, each with the
+    /// call it replaced; `base` is where the entries of the callback running now begin (those
+    /// below belong to a callback further out, or to no callback).
+    static ENTERED: RefCell<Entered> = const { RefCell::new(Entered { calls: Vec::new(), base: 0 }) };
 }
 
-struct CurrentGuard(Option<Call>);
+struct Entered {
+    calls: Vec<(u64, Option<Call>)>,
+    base: usize,
+}
+
+/// Why [`leave_call`] refused.
+pub(crate) enum LeaveRefused {
+    /// Another call (this id) was entered after it at this level and not left yet.
+    NotInnermost(u64),
+    /// It was entered outside the callback running now (this thread runs a call nested in it).
+    EnteredOutside,
+    /// It is not entered on this thread (never, left already, or entered inside a callback
+    /// that has returned since).
+    NotEntered,
+}
+
+/// Makes `call` (known to the caller as `id`) the call this thread runs stages of, until
+/// [`leave_call`]: for a caller that runs a stage's work on another thread than the
+/// pipeline's (see `mc_api_call_enter`), so that calls and publishes made there nest in it.
+///
+/// An enter belongs to the callback running on this thread when it was made (or to none):
+/// that callback's return ends it if it was not left, restoring the thread's current call
+/// as it was before the callback ran; and it can be left only at that level, when the
+/// thread's current call is the one this enter made current. So a callback can neither end
+/// an enter made outside it nor leave one of its own behind.
+pub(crate) fn enter_call(id: u64, call: Call) {
+    let previous = CURRENT.try_with(|c| c.replace(Some(call))).ok().flatten();
+    let _ = ENTERED.try_with(|e| e.borrow_mut().calls.push((id, previous)));
+}
+
+/// Ends [`enter_call`]`(id)`: the thread runs stages of the call it ran before. Refused, with
+/// nothing changed, unless `id` is the innermost call entered at this level.
+pub(crate) fn leave_call(id: u64) -> Result<(), LeaveRefused> {
+    let previous = ENTERED
+        .try_with(|e| {
+            let mut e = e.borrow_mut();
+            let base = e.base;
+            match e.calls.iter().rposition(|(entered, _)| *entered == id) {
+                Some(i) if i + 1 == e.calls.len() && i >= base => Ok(e.calls.pop().expect("checked").1),
+                Some(i) if i < base => Err(LeaveRefused::EnteredOutside),
+                Some(_) => Err(LeaveRefused::NotInnermost(e.calls.last().expect("checked").0)),
+                None => Err(LeaveRefused::NotEntered),
+            }
+        })
+        .unwrap_or(Err(LeaveRefused::NotEntered))?;
+    let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+    Ok(())
+}
+
+/// The current call while a call's stage runs on this thread: restores the one before when
+/// the stage returns, and ends the enters ([`enter_call`]) made during it that were not left.
+struct CurrentGuard {
+    previous: Option<Call>,
+    outer_base: usize,
+}
 
 impl CurrentGuard {
     fn enter(call: &Call) -> CurrentGuard {
         let previous = CURRENT.try_with(|c| c.replace(Some(call.clone()))).ok().flatten();
-        CurrentGuard(previous)
+        let outer_base = ENTERED
+            .try_with(|e| {
+                let mut e = e.borrow_mut();
+                let len = e.calls.len();
+                std::mem::replace(&mut e.base, len)
+            })
+            .unwrap_or(0);
+        CurrentGuard { previous, outer_base }
     }
 }
 
 impl Drop for CurrentGuard {
     fn drop(&mut self) {
-        let previous = self.0.take();
+        // Dropped once the borrow ends: a call dropped here may run code of its own.
+        let _left_behind = ENTERED.try_with(|e| {
+            let mut e = e.borrow_mut();
+            let base = std::mem::replace(&mut e.base, self.outer_base);
+            let len = e.calls.len();
+            e.calls.split_off(base.min(len))
+        });
+        let previous = self.previous.take();
         let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
     }
 }

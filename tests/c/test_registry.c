@@ -559,6 +559,97 @@ static void work_handed_to_another_thread_nests_in_the_call_it_entered(void) {
     mc_hub_free(hub);
 }
 
+/* A call held open on a thread of its own, for another thread to enter. */
+typedef struct {
+    mc_hub *hub;
+    atomic_ullong call;
+    atomic_int release;
+} held_call;
+
+static uint32_t hold_until_released(void *user_data, mc_call call) {
+    held_call *h = user_data;
+    atomic_store(&h->call, call);
+    while (!atomic_load(&h->release)) harness_sleep_1ms();
+    return MC_STATUS_OK;
+}
+
+static void *invoke_hold(void *arg) {
+    held_call *h = arg;
+    char *out = NULL;
+    invoke(h->hub, "{\"module\":\"M\",\"operation\":\"Hold\"}", &out);
+    mc_string_free(out);
+    return NULL;
+}
+
+static uint32_t report_depth(void *user_data, mc_call call) {
+    (void)user_data;
+    uint32_t depth = 0;
+    mc_api_call_depth(call, &depth);
+    char text[16];
+    snprintf(text, sizeof text, "%u", depth);
+    return set_result(call, text);
+}
+
+static mc_status leave_in_callback = MC_STATUS_PANIC, enter_in_callback = MC_STATUS_PANIC;
+
+static uint32_t leaves_the_held_call(void *user_data, mc_call call) {
+    (void)call;
+    leave_in_callback = mc_api_call_leave((mc_call)atomic_load(&((held_call *)user_data)->call));
+    return MC_STATUS_OK;
+}
+
+static uint32_t enters_the_held_call(void *user_data, mc_call call) {
+    (void)call;
+    enter_in_callback = mc_api_call_enter((mc_call)atomic_load(&((held_call *)user_data)->call));
+    return MC_STATUS_OK;
+}
+
+/* The depth of a call made on this thread now: 1 when it works for no call. */
+static int depth_here(mc_hub *hub) {
+    char *out = NULL;
+    mc_status status = invoke(hub, "{\"module\":\"M\",\"operation\":\"Depth\"}", &out);
+    int depth = status == MC_STATUS_OK ? atoi(out) : -1;
+    mc_string_free(out);
+    return depth;
+}
+
+static void a_callback_can_neither_leave_an_enter_made_before_it_nor_leave_its_own_behind(void) {
+    mc_hub *hub = new_hub();
+    held_call h = {hub, 0, 0};
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"Hold\"}", hold_until_released, &h));
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"Depth\"}", report_depth, NULL));
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"LeaveInside\"}", leaves_the_held_call, &h));
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"EnterInside\"}", enters_the_held_call, &h));
+    pthread_t holder;
+    CHECK(pthread_create(&holder, NULL, invoke_hold, &h) == 0);
+    CHECK_EVENTUALLY(atomic_load(&h.call) != 0, 10000);
+    mc_call held = (mc_call)atomic_load(&h.call);
+    char *out = NULL;
+
+    /* Entered here; a callback nested in it may not leave it (nothing changes). */
+    CHECK_OK(mc_api_call_enter(held));
+    CHECK(depth_here(hub) == 2);
+    CHECK_OK(invoke(hub, "{\"module\":\"M\",\"operation\":\"LeaveInside\"}", &out));
+    mc_string_free(out);
+    CHECK(leave_in_callback == MC_STATUS_INVALID_ARGUMENT);
+    CHECK(depth_here(hub) == 2);
+    CHECK_OK(mc_api_call_leave(held));
+    CHECK(depth_here(hub) == 1);
+
+    /* Entered in a callback that returns without leaving: its return ends the enter. */
+    CHECK_OK(invoke(hub, "{\"module\":\"M\",\"operation\":\"EnterInside\"}", &out));
+    mc_string_free(out);
+    CHECK(enter_in_callback == MC_STATUS_OK);
+    CHECK(depth_here(hub) == 1);
+    CHECK_STATUS(mc_api_call_leave(held), MC_STATUS_INVALID_ARGUMENT);
+    CHECK(depth_here(hub) == 1);
+
+    atomic_store(&h.release, 1);
+    pthread_join(holder, NULL);
+    CHECK(depth_here(hub) == 1);
+    mc_hub_free(hub);
+}
+
 /* ----- listing, unregistering, release ------------------------------------------------------- */
 
 static atomic_int released;
@@ -742,6 +833,7 @@ int main(void) {
     RUN_TEST(a_handler_failing_without_a_message_is_handler_failed);
     RUN_TEST(a_handler_may_invoke_another_api_and_recursion_stops_at_the_depth_limit);
     RUN_TEST(work_handed_to_another_thread_nests_in_the_call_it_entered);
+    RUN_TEST(a_callback_can_neither_leave_an_enter_made_before_it_nor_leave_its_own_behind);
     RUN_TEST(list_unregister_and_release);
     RUN_TEST(every_bad_argument_gets_its_status_and_out_params_stay_untouched);
     return harness_summary();
