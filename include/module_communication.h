@@ -1007,6 +1007,8 @@ mc_status mc_api_invoke(const struct mc_hub *hub,
  * before each retry delay. It does not interrupt a stage that is running (a callback stops
  * its own work and returns `MC_STATUS_CANCELLED` itself). APIs invoked with `mc_api_invoke`
  * on this thread inside the call (from its handler) stop their retry delays on the same flag.
+ * A NULL `cancel` means no flag of its own, as with `mc_api_invoke`: such a call inside an
+ * outer cancellable call on this thread stops on the outer call's flag.
  *
  * `hub`, `request_json` and `cancel` are borrowed for the duration of the call. The caller
  * owns the returned string and frees it with `mc_string_free`. `out_len` may be NULL.

@@ -566,6 +566,8 @@ pub unsafe extern "C" fn mc_api_invoke(
 /// before each retry delay. It does not interrupt a stage that is running (a callback stops
 /// its own work and returns `MC_STATUS_CANCELLED` itself). APIs invoked with `mc_api_invoke`
 /// on this thread inside the call (from its handler) stop their retry delays on the same flag.
+/// A NULL `cancel` means no flag of its own, as with `mc_api_invoke`: such a call inside an
+/// outer cancellable call on this thread stops on the outer call's flag.
 ///
 /// `hub`, `request_json` and `cancel` are borrowed for the duration of the call. The caller
 /// owns the returned string and frees it with `mc_string_free`. `out_len` may be NULL.
@@ -598,7 +600,7 @@ pub unsafe extern "C" fn mc_api_wake_cancelled(hub: *const mc_hub) -> mc_status 
 }
 
 /// The body of `mc_api_invoke` and `mc_api_invoke_cancellable`: with `Some(cancel)` the call
-/// runs with `cancel` (NULL: none) as the thread's cancel flag.
+/// runs with `cancel` as the thread's cancel flag (NULL: the thread's flag stays as it is).
 ///
 /// # Safety
 /// As for `mc_api_invoke_cancellable`.
@@ -620,7 +622,11 @@ unsafe fn invoke_json(
         let out_result_json = out_arg(out_result_json, "out_result_json")?;
         let req = InvokeRequest::from_json(json)?;
         let result = match cancel {
+            // NULL: no flag of its own, as for mc_api_invoke: an outer cancellable call's flag
+            // on this thread still stops this call's retry waits (replacing it with none would
+            // leave them unstoppable).
             None => hub.registry().invoke(req),
+            Some(flag) if flag.is_null() => hub.registry().invoke(req),
             Some(flag) => {
                 if !flag.is_aligned() {
                     let detail = "it must point to a 4-byte aligned uint32_t";

@@ -444,11 +444,12 @@ typedef struct {
     mc_hub *hub;
     uint32_t cancel; /* the flag mc_api_invoke_cancellable reads */
     atomic_int status;
+    const char *request; /* NULL: Svc.Op with 3 retries */
 } cancellable_caller;
 
 static void *invoke_cancellable(void *arg) {
     cancellable_caller *c = arg;
-    const char *req = "{\"module\":\"Svc\",\"operation\":\"Op\",\"retryAttempts\":3}";
+    const char *req = c->request ? c->request : "{\"module\":\"Svc\",\"operation\":\"Op\",\"retryAttempts\":3}";
     char *out = NULL;
     mc_status s = mc_api_invoke_cancellable(c->hub, req, strlen(req), &c->cancel, &out, NULL);
     mc_string_free(out);
@@ -493,6 +494,56 @@ static void a_cancelled_call_stops_waiting_to_retry_and_makes_no_further_attempt
     CHECK_STATUS(mc_api_invoke_cancellable(hub, once, strlen(once), misaligned, &out, NULL), MC_STATUS_INVALID_ARGUMENT);
     CHECK(out == TEXT_SENTINEL);
     CHECK_STATUS(mc_api_wake_cancelled(NULL), MC_STATUS_NULL_ARGUMENT);
+    mc_hub_free(hub);
+}
+
+/* A handler that calls Svc.Op through mc_api_invoke_cancellable with no flag of its own. */
+typedef struct {
+    mc_hub *hub;
+    atomic_int inner;
+} nested_caller;
+
+static uint32_t invokes_op_with_a_null_flag(void *user_data, mc_call call) {
+    nested_caller *n = user_data;
+    const char *req = "{\"module\":\"Svc\",\"operation\":\"Op\",\"retryAttempts\":3}";
+    char *out = NULL;
+    mc_status s = mc_api_invoke_cancellable(n->hub, req, strlen(req), NULL, &out, NULL);
+    mc_string_free(out);
+    atomic_store(&n->inner, (int)s);
+    if (s != MC_STATUS_OK) {
+        mc_api_call_set_error(call, s, "the nested call failed");
+        return s;
+    }
+    return mc_api_call_set_result(call, "1", 1);
+}
+
+static void a_nested_call_with_a_null_flag_stops_on_the_outer_calls_flag(void) {
+    flaky_state f = {0, 1000, MC_STATUS_UNAVAILABLE, 0};
+    mc_hub *hub = NULL;
+    /* Ten minutes before the nested call's first retry: only the outer flag can end the wait. */
+    const char *config = "{\"retryPolicy\":{\"retryDelayMs\":600000,\"maxDelayMs\":600000,\"jitter\":false}}";
+    CHECK_OK(mc_hub_new(config, strlen(config), &hub));
+    const char *op = "{\"module\":\"Svc\",\"operation\":\"Op\"}";
+    CHECK_OK(mc_api_register(hub, op, strlen(op), flaky_handler, NULL, &f, 0));
+    nested_caller n = {.hub = hub};
+    atomic_init(&n.inner, -1);
+    const char *outer = "{\"module\":\"Svc\",\"operation\":\"Outer\"}";
+    CHECK_OK(mc_api_register(hub, outer, strlen(outer), invokes_op_with_a_null_flag, NULL, &n, 0));
+    cancellable_caller c = {.hub = hub, .cancel = 0, .request = "{\"module\":\"Svc\",\"operation\":\"Outer\",\"retryAttempts\":0}"};
+    atomic_init(&c.status, -1);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, invoke_cancellable, &c) == 0);
+    WAIT_UNTIL(atomic_load(&f.calls) == 1, WAIT_MS);
+    __atomic_store_n(&c.cancel, 1, __ATOMIC_RELEASE);
+    CHECK_OK(mc_api_wake_cancelled(hub));
+    WAIT_UNTIL(atomic_load(&c.status) != -1, WAIT_MS);
+    CHECK(atomic_load(&n.inner) == (int)MC_STATUS_CANCELLED);
+    if (atomic_load(&c.status) == -1) {
+        pthread_detach(thread); /* still waiting: leave it (and the hub) rather than hang the run */
+        return;
+    }
+    pthread_join(thread, NULL);
+    CHECK(atomic_load(&f.calls) == 1);
     mc_hub_free(hub);
 }
 
@@ -597,6 +648,7 @@ int main(void) {
     RUN_TEST(a_handler_failure_is_not_retried_and_opens_the_breaker);
     RUN_TEST(api_calls_need_a_token_with_the_scope_when_required);
     RUN_TEST(a_cancelled_call_stops_waiting_to_retry_and_makes_no_further_attempt);
+    RUN_TEST(a_nested_call_with_a_null_flag_stops_on_the_outer_calls_flag);
     RUN_TEST(bad_retry_and_attempt_arguments);
     RUN_TEST(bad_arguments_get_their_status_and_leave_out_parameters_alone);
     return harness_summary();
