@@ -317,6 +317,42 @@ fn a_call_of_an_unregistered_api_is_checked_before_it_is_not_found() {
     assert_eq!(hub.security().stats().authentication_failures, 2);
 }
 
+/// A refusal reads the same for a registered API as for a missing one: security comes before
+/// the depth check (whose error names the API as registered), and names the API as the caller
+/// spelled it.
+#[test]
+fn a_refusal_does_not_tell_a_registered_api_from_a_missing_one() {
+    use module_communication::registry::{ApiDefinition, ApiError, Call, InvokeRequest};
+    let hub = Hub::new();
+    hub.registry()
+        .register(ApiDefinition::new("LabRunner", "ExecuteStep"), |_: &Call| {
+            Ok(module_communication::registry::null_result())
+        })
+        .unwrap();
+    hub.update_config_json(r#"{"security":{"requireAuthentication":true}}"#).unwrap();
+    let other = hub.security().create_token(TokenRequest::new("Caller", ["api:call:Other.*"])).unwrap();
+    let call = |operation: &str, depth: u32, token: Option<&str>| -> Result<(), ApiError> {
+        let mut req = serde_json::json!({ "module": "labrunner", "operation": operation, "depth": depth });
+        if let Some(t) = token {
+            req["authenticationToken"] = t.into();
+        }
+        hub.registry().invoke(InvokeRequest::from_json(&req.to_string()).unwrap()).map(drop)
+    };
+    for token in [None, Some(other.token.expose())] {
+        for depth in [0] {
+            let registered = call("executestep", depth, token).unwrap_err();
+            let missing = call("nosuchop", depth, token).unwrap_err();
+            assert_eq!(registered.category, missing.category, "depth {depth}: {registered:?} / {missing:?}");
+            assert!(registered.message.contains("'labrunner.executestep'"), "{}", registered.message);
+            let same = |e: &ApiError, op: &str| e.message.replace(op, "OP");
+            assert_eq!(same(&registered, "executestep"), same(&missing, "nosuchop"), "depth {depth}");
+        }
+    }
+    // Scopes compare names case-insensitively: a caller allowed the API still reaches it.
+    let lab = hub.security().create_token(TokenRequest::new("Caller", ["api:call:LabRunner.*"])).unwrap();
+    call("executestep", 0, Some(lab.token.expose())).unwrap();
+}
+
 #[test]
 fn checking_parameters_without_a_call_needs_the_token_a_call_would() {
     use module_communication::registry::{ApiDefinition, ApiErrorCategory, Call, InvokeRequest, Schema};

@@ -883,6 +883,14 @@ impl Registry {
         Ok(ValidationReport { api_key: api.key.clone(), valid: errors.is_empty(), errors })
     }
 
+    /// The security check of a call that runs no pipeline (a missing API),
+    /// as the security stage makes it: `key` as the caller spelled it.
+    fn authorize_request(&self, req: &InvokeRequest, key: &str) -> Result<(), ApiError> {
+        let token = req.authentication_token.as_ref().map(crate::security::TokenText::expose);
+        self.ctx.authorize(token, crate::security::Action::ApiCall, key, None).map_err(pipeline::security_error)?;
+        Ok(())
+    }
+
     /// Invokes an API: runs its pipeline on the calling thread (or, for a call with a
     /// timeout whose stages all allow it, on a worker) and returns the handler's result or
     /// the first stage's error. May be called from inside a handler or middleware, up to
@@ -890,17 +898,14 @@ impl Registry {
     pub fn invoke(&self, req: InvokeRequest) -> Result<Json, ApiError> {
         let parent = current_call();
         let depth = parent.as_ref().map_or(0, Call::depth).max(req.depth).saturating_add(1);
+        let requested_key = format!("{}.{}", req.module, req.operation);
         let (api, stages) = {
             let s = self.state.read();
             let Some(api) = s.apis.get(&ApiId::new(&req.module, &req.operation)).cloned() else {
                 drop(s);
                 // The security check comes first for a missing API too: a caller without a valid
                 // token (or without a scope for the name) learns nothing about which APIs exist.
-                let key = format!("{}.{}", req.module, req.operation);
-                let token = req.authentication_token.as_ref().map(crate::security::TokenText::expose);
-                self.ctx
-                    .authorize(token, crate::security::Action::ApiCall, &key, None)
-                    .map_err(pipeline::security_error)?;
+                self.authorize_request(&req, &requested_key)?;
                 return Err(not_found(&req.module, &req.operation));
             };
             let timeout = req.timeout.or(api.timeout);
@@ -961,6 +966,7 @@ impl Registry {
                     attempt: AtomicU32::new(0),
                     permit: Mutex::new(None),
                     token: req.authentication_token,
+                    requested_key,
                     depth,
                     tag: req.tag,
                     parent,

@@ -151,6 +151,10 @@ pub(crate) struct CallInner {
     pub permit: Mutex<Option<Permit>>,
     /// The token presented for the security stage.
     pub token: Option<TokenText>,
+    /// `Module.Operation` as the caller spelled it: what the security stage authorizes and
+    /// names, as for an API that does not exist, so a refusal does not tell by its spelling
+    /// that the API is registered (scopes compare names case-insensitively: same outcome).
+    pub requested_key: String,
     pub depth: u32,
     pub tag: u64,
     pub parent: Option<Call>,
@@ -556,7 +560,7 @@ impl Call {
     /// The security stage: `api:call` on this API for the call's token.
     fn run_security(&self, index: usize) -> Result<Json, ApiError> {
         let token = self.inner.token.as_ref().map(TokenText::expose);
-        match self.inner.ctx.authorize(token, Action::ApiCall, &self.inner.api.key, None) {
+        match self.inner.ctx.authorize(token, Action::ApiCall, &self.inner.requested_key, None) {
             Ok(Some(principal)) => {
                 let mut c = self.inner.context.lock();
                 if c.user.is_none() {
