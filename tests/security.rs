@@ -339,7 +339,7 @@ fn a_refusal_does_not_tell_a_registered_api_from_a_missing_one() {
         hub.registry().invoke(InvokeRequest::from_json(&req.to_string()).unwrap()).map(drop)
     };
     for token in [None, Some(other.token.expose())] {
-        for depth in [0] {
+        for depth in [0, 40] {
             let registered = call("executestep", depth, token).unwrap_err();
             let missing = call("nosuchop", depth, token).unwrap_err();
             assert_eq!(registered.category, missing.category, "depth {depth}: {registered:?} / {missing:?}");
@@ -351,6 +351,8 @@ fn a_refusal_does_not_tell_a_registered_api_from_a_missing_one() {
     // Scopes compare names case-insensitively: a caller allowed the API still reaches it.
     let lab = hub.security().create_token(TokenRequest::new("Caller", ["api:call:LabRunner.*"])).unwrap();
     call("executestep", 0, Some(lab.token.expose())).unwrap();
+    let too_deep = call("executestep", 40, Some(lab.token.expose())).unwrap_err();
+    assert_eq!(too_deep.category, module_communication::registry::ApiErrorCategory::CallDepthExceeded);
 }
 
 #[test]

@@ -883,7 +883,7 @@ impl Registry {
         Ok(ValidationReport { api_key: api.key.clone(), valid: errors.is_empty(), errors })
     }
 
-    /// The security check of a call that runs no pipeline (a missing API),
+    /// The security check of a call that runs no pipeline (a missing API, a call too deep),
     /// as the security stage makes it: `key` as the caller spelled it.
     fn authorize_request(&self, req: &InvokeRequest, key: &str) -> Result<(), ApiError> {
         let token = req.authentication_token.as_ref().map(crate::security::TokenText::expose);
@@ -942,7 +942,12 @@ impl Registry {
         let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string());
         let traced_request_id = (self.ctx.trace.level() != 0).then(|| request_id.clone());
         let result = if depth > MAX_CALL_DEPTH {
-            Err(depth_error(&api.key, depth, parent.as_ref()))
+            // Security first, as for any call: a refusal for the depth would name the API as
+            // registered, telling a caller without a valid token that it exists.
+            match self.authorize_request(&req, &requested_key) {
+                Ok(()) => Err(depth_error(&api.key, depth, parent.as_ref())),
+                Err(e) => Err(e),
+            }
         } else {
             let timeout = req.timeout.or(api.timeout);
             let call = Call {
