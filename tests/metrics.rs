@@ -493,6 +493,26 @@ mod api {
         assert!(recent.contains("invalid parameters: Pin"), "{recent}");
         assert_eq!(recent, last);
         assert!(trace.contains("invalid parameters: Pin"), "{trace}");
+
+        // A validation error without its parameter list (a stage's own, such as PowerShell's
+        // conversion of a datetime) quotes the value in its message: records leave it out too.
+        let refuse = |_: &Call| -> Result<Json, ApiError> {
+            Err(ApiError::new(
+                ApiErrorCategory::Validation,
+                "When: '2016-12-31T23:59:60Z' is not a valid datetime; give an ISO 8601 date and time",
+            ))
+        };
+        hub.registry().register(ApiDefinition::new("Vault", "When"), refuse).unwrap();
+        let e = hub.registry().invoke(InvokeRequest::new("Vault", "When").retry_attempts(0)).unwrap_err();
+        assert!(e.message.contains("23:59:60"), "the caller's error names the bad value: {}", e.message);
+        let recent = metrics(&hub).api.recent_calls[0].error.clone().unwrap();
+        let last = hub.registry().api("Vault", "When").unwrap().last_error.unwrap();
+        let trace = hub.trace_records_json(None);
+        for kept in [&recent, &last, &trace] {
+            assert!(!kept.contains("23:59:60"), "a record holds the value: {kept}");
+        }
+        assert!(recent.starts_with("invalid parameters (the caller's error said what was wrong"), "{recent}");
+        assert_eq!(recent, last);
     }
 
     #[test]

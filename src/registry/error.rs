@@ -131,12 +131,20 @@ impl ApiError {
     }
 
     /// The text kept for later (recent calls, last errors, traces), before `metrics::for_record`.
-    /// A validation failure names its parameters without the messages, which quote the values
-    /// given: records hold no parameter values (a PIN that failed its pattern would otherwise be
-    /// in every trace file). The caller's own error still says what was wrong with each value.
+    /// A validation failure leaves its message out, as it may quote the values given: records
+    /// hold no parameter values (a PIN that failed its pattern would otherwise be in every trace
+    /// file). It names the parameters when they are known; a validation error without that list
+    /// (one a stage raised with a message only, such as PowerShell's conversion of a
+    /// parameter's type) is kept without names. The caller's own error still says what was wrong.
     pub(crate) fn record_text(&self) -> Cow<'_, str> {
-        if self.category != ApiErrorCategory::Validation || self.parameters.is_empty() {
+        if self.category != ApiErrorCategory::Validation {
             return Cow::Borrowed(&self.message);
+        }
+        if self.parameters.is_empty() {
+            return Cow::Borrowed(
+                "invalid parameters (the caller's error said what was wrong; values are not recorded); see the \
+                 API's parameters with Get-ModuleAPIs (mc_api_list)",
+            );
         }
         let names = self.parameters.iter().map(|p| p.parameter.as_str()).collect::<Vec<_>>().join(", ");
         Cow::Owned(format!(

@@ -155,6 +155,20 @@ Describe 'Enable-MessageTracing and Disable-MessageTracing' {
             Should -Not -Match 'S3cr3t'
     }
 
+    It 'keeps no value of a parameter that does not convert to its type either' {
+        # Refused on the PowerShell side (no parameter list reaches the core), yet kept as safely.
+        Register-ModuleAPI -ModuleName 'Dates' -APIName 'When' -Handler { param($When) $When } -Parameters @{ When = @{ Type = 'datetime' } } | Out-Null
+        Enable-MessageTracing -Level Verbose | Out-Null
+        $thrown = { Invoke-ModuleAPI -Module 'Dates' -Operation 'When' -Parameters @{ When = '2016-12-31T23:59:60Z' } -RetryAttempts 0 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterValidationFailed,*' -PassThru
+        $thrown.Exception.Message | Should -BeLike '*2016-12-31T23:59:60Z*' -Because 'the caller is told which value was wrong'
+        $recent = (Get-CommunicationMetrics).API.RecentCalls[0].Error
+        $recent | Should -BeLike 'invalid parameters (the caller''s error said what was wrong; values are not recorded)*'
+        (Get-ModuleAPIs -ModuleName 'Dates').LastError | Should -Be $recent
+        Disable-MessageTracing | Out-Null
+        ((Get-MessageTrace).Json -join "`n") + $recent | Should -Not -Match '23:59:60'
+    }
+
     It 'rotates the file at -MaxFileSizeMB and keeps every record across the parts' {
         New-MessageChannel -Name 'Bulk' | Out-Null
         $file = Join-Path $TestDrive 'rotate.log'
