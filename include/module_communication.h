@@ -1198,13 +1198,13 @@ mc_status mc_trace_enable(const struct mc_hub *hub, const char *options_json, si
  * Turns message tracing off: the writer thread writes every record it has, the file is
  * closed, and with `archiveLogs` this trace's file and rotated parts are compressed
  * (gzip) into one `<name>-<timestamp>.log.gz` in `archivePath` (created if missing;
- * default: the trace file's folder; an archive that fails is removed). The trace files
+ * default, also for `""`: the trace file's folder; an archive that fails is removed). The trace files
  * themselves are kept.
  *
  * `options_json` (nullable = no archive) is `len` bytes of UTF-8 JSON:
  * `{"archiveLogs":true,"archivePath":"trace-archive"}`. Writes to `*out_json`:
  * `{"wasEnabled","records","droppedRecords","files":[…],"archive":"…"|null,
- * "writeError":"…"|null}`. `archiveLogs` when tracing is off or in memory only, or with an
+ * "writeError":"…"|null}`. `archiveLogs` when tracing is off or this trace never wrote a file, or with an
  * `archivePath` where the archive cannot be made, fails with `MC_STATUS_INVALID_ARGUMENT`
  * and changes nothing (tracing stays on, to be tried again): the archive is made, empty,
  * before tracing is turned off. Only a failure while compressing comes after it (tracing is

@@ -575,6 +575,23 @@ fn bad_options_fail_naming_the_value_and_leave_tracing_as_it_was() {
 }
 
 #[test]
+fn an_empty_archive_path_archives_beside_the_trace_file_as_none_does() {
+    let dir = temp_dir("archive-empty-path");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 100).unwrap();
+    hub.enable_tracing(file_options(&dir.join("trace.log"), 1 << 20)).unwrap();
+    hub.publish(PublishRequest::new("C", "T")).unwrap();
+    let options = DisableOptions { archive_logs: true, archive_path: Some(PathBuf::new()) };
+    let archive = PathBuf::from(hub.disable_tracing(&options).unwrap().archive.unwrap());
+    let beside = archive.parent() == Some(dir.as_path());
+    if !beside {
+        let _ = std::fs::remove_file(&archive); // not left in the folder the test runs in
+    }
+    assert!(beside, "the archive is in the trace file's folder: {}", archive.display());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn an_archive_that_cannot_be_made_leaves_tracing_on_and_a_retry_archives_the_whole_trace() {
     let dir = temp_dir("archive-retry");
     let hub = Hub::new();

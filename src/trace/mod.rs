@@ -165,7 +165,8 @@ pub struct DisableOptions {
     /// Compress the trace file(s) into one `.log.gz` in `archive_path`.
     #[serde(default)]
     pub archive_logs: bool,
-    /// The archive folder (created if missing); default: the trace file's folder.
+    /// The archive folder (created if missing); default (also for an empty path): the trace
+    /// file's folder.
     #[serde(default)]
     pub archive_path: Option<PathBuf>,
 }
@@ -331,7 +332,9 @@ impl Tracer {
                      read the records with Get-MessageTrace, or disable tracing without archiving",
                 ));
             };
-            let folder = match &options.archive_path {
+            // An empty archivePath is no archivePath (it would otherwise mean the process's
+            // current folder, which the caller did not name).
+            let folder = match options.archive_path.as_ref().filter(|p| !p.as_os_str().is_empty()) {
                 Some(p) => p.clone(),
                 None => log_path.parent().map(Path::to_path_buf).unwrap_or_default(),
             };
