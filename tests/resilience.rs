@@ -397,17 +397,33 @@ fn the_thread_sleeper_stops_a_long_delay_when_woken_with_its_flag_set() {
     use module_communication::resilience::{Sleeper, ThreadSleeper};
     let sleeper = Arc::new(ThreadSleeper::default());
     let stop = Arc::new(AtomicU32::new(0));
+    // How often the sleep asked its flag: once before it waits, then once per wake it sees. It
+    // asks holding the lock that `wake` takes, so a wake after the first ask finds it waiting.
+    let asks = Arc::new(AtomicU32::new(0));
     let (tx, rx) = std::sync::mpsc::channel();
     let waiting = {
-        let (sleeper, stop) = (Arc::clone(&sleeper), Arc::clone(&stop));
+        let (sleeper, stop, asks) = (Arc::clone(&sleeper), Arc::clone(&stop), Arc::clone(&asks));
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
-            let slept = sleeper.sleep(Duration::from_secs(600), &|| stop.load(Ordering::SeqCst) != 0);
+            let slept = sleeper.sleep(Duration::from_secs(600), &|| {
+                asks.fetch_add(1, Ordering::SeqCst);
+                stop.load(Ordering::SeqCst) != 0
+            });
             tx.send((slept, started.elapsed())).unwrap();
         })
     };
+    let asked = |n: u32| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while asks.load(Ordering::SeqCst) < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        asks.load(Ordering::SeqCst) >= n
+    };
+    assert!(asked(1), "the sleep started");
     sleeper.wake();
-    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "a wake without the flag does not stop it");
+    let saw_the_wake = asked(2);
+    assert!(rx.try_recv().is_err(), "a wake without the flag does not stop it");
+    assert!(saw_the_wake, "the sleep asked its flag again at the wake");
     stop.store(1, Ordering::SeqCst);
     sleeper.wake();
     let (slept, took) = rx.recv_timeout(Duration::from_secs(30)).expect("the sleep ends at the wake");
