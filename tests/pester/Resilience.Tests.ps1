@@ -352,6 +352,12 @@ Describe 'API security from PowerShell' {
         $scoped = New-AuthenticationToken -ModuleName LabRunner -Scopes 'api:call:LabRunner.*'
         { Invoke-ModuleAPI -Module LabRunner -Operation Nope -AuthenticationToken $scoped.Token } |
             Should -Throw -ErrorId 'APINotFound,*'
+        # Nor does the refusal spell a registered API's name the way it was registered.
+        $registered = { Invoke-ModuleAPI -Module labrunner -Operation executestep } | Should -Throw -ErrorId 'AuthenticationFailed,*' -PassThru
+        $missing = { Invoke-ModuleAPI -Module labrunner -Operation nosuchop } | Should -Throw -ErrorId 'AuthenticationFailed,*' -PassThru
+        $registered.Exception.Message | Should -BeLike "*'labrunner.executestep'*"
+        $registered.Exception.APIKey | Should -BeExactly 'labrunner.executestep'
+        $registered.Exception.Message.Replace('executestep', 'nosuchop') | Should -Be $missing.Exception.Message
         # Nor does a check of the parameters come first.
         $twice = [hashtable]::new([StringComparer]::Ordinal)
         $twice['Path'] = 'a'

@@ -59,7 +59,9 @@ namespace ModuleCommunication.Commands
             Hashtable table = parameters == null
                 ? new Hashtable(StringComparer.OrdinalIgnoreCase)
                 : ApiSchemaBinding.CopyFirstWins(parameters, module + "." + operation, requestId, out refused);
-            var context = new ApiContext(handler?.Module ?? module, handler?.Operation ?? operation, table, requestId)
+            // As the caller spelled it (names compare case-insensitively): the registered spelling
+            // would tell a caller that the security check refuses that the API exists.
+            var context = new ApiContext(module, operation, table, requestId)
             {
                 IsAsync = async,
                 RefusedParameters = refused,
