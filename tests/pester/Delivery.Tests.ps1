@@ -239,6 +239,15 @@ Describe 'Delivery order, expiry and full queues' {
         "$verbose" | Should -BeLike '*Performing the operation "Discard queued messages" on target "Q"*'
     }
 
+    It 'keeps the queue under -Force when a caller''s -WhatIf is inherited' {
+        function Clear-Mine { [CmdletBinding(SupportsShouldProcess)] param() Clear-MessageQueue -Channel 'Q' -Force }
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        Publish-ModuleMessage -Channel 'Q' -MessageType 'T' | Out-Null
+        Clear-Mine -WhatIf
+        (Get-MessageChannels -Name 'Q').QueueLength | Should -Be 1
+    }
+
     It 'stays paused with Start-MessageProcessor -WhatIf' {
         Stop-MessageProcessor | Out-Null
         Start-MessageProcessor -WhatIf | Should -BeNullOrEmpty

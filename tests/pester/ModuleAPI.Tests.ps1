@@ -334,6 +334,7 @@ Describe 'Invoke-ModuleAPI' {
         $err = { Invoke-ModuleAPI Files Remove $p } | Should -Throw -PassThru
         $err.FullyQualifiedErrorId | Should -BeLike 'ParameterValidationFailed,*'
         $err.Exception.Message | Should -BeLike "*'Path' and 'path' are both given (parameter names compare case-insensitively)*"
+        $err.Exception.ParameterErrors.Parameter | Should -Be 'path'
         $t = Test-ModuleAPI Files Remove $p
         $t.Success | Should -BeFalse
         $t.ErrorCategory | Should -Be 'Validation'
@@ -1226,15 +1227,16 @@ Import-Module $env:MC_MODULE_PSD1
 Register-ModuleAPI -ModuleName M -APIName Need -Handler { param([Parameter(Mandatory)] $x, [Alias('Where')][Parameter(Mandatory = $true)] $Path, $Other) "x=$x" } | Out-Null
 try { Invoke-ModuleAPI M Need @{ Wh = 'here' } -Timeout 20 -RetryAttempts 0 } catch { "invoke: $($_.FullyQualifiedErrorId.Split(',')[0]): $_" }
 # A key naming one parameter exactly never binds another it is a prefix of (nor does the splat's own Context).
-Register-ModuleAPI -ModuleName M -APIName Shadow -Handler { param($Name, [Parameter(Mandatory)] $NameFull, $Context, [Parameter(Mandatory)] $ContextName) } | Out-Null
-try { Invoke-ModuleAPI M Shadow @{ Name = 'x' } -Timeout 20 -RetryAttempts 0 } catch { "shadow: $($_.FullyQualifiedErrorId.Split(',')[0]): $_" }
+# So does a common parameter's name: 'Debug' binds -Debug, not $DebugLevel.
+Register-ModuleAPI -ModuleName M -APIName Shadow -Handler { param($Name, [Parameter(Mandatory)] $NameFull, $Context, [Parameter(Mandatory)] $ContextName, [Parameter(Mandatory)] $DebugLevel) } | Out-Null
+try { Invoke-ModuleAPI M Shadow @{ Name = 'x'; Debug = $false } -Timeout 20 -RetryAttempts 0 } catch { "shadow: $($_.FullyQualifiedErrorId.Split(',')[0]): $_" }
 $t = Test-ModuleAPI M Need @{ x = 1 } -Timeout 20
 "test: $($t.Success) $($t.ErrorCategory) $($t.Errors)"
 "given: $(Invoke-ModuleAPI M Need @{ x = 1; Path = 'p' })"
 '@
         $child.Exited | Should -BeTrue -Because "a prompt would wait for input: $($child.Output)"
         $child.Output | Should -BeLike "*invoke: ParameterValidationFailed: The handler of M.Need did not run: missing mandatory parameters: x. Give them in -Parameters.*"
-        $child.Output | Should -BeLike "*shadow: ParameterValidationFailed: *missing mandatory parameters: NameFull, ContextName. Give them*"
+        $child.Output | Should -BeLike "*shadow: ParameterValidationFailed: *missing mandatory parameters: NameFull, ContextName, DebugLevel. Give them*"
         $child.Output | Should -BeLike "*test: False Validation *missing mandatory parameters: Path.*"
         $child.Output | Should -BeLike '*given: x=1*'
     }

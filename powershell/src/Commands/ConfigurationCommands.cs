@@ -183,8 +183,9 @@ namespace ModuleCommunication.Commands
                 if (ResolveFileSystemPath(text, "EventHistoryPath", out string historyFile) is ErrorRecord notFileSystem) ThrowTerminatingError(notFileSystem);
                 changes["eventHistoryPath"] = historyFile;
             }
-            // Named as the parameters are (the keys are the core's camelCase names).
-            string names = string.Join(", ", changes.Keys.Select(k => char.ToUpperInvariant(k[0]) + k.Substring(1)));
+            // Named as the parameters are (the keys are the core's names; sections are keyed by their own).
+            string names = string.Join(", ", changes.Keys.Select(k =>
+                s_keys.FirstOrDefault(kv => kv.Value == k).Key ?? char.ToUpperInvariant(k[0]) + k.Substring(1)));
             if (changes.Count == 0 || !ShouldProcess("communication configuration", "Set " + names)) return;
             try
             {

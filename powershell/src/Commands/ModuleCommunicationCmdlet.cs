@@ -106,7 +106,10 @@ namespace ModuleCommunication.Commands
         /// </summary>
         protected bool ShouldProceed(bool force, string target, string action)
         {
-            bool whatIf = MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? w) && w is SwitchParameter s && s.IsPresent;
+            // -WhatIf given here, or inherited from a caller's -WhatIf ($WhatIfPreference).
+            bool whatIf = MyInvocation.BoundParameters.TryGetValue("WhatIf", out object? w)
+                ? w is SwitchParameter s && s.IsPresent
+                : LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
             bool confirm = MyInvocation.BoundParameters.TryGetValue("Confirm", out object? c) && c is SwitchParameter t && t.IsPresent;
             if (!force || whatIf || confirm) return ShouldProcess(target, action);
             WriteVerbose($"Performing the operation \"{action}\" on target \"{target}\".");

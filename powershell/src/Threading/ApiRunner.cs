@@ -318,7 +318,11 @@ namespace ModuleCommunication.Threading
                     ? state.Cmdlet
                     : null;
                 ApiContext.SetCurrent(ctx);
-                if (ctx.RefusedParameters is { } refused) return Fail(call, refused.Category, refused.Message);
+                if (ctx.RefusedParameters is { } refused)
+                {
+                    state.PassedThrough = refused; // the caller gets it whole, with its ParameterErrors
+                    return Fail(call, refused.Category, refused.Message);
+                }
                 if (stage.IsHandler)
                 {
                     Hashtable splat = stage.Binding != null ? stage.Binding.Bind(ctx) : ApiSchemaBinding.CopyForHandler(ctx);

@@ -50,9 +50,26 @@ namespace ModuleCommunication.Threading
         /// </summary>
         public IReadOnlyList<string[]>? Mandatory { get; }
 
-        // Every name and alias the handler's param() declares: a splat key equal to one of them binds
-        // that parameter, never another one it is a prefix of.
-        private readonly HashSet<string> _declared = new(StringComparer.OrdinalIgnoreCase);
+        // Every name and alias the handler's param() declares, and the common parameters an advanced
+        // handler (one with [Parameter()]) has: a splat key equal to one of them binds that
+        // parameter, never another one it is a prefix of ('Debug' does not give $DebugLevel).
+        private readonly HashSet<string> _declared = new(s_commonNames, StringComparer.OrdinalIgnoreCase);
+
+        private static readonly string[] s_commonNames = CommonNames();
+
+        private static string[] CommonNames()
+        {
+            var names = new List<string>();
+            foreach (Type t in new[] { typeof(System.Management.Automation.Internal.CommonParameters), typeof(System.Management.Automation.Internal.ShouldProcessParameters) })
+            {
+                foreach (System.Reflection.PropertyInfo p in t.GetProperties())
+                {
+                    names.Add(p.Name);
+                    foreach (AliasAttribute a in p.GetCustomAttributes(typeof(AliasAttribute), false)) names.AddRange(a.AliasNames);
+                }
+            }
+            return names.ToArray();
+        }
 
         /// <summary>The [Alias()] names of a parameter.</summary>
         private static IEnumerable<string> AliasesOf(ParameterAst p)
