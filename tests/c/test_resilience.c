@@ -457,14 +457,20 @@ static void *invoke_cancellable(void *arg) {
     return NULL;
 }
 
-static void a_cancelled_call_stops_waiting_to_retry_and_makes_no_further_attempt(void) {
-    flaky_state f = {0, 1000, MC_STATUS_UNAVAILABLE, 0};
+/* A hub whose Svc.Op always fails as unavailable, with ten minutes before each retry: only a
+ * cancel can end the wait in time. */
+static mc_hub *hub_with_ten_minute_retries(flaky_state *f) {
     mc_hub *hub = NULL;
-    /* Ten minutes before the first retry: only the cancel can end the wait in time. */
     const char *config = "{\"retryPolicy\":{\"retryDelayMs\":600000,\"maxDelayMs\":600000,\"jitter\":false}}";
     CHECK_OK(mc_hub_new(config, strlen(config), &hub));
     const char *def = "{\"module\":\"Svc\",\"operation\":\"Op\"}";
-    CHECK_OK(mc_api_register(hub, def, strlen(def), flaky_handler, NULL, &f, 0));
+    CHECK_OK(mc_api_register(hub, def, strlen(def), flaky_handler, NULL, f, 0));
+    return hub;
+}
+
+static void a_cancelled_call_stops_waiting_to_retry_and_makes_no_further_attempt(void) {
+    flaky_state f = {0, 1000, MC_STATUS_UNAVAILABLE, 0};
+    mc_hub *hub = hub_with_ten_minute_retries(&f);
     cancellable_caller c = {.hub = hub, .cancel = 0};
     atomic_init(&c.status, -1);
     pthread_t thread;
@@ -519,12 +525,8 @@ static uint32_t invokes_op_with_a_null_flag(void *user_data, mc_call call) {
 
 static void a_nested_call_with_a_null_flag_stops_on_the_outer_calls_flag(void) {
     flaky_state f = {0, 1000, MC_STATUS_UNAVAILABLE, 0};
-    mc_hub *hub = NULL;
-    /* Ten minutes before the nested call's first retry: only the outer flag can end the wait. */
-    const char *config = "{\"retryPolicy\":{\"retryDelayMs\":600000,\"maxDelayMs\":600000,\"jitter\":false}}";
-    CHECK_OK(mc_hub_new(config, strlen(config), &hub));
-    const char *op = "{\"module\":\"Svc\",\"operation\":\"Op\"}";
-    CHECK_OK(mc_api_register(hub, op, strlen(op), flaky_handler, NULL, &f, 0));
+    /* Only the outer call's flag can end the nested call's wait. */
+    mc_hub *hub = hub_with_ten_minute_retries(&f);
     nested_caller n = {.hub = hub};
     atomic_init(&n.inner, -1);
     const char *outer = "{\"module\":\"Svc\",\"operation\":\"Outer\"}";
