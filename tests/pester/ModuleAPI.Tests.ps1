@@ -1178,7 +1178,9 @@ Describe 'Test-ModuleAPI' {
                 Import-Module $Psd1
                 Register-ModuleAPI -ModuleName Bind -APIName Range -Handler { param([ValidateRange(1, 5)][int] $x) "x=$x" } | Out-Null
                 Register-ModuleAPI -ModuleName Bind -APIName Typed -Handler { param([int] $x) "x=$x" } | Out-Null
-                foreach ($case in @('Range', @{ x = 9 }), @('Typed', @{ x = 'abc' })) {
+                Register-ModuleAPI -ModuleName Bind -APIName Advanced -Handler { [CmdletBinding()] param([ValidateRange(1, 5)][int] $x) "x=$x" } | Out-Null
+                Register-ModuleAPI -ModuleName Bind -APIName Unknown -Handler { [CmdletBinding()] param($a) "a=$a" } | Out-Null
+                foreach ($case in @('Range', @{ x = 9 }), @('Typed', @{ x = 'abc' }), @('Advanced', @{ x = 9 }), @('Unknown', @{ x = 1 })) {
                     $api, $given = $case
                     $t = Test-ModuleAPI Bind $api $given
                     # The call's error is the newest in $Error (a statement-terminating error, which 2>&1 does not take).
@@ -1196,11 +1198,11 @@ Describe 'Test-ModuleAPI' {
                 }
             }.ToString()).AddArgument($script:Psd1)
             $results = $ps.Invoke()
-            $results.Count | Should -Be 2
+            $results.Count | Should -Be 4
             foreach ($r in $results) {
                 $r.TestSuccess | Should -BeFalse -Because "the handler of Bind.$($r.API) never ran"
                 $r.TestCategory | Should -Be 'Validation'
-                $r.TestErrors[0] | Should -BeLike "The handler of Bind.$($r.API) did not run:*parameter 'x'*"
+                $r.TestErrors[0] | Should -BeLike "The handler of Bind.$($r.API) did not run:*parameter*'x'*"
                 $r.Invoked | Should -BeNullOrEmpty
                 $r.Timed | Should -BeNullOrEmpty
                 $r.ErrorIds | Should -Be @('ParameterValidationFailed', 'ParameterValidationFailed')

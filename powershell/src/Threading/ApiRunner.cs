@@ -426,7 +426,14 @@ namespace ModuleCommunication.Threading
             {
                 if (x is ParameterBindingException binding)
                 {
-                    return binding.ErrorRecord?.InvocationInfo?.MyCommand is ScriptInfo script && ReferenceEquals(script.ScriptBlock, handler);
+                    // A plain script block is a ScriptInfo; an advanced one ([CmdletBinding()], [Parameter()]) a FunctionInfo.
+                    ScriptBlock? bound = binding.ErrorRecord?.InvocationInfo?.MyCommand switch
+                    {
+                        ScriptInfo script => script.ScriptBlock,
+                        FunctionInfo function => function.ScriptBlock,
+                        _ => null,
+                    };
+                    return ReferenceEquals(bound, handler);
                 }
             }
             return false;
