@@ -457,6 +457,26 @@ static void *invoke_cancellable(void *arg) {
     return NULL;
 }
 
+/* Starts c's call on a thread, waits for Svc.Op's first attempt (f), then sets c's flag and wakes
+ * the waits. Returns whether the call then ended within WAIT_MS (its thread joined); a call still
+ * waiting is left behind, with its hub, rather than hang the run. */
+static bool call_then_cancel(cancellable_caller *c, flaky_state *f) {
+    atomic_init(&c->status, -1);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, invoke_cancellable, c) == 0);
+    WAIT_UNTIL(atomic_load(&f->calls) == 1, WAIT_MS);
+    __atomic_store_n(&c->cancel, 1, __ATOMIC_RELEASE);
+    CHECK_OK(mc_api_wake_cancelled(c->hub));
+    /* The delay is ten minutes: returning before WAIT_MS means the cancel ended the wait. */
+    WAIT_UNTIL(atomic_load(&c->status) != -1, WAIT_MS);
+    if (atomic_load(&c->status) == -1) {
+        pthread_detach(thread);
+        return false;
+    }
+    pthread_join(thread, NULL);
+    return true;
+}
+
 /* A hub whose Svc.Op always fails as unavailable, with ten minutes before each retry: only a
  * cancel can end the wait in time. */
 static mc_hub *hub_with_ten_minute_retries(flaky_state *f) {
@@ -472,20 +492,9 @@ static void a_cancelled_call_stops_waiting_to_retry_and_makes_no_further_attempt
     flaky_state f = {0, 1000, MC_STATUS_UNAVAILABLE, 0};
     mc_hub *hub = hub_with_ten_minute_retries(&f);
     cancellable_caller c = {.hub = hub, .cancel = 0};
-    atomic_init(&c.status, -1);
-    pthread_t thread;
-    CHECK(pthread_create(&thread, NULL, invoke_cancellable, &c) == 0);
-    WAIT_UNTIL(atomic_load(&f.calls) == 1, WAIT_MS);
-    __atomic_store_n(&c.cancel, 1, __ATOMIC_RELEASE);
-    CHECK_OK(mc_api_wake_cancelled(hub));
-    /* The delay is ten minutes: returning before WAIT_MS means the cancel ended the wait. */
-    WAIT_UNTIL(atomic_load(&c.status) != -1, WAIT_MS);
+    bool ended = call_then_cancel(&c, &f);
     CHECK(atomic_load(&c.status) == (int)MC_STATUS_CANCELLED);
-    if (atomic_load(&c.status) == -1) {
-        pthread_detach(thread); /* still waiting: leave it (and the hub) rather than hang the run */
-        return;
-    }
-    pthread_join(thread, NULL);
+    if (!ended) return;
     CHECK(atomic_load(&f.calls) == 1);
     char *list = NULL;
     CHECK_OK(mc_api_list(hub, NULL, NULL, &list));
@@ -532,19 +541,9 @@ static void a_nested_call_with_a_null_flag_stops_on_the_outer_calls_flag(void) {
     const char *outer = "{\"module\":\"Svc\",\"operation\":\"Outer\"}";
     CHECK_OK(mc_api_register(hub, outer, strlen(outer), invokes_op_with_a_null_flag, NULL, &n, 0));
     cancellable_caller c = {.hub = hub, .cancel = 0, .request = "{\"module\":\"Svc\",\"operation\":\"Outer\",\"retryAttempts\":0}"};
-    atomic_init(&c.status, -1);
-    pthread_t thread;
-    CHECK(pthread_create(&thread, NULL, invoke_cancellable, &c) == 0);
-    WAIT_UNTIL(atomic_load(&f.calls) == 1, WAIT_MS);
-    __atomic_store_n(&c.cancel, 1, __ATOMIC_RELEASE);
-    CHECK_OK(mc_api_wake_cancelled(hub));
-    WAIT_UNTIL(atomic_load(&c.status) != -1, WAIT_MS);
+    bool ended = call_then_cancel(&c, &f);
     CHECK(atomic_load(&n.inner) == (int)MC_STATUS_CANCELLED);
-    if (atomic_load(&c.status) == -1) {
-        pthread_detach(thread); /* still waiting: leave it (and the hub) rather than hang the run */
-        return;
-    }
-    pthread_join(thread, NULL);
+    if (!ended) return;
     CHECK(atomic_load(&f.calls) == 1);
     mc_hub_free(hub);
 }
