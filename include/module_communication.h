@@ -411,6 +411,9 @@ mc_status mc_channel_remove(const struct mc_hub *hub, const char *name, size_t *
  * "typeHints"}` with `channel` and `messageType` required and unknown keys rejected.
  * The channel must exist. `*out_id` receives the message id.
  *
+ * Called inside a callback of `mc_api_invoke_cancellable` (on its thread), the publish gives
+ * up a wait for room with that call's flag, as `mc_publish_cancellable` with it would.
+ *
  * Returns at once, except that a full subscription with the `Block` policy makes it wait
  * up to that subscription's `blockTimeoutMs`. When a `Reject` subscription refuses the
  * message, the others still get it, `*out_id` is still written, and the result is
@@ -426,8 +429,9 @@ mc_status mc_publish(const struct mc_hub *hub,
 
 /**
  * `mc_publish` that the caller can give up while it waits for room in a `Block` queue:
- * `cancel` (nullable) points to a 4-byte aligned `uint32_t` that the caller keeps valid for
- * the duration of the call. Once it is non-zero and `mc_wake_blocked_publishers` has been
+ * `cancel` points to a 4-byte aligned `uint32_t` that the caller keeps valid for the
+ * duration of the call (NULL: as `mc_publish`, so a cancellable call running on this thread
+ * still stops it). Once it is non-zero and `mc_wake_blocked_publishers` has been
  * called (from another thread), the publish stops waiting as at the block timeout: the copy
  * for that queue is dropped (counted as `Dropped`), and the other subscriptions get theirs
  * without waiting. The result is that of `mc_publish` (`MC_STATUS_OK` and the id).
@@ -659,7 +663,9 @@ mc_status mc_bus_stats(const struct mc_hub *hub, char **out_json);
  * hints, source module, priority and correlation id are the event's. When the history
  * file cannot be written the result is `MC_STATUS_IO` and nothing is published. When a
  * `Reject` subscription refuses the event (or a broadcast copy), the others still get
- * it, `*out_id` is still written, and the result is `MC_STATUS_QUEUE_FULL`.
+ * it, `*out_id` is still written, and the result is `MC_STATUS_QUEUE_FULL`. Called inside a
+ * callback of `mc_api_invoke_cancellable`, it gives up a wait with that call's flag, as
+ * `mc_publish` does.
  *
  * `hub` is borrowed for the duration of the call. `event_json` is borrowed for the
  * duration of the call; the library copies what it keeps.

@@ -747,3 +747,82 @@ fn a_cancelled_call_stops_waiting_to_retry_at_once_and_counts_only_the_attempt_t
     let list = take_string(out);
     assert!(list.contains(r#""attempts":1,"retries":0"#), "only the attempt that ran counts: {list}");
 }
+
+/// What `publishes_into_a_full_queue` needs: the hub, and where it leaves its publish's status.
+struct NestedPublish {
+    hub: usize,
+    status: std::sync::Mutex<Option<mc_status>>,
+}
+
+unsafe extern "C" fn publishes_into_a_full_queue(user_data: *mut c_void, call: mc_call) -> u32 {
+    // SAFETY: the test passes a NestedPublish that outlives the hub.
+    let nested = unsafe { &*user_data.cast::<NestedPublish>() };
+    let json = r#"{"channel":"B","messageType":"Nested"}"#;
+    let mut id = mc_id::default();
+    // SAFETY: a live hub; `len` readable bytes; a valid out-pointer.
+    let st = unsafe { mc_publish(nested.hub as *const mc_hub, json.as_ptr().cast(), json.len(), &mut id) };
+    *nested.status.lock().unwrap() = Some(st);
+    // SAFETY: `len` readable bytes at the result.
+    unsafe { mc_api_call_set_result(call, b"1".as_ptr().cast(), 1) as u32 }
+}
+
+#[test]
+fn a_publish_inside_a_cancellable_call_gives_up_its_wait_with_that_calls_flag() {
+    let hub = new_hub();
+    create_channel(&hub, "B");
+    subscribe_pull(&hub, r#"{"channel":"B","capacity":1,"overflow":"Block","blockTimeoutMs":600000}"#);
+    assert_eq!(publish(&hub, r#"{"channel":"B","messageType":"First"}"#).0, mc_status::Ok);
+    let nested = Box::leak(Box::new(NestedPublish { hub: hub.0 as usize, status: std::sync::Mutex::new(None) }));
+    let def = r#"{"module":"Svc","operation":"Publish"}"#;
+    let data = (nested as *const NestedPublish).cast_mut().cast::<c_void>();
+    // SAFETY: a live hub; `len` readable bytes; `data` lives for the rest of the process.
+    let st = unsafe {
+        mc_api_register(hub.0, def.as_ptr().cast(), def.len(), Some(publishes_into_a_full_queue), None, data, 0)
+    };
+    assert_eq!(st, mc_status::Ok);
+
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (hub_addr, flag) = (hub.0 as usize, std::sync::Arc::clone(&cancel));
+    let (done, returned) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let req = r#"{"module":"Svc","operation":"Publish"}"#;
+        let mut out = ptr::null_mut();
+        // SAFETY: the hub outlives the call (the test ends the wait before freeing it); the flag
+        // is an aligned u32 kept alive by the Arc for the call.
+        let st = unsafe {
+            mc_api_invoke_cancellable(
+                hub_addr as *const mc_hub,
+                req.as_ptr().cast(),
+                req.len(),
+                flag.as_ptr(),
+                &mut out,
+                ptr::null_mut(),
+            )
+        };
+        done.send(st).unwrap();
+    });
+    // The nested publish is counted before it waits for room.
+    let mut out = ptr::null_mut();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        // SAFETY: live hub, valid out-pointer.
+        assert_eq!(unsafe { mc_bus_stats(hub.0, &mut out) }, mc_status::Ok);
+        let stats: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
+        if stats["published"] == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the handler never published");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    cancel.store(1, Ordering::Release);
+    // SAFETY: live hub.
+    assert_eq!(unsafe { mc_wake_blocked_publishers(hub.0) }, mc_status::Ok);
+    // The block timeout is 10 minutes: returning well before it means the outer flag ended the wait.
+    let st = returned.recv_timeout(std::time::Duration::from_secs(60)).expect("the nested publish still waits");
+    assert_eq!(st, mc_status::Ok);
+    assert_eq!(*nested.status.lock().unwrap(), Some(mc_status::Ok), "a given-up copy is dropped, not an error");
+    // SAFETY: live hub, NULL pattern lists all, valid out-pointer.
+    assert_eq!(unsafe { mc_subscription_list(hub.0, ptr::null(), &mut out) }, mc_status::Ok);
+    let subs: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
+    assert_eq!(subs[0]["dropped"].as_u64(), Some(1), "{subs}");
+}

@@ -85,6 +85,9 @@ pub unsafe extern "C" fn mc_channel_remove(hub: *const mc_hub, name: *const c_ch
 /// "typeHints"}` with `channel` and `messageType` required and unknown keys rejected.
 /// The channel must exist. `*out_id` receives the message id.
 ///
+/// Called inside a callback of `mc_api_invoke_cancellable` (on its thread), the publish gives
+/// up a wait for room with that call's flag, as `mc_publish_cancellable` with it would.
+///
 /// Returns at once, except that a full subscription with the `Block` policy makes it wait
 /// up to that subscription's `blockTimeoutMs`. When a `Reject` subscription refuses the
 /// message, the others still get it, `*out_id` is still written, and the result is
@@ -95,13 +98,14 @@ pub unsafe extern "C" fn mc_channel_remove(hub: *const mc_hub, name: *const c_ch
 #[no_mangle]
 pub unsafe extern "C" fn mc_publish(hub: *const mc_hub, message_json: *const c_char, len: usize, out_id: *mut mc_id) -> mc_status {
     let what = ("mc_publish", "message_json");
-    // SAFETY: forwarded caller guarantees; no cancel flag.
+    // SAFETY: forwarded caller guarantees; no cancel flag of its own.
     unsafe { publish_json(what, hub, message_json, len, ptr::null(), out_id, Hub::publish_json) }
 }
 
 /// `mc_publish` that the caller can give up while it waits for room in a `Block` queue:
-/// `cancel` (nullable) points to a 4-byte aligned `uint32_t` that the caller keeps valid for
-/// the duration of the call. Once it is non-zero and `mc_wake_blocked_publishers` has been
+/// `cancel` points to a 4-byte aligned `uint32_t` that the caller keeps valid for the
+/// duration of the call (NULL: as `mc_publish`, so a cancellable call running on this thread
+/// still stops it). Once it is non-zero and `mc_wake_blocked_publishers` has been
 /// called (from another thread), the publish stops waiting as at the block timeout: the copy
 /// for that queue is dropped (counted as `Dropped`), and the other subscriptions get theirs
 /// without waiting. The result is that of `mc_publish` (`MC_STATUS_OK` and the id).
@@ -136,8 +140,8 @@ pub unsafe extern "C" fn mc_wake_blocked_publishers(hub: *const mc_hub) -> mc_st
 }
 
 /// The body of the message and event publishes (`function` and the name of its JSON
-/// argument, for errors): reads the JSON, publishes it with `cancel`
-/// as the thread's cancel flag, and writes the id (also when a `Reject` queue refused it).
+/// argument, for errors): reads the JSON, publishes it with `cancel` as the thread's cancel
+/// flag (NULL: the thread's flag stays as it is), and writes the id (also when a `Reject` queue refused it).
 ///
 /// # Safety
 /// `hub`: a live hub or NULL; `len` readable bytes at `json`; `cancel`: NULL or valid for
@@ -161,9 +165,16 @@ pub(crate) unsafe fn publish_json(
             let detail = "it must point to a 4-byte aligned uint32_t";
             return Err(Error::invalid("cancel", format!("{cancel:p}"), detail).into());
         }
-        // SAFETY: aligned (checked), and the caller keeps it valid for the call; AtomicU32 has
-        // the layout of u32.
-        let (id, result) = match unsafe { cancel::with_flag(cancel.cast::<AtomicU32>(), || publish(hub, json)) } {
+        let published = if cancel.is_null() {
+            // No flag of its own: an outer cancellable API call's flag on this thread still
+            // stops the wait (replacing it with none would leave the wait unstoppable).
+            publish(hub, json)
+        } else {
+            // SAFETY: aligned (checked), and the caller keeps it valid for the call; AtomicU32
+            // has the layout of u32.
+            unsafe { cancel::with_flag(cancel.cast::<AtomicU32>(), || publish(hub, json)) }
+        };
+        let (id, result) = match published {
             Ok(id) => (id, Ok(())),
             Err(Error::QueueFull { message_id, rejected }) => {
                 (message_id, Err(Error::QueueFull { message_id, rejected }.into()))

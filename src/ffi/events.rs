@@ -77,7 +77,9 @@ fn json_array(events: &[std::sync::Arc<Envelope>]) -> String {
 /// hints, source module, priority and correlation id are the event's. When the history
 /// file cannot be written the result is `MC_STATUS_IO` and nothing is published. When a
 /// `Reject` subscription refuses the event (or a broadcast copy), the others still get
-/// it, `*out_id` is still written, and the result is `MC_STATUS_QUEUE_FULL`.
+/// it, `*out_id` is still written, and the result is `MC_STATUS_QUEUE_FULL`. Called inside a
+/// callback of `mc_api_invoke_cancellable`, it gives up a wait with that call's flag, as
+/// `mc_publish` does.
 ///
 /// `hub` is borrowed for the duration of the call. `event_json` is borrowed for the
 /// duration of the call; the library copies what it keeps.
@@ -89,7 +91,7 @@ pub unsafe extern "C" fn mc_event_publish(
     out_id: *mut mc_id,
 ) -> mc_status {
     let what = ("mc_event_publish", "event_json");
-    // SAFETY: forwarded caller guarantees; no cancel flag.
+    // SAFETY: forwarded caller guarantees; no cancel flag of its own.
     unsafe { publish_json(what, hub, event_json, len, ptr::null(), out_id, Hub::publish_event_json) }
 }
 
