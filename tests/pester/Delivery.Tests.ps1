@@ -327,6 +327,8 @@ Describe 'Start-/Stop-MessageProcessor and Wait-ModuleMessage' {
         $id = Publish-ModuleMessage -Channel 'P' -MessageType 'T'
         Wait-ModuleMessage -MessageId $id -Timeout 0.3 -ErrorAction SilentlyContinue -ErrorVariable timedOut
         $timedOut[0].FullyQualifiedErrorId | Should -Be 'MessageDeliveryTimeout,ModuleCommunication.Commands.WaitModuleMessageCommand'
+        $timedOut[0].Exception.Message | Should -BeLike '*delivery is paused (Stop-MessageProcessor)*'
+        $timedOut[0].ErrorDetails.RecommendedAction | Should -BeLike '*Start-MessageProcessor*'
         $script:handled | Should -Be 0
         (Start-MessageProcessor).Running | Should -BeTrue
         Wait-ModuleMessage -MessageId $id -Timeout 10

@@ -106,9 +106,14 @@ namespace ModuleCommunication.Commands
             if (!delivered)
             {
                 string what = id == Guid.Empty ? "every queue to empty" : $"message {id} to be delivered";
+                // A paused processor is the likeliest cause and the one a user forgets: say so first.
+                bool paused = !Bus.IsRunning();
                 WriteError(NewError("MessageDeliveryTimeout", ErrorCategory.OperationTimeout, id == Guid.Empty ? null : id,
-                    $"Timed out after {Timeout.TotalSeconds:0.###} s waiting for {what}.",
-                    "Check Get-MessageSubscriptions for stalled subscriptions (a handler's runspace may be busy), or pass a longer -Timeout."));
+                    $"Timed out after {Timeout.TotalSeconds:0.###} s waiting for {what}"
+                        + (paused ? ": delivery is paused (Stop-MessageProcessor), so nothing is delivered." : "."),
+                    paused
+                        ? "Resume delivery with Start-MessageProcessor, then wait again."
+                        : "Check Get-MessageSubscriptions for stalled subscriptions (a handler's runspace may be busy), or pass a longer -Timeout."));
             }
             if (PassThru) WriteObject(new DeliveryStatus { MessageId = id, Delivered = delivered });
         }
