@@ -131,6 +131,21 @@ Describe 'Remove-MessageChannel' {
             Should -Throw -ErrorId 'ChannelNotFound,ModuleCommunication.Commands.RemoveMessageChannelCommand'
     }
 
+    It 'says that -Name is no pattern, and how to remove what one matches' {
+        New-MessageChannel -Name 'Pattern.One' | Out-Null
+        $err = $null
+        Remove-MessageChannel -Name 'Pattern.*' -Force -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'ChannelNotFound,ModuleCommunication.Commands.RemoveMessageChannelCommand'
+        $err[0].Exception.Message | Should -BeLike '*-Name takes one exact name, not a wildcard pattern*'
+        $err[0].ErrorDetails.RecommendedAction | Should -BeLike "*Get-MessageChannels -Name 'Pattern.*' | Remove-MessageChannel*"
+        (Get-MessageChannels -Name 'Pattern.One').Name | Should -Be 'Pattern.One'
+    }
+
+    It 'refuses a reserved name as New-MessageChannel does' {
+        { Remove-MessageChannel -Name '__ModuleCommunication.x' -Force -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ReservedChannelName,ModuleCommunication.Commands.RemoveMessageChannelCommand'
+    }
+
     It 'refuses a name with a NUL character instead of removing the channel named by its first part' {
         New-MessageChannel -Name 'Orders' | Out-Null
         { Remove-MessageChannel -Name "Orders`0Archive" -Force -ErrorAction Stop } |

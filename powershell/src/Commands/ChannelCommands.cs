@@ -99,8 +99,12 @@ namespace ModuleCommunication.Commands
                 var existing = Bus.ListChannels(WildcardPattern.Escape(Name));
                 if (existing.Count == 0)
                 {
-                    WriteError(NewError("ChannelNotFound", ErrorCategory.ObjectNotFound, Name,
-                        $"Channel '{Name}' does not exist.", "List channels with Get-MessageChannels."));
+                    WriteError(ReservedChannelError(Name) ?? (WildcardPattern.ContainsWildcardCharacters(Name)
+                        ? NewError("ChannelNotFound", ErrorCategory.ObjectNotFound, Name,
+                            $"Channel '{Name}' does not exist: -Name takes one exact name, not a wildcard pattern.",
+                            $"To remove every channel the pattern matches, pipe them: Get-MessageChannels -Name '{Name}' | Remove-MessageChannel.")
+                        : NewError("ChannelNotFound", ErrorCategory.ObjectNotFound, Name,
+                            $"Channel '{Name}' does not exist.", "List channels with Get-MessageChannels.")));
                     return;
                 }
                 long queued = existing[0].QueueLength;
