@@ -682,6 +682,13 @@ exit 3
             Should -Throw -ErrorId 'ArgumentListNeedsRunAsync,ModuleCommunication.Commands.RegisterModuleMessageHandlerCommand'
     }
 
+    It 'warns of a -BlockTimeout that no Block policy uses, and not when Block is chosen' {
+        Subscribe-ModuleMessage -Channel 'Work' -Handler { } -BlockTimeout 5 -WarningVariable warnings -WarningAction SilentlyContinue | Out-Null
+        $warnings | Should -BeLike '*-BlockTimeout has no effect*-OverflowPolicy Block*'
+        Subscribe-ModuleMessage -Channel 'Work' -Handler { } -BlockTimeout 5 -OverflowPolicy Block -WarningVariable warnings -WarningAction SilentlyContinue | Out-Null
+        $warnings | Should -BeNullOrEmpty
+    }
+
     It 'takes -ArgumentList $null as no values, with or without -RunAsync' {
         $default = Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList $null
         $async = Subscribe-ModuleMessage -Channel 'Work' -Handler { } -ArgumentList $null -RunAsync

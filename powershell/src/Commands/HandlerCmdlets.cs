@@ -66,7 +66,10 @@ namespace ModuleCommunication.Commands
         /// <summary>-BlockTimeout in milliseconds (0 = the configured default).</summary>
         protected long BlockTimeoutMs => (long)BlockTimeout.TotalMilliseconds;
 
-        /// <summary>Refuses -ArgumentList without -RunAsync, and a -BlockTimeout of 0 (terminating errors).</summary>
+        /// <summary>
+        /// Refuses -ArgumentList without -RunAsync, and a -BlockTimeout of 0 (terminating errors);
+        /// warns of a -BlockTimeout that no Block policy will use.
+        /// </summary>
         protected void CheckArgumentList()
         {
             if (!RunAsync && ArgumentList.Length > 0)
@@ -79,6 +82,11 @@ namespace ModuleCommunication.Commands
             {
                 ThrowTerminatingError(NewError("InvalidBlockTimeout", ErrorCategory.InvalidArgument, BlockTimeout,
                     "-BlockTimeout 0 would not block.", "Give a positive duration, or use -OverflowPolicy DropNewest to drop at once."));
+            }
+            if (BlockTimeout > TimeSpan.Zero
+                && (ChosenOverflowPolicy ?? Bus.GetConfiguration().DefaultOverflowPolicy) is OverflowPolicy policy && policy != OverflowPolicy.Block)
+            {
+                WriteWarning($"-BlockTimeout has no effect: the overflow policy is {policy}, and only Block makes a publisher wait. Add -OverflowPolicy Block to use it.");
             }
         }
 
