@@ -101,6 +101,11 @@ Describe 'Register-ModuleAPI' {
         (Get-APIMiddleware 'M.Op/1').Scope | Should -Be 'M.Op'
     }
 
+    It 'names a failing -Middleware script by its place in Register-ModuleAPI, and by its listed name' {
+        Register-ModuleAPI -ModuleName M -APIName Op -Handler { 'h' } -Middleware { param($Context, $Next) & $Next $Context }, { throw 'inner' } | Out-Null
+        { Invoke-ModuleAPI M Op } | Should -Throw -ExpectedMessage "-Middleware script 2 of M.Op (listed by Get-APIMiddleware as 'M.Op/2') failed: inner"
+    }
+
     It 'refuses a null -Middleware entry before registering anything' {
         { Register-ModuleAPI -ModuleName M -APIName Op -Handler { 'h' } -Middleware { param($Context, $Next) & $Next $Context }, $null -ErrorAction Stop } |
             Should -Throw -ErrorId 'ParameterArgumentValidationError,ModuleCommunication.Commands.RegisterModuleAPICommand'

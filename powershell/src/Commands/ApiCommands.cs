@@ -150,7 +150,9 @@ namespace ModuleCommunication.Commands
                 Registry.RegisterApi(this, ModuleName, APIName, Handler, Parameters, Description, hasTimeout ? Timeout : null, Force);
                 for (int i = 0; i < Middleware.Length; i++)
                 {
-                    Registry.AddMiddleware(this, $"{key}/{i + 1}", Registry.DefaultMiddlewarePriority, Middleware[i], ModuleName, APIName, force: false);
+                    string name = $"{key}/{i + 1}";
+                    Registry.AddMiddleware(this, name, Registry.DefaultMiddlewarePriority, Middleware[i], ModuleName, APIName, force: false,
+                        described: $"-Middleware script {i + 1} of {key} (listed by Get-APIMiddleware as '{name}')");
                 }
                 WriteObject(Registry.DescribeApi(ModuleName, APIName));
             }

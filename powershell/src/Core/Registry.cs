@@ -98,11 +98,15 @@ namespace ModuleCommunication.Core
 
         // ----- middleware -------------------------------------------------------------------------
 
+        /// <summary>
+        /// Adds a middleware stage. <paramref name="described"/> names it in errors when the user
+        /// did not choose its name (Register-ModuleAPI -Middleware); by default "middleware 'name'".
+        /// </summary>
         public static MiddlewareInfo AddMiddleware(PSCmdlet cmdlet, string name, int priority, ScriptBlock handler, string? module,
-            string? operation, bool force)
+            string? operation, bool force, string? described = null)
         {
             RunspaceDispatcher dispatcher = RunspaceDispatcher.ForCurrentRunspace(cmdlet);
-            var stage = new ApiStage(false, $"middleware '{name}'", handler, Runspace.DefaultRunspace!, dispatcher)
+            var stage = new ApiStage(false, described ?? $"middleware '{name}'", handler, Runspace.DefaultRunspace!, dispatcher)
             {
                 MiddlewareName = name,
                 Scope = module != null ? module + "." + operation : null,
