@@ -114,6 +114,24 @@ Describe 'Reset-CircuitBreaker and Set-CircuitBreaker' {
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
+    It 'takes names from the pipeline, each reported on its own' {
+        Set-CircuitBreaker -OperationName 'Lab.Piped' -Isolate | Out-Null
+        $err = $null
+        'No.Such', 'Lab.Piped' | Reset-CircuitBreaker -Force -ErrorVariable err -ErrorAction SilentlyContinue
+        @($err).Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -Be 'BreakerNotFound,ModuleCommunication.Commands.ResetCircuitBreakerCommand'
+        (Get-CircuitBreakerStatus -OperationName 'Lab.Piped').CircuitBreakers['Lab.Piped'].State | Should -Be 'Closed'
+    }
+
+    It 'reports a plain name with no breaker from Get-CircuitBreakerStatus, and not a pattern' {
+        $err = $null
+        $status = Get-CircuitBreakerStatus -OperationName 'No.Such' -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'BreakerNotFound,ModuleCommunication.Commands.GetCircuitBreakerStatusCommand'
+        $status.CircuitBreakers.Count | Should -Be 0
+        Get-CircuitBreakerStatus -OperationName 'No.*' -ErrorVariable err -ErrorAction SilentlyContinue | Out-Null
+        $err | Should -BeNullOrEmpty
+    }
+
     It 'keeps an isolation when its API is unregistered and registered again (a module reload)' {
         try {
             Register-ModuleAPI -ModuleName 'ExternalService' -APIName 'ProcessData' -Handler { 'ran' } | Out-Null

@@ -840,7 +840,7 @@ Describe 'Calls from other runspaces' {
             while (-not $done.IsSet) { Start-Sleep -Milliseconds 20 }
         }
         try {
-            Wait-Until { Get-ModuleAPIs -ModuleName J } -TimeoutSeconds 30 | Should -BeTrue
+            Wait-Until { Get-ModuleAPIs -ModuleName J -ErrorAction SilentlyContinue } -TimeoutSeconds 30 | Should -BeTrue
             $err = $null
             try { Invoke-ModuleAPI -Module M -Operation Ping -RetryAttempts 0 -ErrorAction Stop } catch { $err = $_ }
             $err.FullyQualifiedErrorId | Should -BeLike 'APICallDepthExceeded,*'
@@ -1079,6 +1079,9 @@ Describe 'Get-ModuleAPIs and Unregister-ModuleAPI' {
     It 'reports a literal name that is not registered' {
         { Get-ModuleAPIs -ModuleName LabRunner -APIName Nope -ErrorAction Stop } |
             Should -Throw -ErrorId 'APINotFound,ModuleCommunication.Commands.GetModuleAPIsCommand'
+        { Get-ModuleAPIs -ModuleName Typo -ErrorAction Stop } |
+            Should -Throw -ExpectedMessage "Module 'Typo' has no registered API." -ErrorId 'APINotFound,ModuleCommunication.Commands.GetModuleAPIsCommand'
+        Get-ModuleAPIs -ModuleName LabRunner -APIName 'Nope*' -ErrorAction Stop | Should -BeNullOrEmpty
     }
 
     It 'counts calls, successes, failures and the last error' {

@@ -410,6 +410,17 @@ Describe 'Default handlers run in the subscriber''s runspace' {
         $warnings | Should -BeNullOrEmpty
     }
 
+    It 'names a refused <What> in words and makes the refused value the error''s target' -ForEach @(
+        @{ What = 'message type'; Call = { Subscribe-ModuleMessage -Channel 'Configuration' -MessageType 'x[' -Handler { } } }
+        @{ What = 'source module'; Call = { Subscribe-ModuleMessage -Channel 'Configuration' -SourceModule 'x[' -Handler { } } }
+    ) {
+        $err = $null
+        try { & $Call } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike 'InvalidArgument,*'
+        $err.Exception.Message | Should -BeLike ([WildcardPattern]::Escape("invalid $What 'x[':") + '*')
+        $err.TargetObject | Should -Be 'x['
+    }
+
     It 'warns when subscribing to a channel that does not exist yet, then delivers once it does' {
         $script:late = $null
         Subscribe-ModuleMessage -Channel 'Later' -Handler { param($m) $script:late = $m.Data } -WarningVariable warnings -WarningAction SilentlyContinue | Out-Null

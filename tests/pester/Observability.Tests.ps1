@@ -44,6 +44,17 @@ Describe 'Get-CommunicationMetrics' {
         $b.MessageBus.Published | Should -Be 3
     }
 
+    It 'reports a plain -Channel name that no channel has as ChannelNotFound, and still writes the totals' {
+        New-MessageChannel -Name 'A' | Out-Null
+        $err = $null
+        $m = Get-CommunicationMetrics -Channel 'Typo' -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -Be 'ChannelNotFound,ModuleCommunication.Commands.GetCommunicationMetricsCommand'
+        $err[0].TargetObject | Should -Be 'Typo'
+        $m.MessageBus.TotalChannels | Should -Be 1
+        Get-CommunicationMetrics -Channel 'Typo*' -ErrorVariable err -ErrorAction SilentlyContinue | Out-Null
+        $err | Should -BeNullOrEmpty
+    }
+
     It 'keeps per-interval history with -IncludeHistory that adds up to the totals' {
         New-MessageChannel -Name 'H' | Out-Null
         1..3 | ForEach-Object { Publish-ModuleMessage -Channel 'H' -MessageType 'T' } | Out-Null

@@ -148,6 +148,19 @@ Describe 'Get-AuthenticationTokens and Revoke-AuthenticationToken' {
         (Get-AuthenticationTokens).Count | Should -Be 2
     }
 
+    It 'reports a plain module name without tokens as TokenNotFound, and not a pattern (<Call>)' -ForEach @(
+        @{ Call = 'Get'; Command = 'GetAuthenticationTokensCommand'; Run = { param($m) Get-AuthenticationTokens -ModuleName $m -ErrorVariable script:err -ErrorAction SilentlyContinue } }
+        @{ Call = 'Revoke'; Command = 'RevokeAuthenticationTokenCommand'; Run = { param($m) Revoke-AuthenticationToken -ModuleName $m -Force -ErrorVariable script:err -ErrorAction SilentlyContinue } }
+    ) {
+        $script:err = $null
+        & $Run 'Nobody' | Should -BeNullOrEmpty
+        $script:err[0].FullyQualifiedErrorId | Should -Be "TokenNotFound,ModuleCommunication.Commands.$Command"
+        $script:err[0].TargetObject | Should -Be 'Nobody'
+        & $Run 'Nobody*' | Should -BeNullOrEmpty
+        $script:err | Should -BeNullOrEmpty
+        (Get-AuthenticationTokens).Count | Should -Be 3
+    }
+
     It 'reports an unknown id as TokenNotFound and goes on' {
         $err = $null
         Revoke-AuthenticationToken -TokenId ([guid]::NewGuid()), $a.TokenId -Force -ErrorVariable err -ErrorAction SilentlyContinue

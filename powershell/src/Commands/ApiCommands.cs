@@ -228,10 +228,18 @@ namespace ModuleCommunication.Commands
             try
             {
                 List<ApiInfo> apis = Registry.ListApis(ModuleName, APIName);
-                if (apis.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(ModuleName) && !WildcardPattern.ContainsWildcardCharacters(APIName))
+                bool plainModule = !WildcardPattern.ContainsWildcardCharacters(ModuleName);
+                if (apis.Count == 0 && plainModule && !WildcardPattern.ContainsWildcardCharacters(APIName))
                 {
                     WriteError(NewError("APINotFound", ErrorCategory.ObjectNotFound, ModuleName + "." + APIName,
                         $"API '{ModuleName}.{APIName}' is not registered.", "List the registered APIs with Get-ModuleAPIs."));
+                    return;
+                }
+                // A plain module name asks for that module: a typo must not read as "no APIs".
+                if (apis.Count == 0 && plainModule && APIName == "*")
+                {
+                    WriteError(NewError("APINotFound", ErrorCategory.ObjectNotFound, ModuleName,
+                        $"Module '{ModuleName}' has no registered API.", "List the registered APIs with Get-ModuleAPIs."));
                     return;
                 }
                 foreach (ApiInfo a in apis) WriteObject(a);

@@ -32,6 +32,13 @@ namespace ModuleCommunication.Commands
                     RetryPolicy = config.RetryPolicy,
                 };
                 foreach (CircuitBreakerInfo b in list) status.CircuitBreakers[b.OperationName] = b;
+                // A plain name asks for one breaker: a typo must not read as "no breaker open".
+                if (list.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(OperationName))
+                {
+                    WriteError(NewError("BreakerNotFound", ErrorCategory.ObjectNotFound, OperationName,
+                        $"There is no circuit breaker for '{OperationName}': a breaker is made by an API's first call, or by Set-CircuitBreaker.",
+                        "List the breakers with Get-CircuitBreakerStatus."));
+                }
                 WriteObject(status);
             }
             catch (ModuleCommunicationException e)
@@ -50,7 +57,7 @@ namespace ModuleCommunication.Commands
         private const string AllSet = "All";
 
         /// <summary>Module.Operation of the breakers to reset (wildcards allowed).</summary>
-        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ByName, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ByName, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(BreakerNameCompleter))]

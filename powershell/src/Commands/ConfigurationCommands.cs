@@ -286,7 +286,15 @@ namespace ModuleCommunication.Commands
         {
             try
             {
-                WriteObject(Observability.GetMetrics(Channel, IncludeHistory));
+                CommunicationMetrics metrics = Observability.GetMetrics(Channel, IncludeHistory);
+                // A plain name asks for one channel: a typo must not read as "no traffic".
+                if (Channel != null && metrics.Channels.Length == 0 && !WildcardPattern.ContainsWildcardCharacters(Channel))
+                {
+                    WriteError(NewError("ChannelNotFound", ErrorCategory.ObjectNotFound, Channel,
+                        $"Channel '{Channel}' does not exist, so it has no metrics; the totals are written all the same.",
+                        "List channels with Get-MessageChannels."));
+                }
+                WriteObject(metrics);
             }
             catch (ModuleCommunicationException e)
             {

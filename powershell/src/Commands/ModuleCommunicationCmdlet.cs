@@ -21,15 +21,16 @@ namespace ModuleCommunication.Commands
             => ThrowTerminatingError(ToErrorRecord(e, target));
 
         /// <summary>An error of this layer (not from the native core).</summary>
-        protected ErrorRecord NewError(string errorId, ErrorCategory category, object? target, string message, string? recommendedAction = null)
+        protected static ErrorRecord NewError(string errorId, ErrorCategory category, object? target, string message, string? recommendedAction = null)
         {
             var record = new ErrorRecord(new InvalidOperationException(message), errorId, category, target);
             if (recommendedAction != null) record.ErrorDetails = new ErrorDetails(message) { RecommendedAction = recommendedAction };
             return record;
         }
 
+        /// <summary>The error record of a core failure; its target is the value the core refused, when it names one.</summary>
         internal static ErrorRecord ToErrorRecord(ModuleCommunicationException e, object? target)
-            => new(e, e.StatusName, CategoryOf((McStatus)e.Status), target);
+            => new(e, e.StatusName, CategoryOf((McStatus)e.Status), e.BadValue ?? target);
 
         private static ErrorCategory CategoryOf(McStatus status) => status switch
         {
@@ -67,17 +68,19 @@ namespace ModuleCommunication.Commands
                 "Choose another channel name.");
         }
 
+        /// <summary>The error for a plain module name that has no live token (Get-/Revoke-AuthenticationToken -ModuleName).</summary>
+        private protected static ErrorRecord NoTokenOf(string module)
+            => NewError("TokenNotFound", ErrorCategory.ObjectNotFound, module,
+                $"Module '{module}' has no live token (none was created, or they were revoked or have expired).",
+                "List the live tokens with Get-AuthenticationTokens, or create one with New-AuthenticationToken.");
+
         /// <summary>
-        /// The target of an error about a set of settings: the value of the setting the core's
-        /// message names ("invalid allowedModules 'a[': ...", or a path it quotes), else of the
-        /// only setting, else all of them.
+        /// The target of an error about a set of settings when the core names no refused value
+        /// (see <see cref="ModuleCommunicationException.BadValue"/>, which wins): the setting whose
+        /// value the message quotes (a path), else the only setting, else all of them.
         /// </summary>
         protected static object SettingTarget(ModuleCommunicationException e, System.Collections.Generic.IDictionary<string, object> settings)
         {
-            foreach (var (key, value) in settings)
-            {
-                if (e.Message.StartsWith($"invalid {key} ", StringComparison.OrdinalIgnoreCase)) return value;
-            }
             foreach (var (_, value) in settings)
             {
                 if (value is string text && text.Length > 0 && e.Message.Contains($"'{text}'", StringComparison.Ordinal)) return value;

@@ -218,6 +218,11 @@ namespace ModuleCommunication.Commands
         private void RevokeModule(string pattern)
         {
             List<AuthenticationTokenInfo> tokens = Tokens.List(pattern);
+            if (tokens.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(pattern))
+            {
+                WriteError(NoTokenOf(pattern));
+                return;
+            }
             string target = pattern == "*" ? "every authentication token" : $"the tokens of module '{pattern}' ({tokens.Count})";
             if (!ShouldProceed(Force, target, "Revoke")) return;
             long n = Tokens.RevokeModule(pattern);
@@ -260,6 +265,11 @@ namespace ModuleCommunication.Commands
                     WriteError(NewError("TokenNotFound", ErrorCategory.ObjectNotFound, TokenId.Value,
                         $"No live token has the id {TokenId.Value}{(ModuleName != "*" ? $" for module '{ModuleName}'" : "")}: it does not exist, was revoked or has expired.",
                         "List the live tokens with Get-AuthenticationTokens."));
+                }
+                // So does a plain module name.
+                else if (!found && !WildcardPattern.ContainsWildcardCharacters(ModuleName))
+                {
+                    WriteError(NoTokenOf(ModuleName));
                 }
             }
             catch (ModuleCommunicationException e)

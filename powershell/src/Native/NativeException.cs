@@ -5,11 +5,15 @@ namespace ModuleCommunication.Native
     /// <summary>A failed C ABI call: the status and the library's own explanation of it.</summary>
     public sealed class ModuleCommunicationException : Exception
     {
-        internal ModuleCommunicationException(uint status, string statusName, string message) : base(message)
+        internal ModuleCommunicationException(uint status, string statusName, string message, string? badValue = null) : base(message)
         {
             Status = status;
             StatusName = statusName;
+            BadValue = badValue;
         }
+
+        /// <summary>The refused value as the core quoted it ("invalid name 'value': ..."), or null.</summary>
+        public string? BadValue { get; }
 
         /// <summary>The numeric mc_status.</summary>
         public uint Status { get; }
@@ -51,8 +55,25 @@ namespace ModuleCommunication.Native
             if (message.StartsWith("mc_", StringComparison.Ordinal) && colon > 0) message = message.Substring(colon + 2);
             message = ForPowerShell(message);
             if (message.Length == 0) message = $"The native library reported {status}.";
-            return new ModuleCommunicationException((uint)status, status.ToString(), message);
+            string? badValue = null;
+            System.Text.RegularExpressions.Match invalid = s_invalid.Match(message);
+            if (invalid.Success)
+            {
+                // "invalid messageType 'x['": the core names the JSON key; a PowerShell user reads
+                // words ("message type"), whichever parameter or setting carried it.
+                string words = s_camelHump.Replace(invalid.Groups[1].Value, m => " " + char.ToLowerInvariant(m.Value[0]));
+                message = "invalid " + words + message.Substring(invalid.Groups[1].Index + invalid.Groups[1].Length);
+                badValue = invalid.Groups[2].Value;
+            }
+            return new ModuleCommunicationException((uint)status, status.ToString(), message, badValue);
         }
+
+        // The core's InvalidArgument text: "invalid {name} '{value}': {reason}".
+        private static readonly System.Text.RegularExpressions.Regex s_invalid = new(
+            @"^invalid ([a-z][A-Za-z]*) '(.*?)': ", System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.Singleline);
+
+        private static readonly System.Text.RegularExpressions.Regex s_camelHump = new(
+            "[A-Z]", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
         // The core's messages serve both audiences: "Get-ModuleAPIs (mc_api_list)",
         // "Register-ModuleAPI -Force ("force":true)". PowerShell users get the cmdlet half.
