@@ -42,6 +42,9 @@ Describe 'Get-CommunicationMetrics' {
         @($b.Subscriptions).Count | Should -Be 1
         $b.Performance.DeliveryLatency.Count | Should -Be 2
         $b.MessageBus.Published | Should -Be 3
+        $b.Channel | Should -Be 'b'
+        $b | Out-String -Width 120 | Should -Match '(?m)^Channel\s+: B: 2 published, 2 delivered, 0 failed, 0 expired, 0 dropped, 0 queued\s*$'
+        Get-CommunicationMetrics | Out-String -Width 120 | Should -Not -Match '(?m)^Channel\s+:'
     }
 
     It 'reports a plain -Channel name that no channel has as ChannelNotFound, and still writes the totals' {

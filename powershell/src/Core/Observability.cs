@@ -30,7 +30,7 @@ namespace ModuleCommunication.Core
                 Status.Check(NativeMethods.mc_metrics(Hub, p, (nuint)options.Length, out json));
             }
             using JsonDocument doc = CoreJson.Parse(NativeString.TakeBytes(json, Bus.StrLen(json)));
-            return ToMetrics(doc.RootElement);
+            return ToMetrics(doc.RootElement, channel);
         }
 
         public static void Reset() => Status.Check(NativeMethods.mc_metrics_reset(Hub));
@@ -53,7 +53,7 @@ namespace ModuleCommunication.Core
             return ToStatus(doc.RootElement);
         }
 
-        private static CommunicationMetrics ToMetrics(JsonElement m)
+        private static CommunicationMetrics ToMetrics(JsonElement m, string? channel)
         {
             JsonElement bus = m.GetProperty("messageBus");
             JsonElement ev = m.GetProperty("events");
@@ -63,6 +63,7 @@ namespace ModuleCommunication.Core
             JsonElement perf = m.GetProperty("performance");
             return new CommunicationMetrics
             {
+                Channel = channel,
                 MessageBus = new BusMetrics
                 {
                     TotalChannels = L(bus, "totalChannels"),

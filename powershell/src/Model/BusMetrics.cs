@@ -40,6 +40,8 @@ namespace ModuleCommunication
     {
         /// <summary>Bus totals.</summary>
         public BusMetrics MessageBus { get; init; } = new();
+        /// <summary>The -Channel name or pattern the channels were narrowed to; null for all.</summary>
+        public string? Channel { get; init; }
         /// <summary>Per-channel counters (all channels, or the one asked for with -Channel).</summary>
         public ChannelInfo[] Channels { get; init; } = System.Array.Empty<ChannelInfo>();
         /// <summary>Per-subscription counters.</summary>
