@@ -71,7 +71,7 @@ pub enum Error {
         path: String,
         /// What was being done ("append to the event history file", …).
         operation: String,
-        /// The operating system's explanation.
+        /// What went wrong, in plain words, and what to do about it.
         detail: String,
     },
     /// A file holds a record that cannot be read (not a torn last line, which is skipped
@@ -105,8 +105,14 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl fmt::Display, operation: impl Into<String>, e: &std::io::Error) -> Self {
-        Error::Io { path: path.to_string(), operation: operation.into(), detail: e.to_string() }
+    /// `operation` on the file `path` failed with `e`, explained as [`crate::files::explain`] does.
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, operation: impl Into<String>, e: &std::io::Error) -> Self {
+        let path = path.as_ref();
+        Error::Io {
+            path: path.display().to_string(),
+            operation: operation.into(),
+            detail: crate::files::explain(path, e),
+        }
     }
 
     pub(crate) fn invalid(name: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
@@ -163,11 +169,7 @@ impl fmt::Display for Error {
                 "{operation} did not complete within {timeout_ms} ms; wait longer, or check that the processor \
                  is running (mc_processor_state) and that subscribers consume their queues"
             ),
-            Error::Io { path, operation, detail } => write!(
-                f,
-                "could not {operation} '{path}': {detail}; check that the path is right and that you may \
-                 read and write there, or choose another path"
-            ),
+            Error::Io { path, operation, detail } => write!(f, "could not {operation} '{path}': {detail}"),
             Error::CorruptFile { path, line, detail } => write!(
                 f,
                 "'{path}' is corrupt at line {line}: {detail}; the file was left unchanged. Repair or move \

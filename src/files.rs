@@ -50,3 +50,65 @@ pub(crate) fn open_regular(path: &Path, options: &mut OpenOptions) -> io::Result
     }
     Ok(file)
 }
+
+/// What went wrong at `path`, a file being read or written, in plain words with what to do:
+/// the folder that does not exist, or the file that stands where a folder should be, named;
+/// otherwise the operating system's explanation without its error number ("(os error 2)").
+/// A message the library made itself (no OS error) is kept, with a remedy when it has none.
+pub(crate) fn explain(path: &Path, e: &io::Error) -> String {
+    explain_from(path, false, e)
+}
+
+/// As [`explain`], for `folder`, a folder being created or written into.
+pub(crate) fn explain_folder(folder: &Path, e: &io::Error) -> String {
+    explain_from(folder, true, e)
+}
+
+fn explain_from(path: &Path, is_folder: bool, e: &io::Error) -> String {
+    const ELSEWHERE: &str = "choose another path";
+    if e.raw_os_error().is_none() {
+        let text = e.to_string();
+        return if text.contains("; ") { text } else { format!("{text}; {ELSEWHERE}") };
+    }
+    // The folders the path needs: its parents, and the path itself when it is to be a folder.
+    let folders = || path.ancestors().skip(usize::from(!is_folder)).filter(|p| !p.as_os_str().is_empty());
+    let kind = e.kind();
+    if matches!(kind, io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists) {
+        if let Some(file) = folders().find(|p| fs::metadata(p).is_ok_and(|m| !m.is_dir())) {
+            return format!("'{}' is a file, not a folder; {ELSEWHERE}", file.display());
+        }
+        if kind == io::ErrorKind::NotFound {
+            // The deepest folder that is missing: the one to create (with those above it).
+            if let Some(missing) = folders().find(|p| fs::symlink_metadata(p).is_err()) {
+                return format!("the folder '{}' does not exist; create it or {ELSEWHERE}", missing.display());
+            }
+            return format!("it does not exist; check the path or {ELSEWHERE}");
+        }
+    }
+    let reason = match kind {
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        io::ErrorKind::IsADirectory => return format!("it is a folder, not a file; {ELSEWHERE}"),
+        io::ErrorKind::ReadOnlyFilesystem => "the file system is read-only".to_owned(),
+        io::ErrorKind::StorageFull => return format!("the disk is full; free some space or {ELSEWHERE}"),
+        _ => os_text(e),
+    };
+    format!("{reason}; check that you may read and write there, or {ELSEWHERE}")
+}
+
+/// The operating system's explanation of `e` without its error number, starting in lower
+/// case to go after a colon: "no such file or directory".
+pub(crate) fn os_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text.as_str(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        // "No such file", not an acronym such as "I/O error".
+        Some(c) if c.is_uppercase() && chars.next().is_some_and(char::is_lowercase) => {
+            c.to_lowercase().chain(text[c.len_utf8()..].chars()).collect()
+        }
+        _ => text.to_owned(),
+    }
+}

@@ -581,6 +581,35 @@ fn a_history_file_in_a_missing_folder_is_an_io_error_naming_it() {
 }
 
 #[test]
+fn file_errors_name_the_missing_folder_or_the_file_in_the_way_in_plain_words() {
+    let dir = temp_dir("plain-io");
+    let hub = Hub::new();
+    let all = EventQuery::default();
+    let missing = dir.join("no/such");
+    let err = hub.export_events(&missing.join("h.jsonl"), HistoryFormat::JsonLines, &all).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    let want = format!("the folder '{}' does not exist; create it or choose another path", missing.display());
+    assert!(err.to_string().contains(&want), "{err}");
+    let plain = dir.join("plain.txt");
+    fs::write(&plain, "x").unwrap();
+    let err = hub.export_events(&plain.join("h.jsonl"), HistoryFormat::JsonLines, &all).unwrap_err();
+    assert!(err.to_string().contains(&format!("'{}' is a file, not a folder", plain.display())), "{err}");
+    let err = hub.import_events(&dir.join("none.jsonl"), HistoryFormat::JsonLines).unwrap_err();
+    assert!(err.to_string().contains("none.jsonl': it does not exist"), "{err}");
+    let err = set_history_file(&hub, &plain.join("h.jsonl")).unwrap_err();
+    assert!(err.to_string().contains(&format!("'{}' is a file, not a folder", plain.display())), "{err}");
+    for err in [
+        hub.export_events(&missing.join("h.jsonl"), HistoryFormat::JsonLines, &all).unwrap_err(),
+        hub.import_events(&missing.join("h.jsonl"), HistoryFormat::JsonLines).unwrap_err(),
+        set_history_file(&hub, &missing.join("h.jsonl")).unwrap_err(),
+    ] {
+        let text = err.to_string();
+        assert!(!text.contains("os error") && !text.contains("temporary"), "{text}");
+    }
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
 fn the_history_file_rotates_at_its_size_and_reload_reads_both_files() {
     let dir = temp_dir("rotate");
     let path = dir.join("history.jsonl");

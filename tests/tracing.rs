@@ -556,6 +556,18 @@ fn a_trace_file_that_is_a_named_pipe_or_a_folder_is_refused_at_once_and_tracing_
 }
 
 #[test]
+fn a_trace_file_under_a_file_or_a_missing_folder_is_refused_saying_why_in_plain_words() {
+    let dir = temp_dir("under-a-file");
+    let plain = dir.join("plain.txt");
+    std::fs::write(&plain, "x").unwrap();
+    let hub = Hub::new();
+    let e = hub.enable_tracing(file_options(&plain.join("t.log"), 1 << 20)).unwrap_err().to_string();
+    assert!(e.contains(&format!("could not create its folder: '{}' is a file, not a folder", plain.display())), "{e}");
+    assert!(!e.contains("File exists"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_options_fail_naming_the_value_and_leave_tracing_as_it_was() {
     let hub = Hub::new();
     hub.enable_tracing(level(TraceLevel::Verbose)).unwrap();

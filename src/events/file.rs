@@ -118,7 +118,7 @@ impl HistoryFile {
                 return Err(Error::Io {
                     path: display(path),
                     operation: "use as the event history file".to_owned(),
-                    detail: "it is not a regular file (a folder or a device)".to_owned(),
+                    detail: "it is not a regular file (a folder or a device); choose another path".to_owned(),
                 });
             }
         }
@@ -420,9 +420,8 @@ pub(crate) fn write_atomically<'a>(
         let detail = io::Error::new(io::ErrorKind::InvalidInput, files::NOT_REGULAR);
         return Err(Error::io(display(path), "write", &detail));
     }
-    let (tmp, file) = create_temporary(path).map_err(|e| {
-        Error::io(display(path), "write (through a new temporary file beside it, which could not be made)", &e)
-    })?;
+    // Made beside the file, so the reason (a missing folder, …) is the file's too.
+    let (tmp, file) = create_temporary(path).map_err(|e| Error::io(path, "write", &e))?;
     let result = (|| -> io::Result<u64> {
         let mut out = io::BufWriter::new(file);
         let mut n = 0u64;

@@ -66,7 +66,11 @@ impl TraceFile {
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| {
-                Error::invalid("filePath", path.display(), format!("could not create its folder: {e}; choose a writable path"))
+                Error::invalid(
+                    "filePath",
+                    path.display(),
+                    format!("could not create its folder: {}", files::explain(path, &e)),
+                )
             })?;
         }
         let file = files::open_regular(path, OpenOptions::new().create(true).append(true)).map_err(|e| {
@@ -77,7 +81,7 @@ impl TraceFile {
             Error::invalid(
                 "filePath",
                 path.display(),
-                format!("could not open it for writing: {e}; choose a writable path"),
+                format!("could not open it for writing: {}", files::explain(path, &e)),
             )
         })?;
         Ok(TraceFile {
@@ -167,7 +171,7 @@ impl TraceFile {
             let slice = &chunk.text.as_bytes()[start..chunk.ends[end - 1] + 1];
             match self.file.write_all(slice) {
                 Ok(()) => self.size += slice.len() as u64,
-                Err(e) => self.error = Some(format!("could not write {}: {e}", self.path.display())),
+                Err(e) => self.error = Some(format!("could not write {}: {}", self.path.display(), files::os_text(&e))),
             }
             line = end;
         }
@@ -178,7 +182,11 @@ impl TraceFile {
     fn rotate(&mut self) -> bool {
         let next = self.part_path();
         if let Err(e) = self.rename_to(&next) {
-            self.rotate_error = Some(format!("could not rotate {}, so it grew past its size: {e}", self.path.display()));
+            self.rotate_error = Some(format!(
+                "could not rotate {}, so it grew past its size: {}",
+                self.path.display(),
+                files::os_text(&e)
+            ));
             return false;
         }
         self.rotate_error = None;
@@ -189,7 +197,9 @@ impl TraceFile {
                 self.file = f;
                 self.size = 0;
             }
-            Err(e) => self.error = Some(format!("could not start a new {}: {e}", self.path.display())),
+            Err(e) => {
+                self.error = Some(format!("could not start a new {}: {}", self.path.display(), files::os_text(&e)))
+            }
         }
         true
     }
@@ -205,7 +215,7 @@ impl TraceFile {
 
     fn finish(mut self) -> WriterOutcome {
         if let Err(e) = self.file.flush() {
-            self.error.get_or_insert(format!("could not write {}: {e}", self.path.display()));
+            self.error.get_or_insert(format!("could not write {}: {}", self.path.display(), files::os_text(&e)));
         }
         if let Some(e) = self.rotate_error.take() {
             self.error.get_or_insert(e);
@@ -247,7 +257,7 @@ fn archive_error(folder: &Path, e: io::Error) -> Error {
     Error::invalid(
         "archivePath",
         folder.display(),
-        format!("could not write the archive: {e}; choose a writable folder"),
+        format!("could not write the archive: {}", files::explain_folder(folder, &e)),
     )
 }
 
@@ -285,7 +295,11 @@ impl Archive {
             for f in files {
                 // Streamed: a trace file may be as large as maxFileBytes, which has no upper bound.
                 let mut h = File::open(f).map_err(|e| {
-                    Error::invalid("trace file", f.display(), format!("could not read it for the archive: {e}"))
+                    Error::invalid(
+                        "trace file",
+                        f.display(),
+                        format!("could not read it for the archive: {}", files::explain(f, &e)),
+                    )
                 })?;
                 io::copy(&mut h, &mut gz).map_err(bad)?;
             }
