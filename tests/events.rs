@@ -581,6 +581,44 @@ fn a_history_file_in_a_missing_folder_is_an_io_error_naming_it() {
 }
 
 #[test]
+fn a_history_file_in_a_missing_folder_is_refused_naming_the_folder_without_placeholders() {
+    let dir = temp_dir("missing-folder-text");
+    let folder = dir.join("no/such");
+    let path = folder.join("h.jsonl");
+    let err = set_history_file(&Hub::new(), &path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not use the event history file '{}': the folder '{}' does not exist; create it or choose another path",
+            path.display(),
+            folder.display()
+        )
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_refused_history_file_gets_no_stray_lock_file_and_keeps_one_it_had() {
+    let dir = temp_dir("stray-lock");
+    let path = dir.join("corrupt.jsonl");
+    let lock = dir.join("corrupt.jsonl.lock");
+    fs::write(&path, "garbage\n{}\n").unwrap();
+    let err = set_history_file(&Hub::new(), &path).unwrap_err();
+    assert!(matches!(err, Error::CorruptFile { .. }), "{err:?}");
+    assert!(!lock.exists(), "the lock file this hub made is removed with the refusal");
+    fs::write(&lock, "").unwrap();
+    set_history_file(&Hub::new(), &path).unwrap_err();
+    assert!(lock.exists(), "a lock file that was there before is not this hub's to remove");
+    let good = dir.join("good.jsonl");
+    let hub = Hub::new();
+    set_history_file(&hub, &good).unwrap();
+    assert!(dir.join("good.jsonl.lock").exists(), "a file in use keeps its lock file");
+    drop(hub);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
 fn file_errors_name_the_missing_folder_or_the_file_in_the_way_in_plain_words() {
     let dir = temp_dir("plain-io");
     let hub = Hub::new();

@@ -26,8 +26,8 @@ pub(crate) struct HistoryFile {
     /// Bytes in the file (our own appends keep it exact).
     len: u64,
     max_bytes: u64,
-    /// `<path>.lock`, locked while this hub uses the file (see [`lock_for_this_hub`]).
-    _lock: Option<File>,
+    /// `<path>.lock`, locked while this hub uses the file (see [`HubLock`]).
+    _lock: Option<HubLock>,
 }
 
 /// What reading a file gave: its records, in file order, and warnings for skipped torn
@@ -110,8 +110,8 @@ fn read_all(path: &Path) -> Result<Option<Vec<u8>>, Error> {
 impl HistoryFile {
     /// Opens (creating if needed) the history file and reads its records: those of the
     /// rotated file `<path>.1` first, then the file's own. A torn last line is skipped
-    /// with a warning and cut off the file. Nothing is written when this fails, but the lock
-    /// file `<path>.lock` on Unix.
+    /// with a warning and cut off the file. Nothing is written when this fails (a lock file
+    /// `<path>.lock` made on Unix is removed again).
     pub fn open(path: &Path, max_bytes: u64) -> Result<(HistoryFile, ReadOutcome), Error> {
         if let Ok(meta) = fs::metadata(path) {
             if !meta.is_file() {
@@ -126,6 +126,22 @@ impl HistoryFile {
         // stays (replacing the path would replace the link with a plain file).
         let path = &files::follow_link(path);
         let lock = lock_for_this_hub(path)?;
+        match Self::load(path) {
+            Ok((file, len, outcome)) => {
+                Ok((HistoryFile { path: path.to_owned(), file: Some(file), len, max_bytes, _lock: lock }, outcome))
+            }
+            Err(e) => {
+                if let Some(lock) = lock {
+                    lock.remove_if_made();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// [`HistoryFile::open`]'s reading, under the lock: the file open for appending, its
+    /// length, and what it held.
+    fn load(path: &Path) -> Result<(File, u64, ReadOutcome), Error> {
         let mut records = Vec::new();
         let mut warnings = Vec::new();
         let rotated = rotated_path(path);
@@ -165,8 +181,7 @@ impl HistoryFile {
             file.write_all(b"\n").map_err(|e| Error::io(display(path), "append to", &e))?;
             len += 1;
         }
-        let history = HistoryFile { path: path.to_owned(), file: Some(file), len, max_bytes, _lock: lock };
-        Ok((history, ReadOutcome { records, warnings }))
+        Ok((file, len, ReadOutcome { records, warnings }))
     }
 
     /// The records the file set holds now: the rotated file's, then the file's own.
@@ -318,9 +333,31 @@ fn keep_first_of_each_id(records: &mut Vec<Loaded>) {
 /// its own, so that the history file itself stays readable by other programs (.NET, for one,
 /// cannot open a file another process holds locked). An advisory lock, on Unix only: Windows
 /// already refuses to replace a file another process has open.
-fn lock_for_this_hub(path: &Path) -> Result<Option<File>, Error> {
+pub(crate) struct HubLock {
+    _file: File,
+    /// The lock file, when this hub made it: removed again should the history file be refused,
+    /// so that a refused file gets no stray `.lock` beside it.
+    made: Option<PathBuf>,
+}
+
+impl HubLock {
+    /// Gives the lock up, removing the lock file when this hub made it.
+    fn remove_if_made(self) {
+        if let Some(made) = &self.made {
+            // Removed while still locked: a hub that opened it meanwhile finds it locked and
+            // is refused; one that comes later makes a new one.
+            let _ = fs::remove_file(made);
+        }
+    }
+}
+
+/// Takes the lock of [`HubLock`] for `path`; `None` where no lock file can be made (a folder
+/// that takes no new file: the history file in it may still be writable, and is used, as
+/// before there was a lock).
+fn lock_for_this_hub(path: &Path) -> Result<Option<HubLock>, Error> {
     #[cfg(unix)]
     {
+        use std::os::unix::fs::MetadataExt;
         let in_use = || {
             let detail =
                 io::Error::other("another hub (in this or another process) writes to it; give each its own file");
@@ -334,25 +371,42 @@ fn lock_for_this_hub(path: &Path) -> Result<Option<File>, Error> {
             return in_use();
         }
         let lock_path = lock_path(path);
-        let file = match OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
-            Ok(file) => file,
-            // A folder that takes no new file (the history file in it may still be writable, and
-            // is used, as before there was a lock): the file goes without the protection.
-            Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) => {
-                return Ok(None)
+        let refused = |e: io::Error| match e.kind() {
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => Ok(None),
+            // A missing folder, or a file where one should be: the history file's own trouble.
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
+                Err(Error::io(path, "use the event history file", &e))
             }
-            Err(e) => {
-                let operation = "create the lock file (<path>.lock) of the event history file";
-                return Err(Error::io(display(path), operation, &e));
-            }
+            _ => Err(Error::io(&lock_path, "create the lock file of the event history file", &e)),
         };
-        return match file.try_lock() {
-            Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => in_use(),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(Error::io(display(path), "lock the lock file (<path>.lock) of the event history file", &e))
+        // A few tries: another hub may remove the lock file it made (refusing its file) between
+        // this one finding it and locking it.
+        for _ in 0..3 {
+            let (file, made) = match OpenOptions::new().write(true).create_new(true).open(&lock_path) {
+                Ok(file) => (file, true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match OpenOptions::new().write(true).open(&lock_path) {
+                        Ok(file) => (file, false),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return refused(e),
+                    }
+                }
+                Err(e) => return refused(e),
+            };
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return in_use(),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::io(&lock_path, "lock the lock file of the event history file", &e))
+                }
             }
-        };
+            // Still the file at the path (not one removed since it was opened)?
+            let held = file.metadata().map(|m| (m.dev(), m.ino())).ok();
+            if held.is_some() && held == fs::metadata(&lock_path).map(|m| (m.dev(), m.ino())).ok() {
+                return Ok(Some(HubLock { _file: file, made: made.then(|| lock_path.clone()) }));
+            }
+        }
+        in_use()
     }
     #[cfg(not(unix))]
     {
