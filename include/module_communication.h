@@ -67,11 +67,14 @@ enum mc_status
    */
   MC_STATUS_INVALID_UTF8 = 2,
   /**
-   * A JSON argument did not parse or had the wrong shape.
+   * A JSON argument did not parse or had the wrong shape: not JSON, cut short, not an
+   * object, a required key missing, or a key given twice.
    */
   MC_STATUS_INVALID_JSON = 3,
   /**
-   * A value is out of range (empty name, zero capacity, bad priority, unknown key…).
+   * A value is out of range (empty name, zero capacity, bad priority, unknown key…): an
+   * unknown key, or a value of a known key of the wrong type, out of range or not one of
+   * the allowed names. The message names the key.
    */
   MC_STATUS_INVALID_ARGUMENT = 4,
   /**
@@ -409,6 +412,7 @@ mc_status mc_channel_remove(const struct mc_hub *hub, const char *name, size_t *
  * Publishes a message: `message_json` is `len` bytes of UTF-8 JSON,
  * `{"channel","messageType","data","sourceModule","priority","ttlMs","correlationId",
  * "typeHints"}` with `channel` and `messageType` required and unknown keys rejected.
+ * `priority` is a name (`"High"`, any case) or the number of an `MC_PRIORITY_*` constant.
  * The channel must exist. `*out_id` receives the message id.
  *
  * Called inside a callback of `mc_api_invoke_cancellable` (on its thread), the publish gives
@@ -652,7 +656,8 @@ mc_status mc_bus_stats(const struct mc_hub *hub, char **out_json);
 /**
  * Publishes an event: `event_json` is `len` bytes of UTF-8 JSON,
  * `{"name","data","sourceModule","channel","broadcast","priority","correlationId",
- * "typeHints"}` with only `name` required and unknown keys rejected. `*out_id` receives
+ * "typeHints"}` with only `name` required and unknown keys rejected. `priority` is a name
+ * or the number of an `MC_PRIORITY_*` constant, as for `mc_publish`. `*out_id` receives
  * the event id.
  *
  * The event goes to its event channel (`channel`, default `"Events"`, created on first

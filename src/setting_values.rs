@@ -11,7 +11,7 @@ use crate::error::Error;
 /// any case, is refused: otherwise one of the two values would be dropped unchecked.
 pub(crate) fn object(json: &str, what: &'static str, expected: &'static str) -> Result<Map<String, Value>, Error> {
     let map = crate::bus::parse_object(json, what, expected)?;
-    let twice = |e: serde_json::Error| Error::InvalidJson { what, detail: e.to_string(), expected };
+    let twice = |e: serde_json::Error| crate::json::parse_error(json, &e, what, expected);
     serde_json::from_str::<UniqueKeys>(json).map_err(twice)?;
     Ok(map)
 }

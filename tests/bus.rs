@@ -1140,8 +1140,18 @@ fn published_json_is_parsed_strictly_and_data_is_delivered_verbatim() {
     assert_eq!(v["priority"], "High");
     assert!(e.to_json().contains(data), "data is embedded byte for byte");
 
-    for bad in ["", "  ", "{", "[]", r#"["J","T"]"#, "\"J\"", r#"{"channel":"J"}"#, r#"{"channel":"J","messageType":"T","extra":1}"#, r#"{"channel":1,"messageType":"T"}"#] {
+    for bad in ["", "  ", "{", "[]", r#"["J","T"]"#, "\"J\"", r#"{"channel":"J"}"#] {
         assert!(matches!(hub.publish_json(bad), Err(Error::InvalidJson { .. })), "{bad}");
+    }
+    // An unknown key or a bad value of a known one: InvalidArgument naming the key.
+    for (bad, key) in [
+        (r#"{"channel":"J","messageType":"T","extra":1}"#, "'extra'"),
+        (r#"{"channel":1,"messageType":"T"}"#, "channel"),
+        (r#"{"channel":"J","messageType":"T","ttlMs":-5}"#, "ttlMs"),
+        (r#"{"channel":"J","messageType":"T","priority":9}"#, "priority"),
+    ] {
+        let err = hub.publish_json(bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }) && err.to_string().contains(key), "{bad}: {err}");
     }
     let err = hub.publish_json(r#"{"channel":"J","messageType":"T","priority":"Urgent"}"#).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }));
@@ -1151,9 +1161,13 @@ fn published_json_is_parsed_strictly_and_data_is_delivered_verbatim() {
 
 #[test]
 fn subscription_options_json_must_be_an_object_with_known_keys() {
-    for bad in [r#"["J"]"#, r#"["J","*"]"#, "null", r#"{"channel":"J","extra":1}"#, r#"{"channel":"J","capacity":-1}"#] {
+    for bad in [r#"["J"]"#, r#"["J","*"]"#, "null", r#"{"messageType":"*"}"#] {
         let err = SubscriptionOptions::from_json(bad).unwrap_err();
         assert!(matches!(err, Error::InvalidJson { .. }), "{bad}: {err:?}");
+    }
+    for bad in [r#"{"channel":"J","extra":1}"#, r#"{"channel":"J","capacity":-1}"#] {
+        let err = SubscriptionOptions::from_json(bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{bad}: {err:?}");
     }
     let err = SubscriptionOptions::from_json(r#"{"channel":"J","overflow":"Sometimes"}"#).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");

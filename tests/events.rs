@@ -134,8 +134,11 @@ fn bad_events_are_refused_and_nothing_is_published() {
         assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
     }
     assert!(hub.events(&EventQuery::default()).unwrap().is_empty());
-    for json in [r#"{"data":1}"#, r#"{"name":"X","bogus":1}"#, "[]", r#"{"name":"X","priority":7}"#] {
+    for json in [r#"{"data":1}"#, "[]"] {
         assert!(matches!(hub.publish_event_json(json), Err(Error::InvalidJson { .. })), "{json}");
+    }
+    for json in [r#"{"name":"X","bogus":1}"#, r#"{"name":"X","priority":7}"#, r#"{"name":"X","broadcast":"yes"}"#] {
+        assert!(matches!(hub.publish_event_json(json), Err(Error::InvalidArgument { .. })), "{json}");
     }
     let err = hub.publish_event_json(r#"{"name":"X","priority":"Urgent"}"#).unwrap_err();
     assert!(err.to_string().contains("Urgent"), "{err}");
@@ -503,8 +506,25 @@ fn a_file_that_is_not_a_history_file_is_corrupt_even_without_a_final_newline() {
     let hub = Hub::new();
     let err = set_history_file(&hub, &path).unwrap_err();
     let Error::CorruptFile { line: 1, detail, .. } = &err else { panic!("{err:?}") };
-    assert_eq!(detail, "not an event record: expected value (column 1)");
+    assert_eq!(detail, "it is not a JSON event record (the text is not valid JSON at column 1)");
     assert_eq!(fs::read_to_string(&path).unwrap(), "my notes", "left exactly as it was");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_corrupt_line_is_explained_in_plain_words_with_its_line_number() {
+    let dir = temp_dir("plain-corrupt");
+    let hub = Hub::new();
+    for (text, line, why) in [
+        ("not json\n", 1, "it is not a JSON event record (the text is not valid JSON at column 2)"),
+        ("\n{\"bad\":1}\n{}\n", 2, "it is not a JSON event record (the key 'id' is missing)"),
+    ] {
+        let path = dir.join(format!("corrupt-{line}.jsonl"));
+        fs::write(&path, text).unwrap();
+        let err = hub.import_events(&path, HistoryFormat::JsonLines).unwrap_err();
+        assert!(err.to_string().contains(&format!("is corrupt at line {line}: {why}")), "{err}");
+        assert!(!err.to_string().contains('`') && !err.to_string().contains("ident"), "{err}");
+    }
     let _ = fs::remove_dir_all(dir);
 }
 

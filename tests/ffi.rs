@@ -148,13 +148,21 @@ fn invalid_utf8_gives_invalid_utf8() {
 fn invalid_json_gives_invalid_json_and_bad_values_invalid_argument() {
     let hub = new_hub();
     create_channel(&hub, "C");
-    for bad in ["", "{", "null", r#"{"channel":"C"}"#, r#"{"channel":"C","messageType":"T","nope":1}"#] {
+    for bad in ["", "{", "null", r#"{"channel":"C"}"#] {
         let (st, id) = publish(&hub, bad);
         assert_eq!(st, mc_status::InvalidJson, "{bad}");
         assert_eq!(id.bytes, [0xAA; 16], "out_id untouched on failure");
     }
-    let (st, _) = publish(&hub, r#"{"channel":"C","messageType":"T","priority":"Soon"}"#);
-    assert_eq!(st, mc_status::InvalidArgument);
+    // As the header's mc_status says: a bad priority, an unknown key, a bad value.
+    for bad in [
+        r#"{"channel":"C","messageType":"T","priority":"Soon"}"#,
+        r#"{"channel":"C","messageType":"T","nope":1}"#,
+        r#"{"channel":"C","messageType":"T","ttlMs":-5}"#,
+        r#"{"channel":"C","messageType":"T","ttlMs":"soon"}"#,
+    ] {
+        let (st, _) = publish(&hub, bad);
+        assert_eq!(st, mc_status::InvalidArgument, "{bad}");
+    }
     let cfg = r#"{"maxMessageQueueSize":0}"#;
     // SAFETY: live hub, readable bytes.
     assert_eq!(unsafe { mc_config_set(hub.0, cfg.as_ptr().cast(), cfg.len()) }, mc_status::InvalidArgument);
@@ -825,4 +833,74 @@ fn a_publish_inside_a_cancellable_call_gives_up_its_wait_with_that_calls_flag() 
     assert_eq!(unsafe { mc_subscription_list(hub.0, ptr::null(), &mut out) }, mc_status::Ok);
     let subs: serde_json::Value = serde_json::from_str(&take_string(out)).unwrap();
     assert_eq!(subs[0]["dropped"].as_u64(), Some(1), "{subs}");
+}
+
+/// One kind of mistake, one status, as the header's `mc_status` says: text that is not JSON,
+/// not an object, or lacks a required key is `INVALID_JSON`; an unknown key or a bad value of
+/// a known one (wrong type, out of range, unknown name) is `INVALID_ARGUMENT` naming the key.
+/// The texts are plain: no Rust type names, no backticks.
+#[test]
+fn json_mistakes_get_one_status_each_and_plain_words() {
+    let hub = new_hub();
+    create_channel(&hub, "C");
+    let plain = |text: &str| {
+        for jargon in ["u64", "usize", "u32", "ident", "`", "struct ", "variant", "line 1 column"] {
+            assert!(!text.contains(jargon), "'{jargon}' in: {text}");
+        }
+    };
+    let cases: &[(&str, mc_status, &str)] = &[
+        (
+            r#"{"channel":"C","messageType":"T","ttl":5}"#,
+            mc_status::InvalidArgument,
+            "invalid message key 'ttl': unknown key; the keys are channel, messageType",
+        ),
+        (
+            r#"{"channel":"C","messageType":"T","priority":"Urgent"}"#,
+            mc_status::InvalidArgument,
+            "use Low, Normal, High or Critical",
+        ),
+        (
+            r#"{"channel":"C","messageType":"T","priority":9}"#,
+            mc_status::InvalidArgument,
+            "invalid priority '9': use Low, Normal, High or Critical",
+        ),
+        (
+            r#"{"channel":"C","messageType":"T","ttlMs":-5}"#,
+            mc_status::InvalidArgument,
+            "invalid ttlMs '-5': use a whole number of 0 or more",
+        ),
+        (r#"{"channel":"C","messageType":"T","ttlMs":0}"#, mc_status::InvalidArgument, "invalid ttlMs '0'"),
+        (r#"{"channel":"C","messageType":"T","ttlMs":"soon"}"#, mc_status::InvalidArgument, "invalid ttlMs 'soon'"),
+        (r#"{"channel":"C"}"#, mc_status::InvalidJson, "the key 'messageType' is missing"),
+        (r#"{"channel":"C""#, mc_status::InvalidJson, "the text ends too early, at column 14"),
+        ("not json", mc_status::InvalidJson, "the text is not valid JSON at column 2"),
+    ];
+    for (json, want, fragment) in cases {
+        let (st, _) = publish(&hub, json);
+        let text = last_error().unwrap_or_default();
+        assert_eq!(st, *want, "{json}: {text}");
+        assert!(text.contains(fragment), "{json}: {text}");
+        plain(&text);
+    }
+    // The integers of the header's MC_PRIORITY_* constants name priorities too.
+    let (st, _) = publish(&hub, r#"{"channel":"C","messageType":"T","priority":2}"#);
+    assert_eq!(st, mc_status::Ok);
+
+    let level = r#"{"level":"Loud"}"#;
+    // SAFETY: live hub, readable bytes.
+    let st = unsafe { mc_trace_enable(hub.0, level.as_ptr().cast(), level.len()) };
+    let text = last_error().unwrap_or_default();
+    assert_eq!(st, mc_status::InvalidArgument, "{text}");
+    assert!(text.contains("invalid level 'Loud': use Basic or Verbose"), "{text}");
+    plain(&text);
+
+    let replay = r#"{"replay":-1}"#;
+    let mut id = mc_id::default();
+    // SAFETY: live hub, readable options; no callback.
+    let st =
+        unsafe { mc_event_subscribe_pull(hub.0, replay.as_ptr().cast(), replay.len(), None, ptr::null_mut(), &mut id) };
+    let text = last_error().unwrap_or_default();
+    assert_eq!(st, mc_status::InvalidArgument, "{text}");
+    assert!(text.contains("invalid replay '-1'"), "{text}");
+    plain(&text);
 }

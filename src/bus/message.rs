@@ -61,6 +61,56 @@ impl FromStr for Priority {
     }
 }
 
+/// What the C ABI's `"priority"` takes: a name (any case), or the number of one of the
+/// header's `MC_PRIORITY_*` constants.
+pub(crate) enum WirePriority<'a> {
+    Name(Cow<'a, str>),
+    Number(f64),
+}
+
+const PRIORITY_USE: &str =
+    "use Low, Normal, High or Critical, or the numbers 0 to 3 (MC_PRIORITY_LOW to MC_PRIORITY_CRITICAL)";
+
+impl WirePriority<'_> {
+    pub(crate) fn get(&self) -> Result<Priority, Error> {
+        match self {
+            WirePriority::Name(name) => name.parse().map_err(|_| Error::invalid("priority", name, PRIORITY_USE)),
+            WirePriority::Number(n) => Priority::ALL
+                .into_iter()
+                .find(|p| *p as u8 as f64 == *n)
+                .ok_or_else(|| Error::invalid("priority", n, PRIORITY_USE)),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WirePriority<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = WirePriority<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("Low, Normal, High or Critical, or the numbers 0 to 3")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(WirePriority::Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(WirePriority::Name(Cow::Owned(v.to_owned())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(WirePriority::Number(v as f64))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(WirePriority::Number(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(WirePriority::Number(v))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 impl fmt::Display for Priority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -134,7 +184,7 @@ struct WireMessage<'a> {
     #[serde(default, borrow)]
     source_module: Option<Text<'a>>,
     #[serde(default, borrow)]
-    priority: Option<Text<'a>>,
+    priority: Option<WirePriority<'a>>,
     #[serde(default)]
     ttl_ms: Option<u64>,
     #[serde(default, borrow)]
@@ -151,10 +201,7 @@ impl<'a> WireMessage<'a> {
     }
 
     fn priority(&self) -> Result<Priority, Error> {
-        match &self.priority {
-            None => Ok(Priority::Normal),
-            Some(p) => p.0.parse(),
-        }
+        self.priority.as_ref().map_or(Ok(Priority::Normal), WirePriority::get)
     }
 
     fn parts(&self) -> Result<PublishParts<'_>, Error> {
@@ -224,11 +271,11 @@ pub(crate) fn parse_object<'a, T: Deserialize<'a>>(
 ) -> Result<T, Error> {
     let invalid = |detail: String| Error::InvalidJson { what, detail, expected };
     match json.trim_start().chars().next() {
-        Some('{') => serde_json::from_str(json).map_err(|e| invalid(e.to_string())),
-        Some(_) => Err(invalid(format!(
-            "found {}, not an object",
-            serde_json::from_str::<serde_json::Value>(json).map_or("malformed JSON", |v| json_kind(&v))
-        ))),
+        Some('{') => serde_json::from_str(json).map_err(|e| crate::json::parse_error(json, &e, what, expected)),
+        Some(_) => Err(invalid(match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(v) => format!("found {}, not an object", json_kind(&v)),
+            Err(e) => crate::json::syntax_text(&e),
+        })),
         None => Err(invalid("the text is empty".to_owned())),
     }
 }
@@ -249,7 +296,7 @@ pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
 fn raw_json(what: &'static str, text: &str) -> Result<Box<RawValue>, Error> {
     serde_json::from_str::<Box<RawValue>>(text).map_err(|e| Error::InvalidJson {
         what,
-        detail: e.to_string(),
+        detail: crate::json::syntax_text(&e),
         expected: r#"any JSON value, e.g. {"Setting":"MaxJobs"}"#,
     })
 }

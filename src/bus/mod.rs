@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use channel::{is_private_name, ChannelInfo, ChannelKind, PRIVATE_PREFIX};
-pub(crate) use message::{check_name, json_kind, parse_object, RenderedParts};
-pub(crate) use message::{with_json_parts, PublishParts};
+pub(crate) use message::{check_name, parse_object, RenderedParts};
+pub(crate) use message::{with_json_parts, PublishParts, WirePriority};
 pub use message::{Envelope, Priority, PublishRequest};
 pub use queue::OverflowPolicy;
 pub use subscription::{

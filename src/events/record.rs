@@ -44,7 +44,7 @@ pub struct EventRequest {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct WireEvent {
+struct WireEvent<'a> {
     name: String,
     #[serde(default)]
     data: Option<Box<RawValue>>,
@@ -54,8 +54,8 @@ struct WireEvent {
     channel: Option<String>,
     #[serde(default)]
     broadcast: bool,
-    #[serde(default)]
-    priority: Option<String>,
+    #[serde(default, borrow)]
+    priority: Option<crate::bus::WirePriority<'a>>,
     #[serde(default)]
     correlation_id: Option<String>,
     #[serde(default)]
@@ -67,7 +67,7 @@ struct WireEvent {
 fn raw_json(what: &'static str, text: &str) -> Result<Box<RawValue>, Error> {
     serde_json::from_str::<Box<RawValue>>(text).map_err(|e| Error::InvalidJson {
         what,
-        detail: e.to_string(),
+        detail: crate::json::syntax_text(&e),
         expected: r#"any JSON value, e.g. {"ModuleName":"LabRunner"}"#,
     })
 }
@@ -98,7 +98,7 @@ impl EventRequest {
             channel: wire.channel,
             data: wire.data,
             source_module: wire.source_module,
-            priority: wire.priority.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
+            priority: wire.priority.as_ref().map(crate::bus::WirePriority::get).transpose()?.unwrap_or_default(),
             correlation_id: wire.correlation_id,
             type_hints: wire.type_hints,
             broadcast: wire.broadcast,
@@ -343,10 +343,12 @@ impl StoredEvent {
     /// Parses one JSON line.
     pub fn from_line(line: &str) -> Result<Loaded, String> {
         let stored: StoredEvent = serde_json::from_str(line).map_err(|e| {
-            // serde's text ends "at line 1 column N": the line is the file's, given by the caller.
-            let text = e.to_string();
-            let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(what, _)| what);
-            format!("not an event record: {what} (column {})", e.column())
+            // The line number is the file's, given by the caller; the reason in plain words.
+            let why = match crate::json::parse_error(line, &e, "event record", "") {
+                Error::InvalidJson { detail, .. } => detail,
+                other => other.to_string(),
+            };
+            format!("it is not a JSON event record ({why})")
         })?;
         stored.check()
     }

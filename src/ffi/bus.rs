@@ -83,6 +83,7 @@ pub unsafe extern "C" fn mc_channel_remove(hub: *const mc_hub, name: *const c_ch
 /// Publishes a message: `message_json` is `len` bytes of UTF-8 JSON,
 /// `{"channel","messageType","data","sourceModule","priority","ttlMs","correlationId",
 /// "typeHints"}` with `channel` and `messageType` required and unknown keys rejected.
+/// `priority` is a name (`"High"`, any case) or the number of an `MC_PRIORITY_*` constant.
 /// The channel must exist. `*out_id` receives the message id.
 ///
 /// Called inside a callback of `mc_api_invoke_cancellable` (on its thread), the publish gives

@@ -66,7 +66,8 @@ fn json_array(events: &[std::sync::Arc<Envelope>]) -> String {
 
 /// Publishes an event: `event_json` is `len` bytes of UTF-8 JSON,
 /// `{"name","data","sourceModule","channel","broadcast","priority","correlationId",
-/// "typeHints"}` with only `name` required and unknown keys rejected. `*out_id` receives
+/// "typeHints"}` with only `name` required and unknown keys rejected. `priority` is a name
+/// or the number of an `MC_PRIORITY_*` constant, as for `mc_publish`. `*out_id` receives
 /// the event id.
 ///
 /// The event goes to its event channel (`channel`, default `"Events"`, created on first

@@ -44,9 +44,12 @@ pub enum mc_status {
     NullArgument = 1,
     /// A text argument was not valid UTF-8.
     InvalidUtf8 = 2,
-    /// A JSON argument did not parse or had the wrong shape.
+    /// A JSON argument did not parse or had the wrong shape: not JSON, cut short, not an
+    /// object, a required key missing, or a key given twice.
     InvalidJson = 3,
-    /// A value is out of range (empty name, zero capacity, bad priority, unknown key…).
+    /// A value is out of range (empty name, zero capacity, bad priority, unknown key…): an
+    /// unknown key, or a value of a known key of the wrong type, out of range or not one of
+    /// the allowed names. The message names the key.
     InvalidArgument = 4,
     /// No channel of that name; create it with `mc_channel_create`.
     ChannelNotFound = 5,

@@ -37,7 +37,7 @@ impl<'de> Deserialize<'de> for OrderedObject {
 impl OrderedObject {
     /// Parses `text` as one JSON object; anything else is `InvalidJson` about `what`.
     pub fn parse(text: &str, what: &'static str, expected: &'static str) -> Result<OrderedObject, Error> {
-        serde_json::from_str(text).map_err(|e| Error::InvalidJson { what, detail: e.to_string(), expected })
+        serde_json::from_str(text).map_err(|e| crate::json::parse_error(text, &e, what, expected))
     }
 
     /// Parses a raw member value as an object.
@@ -98,7 +98,7 @@ pub(crate) fn null() -> Box<RawValue> {
 pub(crate) fn raw(text: &str, what: &'static str) -> Result<Box<RawValue>, Error> {
     serde_json::from_str::<Box<RawValue>>(text).map_err(|e| Error::InvalidJson {
         what,
-        detail: e.to_string(),
+        detail: crate::json::syntax_text(&e),
         expected: r#"any JSON value, e.g. {"Success":true}"#,
     })
 }

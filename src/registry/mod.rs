@@ -210,12 +210,7 @@ fn parse_wire<T: serde::de::DeserializeOwned>(
     what: &'static str,
     expected: &'static str,
 ) -> Result<T, Error> {
-    if !json.trim_start().starts_with('{') {
-        let found =
-            serde_json::from_str::<serde_json::Value>(json).map_or("malformed JSON", |v| crate::bus::json_kind(&v));
-        return Err(Error::InvalidJson { what, detail: format!("found {found}, not an object"), expected });
-    }
-    serde_json::from_str(json).map_err(|e| Error::InvalidJson { what, detail: e.to_string(), expected })
+    crate::bus::parse_object(json, what, expected)
 }
 
 impl ApiDefinition {

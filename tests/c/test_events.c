@@ -444,7 +444,7 @@ static void bad_arguments_get_their_status_and_leave_out_parameters_alone(void) 
     CHECK_LAST_ERROR_CONTAINS("event name");
     CHECK_STATUS(publish_event(hub, "{\"name\":\"X\",\"channel\":\"Ev*\"}", &id), MC_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(publish_event(hub, "{\"name\":\"X\",\"priority\":\"Urgent\"}", &id), MC_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(publish_event(hub, "{\"name\":\"X\",\"ttlMs\":5}", &id), MC_STATUS_INVALID_JSON);
+    CHECK_STATUS(publish_event(hub, "{\"name\":\"X\",\"ttlMs\":5}", &id), MC_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(publish_event(hub, "[\"X\"]", &id), MC_STATUS_INVALID_JSON);
     CHECK_STATUS(publish_event(hub, "{\"name\":", &id), MC_STATUS_INVALID_JSON);
     const char bad_utf8[] = "{\"name\":\"\xff\"}";
@@ -460,14 +460,17 @@ static void bad_arguments_get_their_status_and_leave_out_parameters_alone(void) 
     const char *bad_since = "{\"since\":\"yesterday\"}";
     CHECK_STATUS(mc_event_subscribe_pull(hub, bad_since, strlen(bad_since), NULL, NULL, &id), MC_STATUS_INVALID_ARGUMENT);
     const char *unknown_key = "{\"name\":\"X\",\"channels\":\"*\"}";
-    CHECK_STATUS(mc_event_subscribe_pull(hub, unknown_key, strlen(unknown_key), NULL, NULL, &id), MC_STATUS_INVALID_JSON);
+    CHECK_STATUS(mc_event_subscribe_pull(hub, unknown_key, strlen(unknown_key), NULL, NULL, &id), MC_STATUS_INVALID_ARGUMENT);
+    const char *bad_replay = "{\"replay\":-1}";
+    CHECK_STATUS(mc_event_subscribe_pull(hub, bad_replay, strlen(bad_replay), NULL, NULL, &id), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("invalid replay '-1': use a whole number of 0 or more");
     CHECK(memcmp(&id, &sentinel, sizeof id) == 0);
 
     CHECK_STATUS(mc_event_history(NULL, NULL, 0, &text, &n), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_event_history(hub, NULL, 0, NULL, &n), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_event_history(hub, NULL, 0, &text, NULL), MC_STATUS_NULL_ARGUMENT);
     const char *bad_query = "{\"last\":-1}";
-    CHECK_STATUS(mc_event_history(hub, bad_query, strlen(bad_query), &text, &n), MC_STATUS_INVALID_JSON);
+    CHECK_STATUS(mc_event_history(hub, bad_query, strlen(bad_query), &text, &n), MC_STATUS_INVALID_ARGUMENT);
     CHECK(strcmp(text, "untouched") == 0 && n == 0xC0FFEE);
 
     CHECK_STATUS(mc_event_history_clear(NULL, NULL, 0, &n), MC_STATUS_NULL_ARGUMENT);

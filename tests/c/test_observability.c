@@ -130,12 +130,12 @@ static void bad_arguments_fail_cleanly_and_write_nothing(void) {
     CHECK(strcmp(json, "untouched") == 0);
     CHECK_STATUS(mc_metrics(hub, NULL, 0, NULL), MC_STATUS_NULL_ARGUMENT);
     const char *unknown = "{\"chanel\":\"A\"}";
-    CHECK_STATUS(mc_metrics(hub, unknown, strlen(unknown), &json), MC_STATUS_INVALID_JSON);
+    CHECK_STATUS(mc_metrics(hub, unknown, strlen(unknown), &json), MC_STATUS_INVALID_ARGUMENT);
     CHECK_LAST_ERROR_CONTAINS("chanel");
     const char *bad_pattern = "{\"channel\":\"[\"}";
     CHECK_STATUS(mc_metrics(hub, bad_pattern, strlen(bad_pattern), &json), MC_STATUS_INVALID_ARGUMENT);
     const char *bad_health = "{\"checkHealth\":\"yes\"}";
-    CHECK_STATUS(mc_health(hub, bad_health, strlen(bad_health), &json), MC_STATUS_INVALID_JSON);
+    CHECK_STATUS(mc_health(hub, bad_health, strlen(bad_health), &json), MC_STATUS_INVALID_ARGUMENT);
     CHECK(strcmp(json, "untouched") == 0);
     CHECK_STATUS(mc_metrics_reset(NULL), MC_STATUS_NULL_ARGUMENT);
     mc_hub_free(hub);
@@ -241,8 +241,8 @@ static void trace_bad_arguments_fail_cleanly_and_write_nothing(void) {
     char *json = (char *)"untouched";
     CHECK_STATUS(mc_trace_enable(NULL, NULL, 0), MC_STATUS_NULL_ARGUMENT);
     const char *bad_level = "{\"level\":\"Loud\"}";
-    CHECK_STATUS(mc_trace_enable(hub, bad_level, strlen(bad_level)), MC_STATUS_INVALID_JSON);
-    CHECK_LAST_ERROR_CONTAINS("Loud");
+    CHECK_STATUS(mc_trace_enable(hub, bad_level, strlen(bad_level)), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("invalid level 'Loud': use Basic or Verbose");
     const char *no_path = "{\"logToFile\":true}";
     CHECK_STATUS(mc_trace_enable(hub, no_path, strlen(no_path)), MC_STATUS_INVALID_ARGUMENT);
     CHECK_LAST_ERROR_CONTAINS("filePath");

@@ -556,7 +556,7 @@ static void bad_retry_and_attempt_arguments(void) {
                  MC_STATUS_INVALID_ARGUMENT);
     CHECK_LAST_ERROR_CONTAINS("retryAttempts");
     CHECK_STATUS(invoke_text(hub, "{\"module\":\"Svc\",\"operation\":\"Op\",\"circuitBreaker\":1}", &out),
-                 MC_STATUS_INVALID_JSON);
+                 MC_STATUS_INVALID_ARGUMENT);
     CHECK(out == TEXT_SENTINEL);
     uint32_t attempt = 77;
     CHECK_STATUS(mc_api_call_attempt(123456789, &attempt), MC_STATUS_CALL_NOT_ACTIVE);

@@ -416,7 +416,11 @@ try { Import-EventHistory -Path 'PIPE' -ErrorAction Stop; 'imported' } catch { "
         Clear-EventHistory -Force | Out-Null
         { Import-EventHistory -Path $path -ErrorAction Stop } |
             Should -Throw -ErrorId 'CorruptFile,ModuleCommunication.Commands.ImportEventHistoryCommand'
-        { Import-EventHistory -Path $path -ErrorAction Stop } | Should -Throw '*line 2*'
+        { Import-EventHistory -Path $path -ErrorAction Stop } | Should -Throw '*line 2: it is not a JSON event record (the text is not valid JSON at column 1)*'
+        Set-Content -LiteralPath $path -Value @($lines[0], '{"bad":1}')
+        $err = { Import-EventHistory -Path $path -ErrorAction Stop } | Should -Throw -PassThru
+        $err.Exception.Message | Should -BeLike "*line 2: it is not a JSON event record (the key 'id' is missing)*"
+        $err.Exception.Message | Should -Not -Match '`|ident|missing field'
         Get-ModuleEvents | Should -BeNullOrEmpty
     }
 }
