@@ -783,7 +783,7 @@ mc_status mc_event_history_clear(const struct mc_hub *hub,
  * `format` (`MC_HISTORY_FORMAT_JSON_LINES` or `MC_HISTORY_FORMAT_CSV`). The file appears
  * complete or not at all. A symbolic link is followed (the file it names is replaced, the
  * link stays); a path that is not a regular file (a folder, a named pipe, a device) fails with
- * `MC_STATUS_IO` and is left as it is. CSV columns: `Id,Name,Channel,SourceModule,Priority,Timestamp,
+ * `MC_STATUS_IO` and is left as it is; an empty path is `MC_STATUS_INVALID_ARGUMENT`. CSV columns: `Id,Name,Channel,SourceModule,Priority,Timestamp,
  * CorrelationId,Data,TypeHints`, with `Data` and `TypeHints` as JSON text.
  * `*out_count` (if not NULL) receives how many events were written.
  *
@@ -1355,7 +1355,8 @@ mc_status mc_token_create(const struct mc_hub *hub,
  * Revokes tokens: every token of the modules matching `module_pattern` (a `-like`
  * pattern; `"*"` revokes all), or the one token whose id is `token_id`. Exactly one of
  * the two must be given. `*out_count` (if not NULL) receives how many were revoked. An
- * unknown id is `MC_STATUS_TOKEN_NOT_FOUND`; a pattern that matches no token revokes none.
+ * unknown id is `MC_STATUS_TOKEN_NOT_FOUND`, one that is not a GUID
+ * `MC_STATUS_INVALID_ARGUMENT`; a pattern that matches no token revokes none.
  * A revoked token fails every later check exactly as an unknown one does.
  *
  * `hub` is borrowed for the duration of the call. `module_pattern` and `token_id` (both

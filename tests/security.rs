@@ -194,7 +194,10 @@ fn revoke_by_module_by_id_and_all() {
     assert_eq!(sec.revoke_module("labrunner").unwrap(), 2);
     assert!(sec.verify(a1.token.expose()).is_err());
     assert!(sec.verify(b.token.expose()).is_ok());
-    assert!(matches!(sec.revoke_id("nope"), Err(SecurityError::TokenNotFound { .. })));
+    assert!(matches!(sec.revoke_id("00000000-0000-0000-0000-000000000001"), Err(SecurityError::TokenNotFound { .. })));
+    // An id that is not a GUID is a bad argument, named, not an unknown token.
+    let err = sec.revoke_id("nope").unwrap_err();
+    assert!(matches!(err, SecurityError::Invalid(_)) && err.to_string().contains("'nope'"), "{err}");
     let c = sec.create_token(TokenRequest::new("ConfigCore", ["api:call"])).unwrap();
     sec.revoke_id(&b.info.token_id.to_uppercase()).unwrap();
     assert!(sec.verify(b.token.expose()).is_err());

@@ -419,6 +419,14 @@ pub(crate) fn is_history_file(history: &Path, path: &Path) -> bool {
     [history.to_path_buf(), file::rotated_path(history)].iter().any(|p| same_file(p, path))
 }
 
+/// An export or import path: an empty one names no file.
+fn check_path(path: &Path) -> Result<(), Error> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::invalid("path", "", "the path is empty; give the file to write or read"));
+    }
+    Ok(())
+}
+
 fn display(path: &Path) -> String {
     path.display().to_string()
 }
@@ -554,6 +562,7 @@ impl Events {
     }
 
     pub fn export(&self, path: &Path, format: HistoryFormat, q: &EventQuery) -> Result<usize, Error> {
+        check_path(path)?;
         // Through a symbolic link to the file it names, which is replaced; the link stays.
         let path = &crate::files::follow_link(path);
         if let Some(live) = self.state.lock().file.as_ref().map(|f| f.path().to_owned()) {
@@ -583,6 +592,7 @@ impl Events {
     }
 
     pub fn import(&self, bus: &Bus, path: &Path, format: HistoryFormat) -> Result<ImportReport, Error> {
+        check_path(path)?;
         // Only a regular file: a named pipe would block and a device such as /dev/zero never end.
         let bytes = crate::files::open_regular(path, std::fs::OpenOptions::new().read(true))
             .and_then(|mut f| {

@@ -263,7 +263,7 @@ pub unsafe extern "C" fn mc_event_history_clear(
 /// `format` (`MC_HISTORY_FORMAT_JSON_LINES` or `MC_HISTORY_FORMAT_CSV`). The file appears
 /// complete or not at all. A symbolic link is followed (the file it names is replaced, the
 /// link stays); a path that is not a regular file (a folder, a named pipe, a device) fails with
-/// `MC_STATUS_IO` and is left as it is. CSV columns: `Id,Name,Channel,SourceModule,Priority,Timestamp,
+/// `MC_STATUS_IO` and is left as it is; an empty path is `MC_STATUS_INVALID_ARGUMENT`. CSV columns: `Id,Name,Channel,SourceModule,Priority,Timestamp,
 /// CorrelationId,Data,TypeHints`, with `Data` and `TypeHints` as JSON text.
 /// `*out_count` (if not NULL) receives how many events were written.
 ///

@@ -135,7 +135,8 @@ pub unsafe extern "C" fn mc_token_create(
 /// Revokes tokens: every token of the modules matching `module_pattern` (a `-like`
 /// pattern; `"*"` revokes all), or the one token whose id is `token_id`. Exactly one of
 /// the two must be given. `*out_count` (if not NULL) receives how many were revoked. An
-/// unknown id is `MC_STATUS_TOKEN_NOT_FOUND`; a pattern that matches no token revokes none.
+/// unknown id is `MC_STATUS_TOKEN_NOT_FOUND`, one that is not a GUID
+/// `MC_STATUS_INVALID_ARGUMENT`; a pattern that matches no token revokes none.
 /// A revoked token fails every later check exactly as an unknown one does.
 ///
 /// `hub` is borrowed for the duration of the call. `module_pattern` and `token_id` (both

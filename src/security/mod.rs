@@ -578,8 +578,16 @@ impl Security {
         Ok(before - s.tokens.len())
     }
 
-    /// Revokes one token by id (case-insensitive).
+    /// Revokes one token by id (case-insensitive). An id that is not a GUID is `Invalid`.
     pub fn revoke_id(&self, token_id: &str) -> Result<(), SecurityError> {
+        if uuid::Uuid::parse_str(token_id.trim()).is_err() {
+            return Err(SecurityError::Invalid(Error::invalid(
+                "token id",
+                token_id,
+                "a token id is a GUID such as 0f8fad5b-d9cb-469f-a165-70867728950e; list tokens with \
+                 Get-AuthenticationTokens (mc_token_list)",
+            )));
+        }
         let mut s = self.state.write();
         let key = s.tokens.iter().find(|(_, t)| t.id.eq_ignore_ascii_case(token_id.trim())).map(|(k, _)| *k);
         match key {

@@ -484,7 +484,10 @@ static void bad_arguments_get_their_status_and_leave_out_parameters_alone(void) 
     CHECK_STATUS(mc_event_history_export(hub, path, 7, NULL, 0, &n), MC_STATUS_INVALID_ARGUMENT);
     CHECK_LAST_ERROR_CONTAINS("MC_HISTORY_FORMAT_CSV");
     CHECK_STATUS(mc_event_history_export(hub, "/nonexistent-folder/x.jsonl", 0, NULL, 0, &n), MC_STATUS_IO);
-    CHECK_LAST_ERROR_CONTAINS("/nonexistent-folder/x.jsonl");
+    CHECK_LAST_ERROR_CONTAINS("the folder '/nonexistent-folder' does not exist; create it or choose another path");
+    CHECK_STATUS(mc_event_history_export(hub, "", 0, NULL, 0, &n), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("the path is empty");
+    CHECK_STATUS(mc_event_history_import(hub, "", 0, &text), MC_STATUS_INVALID_ARGUMENT);
     CHECK(n == 0xC0FFEE);
     CHECK(access(path, F_OK) != 0);
 

@@ -612,6 +612,8 @@ static void bad_arguments_get_their_status_and_leave_out_parameters_alone(void) 
     CHECK_STATUS(mc_token_revoke(hub, NULL, NULL, &n), MC_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(mc_token_revoke(hub, "A", "id", &n), MC_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(mc_token_revoke(hub, "[a", NULL, &n), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mc_token_revoke(hub, NULL, "not-a-guid", &n), MC_STATUS_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR_CONTAINS("invalid token id 'not-a-guid': a token id is a GUID");
     CHECK(n == SIZE_SENTINEL);
     CHECK_STATUS(mc_token_list(hub, NULL, NULL), MC_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(mc_token_verify(hub, NULL, &text), MC_STATUS_NULL_ARGUMENT);
