@@ -145,6 +145,18 @@ impl Drop for Foreign {
 
 /// The status with this number, if it is one of the library's (keep in step with
 /// `mc_status`; an unknown number from a callback is treated as a failure).
+/// The header's name of a status number: `MC_STATUS_HANDLER_FAILED` for 26.
+fn status_name(value: u32) -> Option<String> {
+    let mut name = String::from("MC_STATUS");
+    for c in format!("{:?}", status_from_u32(value)?).chars() {
+        if c.is_uppercase() {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    Some(name)
+}
+
 fn status_from_u32(value: u32) -> Option<mc_status> {
     use mc_status::*;
     [
@@ -248,9 +260,15 @@ impl Foreign {
                 return Err(e);
             }
         }
+        // A handler's `what` names its API already; a middleware's names the call it ran in.
+        let who = match next {
+            Some(_) => format!("{} (in the call of {})", self.what, call.api_key()),
+            None => self.what.clone(),
+        };
+        let name = status_name(code).unwrap_or_else(|| "not a status of the header".to_owned());
         Err(ApiError::new(
             category_of(status),
-            format!("{} ({}) failed with status {code} and no message", self.what, call.api_key()),
+            format!("{who} failed with status {code} ({name}) and set no message (mc_api_call_set_error)"),
         ))
     }
 }

@@ -438,12 +438,26 @@ static uint32_t failing_handler(void *user_data, mc_call call) {
     return MC_STATUS_INVALID_ARGUMENT; /* not a category, no message */
 }
 
+static uint32_t handler_failed_without_message(void *user_data, mc_call call) {
+    (void)user_data;
+    (void)call;
+    return MC_STATUS_HANDLER_FAILED;
+}
+
 static void a_handler_failing_without_a_message_is_handler_failed(void) {
     mc_hub *hub = new_hub();
+    CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"Fail\"}", handler_failed_without_message, NULL));
+    char *failed = NULL;
+    CHECK_STATUS(invoke(hub, "{\"module\":\"M\",\"operation\":\"Fail\"}", &failed), MC_STATUS_HANDLER_FAILED);
+    CHECK_LAST_ERROR_CONTAINS(
+        "mc_api_invoke: the handler of M.Fail failed with status 26 (MC_STATUS_HANDLER_FAILED) and set no message "
+        "(mc_api_call_set_error)");
     CHECK_OK(register_api(hub, "{\"module\":\"M\",\"operation\":\"Bad\"}", failing_handler, NULL));
     char *out = NULL;
     CHECK_STATUS(invoke(hub, "{\"module\":\"M\",\"operation\":\"Bad\"}", &out), MC_STATUS_HANDLER_FAILED);
-    CHECK_LAST_ERROR_CONTAINS("the handler of M.Bad (M.Bad) failed with status 4 and no message");
+    CHECK_LAST_ERROR_CONTAINS(
+        "mc_api_invoke: the handler of M.Bad failed with status 4 (MC_STATUS_INVALID_ARGUMENT) and set no message "
+        "(mc_api_call_set_error)");
     mc_hub_free(hub);
 }
 
