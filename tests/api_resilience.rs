@@ -94,7 +94,16 @@ fn retry_attempts_bounds_the_attempts_and_the_error_says_how_many() {
     let e = hub.registry().invoke(op().retry_attempts(5).circuit_breaker(false)).unwrap_err();
     assert_eq!(e.category, ApiErrorCategory::Timeout);
     assert_eq!(calls.load(Ordering::SeqCst), 6, "1 + RetryAttempts");
-    assert!(e.message.ends_with("(failed 6 attempts: the first and 5 retries)"), "{}", e.message);
+    // The total over all attempts and waits (on the manual clock: the waits alone), and how
+    // to stop a timeout from being retried.
+    assert!(
+        e.message.ends_with(
+            "(failed 6 attempts in 31.0 s: the first and 5 retries) A timeout is retried by the retry policy; \
+             -RetryAttempts 0 (\"retryAttempts\":0) stops after the first attempt."
+        ),
+        "{}",
+        e.message
+    );
     let ms: Vec<u128> = sleeper.take_delays().iter().map(Duration::as_millis).collect();
     assert_eq!(ms, [1_000, 2_000, 4_000, 8_000, 16_000]);
 }

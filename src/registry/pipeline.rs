@@ -599,6 +599,7 @@ impl Call {
 
     /// The retry stage: the inner stages once per attempt (see [`Stage::Retry`]).
     fn run_retry(&self, retries: u32, breaker: Option<&Arc<Breaker>>, index: usize) -> Result<Json, ApiError> {
+        let started_ms = self.inner.ctx.clock.now_ms();
         let first = self.inner.permit.lock().take();
         let stats = &self.inner.api.stats;
         let made = std::cell::Cell::new(0u32);
@@ -651,7 +652,19 @@ impl Call {
                 if attempts > 1
                     && !matches!(e.category, ApiErrorCategory::CircuitOpen | ApiErrorCategory::Cancelled) =>
             {
-                e.message.push_str(&format!(" (failed {attempts} attempts: the first and {} retries)", attempts - 1));
+                // The time of every attempt and every wait between them: what the caller waited.
+                let ms = (self.inner.ctx.clock.now_ms() - started_ms).max(0);
+                let took = if ms < 1_000 { format!("{ms} ms") } else { format!("{:.1} s", ms as f64 / 1_000.0) };
+                e.message.push_str(&format!(
+                    " (failed {attempts} attempts in {took}: the first and {} retries)",
+                    attempts - 1
+                ));
+                if e.category == ApiErrorCategory::Timeout {
+                    e.message.push_str(
+                        " A timeout is retried by the retry policy; -RetryAttempts 0 (\"retryAttempts\":0) stops \
+                         after the first attempt.",
+                    );
+                }
                 Err(e)
             }
             other => other,

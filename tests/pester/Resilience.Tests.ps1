@@ -151,7 +151,7 @@ Describe 'Retry from PowerShell' {
         $err = $null
         try { Invoke-ModuleAPI -Module Svc -Operation Op -RetryAttempts 2 -EnableCircuitBreaker:$false } catch { $err = $_ }
         $err.FullyQualifiedErrorId | Should -Be 'APIUnavailable,ModuleCommunication.Commands.InvokeModuleAPICommand'
-        $err.Exception.Message | Should -BeLike '*(failed 3 attempts: the first and 2 retries)'
+        $err.Exception.Message | Should -BeLike '*(failed 3 attempts in *: the first and 2 retries)'
         $script:calls['Svc.Op'] | Should -Be 3
         { Invoke-ModuleAPI -Module Svc -Operation Op -RetryAttempts 0 -EnableCircuitBreaker:$false } | Should -Throw
         $script:calls['Svc.Op'] | Should -Be 4
@@ -180,8 +180,12 @@ Describe 'Retry from PowerShell' {
 
     It 'fails with APITimeout after the last timed-out attempt' {
         Register-ModuleAPI -ModuleName Svc -APIName Slow -Handler { Start-Sleep -Seconds 30 } | Out-Null
-        { Invoke-ModuleAPI -Module Svc -Operation Slow -Timeout 0.3 -RetryAttempts 1 } | Should -Throw -ErrorId 'APITimeout,*'
+        $err = { Invoke-ModuleAPI -Module Svc -Operation Slow -Timeout 0.3 -RetryAttempts 1 } | Should -Throw -ErrorId 'APITimeout,*' -PassThru
         (Get-ModuleAPIs -ModuleName Svc).AttemptCount | Should -Be 2
+        # The whole wait, and how to have a timeout not retried, in PowerShell's words.
+        $err.Exception.Message | Should -Match '\(failed 2 attempts in [0-9.]+ (ms|s): the first and 1 retries\)'
+        $err.Exception.Message | Should -BeLike '* A timeout is retried by the retry policy; -RetryAttempts 0 stops after the first attempt.'
+        $err.Exception.Message | Should -Not -BeLike '*retryAttempts"*'
     }
 
     It 'retries in an -Async job too' {
