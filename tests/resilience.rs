@@ -433,6 +433,19 @@ fn the_thread_sleeper_stops_a_long_delay_when_woken_with_its_flag_set() {
     assert!(sleeper.sleep(Duration::from_millis(1), &|| false), "a delay that passes is slept out");
 }
 
+/// A flag set during a delay with no wake (or one that came before the flag) is still seen
+/// when the delay ends: the sleep says it was stopped, so no further attempt runs.
+#[test]
+fn the_thread_sleeper_reports_a_flag_set_during_its_delay_without_a_wake() {
+    use module_communication::resilience::{Sleeper, ThreadSleeper};
+    let sleeper = ThreadSleeper::default();
+    let asks = AtomicU32::new(0);
+    // Clear when the sleep starts, set by the time the delay has passed.
+    let slept = sleeper.sleep(Duration::from_millis(20), &|| asks.fetch_add(1, Ordering::SeqCst) > 0);
+    assert!(!slept, "the flag set during the delay stops the call at its end");
+    assert_eq!(asks.load(Ordering::SeqCst), 2, "asked before the wait and at its end");
+}
+
 #[test]
 fn jitter_stays_within_its_bounds_over_ten_thousand_cases() {
     let policy = RetryPolicy::default();
