@@ -487,6 +487,36 @@ fn a_trace_enabled_again_keeps_its_earlier_files_in_its_list_and_archive() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A trace enabled again with its own file goes on in that file counting what it holds
+/// already: the file still rotates at its size, as it would had the options not changed.
+#[test]
+fn a_trace_enabled_again_with_its_file_counts_what_the_file_holds_towards_its_size() {
+    let dir = temp_dir("reenable-size");
+    let path = dir.join("t.log");
+    let hub = Hub::new();
+    hub.create_channel("C", None, 1000).unwrap();
+    hub.enable_tracing(file_options(&path, 1024)).unwrap();
+    for _ in 0..3 {
+        hub.publish(PublishRequest::new("C", "T")).unwrap();
+    }
+    hub.enable_tracing(TraceOptions { level: TraceLevel::Basic, ..file_options(&path, 1024) }).unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    assert!(before > 0 && before < 1024, "the first part of the trace fits in the file: {before} bytes");
+    for _ in 0..20 {
+        hub.publish(PublishRequest::new("C", "T")).unwrap();
+    }
+    let summary = hub.disable_tracing(&DisableOptions::default()).unwrap();
+    assert!(summary.files.len() >= 2, "{summary:?}");
+    let mut lines = 0;
+    for f in &summary.files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(text.len() <= 1024, "{f} has {} bytes", text.len());
+        lines += text.lines().count();
+    }
+    assert_eq!(lines, 23);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[cfg(unix)]
 #[test]
 fn a_symlinked_trace_file_is_followed_and_the_link_kept() {
