@@ -904,3 +904,48 @@ fn json_mistakes_get_one_status_each_and_plain_words() {
     assert!(text.contains("invalid replay '-1'"), "{text}");
     plain(&text);
 }
+
+/// What `busy_then_stopped` counts and the cancel flag it sets on its second attempt.
+struct StopOnSecond {
+    calls: AtomicUsize,
+    cancel: std::sync::atomic::AtomicU32,
+}
+
+unsafe extern "C" fn busy_then_stopped(user_data: *mut c_void, call: mc_call) -> u32 {
+    // SAFETY: the test passes a StopOnSecond that outlives the hub.
+    let state = unsafe { &*user_data.cast::<StopOnSecond>() };
+    if state.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+        // The caller stops the call while its second attempt runs.
+        state.cancel.store(1, Ordering::Release);
+    }
+    // SAFETY: the call id this callback got; a NUL-terminated message.
+    unsafe { mc_api_call_set_error(call, mc_status::Unavailable as u32, b"the service is busy\0".as_ptr().cast()) };
+    mc_status::Unavailable as u32
+}
+
+/// A call stopped after a retry says how far it got, and only that: not also that it failed
+/// after its attempts, as a call that ran out of retries does.
+#[test]
+fn a_call_stopped_after_a_retry_ends_its_error_with_the_attempt_that_failed() {
+    let config = r#"{"retryPolicy":{"retryDelayMs":1,"jitter":false}}"#;
+    let mut raw = ptr::null_mut();
+    // SAFETY: `len` readable bytes; a valid out-pointer.
+    assert_eq!(unsafe { mc_hub_new(config.as_ptr().cast(), config.len(), &mut raw) }, mc_status::Ok);
+    let hub = Guard(raw);
+    let state = Box::leak(Box::new(StopOnSecond { calls: AtomicUsize::new(0), cancel: 0.into() }));
+    let def = r#"{"module":"Svc","operation":"Op"}"#;
+    let data = (state as *const StopOnSecond).cast_mut().cast::<c_void>();
+    // SAFETY: a live hub; `len` readable bytes; `data` lives for the rest of the process.
+    let st = unsafe { mc_api_register(hub.0, def.as_ptr().cast(), def.len(), Some(busy_then_stopped), None, data, 0) };
+    assert_eq!(st, mc_status::Ok);
+    let req = r#"{"module":"Svc","operation":"Op","retryAttempts":3}"#;
+    let mut out = ptr::null_mut();
+    // SAFETY: a live hub; `len` readable bytes; the flag is an aligned u32 that lives on.
+    let flag = state.cancel.as_ptr();
+    let st =
+        unsafe { mc_api_invoke_cancellable(hub.0, req.as_ptr().cast(), req.len(), flag, &mut out, ptr::null_mut()) };
+    assert_eq!(st, mc_status::Cancelled);
+    let error = last_error().unwrap();
+    assert!(error.ends_with("attempt 2 of 4 had failed: the service is busy"), "{error}");
+    assert_eq!(state.calls.load(Ordering::SeqCst), 2);
+}
