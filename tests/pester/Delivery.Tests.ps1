@@ -248,6 +248,20 @@ Describe 'Delivery order, expiry and full queues' {
         (Get-MessageChannels -Name 'Q').QueueLength | Should -Be 1
     }
 
+    It 'asks under -Force when -Confirm is given, as PowerShell''s own cmdlets do' {
+        Subscribe-ModuleMessage -Channel 'Q' -Handler { } | Out-Null
+        Stop-MessageProcessor | Out-Null
+        Publish-ModuleMessage -Channel 'Q' -MessageType 'T' | Out-Null
+        # A runspace without a host cannot ask: the question shows as its failure to prompt.
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$env:MC_MODULE_PSD1'; Clear-MessageQueue -Channel 'Q' -Force -Confirm")
+            $ps.Invoke() | Should -BeNullOrEmpty
+            @($ps.Streams.Error)[0].FullyQualifiedErrorId | Should -BeLike 'HostFunctionNotImplemented,*'
+        } finally { $ps.Dispose() }
+        (Get-MessageChannels -Name 'Q').QueueLength | Should -Be 1
+    }
+
     It 'stays paused with Start-MessageProcessor -WhatIf' {
         Stop-MessageProcessor | Out-Null
         Start-MessageProcessor -WhatIf | Should -BeNullOrEmpty
