@@ -349,6 +349,8 @@ Describe 'Invoke-ModuleAPI' {
     It 'refuses a key that is no parameter name for an API without a schema, as the caller''s mistake (<Key>)' -ForEach @(
         @{ Key = '' }
         @{ Key = 'a b' }
+        @{ Key = '1st' }
+        @{ Key = 'x' * 129 }
     ) {
         $script:ran = 0
         Register-ModuleAPI -ModuleName Q -APIName Echo -Handler { param($a) $script:ran++; "a=[$a] args=[$args]" } | Out-Null
@@ -1249,6 +1251,16 @@ $t = Test-ModuleAPI M Need @{ x = 1 } -Timeout 20
         $child.Output | Should -BeLike "*shadow: ParameterValidationFailed: *missing mandatory parameters: NameFull, ContextName, DebugLevel. Give them*"
         $child.Output | Should -BeLike "*test: False Validation *missing mandatory parameters: Path.*"
         $child.Output | Should -BeLike '*given: x=1*'
+    }
+
+    It 'leaves a parameter mandatory in one parameter set to PowerShell: a call that binds another set runs' {
+        Register-ModuleAPI -ModuleName M -APIName Sets -Handler {
+            [CmdletBinding(DefaultParameterSetName = 'ByName')]
+            param([Parameter(Mandatory, ParameterSetName = 'ByName')] $Name, [Parameter(Mandatory, ParameterSetName = 'ById')] $Id)
+            "$($PSCmdlet.ParameterSetName): $Name$Id"
+        } | Out-Null
+        Invoke-ModuleAPI M Sets @{ Id = 7 } -RetryAttempts 0 | Should -Be 'ById: 7'
+        Invoke-ModuleAPI M Sets @{ Name = 'n' } -RetryAttempts 0 | Should -Be 'ByName: n'
     }
 
     It 'ends a handler at an exception and fails the call, whether or not the caller wrote try/catch' {
