@@ -256,6 +256,8 @@ fn scopes_with_control_characters_or_overlong_patterns_are_refused_naming_them()
     assert!(sec.tokens(None).unwrap().is_empty());
     let longest = format!("api:call:{}.{}", "m".repeat(256), "o".repeat(256));
     assert!(sec.create_token(TokenRequest::new("M", [longest.as_str()])).is_ok(), "513 characters are allowed");
+    let too_long = format!("api:call:{}.{}", "m".repeat(257), "o".repeat(256));
+    assert!(sec.create_token(TokenRequest::new("M", [too_long.as_str()])).is_err(), "514 characters are not");
 }
 
 #[test]
