@@ -698,6 +698,34 @@ unsafe extern "C" fn busy(user_data: *mut c_void, call: mc_call) -> u32 {
     mc_status::Unavailable as u32
 }
 
+/// Calls `req` through `mc_api_invoke_cancellable` from another thread with `cancel` as its flag;
+/// its status and last-error text arrive on the returned channel.
+fn invoke_cancellable_on_a_thread(
+    hub: &Guard,
+    req: &'static str,
+    cancel: &std::sync::Arc<std::sync::atomic::AtomicU32>,
+) -> std::sync::mpsc::Receiver<(mc_status, Option<String>)> {
+    let (hub_addr, flag) = (hub.0 as usize, std::sync::Arc::clone(cancel));
+    let (done, returned) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = ptr::null_mut();
+        // SAFETY: the hub outlives the call (each test ends the wait before freeing it); the flag
+        // is an aligned u32 kept alive by the Arc for the call.
+        let st = unsafe {
+            mc_api_invoke_cancellable(
+                hub_addr as *const mc_hub,
+                req.as_ptr().cast(),
+                req.len(),
+                flag.as_ptr(),
+                &mut out,
+                ptr::null_mut(),
+            )
+        };
+        let _ = done.send((st, last_error()));
+    });
+    returned
+}
+
 #[test]
 fn a_cancelled_call_stops_waiting_to_retry_at_once_and_counts_only_the_attempt_that_ran() {
     let config = r#"{"retryPolicy":{"retryDelayMs":600000,"jitter":false,"maxDelayMs":600000}}"#;
@@ -713,25 +741,8 @@ fn a_cancelled_call_stops_waiting_to_retry_at_once_and_counts_only_the_attempt_t
     assert_eq!(st, mc_status::Ok);
 
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let (hub_addr, flag) = (hub.0 as usize, std::sync::Arc::clone(&cancel));
-    let (done, returned) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let req = r#"{"module":"Svc","operation":"Op","retryAttempts":3}"#;
-        let mut out = ptr::null_mut();
-        // SAFETY: the hub outlives the call (freeing it waits for nothing here); the flag is an
-        // aligned u32 kept alive by the Arc for the call.
-        let st = unsafe {
-            mc_api_invoke_cancellable(
-                hub_addr as *const mc_hub,
-                req.as_ptr().cast(),
-                req.len(),
-                flag.as_ptr(),
-                &mut out,
-                ptr::null_mut(),
-            )
-        };
-        done.send((st, last_error())).unwrap();
-    });
+    let returned =
+        invoke_cancellable_on_a_thread(&hub, r#"{"module":"Svc","operation":"Op","retryAttempts":3}"#, &cancel);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while calls.load(Ordering::SeqCst) == 0 {
         assert!(std::time::Instant::now() < deadline, "the first attempt never ran");
@@ -790,25 +801,7 @@ fn a_publish_inside_a_cancellable_call_gives_up_its_wait_with_that_calls_flag() 
     assert_eq!(st, mc_status::Ok);
 
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let (hub_addr, flag) = (hub.0 as usize, std::sync::Arc::clone(&cancel));
-    let (done, returned) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let req = r#"{"module":"Svc","operation":"Publish"}"#;
-        let mut out = ptr::null_mut();
-        // SAFETY: the hub outlives the call (the test ends the wait before freeing it); the flag
-        // is an aligned u32 kept alive by the Arc for the call.
-        let st = unsafe {
-            mc_api_invoke_cancellable(
-                hub_addr as *const mc_hub,
-                req.as_ptr().cast(),
-                req.len(),
-                flag.as_ptr(),
-                &mut out,
-                ptr::null_mut(),
-            )
-        };
-        done.send(st).unwrap();
-    });
+    let returned = invoke_cancellable_on_a_thread(&hub, r#"{"module":"Svc","operation":"Publish"}"#, &cancel);
     // The nested publish is counted before it waits for room.
     let mut out = ptr::null_mut();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -826,7 +819,7 @@ fn a_publish_inside_a_cancellable_call_gives_up_its_wait_with_that_calls_flag() 
     // SAFETY: live hub.
     assert_eq!(unsafe { mc_wake_blocked_publishers(hub.0) }, mc_status::Ok);
     // The block timeout is 10 minutes: returning well before it means the outer flag ended the wait.
-    let st = returned.recv_timeout(std::time::Duration::from_secs(60)).expect("the nested publish still waits");
+    let (st, _) = returned.recv_timeout(std::time::Duration::from_secs(60)).expect("the nested publish still waits");
     assert_eq!(st, mc_status::Ok);
     assert_eq!(*nested.status.lock().unwrap(), Some(mc_status::Ok), "a given-up copy is dropped, not an error");
     // SAFETY: live hub, NULL pattern lists all, valid out-pointer.
