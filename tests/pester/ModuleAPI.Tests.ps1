@@ -744,6 +744,34 @@ exit 4
         $child.Exited | Should -BeTrue -Because 'a handler blocked in Thread.Sleep must not keep pwsh from exiting'
         $child.ExitCode | Should -Be 4
     }
+
+    It 'lets pwsh exit while more calls wait for the pool than it has runspaces' {
+        # pwsh disposes the runspaces open when it starts exiting, the pool's among them, but
+        # not the pool: a waiting call then got a new runspace, which nothing closed and whose
+        # thread kept the process alive for ever. The blocker, closed after the pool's runspaces,
+        # gives the waiting calls time to get one.
+        $child = Invoke-ChildPwsh -TimeoutSeconds 60 -Script @'
+Import-Module $env:MC_MODULE_PSD1
+$started = [System.Threading.SemaphoreSlim]::new(0)
+[AppDomain]::CurrentDomain.SetData('mc-started', $started)
+Register-ModuleAPI -ModuleName M -APIName Slow -Handler {
+    [AppDomain]::CurrentDomain.GetData('mc-started').Release() | Out-Null
+    Start-Sleep -Seconds 60
+} | Out-Null
+$jobs = 1..8 | ForEach-Object { Invoke-ModuleAPI M Slow -Async -RetryAttempts 0 }
+$running = 0
+while ($running -lt 4 -and $started.Wait(30000)) { $running++ }
+"$running running"
+$blocker = [powershell]::Create()
+$null = $blocker.AddScript('[System.Threading.Thread]::Sleep(4000)').BeginInvoke()
+Start-Sleep -Milliseconds 200
+exit 4
+'@
+        $child.Output | Should -BeLike '*4 running*'
+        $child.Exited | Should -BeTrue -Because 'calls waiting for a pool runspace must not keep pwsh from exiting'
+        $child.ExitCode | Should -Be 4
+        $child.Output | Should -Not -BeLike '*Unhandled exception*'
+    }
 }
 
 Describe 'Calls from other runspaces' {

@@ -8,7 +8,8 @@ namespace ModuleCommunication.Threading
     /// <summary>
     /// Lets PowerShell close a runspace whose -RunAsync handler or -Async API call is blocked in a
     /// .NET call. Closing a runspace stops its pipeline and waits for it, and pwsh, exiting, closes
-    /// every open runspace, the module's pool included; a handler blocked in
+    /// every open runspace, the pool's too (and the module then closes the pool, see
+    /// <see cref="AsyncHandlerPool"/>); a handler blocked in
     /// [Threading.Thread]::Sleep or a WaitHandle never notices a stop, so pwsh could not exit until
     /// the call returned. User code of those runspaces runs between <see cref="Enter"/> and
     /// <see cref="Leave"/>; when the runspace starts closing while that thread is blocked in a
