@@ -453,6 +453,36 @@ exit 3
         $child.ExitCode | Should -Be 3
     }
 
+    It 'let pwsh exit while their batches keep asking the pool for runspaces' {
+        # pwsh disposes the runspaces open when it starts exiting, in the order they were
+        # created: the pool's, then $owner, whose subscriptions go on taking batches until then.
+        # A batch got a runspace the pool created after pwsh's list was taken, which nothing
+        # closed and whose thread kept the process alive for ever.
+        $child = Invoke-ChildPwsh -TimeoutSeconds 60 -Script @'
+Import-Module $env:MC_MODULE_PSD1
+New-MessageChannel -Name 'Warm' | Out-Null
+New-MessageChannel -Name 'Hot' | Out-Null
+$warm = 1..4 | ForEach-Object { Subscribe-ModuleMessage -Channel 'Warm' -RunAsync -Handler { Start-Sleep -Milliseconds 1500 } }
+1..8 | ForEach-Object { Publish-ModuleMessage -Channel 'Warm' -MessageType T -Data $_ } | Out-Null
+Start-Sleep -Seconds 3
+$warm | Unsubscribe-ModuleMessage | Out-Null
+$owner = [powershell]::Create()
+$null = $owner.AddScript({
+    param($Psd1)
+    Import-Module $Psd1
+    1..4 | ForEach-Object { $null = Subscribe-ModuleMessage -Channel 'Hot' -RunAsync -Handler { Publish-ModuleMessage -Channel 'Hot' -MessageType T | Out-Null } }
+    1..40 | ForEach-Object { Publish-ModuleMessage -Channel 'Hot' -MessageType T } | Out-Null
+}).AddArgument($env:MC_MODULE_PSD1).Invoke()
+Start-Sleep -Seconds 2
+if ((Get-MessageSubscriptions -Channel 'Hot' | Measure-Object -Sum Delivered).Sum -gt 0) { 'handlers running' }
+exit 3
+'@
+        $child.Output | Should -BeLike '*handlers running*'
+        $child.Exited | Should -BeTrue -Because 'batches waiting for a pool runspace must not keep pwsh from exiting'
+        $child.ExitCode | Should -Be 3
+        $child.Output | Should -Not -BeLike '*Unhandled exception*'
+    }
+
     It 'end, like default handlers, when the runspace that subscribed closes' {
         $ps = [powershell]::Create()
         try {
