@@ -400,6 +400,13 @@ namespace ModuleCommunication.Threading
                     state.PassedThrough = api;
                     return Fail(call, api.Category, api.Message);
                 }
+                if (state.Cancelled)
+                {
+                    // The caller stopped the call (Stop-Job, Ctrl+C) while the stage ran: what the
+                    // stop broke (a module PowerShell was loading for a command, say) is no failure
+                    // of the API, and the circuit breaker must not count it.
+                    return Fail(call, ApiErrorCategory.Cancelled, $"{stage.Name} was stopped ({e.GetType().Name}).");
+                }
                 state.FirstFailure ??= e;
                 if (stage.IsHandler && IsBindingOf(e, block))
                 {
