@@ -481,15 +481,21 @@ mod api {
         hub.enable_tracing(verbose).unwrap();
         let schema = Schema::from_json(r#"{"Pin":{"type":"string","required":true,"pattern":"^\\d{4}$"}}"#).unwrap();
         hub.registry().register(ApiDefinition::new("Vault", "Unlock").parameters(schema), ok).unwrap();
+        // The newest call's error in RecentCalls and in the API's LastError, and the trace; none
+        // may hold `value`.
+        let records_without = |operation: &str, value: &str| {
+            let recent = metrics(&hub).api.recent_calls[0].error.clone().unwrap();
+            let last = hub.registry().api("Vault", operation).unwrap().last_error.unwrap();
+            let trace = hub.trace_records_json(None);
+            for kept in [&recent, &last, &trace] {
+                assert!(!kept.contains(value), "a record holds the value: {kept}");
+            }
+            (recent, last, trace)
+        };
         let req = InvokeRequest::new("Vault", "Unlock").parameters_json(r#"{"Pin":"S3cr3t-Passw0rd"}"#).unwrap();
         let e = hub.registry().invoke(req).unwrap_err();
         assert!(e.message.contains("S3cr3t-Passw0rd"), "the caller's error names the bad value: {}", e.message);
-        let recent = metrics(&hub).api.recent_calls[0].error.clone().unwrap();
-        let last = hub.registry().api("Vault", "Unlock").unwrap().last_error.unwrap();
-        let trace = hub.trace_records_json(None);
-        for kept in [&recent, &last, &trace] {
-            assert!(!kept.contains("S3cr3t"), "a record holds the value: {kept}");
-        }
+        let (recent, last, trace) = records_without("Unlock", "S3cr3t");
         assert!(recent.contains("invalid parameters: Pin"), "{recent}");
         assert_eq!(recent, last);
         assert!(trace.contains("invalid parameters: Pin"), "{trace}");
@@ -505,12 +511,7 @@ mod api {
         hub.registry().register(ApiDefinition::new("Vault", "When"), refuse).unwrap();
         let e = hub.registry().invoke(InvokeRequest::new("Vault", "When").retry_attempts(0)).unwrap_err();
         assert!(e.message.contains("23:59:60"), "the caller's error names the bad value: {}", e.message);
-        let recent = metrics(&hub).api.recent_calls[0].error.clone().unwrap();
-        let last = hub.registry().api("Vault", "When").unwrap().last_error.unwrap();
-        let trace = hub.trace_records_json(None);
-        for kept in [&recent, &last, &trace] {
-            assert!(!kept.contains("23:59:60"), "a record holds the value: {kept}");
-        }
+        let (recent, last, _) = records_without("When", "23:59:60");
         assert!(recent.starts_with("invalid parameters (the caller's error said what was wrong"), "{recent}");
         assert_eq!(recent, last);
     }
