@@ -599,7 +599,6 @@ impl Call {
 
     /// The retry stage: the inner stages once per attempt (see [`Stage::Retry`]).
     fn run_retry(&self, retries: u32, breaker: Option<&Arc<Breaker>>, index: usize) -> Result<Json, ApiError> {
-        let started_ms = self.inner.ctx.clock.now_ms();
         let first = self.inner.permit.lock().take();
         let stats = &self.inner.api.stats;
         let made = std::cell::Cell::new(0u32);
@@ -652,8 +651,9 @@ impl Call {
                 if attempts > 1
                     && !matches!(e.category, ApiErrorCategory::CircuitOpen | ApiErrorCategory::Cancelled) =>
             {
-                // The time of every attempt and every wait between them: what the caller waited.
-                let ms = (self.inner.ctx.clock.now_ms() - started_ms).max(0);
+                // The time of every attempt and every wait between them: what the caller waited
+                // (from the call's start, read once per call already).
+                let ms = (self.inner.ctx.clock.now_ms() - self.inner.start_time_ms).max(0);
                 let took = if ms < 1_000 { format!("{ms} ms") } else { format!("{:.1} s", ms as f64 / 1_000.0) };
                 e.message.push_str(&format!(
                     " (failed {attempts} attempts in {took}: the first and {} retries)",
