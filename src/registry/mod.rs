@@ -856,9 +856,7 @@ impl Registry {
         // As for a call, security comes first: a caller without a valid token (or without a scope
         // for the name) learns nothing about which APIs exist or what their parameters are.
         if self.ctx.security.is_enabled() {
-            let key = format!("{}.{}", req.module, req.operation);
-            let token = req.authentication_token.as_ref().map(crate::security::TokenText::expose);
-            self.ctx.authorize(token, crate::security::Action::ApiCall, &key, None).map_err(pipeline::security_error)?;
+            self.authorize_request(req, &format!("{}.{}", req.module, req.operation))?;
         }
         let api = self
             .state
