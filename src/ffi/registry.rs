@@ -143,8 +143,6 @@ impl Drop for Foreign {
     }
 }
 
-/// The status with this number, if it is one of the library's (keep in step with
-/// `mc_status`; an unknown number from a callback is treated as a failure).
 /// The header's name of a status number: `MC_STATUS_HANDLER_FAILED` for 26.
 fn status_name(value: u32) -> Option<String> {
     let mut name = String::from("MC_STATUS");
@@ -157,6 +155,8 @@ fn status_name(value: u32) -> Option<String> {
     Some(name)
 }
 
+/// The status with this number, if it is one of the library's (keep in step with
+/// `mc_status`; an unknown number from a callback is treated as a failure).
 fn status_from_u32(value: u32) -> Option<mc_status> {
     use mc_status::*;
     [
